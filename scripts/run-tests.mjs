@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// Runs every uvu test file in its own Node process (so a file's servers, timers and
+// globals die with it), sums uvu's per-file totals and ends with one line
+// `N passed, M failed[, K skipped]`. Exits non-zero on any failure or when no test ran.
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { cpus } from "node:os";
+
+const root = resolve(new URL("..", import.meta.url).pathname);
+const TEST_DIRS = ["test", "integration"];
+const FILE_TIMEOUT_MS = Number(process.env.JETFLOW_TEST_FILE_TIMEOUT_MS ?? 300_000);
+const CONCURRENCY = Math.max(1, Number(process.env.JETFLOW_TEST_CONCURRENCY ?? Math.max(2, cpus().length)));
+
+function walk(dir) {
+  let out = [];
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name === "node_modules" || name === "fixtures") continue;
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out = out.concat(walk(full));
+    else if (name.endsWith(".test.ts")) out.push(full);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = TEST_DIRS.flatMap((d) => walk(join(root, d)))
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)));
+
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+function parseTotals(text) {
+  const clean = stripAnsi(text);
+  const total = clean.match(/Total:\s+(\d+)/g);
+  const passed = clean.match(/Passed:\s+(\d+)/g);
+  const skipped = clean.match(/Skipped:\s+(\d+)/g);
+  if (!total || !passed) return null;
+  const last = (arr) => Number(arr[arr.length - 1].match(/(\d+)/)[1]);
+  return { total: last(total), passed: last(passed), skipped: skipped ? last(skipped) : 0 };
+}
+
+function runFile(file) {
+  return new Promise((resolveRun) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ["--import", "tsx", file], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }, FILE_TIMEOUT_MS);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      // Anything the file left in its process group (servers it spawned) goes with it.
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* group already empty */
+      }
+      resolveRun({ file, code, signal, output, timedOut, ms: Date.now() - started });
+    });
+  });
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const queue = [...files];
+const failures = [];
+
+async function worker() {
+  while (queue.length > 0) {
+    const file = queue.shift();
+    const r = await runFile(file);
+    const rel = relative(root, file);
+    const totals = parseTotals(r.output);
+    let filePassed = 0;
+    let fileFailed = 0;
+    let fileSkipped = 0;
+    if (totals) {
+      filePassed = totals.passed;
+      fileSkipped = totals.skipped;
+      // uvu's "Total" counts only the tests that ran; skipped ones are reported apart.
+      fileFailed = Math.max(0, totals.total - totals.passed);
+    }
+    // A crash, timeout or non-zero exit with no counted failure still fails the file.
+    if ((r.code !== 0 || r.timedOut || !totals) && fileFailed === 0) fileFailed = 1;
+    passed += filePassed;
+    failed += fileFailed;
+    skipped += fileSkipped;
+    const status = fileFailed > 0 ? "FAIL" : "ok  ";
+    const why = r.timedOut ? ` (timed out after ${FILE_TIMEOUT_MS} ms)` : "";
+    process.stdout.write(
+      `${status} ${rel}  ${filePassed} passed, ${fileFailed} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""}  ${(r.ms / 1000).toFixed(1)}s${why}\n`,
+    );
+    if (fileFailed > 0) failures.push({ rel, output: r.output });
+    else if (process.env.JETFLOW_TEST_VERBOSE) process.stdout.write(stripAnsi(r.output));
+  }
+}
+
+if (files.length === 0) {
+  console.log("no test files found");
+  console.log("0 passed, 0 failed");
+  process.exit(1);
+}
+
+await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+
+for (const f of failures) {
+  process.stdout.write(`\n===== ${f.rel} =====\n${stripAnsi(f.output).trimEnd()}\n`);
+}
+process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);
