@@ -1,0 +1,207 @@
+import { SpanStatusCode } from "@opentelemetry/api";
+import type { PersistenceTx } from "../../ports/persistence.js";
+import { TERMINAL_STAGE_STATUSES } from "../../ports/records.js";
+import type { JobExecuteCommand, JobExecuteResult } from "../commands.js";
+import { type KernelDeps, errorMessage } from "../deps.js";
+import { RunNotFoundError } from "../errors.js";
+import { withIdempotency } from "../idempotency.js";
+import { withSpan } from "../tracing.js";
+import { OutboxBatch, deliverFastPath } from "../outbox.js";
+import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
+import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
+
+const GHOST: JobExecuteResult = { outcome: "failed", ghost: true };
+
+/**
+ * job.execute: phase 1 claims the attempt (tx), phase 2 runs the stage with no transaction
+ * held, phase 3 commits the outcome (tx) fenced by the attempt's execution token.
+ */
+export async function jobExecute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult> {
+  return withIdempotency(deps, "job.execute", cmd.idempotencyKey, () => execute(deps, cmd), (stored) => ({
+    ...stored,
+    ...(stored.nextPollAt ? { nextPollAt: new Date(stored.nextPollAt) } : {}),
+  }));
+}
+
+async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult> {
+  const claimed = await claimAttempt(deps, cmd);
+  if (!("claim" in claimed)) return claimed;
+  const { claim } = claimed;
+  const attrs = {
+    "jetflow.workflow.id": claim.run.workflowId,
+    "jetflow.run.id": claim.run.id,
+    "jetflow.stage.id": claim.stageDef.id,
+    "jetflow.stage.attempt": claim.attempt,
+  };
+  return withSpan(`stage ${claim.stageDef.id}`, claim.run.traceContext, attrs, async (span) => {
+    const result = await runAttempt(deps, cmd, claim);
+    const res = await commitAttempt(deps, claim, result);
+    span.setAttribute("jetflow.outcome", res.ghost ? "ghost" : res.outcome);
+    if (result.outcome.kind === "failed") span.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome.error });
+    return res;
+  });
+}
+
+/** Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. */
+async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult | { claim: Claim }> {
+  const now = deps.clock.now();
+  const batch = new OutboxBatch(deps, now);
+  const out = await deps.persistence.transaction(async (tx): Promise<JobExecuteResult | { claim: Claim }> => {
+    const run = await tx.getRun(cmd.workflowRunId, { forUpdate: true });
+    if (!run) throw new RunNotFoundError(cmd.workflowRunId);
+    if (run.status !== "RUNNING") return GHOST;
+    const workflow = deps.registry.getWorkflow(run.workflowId);
+    if (!workflow) {
+      const error = `workflow "${run.workflowId}" is not registered on this kernel`;
+      await failRun(tx, run, error, now, batch);
+      await batch.write(tx);
+      return { outcome: "failed", error };
+    }
+    const stageDef = workflow.getStage(cmd.stageId);
+    if (!stageDef) {
+      const error = `stage "${cmd.stageId}" is not part of workflow "${workflow.id}"`;
+      await failRun(tx, run, error, now, batch);
+      await batch.write(tx);
+      return { outcome: "failed", error };
+    }
+    const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
+    if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
+    if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
+    const attempt = stage.attempt + 1;
+    if (attempt > stage.maxAttempts) {
+      const error = `exhausted ${stage.maxAttempts} attempts`;
+      await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
+      await batch.write(tx);
+      return { outcome: "failed", error, attempt: stage.attempt };
+    }
+    const token = deps.newId();
+    const updated = await tx.updateStage(
+      run.id,
+      stage.stageId,
+      { status: "RUNNING", attempt, executionToken: token, startedAt: now, error: null },
+      now,
+      { status: ["PENDING", "RUNNING"], attempt: stage.attempt },
+    );
+    if (!updated) return GHOST;
+    await tx.updateRun(run.id, { lastActivityAt: now }, now);
+    batch.event(run, "stage:started", { attempt }, stage.stageId);
+    await batch.write(tx);
+    return { claim: { run, workflow, stageDef, stage: updated, attempt, token } };
+  });
+  await deliverFastPath(deps, batch);
+  return out;
+}
+
+/**
+ * A delivery for an attempt the stage already moved past: while PENDING a retry job for the
+ * next attempt is queued; while RUNNING a newer attempt holds the stage.
+ */
+function isStaleDelivery(status: string, stageAttempt: number, deliveryAttempt: number): boolean {
+  if (status === "PENDING") return deliveryAttempt <= stageAttempt;
+  return deliveryAttempt < stageAttempt;
+}
+
+/** Exponential backoff; counts only this incarnation's attempts (a rerun offsets attempt numbers). */
+function backoffMs(deps: KernelDeps, claim: Claim): number {
+  const policy = claim.stageDef.retry;
+  const base = Math.max(0, claim.stage.maxAttempts - maxAttemptsOf(deps, claim.stageDef));
+  const n = Math.max(1, claim.attempt - base);
+  const delay = (policy?.backoffMs ?? 1000) * 2 ** (n - 1);
+  return Math.min(delay, policy?.maxBackoffMs ?? 60_000);
+}
+
+/** Phase 3: commit the outcome if the run is still RUNNING and this attempt still owns the stage. */
+async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResult): Promise<JobExecuteResult> {
+  const now = deps.clock.now();
+  const batch = new OutboxBatch(deps, now);
+  const { run, attempt } = claim;
+  const out = await deps.persistence.transaction(async (tx): Promise<JobExecuteResult> => {
+    const current = await tx.getRun(run.id, { forUpdate: true });
+    const ghost = async (): Promise<JobExecuteResult> => {
+      // The outcome is discarded, but what the attempt logged is still worth keeping.
+      if (result.logs.logs.length > 0) await tx.appendLogs(result.logs.logs);
+      return { ...GHOST, attempt };
+    };
+    if (!current || current.status !== "RUNNING") return ghost();
+    const o = result.outcome;
+    const res = await applyOutcome(deps, tx, claim, result, now, batch);
+    if (res === null) return ghost();
+    await tx.appendLogs(result.logs.logs);
+    if (o.kind !== "failed") {
+      // A failed attempt's annotations roll back with it; the others commit with the outcome.
+      if (result.annotations.rows.length > 0) await tx.insertAnnotations(result.annotations.rows);
+    }
+    await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+    await batch.write(tx);
+    return { ...res, attempt };
+  });
+  await deliverFastPath(deps, batch);
+  if (out.outcome === "suspended" && out.nextPollAt) await hintPoll(deps, out.nextPollAt);
+  return out;
+}
+
+/** Tells a scheduling host when to poll; polling hosts ignore it, so a failure is only logged. */
+async function hintPoll(deps: KernelDeps, at: Date): Promise<void> {
+  try {
+    await deps.scheduler.schedule({ type: "stage.pollSuspended" }, at);
+  } catch (err) {
+    deps.logger.warn({ err: errorMessage(err) }, "scheduler rejected the poll hint; the periodic poll still runs");
+  }
+}
+
+/** Writes the stage row for the outcome (fenced by token); null when the attempt was superseded. */
+async function applyOutcome(
+  deps: KernelDeps,
+  tx: PersistenceTx,
+  claim: Claim,
+  result: AttemptResult,
+  now: Date,
+  batch: OutboxBatch,
+): Promise<JobExecuteResult | null> {
+  const { run, stageDef, attempt, token } = claim;
+  const guard = { executionToken: token, status: ["RUNNING" as const] };
+  const o = result.outcome;
+  if (o.kind === "completed") {
+    const s = await tx.updateStage(
+      run.id,
+      stageDef.id,
+      { status: "COMPLETED", output: o.output, outputRef: o.outputRef, metrics: o.metrics, error: null, completedAt: now, suspendedState: null },
+      now,
+      guard,
+    );
+    if (!s) return null;
+    batch.event(run, "stage:completed", { attempt, ...(o.outputRef ? { outputRef: o.outputRef } : {}) }, stageDef.id);
+    return { outcome: "completed" };
+  }
+  if (o.kind === "suspended") {
+    const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
+    const s = await tx.updateStage(
+      run.id,
+      stageDef.id,
+      {
+        status: "SUSPENDED",
+        suspendedState: o.state ?? null,
+        pollIntervalMs: o.pollConfig.pollInterval,
+        nextPollAt,
+        maxWaitUntil: new Date(now.getTime() + o.pollConfig.maxWaitTime),
+      },
+      now,
+      guard,
+    );
+    if (!s) return null;
+    batch.event(run, "stage:suspended", { attempt, nextPollAt: nextPollAt.toISOString() }, stageDef.id);
+    return { outcome: "suspended", nextPollAt };
+  }
+  if (o.retryable && attempt < claim.stage.maxAttempts) {
+    const delay = backoffMs(deps, claim);
+    const s = await tx.updateStage(run.id, stageDef.id, { status: "PENDING", error: o.error, executionToken: null }, now, guard);
+    if (!s) return null;
+    queueStageJob(batch, run, s, attempt + 1, new Date(now.getTime() + delay));
+    batch.event(run, "stage:retrying", { attempt, nextAttempt: attempt + 1, error: o.error, retryDelayMs: delay }, stageDef.id);
+    return { outcome: "failed", retry: true, retryDelayMs: delay, error: o.error };
+  }
+  const s = await tx.getStage(run.id, stageDef.id, { forUpdate: true });
+  if (!s || s.executionToken !== token || s.status !== "RUNNING") return null;
+  await failStageAndRun(tx, run, stageDef.id, o.error, now, batch, { executionToken: token });
+  return { outcome: "failed", error: o.error };
+}

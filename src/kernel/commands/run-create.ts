@@ -1,0 +1,62 @@
+import type { RunCreateCommand, RunCreateResult } from "../commands.js";
+import { annotationRows } from "../buffers.js";
+import type { KernelDeps } from "../deps.js";
+import { ValidationError, WorkflowNotFoundError } from "../errors.js";
+import { withIdempotency } from "../idempotency.js";
+import { OutboxBatch, deliverFastPath } from "../outbox.js";
+import { zodIssues } from "../run-helpers.js";
+
+/** run.create: validates input and config, stores the run PENDING with its annotations. */
+export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promise<RunCreateResult> {
+  if (typeof cmd.idempotencyKey !== "string" || cmd.idempotencyKey === "") {
+    throw new ValidationError("invalid run.create", [{ path: "idempotencyKey", message: "must be a non-empty string" }]);
+  }
+  const workflow = deps.registry.getWorkflow(cmd.workflowId);
+  if (!workflow) throw new WorkflowNotFoundError(cmd.workflowId);
+
+  // Validation runs before the key is taken, so a rejected request can be fixed and resent with the same key.
+  const input = workflow.inputSchema.safeParse(cmd.input);
+  if (!input.success) throw new ValidationError("invalid input", zodIssues(input.error, "input"));
+  const config = workflow.validateConfig(cmd.config ?? {});
+  if (!config.success) {
+    throw new ValidationError(
+      "invalid config",
+      config.issues.map((i) => ({ path: ["config", i.stageId, i.path].filter(Boolean).join("."), message: i.message })),
+    );
+  }
+  if (cmd.priority !== undefined && !Number.isInteger(cmd.priority)) {
+    throw new ValidationError("invalid run.create", [{ path: "priority", message: "must be an integer" }]);
+  }
+
+  return withIdempotency<RunCreateResult>(
+    deps,
+    "run.create",
+    cmd.idempotencyKey,
+    async () => {
+      const now = deps.clock.now();
+      const batch = new OutboxBatch(deps, now);
+      const id = deps.newId();
+      const rows = (cmd.annotations ?? []).flatMap((a) =>
+        annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now),
+      );
+      const run = await deps.persistence.transaction(async (tx) => {
+        const created = await tx.createRun({
+          id,
+          workflowId: workflow.id,
+          input: input.data,
+          config: config.config,
+          priority: cmd.priority ?? 0,
+          traceContext: cmd.traceContext ?? null,
+          now,
+        });
+        if (rows.length > 0) await tx.insertAnnotations(rows);
+        batch.event(created, "workflow:created", { input: input.data, priority: created.priority });
+        await batch.write(tx);
+        return created;
+      });
+      await deliverFastPath(deps, batch);
+      return { workflowRunId: run.id, status: run.status, created: true };
+    },
+    (stored) => ({ ...stored, created: false }),
+  );
+}

@@ -1,0 +1,146 @@
+import type { StageRecord } from "../../ports/records.js";
+import type { CompletionCheck } from "../../stages/types.js";
+import type { StagePollSuspendedCommand, StagePollSuspendedResult } from "../commands.js";
+import { AnnotationBuffer, LogBuffer } from "../buffers.js";
+import { type KernelDeps, errorMessage } from "../deps.js";
+import { ValidationError } from "../errors.js";
+import { OutboxBatch, deliverFastPath } from "../outbox.js";
+import { failStageAndRun, storeOutput, zodIssues } from "../run-helpers.js";
+
+type CheckResult = "resumed" | "failed" | "waiting" | "skipped";
+
+/**
+ * stage.pollSuspended: asks each due SUSPENDED stage whether its external work finished
+ * (outside any transaction), then completes, fails or reschedules it in its own transaction.
+ */
+export async function stagePollSuspended(deps: KernelDeps, cmd: StagePollSuspendedCommand): Promise<StagePollSuspendedResult> {
+  const now = deps.clock.now();
+  const due = await deps.persistence.claimDueSuspendedStages(now, cmd.maxChecks ?? 10, deps.options.suspendedCheckLeaseMs);
+  const result: StagePollSuspendedResult = { checked: 0, resumed: 0, failed: 0, resumedRunIds: [] };
+  for (const stage of due) {
+    let r: CheckResult;
+    try {
+      r = await checkOne(deps, stage);
+    } catch (err) {
+      // Isolated per stage: its claim lease expires and a later poll tries again.
+      deps.logger.error({ workflowRunId: stage.workflowRunId, stageId: stage.stageId, err: errorMessage(err) }, "suspended stage check failed");
+      continue;
+    }
+    if (r === "skipped") continue;
+    result.checked++;
+    if (r === "failed") result.failed++;
+    if (r === "resumed") {
+      result.resumed++;
+      result.resumedRunIds.push(stage.workflowRunId);
+      try {
+        await deps.dispatch({ type: "run.transition", workflowRunId: stage.workflowRunId });
+      } catch (err) {
+        // The stage is COMPLETED already; run.reapStuck transitions the run if this keeps failing.
+        deps.logger.error({ workflowRunId: stage.workflowRunId, err: errorMessage(err) }, "transition after resume failed");
+      }
+    }
+  }
+  return result;
+}
+
+async function failSuspended(deps: KernelDeps, stage: StageRecord, error: string, logs?: LogBuffer): Promise<CheckResult> {
+  const now = deps.clock.now();
+  const batch = new OutboxBatch(deps, now);
+  await deps.persistence.transaction(async (tx) => {
+    const run = await tx.getRun(stage.workflowRunId, { forUpdate: true });
+    if (logs && logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    if (!run || run.status !== "RUNNING") return;
+    const current = await tx.getStage(stage.workflowRunId, stage.stageId, { forUpdate: true });
+    if (!current || current.status !== "SUSPENDED") return;
+    await failStageAndRun(tx, run, stage.stageId, error, now, batch);
+    await batch.write(tx);
+  });
+  await deliverFastPath(deps, batch);
+  return "failed";
+}
+
+async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResult> {
+  const run = await deps.persistence.getRun(stage.workflowRunId);
+  if (!run || run.status !== "RUNNING") return "skipped";
+  const workflow = deps.registry.getWorkflow(run.workflowId);
+  const def = workflow?.getStage(stage.stageId);
+  if (!def) return failSuspended(deps, stage, `stage "${stage.stageId}" of workflow "${run.workflowId}" is not registered on this kernel`);
+  if (!def.checkCompletion) return failSuspended(deps, stage, `stage "${stage.stageId}" suspended but defines no checkCompletion`);
+  const now = deps.clock.now();
+  if (stage.maxWaitUntil && now.getTime() > stage.maxWaitUntil.getTime()) {
+    const waited = stage.maxWaitUntil.getTime() - (stage.startedAt ?? stage.createdAt).getTime();
+    return failSuspended(deps, stage, `timed out waiting for completion after maxWaitTime ${waited} ms`);
+  }
+
+  const parsedConfig = def.schemas.config.safeParse(run.config[stage.stageId] ?? {});
+  if (!parsedConfig.success) {
+    return failSuspended(deps, stage, new ValidationError("invalid stage config", zodIssues(parsedConfig.error, `config.${stage.stageId}`)).message);
+  }
+  const logs = new LogBuffer(deps, run.id, stage.stageId);
+  const annotations = new AnnotationBuffer(deps, run.id, stage.stageId);
+  let check: CompletionCheck<unknown>;
+  try {
+    check = await def.checkCompletion(stage.suspendedState, {
+      workflowRunId: run.id,
+      workflowId: run.workflowId,
+      stageId: stage.stageId,
+      config: parsedConfig.data,
+      log: logs.log,
+      annotate: annotations.annotate,
+      signal: new AbortController().signal,
+    });
+  } catch (err) {
+    // A throwing check is treated as "not yet": external systems flake; maxWaitTime bounds it.
+    await logs.log("WARN", `checkCompletion threw: ${errorMessage(err)}`);
+    return reschedule(deps, stage, stage.pollIntervalMs ?? 60_000, logs);
+  }
+  if (!check.ready) {
+    if (check.error) return failSuspended(deps, stage, check.error, logs);
+    return reschedule(deps, stage, check.nextCheckIn ?? stage.pollIntervalMs ?? 60_000, logs);
+  }
+  const parsedOut = def.schemas.output.safeParse(check.output);
+  if (!parsedOut.success) {
+    return failSuspended(deps, stage, new ValidationError("invalid stage output", zodIssues(parsedOut.error, "output")).message, logs);
+  }
+  const stored = await storeOutput(deps, run.id, stage.stageId, stage.attempt, parsedOut.data);
+  const doneAt = deps.clock.now();
+  const batch = new OutboxBatch(deps, doneAt);
+  const resumed = await deps.persistence.transaction(async (tx) => {
+    const locked = await tx.getRun(run.id, { forUpdate: true });
+    if (logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    if (!locked || locked.status !== "RUNNING") return false;
+    const s = await tx.updateStage(
+      run.id,
+      stage.stageId,
+      {
+        status: "COMPLETED",
+        ...stored,
+        metrics: check.ready ? (check.customMetrics ?? null) : null,
+        suspendedState: null,
+        nextPollAt: null,
+        completedAt: doneAt,
+        error: null,
+      },
+      doneAt,
+      { status: ["SUSPENDED"] },
+    );
+    if (!s) return false;
+    if (annotations.rows.length > 0) await tx.insertAnnotations(annotations.rows);
+    await tx.updateRun(run.id, { lastActivityAt: doneAt }, doneAt);
+    batch.event(locked, "stage:resumed", { attempt: s.attempt }, stage.stageId);
+    batch.event(locked, "stage:completed", { attempt: s.attempt }, stage.stageId);
+    await batch.write(tx);
+    return true;
+  });
+  await deliverFastPath(deps, batch);
+  return resumed ? "resumed" : "skipped";
+}
+
+async function reschedule(deps: KernelDeps, stage: StageRecord, inMs: number, logs: LogBuffer): Promise<CheckResult> {
+  const now = deps.clock.now();
+  await deps.persistence.transaction(async (tx) => {
+    if (logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    await tx.updateStage(stage.workflowRunId, stage.stageId, { nextPollAt: new Date(now.getTime() + inMs) }, now, { status: ["SUSPENDED"] });
+  });
+  return "waiting";
+}

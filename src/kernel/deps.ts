@@ -1,0 +1,108 @@
+import { randomUUID } from "node:crypto";
+import type { ActivityExecutor } from "../ports/activity-executor.js";
+import type { BlobStore } from "../ports/blob-store.js";
+import type { Clock } from "../ports/clock.js";
+import type { EventSink } from "../ports/event-sink.js";
+import type { JobTransport } from "../ports/job-transport.js";
+import type { Logger } from "../ports/logger.js";
+import { silentLogger } from "../ports/logger.js";
+import type { Persistence } from "../ports/persistence.js";
+import type { WorkflowRegistry } from "../ports/registry.js";
+import type { Scheduler } from "../ports/scheduler.js";
+import { createLocalExecutor } from "../executors/local.js";
+import type { CommandResult, KernelCommand } from "./commands.js";
+import { createPluginRunner } from "./plugins-runtime.js";
+import type { KernelConfig } from "./types.js";
+
+/** Resolved kernel options (every default applied). */
+export interface ResolvedOptions {
+  inlineOutputLimitBytes: number;
+  outboxMaxAttempts: number;
+  outboxClaimMs: number;
+  idempotencyStaleMs: number;
+  defaultMaxAttempts: number;
+  cancelCheckIntervalMs: number;
+  suspendedCheckLeaseMs: number;
+  stuckThresholdMs: number;
+}
+
+/**
+ * What every command handler receives. One instance per kernel: the kernel keeps no global
+ * state, only the in-flight executions of this process (so a cancel can abort them at once).
+ */
+export interface KernelDeps {
+  persistence: Persistence;
+  blobStore: BlobStore;
+  jobTransport: JobTransport;
+  /** The configured sink wrapped with the plugins: a plugin throw is a delivery failure. */
+  eventSink: EventSink;
+  scheduler: Scheduler;
+  clock: Clock;
+  registry: WorkflowRegistry;
+  executor: ActivityExecutor;
+  logger: Logger;
+  onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  options: ResolvedOptions;
+  /** AbortControllers of stage executions running in this process, by run id. */
+  inflight: Map<string, Set<AbortController>>;
+  newId(): string;
+  /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
+  dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`kernel option ${name} must be a non-negative number, got ${value}`);
+  }
+  return value;
+}
+
+/** Applies defaults and validates options; throws on nonsense rather than misbehaving later. */
+export function resolveOptions(config: KernelConfig): ResolvedOptions {
+  const o = config.options ?? {};
+  const maxAttempts = positive("defaultMaxAttempts", o.defaultMaxAttempts, 3);
+  const outboxMaxAttempts = positive("outboxMaxAttempts", o.outboxMaxAttempts, 5);
+  if (maxAttempts < 1 || outboxMaxAttempts < 1) {
+    throw new RangeError("kernel options defaultMaxAttempts and outboxMaxAttempts must be at least 1");
+  }
+  return {
+    inlineOutputLimitBytes: positive("inlineOutputLimitBytes", o.inlineOutputLimitBytes, 64 * 1024),
+    outboxMaxAttempts,
+    outboxClaimMs: positive("outboxClaimMs", o.outboxClaimMs, 30_000),
+    idempotencyStaleMs: positive("idempotencyStaleMs", o.idempotencyStaleMs, 5 * 60_000),
+    defaultMaxAttempts: maxAttempts,
+    cancelCheckIntervalMs: Math.max(1, positive("cancelCheckIntervalMs", o.cancelCheckIntervalMs, 1000)),
+    suspendedCheckLeaseMs: positive("suspendedCheckLeaseMs", o.suspendedCheckLeaseMs, 60_000),
+    stuckThresholdMs: positive("stuckThresholdMs", o.stuckThresholdMs, 5 * 60_000),
+  };
+}
+
+export function createDeps(
+  config: KernelConfig,
+  dispatch: KernelDeps["dispatch"],
+): KernelDeps {
+  const deps: KernelDeps = {
+    persistence: config.persistence,
+    blobStore: config.blobStore,
+    jobTransport: config.jobTransport,
+    eventSink: createPluginRunner({ plugins: config.plugins ?? [], sink: config.eventSink }),
+    scheduler: config.scheduler,
+    clock: config.clock,
+    registry: config.registry,
+    executor: config.executor ?? createLocalExecutor(),
+    logger: config.logger ?? silentLogger,
+    options: resolveOptions(config),
+    inflight: new Map(),
+    newId: () => randomUUID(),
+    dispatch,
+  };
+  if (config.onRunCancelled) deps.onRunCancelled = config.onRunCancelled;
+  return deps;
+}
+
+/** Message of anything thrown, for error columns and logs. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return typeof err === "string" ? err : JSON.stringify(err);
+}

@@ -1,0 +1,73 @@
+import type { ActivityExecutor } from "../ports/activity-executor.js";
+import type { BlobStore } from "../ports/blob-store.js";
+import type { Clock } from "../ports/clock.js";
+import type { EventSink } from "../ports/event-sink.js";
+import type { JobTransport } from "../ports/job-transport.js";
+import type { Logger } from "../ports/logger.js";
+import type { AnnotationFilter, Persistence, RunFilter } from "../ports/persistence.js";
+import type { AnnotationRecord, LogRecord, RunRecord, StageRecord } from "../ports/records.js";
+import type { WorkflowRegistry } from "../ports/registry.js";
+import type { Scheduler } from "../ports/scheduler.js";
+import type { AnnotationInput } from "../stages/types.js";
+import type { CommandResult, KernelCommand } from "./commands.js";
+import type { KernelPlugin } from "./plugins.js";
+
+export interface KernelOptions {
+  /** Stage outputs whose JSON is larger go to the BlobStore. Default 64 KiB. */
+  inlineOutputLimitBytes?: number;
+  /** Delivery attempts of an outbox row before it is dead-lettered. Default 5. */
+  outboxMaxAttempts?: number;
+  /** How long a fast-path writer keeps its claim on fresh outbox rows. Default 30 s. */
+  outboxClaimMs?: number;
+  /** An IN_PROGRESS idempotency key older than this is considered abandoned. Default 5 min. */
+  idempotencyStaleMs?: number;
+  /** Default max attempts for stages that do not set one. Default 3. */
+  defaultMaxAttempts?: number;
+  /** While a stage runs in this process, how often its run's status is re-read to notice a cancel. Default 1000 ms. */
+  cancelCheckIntervalMs?: number;
+  /** How long stage.pollSuspended keeps a claimed stage away from concurrent pollers. Default 60 s. */
+  suspendedCheckLeaseMs?: number;
+  /** run.reapStuck's default inactivity threshold when the command gives none. Default 5 min. */
+  stuckThresholdMs?: number;
+}
+
+export interface KernelConfig {
+  persistence: Persistence;
+  blobStore: BlobStore;
+  jobTransport: JobTransport;
+  eventSink: EventSink;
+  scheduler: Scheduler;
+  clock: Clock;
+  registry: WorkflowRegistry;
+  /** Defaults to `createLocalExecutor()`. */
+  executor?: ActivityExecutor;
+  /** Hooks fired on cancellation so in-flight remote activities can be interrupted. */
+  onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  plugins?: KernelPlugin[];
+  /** Where the kernel reports failures it must not throw (fast-path outbox delivery, cancel hooks). Default silent. */
+  logger?: Logger;
+  options?: KernelOptions;
+}
+
+/** A run with its stages, for the query side. */
+export interface RunView {
+  run: RunRecord;
+  stages: StageRecord[];
+}
+
+export interface Kernel {
+  dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
+  annotations: {
+    attach(workflowRunId: string, input: AnnotationInput & { stageId?: string }): Promise<{ inserted: number }>;
+    list(workflowRunId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]>;
+  };
+  runs: {
+    get(workflowRunId: string): Promise<RunView | null>;
+    list(filter: RunFilter): Promise<RunRecord[]>;
+    logs(workflowRunId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]>;
+    /** Output of a completed stage (reads the BlobStore when it was stored there). */
+    stageOutput(workflowRunId: string, stageId: string): Promise<unknown>;
+    /** Run counts per status (for stats endpoints). */
+    countByStatus?(): Promise<Record<RunRecord["status"], number>>;
+  };
+}

@@ -1,0 +1,103 @@
+import type { TraceCarrier } from "./records.js";
+
+/**
+ * Durable state of remote activity tasks (the broker's store). Several orchestrators share it,
+ * so every transition is a guarded compare-and-set: a stale attempt can never overwrite a newer one.
+ */
+export type ActivityTaskStatus = "PENDING" | "LEASED" | "COMPLETED" | "FAILED" | "CANCELLED";
+export type ActivityOutcome = "completed" | "failed" | "cancelled";
+
+export interface ActivityTaskRecord {
+  taskId: string;
+  workflowRunId: string;
+  workflowId: string;
+  stageId: string;
+  queue: string;
+  codeVersion: string;
+  /** Labels a worker must carry to receive the task (e.g. { gpu: "true" }). */
+  requiredLabels: Record<string, string>;
+  status: ActivityTaskStatus;
+  /** Current attempt (1-based; bumped each time a worker starts it). */
+  attempt: number;
+  maxAttempts: number;
+  /** Token of the attempt that holds the lease; only its heartbeats and report are accepted. */
+  leaseToken: string | null;
+  leaseDeadline: Date | null;
+  workerId: string | null;
+  input: unknown;
+  config: unknown;
+  /** Last heartbeat's progress details; the next attempt reads them as ctx.heartbeatDetails. */
+  heartbeatDetails: unknown | null;
+  heartbeatAt: Date | null;
+  outcome: ActivityOutcome | null;
+  output: unknown | null;
+  error: string | null;
+  /** The raw report as received (also kept for rejected late reports' audit via `rejectedReports`). */
+  report: unknown | null;
+  reportedAt: Date | null;
+  /** Absolute time after which the task is failed if still not done. */
+  deadline: Date | null;
+  traceContext: TraceCarrier | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewActivityTask {
+  taskId: string;
+  workflowRunId: string;
+  workflowId: string;
+  stageId: string;
+  queue: string;
+  codeVersion: string;
+  requiredLabels: Record<string, string>;
+  maxAttempts: number;
+  input: unknown;
+  config: unknown;
+  deadline: Date | null;
+  traceContext: TraceCarrier | null;
+  now: Date;
+}
+
+export interface ActivityReport {
+  attempt: number;
+  leaseToken: string;
+  outcome: ActivityOutcome;
+  output?: unknown;
+  error?: string;
+  raw: unknown;
+}
+
+export type ReportVerdict =
+  | { accepted: true; task: ActivityTaskRecord }
+  | { accepted: false; reason: "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled"; task: ActivityTaskRecord | null };
+
+export interface ActivityTaskStore {
+  /** Idempotent by taskId: returns the existing task unchanged when it already exists. */
+  createTask(task: NewActivityTask): Promise<ActivityTaskRecord>;
+  getTask(taskId: string): Promise<ActivityTaskRecord | null>;
+  listTasks(filter: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]>;
+  /**
+   * A worker starts `attempt`: accepted only when the task is not terminal and `attempt` is newer
+   * than the stored one (or equal with the same token, for an idempotent retry of this call).
+   */
+  startAttempt(
+    taskId: string,
+    start: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date },
+  ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }>;
+  /** Stores progress and extends the lease, for the current attempt only. `cancelled` tells the worker to stop. */
+  recordHeartbeat(
+    taskId: string,
+    beat: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+  ): Promise<{ accepted: boolean; cancelled: boolean }>;
+  /** Sets the single terminal outcome; later or stale reports are refused with a reason. */
+  recordReport(taskId: string, report: ActivityReport, now: Date): Promise<ReportVerdict>;
+  /** Marks every non-terminal task of the run CANCELLED; returns their ids. */
+  cancelTasksForRun(workflowRunId: string, now: Date): Promise<string[]>;
+  /**
+   * Fails a non-terminal task with `error` (deadline passed, attempts exhausted, version mismatch).
+   * Returns the failed task, or null when the task is unknown or already terminal (nothing changed).
+   */
+  failTask(taskId: string, error: string, now: Date): Promise<ActivityTaskRecord | null>;
+  /** LEASED tasks whose lease expired before `now` and non-terminal tasks past their deadline. */
+  findExpired(now: Date, limit: number): Promise<ActivityTaskRecord[]>;
+}

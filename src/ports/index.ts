@@ -1,0 +1,15 @@
+export type * from "./records.js";
+export { TERMINAL_RUN_STATUSES, TERMINAL_STAGE_STATUSES } from "./records.js";
+export type * from "./persistence.js";
+export type * from "./blob-store.js";
+export type * from "./job-transport.js";
+export type * from "./event-sink.js";
+export type * from "./scheduler.js";
+export type { Clock } from "./clock.js";
+export { systemClock } from "./clock.js";
+export type * from "./registry.js";
+export type * from "./activity-executor.js";
+export type * from "./activity-task-store.js";
+export type { Logger } from "./logger.js";
+export { silentLogger } from "./logger.js";
+export type * from "./presigner.js";

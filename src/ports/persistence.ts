@@ -1,0 +1,229 @@
+import type {
+  AICallRecord,
+  Actor,
+  AnnotationRecord,
+  ArtifactRecord,
+  LogLevel,
+  LogRecord,
+  OutboxKind,
+  OutboxRecord,
+  RunRecord,
+  RunStatus,
+  StageRecord,
+  StageStatus,
+  TraceCarrier,
+} from "./records.js";
+
+export interface NewRun {
+  id: string;
+  workflowId: string;
+  input: unknown;
+  config: Record<string, unknown>;
+  priority: number;
+  traceContext: TraceCarrier | null;
+  now: Date;
+}
+
+/** Fields a run update may change; omitted fields keep their value. */
+export type RunPatch = Partial<
+  Pick<
+    RunRecord,
+    | "status"
+    | "output"
+    | "error"
+    | "currentGroupIndex"
+    | "claimedBy"
+    | "startedAt"
+    | "completedAt"
+    | "lastActivityAt"
+    | "traceContext"
+  >
+>;
+
+export interface NewStage {
+  id: string;
+  workflowRunId: string;
+  stageId: string;
+  stageName: string;
+  groupIndex: number;
+  maxAttempts: number;
+  traceContext: TraceCarrier | null;
+  now: Date;
+}
+
+export type StagePatch = Partial<
+  Pick<
+    StageRecord,
+    | "status"
+    | "attempt"
+    | "maxAttempts"
+    | "executionToken"
+    | "output"
+    | "outputRef"
+    | "error"
+    | "suspendedState"
+    | "nextPollAt"
+    | "pollIntervalMs"
+    | "maxWaitUntil"
+    | "metrics"
+    | "traceContext"
+    | "startedAt"
+    | "completedAt"
+  >
+>;
+
+/** Compare-and-set guard: the update applies only when every given field matches the stored row. */
+export interface RunGuard {
+  status?: RunStatus[];
+}
+export interface StageGuard {
+  status?: StageStatus[];
+  executionToken?: string | null;
+  attempt?: number;
+}
+
+export interface RunFilter {
+  workflowId?: string;
+  status?: RunStatus[];
+  /** Runs created strictly before this (keyset pagination, newest first). */
+  createdBefore?: Date;
+  limit?: number;
+}
+
+export interface NewLog {
+  id: string;
+  workflowRunId: string;
+  stageId: string | null;
+  level: LogLevel;
+  message: string;
+  meta: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
+export interface NewOutboxRow {
+  id: string;
+  kind: OutboxKind;
+  workflowRunId: string;
+  type: string;
+  payload: Record<string, unknown>;
+  createdAt: Date;
+  /** The writer's claim for its own fast-path delivery; null lets any flusher take it at once. */
+  claimedUntil: Date | null;
+}
+
+export interface NewAnnotation {
+  id: string;
+  workflowRunId: string;
+  stageId: string | null;
+  key: string;
+  value: unknown;
+  actor: Actor;
+  /** Rows with an idempotency key already stored for the run are skipped silently. */
+  idempotencyKey: string | null;
+  createdAt: Date;
+}
+
+export interface AnnotationFilter {
+  keyPrefix?: string;
+  actorId?: string;
+  stageId?: string;
+}
+
+export type IdempotencyAcquire =
+  | { kind: "acquired" }
+  | { kind: "completed"; result: unknown }
+  | { kind: "in_progress" };
+
+/**
+ * Everything the kernel reads and writes, as one unit of work.
+ * Methods called on a `PersistenceTx` inside `transaction()` commit or roll back together;
+ * called on the `Persistence` itself each method commits on its own.
+ */
+export interface PersistenceTx {
+  // --- runs
+  createRun(run: NewRun): Promise<RunRecord>;
+  /** `forUpdate` locks the row until the transaction ends (no-op outside one). */
+  getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null>;
+  /** Applies `patch` (and bumps updatedAt to `now`) when `guard` holds; returns the new row or null. */
+  updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null>;
+  listRuns(filter: RunFilter): Promise<RunRecord[]>;
+  countRunsByStatus(): Promise<Record<RunStatus, number>>;
+  /**
+   * Atomically moves up to `limit` PENDING runs (highest priority, then oldest first) to RUNNING,
+   * setting claimedBy/startedAt/lastActivityAt; concurrent claimers never get the same run
+   * (SKIP LOCKED).
+   */
+  claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]>;
+  /** RUNNING runs whose lastActivityAt is older than `before`, oldest first. */
+  findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]>;
+
+  // --- stages
+  /** Inserts the stage, or returns the existing row for (workflowRunId, stageId) unchanged. */
+  upsertStage(stage: NewStage): Promise<StageRecord>;
+  getStage(workflowRunId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null>;
+  listStages(workflowRunId: string): Promise<StageRecord[]>;
+  updateStage(
+    workflowRunId: string,
+    stageId: string,
+    patch: StagePatch,
+    now: Date,
+    guard?: StageGuard,
+  ): Promise<StageRecord | null>;
+  deleteStages(workflowRunId: string, stageIds: string[]): Promise<number>;
+  /**
+   * SUSPENDED stages with nextPollAt <= now, soonest first. Each returned stage gets
+   * nextPollAt = now + leaseMs in the same statement, so a concurrent poller skips it.
+   */
+  claimDueSuspendedStages(now: Date, limit: number, leaseMs: number): Promise<StageRecord[]>;
+
+  // --- logs
+  appendLogs(logs: NewLog[]): Promise<void>;
+  listLogs(workflowRunId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]>;
+
+  // --- artifacts (metadata; bytes are in the BlobStore)
+  recordArtifact(artifact: ArtifactRecord): Promise<void>;
+  listArtifacts(workflowRunId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]>;
+  deleteArtifacts(workflowRunId: string, keyPrefix: string): Promise<number>;
+
+  // --- outbox
+  appendOutbox(rows: NewOutboxRow[]): Promise<void>;
+  /**
+   * Unpublished, not dead-lettered rows whose claim is null or expired (oldest first), or the
+   * given `ids`; each returned row gets claimedUntil = now + leaseMs (SKIP LOCKED).
+   */
+  claimOutbox(opts: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]>;
+  markOutboxPublished(ids: string[], now: Date): Promise<void>;
+  /**
+   * Records a failed delivery (attempts + 1, lastError) and releases the claim (claimedUntil = null)
+   * so the next flush may retry it; `deadLetter` moves the row to the dead-letter queue instead.
+   */
+  markOutboxFailed(id: string, error: string, now: Date, deadLetter: boolean): Promise<void>;
+  listDeadLetters(limit: number): Promise<OutboxRecord[]>;
+  /** Clears dead-letter state and attempts so the rows are delivered again. */
+  requeueDeadLetters(ids: string[], now: Date): Promise<number>;
+
+  // --- idempotency
+  /**
+   * Takes the key for one dispatch. `opts.staleBefore`: an IN_PROGRESS row last updated before
+   * this instant was abandoned by a crashed dispatcher and is taken over (`acquired`); adapters
+   * that ignore it keep such keys blocked until released.
+   */
+  acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire>;
+  completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void>;
+  releaseIdempotencyKey(command: string, key: string): Promise<void>;
+
+  // --- annotations
+  insertAnnotations(rows: NewAnnotation[]): Promise<number>;
+  listAnnotations(workflowRunId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]>;
+
+  // --- AI call accounting
+  recordAICall(call: AICallRecord): Promise<void>;
+  listAICalls(topicPrefix: string): Promise<AICallRecord[]>;
+}
+
+export interface Persistence extends PersistenceTx {
+  /** Runs `fn` in one transaction: all its writes commit together, or none if it throws. */
+  transaction<T>(fn: (tx: PersistenceTx) => Promise<T>): Promise<T>;
+  /** Releases connections this adapter owns (never a client it was given). */
+  close?(): Promise<void>;
+}

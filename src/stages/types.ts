@@ -1,0 +1,145 @@
+import type { z } from "zod";
+import type { Actor, LogLevel } from "../ports/records.js";
+
+/** A stage's input schema, or "none" when the stage ignores its input. */
+export type SchemaOrNone = z.ZodType | "none";
+export type InferSchema<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+export interface StageSchemas<I extends SchemaOrNone, O extends z.ZodType, C extends z.ZodType> {
+  input: I;
+  output: O;
+  config: C;
+}
+
+/** A well-known annotation key whose value type is fixed (see `typedKey`). */
+export interface TypedKey<T> {
+  readonly key: string;
+  /** Phantom: carries T for type inference only; never set at runtime. */
+  readonly __valueType?: T;
+}
+
+/** A batch of annotation attributes with who asserted them. */
+export interface AnnotationInput {
+  actor?: Actor;
+  attributes: Record<string, unknown>;
+  /** Re-attaching with the same key for the same run is a no-op. */
+  idempotencyKey?: string;
+}
+
+/** Buffered annotation writer: writes commit atomically with the stage outcome. */
+export interface Annotate {
+  // NoInfer: the key alone fixes T, so a wrong literal is an error instead of widening T.
+  <T>(key: TypedKey<T>, value: NoInfer<T>): void;
+  (key: string, value: unknown): void;
+  (input: AnnotationInput): void;
+}
+
+/** Blobs a stage writes under `runs/<runId>/<stageId>/`; `run.rerunFrom` deletes them by prefix. */
+export interface StageArtifacts {
+  put(name: string, data: Uint8Array | string, opts?: { contentType?: string }): Promise<{ key: string; size: number }>;
+  /** Reads an artifact by name (this stage) or by full key (any stage of the run). */
+  get(nameOrKey: string): Promise<Uint8Array | null>;
+  list(): Promise<string[]>;
+}
+
+/** Retry policy of a stage; attempts include the first one. */
+export interface RetryPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+}
+
+export interface StageContext<
+  TInput,
+  TConfig,
+  TCtx extends Record<string, unknown> = Record<string, unknown>,
+  TState = unknown,
+> {
+  workflowRunId: string;
+  workflowId: string;
+  stageId: string;
+  stageName: string;
+  /** 1 on the first attempt. */
+  attempt: number;
+  input: TInput;
+  config: TConfig;
+  /** Outputs of every completed stage of earlier groups, keyed by stage id. */
+  workflowContext: Readonly<TCtx>;
+  /** Output of an earlier stage; throws a clear error when it is missing. */
+  require<K extends string>(stageId: K): K extends keyof TCtx ? TCtx[K] : unknown;
+  optional<K extends string>(stageId: K): (K extends keyof TCtx ? TCtx[K] : unknown) | undefined;
+  /** Buffered; persisted with the stage outcome (also on failure). */
+  log(level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void>;
+  annotate: Annotate;
+  /** Set when an async-batch stage is re-executed after it resumed. */
+  resumeState: TState | undefined;
+  /** Aborts when the run is cancelled or the attempt is abandoned. */
+  signal: AbortSignal;
+  /** Reports liveness and progress (remote activities forward it; locally it extends the job lease). */
+  heartbeat(details?: unknown): void;
+  /** Details of the last heartbeat of a previous attempt, if any (remote activities). */
+  heartbeatDetails: unknown | undefined;
+  artifacts: StageArtifacts;
+}
+
+export interface PollConfig {
+  /** Milliseconds between completion checks. */
+  pollInterval: number;
+  /** Milliseconds after suspension after which the stage fails. */
+  maxWaitTime: number;
+  nextPollAt?: Date;
+}
+
+export interface CompletedOutcome<O> {
+  output: O;
+  customMetrics?: Record<string, number>;
+}
+export interface SuspendedOutcome<S> {
+  suspended: true;
+  state: S;
+  pollConfig: PollConfig;
+}
+export type StageOutcome<O, S = unknown> = CompletedOutcome<O> | SuspendedOutcome<S>;
+
+export type CompletionCheck<O> =
+  | { ready: true; output: O; customMetrics?: Record<string, number> }
+  | { ready: false; error?: string; nextCheckIn?: number };
+
+/** Context passed to `checkCompletion` (no input re-validation, logs and annotations buffered). */
+export interface CheckContext<TConfig> {
+  workflowRunId: string;
+  workflowId: string;
+  stageId: string;
+  config: TConfig;
+  log(level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void>;
+  annotate: Annotate;
+  signal: AbortSignal;
+}
+
+export type StageMode = "sync" | "async-batch";
+
+/** A validated, immutable stage definition (from `defineStage` or `defineAsyncBatchStage`). */
+export interface Stage<
+  I extends SchemaOrNone = SchemaOrNone,
+  O extends z.ZodType = z.ZodType,
+  C extends z.ZodType = z.ZodType,
+  TCtx extends Record<string, unknown> = Record<string, unknown>,
+  TState = unknown,
+> {
+  readonly id: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly dependencies: readonly string[];
+  readonly mode: StageMode;
+  readonly schemas: StageSchemas<I, O, C>;
+  readonly retry: RetryPolicy;
+  execute(
+    ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>,
+  ): Promise<StageOutcome<z.output<O>, TState>>;
+  checkCompletion?(state: TState, ctx: CheckContext<z.output<C>>): Promise<CompletionCheck<z.output<O>>>;
+  /** Set by `defineRemoteStage`: where the activity runs. */
+  readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string> };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyStage = Stage<any, any, any, any, any>;
