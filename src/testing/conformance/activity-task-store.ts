@@ -1,0 +1,179 @@
+import { deepStrictEqual as eq, equal, ok } from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import type { ActivityReport, ActivityTaskStore, NewActivityTask } from "../../ports/activity-task-store.js";
+import { type ConformanceCase, type Disposable, T0, at, defineCases } from "./case.js";
+
+/** What activityTaskStoreConformance's factory returns: a fresh, empty store. */
+export interface ActivityTaskStoreUnderTest extends Disposable {
+  store: ActivityTaskStore;
+}
+
+function newTask(o: Partial<NewActivityTask> = {}): NewActivityTask {
+  return {
+    taskId: randomUUID(), workflowRunId: randomUUID(), workflowId: "wf-conformance", stageId: "render", queue: "gpu",
+    codeVersion: "v1", requiredLabels: { gpu: "true" }, maxAttempts: 3, input: { frames: [1, 2] }, config: { q: "high" },
+    deadline: null, traceContext: null, now: T0, ...o,
+  };
+}
+
+const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000)) => ({ attempt, leaseToken, workerId: `w-${attempt}`, leaseDeadline, now: at(attempt) });
+const report = (attempt: number, leaseToken: string, o: Partial<ActivityReport> = {}): ActivityReport => ({
+  attempt, leaseToken, outcome: "completed", output: { ok: true }, raw: { attempt, leaseToken, via: "conformance" }, ...o,
+});
+
+/** The fencing the remote-activity broker relies on: a stale attempt can never overwrite a newer one. */
+export function activityTaskStoreConformance(factory: () => Promise<ActivityTaskStoreUnderTest>): ConformanceCase[] {
+  return defineCases("activity task store", factory, {
+    "createTask stores exact fields and is idempotent by taskId": async ({ store: s }) => {
+      const n = newTask({ deadline: at(3_600_000), traceContext: { traceparent: "tp" } });
+      const created = await s.createTask(n);
+      eq(created, {
+        taskId: n.taskId, workflowRunId: n.workflowRunId, workflowId: n.workflowId, stageId: "render", queue: "gpu", codeVersion: "v1",
+        requiredLabels: { gpu: "true" }, status: "PENDING", attempt: 0, maxAttempts: 3, leaseToken: null, leaseDeadline: null,
+        workerId: null, input: { frames: [1, 2] }, config: { q: "high" }, heartbeatDetails: null, heartbeatAt: null, outcome: null,
+        output: null, error: null, report: null, reportedAt: null, deadline: at(3_600_000), traceContext: { traceparent: "tp" },
+        createdAt: T0, updatedAt: T0,
+      });
+      eq(await s.createTask({ ...n, input: { other: 1 }, queue: "cpu", now: at(5) }), created);
+      eq(await s.getTask(n.taskId), created);
+      equal(await s.getTask(randomUUID()), null);
+    },
+
+    "listTasks filters by run, status and queue": async ({ store: s }) => {
+      const run = randomUUID();
+      const a = await s.createTask(newTask({ workflowRunId: run, now: at(0) }));
+      const b = await s.createTask(newTask({ workflowRunId: run, queue: "cpu", now: at(1) }));
+      await s.createTask(newTask());
+      await s.startAttempt(b.taskId, start(1, "t"));
+      eq((await s.listTasks({ workflowRunId: run })).map((t) => t.taskId).sort(), [a.taskId, b.taskId].sort());
+      eq((await s.listTasks({ workflowRunId: run, status: ["LEASED"] })).map((t) => t.taskId), [b.taskId]);
+      eq((await s.listTasks({ workflowRunId: run, queue: "gpu" })).map((t) => t.taskId), [a.taskId]);
+    },
+
+    "startAttempt accepts only a newer attempt, or the same attempt with the same token": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      const r1 = await s.startAttempt(taskId, start(1, "t1", at(30_000)));
+      equal(r1.accepted, true);
+      eq(r1.task && [r1.task.status, r1.task.attempt, r1.task.leaseToken, r1.task.workerId, r1.task.leaseDeadline], ["LEASED", 1, "t1", "w-1", at(30_000)]);
+      equal((await s.startAttempt(taskId, start(1, "t1"))).accepted, true, "idempotent retry of the same call");
+      equal((await s.startAttempt(taskId, start(1, "other"))).accepted, false, "same attempt, other token");
+      equal((await s.startAttempt(taskId, start(2, "t2"))).accepted, true);
+      const old = await s.startAttempt(taskId, start(1, "t1"));
+      equal(old.accepted, false, "an older attempt cannot take the task back");
+      equal(old.task?.leaseToken, "t2");
+      eq(await s.startAttempt(randomUUID(), start(1, "x")), { accepted: false, task: null });
+    },
+
+    "concurrent startAttempt of the same new attempt with different tokens: exactly one wins": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      const res = await Promise.all(Array.from({ length: 6 }, (_, i) => s.startAttempt(taskId, start(1, `tok-${i}`))));
+      equal(res.filter((r) => r.accepted).length, 1);
+    },
+
+    "heartbeats count only for the current attempt and token; they report cancellation": async ({ store: s }) => {
+      const { taskId, workflowRunId } = await s.createTask(newTask());
+      await s.startAttempt(taskId, start(1, "t1"));
+      await s.startAttempt(taskId, start(2, "t2"));
+      const beat = (attempt: number, leaseToken: string, details: unknown) => s.recordHeartbeat(taskId, { attempt, leaseToken, details, leaseDeadline: at(90_000), now: at(50) });
+      eq(await beat(1, "t1", { p: 1 }), { accepted: false, cancelled: false });
+      eq(await beat(2, "wrong", { p: 1 }), { accepted: false, cancelled: false });
+      eq(await beat(2, "t2", { progress: 0.5, cursor: "c-9" }), { accepted: true, cancelled: false });
+      const t = await s.getTask(taskId);
+      eq(t && [t.heartbeatDetails, t.heartbeatAt, t.leaseDeadline], [{ progress: 0.5, cursor: "c-9" }, at(50), at(90_000)]);
+      eq(await s.cancelTasksForRun(workflowRunId, at(60)), [taskId]);
+      const after = await beat(2, "t2", { progress: 0.6 });
+      equal(after.cancelled, true, "the worker is told to stop");
+      equal(after.accepted, false);
+    },
+
+    "exactly one terminal outcome: a second report is refused already_terminal": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      await s.startAttempt(taskId, start(1, "t1"));
+      const v1 = await s.recordReport(taskId, report(1, "t1", { output: { frames: 2 } }), at(100));
+      equal(v1.accepted, true);
+      ok(v1.accepted);
+      eq([v1.task.status, v1.task.outcome, v1.task.output, v1.task.reportedAt, v1.task.report], [
+        "COMPLETED", "completed", { frames: 2 }, at(100), { attempt: 1, leaseToken: "t1", via: "conformance" },
+      ]);
+      const v2 = await s.recordReport(taskId, report(1, "t1", { outcome: "failed", error: "late" }), at(200));
+      eq(v2.accepted ? "accepted" : v2.reason, "already_terminal");
+      eq(await s.getTask(taskId), v1.task, "the first outcome stands");
+    },
+
+    "concurrent reports of the current attempt: exactly one is accepted": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      await s.startAttempt(taskId, start(1, "t1"));
+      const vs = await Promise.all([
+        s.recordReport(taskId, report(1, "t1"), at(10)),
+        s.recordReport(taskId, report(1, "t1", { outcome: "failed", error: "x" }), at(10)),
+        s.recordReport(taskId, report(1, "t1"), at(10)),
+      ]);
+      equal(vs.filter((v) => v.accepted).length, 1);
+    },
+
+    "a stale attempt's report is refused stale_attempt, even after a newer attempt started": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      await s.startAttempt(taskId, start(1, "t1"));
+      await s.startAttempt(taskId, start(2, "t2"));
+      const stale = await s.recordReport(taskId, report(1, "t1"), at(10));
+      eq(stale.accepted ? "accepted" : stale.reason, "stale_attempt");
+      equal((await s.getTask(taskId))?.status, "LEASED");
+      const wrongToken = await s.recordReport(taskId, report(2, "t1"), at(11));
+      eq(wrongToken.accepted ? "accepted" : wrongToken.reason, "stale_attempt");
+      const current = await s.recordReport(taskId, report(2, "t2", { outcome: "failed", error: "oom", output: undefined }), at(12));
+      ok(current.accepted);
+      eq([current.task.status, current.task.outcome, current.task.error], ["FAILED", "failed", "oom"]);
+      const unknown = await s.recordReport(randomUUID(), report(1, "t"), at(13));
+      eq(unknown.accepted ? "accepted" : [unknown.reason, unknown.task], ["unknown_task", null]);
+    },
+
+    "cancelTasksForRun cancels only that run's unfinished tasks; their reports are refused run_cancelled": async ({ store: s }) => {
+      const run = randomUUID();
+      const pending = await s.createTask(newTask({ workflowRunId: run }));
+      const leased = await s.createTask(newTask({ workflowRunId: run }));
+      const done = await s.createTask(newTask({ workflowRunId: run }));
+      const otherRun = await s.createTask(newTask());
+      await s.startAttempt(leased.taskId, start(1, "t1"));
+      await s.startAttempt(done.taskId, start(1, "td"));
+      await s.recordReport(done.taskId, report(1, "td"), at(5));
+      eq((await s.cancelTasksForRun(run, at(10))).sort(), [pending.taskId, leased.taskId].sort());
+      equal((await s.getTask(leased.taskId))?.status, "CANCELLED");
+      equal((await s.getTask(done.taskId))?.status, "COMPLETED");
+      equal((await s.getTask(otherRun.taskId))?.status, "PENDING");
+      const late = await s.recordReport(leased.taskId, report(1, "t1"), at(20));
+      eq(late.accepted ? "accepted" : late.reason, "run_cancelled");
+      equal((await s.startAttempt(pending.taskId, start(1, "t"))).accepted, false, "a cancelled task cannot start");
+      eq(await s.cancelTasksForRun(run, at(30)), []);
+    },
+
+    "failTask fails an unfinished task and leaves a finished one alone": async ({ store: s }) => {
+      const a = await s.createTask(newTask());
+      const failed = await s.failTask(a.taskId, "deadline exceeded", at(10));
+      eq(failed && [failed.status, failed.error, failed.updatedAt], ["FAILED", "deadline exceeded", at(10)]);
+      equal((await s.startAttempt(a.taskId, start(1, "t"))).accepted, false, "a failed task cannot start");
+      const b = await s.createTask(newTask());
+      await s.startAttempt(b.taskId, start(1, "t"));
+      await s.recordReport(b.taskId, report(1, "t"), at(5));
+      equal(await s.failTask(b.taskId, "too late", at(10)), null, "nothing changed");
+      const stillDone = await s.getTask(b.taskId);
+      eq(stillDone && [stillDone.status, stillDone.error], ["COMPLETED", null]);
+      equal(await s.failTask(randomUUID(), "x", at(10)), null);
+    },
+
+    "findExpired returns leased tasks past their lease and unfinished tasks past their deadline": async ({ store: s }) => {
+      const leaseGone = await s.createTask(newTask());
+      await s.startAttempt(leaseGone.taskId, start(1, "t", at(1_000)));
+      const leaseOk = await s.createTask(newTask());
+      await s.startAttempt(leaseOk.taskId, start(1, "t", at(100_000)));
+      const pastDeadline = await s.createTask(newTask({ deadline: at(2_000) }));
+      const futureDeadline = await s.createTask(newTask({ deadline: at(100_000) }));
+      const doneLate = await s.createTask(newTask({ deadline: at(2_000) }));
+      await s.startAttempt(doneLate.taskId, start(1, "t", at(1_000)));
+      await s.recordReport(doneLate.taskId, report(1, "t"), at(500));
+      const ids = (await s.findExpired(at(5_000), 10)).map((t) => t.taskId).sort();
+      eq(ids, [leaseGone.taskId, pastDeadline.taskId].sort());
+      equal((await s.findExpired(at(5_000), 1)).length, 1, "limit is honoured");
+      ok(![leaseOk.taskId, futureDeadline.taskId].some((id) => ids.includes(id)));
+    },
+  });
+}

@@ -1,0 +1,13 @@
+import type { ConformanceCase } from "./case.js";
+import type { PersistenceUnderTest } from "./persistence-fixtures.js";
+import { persistenceRecordCases } from "./persistence-records.js";
+import { persistenceRunCases } from "./persistence-runs.js";
+
+/**
+ * Every behaviour the kernel relies on from a Persistence adapter. `factory` must return a fresh,
+ * empty store on each call (a new schema or database for SQL adapters); each case calls it once
+ * and always calls `cleanup()`.
+ */
+export function persistenceConformance(factory: () => Promise<PersistenceUnderTest>): ConformanceCase[] {
+  return [...persistenceRunCases(factory), ...persistenceRecordCases(factory)];
+}
