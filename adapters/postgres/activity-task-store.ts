@@ -1,0 +1,209 @@
+/**
+ * `createPostgresActivityTaskStore`: the broker's fenced task store on Postgres. Every transition
+ * is one guarded UPDATE (compare-and-set in its WHERE); when it matches nothing, the row is read
+ * back only to say why, so concurrent orchestrators can never let a stale attempt win.
+ */
+import type postgres from "postgres";
+import type {
+  ActivityOutcome,
+  ActivityReport,
+  ActivityTaskRecord,
+  ActivityTaskStatus,
+  ActivityTaskStore,
+  NewActivityTask,
+  ReportVerdict,
+} from "../../src/ports/activity-task-store.js";
+import type { TraceCarrier } from "../../src/ports/records.js";
+import { json } from "./rows.js";
+import { type Tables, tables } from "./tables.js";
+
+const TERMINAL: ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
+const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCELLED" } as const;
+type Reason = "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled";
+type Row = Record<string, unknown>;
+
+export interface PostgresActivityTaskStoreOptions {
+  /** Schema holding jetflow's tables (created by `migrate`). Default "jetflow". */
+  schema?: string;
+}
+
+const dn = (v: unknown): Date | null => (v === null || v === undefined ? null : (v as Date));
+const jn = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (v as T));
+
+function toTask(r: Row): ActivityTaskRecord {
+  return {
+    taskId: r.task_id as string,
+    workflowRunId: r.run_id as string,
+    workflowId: r.workflow_id as string,
+    stageId: r.stage_id as string,
+    queue: r.queue as string,
+    codeVersion: r.code_version as string,
+    requiredLabels: (r.required_labels ?? {}) as Record<string, string>,
+    status: r.status as ActivityTaskStatus,
+    attempt: r.attempt as number,
+    maxAttempts: r.max_attempts as number,
+    leaseToken: jn<string>(r.lease_token),
+    leaseDeadline: dn(r.lease_deadline),
+    workerId: jn<string>(r.worker_id),
+    input: jn(r.input),
+    config: jn(r.config),
+    heartbeatDetails: jn(r.heartbeat_details),
+    heartbeatAt: dn(r.heartbeat_at),
+    outcome: jn<ActivityOutcome>(r.outcome),
+    output: jn(r.output),
+    error: jn<string>(r.error),
+    report: jn(r.report),
+    reportedAt: dn(r.reported_at),
+    deadline: dn(r.deadline),
+    traceContext: jn<TraceCarrier>(r.trace_context),
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}
+
+/** ActivityTaskStore on Postgres; the client is the caller's (never closed here). */
+export class PostgresActivityTaskStore implements ActivityTaskStore {
+  private readonly t: Tables;
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    schema: string,
+  ) {
+    this.t = tables(sql, schema);
+  }
+
+  async createTask(n: NewActivityTask): Promise<ActivityTaskRecord> {
+    const { sql, t } = this;
+    const ins = await sql`
+      insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
+        attempt, max_attempts, input, config, deadline, trace_context, created_at, updated_at)
+      values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
+        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${json(sql, n.input)}, ${json(sql, n.config)},
+        ${n.deadline}, ${json(sql, n.traceContext)}, ${n.now}, ${n.now})
+      on conflict (task_id) do nothing returning *`;
+    if (ins[0]) return toTask(ins[0]);
+    const existing = await this.getTask(n.taskId);
+    if (!existing) throw new Error(`createTask: task ${n.taskId} neither inserted nor found`);
+    return existing;
+  }
+
+  async getTask(taskId: string): Promise<ActivityTaskRecord | null> {
+    const rows = await this.sql`select * from ${this.t.activityTasks} where task_id = ${taskId}`;
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
+  async listTasks(f: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]> {
+    const { sql, t } = this;
+    const rows = await sql`
+      select * from ${t.activityTasks} where true
+      ${f.workflowRunId !== undefined ? sql`and run_id = ${f.workflowRunId}` : sql``}
+      ${f.status ? sql`and status = any(${f.status})` : sql``}
+      ${f.queue !== undefined ? sql`and queue = ${f.queue}` : sql``}
+      order by created_at, seq limit ${Math.max(0, f.limit ?? 100)}`;
+    return rows.map(toTask);
+  }
+
+  async startAttempt(
+    taskId: string,
+    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date },
+  ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
+    const { sql, t } = this;
+    // A newer attempt, or the same call repeated by the current holder (idempotent retry).
+    const rows = await sql`
+      update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
+        worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
+      where task_id = ${taskId} and status <> all(${TERMINAL})
+        and (attempt < ${s.attempt} or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
+      returning *`;
+    if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
+    return { accepted: false, task: await this.getTask(taskId) };
+  }
+
+  async recordHeartbeat(
+    taskId: string,
+    b: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+  ): Promise<{ accepted: boolean; cancelled: boolean }> {
+    const { sql, t } = this;
+    const rows = await sql`
+      update ${t.activityTasks} set heartbeat_details = ${json(sql, b.details)}, heartbeat_at = ${b.now},
+        lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
+      where task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}
+      returning task_id`;
+    if (rows.length > 0) return { accepted: true, cancelled: false };
+    // Any holder of a cancelled task is told to stop, whichever attempt it runs.
+    const cur = await sql`select status from ${t.activityTasks} where task_id = ${taskId}`;
+    return { accepted: false, cancelled: cur[0]?.status === "CANCELLED" };
+  }
+
+  async recordReport(taskId: string, r: ActivityReport, now: Date): Promise<ReportVerdict> {
+    const { sql, t } = this;
+    const rows = await sql`
+      update ${t.activityTasks} set status = ${STATUS_OF[r.outcome]}, outcome = ${r.outcome}, output = ${json(sql, r.output)},
+        error = ${r.error ?? null}, report = ${json(sql, r.raw)}, reported_at = ${now}, updated_at = ${now}
+      where task_id = ${taskId} and status = 'LEASED' and attempt = ${r.attempt} and lease_token = ${r.leaseToken}
+      returning *`;
+    if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
+    const task = await this.getTask(taskId);
+    const reason: Reason = !task
+      ? "unknown_task"
+      : task.status === "CANCELLED"
+        ? "run_cancelled"
+        : TERMINAL.includes(task.status)
+          ? "already_terminal"
+          : "stale_attempt";
+    // Kept for audit: who reported what, too late or with a stale lease.
+    await sql`
+      insert into ${t.rejectedReports} (task_id, attempt, lease_token, reason, report, received_at)
+      values (${taskId}, ${r.attempt}, ${r.leaseToken}, ${reason}, ${json(sql, r.raw)}, ${now})`;
+    return { accepted: false, reason, task };
+  }
+
+  /** Refused reports of a task, oldest first (audit). */
+  async rejectedReports(taskId: string): Promise<Array<{ attempt: number; leaseToken: string; reason: string; report: unknown; at: Date }>> {
+    const rows = await this.sql`select * from ${this.t.rejectedReports} where task_id = ${taskId} order by id`;
+    return rows.map((x) => ({
+      attempt: x.attempt as number,
+      leaseToken: x.lease_token as string,
+      reason: x.reason as string,
+      report: jn(x.report),
+      at: x.received_at as Date,
+    }));
+  }
+
+  async cancelTasksForRun(workflowRunId: string, now: Date): Promise<string[]> {
+    const { sql, t } = this;
+    const rows = await sql`
+      update ${t.activityTasks} set status = 'CANCELLED', outcome = 'cancelled', error = 'run cancelled', updated_at = ${now}
+      where run_id = ${workflowRunId} and status <> all(${TERMINAL})
+      returning task_id, seq`;
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map((x) => x.task_id as string);
+  }
+
+  /** Returns the failed task, or null when it is unknown or already terminal (nothing changed). */
+  async failTask(taskId: string, error: string, now: Date): Promise<ActivityTaskRecord | null> {
+    const { sql, t } = this;
+    const rows = await sql`
+      update ${t.activityTasks} set status = 'FAILED', outcome = 'failed', error = ${error}, updated_at = ${now}
+      where task_id = ${taskId} and status <> all(${TERMINAL})
+      returning *`;
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
+  async findExpired(now: Date, limit: number): Promise<ActivityTaskRecord[]> {
+    const { sql, t } = this;
+    const rows = await sql`
+      select *, least(
+          case when status = 'LEASED' and lease_deadline < ${now} then lease_deadline end,
+          case when deadline < ${now} then deadline end) as expired_at
+      from ${t.activityTasks}
+      where status in ('PENDING', 'LEASED')
+        and ((status = 'LEASED' and lease_deadline < ${now}) or deadline < ${now})
+      order by expired_at, seq limit ${Math.max(0, limit)}`;
+    return rows.map(toTask);
+  }
+}
+
+/** ActivityTaskStore on postgres.js (run `migrate(sql, { schema })` first). */
+export function createPostgresActivityTaskStore(sql: postgres.Sql, opts: PostgresActivityTaskStoreOptions = {}): PostgresActivityTaskStore {
+  return new PostgresActivityTaskStore(sql, opts.schema ?? "jetflow");
+}

@@ -1,0 +1,141 @@
+/**
+ * Row ↔ record mapping and the SQL plumbing shared by the Postgres adapters. postgres.js parses
+ * jsonb and timestamptz on the way out; on the way in every JSON value goes through `json()` so a
+ * top-level string, number or array is stored as that JSON value (never as a text or PG array).
+ */
+import type postgres from "postgres";
+import type { AICallRecord, ActorKind, AnnotationRecord, ArtifactRecord, LogLevel, LogRecord, OutboxKind, OutboxRecord, RunRecord, RunStatus, StageRecord, StageStatus, TraceCarrier } from "../../src/ports/records.js";
+
+/** The root client or a transaction's: every query helper accepts either. */
+export type Db = postgres.ISql;
+
+/** A JSON parameter: SQL NULL for null/undefined, else an explicit jsonb parameter. */
+export function json(db: Db, value: unknown): postgres.Parameter | null {
+  if (value === undefined || value === null) return null;
+  return db.json(value as postgres.JSONValue);
+}
+
+/** `prefix` as a LIKE pattern matching every string that starts with it. */
+export function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+type Row = Record<string, unknown>;
+const d = (v: unknown): Date => v as Date;
+const dn = (v: unknown): Date | null => (v === null || v === undefined ? null : (v as Date));
+const sn = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+const jn = <T>(v: unknown): T | null => (v === undefined || v === null ? null : (v as T));
+
+export function toRun(r: Row): RunRecord {
+  return {
+    id: r.id as string,
+    workflowId: r.workflow_id as string,
+    status: r.status as RunStatus,
+    input: jn(r.input),
+    config: (r.config ?? {}) as Record<string, unknown>,
+    output: jn(r.output),
+    error: sn(r.error),
+    currentGroupIndex: r.current_group_index as number,
+    priority: r.priority as number,
+    claimedBy: sn(r.claimed_by),
+    traceContext: jn<TraceCarrier>(r.trace_context),
+    createdAt: d(r.created_at),
+    updatedAt: d(r.updated_at),
+    startedAt: dn(r.started_at),
+    completedAt: dn(r.completed_at),
+    lastActivityAt: d(r.last_activity_at),
+  };
+}
+
+export function toStage(r: Row): StageRecord {
+  return {
+    id: r.id as string,
+    workflowRunId: r.run_id as string,
+    stageId: r.stage_id as string,
+    stageName: r.stage_name as string,
+    groupIndex: r.group_index as number,
+    status: r.status as StageStatus,
+    attempt: r.attempt as number,
+    maxAttempts: r.max_attempts as number,
+    executionToken: sn(r.execution_token),
+    output: jn(r.output),
+    outputRef: sn(r.output_ref),
+    error: sn(r.error),
+    suspendedState: jn(r.suspended_state),
+    nextPollAt: dn(r.next_poll_at),
+    pollIntervalMs: r.poll_interval_ms === null ? null : (r.poll_interval_ms as number),
+    maxWaitUntil: dn(r.max_wait_until),
+    metrics: jn<Record<string, number>>(r.metrics),
+    traceContext: jn<TraceCarrier>(r.trace_context),
+    createdAt: d(r.created_at),
+    updatedAt: d(r.updated_at),
+    startedAt: dn(r.started_at),
+    completedAt: dn(r.completed_at),
+  };
+}
+
+export function toLog(r: Row): LogRecord {
+  return {
+    id: r.id as string,
+    workflowRunId: r.run_id as string,
+    stageId: sn(r.stage_id),
+    level: r.level as LogLevel,
+    message: r.message as string,
+    meta: jn<Record<string, unknown>>(r.meta),
+    createdAt: d(r.created_at),
+  };
+}
+
+export function toArtifact(r: Row): ArtifactRecord {
+  return {
+    workflowRunId: r.run_id as string,
+    stageId: sn(r.stage_id),
+    key: r.key as string,
+    size: Number(r.size),
+    contentType: sn(r.content_type),
+    createdAt: d(r.created_at),
+  };
+}
+
+export function toOutbox(r: Row): OutboxRecord {
+  return {
+    id: r.id as string,
+    kind: r.kind as OutboxKind,
+    workflowRunId: r.run_id as string,
+    type: r.type as string,
+    payload: r.payload as Record<string, unknown>,
+    createdAt: d(r.created_at),
+    publishedAt: dn(r.published_at),
+    claimedUntil: dn(r.claimed_until),
+    attempts: r.attempts as number,
+    lastError: sn(r.last_error),
+    deadLetteredAt: dn(r.dead_lettered_at),
+  };
+}
+
+export function toAnnotation(r: Row): AnnotationRecord {
+  return {
+    id: r.id as string,
+    workflowRunId: r.run_id as string,
+    stageId: sn(r.stage_id),
+    key: r.key as string,
+    value: jn(r.value),
+    actor: { kind: r.actor_kind as ActorKind, id: r.actor_id as string },
+    idempotencyKey: sn(r.idempotency_key),
+    createdAt: d(r.created_at),
+  };
+}
+
+export function toAICall(r: Row): AICallRecord {
+  return {
+    id: r.id as string,
+    topic: r.topic as string,
+    model: r.model as string,
+    callType: r.call_type as string,
+    inputTokens: r.input_tokens as number,
+    outputTokens: r.output_tokens as number,
+    cost: Number(r.cost),
+    meta: jn<Record<string, unknown>>(r.meta),
+    createdAt: d(r.created_at),
+  };
+}
