@@ -1,0 +1,78 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { JetflowError } from "../../../src/kernel/errors.js";
+import type { JetflowErrorCode } from "../../../src/kernel/errors.js";
+import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/protocol/api-messages.js";
+import type { ApiEndpoint, ApiReply, ApiRequest } from "../../../src/protocol/api-messages.js";
+
+/** An error reply from the jetflow API, with the server's symbolic code and field issues. */
+export class ApiError extends JetflowError {
+  readonly status: number;
+  readonly issues: { path: string; message: string }[];
+  constructor(code: string, message: string, status: number, issues: { path: string; message: string }[] = []) {
+    super(code as JetflowErrorCode, message, issues);
+    this.status = status;
+    this.issues = issues;
+  }
+}
+
+export interface JetflowClientOptions {
+  /** Subject prefix of the API. Default "jetflow". */
+  prefix?: string;
+  /** Bound on every request. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** Typed client of the submission API over NATS request/reply. */
+export interface JetflowClient {
+  call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>>;
+  createRun(request: ApiRequest<"runs.create">): Promise<ApiReply<"runs.create">>;
+  getRun(request: ApiRequest<"runs.get">): Promise<ApiReply<"runs.get">>;
+  listRuns(request?: ApiRequest<"runs.list">): Promise<ApiReply<"runs.list">>;
+  cancelRun(request: ApiRequest<"runs.cancel">): Promise<ApiReply<"runs.cancel">>;
+  rerun(request: ApiRequest<"runs.rerun">): Promise<ApiReply<"runs.rerun">>;
+  annotate(request: ApiRequest<"runs.annotate">): Promise<ApiReply<"runs.annotate">>;
+  stats(): Promise<ApiReply<"stats">>;
+}
+
+export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptions = {}): JetflowClient {
+  const prefix = opts.prefix ?? "jetflow";
+  const timeout = opts.timeoutMs ?? 10_000;
+
+  async function call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>> {
+    const msg = await nc.request(apiSubject(endpoint, prefix), JSON.stringify(request ?? {}), { timeout });
+    const status = msg.headers?.get("Nats-Service-Error-Code");
+    if (status) {
+      const description = msg.headers?.get("Nats-Service-Error") ?? "";
+      const body = ApiErrorBody.safeParse(safeJson(msg.data));
+      if (body.success) {
+        const { code, message, issues } = body.data.error;
+        throw new ApiError(code, message, Number(status), issues ?? []);
+      }
+      throw new ApiError("INTERNAL", description || `error ${status}`, Number(status));
+    }
+    const parsed = API_SCHEMAS[endpoint].reply.safeParse(safeJson(msg.data));
+    if (!parsed.success) {
+      throw new ApiError("INTERNAL", `malformed ${endpoint} reply: ${parsed.error.message}`, 502);
+    }
+    return parsed.data as ApiReply<E>;
+  }
+
+  return {
+    call,
+    createRun: (r) => call("runs.create", r),
+    getRun: (r) => call("runs.get", r),
+    listRuns: (r) => call("runs.list", r ?? {}),
+    cancelRun: (r) => call("runs.cancel", r),
+    rerun: (r) => call("runs.rerun", r),
+    annotate: (r) => call("runs.annotate", r),
+    stats: () => call("stats", {}),
+  };
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined; // the schema check that follows reports the malformed body
+  }
+}

@@ -1,0 +1,121 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Svcm } from "@nats-io/services";
+import type { Service, ServiceMsg } from "@nats-io/services";
+import { JetflowError, ValidationError } from "../../../src/kernel/errors.js";
+import type { Kernel } from "../../../src/kernel/types.js";
+import type { JobTransport } from "../../../src/ports/job-transport.js";
+import type { Logger } from "../../../src/ports/logger.js";
+import { silentLogger } from "../../../src/ports/logger.js";
+import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/protocol/api-messages.js";
+import type { ApiEndpoint } from "../../../src/protocol/api-messages.js";
+import { createHandlers } from "./handlers.js";
+
+export interface ApiServiceOptions {
+  kernel: Kernel;
+  /** Subject prefix; endpoints listen on `<prefix>.api.<endpoint>`. Default "jetflow". */
+  prefix?: string;
+  /** Service name announced to `$SRV.PING/INFO/STATS`. Default "jetflow". */
+  name?: string;
+  version?: string;
+  /** Reported as `jobsQueued` by the stats endpoint. */
+  jobTransport?: Pick<JobTransport, "depth">;
+  logger?: Logger;
+}
+
+export interface ApiService {
+  /** Instance id announced to service discovery. */
+  readonly id: string;
+  /** Stops answering and drains the endpoints; in-flight requests finish. */
+  stop(): Promise<void>;
+}
+
+class BadRequestError extends JetflowError {
+  constructor(message: string) {
+    super("VALIDATION", message);
+  }
+}
+
+/**
+ * Starts the submission API as a NATS micro-service (discoverable with `$SRV.PING`). Several
+ * orchestrators may run it at once: endpoints share a queue group, so each request is answered once.
+ */
+export async function startApiService(nc: NatsConnection, opts: ApiServiceOptions): Promise<ApiService> {
+  const prefix = opts.prefix ?? "jetflow";
+  const logger = opts.logger ?? silentLogger;
+  const version = opts.version ?? "0.1.0";
+  const svcm = new Svcm(nc as never);
+  const service: Service = await svcm.add({
+    name: opts.name ?? "jetflow",
+    version,
+    description: "jetflow submission API: create, query, cancel and rerun workflow runs",
+    metadata: { prefix },
+  });
+  const handlers = createHandlers({
+    kernel: opts.kernel,
+    jobTransport: opts.jobTransport,
+    service: { name: service.info().name, version, instanceId: service.info().id, startedAt: new Date() },
+  });
+
+  for (const endpoint of API_ENDPOINTS) {
+    service.addEndpoint(endpoint.replace(".", "-"), {
+      subject: apiSubject(endpoint, prefix),
+      metadata: { endpoint },
+      handler: (err, msg) => {
+        if (err) {
+          logger.error({ err: err.message, endpoint }, "api endpoint subscription failed");
+          return;
+        }
+        void handle(endpoint, msg);
+      },
+    });
+  }
+
+  async function handle(endpoint: ApiEndpoint, msg: ServiceMsg): Promise<void> {
+    try {
+      const request = parseRequest(endpoint, msg.data);
+      const reply = await (handlers[endpoint] as (r: unknown) => Promise<unknown>)(request);
+      msg.respond(JSON.stringify(reply));
+    } catch (e) {
+      respondError(endpoint, msg, e);
+    }
+  }
+
+  function respondError(endpoint: ApiEndpoint, msg: ServiceMsg, e: unknown): void {
+    const known = e instanceof JetflowError;
+    const code = known ? e.code : "INTERNAL";
+    const message = e instanceof Error ? e.message : String(e);
+    if (!known) logger.error({ endpoint, err: message }, "api request failed unexpectedly");
+    const body = {
+      error: { code, message, ...(e instanceof ValidationError ? { issues: e.issues } : {}) },
+    };
+    // The header carries a numeric status (service protocol); the body carries jetflow's symbolic code.
+    msg.respondError(API_ERROR_STATUS[code] ?? 500, `${code}: ${message}`, JSON.stringify(body));
+  }
+
+  return {
+    id: service.info().id,
+    async stop() {
+      await service.stop();
+    },
+  };
+}
+
+/** Decodes JSON and validates it against the endpoint's request schema (typed errors naming fields). */
+function parseRequest(endpoint: ApiEndpoint, data: Uint8Array): unknown {
+  let json: unknown = {};
+  if (data.length > 0) {
+    try {
+      json = JSON.parse(new TextDecoder().decode(data));
+    } catch (e) {
+      throw new BadRequestError(`request body is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const parsed = API_SCHEMAS[endpoint].request.safeParse(json);
+  if (!parsed.success) {
+    throw new ValidationError(
+      `invalid ${endpoint} request`,
+      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+    );
+  }
+  return parsed.data;
+}

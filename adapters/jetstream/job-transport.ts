@@ -1,0 +1,313 @@
+/**
+ * The kernel's JobTransport on a JetStream work-queue stream with ONE durable pull consumer shared
+ * by every orchestrator. The server owns leases (AckWait), redelivery and MaxDeliver; this module
+ * maps the JobTransport calls onto the JetStream ack protocol:
+ *
+ * | JobTransport      | JetStream                                                         |
+ * | ----------------- | ----------------------------------------------------------------- |
+ * | enqueue           | publish with `Nats-Msg-Id` = jobId, await PubAck (dedupe window)  |
+ * | dequeue           | pull 1 (no_wait or expires = waitMs); token = `<seq>-<delivery>`  |
+ * | heartbeat         | `+WPI` (AckWait restarts)                                          |
+ * | complete, suspend | `+ACK` as a request (the server confirms it applied the ack)       |
+ * | fail retry        | `-NAK {"delay"}`; fail without retry: `+TERM`                       |
+ * | releaseStale      | drains max-deliveries advisories (see dead-letters.ts)             |
+ *
+ * Jobs whose `availableAt` is in the future wait in the delayed stream (see delayed-jobs.ts).
+ * Fencing: calls with a token this instance does not hold (already finished, or superseded by a
+ * newer delivery of the same message) are ignored. Across orchestrators the server applies an ack
+ * by stream sequence, so a holder whose lease expired can still ack a redelivered job; the
+ * kernel's execution tokens make that harmless, as the JobTransport contract says.
+ */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { JetflowError, ValidationError } from "../../src/kernel/errors.js";
+import type { DeadLetteredJob, DequeueOptions, JobSpec, JobTransport, LeasedJob } from "../../src/ports/job-transport.js";
+import { silentLogger, type Logger } from "../../src/ports/logger.js";
+import { ProtocolError } from "../../src/protocol/errors.js";
+import { encodeJob, parseJob } from "../../src/protocol/job-message.js";
+import { createTopology, type Topology } from "../../src/protocol/topology.js";
+import { drainDeadLetters } from "./dead-letters.js";
+import { startDelayedJobPromoter, type DelayedJobPromoter } from "./delayed-jobs.js";
+import { jobFromHeaders, jobHeaders } from "./job-headers.js";
+import { pullOne, type PulledMessage } from "./pull.js";
+import { ensureTopology, type EnsureTopologyOptions } from "./topology.js";
+
+export interface JetStreamJobTransportOptions {
+  topology?: Topology;
+  /** Durable name of the shared jobs consumer. Default `topology.consumers.jobs`. */
+  consumer?: string;
+  /** Lease = the consumer's AckWait. Every orchestrator must use the same value. */
+  leaseMs: number;
+  /** MaxDeliver of the jobs consumer; a job delivered this often without completing is dead-lettered. */
+  maxDeliveries: number;
+  /**
+   * Create/update streams and consumers at start (default true, with leaseMs/maxDeliveries).
+   * With false the consumer must exist; its AckWait is read and used for `leaseExpiresAt`.
+   */
+  ensure?: boolean | Omit<EnsureTopologyOptions, "topology" | "jobAckWaitMs" | "jobMaxDeliver">;
+  /** Bound on PubAcks and ack confirmations. Default 5000 ms. */
+  ackTimeoutMs?: number;
+  /** Run the delayed-job promoter in this process once it dequeues (default true). */
+  promoteDelayedJobs?: boolean;
+  /** How long releaseStale waits for a max-deliveries advisory the server may still be storing. Default 100 ms. */
+  deadLetterWaitMs?: number;
+  /** Longest pull of the delayed-job promoter; bounds close(). Default 1000 ms. */
+  promoterPollMs?: number;
+  logger?: Logger;
+}
+
+/** A JobTransport on JetStream; `close()` stops its loops (the connection stays the caller's). */
+export interface JetStreamJobTransport extends JobTransport {
+  readonly topology: Topology;
+  depth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+interface Held {
+  msg: PulledMessage;
+  leaseExpiresAt: number;
+}
+
+/** Most advisories one releaseStale call handles; the rest wait for the next call. */
+const MAX_DEAD_LETTERS_PER_CALL = 256;
+
+/**
+ * Connects a JobTransport to the jobs stream, creating the topology first unless `ensure: false`.
+ * @throws JetflowError UNAVAILABLE without JetStream; CONFLICT if the consumer exists with another AckWait and ensure is false.
+ */
+export async function createJetStreamJobTransport(nc: NatsConnection, opts: JetStreamJobTransportOptions): Promise<JetStreamJobTransport> {
+  if (!(opts.leaseMs > 0) || !Number.isInteger(opts.maxDeliveries) || opts.maxDeliveries < 1) {
+    throw new ValidationError("JetStream job transport options", [
+      ...(opts.leaseMs > 0 ? [] : [{ path: "leaseMs", message: "must be > 0" }]),
+      ...(Number.isInteger(opts.maxDeliveries) && opts.maxDeliveries >= 1 ? [] : [{ path: "maxDeliveries", message: "must be an integer >= 1" }]),
+    ]);
+  }
+  const topology = opts.topology ?? createTopology();
+  const jsm = await jetstreamManager(nc);
+  const consumer = opts.consumer ?? topology.consumers.jobs;
+  let leaseMs = opts.leaseMs;
+  let maxDeliveries = opts.maxDeliveries;
+  if (opts.ensure !== false) {
+    const extra = typeof opts.ensure === "object" ? opts.ensure : {};
+    await ensureTopology(jsm, { ...extra, topology, jobAckWaitMs: opts.leaseMs, jobMaxDeliver: opts.maxDeliveries });
+  } else {
+    const info = await jsm.consumers.info(topology.streams.jobs, consumer);
+    leaseMs = Math.round((info.config.ack_wait ?? 30e9) / 1e6); // server default AckWait is 30 s
+    maxDeliveries = info.config.max_deliver && info.config.max_deliver > 0 ? info.config.max_deliver : Number.MAX_SAFE_INTEGER;
+  }
+  return new JetStreamJobTransportImpl(nc, jetstream(nc), jsm, topology, consumer, leaseMs, maxDeliveries, opts);
+}
+
+class JetStreamJobTransportImpl implements JetStreamJobTransport {
+  private readonly held = new Map<string, Held>();
+  /** Stream sequence → token of the newest delivery this instance holds. */
+  private readonly tokenBySeq = new Map<number, string>();
+  /** Dead letters found locally (unreadable messages, retries past the budget); reported by the next releaseStale. */
+  private readonly poison: DeadLetteredJob[] = [];
+  private promoter: DelayedJobPromoter | undefined;
+  private closed = false;
+  private readonly ackTimeoutMs: number;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly topology: Topology,
+    private readonly consumer: string,
+    private readonly leaseMs: number,
+    private readonly maxDeliveries: number,
+    private readonly opts: JetStreamJobTransportOptions,
+  ) {
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 5_000;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  async enqueue(jobs: JobSpec[]): Promise<void> {
+    this.assertOpen("enqueue");
+    const now = Date.now();
+    await Promise.all(
+      jobs.map(async (job) => {
+        let body: Uint8Array;
+        try {
+          body = encodeJob(job);
+        } catch (err) {
+          if (err instanceof ProtocolError) throw new ValidationError(`job ${job.jobId}`, err.issues);
+          throw err;
+        }
+        const delayed = job.availableAt !== undefined && job.availableAt.getTime() > now;
+        const subject = delayed ? this.topology.delayedJobSubject(job.priority) : this.topology.jobSubject(job.priority);
+        // The PubAck is the durability point; a duplicate (same jobId inside the window) is acked too.
+        await this.js.publish(subject, body, { msgID: job.jobId, headers: jobHeaders(job), timeout: this.ackTimeoutMs });
+      }),
+    );
+  }
+
+  async dequeue(opts: DequeueOptions): Promise<LeasedJob | null> {
+    if (this.closed) return null;
+    this.startPromoter();
+    const deadline = Date.now() + Math.max(0, opts.waitMs ?? 0);
+    // Disposed messages (poison, not yet due) do not end the call, but a run of them is bounded.
+    for (let disposed = 0; disposed < 64; disposed++) {
+      let m: PulledMessage | null;
+      try {
+        m = await pullOne(this.nc, { stream: this.topology.streams.jobs, consumer: this.consumer, waitMs: Math.max(0, deadline - Date.now()) });
+      } catch (err) {
+        if (this.closed) return null; // the caller closed us (and maybe the connection) mid-pull
+        throw err;
+      }
+      if (!m) return null;
+      if (this.closed) {
+        await m.nak(0); // let another orchestrator take it now rather than after AckWait
+        return null;
+      }
+      const leased = await this.lease(m, opts.workerId);
+      if (leased) return leased;
+    }
+    return null;
+  }
+
+  /** Turns a pulled message into a LeasedJob, or disposes of it (poison, not yet due) and returns null. */
+  private async lease(m: PulledMessage, workerId: string): Promise<LeasedJob | null> {
+    const parsed = parseJob(m.data);
+    if (!parsed.ok) {
+      await m.term();
+      this.recordPoison(m.subject, m.data, m.headers, parsed.error.message);
+      return null;
+    }
+    const job = parsed.value;
+    const remaining = (job.availableAt?.getTime() ?? 0) - Date.now();
+    if (remaining > 0) {
+      // Only reachable through clock skew between orchestrators (delayed jobs are promoted when due);
+      // the nak spends one delivery, which is why the promoter exists.
+      this.logger.warn({ jobId: job.jobId, remainingMs: remaining }, "job reached the jobs stream before it was due; deferring");
+      await m.nak(remaining);
+      return null;
+    }
+    const { streamSequence: seq, deliveryCount } = m.meta;
+    const token = `${seq}-${deliveryCount}`;
+    const older = this.tokenBySeq.get(seq);
+    if (older) this.held.delete(older); // a newer delivery supersedes ours: the old lease is void
+    const leaseExpiresAt = Date.now() + this.leaseMs;
+    this.held.set(token, { msg: m, leaseExpiresAt });
+    this.tokenBySeq.set(seq, token);
+    this.logger.debug({ jobId: job.jobId, seq, deliveryCount, workerId }, "job leased");
+    return { ...job, deliveryCount, leaseToken: token, leaseExpiresAt: new Date(leaseExpiresAt) };
+  }
+
+  async heartbeat(job: LeasedJob): Promise<void> {
+    const h = this.holding(job, "heartbeat");
+    if (!h) return;
+    await h.msg.working();
+    h.leaseExpiresAt = Date.now() + this.leaseMs;
+    job.leaseExpiresAt = new Date(h.leaseExpiresAt);
+  }
+
+  async complete(job: LeasedJob): Promise<void> {
+    const h = this.release(job, "complete");
+    if (h) await h.msg.ack(this.ackTimeoutMs);
+  }
+
+  async suspend(job: LeasedJob, _nextPollAt: Date): Promise<void> {
+    // stage.pollSuspended (driven by the database) takes over; the job itself is done.
+    const h = this.release(job, "suspend");
+    if (h) await h.msg.ack(this.ackTimeoutMs);
+  }
+
+  async fail(job: LeasedJob, opts: { error: string; retry: boolean; delayMs?: number }): Promise<void> {
+    const h = this.release(job, "fail");
+    if (!h) return;
+    if (opts.retry && h.msg.meta.deliveryCount < this.maxDeliveries) {
+      await h.msg.nak(Math.max(0, opts.delayMs ?? 0));
+      return;
+    }
+    // No retry, or no delivery left: +TERM removes it from the work queue (no advisory, no wait).
+    await h.msg.term();
+    if (opts.retry) {
+      const { deliveryCount: _d, leaseToken: _t, leaseExpiresAt: _e, ...spec } = job;
+      this.poison.push({ job: spec, reason: `exhausted ${this.maxDeliveries} deliveries; last error: ${opts.error}` });
+    }
+  }
+
+  async releaseStale(_now: Date, _thresholdMs: number): Promise<{ released: number; deadLettered: DeadLetteredJob[] }> {
+    // The server redelivers expired leases itself; only local bookkeeping of long-lost leases is dropped here.
+    const cutoff = Date.now() - this.leaseMs;
+    for (const [token, h] of this.held) {
+      if (h.leaseExpiresAt < cutoff) this.forget(token, h);
+    }
+    const deadLettered = this.poison.splice(0);
+    if (this.closed) return { released: 0, deadLettered };
+    // 2.9 only notices an exhausted last delivery while serving a pull, so its advisory appears once
+    // some orchestrator dequeues again (hosts always do). A `max_bytes: 1` pull would trigger it
+    // without taking a job, but on 2.9.10 it resets the delivery count of redeliveries: not used.
+    deadLettered.push(
+      ...(await drainDeadLetters(this.nc, this.jsm, {
+        topology: this.topology,
+        max: MAX_DEAD_LETTERS_PER_CALL,
+        firstWaitMs: this.opts.deadLetterWaitMs ?? 100,
+        ackTimeoutMs: this.ackTimeoutMs,
+        logger: this.logger,
+      })),
+    );
+    return { released: 0, deadLettered };
+  }
+
+  async depth(): Promise<number> {
+    const [jobs, delayed] = await Promise.all([
+      this.jsm.consumers.info(this.topology.streams.jobs, this.consumer),
+      this.jsm.consumers.info(this.topology.streams.jobsDelayed, this.topology.consumers.jobsDelayed),
+    ]);
+    // Waiting = not yet delivered; delayed jobs count whether a promoter holds them or not.
+    return jobs.num_pending + delayed.num_pending + delayed.num_ack_pending;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const promoter = this.promoter;
+    this.promoter = undefined;
+    await promoter?.stop();
+    // Held jobs are left to AckWait: their holders may still finish them through another transport.
+    this.held.clear();
+    this.tokenBySeq.clear();
+  }
+
+  private startPromoter(): void {
+    if (this.promoter || this.opts.promoteDelayedJobs === false) return;
+    this.promoter = startDelayedJobPromoter(this.nc, this.js, {
+      topology: this.topology,
+      pollMs: this.opts.promoterPollMs,
+      ackTimeoutMs: this.ackTimeoutMs,
+      logger: this.logger,
+      onPoison: (subject, data, headers, reason) => this.recordPoison(subject, data, headers, reason),
+    });
+  }
+
+  private recordPoison(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, reason: string): void {
+    const job = jobFromHeaders(headers, data);
+    if (job) this.poison.push({ job, reason: `unreadable job message: ${reason}` });
+    else this.logger.error({ subject, reason, body: new TextDecoder().decode(data).slice(0, 1024) }, "unreadable job message without a job id; terminated");
+  }
+
+  private holding(job: LeasedJob, op: string): Held | undefined {
+    const h = this.held.get(job.leaseToken);
+    if (!h) this.logger.debug({ jobId: job.jobId, leaseToken: job.leaseToken, op }, "ignored: lease token not held (finished or superseded)");
+    return h;
+  }
+
+  private release(job: LeasedJob, op: string): Held | undefined {
+    const h = this.holding(job, op);
+    if (h) this.forget(job.leaseToken, h);
+    return h;
+  }
+
+  private forget(token: string, h: Held): void {
+    this.held.delete(token);
+    const seq = h.msg.meta.streamSequence;
+    if (this.tokenBySeq.get(seq) === token) this.tokenBySeq.delete(seq);
+  }
+
+  private assertOpen(op: string): void {
+    if (this.closed) throw new JetflowError("UNAVAILABLE", `JetStream job transport is closed (${op})`);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Request and reply schemas of the submission API (`<prefix>.api.*`, a NATS micro-service).
+ * Shared by the orchestrator's service, the client library and the CLI; documented in
+ * docs/protocol.md for clients in other languages. Dates travel as ISO-8601 strings.
+ */
+import { z } from "zod";
+
+const id = z.string().min(1).max(200);
+const runStatus = z.enum(["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]);
+const stageStatus = z.enum(["PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "FAILED", "CANCELLED"]);
+const isoDate = z.string().datetime({ offset: true });
+const actor = z.object({ kind: z.enum(["system", "user", "agent", "stage"]), id: z.string().min(1) });
+const annotationInput = z.object({
+  actor: actor.optional(),
+  attributes: z.record(z.string().min(1), z.unknown()),
+  idempotencyKey: z.string().min(1).optional(),
+});
+
+/** Endpoint names under `<prefix>.api.`; each maps to one request and one reply schema. */
+export const API_ENDPOINTS = [
+  "runs.create",
+  "runs.get",
+  "runs.list",
+  "runs.cancel",
+  "runs.rerun",
+  "runs.annotate",
+  "stats",
+] as const;
+export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
+
+export const RunCreateRequest = z.object({
+  workflowId: id,
+  input: z.unknown(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  /** Required: a retried submission with the same key returns the first run. */
+  idempotencyKey: z.string().min(1, "idempotencyKey is required").max(200),
+  priority: z.number().int().optional(),
+  annotations: z.array(annotationInput).optional(),
+});
+export const RunCreateReply = z.object({ workflowRunId: id, status: runStatus, created: z.boolean() });
+
+export const RunGetRequest = z.object({
+  workflowRunId: id,
+  /** Include up to this many log lines (newest last). */
+  logs: z.number().int().min(0).max(1000).optional(),
+});
+export const RunJson = z.object({
+  id,
+  workflowId: id,
+  status: runStatus,
+  input: z.unknown(),
+  config: z.record(z.string(), z.unknown()),
+  output: z.unknown().nullable(),
+  error: z.string().nullable(),
+  currentGroupIndex: z.number().int(),
+  priority: z.number().int(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+  startedAt: isoDate.nullable(),
+  completedAt: isoDate.nullable(),
+});
+export const StageJson = z.object({
+  stageId: id,
+  stageName: z.string(),
+  groupIndex: z.number().int(),
+  status: stageStatus,
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  error: z.string().nullable(),
+  nextPollAt: isoDate.nullable(),
+  startedAt: isoDate.nullable(),
+  completedAt: isoDate.nullable(),
+});
+export const LogJson = z.object({
+  stageId: z.string().nullable(),
+  level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
+  message: z.string(),
+  createdAt: isoDate,
+});
+export const RunGetReply = z.object({ run: RunJson, stages: z.array(StageJson), logs: z.array(LogJson).optional() });
+
+export const RunListRequest = z.object({
+  workflowId: id.optional(),
+  status: z.array(runStatus).optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+  /** Keyset pagination: runs created strictly before this instant. */
+  createdBefore: isoDate.optional(),
+});
+export const RunListReply = z.object({ runs: z.array(RunJson) });
+
+export const RunCancelRequest = z.object({ workflowRunId: id, reason: z.string().max(1000).optional() });
+export const RunCancelReply = z.object({ cancelled: z.boolean(), status: runStatus });
+
+export const RunRerunRequest = z.object({ workflowRunId: id, fromStageId: id });
+export const RunRerunReply = z.object({
+  workflowRunId: id,
+  fromStageId: id,
+  resetStageIds: z.array(id),
+  deletedArtifacts: z.number().int(),
+});
+
+export const RunAnnotateRequest = annotationInput.extend({ workflowRunId: id, stageId: id.optional() });
+export const RunAnnotateReply = z.object({ inserted: z.number().int() });
+
+export const StatsRequest = z.object({}).passthrough();
+export const StatsReply = z.object({
+  runs: z.record(runStatus, z.number().int()),
+  jobsQueued: z.number().int().nullable(),
+  service: z.object({ name: z.string(), version: z.string(), instanceId: z.string(), startedAt: isoDate }),
+});
+
+/** Error body sent with every error reply (also mirrored in the service error headers). */
+export const ApiErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+});
+
+/** Request schema and reply schema of each endpoint. */
+export const API_SCHEMAS = {
+  "runs.create": { request: RunCreateRequest, reply: RunCreateReply },
+  "runs.get": { request: RunGetRequest, reply: RunGetReply },
+  "runs.list": { request: RunListRequest, reply: RunListReply },
+  "runs.cancel": { request: RunCancelRequest, reply: RunCancelReply },
+  "runs.rerun": { request: RunRerunRequest, reply: RunRerunReply },
+  "runs.annotate": { request: RunAnnotateRequest, reply: RunAnnotateReply },
+  stats: { request: StatsRequest, reply: StatsReply },
+} as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
+
+export type ApiRequest<E extends ApiEndpoint> = z.input<(typeof API_SCHEMAS)[E]["request"]>;
+export type ApiReply<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["reply"]>;
+
+/** Numeric code placed in the `Nats-Service-Error-Code` header for each jetflow error code. */
+export const API_ERROR_STATUS: Record<string, number> = {
+  VALIDATION: 400,
+  BAD_REQUEST: 400,
+  WORKFLOW_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  STAGE_NOT_FOUND: 404,
+  IDEMPOTENCY_IN_PROGRESS: 409,
+  INVALID_STATE: 409,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/** Subject of an API endpoint under a prefix (default "jetflow"). */
+export function apiSubject(endpoint: ApiEndpoint, prefix = "jetflow"): string {
+  return `${prefix}.api.${endpoint}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * Body of a workflow event on `<prefix>.events.<workflowId>.<runId>.<type>` (JSON, UTF-8): the
+ * kernel's `WorkflowEvent` as flushed from the outbox. `id` (the outbox row id) is also the
+ * `Nats-Msg-Id`, so a re-flushed row is stored once.
+ */
+import { z } from "zod";
+import type { ParseResult } from "./errors.js";
+import { parseJsonBody, zodToProtocolError } from "./job-message.js";
+
+/** Event types the kernel emits. */
+export const EVENT_TYPES = [
+  "workflow:created",
+  "workflow:started",
+  "workflow:completed",
+  "workflow:failed",
+  "workflow:cancelled",
+  "workflow:rerun",
+  "stage:started",
+  "stage:completed",
+  "stage:failed",
+  "stage:suspended",
+  "stage:resumed",
+  "stage:retrying",
+  "stage:cancelled",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const EventMessage = z.object({
+  v: z.literal(1),
+  id: z.string().min(1).max(512),
+  type: z.enum(EVENT_TYPES),
+  workflowRunId: z.string().min(1),
+  workflowId: z.string().min(1),
+  stageId: z.string().min(1).optional(),
+  /** ISO-8601 instant the event was recorded. */
+  timestamp: z.string().datetime({ offset: true }),
+  data: z.record(z.string(), z.unknown()),
+});
+export type EventMessage = z.output<typeof EventMessage>;
+
+/** Shape of an event inside a process; structurally the kernel's WorkflowEvent. */
+export type EventValue = Omit<EventMessage, "v">;
+
+/** EventValue → validated wire body. @throws ProtocolError naming the bad field. */
+export function toEventMessage(event: EventValue): EventMessage {
+  const r = EventMessage.safeParse({ v: 1, ...event });
+  if (!r.success) throw zodToProtocolError(`event ${event.id}`, r.error);
+  return r.data;
+}
+
+export function encodeEvent(event: EventValue): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(toEventMessage(event)));
+}
+
+/** Parses an event body (bytes, text or parsed JSON); never throws. */
+export function parseEvent(body: Uint8Array | string | unknown): ParseResult<EventValue> {
+  const json = parseJsonBody(body, "event message");
+  if (!json.ok) return json;
+  const r = EventMessage.safeParse(json.value);
+  if (!r.success) return { ok: false, error: zodToProtocolError("event message", r.error) };
+  const { v: _v, ...rest } = r.data;
+  return { ok: true, value: rest };
+}

@@ -1,0 +1,222 @@
+/**
+ * Wire messages of remote activities (JSON, UTF-8, dates as ISO-8601 strings), shared by the
+ * orchestrator's broker and the worker SDK:
+ *
+ * | message                 | JetStream mapping                                                   |
+ * | ----------------------- | ------------------------------------------------------------------- |
+ * | TaskMessage             | `<p>.tasks.<queue>.<codeVersion>` work-queue stream, `Nats-Msg-Id = taskId` |
+ * | HeartbeatRequest/Reply  | request/reply; `start: true` opens an attempt (delivery count = attempt) |
+ * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, PubAck'ed before the task is acked |
+ * | PresignRequest/Reply    | request/reply                                                       |
+ * | TaskErrorReply          | reply to any request the broker refuses                             |
+ *
+ * The attempt number is NOT in the task message: it is the transport's delivery count.
+ */
+import { z } from "zod";
+import { type ParseResult, ProtocolError } from "./errors.js";
+import { parseJsonBody, zodToProtocolError } from "./job-message.js";
+
+const isoDate = z.string().datetime({ offset: true });
+const id = z.string().min(1).max(512);
+const labels = z.record(z.string(), z.string());
+
+/** A task published for workers of `queue` running `codeVersion`. */
+export const TaskMessage = z.object({
+  v: z.literal(1),
+  taskId: id,
+  workflowRunId: id,
+  workflowId: id,
+  stageId: id,
+  queue: id,
+  codeVersion: id,
+  requiredLabels: labels,
+  /** Deliveries after which the task fails (the worker stops retrying before it). */
+  maxAttempts: z.number().int().min(1),
+  input: z.unknown(),
+  config: z.unknown(),
+  /** Progress of the previous attempt when known at publish time (the start reply is authoritative). */
+  heartbeatDetails: z.unknown().optional(),
+  /** Absolute deadline after which the task fails; null = none. */
+  deadline: isoDate.nullable(),
+  /** Where this task's artifacts live: `runs/<runId>/<stageId>/`; each attempt writes under `<prefix><attempt>/`. */
+  artifactPrefix: z.string().min(1),
+  /** Outputs of earlier stages, only when the orchestrator chose to ship them. */
+  workflowContext: z.record(z.string(), z.unknown()).optional(),
+  /** W3C trace carrier. */
+  traceContext: z.record(z.string(), z.string()).optional(),
+  createdAt: isoDate,
+});
+export type TaskMessage = z.output<typeof TaskMessage>;
+
+/** Liveness + progress of one attempt. `start: true` opens the attempt (first message of a delivery). */
+export const HeartbeatRequest = z.object({
+  taskId: id,
+  attempt: z.number().int().min(1),
+  leaseToken: z.string().min(1).max(200),
+  workerId: id,
+  /** Worker's code version (checked on start: a mismatch fails the task naming both). */
+  codeVersion: id.optional(),
+  start: z.boolean().optional(),
+  details: z.unknown().optional(),
+});
+export type HeartbeatRequest = z.output<typeof HeartbeatRequest>;
+
+export const HeartbeatReply = z.object({
+  /** False: this attempt no longer holds the task (stale, terminal, unknown); stop working. */
+  accepted: z.boolean(),
+  /** True: the run or task was cancelled; abort the activity and report `cancelled`. */
+  cancelled: z.boolean(),
+  reason: z.string().optional(),
+  /** On start: the previous attempt's last details. */
+  heartbeatDetails: z.unknown().optional(),
+  leaseDeadline: isoDate.optional(),
+});
+export type HeartbeatReply = z.output<typeof HeartbeatReply>;
+
+export const ReportLog = z.object({
+  level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
+  message: z.string(),
+  meta: z.record(z.string(), z.unknown()).optional(),
+  at: isoDate,
+});
+export type ReportLog = z.output<typeof ReportLog>;
+
+export const ReportAnnotation = z.object({
+  attributes: z.record(z.string(), z.unknown()),
+  idempotencyKey: z.string().optional(),
+});
+export type ReportAnnotation = z.output<typeof ReportAnnotation>;
+
+/** Output stored in the object store instead of inline (large outputs). */
+export const OutputRef = z.object({ key: z.string().min(1), size: z.number().int().min(0) });
+export type OutputRef = z.output<typeof OutputRef>;
+
+/** The single outcome of one attempt. Exactly one of output/outputRef when completed; error otherwise. */
+export const ReportMessage = z
+  .object({
+    v: z.literal(1),
+    taskId: id,
+    attempt: z.number().int().min(1),
+    leaseToken: z.string().min(1).max(200),
+    workerId: id,
+    codeVersion: id,
+    outcome: z.enum(["completed", "failed", "cancelled"]),
+    output: z.unknown().optional(),
+    outputRef: OutputRef.optional(),
+    error: z.string().optional(),
+    /** False: retrying cannot help (bad input/config). */
+    retryable: z.boolean().optional(),
+    logs: z.array(ReportLog).max(10_000),
+    annotations: z.array(ReportAnnotation).max(10_000).optional(),
+    metrics: z.record(z.string(), z.number()).optional(),
+    reportedAt: isoDate,
+  })
+  .superRefine((r, ctx) => {
+    if (r.outcome === "completed" && r.output === undefined && r.outputRef === undefined) {
+      ctx.addIssue({ code: "custom", path: ["output"], message: "a completed report needs output or outputRef" });
+    }
+    if (r.output !== undefined && r.outputRef !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["outputRef"], message: "output and outputRef are exclusive" });
+    }
+    if (r.outcome !== "completed" && !r.error) {
+      ctx.addIssue({ code: "custom", path: ["error"], message: `a ${r.outcome} report needs an error message` });
+    }
+  });
+export type ReportMessage = z.output<typeof ReportMessage>;
+
+/**
+ * A presign request of the attempt holding the lease. `key` is relative to the attempt's prefix
+ * (`runs/<runId>/<stageId>/<attempt>/`) or absolute (`runs/...`); the broker refuses anything else.
+ */
+export const PresignRequest = z
+  .object({
+    taskId: id,
+    attempt: z.number().int().min(1),
+    leaseToken: z.string().min(1).max(200),
+    op: z.enum(["get", "put", "multipart", "complete", "abort", "list"]),
+    key: z.string().max(1024),
+    size: z.number().int().min(0).optional(),
+    partSize: z.number().int().min(1).optional(),
+    contentType: z.string().max(255).optional(),
+    uploadId: z.string().min(1).optional(),
+    parts: z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) })).max(10_000).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.op === "multipart" && r.size === undefined) ctx.addIssue({ code: "custom", path: ["size"], message: "multipart needs size" });
+    if ((r.op === "complete" || r.op === "abort") && !r.uploadId) ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
+    if (r.op === "complete" && (!r.parts || r.parts.length === 0)) ctx.addIssue({ code: "custom", path: ["parts"], message: "complete needs parts" });
+  });
+export type PresignRequest = z.output<typeof PresignRequest>;
+
+export const PresignReply = z.object({
+  key: z.string(),
+  /** get/put: the URL, method and headers to send exactly. */
+  url: z.string().optional(),
+  method: z.enum(["GET", "PUT"]).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  /** multipart: one PUT URL per part. */
+  uploadId: z.string().optional(),
+  partSize: z.number().int().optional(),
+  parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })).optional(),
+  /** list: keys under the attempt's stage prefix. */
+  keys: z.array(z.string()).optional(),
+  expiresAt: isoDate.optional(),
+});
+export type PresignReply = z.output<typeof PresignReply>;
+
+/** Reply to a refused request: a machine code, a message, and the failing fields when any. */
+export const TaskErrorReply = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+});
+export type TaskErrorReply = z.output<typeof TaskErrorReply>;
+
+function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseResult<T> {
+  const json = parseJsonBody(body, what);
+  if (!json.ok) return json;
+  const r = schema.safeParse(json.value);
+  if (!r.success) return { ok: false, error: zodToProtocolError(what, r.error) };
+  return { ok: true, value: r.data };
+}
+
+/** Parses a task body (bytes, text or parsed JSON); never throws. */
+export const parseTaskMessage = (body: unknown): ParseResult<TaskMessage> => parseWith(TaskMessage, "task message", body);
+export const parseHeartbeatRequest = (body: unknown): ParseResult<HeartbeatRequest> => parseWith(HeartbeatRequest, "heartbeat request", body);
+export const parseHeartbeatReply = (body: unknown): ParseResult<HeartbeatReply> => parseWith(HeartbeatReply, "heartbeat reply", body);
+export const parseReportMessage = (body: unknown): ParseResult<ReportMessage> => parseWith(ReportMessage, "report message", body);
+export const parsePresignRequest = (body: unknown): ParseResult<PresignRequest> => parseWith(PresignRequest, "presign request", body);
+export const parsePresignReply = (body: unknown): ParseResult<PresignReply> => parseWith(PresignReply, "presign reply", body);
+export const parseTaskErrorReply = (body: unknown): ParseResult<TaskErrorReply> => parseWith(TaskErrorReply, "error reply", body);
+
+/** Validates a message before it is sent. @throws ProtocolError naming the bad field. */
+export function encodeTaskBody<T>(schema: z.ZodType<T>, what: string, value: unknown): Uint8Array {
+  const r = schema.safeParse(value);
+  if (!r.success) throw zodToProtocolError(what, r.error);
+  return new TextEncoder().encode(JSON.stringify(r.data));
+}
+
+/** Unwraps a ParseResult. @throws ProtocolError */
+export function unwrap<T>(r: ParseResult<T>): T {
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
+/** Builds an error reply from any thrown value (typed errors keep their code and issues). */
+export function toTaskErrorReply(err: unknown): TaskErrorReply {
+  if (err instanceof ProtocolError) return { error: { code: err.code, message: err.message, issues: err.issues } };
+  const e = err as { code?: unknown; message?: unknown };
+  return {
+    error: {
+      code: typeof e?.code === "string" ? e.code : "INTERNAL",
+      message: typeof e?.message === "string" ? e.message : String(err),
+    },
+  };
+}
+
+/** True when `labels` carries every required label with the same value. */
+export function labelsSatisfy(required: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(required).every(([k, v]) => labels[k] === v);
+}
