@@ -1,0 +1,19 @@
+/**
+ * Every `jetflow` subcommand, registered in one place. To add a command, write
+ * `cli/commands/<name>.ts` exporting `register(program: Command): void` and add one line here.
+ */
+import type { Command } from "commander";
+import { register as registerMigrate } from "./migrate.js";
+import { register as registerOrchestrator } from "./orchestrator.js";
+import { register as registerRuns } from "./runs.js";
+import { register as registerStats } from "./stats.js";
+import { register as registerStreams } from "./streams.js";
+
+/** Registers all subcommands on the root `jetflow` program. */
+export function registerCommands(program: Command): void {
+  registerMigrate(program);
+  registerOrchestrator(program);
+  registerRuns(program);
+  registerStats(program);
+  registerStreams(program);
+}

@@ -1,0 +1,65 @@
+import type { Command } from "commander";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { z } from "zod";
+import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { createTopology } from "../../src/protocol/topology.js";
+import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
+import { parseOptions } from "../shared/parse-options.js";
+
+const StreamsInitOptions = z.object({
+  replicas: z.coerce.number().int().min(1).max(5).default(1),
+  streamPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "stream prefix may only hold letters, digits, _ and -")
+    .default(process.env.JETFLOW_STREAM_PREFIX ?? "JETFLOW"),
+  leaseMs: z.coerce.number().int().positive().default(30_000),
+  maxDeliver: z.coerce.number().int().min(1).default(5),
+  eventsMaxAgeMs: z.coerce.number().int().positive().default(7 * 24 * 3_600_000),
+  duplicateWindowMs: z.coerce.number().int().positive().default(120_000),
+  storage: z.enum(["file", "memory"]).default("file"),
+  json: z.boolean().default(false),
+});
+
+/** `jetflow streams init`: creates or updates every JetStream stream and consumer jetflow uses (idempotent). */
+export function register(program: Command): void {
+  const streams = program.command("streams").description("JetStream streams and consumers used by jetflow");
+  withConnectionFlags(
+    streams
+      .command("init")
+      .description("create or update the jetflow streams and consumers (safe to repeat, safe to run concurrently)")
+      .option("--replicas <n>", "stream and consumer replicas (1 for one server, 3 on a cluster)")
+      .option("--stream-prefix <prefix>", "stream name prefix (env JETFLOW_STREAM_PREFIX)")
+      .option("--lease-ms <ms>", "job lease = AckWait of the jobs consumer")
+      .option("--max-deliver <n>", "deliveries of a job before it is dead-lettered")
+      .option("--events-max-age-ms <ms>", "how long workflow events are kept")
+      .option("--duplicate-window-ms <ms>", "JetStream de-duplication window")
+      .option("--storage <kind>", "file or memory")
+      .option("--json", "machine-readable output"),
+  ).action(async (raw: Record<string, unknown>) => {
+    const opts = parseOptions(StreamsInitOptions, raw);
+    const conn = parseOptions(ConnectionOptions, raw);
+    const nc = await openConnection(conn);
+    try {
+      const topology = createTopology({ prefix: conn.prefix, streamPrefix: opts.streamPrefix });
+      const report = await ensureTopology(await jetstreamManager(nc), {
+        topology,
+        replicas: opts.replicas,
+        jobAckWaitMs: opts.leaseMs,
+        jobMaxDeliver: opts.maxDeliver,
+        eventsMaxAgeMs: opts.eventsMaxAgeMs,
+        duplicateWindowMs: opts.duplicateWindowMs,
+        storage: opts.storage,
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        return;
+      }
+      const line = (label: string, items: string[]): string => (items.length ? `${label}:\n${items.map((i) => `  ${i}`).join("\n")}\n` : "");
+      process.stdout.write(
+        `nats-server ${report.serverVersion}\n${line("created", report.created)}${line("updated", report.updated)}${line("unchanged", report.unchanged)}`,
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+}

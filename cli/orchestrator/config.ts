@@ -1,0 +1,92 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+
+/**
+ * Orchestrator configuration: a JSON file (`--config`) overlaid by environment variables.
+ * Every field is validated; an error names the field.
+ */
+export const OrchestratorConfig = z.object({
+  /** Module exporting `workflows: Workflow[]` (or a default export of that array). */
+  workflows: z.string().min(1, "workflows module path is required"),
+  database: z.object({
+    url: z.string().url(),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, "schema must be a plain lower-case identifier").default("jetflow"),
+    /** Apply pending migrations at start (under an advisory lock; safe with several orchestrators). */
+    migrate: z.boolean().default(false),
+    maxConnections: z.number().int().positive().default(10),
+  }),
+  nats: z.object({
+    servers: z.string().min(1),
+    creds: z.string().optional(),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default("jetflow"),
+    streamPrefix: z.string().regex(/^[A-Z0-9_]+$/).default("JETFLOW"),
+    replicas: z.number().int().min(1).max(5).default(1),
+  }),
+  jobs: z
+    .object({
+      /** Job lease = JetStream AckWait. */
+      leaseMs: z.number().int().min(100).default(30_000),
+      maxDeliveries: z.number().int().min(1).default(5),
+    })
+    .default({ leaseMs: 30_000, maxDeliveries: 5 }),
+  host: z
+    .object({
+      workerId: z.string().min(1).optional(),
+      orchestrationIntervalMs: z.number().int().positive().default(1_000),
+      jobPollIntervalMs: z.number().int().positive().default(1_000),
+      staleLeaseThresholdMs: z.number().int().positive().default(60_000),
+      maxConcurrentJobs: z.number().int().positive().default(4),
+    })
+    .default({ orchestrationIntervalMs: 1_000, jobPollIntervalMs: 1_000, staleLeaseThresholdMs: 60_000, maxConcurrentJobs: 4 }),
+  /**
+   * Object store for large stage outputs and artifacts (S3, R2, MinIO). Without it, outputs stay
+   * inline in Postgres (up to `inlineOutputLimitBytes`) and artifact writes fail with a clear error.
+   */
+  s3: z
+    .object({
+      bucket: z.string().min(3),
+      prefix: z.string().default(""),
+      endpoint: z.string().url().optional(),
+      region: z.string().min(1).default("us-east-1"),
+      accessKeyId: z.string().min(1).optional(),
+      secretAccessKey: z.string().min(1).optional(),
+      forcePathStyle: z.boolean().default(false),
+    })
+    .optional(),
+  /** Stage outputs whose JSON is larger go to the object store (default 64 KiB; 8 MiB without S3). */
+  inlineOutputLimitBytes: z.number().int().positive().optional(),
+  api: z.object({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+export type OrchestratorConfig = z.output<typeof OrchestratorConfig>;
+
+/** Reads the config file (if any), applies env overrides, validates, and resolves the workflows path. */
+export async function loadOrchestratorConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<OrchestratorConfig> {
+  let raw: Record<string, any> = {};
+  let base = process.cwd();
+  if (file) {
+    const text = await readFile(file, "utf8");
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`config file ${file} is not valid JSON: ${(e as Error).message}`);
+    }
+    base = dirname(resolve(file));
+  }
+  const databaseUrl = env.JETFLOW_DATABASE_URL ?? env.DATABASE_URL;
+  const natsUrl = env.JETFLOW_NATS_URL ?? env.NATS_URL;
+  raw.database = { ...(raw.database ?? {}), ...(databaseUrl ? { url: databaseUrl } : {}) };
+  raw.nats = { ...(raw.nats ?? {}), ...(natsUrl ? { servers: natsUrl } : {}) };
+  if (env.JETFLOW_NATS_CREDS) raw.nats.creds = env.JETFLOW_NATS_CREDS;
+  if (env.JETFLOW_WORKFLOWS) raw.workflows = env.JETFLOW_WORKFLOWS;
+  if (env.JETFLOW_LOG_LEVEL) raw.logLevel = env.JETFLOW_LOG_LEVEL;
+  const parsed = OrchestratorConfig.safeParse(raw);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new Error(`invalid orchestrator config: ${detail}`);
+  }
+  return { ...parsed.data, workflows: resolve(base, parsed.data.workflows) };
+}

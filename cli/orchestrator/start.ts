@@ -1,0 +1,150 @@
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import postgres from "postgres";
+import { destination, pino } from "pino";
+import { createPostgresPersistence, migrate } from "../../adapters/postgres/index.js";
+import { startApiService } from "../../adapters/jetstream/api/service.js";
+import type { ApiService } from "../../adapters/jetstream/api/service.js";
+import { createJetStreamEventSink } from "../../adapters/jetstream/event-sink.js";
+import { createJetStreamJobTransport } from "../../adapters/jetstream/job-transport.js";
+import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { createTopology } from "../../src/protocol/topology.js";
+import { createKernel, createNodeHost, systemClock } from "../../src/index.js";
+import type { BlobStore, Kernel, Logger, Scheduler } from "../../src/index.js";
+import { createS3BlobStore } from "../../adapters/s3/index.js";
+import { JetflowError } from "../../src/kernel/errors.js";
+import type { OrchestratorConfig } from "./config.js";
+import { loadWorkflowRegistry } from "./load-workflows.js";
+
+export interface Orchestrator {
+  readonly workerId: string;
+  readonly kernel: Kernel;
+  readonly nc: NatsConnection;
+  /** Stops in dependency order: API, host (waits for in-flight jobs), transport, NATS, Postgres. */
+  stop(): Promise<void>;
+}
+
+/** The scheduler port is not needed here: the node host's orchestration tick polls on its own. */
+const pollingScheduler: Scheduler = { schedule: async () => {} };
+
+/**
+ * Starts one orchestrator process's worth of components: Postgres persistence (optionally
+ * migrating), the JetStream topology, job transport and event sink, the kernel, the node host
+ * and the submission API. Several orchestrators may run against one database and one NATS.
+ */
+export async function startOrchestrator(config: OrchestratorConfig, opts: { logger?: Logger; blobStore?: BlobStore } = {}): Promise<Orchestrator> {
+  const logger: Logger = opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" } }, destination(2));
+  const workerId = config.host.workerId ?? `orchestrator-${hostname()}-${process.pid}`;
+  const { registry, ids } = await loadWorkflowRegistry(config.workflows);
+  logger.info({ workflows: ids, workerId }, "workflows loaded");
+
+  const sql = postgres(config.database.url, { max: config.database.maxConnections, onnotice: () => {} });
+  const closers: (() => Promise<void>)[] = [async () => void (await sql.end({ timeout: 5 }))];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (e) {
+        logger.warn({ err: (e as Error).message }, "error while shutting down");
+      }
+    }
+  };
+
+  try {
+    if (config.database.migrate) await migrate(sql, { schema: config.database.schema });
+    const nc = await connect({
+      servers: config.nats.servers.split(",").map((s) => s.trim()),
+      name: workerId,
+      ...(config.nats.creds ? { authenticator: credsAuthenticator(readFileSync(config.nats.creds)) } : {}),
+      ...(config.nats.user ? { user: config.nats.user, pass: config.nats.password } : {}),
+    });
+    closers.push(async () => nc.drain());
+    const topology = createTopology({ prefix: config.nats.prefix, streamPrefix: config.nats.streamPrefix });
+    await ensureTopology(await jetstreamManager(nc), {
+      topology,
+      replicas: config.nats.replicas,
+      jobAckWaitMs: config.jobs.leaseMs,
+      jobMaxDeliver: config.jobs.maxDeliveries,
+    });
+    const jobTransport = await createJetStreamJobTransport(nc, {
+      topology,
+      leaseMs: config.jobs.leaseMs,
+      maxDeliveries: config.jobs.maxDeliveries,
+      ensure: false,
+      logger,
+    });
+    closers.push(() => jobTransport.close());
+
+    const kernel = createKernel({
+      persistence: createPostgresPersistence(sql, { schema: config.database.schema }),
+      blobStore: opts.blobStore ?? blobStoreFor(config),
+      jobTransport,
+      eventSink: createJetStreamEventSink(nc, { topology }),
+      scheduler: pollingScheduler,
+      clock: systemClock,
+      registry,
+      logger,
+      options: { inlineOutputLimitBytes: config.inlineOutputLimitBytes ?? (config.s3 || opts.blobStore ? 64 * 1024 : 8 * 1024 * 1024) },
+    });
+    const host = createNodeHost({
+      kernel,
+      jobTransport,
+      workerId,
+      logger,
+      handleSignals: false,
+      orchestrationIntervalMs: config.host.orchestrationIntervalMs,
+      jobPollIntervalMs: config.host.jobPollIntervalMs,
+      staleLeaseThresholdMs: config.host.staleLeaseThresholdMs,
+      maxConcurrentJobs: config.host.maxConcurrentJobs,
+      // Several heartbeats per lease, so one slow heartbeat never lets a live job be redelivered.
+      heartbeatIntervalMs: Math.max(100, Math.floor(config.jobs.leaseMs / 3)),
+    });
+    await host.start();
+    closers.push(() => host.stop());
+
+    let api: ApiService | undefined;
+    if (config.api.enabled) {
+      api = await startApiService(nc, { kernel, jobTransport, prefix: config.nats.prefix, logger });
+      closers.push(() => api!.stop());
+    }
+    logger.info({ workerId, api: api?.id ?? null }, "orchestrator started");
+
+    let stopping: Promise<void> | undefined;
+    return {
+      workerId,
+      kernel,
+      nc,
+      stop: () => (stopping ??= closeAll().then(() => logger.info({ workerId }, "orchestrator stopped"))),
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+/**
+ * The configured object store, or one that refuses every operation with a clear message: an
+ * in-memory store would silently lose blobs that another orchestrator later needs to read.
+ */
+function blobStoreFor(config: OrchestratorConfig): BlobStore {
+  const s3 = config.s3;
+  if (s3) {
+    return createS3BlobStore({
+      bucket: s3.bucket,
+      prefix: s3.prefix,
+      clientConfig: {
+        region: s3.region,
+        ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+        ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
+        forcePathStyle: s3.forcePathStyle,
+      },
+    });
+  }
+  const refuse = async (): Promise<never> => {
+    throw new JetflowError("UNAVAILABLE", "no object store configured: add an \"s3\" section to the orchestrator config to store artifacts and large outputs");
+  };
+  return { put: refuse, get: refuse, has: refuse, delete: refuse, list: refuse, deletePrefix: async () => 0 };
+}

@@ -1,0 +1,40 @@
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+/** NATS connection options every networked subcommand accepts (flags win over env). */
+export const ConnectionOptions = z.object({
+  servers: z.string().min(1).default(process.env.JETFLOW_NATS_URL ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
+  creds: z.string().min(1).optional().default(process.env.JETFLOW_NATS_CREDS ?? ""),
+  user: z.string().optional().default(process.env.JETFLOW_NATS_USER ?? ""),
+  password: z.string().optional().default(process.env.JETFLOW_NATS_PASSWORD ?? ""),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "prefix must be a single subject token")
+    .default(process.env.JETFLOW_PREFIX ?? "jetflow"),
+  timeout: z.coerce.number().int().positive().default(10_000),
+});
+export type ConnectionOptions = z.output<typeof ConnectionOptions>;
+
+/** Adds the shared connection flags to a command. */
+export function withConnectionFlags<T extends { option: (...a: string[]) => T }>(cmd: T): T {
+  return cmd
+    .option("-s, --servers <urls>", "NATS server URL(s), comma separated (env JETFLOW_NATS_URL)")
+    .option("--creds <file>", "NATS credentials file (env JETFLOW_NATS_CREDS)")
+    .option("--user <user>", "NATS user (env JETFLOW_NATS_USER)")
+    .option("--password <password>", "NATS password (env JETFLOW_NATS_PASSWORD)")
+    .option("--prefix <prefix>", "subject prefix (env JETFLOW_PREFIX)")
+    .option("--timeout <ms>", "bound on each request in milliseconds");
+}
+
+/** Connects with the validated options; the caller closes the connection. */
+export async function openConnection(opts: ConnectionOptions): Promise<NatsConnection> {
+  return connect({
+    servers: opts.servers.split(",").map((s) => s.trim()),
+    name: "jetflow-cli",
+    timeout: opts.timeout,
+    ...(opts.creds ? { authenticator: credsAuthenticator(readFileSync(opts.creds)) } : {}),
+    ...(opts.user ? { user: opts.user, pass: opts.password } : {}),
+  });
+}
