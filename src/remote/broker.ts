@@ -1,0 +1,341 @@
+/**
+ * The orchestrator side of remote activities: pure logic over the ActivityTaskStore (shared by
+ * every orchestrator, so all state changes are the store's fenced compare-and-sets), a Presigner,
+ * a Clock and a TaskDispatcher. Transports call `handleHeartbeat`, `report` and `presign` with
+ * raw message bodies; stages and executors use the `RemoteActivityClient` methods.
+ */
+import type { ActivityReport, ActivityTaskRecord, ActivityTaskStore } from "../ports/activity-task-store.js";
+import type { BlobStore } from "../ports/blob-store.js";
+import type { Clock } from "../ports/clock.js";
+import { type Logger, silentLogger } from "../ports/logger.js";
+import type { Presigner } from "../ports/presigner.js";
+import { errorMessage } from "../kernel/deps.js";
+import {
+  type HeartbeatReply,
+  type HeartbeatRequest,
+  type PresignReply,
+  type ReportMessage,
+  TaskMessage,
+  parseHeartbeatRequest,
+  parsePresignRequest,
+  parseReportMessage,
+  unwrap,
+} from "../protocol/tasks.js";
+import { zodToProtocolError } from "../protocol/job-message.js";
+import { DispatcherMissingError, versionMismatchMessage } from "./errors.js";
+import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
+import { presignForTask } from "./broker-presign.js";
+import { toOutcome } from "./broker-outcome.js";
+import { attemptPrefix } from "./presign-scope.js";
+import {
+  type RemoteActivityClient,
+  type SubmitSpec,
+  type TaskDispatcher,
+  type TaskOutcome,
+  remoteTaskId,
+  taskArtifactPrefix,
+} from "./types.js";
+
+export interface BrokerOptions {
+  store: ActivityTaskStore;
+  presigner: Presigner;
+  clock: Clock;
+  /** May be attached later (`attachDispatcher`), e.g. by `createInProcessTransport`. */
+  dispatcher?: TaskDispatcher;
+  /** Reads outputs stored by reference and answers `list` presign requests. */
+  blobStore?: BlobStore;
+  logger?: Logger;
+  /** Lease granted per start/heartbeat; on JetStream equal to the consumer's AckWait. Default 30 s. */
+  leaseMs?: number;
+  /** Deliveries per task when the submitter sets none. Default 3. */
+  defaultMaxAttempts?: number;
+  /** Lifetime of presigned URLs. Default 900 s. */
+  presignExpiresInSec?: number;
+}
+
+/** Result of a report: whether it became the task's outcome, and why not. */
+export interface ReportResult {
+  accepted: boolean;
+  reason?: "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled";
+  taskId: string;
+}
+
+export interface ReapResult {
+  failed: { taskId: string; error: string }[];
+  /** Leases that expired with attempts left: the transport redelivers them. */
+  leasesExpired: number;
+}
+
+/** Creates a broker. */
+export function createBroker(opts: BrokerOptions): Broker {
+  return new Broker(opts);
+}
+
+export class Broker implements RemoteActivityClient {
+  private dispatcher: TaskDispatcher | undefined;
+  private readonly waiters = new OutcomeWaiters();
+  private readonly logger: Logger;
+  readonly leaseMs: number;
+  private readonly defaultMaxAttempts: number;
+  private readonly presignExpiresInSec: number;
+
+  constructor(private readonly opts: BrokerOptions) {
+    this.dispatcher = opts.dispatcher;
+    this.logger = opts.logger ?? silentLogger;
+    this.leaseMs = positive(opts.leaseMs, 30_000, "leaseMs");
+    this.defaultMaxAttempts = positive(opts.defaultMaxAttempts, 3, "defaultMaxAttempts");
+    this.presignExpiresInSec = positive(opts.presignExpiresInSec, 900, "presignExpiresInSec");
+  }
+
+  /** Wires the dispatcher once the transport exists (the transport may need the broker first). */
+  attachDispatcher(dispatcher: TaskDispatcher): void {
+    this.dispatcher = dispatcher;
+  }
+
+  /** Subscribes to terminal outcomes recorded through this broker instance. */
+  onOutcome(listener: (taskId: string) => void): () => void {
+    return this.waiters.onOutcome(listener);
+  }
+
+  async submit(spec: SubmitSpec): Promise<string> {
+    if (!this.dispatcher) throw new DispatcherMissingError();
+    const taskId = remoteTaskId(spec.workflowRunId, spec.stageId, spec.kernelAttempt);
+    const now = this.opts.clock.now();
+    const record = await this.opts.store.createTask({
+      taskId,
+      workflowRunId: spec.workflowRunId,
+      workflowId: spec.workflowId,
+      stageId: spec.stageId,
+      queue: spec.queue,
+      codeVersion: spec.codeVersion,
+      requiredLabels: spec.requiredLabels ?? {},
+      maxAttempts: spec.maxAttempts ?? this.defaultMaxAttempts,
+      input: spec.input,
+      config: spec.config,
+      deadline: spec.deadline ?? null,
+      traceContext: spec.traceContext ?? null,
+      now,
+    });
+    // Re-publish while the task is not terminal: a crash between create and publish must not
+    // strand it, and the transport deduplicates by taskId.
+    if (record.status === "PENDING") await this.dispatcher.publish(this.toTaskMessage(record, spec.workflowContext));
+    return taskId;
+  }
+
+  /** The wire message of a stored task. @throws ProtocolError when the record cannot be expressed. */
+  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>): TaskMessage {
+    const body = {
+      v: 1 as const,
+      taskId: t.taskId,
+      workflowRunId: t.workflowRunId,
+      workflowId: t.workflowId,
+      stageId: t.stageId,
+      queue: t.queue,
+      codeVersion: t.codeVersion,
+      requiredLabels: t.requiredLabels,
+      maxAttempts: t.maxAttempts,
+      input: t.input,
+      config: t.config,
+      ...(t.heartbeatDetails != null ? { heartbeatDetails: t.heartbeatDetails } : {}),
+      deadline: t.deadline ? t.deadline.toISOString() : null,
+      artifactPrefix: taskArtifactPrefix(t.workflowRunId, t.stageId),
+      ...(workflowContext ? { workflowContext } : {}),
+      ...(t.traceContext ? { traceContext: t.traceContext } : {}),
+      createdAt: t.createdAt.toISOString(),
+    };
+    const r = TaskMessage.safeParse(body);
+    if (!r.success) throw zodToProtocolError(`task ${t.taskId}`, r.error);
+    return r.data;
+  }
+
+  /**
+   * A heartbeat request body (start or beat). Never throws for a refused attempt (the reply says
+   * so); @throws ProtocolError for a malformed body.
+   */
+  async handleHeartbeat(raw: unknown): Promise<HeartbeatReply> {
+    const req = unwrap(parseHeartbeatRequest(raw));
+    return req.start ? this.startAttempt(req) : this.heartbeat(req);
+  }
+
+  /** Opens attempt `req.attempt` (the transport's delivery count) for `req.workerId`. */
+  async startAttempt(req: HeartbeatRequest): Promise<HeartbeatReply> {
+    const { store, clock } = this.opts;
+    const task = await store.getTask(req.taskId);
+    if (!task) return { accepted: false, cancelled: false, reason: "unknown_task" };
+    if (task.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
+    if (task.status === "COMPLETED" || task.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
+    const now = clock.now();
+    let failure: string | null = null;
+    if (req.codeVersion !== undefined && req.codeVersion !== task.codeVersion) {
+      failure = versionMismatchMessage(task.codeVersion, req.codeVersion, `worker "${req.workerId}"`);
+    } else if (task.deadline && task.deadline.getTime() <= now.getTime()) {
+      failure = `deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
+    } else if (req.attempt > task.maxAttempts) {
+      failure = `attempts exhausted: delivery ${req.attempt} exceeds maxAttempts ${task.maxAttempts} (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
+    }
+    if (failure) {
+      await this.failTask(task.taskId, failure);
+      return { accepted: false, cancelled: false, reason: failure };
+    }
+    const leaseDeadline = new Date(now.getTime() + this.leaseMs);
+    const r = await store.startAttempt(task.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, workerId: req.workerId, leaseDeadline, now });
+    if (!r.accepted) {
+      const cancelled = r.task?.status === "CANCELLED";
+      return { accepted: false, cancelled, reason: cancelled ? "task cancelled" : `stale_attempt: task is at attempt ${r.task?.attempt ?? "?"}` };
+    }
+    return {
+      accepted: true,
+      cancelled: false,
+      ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
+      leaseDeadline: leaseDeadline.toISOString(),
+    };
+  }
+
+  /** Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to stop. */
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+    const { store, clock } = this.opts;
+    let details = req.details;
+    if (details === undefined) {
+      // A bare liveness beat must not erase the progress a later attempt resumes from.
+      const task = await store.getTask(req.taskId);
+      if (!task) return { accepted: false, cancelled: false, reason: "unknown_task" };
+      details = task.heartbeatDetails;
+    }
+    const now = clock.now();
+    const leaseDeadline = new Date(now.getTime() + this.leaseMs);
+    const r = await store.recordHeartbeat(req.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, details: details ?? null, leaseDeadline, now });
+    return {
+      accepted: r.accepted,
+      cancelled: r.cancelled,
+      ...(r.accepted ? { leaseDeadline: leaseDeadline.toISOString() } : { reason: r.cancelled ? "task cancelled" : "lease not held" }),
+    };
+  }
+
+  /**
+   * A report body. Fenced by the store: exactly one terminal outcome per task, stale attempts and
+   * cancelled runs are recorded and refused. @throws ProtocolError for a malformed body.
+   */
+  async report(raw: unknown): Promise<ReportResult> {
+    const msg = unwrap(parseReportMessage(raw));
+    const task = await this.opts.store.getTask(msg.taskId);
+    if (!task) return { accepted: false, reason: "unknown_task", taskId: msg.taskId };
+    const report = this.toActivityReport(task, msg);
+    const verdict = await this.opts.store.recordReport(msg.taskId, report, this.opts.clock.now());
+    if (verdict.accepted) this.waiters.notify(msg.taskId);
+    else this.logger.info({ taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, reason: verdict.reason }, "remote report refused");
+    return verdict.accepted ? { accepted: true, taskId: msg.taskId } : { accepted: false, reason: verdict.reason, taskId: msg.taskId };
+  }
+
+  private toActivityReport(task: ActivityTaskRecord, msg: ReportMessage): ActivityReport {
+    const base = { attempt: msg.attempt, leaseToken: msg.leaseToken, raw: msg };
+    if (msg.codeVersion !== task.codeVersion) {
+      // Deploy safety: a report from other code never resumes the task, it fails it (still fenced).
+      return { ...base, outcome: "failed", error: versionMismatchMessage(task.codeVersion, msg.codeVersion, `the reporting worker "${msg.workerId}"`) };
+    }
+    if (msg.outcome === "completed" && msg.outputRef) {
+      const own = attemptPrefix({ workflowRunId: task.workflowRunId, stageId: task.stageId, attempt: msg.attempt });
+      if (!msg.outputRef.key.startsWith(own) || msg.outputRef.key.split("/").includes("..")) {
+        return { ...base, outcome: "failed", error: `outputRef "${msg.outputRef.key}" is outside the attempt's prefix ${own}` };
+      }
+      return { ...base, outcome: "completed" };
+    }
+    if (msg.outcome === "completed") return { ...base, outcome: "completed", output: msg.output };
+    return { ...base, outcome: msg.outcome, error: msg.error ?? msg.outcome };
+  }
+
+  /** A presign request body. @throws ProtocolError, TaskNotFoundError, LeaseNotHeldError, PresignRefusedError. */
+  async presign(raw: unknown): Promise<PresignReply> {
+    const req = unwrap(parsePresignRequest(raw));
+    return presignForTask(
+      { store: this.opts.store, presigner: this.opts.presigner, clock: this.opts.clock, blobStore: this.opts.blobStore, expiresInSec: this.presignExpiresInSec },
+      req,
+    );
+  }
+
+  /** Cancels every unfinished task of the run; workers learn it from heartbeat replies (and the notice). */
+  async cancelRun(workflowRunId: string): Promise<string[]> {
+    const ids = await this.opts.store.cancelTasksForRun(workflowRunId, this.opts.clock.now());
+    if (ids.length > 0 && this.dispatcher) {
+      try {
+        await this.dispatcher.notifyCancelled({ workflowRunId, taskIds: ids });
+      } catch (err) {
+        // Committed already; heartbeat replies carry `cancelled: true` within one interval.
+        this.logger.warn({ workflowRunId, err: errorMessage(err) }, "cancel notice to workers failed");
+      }
+    }
+    for (const id of ids) this.waiters.notify(id);
+    return ids;
+  }
+
+  async failTask(taskId: string, error: string): Promise<void> {
+    const t = await this.opts.store.failTask(taskId, error, this.opts.clock.now());
+    if (t) this.waiters.notify(taskId);
+  }
+
+  /** Fails tasks past their deadline and tasks whose last allowed attempt lost its lease. */
+  async reapExpired(limit = 100): Promise<ReapResult> {
+    const now = this.opts.clock.now();
+    const expired = await this.opts.store.findExpired(now, limit);
+    const result: ReapResult = { failed: [], leasesExpired: 0 };
+    for (const t of expired) {
+      let error: string | null = null;
+      if (t.deadline && t.deadline.getTime() <= now.getTime()) {
+        error = `deadline exceeded: task deadline ${t.deadline.toISOString()} passed (status ${t.status}, attempt ${t.attempt} of ${t.maxAttempts})`;
+      } else if (t.status === "LEASED" && t.attempt >= t.maxAttempts) {
+        error = `attempts exhausted: attempt ${t.attempt} of ${t.maxAttempts} (worker ${t.workerId ?? "unknown"}) lost its lease at ${t.leaseDeadline?.toISOString() ?? "?"} without reporting`;
+      }
+      if (error === null) {
+        result.leasesExpired++;
+        continue;
+      }
+      const failed = await this.opts.store.failTask(t.taskId, error, now);
+      if (failed) {
+        this.waiters.notify(t.taskId);
+        result.failed.push({ taskId: t.taskId, error });
+      }
+    }
+    return result;
+  }
+
+  /** Re-publishes PENDING tasks older than `olderThanMs` (recovers a crash between create and publish). */
+  async republishPending(opts: { olderThanMs: number; limit?: number }): Promise<number> {
+    if (!this.dispatcher) throw new DispatcherMissingError();
+    const cutoff = this.opts.clock.now().getTime() - opts.olderThanMs;
+    const pending = await this.opts.store.listTasks({ status: ["PENDING"], limit: opts.limit ?? 100 });
+    let n = 0;
+    for (const t of pending) {
+      if (t.createdAt.getTime() > cutoff) continue;
+      await this.dispatcher.publish(this.toTaskMessage(t));
+      n++;
+    }
+    return n;
+  }
+
+  async getOutcome(taskId: string): Promise<TaskOutcome | null> {
+    const t = await this.opts.store.getTask(taskId);
+    return t ? toOutcome(t, this.opts.blobStore) : null;
+  }
+
+  async waitForOutcome(taskId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<TaskOutcome | null> {
+    const w = this.waiters.wait(taskId, opts.timeoutMs, opts.signal);
+    let first: TaskOutcome | null;
+    try {
+      first = await this.getOutcome(taskId);
+    } catch (err) {
+      w.cancel();
+      throw err;
+    }
+    if (!first || first.status !== "pending") {
+      w.cancel();
+      return first;
+    }
+    if ((await w.done) === "aborted") throw abortReason(opts.signal!);
+    return this.getOutcome(taskId);
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`Broker: ${name} must be a positive number, got ${v}`);
+  return v;
+}

@@ -1,0 +1,205 @@
+/**
+ * An in-process task transport for tests and single-process development. It emulates the
+ * JetStream work-queue semantics the fencing logic depends on: one message per taskId
+ * (deduplicated), delivery count = attempt, a lease per delivery (AckWait) that expires and
+ * redelivers with attempt + 1, nak with delay, report-before-ack, and malformed messages
+ * dead-lettered instead of reaching a worker. Every body crosses as JSON, like on the wire.
+ */
+import { randomUUID } from "node:crypto";
+import type { Clock } from "../ports/clock.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { type HeartbeatReply, type PresignReply, type ReportMessage, type TaskMessage, labelsSatisfy, parseTaskMessage } from "../protocol/tasks.js";
+import type { Broker, ReportResult } from "./broker.js";
+import type { TaskDispatcher } from "./types.js";
+import type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./worker-transport.js";
+
+interface Entry {
+  seq: number;
+  queue: string;
+  codeVersion: string;
+  body: string;
+  taskId: string | null;
+  deliveries: number;
+  leasedToken: string | null;
+  leaseUntil: number;
+  availableAt: number;
+}
+
+export interface InProcessTransport {
+  dispatcher: TaskDispatcher;
+  worker: WorkerTransport;
+  /** Bodies that never reached a worker or the broker, with why (the dead-letter stream). */
+  readonly deadLetters: { body: unknown; error: Error }[];
+  /** Verdicts of reports delivered to the broker, in order (on JetStream only the orchestrator sees them). */
+  readonly reportResults: ReportResult[];
+  /** Cancel notices the broker sent. */
+  readonly cancelNotices: { workflowRunId: string; taskIds: string[] }[];
+  /** Publishes an arbitrary body on a task subject (tests: malformed messages); a string is sent as raw text. */
+  publishRaw(queue: string, codeVersion: string, body: unknown): void;
+  /** Re-checks lease expiry and delays against the clock and wakes waiting pulls (call after moving a FakeClock). */
+  poke(): void;
+  /** Messages not yet acknowledged. */
+  size(): number;
+}
+
+/**
+ * Wires an in-process transport to `broker` (attaching its dispatcher). Leases last
+ * `broker.leaseMs` on `clock` (default: the system clock).
+ */
+export function createInProcessTransport(broker: Broker, opts: { clock?: Clock } = {}): InProcessTransport {
+  const clock = opts.clock ?? { now: () => new Date() };
+  const entries: Entry[] = [];
+  const wakers = new Set<() => void>();
+  const deadLetters: { body: unknown; error: Error }[] = [];
+  const reportResults: ReportResult[] = [];
+  const cancelNotices: { workflowRunId: string; taskIds: string[] }[] = [];
+  let seq = 0;
+
+  const wake = () => {
+    for (const w of [...wakers]) w();
+  };
+  const now = () => clock.now().getTime();
+  const remove = (e: Entry) => {
+    const i = entries.indexOf(e);
+    if (i >= 0) entries.splice(i, 1);
+  };
+  const expireLeases = () => {
+    const t = now();
+    for (const e of entries) if (e.leasedToken !== null && e.leaseUntil <= t) e.leasedToken = null;
+  };
+  const find = (lease: LeasedTask) => entries.find((e) => e.taskId === lease.task.taskId);
+
+  function enqueue(queue: string, codeVersion: string, body: unknown, taskId: string | null): void {
+    // Nats-Msg-Id deduplication: one live message per task.
+    if (taskId !== null && entries.some((e) => e.taskId === taskId)) return;
+    entries.push({ seq: ++seq, queue, codeVersion, body: typeof body === "string" ? body : JSON.stringify(body), taskId, deliveries: 0, leasedToken: null, leaseUntil: 0, availableAt: 0 });
+    wake();
+  }
+
+  const dispatcher: TaskDispatcher = {
+    async publish(task: TaskMessage) {
+      enqueue(task.queue, task.codeVersion, task, task.taskId);
+    },
+    async notifyCancelled(notice) {
+      cancelNotices.push(notice);
+    },
+  };
+  broker.attachDispatcher(dispatcher);
+
+  /** Leases the first deliverable message for this worker, or returns null. */
+  function pick(queue: string, o: NextOptions): { entry: Entry; task: TaskMessage } | null {
+    const t = now();
+    for (const e of [...entries]) {
+      if (e.queue !== queue || e.codeVersion !== o.codeVersion || e.leasedToken !== null || e.availableAt > t) continue;
+      const parsed = parseTaskMessage(e.body);
+      if (!parsed.ok) {
+        deadLetters.push({ body: e.body, error: parsed.error });
+        remove(e);
+        continue;
+      }
+      if (!labelsSatisfy(parsed.value.requiredLabels, o.labels)) continue;
+      return { entry: e, task: parsed.value };
+    }
+    return null;
+  }
+
+  function waitForWake(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wakers.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wakers.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  const worker: WorkerTransport = {
+    async next(queue, o) {
+      const bound = Date.now() + o.waitMs;
+      for (;;) {
+        if (o.signal?.aborted) return null;
+        expireLeases();
+        const got = pick(queue, o);
+        if (got) {
+          const { entry, task } = got;
+          entry.deliveries++;
+          const leaseToken = randomUUID();
+          entry.leasedToken = leaseToken;
+          entry.leaseUntil = now() + broker.leaseMs;
+          let reply: HeartbeatReply;
+          try {
+            reply = await broker.handleHeartbeat(
+              JSON.parse(JSON.stringify({ taskId: task.taskId, attempt: entry.deliveries, leaseToken, workerId: o.workerId, codeVersion: o.codeVersion, start: true })),
+            );
+          } catch (err) {
+            entry.leasedToken = null; // nak: the broker could not be reached; redeliver
+            throw err;
+          }
+          if (!reply.accepted) {
+            remove(entry); // term: the broker refused this delivery for good
+            continue;
+          }
+          return { task, attempt: entry.deliveries, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
+        }
+        const remaining = bound - Date.now();
+        if (remaining <= 0) return null;
+        await waitForWake(remaining, o.signal);
+      }
+    },
+
+    async heartbeat(lease, details) {
+      const reply = await broker.handleHeartbeat(
+        JSON.parse(JSON.stringify({ taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken, workerId: lease.workerId, details })),
+      );
+      const e = find(lease);
+      // working(): only the delivery that still holds the message extends its AckWait.
+      if (reply.accepted && e && e.leasedToken === lease.leaseToken) e.leaseUntil = now() + broker.leaseMs;
+      return reply;
+    },
+
+    async report(lease, report: ReportMessage) {
+      const body = JSON.parse(JSON.stringify(report)) as unknown;
+      try {
+        reportResults.push(await broker.report(body));
+      } catch (err) {
+        // On JetStream a malformed report is PubAck'ed and dead-lettered by the orchestrator's consumer.
+        if (!(err instanceof ProtocolError)) throw err;
+        deadLetters.push({ body, error: err });
+      }
+      const e = find(lease);
+      if (e) remove(e); // ack only after the report is durable
+    },
+
+    async release(lease, { delayMs }) {
+      const e = find(lease);
+      if (!e || e.leasedToken !== lease.leaseToken) return; // a stale delivery cannot nak its successor
+      e.leasedToken = null;
+      e.availableAt = now() + Math.max(0, delayMs);
+      wake();
+    },
+
+    async presign(lease, req: PresignCall): Promise<PresignReply> {
+      return broker.presign(JSON.parse(JSON.stringify({ ...req, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken })));
+    },
+  };
+
+  return {
+    dispatcher,
+    worker,
+    deadLetters,
+    reportResults,
+    cancelNotices,
+    publishRaw(queue, codeVersion, body) {
+      enqueue(queue, codeVersion, body, null);
+    },
+    poke() {
+      expireLeases();
+      wake();
+    },
+    size: () => entries.length,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * `defineRemoteStage`: wraps a stage so its `execute()` runs on a remote worker. The wrapper is
+ * an async-batch stage with the same id and schemas: `execute` submits the task and suspends
+ * (releasing the kernel's job lease), `checkCompletion` resumes it from the broker's outcome.
+ * Right for activities that take minutes to hours.
+ */
+import type { AnyStage, CheckContext, CompletionCheck, Stage, StageContext, StageOutcome } from "../stages/types.js";
+import { type Clock, systemClock } from "../ports/clock.js";
+import { ValidationError } from "../kernel/errors.js";
+import { replayWorkerRecords } from "./replay.js";
+import type { RemoteActivityClient } from "./types.js";
+import { versionMismatchMessage } from "./errors.js";
+
+export interface RemoteStageOptions {
+  queue: string;
+  /** The code version workers must run; a task created under another version fails naming both. */
+  stageCodeVersion: string;
+  /** How often the kernel checks for the outcome. Default 5 s. */
+  pollIntervalMs?: number;
+  /** How long the stage may stay suspended (also the task's deadline). Default 1 h. */
+  maxWaitMs?: number;
+  requiredLabels?: Record<string, string>;
+  /** Deliveries before the task fails. Default: the wrapped stage's retry.maxAttempts. */
+  maxAttempts?: number;
+  /** Ship earlier stages' outputs so ctx.require/optional work on the worker. Default false. */
+  includeWorkflowContext?: boolean;
+  /** Time source for the task deadline. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** State the suspended stage keeps (JSON). */
+export interface RemoteStageState {
+  taskId: string;
+  codeVersion: string;
+  submittedAt: string;
+}
+
+export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteActivityClient, opts: RemoteStageOptions): S {
+  const issues: { path: string; message: string }[] = [];
+  if (!stage || typeof stage.execute !== "function") issues.push({ path: "stage", message: "must be a stage" });
+  if (!client || typeof client.submit !== "function") issues.push({ path: "client", message: "must be a Broker or RemoteActivityClient" });
+  if (typeof opts?.queue !== "string" || opts.queue === "") issues.push({ path: "queue", message: "must be a non-empty string" });
+  if (typeof opts?.stageCodeVersion !== "string" || opts.stageCodeVersion === "") issues.push({ path: "stageCodeVersion", message: "must be a non-empty string" });
+  const pollIntervalMs = opts?.pollIntervalMs ?? 5_000;
+  const maxWaitMs = opts?.maxWaitMs ?? 3_600_000;
+  if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
+  if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
+  if (stage?.mode === "async-batch") issues.push({ path: "stage.mode", message: "an async-batch stage already suspends; wrap the activity itself" });
+  if (issues.length > 0) throw new ValidationError(`defineRemoteStage(${String(stage?.id)})`, issues);
+
+  const clock = opts.clock ?? systemClock;
+  const remote: Stage["remote"] = {
+    queue: opts.queue,
+    stageCodeVersion: opts.stageCodeVersion,
+    ...(opts.requiredLabels ? { requiredLabels: { ...opts.requiredLabels } } : {}),
+  };
+
+  const wrapper: AnyStage = {
+    id: stage.id,
+    name: stage.name,
+    ...(stage.description !== undefined ? { description: stage.description } : {}),
+    dependencies: stage.dependencies,
+    mode: "async-batch",
+    schemas: stage.schemas,
+    retry: stage.retry,
+    remote,
+    async execute(ctx: StageContext<unknown, unknown>): Promise<StageOutcome<unknown, RemoteStageState>> {
+      const taskId = await client.submit({
+        workflowRunId: ctx.workflowRunId,
+        workflowId: ctx.workflowId,
+        stageId: ctx.stageId,
+        kernelAttempt: ctx.attempt,
+        queue: opts.queue,
+        codeVersion: opts.stageCodeVersion,
+        requiredLabels: opts.requiredLabels ?? {},
+        maxAttempts: opts.maxAttempts ?? stage.retry?.maxAttempts ?? 3,
+        input: ctx.input ?? null,
+        config: ctx.config ?? {},
+        deadline: new Date(clock.now().getTime() + maxWaitMs),
+        ...(opts.includeWorkflowContext ? { workflowContext: { ...ctx.workflowContext } } : {}),
+      });
+      return {
+        suspended: true,
+        state: { taskId, codeVersion: opts.stageCodeVersion, submittedAt: clock.now().toISOString() },
+        pollConfig: { pollInterval: pollIntervalMs, maxWaitTime: maxWaitMs },
+      };
+    },
+    async checkCompletion(state: RemoteStageState, ctx: CheckContext<unknown>): Promise<CompletionCheck<unknown>> {
+      if (!state || typeof state.taskId !== "string") return { ready: false, error: "remote stage state has no taskId" };
+      const outcome = await client.getOutcome(state.taskId);
+      if (!outcome) return { ready: false, error: `remote task "${state.taskId}" does not exist` };
+      if (outcome.codeVersion !== opts.stageCodeVersion) {
+        // Deploy safety: this orchestrator runs other stage code than the task was created for.
+        const error = versionMismatchMessage(outcome.codeVersion, opts.stageCodeVersion, "this orchestrator");
+        if (outcome.status === "pending") await client.failTask(state.taskId, error);
+        return { ready: false, error };
+      }
+      if (outcome.status === "pending") return { ready: false, nextCheckIn: pollIntervalMs };
+      await replayWorkerRecords(outcome, ctx);
+      if (outcome.status === "completed") {
+        const parsed = stage.schemas.output.safeParse(outcome.output);
+        if (!parsed.success) {
+          return { ready: false, error: `remote task "${state.taskId}" returned invalid output: ${parsed.error.message}` };
+        }
+        return { ready: true, output: parsed.data, ...(outcome.metrics ? { customMetrics: outcome.metrics } : {}) };
+      }
+      return { ready: false, error: `remote activity ${outcome.status} (task ${state.taskId}, attempt ${outcome.attempt}): ${outcome.error ?? outcome.status}` };
+    },
+  };
+  return Object.freeze(wrapper) as S;
+}

@@ -1,0 +1,83 @@
+/**
+ * Interfaces of the orchestrator side of remote activities. A transport implements
+ * `TaskDispatcher` (orchestrator → workers); stages and executors talk to a
+ * `RemoteActivityClient` (the Broker, or a proxy to one).
+ */
+import type { TaskMessage, ReportLog, ReportAnnotation } from "../protocol/tasks.js";
+import type { TraceCarrier } from "../ports/records.js";
+
+/**
+ * Publishes tasks to workers. On JetStream: `publish` = publish on
+ * `<p>.tasks.<queue>.<codeVersion>` with `Nats-Msg-Id = taskId` (so a re-publish is deduplicated),
+ * awaiting the PubAck; `notifyCancelled` = a best-effort core-NATS publish workers may listen to
+ * (heartbeat replies answer `cancelled: true` regardless, so losing it only delays the abort).
+ */
+export interface TaskDispatcher {
+  /** Durable once resolved; must be idempotent per taskId. */
+  publish(task: TaskMessage): Promise<void>;
+  /** Best effort: tells workers these tasks of the run were cancelled. */
+  notifyCancelled(notice: { workflowRunId: string; taskIds: string[] }): Promise<void>;
+}
+
+/** What a stage or executor asks the broker to run remotely. */
+export interface SubmitSpec {
+  workflowRunId: string;
+  workflowId: string;
+  stageId: string;
+  /** The kernel's attempt of the stage: with run and stage it makes the task id (re-submit is idempotent). */
+  kernelAttempt: number;
+  queue: string;
+  codeVersion: string;
+  requiredLabels?: Record<string, string>;
+  /** Deliveries to workers before the task fails. Default: the broker's `defaultMaxAttempts`. */
+  maxAttempts?: number;
+  input: unknown;
+  config: unknown;
+  /** Absolute time after which the task fails if not done. */
+  deadline?: Date | null;
+  /** Outputs of earlier stages, for stages that call ctx.require on the worker. */
+  workflowContext?: Record<string, unknown>;
+  traceContext?: TraceCarrier | null;
+}
+
+export type TaskOutcomeStatus = "pending" | "completed" | "failed" | "cancelled";
+
+/** What the orchestrator knows about a task: terminal outcomes carry the worker's logs and annotations. */
+export interface TaskOutcome {
+  taskId: string;
+  status: TaskOutcomeStatus;
+  /** Code version the task was created for. */
+  codeVersion: string;
+  attempt: number;
+  output?: unknown;
+  error?: string;
+  logs: ReportLog[];
+  annotations: ReportAnnotation[];
+  metrics?: Record<string, number>;
+  workerId: string | null;
+}
+
+/** The orchestrator-side API stages and executors use (implemented by the Broker). */
+export interface RemoteActivityClient {
+  /** Creates (idempotently) and publishes a task; returns its id. */
+  submit(spec: SubmitSpec): Promise<string>;
+  /** Null when the task does not exist. */
+  getOutcome(taskId: string): Promise<TaskOutcome | null>;
+  /**
+   * Resolves with the terminal outcome as soon as it is known, or with the current (pending)
+   * one after `timeoutMs`; rejects when `signal` aborts.
+   */
+  waitForOutcome(taskId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<TaskOutcome | null>;
+  /** Fails a non-terminal task (abandoned, timed out, version mismatch); workers see `accepted: false`. */
+  failTask(taskId: string, error: string): Promise<void>;
+}
+
+/** The deterministic task id: the same run, stage and kernel attempt always map to the same task. */
+export function remoteTaskId(workflowRunId: string, stageId: string, kernelAttempt: number): string {
+  return `${workflowRunId}.${stageId}.${kernelAttempt}`;
+}
+
+/** Prefix of a stage's artifacts (`run.rerunFrom` deletes it); attempts write under `<prefix><attempt>/`. */
+export function taskArtifactPrefix(workflowRunId: string, stageId: string): string {
+  return `runs/${workflowRunId}/${stageId}/`;
+}

@@ -1,0 +1,56 @@
+/**
+ * The worker's view of the task transport (type-only; the worker SDK re-exports it from
+ * `jetflow/worker`). It lives in src/ because src/ may not import worker-sdk/ and the in-process
+ * transport implements it.
+ *
+ * JetStream mapping, one call each:
+ * - `next`      pull one message from the durable consumer of `<p>.tasks.<queue>.<codeVersion>`
+ *               (bounded `expires`); delivery count = attempt; generate a lease token; send the
+ *               start heartbeat (request/reply); refused → `term()` and pull again; malformed →
+ *               `term()` + dead letter with the ProtocolError (never handed to the worker).
+ * - `heartbeat` `msg.working()` then heartbeat request/reply.
+ * - `report`    publish on `<p>.reports.<queue>`, await the PubAck, THEN `msg.ack()`.
+ * - `release`   `msg.nak(delayMs)` (the next delivery is attempt + 1).
+ * - `presign`   request/reply.
+ */
+import type { HeartbeatReply, PresignReply, PresignRequest, ReportMessage, TaskMessage } from "../protocol/tasks.js";
+
+/** One delivery of a task, held by this worker until reported or released. */
+export interface LeasedTask {
+  task: TaskMessage;
+  /** The transport's delivery count (1-based). */
+  attempt: number;
+  /** Proves this delivery holds the lease; sent with every heartbeat, presign and report. */
+  leaseToken: string;
+  workerId: string;
+  /** The previous attempt's last heartbeat details (undefined on a first attempt). */
+  heartbeatDetails: unknown;
+}
+
+export interface NextOptions {
+  workerId: string;
+  codeVersion: string;
+  /** The worker's labels; only tasks whose requiredLabels they satisfy are delivered. */
+  labels: Record<string, string>;
+  /** Longest time to wait for a task (a bound, not a sleep). */
+  waitMs: number;
+  /** Aborting makes `next` resolve null promptly. */
+  signal?: AbortSignal;
+}
+
+/** What a presign call needs besides the lease (the transport adds taskId/attempt/leaseToken). */
+export type PresignCall = Omit<PresignRequest, "taskId" | "attempt" | "leaseToken">;
+
+export interface WorkerTransport {
+  /** The next task this worker may run, already started at the broker; null when none arrived in time. */
+  next(queue: string, opts: NextOptions): Promise<LeasedTask | null>;
+  /** Extends the lease and stores progress; the reply says whether to stop (`cancelled`, `!accepted`). */
+  heartbeat(lease: LeasedTask, details: unknown): Promise<HeartbeatReply>;
+  /** Persists the report durably, then acknowledges the task (never the other way round). */
+  report(lease: LeasedTask, report: ReportMessage): Promise<void>;
+  /** Gives the task back for redelivery (attempt + 1) after `delayMs`, without an outcome. */
+  release(lease: LeasedTask, opts: { delayMs: number }): Promise<void>;
+  presign(lease: LeasedTask, req: PresignCall): Promise<PresignReply>;
+  /** Releases the transport's resources (connections, subscriptions). */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,243 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { randomUUID } from "node:crypto";
+import { FakeClock } from "../../src/testing/fake-clock.js";
+import { ProtocolError } from "../../src/protocol/errors.js";
+import { LeaseNotHeldError, PresignRefusedError } from "../../src/remote/errors.js";
+import { makeFixture, spec } from "./helpers/fixture.js";
+
+const start = (f: Awaited<ReturnType<typeof makeFixture>>, taskId: string, attempt: number, extra: Record<string, unknown> = {}) => {
+  const leaseToken = randomUUID();
+  return f.broker.handleHeartbeat({ taskId, attempt, leaseToken, workerId: `w${attempt}`, codeVersion: "v1", start: true, ...extra }).then((r) => ({ ...r, leaseToken }));
+};
+const report = (taskId: string, attempt: number, leaseToken: string, over: Record<string, unknown> = {}) => ({
+  v: 1,
+  taskId,
+  attempt,
+  leaseToken,
+  workerId: `w${attempt}`,
+  codeVersion: "v1",
+  outcome: "completed",
+  output: { r: attempt },
+  logs: [],
+  reportedAt: new Date().toISOString(),
+  ...over,
+});
+
+test("submit is idempotent per run, stage and kernel attempt (one task, one message)", async () => {
+  const f = await makeFixture();
+  const a = await f.broker.submit(spec());
+  const b = await f.broker.submit(spec());
+  const c = await f.broker.submit(spec({ kernelAttempt: 2 }));
+  assert.is(a, b);
+  assert.is.not(a, c);
+  assert.is(f.transport.size(), 2);
+  assert.is((await f.store.listTasks({})).length, 2);
+});
+
+test("fencing: attempt 1's late report after attempt 2 started is refused as stale and changes nothing", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s1 = await start(f, id, 1);
+  const s2 = await start(f, id, 2);
+  assert.ok(s1.accepted && s2.accepted);
+  const late = await f.broker.report(report(id, 1, s1.leaseToken, { output: { r: 111 } }));
+  assert.equal(late, { accepted: false, reason: "stale_attempt", taskId: id });
+  assert.is((await f.broker.getOutcome(id))!.status, "pending");
+  assert.ok((await f.broker.report(report(id, 2, s2.leaseToken))).accepted);
+  const o = await f.broker.getOutcome(id);
+  assert.is(o!.status, "completed");
+  assert.equal(o!.output, { r: 2 });
+  // The superseded attempt cannot start again either.
+  assert.is((await start(f, id, 1)).accepted, false);
+});
+
+test("exactly one terminal outcome: a second report of the same attempt is refused", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1);
+  assert.ok((await f.broker.report(report(id, 1, s.leaseToken, { outcome: "failed", error: "boom", output: undefined }))).accepted);
+  const again = await f.broker.report(report(id, 1, s.leaseToken));
+  assert.is(again.reason, "already_terminal");
+  const o = await f.broker.getOutcome(id);
+  assert.is(o!.status, "failed");
+  assert.is(o!.error, "boom");
+});
+
+test("cancelled run: heartbeats answer cancelled, a later report is recorded and ignored", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const other = await f.broker.submit(spec({ workflowRunId: "run-2" }));
+  const s = await start(f, id, 1);
+  assert.equal(await f.broker.cancelRun("run-1"), [id]);
+  assert.equal(f.transport.cancelNotices, [{ workflowRunId: "run-1", taskIds: [id] }]);
+  const hb = await f.broker.handleHeartbeat({ taskId: id, attempt: 1, leaseToken: s.leaseToken, workerId: "w1", details: { p: 1 } });
+  assert.is(hb.cancelled, true);
+  const r = await f.broker.report(report(id, 1, s.leaseToken));
+  assert.is(r.reason, "run_cancelled");
+  assert.is(f.store.rejectedReports.length, 1);
+  assert.is((await f.broker.getOutcome(id))!.status, "cancelled");
+  assert.is((await f.broker.getOutcome(other))!.status, "pending");
+});
+
+test("heartbeat details of attempt 1 reach attempt 2's start; a bare beat keeps them", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s1 = await start(f, id, 1);
+  assert.is(s1.heartbeatDetails, undefined);
+  await f.broker.handleHeartbeat({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, workerId: "w1", details: { page: 7 } });
+  await f.broker.handleHeartbeat({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, workerId: "w1" });
+  const s2 = await start(f, id, 2);
+  assert.equal(s2.heartbeatDetails, { page: 7 });
+});
+
+test("a report from other code fails the task naming both versions", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1);
+  assert.ok((await f.broker.report(report(id, 1, s.leaseToken, { codeVersion: "v2" }))).accepted);
+  const o = await f.broker.getOutcome(id);
+  assert.is(o!.status, "failed");
+  assert.match(o!.error!, /"v1"/);
+  assert.match(o!.error!, /"v2"/);
+});
+
+test("a worker of another code version starting the task fails it naming both versions", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1, { codeVersion: "v9" });
+  assert.is(s.accepted, false);
+  const o = await f.broker.getOutcome(id);
+  assert.is(o!.status, "failed");
+  assert.match(o!.error!, /"v1".*"v9"/);
+});
+
+test("presign: keys outside the attempt prefix are refused (confused deputy)", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1);
+  const req = (op: string, key: string) => ({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op, key });
+  const ok = await f.broker.presign(req("put", "out/a.bin"));
+  assert.is(ok.key, "runs/run-1/heavy/1/out/a.bin");
+  assert.is((await f.broker.presign(req("put", "runs/run-1/heavy/1/b.bin"))).key, "runs/run-1/heavy/1/b.bin");
+  assert.is((await f.broker.presign(req("get", "runs/run-1/other-stage/1/x"))).key, "runs/run-1/other-stage/1/x");
+  for (const [op, key] of [
+    ["put", "../../2/x"],
+    ["put", "a/../../../../run-2/x"],
+    ["put", "runs/run-2/heavy/1/x"],
+    ["put", "runs/run-1/heavy/2/x"],
+    ["put", "runs/run-1/other-stage/1/x"],
+    ["multipart", "runs/run-1/heavy/x"],
+    ["get", "runs/run-2/heavy/1/x"],
+    ["get", "/etc/passwd"],
+    ["put", "a//b"],
+    ["put", "dir/"],
+  ]) {
+    const r = { ...req(op!, key!), ...(op === "multipart" ? { size: 10 } : {}) };
+    await f.broker.presign(r).then(
+      () => assert.unreachable(`${op} ${key} should be refused`),
+      (err: unknown) => assert.instance(err, PresignRefusedError, `${op} ${key}`),
+    );
+  }
+  assert.ok(f.objects.signed.every((s) => s.key.startsWith("runs/run-1/")), "nothing outside the run was signed");
+});
+
+test("presign from a superseded attempt is refused: it cannot write over its successor", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s1 = await start(f, id, 1);
+  await start(f, id, 2);
+  try {
+    await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, op: "put", key: "x" });
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, LeaseNotHeldError);
+    assert.match((err as Error).message, /attempt 2/);
+  }
+});
+
+test("reapExpired: deadline passed fails; last attempt's lost lease fails as exhausted; attempts left are redelivered", async () => {
+  const clock = new FakeClock();
+  const f = await makeFixture({ clock, leaseMs: 1_000 });
+  const late = await f.broker.submit(spec({ stageId: "a", deadline: new Date(clock.now().getTime() + 5_000) }));
+  const last = await f.broker.submit(spec({ stageId: "b", maxAttempts: 1 }));
+  const retry = await f.broker.submit(spec({ stageId: "c", maxAttempts: 3 }));
+  await start(f, last, 1);
+  await start(f, retry, 1);
+  clock.advance(2_000);
+  const r1 = await f.broker.reapExpired();
+  assert.equal(r1.failed.map((x) => x.taskId), [last]);
+  assert.match(r1.failed[0]!.error, /attempts exhausted: attempt 1 of 1/);
+  assert.is(r1.leasesExpired, 1);
+  assert.is((await f.broker.getOutcome(retry))!.status, "pending");
+  clock.advance(5_000);
+  const r2 = await f.broker.reapExpired();
+  assert.ok(r2.failed.some((x) => x.taskId === late && /deadline exceeded/.test(x.error)));
+});
+
+test("a delivery beyond maxAttempts fails the task clearly instead of running it", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec({ maxAttempts: 2 }));
+  await start(f, id, 1);
+  await start(f, id, 2);
+  const s3 = await start(f, id, 3);
+  assert.is(s3.accepted, false);
+  assert.match((await f.broker.getOutcome(id))!.error!, /attempts exhausted: delivery 3 exceeds maxAttempts 2/);
+});
+
+test("malformed heartbeat, report and presign bodies are typed errors naming the field; the broker keeps working", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1);
+  const cases: [() => Promise<unknown>, RegExp][] = [
+    [() => f.broker.handleHeartbeat({ taskId: id, attempt: 0, leaseToken: "x", workerId: "w" }), /attempt/],
+    [() => f.broker.report("{not json"), /not JSON/],
+    [() => f.broker.report({ ...report(id, 1, s.leaseToken), outcome: "exploded" }), /outcome/],
+    [() => f.broker.report({ ...report(id, 1, s.leaseToken), output: undefined }), /output/],
+    [() => f.broker.report({ ...report(id, 1, s.leaseToken), outcome: "failed", output: undefined }), /error/],
+    [() => f.broker.presign({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op: "multipart", key: "x" }), /size/],
+    [() => f.broker.presign(new TextEncoder().encode(JSON.stringify({ taskId: id }))), /attempt/],
+  ];
+  for (const [call, field] of cases) {
+    try {
+      await call();
+      assert.unreachable();
+    } catch (err) {
+      assert.instance(err, ProtocolError);
+      assert.match((err as Error).message, field);
+    }
+  }
+  assert.ok((await f.broker.report(report(id, 1, s.leaseToken))).accepted);
+});
+
+test("an outputRef outside the attempt's prefix fails the task; a proper one is read back", async () => {
+  const f = await makeFixture();
+  const bad = await f.broker.submit(spec({ stageId: "a" }));
+  const good = await f.broker.submit(spec({ stageId: "b" }));
+  const s1 = await start(f, bad, 1);
+  const s2 = await start(f, good, 1);
+  await f.broker.report(report(bad, 1, s1.leaseToken, { output: undefined, outputRef: { key: "runs/run-9/a/1/_output.json", size: 2 } }));
+  assert.match((await f.broker.getOutcome(bad))!.error!, /outside the attempt's prefix/);
+  await f.blobs.put("runs/run-1/b/1/_output.json", new TextEncoder().encode(JSON.stringify({ r: 42 })));
+  await f.broker.report(report(good, 1, s2.leaseToken, { output: undefined, outputRef: { key: "runs/run-1/b/1/_output.json", size: 8 } }));
+  assert.equal((await f.broker.getOutcome(good))!.output, { r: 42 });
+});
+
+test("waitForOutcome is woken by the report, not by its timeout", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const s = await start(f, id, 1);
+  const t0 = Date.now();
+  const waiting = f.broker.waitForOutcome(id, { timeoutMs: 30_000 });
+  await f.broker.report(report(id, 1, s.leaseToken));
+  const o = await waiting;
+  assert.is(o!.status, "completed");
+  assert.ok(Date.now() - t0 < 5_000);
+  const ac = new AbortController();
+  const other = await f.broker.submit(spec({ stageId: "z" }));
+  const w2 = f.broker.waitForOutcome(other, { timeoutMs: 30_000, signal: ac.signal });
+  ac.abort(new Error("gave up"));
+  await w2.then(() => assert.unreachable(), (err: Error) => assert.is(err.message, "gave up"));
+});
+
+test.run();

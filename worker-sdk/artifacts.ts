@@ -1,0 +1,94 @@
+/**
+ * `ctx.artifacts` on a remote worker: every transfer goes straight to the object store over a
+ * URL the orchestrator presigned for this attempt (the worker holds no storage credential).
+ * Objects larger than `partSize` are uploaded as presigned multipart.
+ */
+import type { StageArtifacts } from "../src/stages/types.js";
+import type { LeasedTask, WorkerTransport } from "./transport.js";
+import { ArtifactTransferError } from "./errors.js";
+import type { WorkerLogger } from "./logger.js";
+
+export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
+
+export interface ArtifactOptions {
+  partSize: number;
+  signal: AbortSignal;
+  logger: WorkerLogger;
+  /** Parts uploaded at once. */
+  partConcurrency?: number;
+}
+
+export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedTask, o: ArtifactOptions): StageArtifacts {
+  return {
+    async put(name, data, opts) {
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      const contentType = opts?.contentType;
+      if (bytes.byteLength > o.partSize) return putMultipart(transport, lease, name, bytes, contentType, o);
+      const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
+      if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
+      const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
+      if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+      return { key: p.key, size: bytes.byteLength };
+    },
+    async get(nameOrKey) {
+      const p = await transport.presign(lease, { op: "get", key: nameOrKey });
+      if (!p.url) throw new ArtifactTransferError(`presign get for "${nameOrKey}" returned no URL`);
+      const res = await fetch(p.url, { method: "GET", headers: p.headers ?? {}, signal: o.signal });
+      if (res.status === 404) return null;
+      if (!res.ok) throw new ArtifactTransferError(`GET ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async list() {
+      const p = await transport.presign(lease, { op: "list", key: "" });
+      return p.keys ?? [];
+    },
+  };
+}
+
+async function putMultipart(
+  transport: WorkerTransport,
+  lease: LeasedTask,
+  name: string,
+  bytes: Uint8Array,
+  contentType: string | undefined,
+  o: ArtifactOptions,
+): Promise<{ key: string; size: number }> {
+  const m = await transport.presign(lease, { op: "multipart", key: name, size: bytes.byteLength, partSize: o.partSize, ...(contentType ? { contentType } : {}) });
+  if (!m.uploadId || !m.parts || !m.partSize) throw new ArtifactTransferError(`presign multipart for "${name}" returned no upload`);
+  const { uploadId, partSize } = m;
+  const parts = [...m.parts].sort((a, b) => a.partNumber - b.partNumber);
+  const etags: { partNumber: number; etag: string }[] = [];
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < parts.length) {
+        const part = parts[next++]!;
+        const start = (part.partNumber - 1) * partSize;
+        const body = bytes.subarray(start, Math.min(start + partSize, bytes.byteLength));
+        const res = await fetch(part.url, { method: "PUT", body, signal: o.signal });
+        if (!res.ok) throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+        const etag = res.headers.get("etag");
+        if (!etag) throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`);
+        etags.push({ partNumber: part.partNumber, etag });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.partConcurrency ?? 4, parts.length) }, worker));
+    etags.sort((a, b) => a.partNumber - b.partNumber);
+    await transport.presign(lease, { op: "complete", key: m.key, uploadId, parts: etags });
+  } catch (err) {
+    // Abort so the store does not keep billing for orphaned parts; the original error is what matters.
+    await transport.presign(lease, { op: "abort", key: m.key, uploadId }).catch((abortErr: unknown) => {
+      o.logger.warn({ key: m.key, uploadId, err: String(abortErr) }, "multipart abort failed");
+    });
+    throw err;
+  }
+  return { key: m.key, size: bytes.byteLength };
+}
+
+async function safeText(res: Response): Promise<string> {
+  try {
+    return (await res.text()).slice(0, 200);
+  } catch (err) {
+    return `(body unreadable: ${String(err)})`;
+  }
+}

@@ -1,0 +1,67 @@
+/** Typed errors of the worker SDK; `code` is stable, `retryable` tells the worker whether another attempt can help. */
+export type WorkerErrorCode = "CANCELLED" | "LEASE_LOST" | "WORKER_STOPPING" | "VALIDATION" | "NOT_AVAILABLE_REMOTELY" | "ARTIFACT" | "CONFIG" | "VERSION_MISMATCH";
+
+export class WorkerError extends Error {
+  constructor(
+    readonly code: WorkerErrorCode,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The orchestrator cancelled the task or its run (a heartbeat reply said so). */
+export class ActivityCancelledError extends WorkerError {
+  constructor(taskId: string) {
+    super("CANCELLED", `activity task "${taskId}" was cancelled by the orchestrator`, false);
+  }
+}
+
+/** This attempt no longer holds the task (its lease expired or a later attempt took over). */
+export class LeaseLostError extends WorkerError {
+  constructor(taskId: string, attempt: number, reason: string) {
+    super("LEASE_LOST", `activity task "${taskId}" attempt ${attempt} lost its lease: ${reason}`, false);
+  }
+}
+
+/** The worker is stopping without draining; the task goes back to the queue. */
+export class WorkerStoppingError extends WorkerError {
+  constructor() {
+    super("WORKER_STOPPING", "the worker is stopping; the task is released for another worker", true);
+  }
+}
+
+/** Input, config or output failed the stage's schema (retrying cannot help). */
+export class TaskValidationError extends WorkerError {
+  constructor(what: string, issues: { path: string; message: string }[]) {
+    super("VALIDATION", `${what}: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`, false);
+  }
+}
+
+/** A context feature that needs orchestrator state the task did not carry. */
+export class NotAvailableRemotelyError extends WorkerError {
+  constructor(feature: string, hint: string) {
+    super("NOT_AVAILABLE_REMOTELY", `${feature} is not available on remote workers: ${hint}`, false);
+  }
+}
+
+/** An object-store transfer over a presigned URL failed. */
+export class ArtifactTransferError extends WorkerError {
+  constructor(message: string) {
+    super("ARTIFACT", message, true);
+  }
+}
+
+/** Bad worker options. */
+export class WorkerConfigError extends WorkerError {
+  constructor(message: string) {
+    super("CONFIG", `createActivityWorker: ${message}`, false);
+  }
+}
+
+/** Whether a failure may be retried by another attempt. Unknown errors are retryable (like Temporal). */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof WorkerError ? err.retryable : true;
+}

@@ -1,0 +1,73 @@
+/**
+ * Keeps one attempt's lease alive and forwards progress. Sends at most one heartbeat per
+ * interval (always the latest details), and one every interval even if the stage never calls
+ * `ctx.heartbeat`, so a cancel is noticed within one interval.
+ */
+import type { HeartbeatReply } from "../src/protocol/tasks.js";
+import type { LeasedTask, WorkerTransport } from "./transport.js";
+import type { WorkerLogger } from "./logger.js";
+
+export class Heartbeater {
+  private latest: unknown;
+  private lastSentAt = 0;
+  private inflight: Promise<void> | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private dirty = false;
+
+  constructor(
+    private readonly transport: WorkerTransport,
+    private readonly lease: LeasedTask,
+    private readonly intervalMs: number,
+    private readonly onReply: (reply: HeartbeatReply) => void,
+    private readonly logger: WorkerLogger,
+  ) {
+    // Until the stage reports progress of its own, keep the previous attempt's details alive.
+    this.latest = lease.heartbeatDetails;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      // Skip a tick right after a stage-driven beat; otherwise beat even without new details.
+      if (Date.now() - this.lastSentAt >= this.intervalMs / 2) this.send();
+    }, this.intervalMs);
+  }
+
+  /** ctx.heartbeat: remembers the details; sends now unless one went out within the interval. */
+  beat(details: unknown): void {
+    if (details !== undefined) {
+      this.latest = details;
+      this.dirty = true;
+    }
+    if (Date.now() - this.lastSentAt >= this.intervalMs) this.send();
+  }
+
+  private send(): void {
+    if (this.inflight) return; // coalesce: the next tick carries the latest details
+    this.lastSentAt = Date.now();
+    this.dirty = false;
+    this.inflight = this.transport
+      .heartbeat(this.lease, this.latest)
+      .then(this.onReply, (err: unknown) => {
+        // The lease may still be valid; the next tick retries, and a lost lease shows in its reply.
+        this.logger.warn({ taskId: this.lease.task.taskId, attempt: this.lease.attempt, err: String(err) }, "heartbeat failed");
+      })
+      .finally(() => {
+        this.inflight = null;
+      });
+  }
+
+  /** Sends details the throttle held back (before a release, so the next attempt resumes from them). */
+  async flush(): Promise<void> {
+    if (this.inflight) await this.inflight;
+    if (this.dirty) {
+      this.send();
+      await this.inflight;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.inflight) await this.inflight;
+  }
+}

@@ -1,0 +1,20 @@
+// Public entry point of `jetflow/worker`: what a credential-free worker machine installs.
+export { createActivityWorker } from "./worker.js";
+export type { ActivityWorker, ActivityWorkerOptions, WorkerStats, WorkerStatus } from "./worker.js";
+export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./transport.js";
+export type { WorkerLogger } from "./logger.js";
+export { silentWorkerLogger } from "./logger.js";
+export { createRemoteArtifacts, DEFAULT_PART_SIZE } from "./artifacts.js";
+export {
+  WorkerError,
+  ActivityCancelledError,
+  LeaseLostError,
+  WorkerStoppingError,
+  TaskValidationError,
+  NotAvailableRemotelyError,
+  ArtifactTransferError,
+  WorkerConfigError,
+  isRetryable,
+} from "./errors.js";
+export type { WorkerErrorCode } from "./errors.js";
+export { createNatsWorkerTransport, NatsTransportError, type NatsWorkerTransportOptions } from "./nats-transport.js";

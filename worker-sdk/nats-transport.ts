@@ -1,0 +1,258 @@
+/**
+ * A WorkerTransport over NATS JetStream that needs only what a scoped worker user may do
+ * (see nats-server.conf and docs/security.md):
+ *
+ * | call      | wire                                                                              |
+ * | --------- | --------------------------------------------------------------------------------- |
+ * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
+ * | heartbeat | `+WPI` on the ack subject (AckWait restarts), then heartbeat request/reply       |
+ * | report    | publish on `<p>.reports.<queue>` (Nats-Msg-Id = taskId/attempt), await PubAck, THEN `+ACK` |
+ * | release   | `-NAK {"delay"}`                                                                  |
+ * | presign   | request/reply on `<p>.broker.<queue>.presign`                                     |
+ *
+ * No `$JS.API` call other than MSG.NEXT: no stream/consumer info, so no extra permission.
+ * Names mirror adapters/jetstream/remote/names.ts (the SDK may not import adapters).
+ */
+import { randomUUID } from "node:crypto";
+import { jetstream } from "@nats-io/jetstream";
+import { nanos, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { ProtocolError } from "../src/protocol/errors.js";
+import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage } from "../src/protocol/tasks.js";
+import { encodeToken } from "../src/protocol/tokens.js";
+import { createTopology, type Topology } from "../src/protocol/topology.js";
+import type { HeartbeatReply, PresignReply } from "../src/protocol/tasks.js";
+import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
+
+export interface NatsWorkerTransportOptions {
+  topology?: Topology;
+  queue: string;
+  codeVersion: string;
+  /** Informational: the lease is the consumer's AckWait, set by the orchestrator. */
+  leaseMs?: number;
+  /** Bound on each broker request, PubAck and ack confirmation. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** Longest single pull (a long `waitMs` is split into pulls of this length). Default 5000 ms. */
+  maxPullMs?: number;
+  /** Redelivery delay for a task whose requiredLabels this worker lacks (costs one delivery). Default 1000 ms. */
+  labelMismatchDelayMs?: number;
+  logger?: WorkerLogger;
+}
+
+/** A broker refusal or an unreachable broker, with the broker's code when it answered. */
+export class NatsTransportError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "NatsTransportError";
+  }
+}
+
+interface Delivery {
+  reply: string;
+  attempt: number;
+}
+
+const enc = new TextEncoder();
+
+/** Builds the transport for one (queue, codeVersion). `close()` does not close `nc` (it is the caller's). */
+export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTransportOptions): WorkerTransport & { readonly consumer: string } {
+  const topology = opts.topology ?? createTopology();
+  const q = encodeToken(opts.queue, "queue");
+  const consumer = `tasks-${q}~~${encodeToken(opts.codeVersion, "codeVersion")}`;
+  const nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}`;
+  const heartbeatSubject = `${topology.prefix}.broker.${q}.heartbeat`;
+  const presignSubject = `${topology.prefix}.broker.${q}.presign`;
+  const timeout = opts.requestTimeoutMs ?? 5_000;
+  const maxPullMs = opts.maxPullMs ?? 5_000;
+  const labelDelay = opts.labelMismatchDelayMs ?? 1_000;
+  const logger = opts.logger ?? silentWorkerLogger;
+  const js = jetstream(nc);
+  /** Deliveries this transport holds, by lease token. */
+  const held = new Map<string, Delivery>();
+  /** Pulls abandoned by an abort: whatever they bring back is nak'ed, and close() waits for them. */
+  const orphans = new Set<Promise<void>>();
+  const closeCtl = new AbortController();
+
+  const send = async (reply: string, body: string): Promise<void> => {
+    nc.publish(reply, enc.encode(body));
+    await nc.flush();
+  };
+  const nak = (reply: string, delayMs: number) => send(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK");
+  const term = (reply: string) => send(reply, "+TERM");
+
+  /** One bounded raw pull; null when nothing arrived. @throws NatsTransportError on a refused pull. */
+  async function pull(waitMs: number): Promise<Msg | null> {
+    if (nc.isClosed()) throw new NatsTransportError("UNAVAILABLE", "connection closed");
+    // A noMux request in flight when the connection closes never settles: race it with closed().
+    const closed = nc.closed().then(() => "closed" as const);
+    const r = await Promise.race([nc.request(nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: waitMs + timeout, noMux: true }), closed]);
+    if (r === "closed") throw new NatsTransportError("UNAVAILABLE", "connection closed during the pull");
+    const m = r;
+    const code = m.headers?.code ?? 0;
+    if (code === 404 || code === 408) return null;
+    if (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")) return null;
+    if (code !== 0) throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
+    return m;
+  }
+
+  /** Pull racing `signal`; a message that arrives after the abort is given back at once. */
+  async function pullOrAbort(waitMs: number, signal: AbortSignal): Promise<Msg | null> {
+    if (signal.aborted) return null;
+    const p = pull(waitMs);
+    let onAbort!: () => void;
+    const aborted = new Promise<"aborted">((r) => {
+      onAbort = () => r("aborted");
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    const won = await Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+    if (won !== "aborted") return won;
+    const orphan = p.then(
+      (m) => (m?.reply ? nak(m.reply, 0) : undefined),
+      (err: unknown) => logger.debug({ err: String(err) }, "abandoned pull ended with an error"),
+    );
+    const tracked = orphan
+      .catch((err: unknown) => logger.warn({ err: String(err) }, "could not give back a task pulled after stop"))
+      .finally(() => orphans.delete(tracked));
+    orphans.add(tracked);
+    return null;
+  }
+
+  async function request<T>(subject: string, body: Uint8Array, parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError }): Promise<T> {
+    let m: Msg;
+    try {
+      m = await nc.request(subject, body, { timeout });
+    } catch (err) {
+      throw new NatsTransportError("UNAVAILABLE", `request to ${subject} failed: ${(err as Error).message}`);
+    }
+    const refused = parseTaskErrorReply(m.data);
+    if (refused.ok) throw new NatsTransportError(refused.value.error.code, refused.value.error.message);
+    const r = parse(m.data);
+    if (!r.ok) throw new NatsTransportError("VALIDATION", `unreadable reply on ${subject}: ${r.error.message}`);
+    return r.value;
+  }
+
+  const heartbeatRequest = (hb: HeartbeatRequest): Promise<HeartbeatReply> =>
+    request(heartbeatSubject, encodeTaskBody(HeartbeatRequest, "heartbeat request", hb), parseHeartbeatReply);
+
+  /** Attempt number (delivery count) from an ack subject `$JS.ACK.<stream>.<consumer>.<delivered>...`. */
+  function deliveryCount(reply: string): number | null {
+    const t = reply.split(".");
+    const base = t.length === 9 ? 2 : t.length >= 11 ? 4 : -1;
+    if (t[0] !== "$JS" || t[1] !== "ACK" || base < 0) return null;
+    const n = Number(t[base + 2]);
+    return Number.isInteger(n) && n >= 1 ? n : null;
+  }
+
+  /** Turns one pulled message into a lease, or disposes of it and returns null. */
+  async function lease(m: Msg, o: NextOptions): Promise<LeasedTask | null> {
+    const attempt = m.reply ? deliveryCount(m.reply) : null;
+    if (!m.reply || attempt === null) {
+      logger.error({ subject: m.subject, reply: m.reply ?? "" }, "pulled a message without a JetStream ack subject; ignored");
+      return null;
+    }
+    const parsed = parseTaskMessage(m.data);
+    if (!parsed.ok) {
+      await term(m.reply);
+      logger.error({ subject: m.subject, attempt, reason: parsed.error.message }, "malformed task dead-lettered (terminated)");
+      return null;
+    }
+    const task = parsed.value;
+    if (!labelsSatisfy(task.requiredLabels, o.labels)) {
+      await nak(m.reply, labelDelay);
+      logger.debug({ taskId: task.taskId, required: task.requiredLabels }, "task needs labels this worker lacks; given back");
+      return null;
+    }
+    const leaseToken = randomUUID();
+    let reply: HeartbeatReply;
+    try {
+      reply = await heartbeatRequest({ taskId: task.taskId, attempt, leaseToken, workerId: o.workerId, codeVersion: o.codeVersion, start: true });
+    } catch (err) {
+      await nak(m.reply, 0); // the broker did not answer: let the task be redelivered rather than wait for AckWait
+      throw err;
+    }
+    if (!reply.accepted) {
+      await term(m.reply);
+      logger.info({ taskId: task.taskId, attempt, reason: reply.reason ?? "" }, "broker refused the delivery; terminated");
+      return null;
+    }
+    held.set(leaseToken, { reply: m.reply, attempt });
+    return { task, attempt, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
+  }
+
+  /** Drops `l` from the held deliveries unless the broker confirms it still holds the lease (or the task was cancelled). */
+  async function verifyLease(l: LeasedTask): Promise<void> {
+    const d = held.get(l.leaseToken);
+    try {
+      if (d) await send(d.reply, "+WPI");
+      const reply = await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId });
+      if (reply.accepted || reply.cancelled) return;
+      logger.info({ taskId: l.task.taskId, attempt: l.attempt, reason: reply.reason ?? "" }, "lease lost before the report; the delivery is left to its new holder");
+    } catch (err) {
+      // Unverified: leave the message to AckWait; a redelivery is refused at start once the report is recorded.
+      logger.warn({ taskId: l.task.taskId, attempt: l.attempt, err: String(err) }, "could not confirm the lease before the report; not acking");
+    }
+    held.delete(l.leaseToken);
+  }
+
+  return {
+    consumer,
+    async next(queue, o) {
+      if (queue !== opts.queue || o.codeVersion !== opts.codeVersion) {
+        throw new NatsTransportError("CONFIG", `this transport serves queue "${opts.queue}" version "${opts.codeVersion}", not "${queue}" version "${o.codeVersion}"`);
+      }
+      const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
+      const deadline = Date.now() + Math.max(0, o.waitMs);
+      while (!signal.aborted) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return null;
+        const m = await pullOrAbort(Math.max(1, Math.min(remaining, maxPullMs)), signal);
+        if (!m) continue;
+        const leased = await lease(m, o);
+        if (leased) return leased;
+      }
+      return null;
+    },
+
+    async heartbeat(l, details) {
+      const d = held.get(l.leaseToken);
+      if (d) await send(d.reply, "+WPI"); // only the delivery we still hold extends its AckWait
+      const reply = await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId, ...(details !== undefined ? { details } : {}) });
+      // Lease lost (not cancelled): a later delivery may hold the same stream message, and the server
+      // applies acks by sequence, so this attempt must never ack or nak it again.
+      if (!reply.accepted && !reply.cancelled) held.delete(l.leaseToken);
+      return reply;
+    },
+
+    async report(l, report) {
+      const body = encodeTaskBody(ReportMessage, "report message", report);
+      // Still ours? The server applies an ack by stream sequence, so a delivery whose lease expired
+      // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
+      // disabled
+      // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
+      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout });
+      const d = held.get(l.leaseToken);
+      held.delete(l.leaseToken);
+      if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack
+    },
+
+    async release(l, { delayMs }) {
+      const d = held.get(l.leaseToken);
+      held.delete(l.leaseToken);
+      if (d) await nak(d.reply, Math.max(0, delayMs));
+    },
+
+    async presign(l, req): Promise<PresignReply> {
+      const body = encodeTaskBody(PresignRequest, "presign request", { ...req, taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken });
+      return request(presignSubject, body, parsePresignReply);
+    },
+
+    async close() {
+      closeCtl.abort();
+      await Promise.all([...orphans]);
+      held.clear();
+    },
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Runs one leased task: validates input/config with the stage's schemas, runs the REAL
+ * `stage.execute(ctx)` with a worker-built context, and ends the delivery exactly once:
+ * report (completed / failed / cancelled, durable before the ack) or release (retry, stop).
+ */
+import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/protocol/tasks.js";
+import type { AnyStage, AnnotationInput, StageContext } from "../src/stages/types.js";
+import type { LeasedTask, WorkerTransport } from "./transport.js";
+import { createRemoteArtifacts } from "./artifacts.js";
+import {
+  ActivityCancelledError,
+  LeaseLostError,
+  NotAvailableRemotelyError,
+  TaskValidationError,
+  WorkerError,
+  WorkerStoppingError,
+  isRetryable,
+} from "./errors.js";
+import { Heartbeater } from "./heartbeater.js";
+import type { WorkerLogger } from "./logger.js";
+
+export interface RunTaskDeps {
+  transport: WorkerTransport;
+  stage: AnyStage | undefined;
+  knownStageIds: string[];
+  codeVersion: string;
+  heartbeatIntervalMs: number;
+  partSize: number;
+  /** Outputs whose JSON is larger are stored by reference. */
+  inlineOutputLimitBytes: number;
+  /** Aborted by stop({ drain: false }). */
+  hardStop: AbortSignal;
+  logger: WorkerLogger;
+}
+
+export type TaskResult = "completed" | "failed" | "cancelled" | "released";
+
+const MAX_LOGS = 10_000;
+
+export async function runTask(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskResult> {
+  const { task } = lease;
+  const controller = new AbortController();
+  const onStop = () => controller.abort(new WorkerStoppingError());
+  if (deps.hardStop.aborted) onStop();
+  else deps.hardStop.addEventListener("abort", onStop, { once: true });
+  const hb = new Heartbeater(
+    deps.transport,
+    lease,
+    deps.heartbeatIntervalMs,
+    (reply) => {
+      if (controller.signal.aborted) return;
+      if (reply.cancelled) controller.abort(new ActivityCancelledError(task.taskId));
+      else if (!reply.accepted) controller.abort(new LeaseLostError(task.taskId, lease.attempt, reply.reason ?? "refused"));
+    },
+    deps.logger,
+  );
+  const logs: ReportLog[] = [];
+  const annotations: ReportAnnotation[] = [];
+  const base = () => ({
+    v: 1 as const,
+    taskId: task.taskId,
+    attempt: lease.attempt,
+    leaseToken: lease.leaseToken,
+    workerId: lease.workerId,
+    codeVersion: deps.codeVersion,
+    logs: logs.slice(0, MAX_LOGS),
+    annotations,
+    reportedAt: new Date().toISOString(),
+  });
+
+  hb.start();
+  let end: { result: TaskResult; report?: ReportMessage; delayMs?: number };
+  try {
+    end = await execute(deps, lease, controller.signal, hb, logs, annotations, base);
+  } catch (err) {
+    end = failureEnd(deps, lease, err, controller.signal, base);
+  } finally {
+    deps.hardStop.removeEventListener("abort", onStop);
+    await hb.stop();
+  }
+  // Outside the try: a report that fails to send must not be turned into a "failed" outcome.
+  if (end.report) {
+    await deps.transport.report(lease, end.report);
+  } else {
+    await hb.flush();
+    await deps.transport.release(lease, { delayMs: end.delayMs ?? 0 });
+  }
+  return end.result;
+}
+
+type Base = () => Omit<ReportMessage, "outcome">;
+
+async function execute(
+  deps: RunTaskDeps,
+  lease: LeasedTask,
+  signal: AbortSignal,
+  hb: Heartbeater,
+  logs: ReportLog[],
+  annotations: ReportAnnotation[],
+  base: Base,
+): Promise<{ result: TaskResult; report: ReportMessage }> {
+  const { task } = lease;
+  const stage = deps.stage;
+  if (!stage) {
+    throw new WorkerError("CONFIG", `no stage "${task.stageId}" is registered on this worker (registered: ${deps.knownStageIds.join(", ") || "none"})`, false);
+  }
+  if (task.codeVersion !== deps.codeVersion) {
+    throw new WorkerError("VERSION_MISMATCH", `code version mismatch: task was created for stageCodeVersion "${task.codeVersion}" but this worker runs "${deps.codeVersion}"`, false);
+  }
+  const input = validate(stage.schemas.input, task.input, "invalid task input");
+  const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
+  const ctx = buildContext(deps, lease, stage, input, config, signal, hb, logs, annotations);
+  const result = (await stage.execute(ctx)) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
+  if (result && result.suspended === true) throw new WorkerError("CONFIG", `stage "${stage.id}" suspended; remote activities must return { output }`, false);
+  if (!result || !("output" in result)) throw new WorkerError("CONFIG", `stage "${stage.id}" returned neither { output } nor { suspended: true }`, false);
+  const output = validate(stage.schemas.output, result.output, "invalid stage output");
+  const json = JSON.stringify(output) ?? "null";
+  const report: ReportMessage =
+    Buffer.byteLength(json) > deps.inlineOutputLimitBytes
+      ? { ...base(), outcome: "completed", outputRef: await storeOutput(deps, lease, signal, json) }
+      : { ...base(), outcome: "completed", output };
+  if (result.customMetrics) report.metrics = result.customMetrics;
+  return { result: "completed", report };
+}
+
+/** How a failed or interrupted attempt ends: released (stop, retry) or reported (cancelled, final failure). */
+function failureEnd(deps: RunTaskDeps, lease: LeasedTask, err: unknown, signal: AbortSignal, base: Base): { result: TaskResult; report?: ReportMessage; delayMs?: number } {
+  const reason: unknown = signal.aborted ? signal.reason : null;
+  if (reason instanceof WorkerStoppingError) return { result: "released", delayMs: 0 };
+  if (reason instanceof ActivityCancelledError) return { result: "cancelled", report: { ...base(), outcome: "cancelled", error: reason.message } };
+  const message = err instanceof Error ? err.message : String(err);
+  const retryable = !(reason instanceof LeaseLostError) && isRetryable(err);
+  if (retryable && lease.attempt < lease.task.maxAttempts) {
+    // Another delivery retries it; the progress reported so far carries over.
+    deps.logger.warn({ taskId: lease.task.taskId, attempt: lease.attempt, err: message }, "activity attempt failed; releasing for retry");
+    return { result: "released", delayMs: backoffMs(deps.stage, lease.attempt) };
+  }
+  return { result: "failed", report: { ...base(), outcome: "failed", error: message, retryable } };
+}
+
+function validate(schema: AnyStage["schemas"]["input"], value: unknown, what: string): unknown {
+  if (schema === "none") return undefined;
+  const r = schema.safeParse(value);
+  if (!r.success) throw new TaskValidationError(what, r.error.issues.map((i: { path: PropertyKey[]; message: string }) => ({ path: i.path.map(String).join("."), message: i.message })));
+  return r.data;
+}
+
+function backoffMs(stage: AnyStage | undefined, attempt: number): number {
+  const base = stage?.retry?.backoffMs ?? 1_000;
+  const max = stage?.retry?.maxBackoffMs ?? 60_000;
+  return Math.min(max, base * 2 ** (attempt - 1));
+}
+
+async function storeOutput(deps: RunTaskDeps, lease: LeasedTask, signal: AbortSignal, json: string): Promise<{ key: string; size: number }> {
+  const artifacts = createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger });
+  return artifacts.put("_output.json", json, { contentType: "application/json" });
+}
+
+function buildContext(
+  deps: RunTaskDeps,
+  lease: LeasedTask,
+  stage: AnyStage,
+  input: unknown,
+  config: unknown,
+  signal: AbortSignal,
+  hb: Heartbeater,
+  logs: ReportLog[],
+  annotations: ReportAnnotation[],
+): StageContext<unknown, unknown> {
+  const { task } = lease;
+  const wc = task.workflowContext ? Object.freeze({ ...task.workflowContext }) : undefined;
+  const needContext = (call: string): Readonly<Record<string, unknown>> => {
+    if (!wc) throw new NotAvailableRemotelyError(call, "the task carries no workflowContext (enable includeWorkflowContext on the remote stage, or pass the value in the stage input)");
+    return wc;
+  };
+  let dropped = 0;
+  return {
+    workflowRunId: task.workflowRunId,
+    workflowId: task.workflowId,
+    stageId: task.stageId,
+    stageName: stage.name,
+    attempt: lease.attempt,
+    input,
+    config,
+    workflowContext: wc ?? Object.freeze({}),
+    require(stageId: string) {
+      const c = needContext(`ctx.require("${stageId}")`);
+      if (!(stageId in c)) {
+        throw new Error(`stage "${stage.id}" requires the output of "${stageId}", which is not in the task's workflowContext (available: ${Object.keys(c).join(", ") || "none"})`);
+      }
+      return c[stageId] as never;
+    },
+    optional(stageId: string) {
+      return needContext(`ctx.optional("${stageId}")`)[stageId] as never;
+    },
+    async log(level, message, meta) {
+      if (logs.length >= MAX_LOGS) {
+        dropped++;
+        if (dropped === 1) deps.logger.warn({ taskId: task.taskId }, `more than ${MAX_LOGS} log lines; the rest are dropped`);
+        return;
+      }
+      logs.push({ level, message, ...(meta ? { meta } : {}), at: new Date().toISOString() });
+    },
+    annotate: ((keyOrInput: string | { key: string } | AnnotationInput, value?: unknown) => {
+      if (typeof keyOrInput === "string") annotations.push({ attributes: { [keyOrInput]: value } });
+      else if ("attributes" in keyOrInput) {
+        annotations.push({ attributes: { ...keyOrInput.attributes }, ...(keyOrInput.idempotencyKey ? { idempotencyKey: keyOrInput.idempotencyKey } : {}) });
+      } else annotations.push({ attributes: { [keyOrInput.key]: value } });
+    }) as StageContext<unknown, unknown>["annotate"],
+    resumeState: undefined,
+    signal,
+    heartbeat(details?: unknown) {
+      hb.beat(details);
+    },
+    heartbeatDetails: lease.heartbeatDetails,
+    artifacts: createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger }),
+  };
+}

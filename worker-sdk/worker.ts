@@ -1,0 +1,181 @@
+/**
+ * The activity worker loop: long-polls its queue (bounded, stoppable), runs at most
+ * `maxConcurrentTasks` tasks at once with the REAL stage code, and ends every delivery with a
+ * durable report or a release. `stop()` drains by default: nothing new is pulled, in-flight
+ * tasks finish, then it resolves.
+ */
+import type { AnyStage } from "../src/stages/types.js";
+import { DEFAULT_PART_SIZE } from "./artifacts.js";
+import { WorkerConfigError } from "./errors.js";
+import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import { type TaskResult, runTask } from "./run-task.js";
+import type { WorkerTransport } from "./transport.js";
+
+export interface ActivityWorkerOptions {
+  transport: WorkerTransport;
+  queue: string;
+  /** Must equal the version tasks were created for; others fail naming both versions. */
+  stageCodeVersion: string;
+  /** The real stage definitions this worker can run, by stage id. */
+  registry: Map<string, AnyStage> | Record<string, AnyStage>;
+  workerId: string;
+  /** Default 1. */
+  maxConcurrentTasks?: number;
+  /** Lease keep-alive and progress interval. Default 5 s. */
+  heartbeatIntervalMs?: number;
+  /** Tasks whose requiredLabels these labels do not satisfy are never delivered here. */
+  labels?: Record<string, string>;
+  logger?: WorkerLogger;
+  /** Longest single long-poll. Default 5 s. */
+  pollWaitMs?: number;
+  /** Artifacts larger than this go up as multipart. Default 64 MiB. */
+  partSize?: number;
+  /** Outputs whose JSON is larger are stored in the object store by reference. Default 256 KiB. */
+  inlineOutputLimitBytes?: number;
+}
+
+export type WorkerStatus = "idle" | "running" | "draining" | "stopped";
+
+export interface WorkerStats {
+  status: WorkerStatus;
+  inFlight: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  /** Deliveries given back (retry after a retryable failure, stop without drain). */
+  released: number;
+  lastPullAt: Date | null;
+}
+
+export interface ActivityWorker {
+  /** Starts the poll loop (returns at once). */
+  start(): void;
+  /** Stops pulling; with `drain` (default) waits for in-flight tasks, otherwise aborts and releases them. */
+  stop(opts?: { drain?: boolean }): Promise<void>;
+  getStats(): WorkerStats;
+}
+
+export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorker {
+  const registry = opts.registry instanceof Map ? new Map(opts.registry) : new Map(Object.entries(opts.registry ?? {}));
+  const max = opts.maxConcurrentTasks ?? 1;
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 5_000;
+  const pollWaitMs = opts.pollWaitMs ?? 5_000;
+  if (!opts.transport || typeof opts.transport.next !== "function") throw new WorkerConfigError("transport must be a WorkerTransport");
+  for (const [k, v] of [["queue", opts.queue], ["stageCodeVersion", opts.stageCodeVersion], ["workerId", opts.workerId]] as const) {
+    if (typeof v !== "string" || v === "") throw new WorkerConfigError(`${k} must be a non-empty string`);
+  }
+  if (!Number.isInteger(max) || max < 1) throw new WorkerConfigError(`maxConcurrentTasks must be an integer >= 1, got ${max}`);
+  for (const [k, v] of [["heartbeatIntervalMs", heartbeatIntervalMs], ["pollWaitMs", pollWaitMs]] as const) {
+    if (!Number.isFinite(v) || v <= 0) throw new WorkerConfigError(`${k} must be a positive number, got ${v}`);
+  }
+  if (registry.size === 0) throw new WorkerConfigError("registry holds no stage");
+  for (const [id, s] of registry) {
+    if (!s || typeof s.execute !== "function" || s.id !== id) throw new WorkerConfigError(`registry entry "${id}" is not a stage with that id`);
+  }
+
+  const logger = opts.logger ?? silentWorkerLogger;
+  const labels = opts.labels ?? {};
+  const stats: WorkerStats = { status: "idle", inFlight: 0, completed: 0, failed: 0, cancelled: 0, released: 0, lastPullAt: null };
+  const inFlight = new Map<string, Promise<void>>();
+  const pollAbort = new AbortController();
+  const hardStop = new AbortController();
+  let loop: Promise<void> | null = null;
+  let stopping = false;
+
+  const settle = (key: string, p: Promise<TaskResult>) => {
+    const tracked = p
+      .then((r) => {
+        stats[r]++;
+      })
+      .catch((err: unknown) => {
+        // The delivery was neither reported nor released (transport down): its lease expires and it is redelivered.
+        logger.error({ key, err: err instanceof Error ? err.message : String(err) }, "task ended without a durable outcome");
+      })
+      .finally(() => {
+        inFlight.delete(key);
+        stats.inFlight = inFlight.size;
+      });
+    inFlight.set(key, tracked);
+    stats.inFlight = inFlight.size;
+  };
+
+  async function run(): Promise<void> {
+    let errorBackoff = 100;
+    while (!stopping) {
+      if (inFlight.size >= max) {
+        await Promise.race(inFlight.values());
+        continue;
+      }
+      let lease;
+      try {
+        lease = await opts.transport.next(opts.queue, { workerId: opts.workerId, codeVersion: opts.stageCodeVersion, labels, waitMs: pollWaitMs, signal: pollAbort.signal });
+        errorBackoff = 100;
+      } catch (err) {
+        logger.error({ queue: opts.queue, err: err instanceof Error ? err.message : String(err) }, "pulling a task failed");
+        await abortableDelay(errorBackoff, pollAbort.signal);
+        errorBackoff = Math.min(errorBackoff * 2, 5_000);
+        continue;
+      }
+      stats.lastPullAt = new Date();
+      if (!lease) continue;
+      if (stopping) {
+        // Arrived while stopping: hand it straight back rather than start new work.
+        await opts.transport.release(lease, { delayMs: 0 });
+        stats.released++;
+        break;
+      }
+      const key = `${lease.task.taskId}#${lease.attempt}`;
+      const stage = registry.get(lease.task.stageId);
+      settle(
+        key,
+        runTask(
+          {
+            transport: opts.transport,
+            stage,
+            knownStageIds: [...registry.keys()],
+            codeVersion: opts.stageCodeVersion,
+            heartbeatIntervalMs,
+            partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+            inlineOutputLimitBytes: opts.inlineOutputLimitBytes ?? 256 * 1024,
+            hardStop: hardStop.signal,
+            logger,
+          },
+          lease,
+        ),
+      );
+    }
+  }
+
+  return {
+    start() {
+      if (loop) throw new WorkerConfigError("the worker is already started");
+      stats.status = "running";
+      loop = run().catch((err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, "worker loop crashed");
+      });
+    },
+    async stop({ drain = true } = {}) {
+      stopping = true;
+      stats.status = "draining";
+      pollAbort.abort();
+      if (!drain) hardStop.abort();
+      if (loop) await loop;
+      while (inFlight.size > 0) await Promise.all(inFlight.values());
+      stats.status = "stopped";
+    },
+    getStats: () => ({ ...stats }),
+  };
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
