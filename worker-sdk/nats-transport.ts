@@ -230,7 +230,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       const body = encodeTaskBody(ReportMessage, "report message", report);
       // Still ours? The server applies an ack by stream sequence, so a delivery whose lease expired
       // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
-      // disabled
+      await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
       await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout });
       const d = held.get(l.leaseToken);

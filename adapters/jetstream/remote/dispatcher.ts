@@ -1,0 +1,34 @@
+/**
+ * The broker's TaskDispatcher on JetStream: a task is published on
+ * `<p>.tasks.<queue>.<codeVersion>` with `Nats-Msg-Id = taskId` and is durable once the PubAck
+ * arrives (a re-publish inside the duplicate window is dropped by the server). Cancel notices are
+ * a best-effort core publish: heartbeat replies carry `cancelled: true` anyway.
+ */
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { TaskMessage, encodeTaskBody } from "../../../src/protocol/tasks.js";
+import type { Topology } from "../../../src/protocol/topology.js";
+import type { TaskDispatcher } from "../../../src/remote/types.js";
+import { cancelNoticeSubject } from "./names.js";
+
+export interface JetStreamTaskDispatcherOptions {
+  topology: Topology;
+  /** Bound on each PubAck. Default 5000 ms. */
+  ackTimeoutMs?: number;
+}
+
+/** Creates a TaskDispatcher publishing to the TASKS stream (attach it with `broker.attachDispatcher`). */
+export function createJetStreamTaskDispatcher(nc: NatsConnection, opts: JetStreamTaskDispatcherOptions): TaskDispatcher {
+  const js = jetstream(nc);
+  const timeout = opts.ackTimeoutMs ?? 5_000;
+  return {
+    async publish(task) {
+      // Validate before sending: a body workers cannot parse would only be dead-lettered on their side.
+      const body = encodeTaskBody(TaskMessage, `task ${task.taskId}`, task);
+      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, { msgID: task.taskId, timeout });
+    },
+    async notifyCancelled(notice) {
+      nc.publish(cancelNoticeSubject(opts.topology), JSON.stringify(notice));
+    },
+  };
+}

@@ -1,0 +1,10 @@
+/**
+ * Remote activities on JetStream, orchestrator side: the task dispatcher, the durable task and
+ * report consumers, and the broker's heartbeat/presign responders. Workers use
+ * `createNatsWorkerTransport` from the worker SDK.
+ */
+export { createJetStreamTaskDispatcher, type JetStreamTaskDispatcherOptions } from "./dispatcher.js";
+export { ensureTaskConsumer, ensureReportConsumer, type EnsureTaskConsumerOptions, type EnsureReportConsumerOptions, type EnsuredConsumer } from "./consumers.js";
+export { startBrokerResponders, type BrokerResponders, type BrokerRespondersOptions } from "./responders.js";
+export { startReportConsumer, type ReportConsumer, type ReportConsumerOptions, type ReportDeadLetter } from "./report-consumer.js";
+export { brokerSubject, brokerFilter, cancelNoticeSubject, taskConsumerName, reportConsumerName, type BrokerOp } from "./names.js";

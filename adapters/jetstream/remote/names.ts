@@ -1,0 +1,47 @@
+/**
+ * Subjects and consumer names of remote activities on JetStream, beyond those in
+ * src/protocol/topology.ts. Chosen so a worker user can be permitted per queue:
+ *
+ * | name                                   | what                                                   |
+ * | -------------------------------------- | ------------------------------------------------------ |
+ * | `<p>.broker.<queue>.heartbeat`         | heartbeat request/reply (start + beats) of `<queue>`   |
+ * | `<p>.broker.<queue>.presign`           | presign request/reply of `<queue>`                     |
+ * | `<p>.notices.cancelled`                | best-effort cancel notices (core NATS, not stored)     |
+ * | consumer `tasks-<queue>~~<codeVersion>` | durable pull consumer on `<S>_TASKS` per (queue, version) |
+ * | consumer `reports-<queue>`              | durable pull consumer on `<S>_REPORTS` per queue        |
+ *
+ * `<queue>` and `<codeVersion>` are {@link encodeToken}-encoded. An encoded token never holds
+ * `~~` (every `~` is followed by two hex digits), so `~~` separates queue and version
+ * unambiguously: distinct (queue, version) pairs always get distinct consumers.
+ * The worker SDK mirrors these rules (it may not import adapters); integration/remote checks they agree.
+ */
+import { encodeToken } from "../../../src/protocol/tokens.js";
+import type { Topology } from "../../../src/protocol/topology.js";
+
+/** Broker request/reply operations a worker may call. */
+export type BrokerOp = "heartbeat" | "presign";
+
+/** `<p>.broker.<queue>.<op>`: where a worker of `queue` sends `op` requests. */
+export function brokerSubject(topology: Topology, queue: string, op: BrokerOp): string {
+  return `${topology.prefix}.broker.${encodeToken(queue, "queue")}.${op}`;
+}
+
+/** `<p>.broker.*.<op>`: every queue's `op` requests (what an orchestrator serving all queues listens on). */
+export function brokerFilter(topology: Topology, op: BrokerOp): string {
+  return `${topology.prefix}.broker.*.${op}`;
+}
+
+/** `<p>.notices.cancelled`: best-effort cancel notices. */
+export function cancelNoticeSubject(topology: Topology): string {
+  return `${topology.prefix}.notices.cancelled`;
+}
+
+/** Durable name of the task consumer of (queue, codeVersion) on `<S>_TASKS`. */
+export function taskConsumerName(queue: string, codeVersion: string): string {
+  return `tasks-${encodeToken(queue, "queue")}~~${encodeToken(codeVersion, "codeVersion")}`;
+}
+
+/** Durable name of the report consumer of `queue` on `<S>_REPORTS`. */
+export function reportConsumerName(queue: string): string {
+  return `reports-${encodeToken(queue, "queue")}`;
+}

@@ -1,0 +1,92 @@
+/**
+ * The orchestrator's request/reply responders for workers: heartbeats and presigns arrive on
+ * `<p>.broker.<queue>.heartbeat|presign` (see names.ts), are fed raw to the Broker, and any
+ * thrown error becomes a `TaskErrorReply` (never a crash, never a silent drop). Every
+ * orchestrator joins the same queue group, so each request is answered once.
+ */
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { silentLogger, type Logger } from "../../../src/ports/logger.js";
+import { toTaskErrorReply } from "../../../src/protocol/tasks.js";
+import type { Topology } from "../../../src/protocol/topology.js";
+import type { Broker } from "../../../src/remote/broker.js";
+import { brokerFilter, brokerSubject, type BrokerOp } from "./names.js";
+
+export interface BrokerRespondersOptions {
+  topology: Topology;
+  /** Serve only these queues (default: every queue, `<p>.broker.*.<op>`). */
+  queues?: string[];
+  /** Queue group shared by all orchestrators. Default `jetflow-broker`. */
+  group?: string;
+  logger?: Logger;
+}
+
+/** Running responders; `stop()` drains the subscriptions and waits for in-flight replies. */
+export interface BrokerResponders {
+  /** Subjects listened on. */
+  readonly subjects: string[];
+  stop(): Promise<void>;
+}
+
+/** Subscribes the heartbeat and presign responders of `broker`. Resolves once the server has the subscriptions. */
+export async function startBrokerResponders(nc: NatsConnection, broker: Broker, opts: BrokerRespondersOptions): Promise<BrokerResponders> {
+  const logger = opts.logger ?? silentLogger;
+  const group = opts.group ?? "jetflow-broker";
+  const inFlight = new Set<Promise<void>>();
+  const subs: Subscription[] = [];
+  const subjects: string[] = [];
+  const handlers: Record<BrokerOp, (raw: unknown) => Promise<unknown>> = {
+    heartbeat: (raw) => broker.handleHeartbeat(raw),
+    presign: (raw) => broker.presign(raw),
+  };
+
+  const answer = async (op: BrokerOp, m: Msg): Promise<void> => {
+    let reply: unknown;
+    try {
+      reply = await handlers[op](m.data);
+    } catch (err) {
+      // Refusals (malformed body, lease not held, key outside the prefix) are answers, not failures.
+      logger.info({ subject: m.subject, err: (err as Error)?.message ?? String(err) }, `broker ${op} refused`);
+      reply = toTaskErrorReply(err);
+    }
+    if (!m.reply) {
+      logger.warn({ subject: m.subject }, `broker ${op} request without a reply subject; dropped`);
+      return;
+    }
+    m.respond(JSON.stringify(reply));
+  };
+
+  for (const op of ["heartbeat", "presign"] as const) {
+    const list = opts.queues ? opts.queues.map((q) => brokerSubject(opts.topology, q, op)) : [brokerFilter(opts.topology, op)];
+    for (const subject of list) {
+      subjects.push(subject);
+      subs.push(
+        nc.subscribe(subject, {
+          queue: group,
+          callback: (err, m) => {
+            if (err) {
+              logger.error({ subject, err: err.message }, "broker responder subscription failed");
+              return;
+            }
+            const p = answer(op, m)
+              .catch((e: unknown) => logger.error({ subject: m.subject, err: String(e) }, `broker ${op} reply could not be sent`))
+              .finally(() => inFlight.delete(p));
+            inFlight.add(p);
+          },
+        }),
+      );
+    }
+  }
+  await nc.flush(); // the server has the subscriptions once the flush round-trip returns
+
+  let stopped: Promise<void> | null = null;
+  return {
+    subjects,
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all(subs.map((s) => (nc.isClosed() ? undefined : s.drain())));
+        await Promise.all([...inFlight]);
+      })();
+      return stopped;
+    },
+  };
+}

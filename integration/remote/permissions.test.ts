@@ -1,0 +1,103 @@
+// The repository's nats-server.conf, loaded as is (minus listen/jetstream, which the harness owns):
+// a worker user can pull and report for its own queue and nothing else.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync } from "node:fs";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { useNats, type NatsService } from "../harness/index.js";
+import { ServiceUnavailableError } from "../harness/types.js";
+import { inCI } from "../harness/lifecycle.js";
+import { createTopology } from "../../src/protocol/topology.js";
+import { createActivityWorker } from "../../worker-sdk/index.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
+import { spec, stage } from "../../test/remote/helpers/fixture.js";
+import { startOrchestrator, type Orchestrator } from "./helpers.js";
+
+const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
+Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
+
+/** The repo config without the server-level lines the harness generates itself. */
+function repoConfig(): string {
+  const text = readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8");
+  return text
+    .split("\n")
+    .filter((l) => !/^\s*listen\s*:/.test(l) && !/^\s*jetstream\s*\{/.test(l))
+    .join("\n");
+}
+
+let nats: NatsService | null = null;
+try {
+  nats = await useNats({ config: repoConfig() });
+} catch (err) {
+  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
+  console.warn(`SKIP integration/remote/permissions: ${err.message}`);
+}
+const t = nats ? test : test.skip;
+const topology = createTopology();
+let orch: Orchestrator;
+let worker: NatsConnection;
+
+test.before(async () => {
+  if (!nats) return;
+  orch = await startOrchestrator({
+    url: nats.url,
+    topology,
+    queue: "default",
+    codeVersion: "v1",
+    leaseMs: 2_000,
+    connect: { user: "orchestrator", pass: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
+  });
+  // Another queue's consumer exists, so a refusal below is about permissions, not a missing consumer.
+  await ensureTaskConsumer(await jetstreamManager(orch.nc), { topology, queue: "other", codeVersion: "v1", leaseMs: 2_000, maxDeliver: 3 });
+  worker = await connect({ servers: nats.url, user: "worker-default", pass: PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD, inboxPrefix: "_INBOX_worker-default" });
+});
+test.after(async () => {
+  await worker?.close();
+  await orch?.close();
+  await nats?.stop();
+});
+
+async function denied(p: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    assert.match(String((err as Error).message), /permissions violation/i, `${what}: ${String(err)}`);
+    return;
+  }
+  assert.unreachable(`${what} was allowed`);
+}
+
+t("the worker user is ALLOWED to pull its own queue, heartbeat, and report: a task completes", async () => {
+  const transport = createNatsWorkerTransport(worker, { topology, queue: "default", codeVersion: "v1" });
+  const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w1", pollWaitMs: 500, heartbeatIntervalMs: 200, registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n * 3 } })) } });
+  w.start();
+  try {
+    const taskId = await orch.broker.submit(spec({ queue: "default", codeVersion: "v1", input: { n: 5 } }));
+    const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 });
+    assert.is(out?.status, "completed");
+    assert.equal(out?.output, { r: 15 });
+  } finally {
+    await w.stop();
+    await transport.close?.();
+  }
+});
+
+t("the worker user is DENIED pulling another queue's consumer", async () => {
+  const subject = `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName("other", "v1")}`;
+  await denied(worker.request(subject, JSON.stringify({ batch: 1, expires: 100_000_000 }), { timeout: 2_000, noMux: true }), "pull of queue other");
+  const other = createNatsWorkerTransport(worker, { topology, queue: "other", codeVersion: "v1" });
+  await denied(other.next("other", { workerId: "w1", codeVersion: "v1", labels: {}, waitMs: 200 }), "transport.next on queue other");
+  assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
+});
+
+t("the worker user is DENIED the submission API and creating streams", async () => {
+  await denied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
+  await denied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  const names: string[] = [];
+  for await (const page of (await jetstreamManager(orch.nc)).streams.names()) names.push(...(Array.isArray(page) ? page : [page]));
+  assert.not.ok(names.includes("EVIL"));
+});
+
+test.run();
