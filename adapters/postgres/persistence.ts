@@ -96,7 +96,7 @@ class PgTx implements PersistenceTx {
   listDeadLetters(limit: number): Promise<OutboxRecord[]> { return side.listDeadLetters(this.ctx(), limit); }
   requeueDeadLetters(ids: string[], _now: Date): Promise<number> { return side.requeueDeadLetters(this.ctx(), ids); }
 
-  acquireIdempotencyKey(command: string, key: string, now: Date): Promise<IdempotencyAcquire> { return side.acquireIdempotencyKey(this.ctx(), command, key, now); }
+  acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> { return side.acquireIdempotencyKey(this.ctx(), command, key, now, opts); }
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> { return side.completeIdempotencyKey(this.ctx(), command, key, result, now); }
   releaseIdempotencyKey(command: string, key: string): Promise<void> { return side.releaseIdempotencyKey(this.ctx(), command, key); }
 

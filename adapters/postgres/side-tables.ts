@@ -117,7 +117,7 @@ export async function requeueDeadLetters({ db, t }: Ctx, ids: string[]): Promise
   return res.count;
 }
 
-export async function acquireIdempotencyKey({ db, t }: Ctx, command: string, key: string, now: Date): Promise<IdempotencyAcquire> {
+export async function acquireIdempotencyKey({ db, t }: Ctx, command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
   // A concurrent release can delete the row between our insert and select: try again then.
   for (let i = 0; i < 5; i++) {
     const ins = await db`
@@ -125,6 +125,14 @@ export async function acquireIdempotencyKey({ db, t }: Ctx, command: string, key
       values (${command}, ${key}, 'IN_PROGRESS', null, ${now}, ${now})
       on conflict (command, key) do nothing returning command`;
     if (ins.length > 0) return { kind: "acquired" };
+    if (opts?.staleBefore) {
+      // Take over a key abandoned by a crashed holder; the row lock makes exactly one racer win.
+      const taken = await db`
+        update ${t.idempotency} set created_at = ${now}, updated_at = ${now}
+        where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${opts.staleBefore}
+        returning command`;
+      if (taken.length > 0) return { kind: "acquired" };
+    }
     const rows = await db`select status, result from ${t.idempotency} where command = ${command} and key = ${key}`;
     const row = rows[0];
     if (!row) continue;

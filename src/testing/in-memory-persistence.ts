@@ -139,8 +139,8 @@ export class InMemoryPersistence implements Persistence {
   listDeadLetters(limit: number): Promise<OutboxRecord[]> { return this.locked("listDeadLetters", () => this.direct.listDeadLetters(limit)); }
   requeueDeadLetters(ids: string[], now: Date): Promise<number> { return this.locked("requeueDeadLetters", () => this.direct.requeueDeadLetters(ids, now)); }
 
-  acquireIdempotencyKey(command: string, key: string, now: Date): Promise<IdempotencyAcquire> {
-    return this.locked("acquireIdempotencyKey", () => this.direct.acquireIdempotencyKey(command, key, now));
+  acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
+    return this.locked("acquireIdempotencyKey", () => this.direct.acquireIdempotencyKey(command, key, now, opts));
   }
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
     return this.locked("completeIdempotencyKey", () => this.direct.completeIdempotencyKey(command, key, result, now));

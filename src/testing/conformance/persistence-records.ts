@@ -129,6 +129,16 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one concurrent acquirer wins");
     },
 
+    "idempotency: an IN_PROGRESS key older than staleBefore is taken over once; a fresh or completed one is not": async ({ persistence: p }) => {
+      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(0)), { kind: "acquired" });
+      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(10), { staleBefore: at(0) }), { kind: "in_progress" }, "not older than staleBefore");
+      const racers = await Promise.all(Array.from({ length: 6 }, () => p.acquireIdempotencyKey("run.create", "crashed", at(20), { staleBefore: at(5) })));
+      equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one racer takes an abandoned key over");
+      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(21), { staleBefore: at(5) }), { kind: "in_progress" }, "the takeover refreshed the key");
+      await p.completeIdempotencyKey("run.create", "crashed", { runId: "r9" }, at(22));
+      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(99), { staleBefore: at(98) }), { kind: "completed", result: { runId: "r9" } });
+    },
+
     "annotations: exact round-trip, filters, idempotency keys de-duplicated per run": async ({ persistence: p }) => {
       const run = newRun();
       const other = newRun();

@@ -113,10 +113,11 @@ export function requeueDeadLetters(s: MemoryState, ids: string[]): number {
   return n;
 }
 
-export function acquireIdempotencyKey(s: MemoryState, command: string, key: string, now: Date): IdempotencyAcquire {
+export function acquireIdempotencyKey(s: MemoryState, command: string, key: string, now: Date, opts?: { staleBefore?: Date }): IdempotencyAcquire {
   const row = s.idempotency.get(pairKey(command, key));
   if (row?.status === "COMPLETED") return { kind: "completed", result: deepCopy(row.result) };
-  if (row) return { kind: "in_progress" };
+  // An IN_PROGRESS key last touched before staleBefore was abandoned (its holder crashed): take it over.
+  if (row && !(opts?.staleBefore && ms(row.updatedAt) < ms(opts.staleBefore))) return { kind: "in_progress" };
   s.idempotency.set(pairKey(command, key), {
     command,
     key,

@@ -73,7 +73,7 @@ export class StateTx implements PersistenceTx {
   async listDeadLetters(limit: number): Promise<OutboxRecord[]> { return side.listDeadLetters(this.s(), limit); }
   async requeueDeadLetters(ids: string[], _now: Date): Promise<number> { return side.requeueDeadLetters(this.s(), ids); }
 
-  async acquireIdempotencyKey(command: string, key: string, now: Date): Promise<IdempotencyAcquire> { return side.acquireIdempotencyKey(this.s(), command, key, now); }
+  async acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> { return side.acquireIdempotencyKey(this.s(), command, key, now, opts); }
   async completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> { side.completeIdempotencyKey(this.s(), command, key, result, now); }
   async releaseIdempotencyKey(command: string, key: string): Promise<void> { side.releaseIdempotencyKey(this.s(), command, key); }
 
