@@ -1,0 +1,87 @@
+/**
+ * `startTelemetry`: starts the OpenTelemetry Node SDK for one jetflow process (orchestrator,
+ * worker, CLI). Exporters, endpoints, protocol, sampling and propagators come from the standard
+ * `OTEL_*` environment variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
+ * OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_METRIC_EXPORT_INTERVAL, OTEL_SDK_DISABLED, …),
+ * so operators configure jetflow the way they configure every other OTel service.
+ */
+import { startNodeSdk } from "@opentelemetry/sdk-node";
+import { z } from "zod";
+
+const TelemetryOptionsSchema = z.object({
+  serviceName: z.string().min(1),
+  serviceVersion: z.string().min(1).optional(),
+  /** Extra resource attributes (e.g. `service.instance.id`, `deployment.environment.name`). */
+  resourceAttributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  /** SDK diagnostic level; default OTEL_LOG_LEVEL, else "warn" (the SDK's "info" is chatty). */
+  logLevel: z.enum(["all", "verbose", "debug", "info", "warn", "error", "none"]).optional(),
+});
+
+/** Options of {@link startTelemetry}. */
+export type TelemetryOptions = z.input<typeof TelemetryOptionsSchema>;
+
+/** A started SDK. */
+export interface Telemetry {
+  /** False when OTEL_SDK_DISABLED=true: nothing was installed and `shutdown` is a no-op. */
+  readonly enabled: boolean;
+  /** Flushes pending spans and metrics, then stops the exporters. Call once, on process stop. */
+  shutdown(): Promise<void>;
+}
+
+/** Thrown for invalid options, naming each bad field. */
+export class TelemetryOptionsError extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`invalid telemetry options: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    this.name = "TelemetryOptionsError";
+  }
+}
+
+/**
+ * True when the environment asks for telemetry: an OTLP endpoint or an exporter is configured
+ * and OTEL_SDK_DISABLED is not "true". Processes call {@link startTelemetry} only then, so an
+ * unconfigured deployment does not try to reach localhost:4318.
+ */
+export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") return false;
+  return [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_CONFIG_FILE",
+  ].some((k) => (env[k] ?? "").trim() !== "");
+}
+
+/**
+ * Installs the global tracer provider, meter provider, W3C propagator and async context manager.
+ * jetflow's own code only uses `@opentelemetry/api`, so it costs nothing until this is called.
+ * `OTEL_SERVICE_NAME`, when set, wins over `serviceName` (operators rename services by env).
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  const parsed = TelemetryOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new TelemetryOptionsError(parsed.error.issues.map((i) => ({ path: i.path.join(".") || "options", message: i.message })));
+  }
+  const opts = parsed.data;
+  if ((process.env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") {
+    return { enabled: false, shutdown: async () => {} };
+  }
+  const serviceName = process.env.OTEL_SERVICE_NAME?.trim() || opts.serviceName;
+  const sdk = startNodeSdk({
+    logLevel: opts.logLevel ?? process.env.OTEL_LOG_LEVEL ?? "warn",
+    resourceAttributes: {
+      ...opts.resourceAttributes,
+      "service.name": serviceName,
+      ...(opts.serviceVersion ? { "service.version": opts.serviceVersion } : {}),
+    },
+  });
+  let stopping: Promise<void> | null = null;
+  return {
+    enabled: true,
+    shutdown() {
+      stopping ??= sdk.shutdown();
+      return stopping;
+    },
+  };
+}
