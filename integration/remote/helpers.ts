@@ -8,18 +8,26 @@ import type { Topology } from "../../src/protocol/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer, type ReportDeadLetter } from "../../adapters/jetstream/remote/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";
+import type { ActivityTaskStore } from "../../src/ports/activity-task-store.js";
+import type postgres from "postgres";
+import { createPostgresActivityTaskStore, type PostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
+import { client, migratedSchema } from "../postgres/helpers.js";
 
-export interface Orchestrator {
+export interface Orchestrator<S extends ActivityTaskStore = InMemoryActivityTaskStore> {
   nc: NatsConnection;
   broker: Broker;
-  store: InMemoryActivityTaskStore;
+  store: S;
   reports: ReportResult[];
   deadLetters: ReportDeadLetter[];
   close(): Promise<void>;
 }
 
-/** Broker + dispatcher + task consumer + responders + report consumer for (queue, codeVersion). */
-export async function startOrchestrator(o: {
+/**
+ * Broker + dispatcher + task consumer + responders + report consumer for (queue, codeVersion).
+ * `taskStore` replaces the in-memory store (e.g. a Postgres store shared by several orchestrators);
+ * `reportConsumer: false` leaves reports in the stream (an orchestrator whose intake is down).
+ */
+export async function startOrchestrator<S extends ActivityTaskStore = InMemoryActivityTaskStore>(o: {
   url: string;
   topology: Topology;
   queue: string;
@@ -27,9 +35,11 @@ export async function startOrchestrator(o: {
   leaseMs: number;
   maxDeliver?: number;
   connect?: Partial<ConnectionOptions>;
-}): Promise<Orchestrator> {
+  taskStore?: S;
+  reportConsumer?: boolean;
+}): Promise<Orchestrator<S>> {
   const nc = await connect({ servers: o.url, ...o.connect });
-  const store = new InMemoryActivityTaskStore();
+  const store = (o.taskStore ?? new InMemoryActivityTaskStore()) as S;
   const blobs = new InMemoryBlobStore();
   const objects = new LocalObjectServer(blobs);
   await objects.start();
@@ -41,13 +51,16 @@ export async function startOrchestrator(o: {
   const responders = await startBrokerResponders(nc, broker, { topology: o.topology, queues: [o.queue] });
   const reports: ReportResult[] = [];
   const deadLetters: ReportDeadLetter[] = [];
-  const rc = await startReportConsumer(nc, broker, {
-    topology: o.topology,
-    queue: o.queue,
-    pollMs: 200,
-    onReport: (r) => reports.push(r),
-    onDeadLetter: (d) => deadLetters.push(d),
-  });
+  const rc =
+    o.reportConsumer === false
+      ? null
+      : await startReportConsumer(nc, broker, {
+          topology: o.topology,
+          queue: o.queue,
+          pollMs: 200,
+          onReport: (r) => reports.push(r),
+          onDeadLetter: (d) => deadLetters.push(d),
+        });
   return {
     nc,
     broker,
@@ -55,7 +68,7 @@ export async function startOrchestrator(o: {
     reports,
     deadLetters,
     async close() {
-      await rc.stop();
+      await rc?.stop();
       await responders.stop();
       await objects.close();
       await nc.close();
@@ -70,4 +83,19 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A Postgres client on `url`, a freshly migrated schema and the broker's task store in it. */
+export async function postgresTaskStore(url: string): Promise<{ sql: postgres.Sql; schema: string; store: PostgresActivityTaskStore; close(): Promise<void> }> {
+  const sql = client(url, 10);
+  const { schema, drop } = await migratedSchema(sql);
+  return {
+    sql,
+    schema,
+    store: createPostgresActivityTaskStore(sql, { schema }),
+    async close() {
+      await drop();
+      await sql.end({ timeout: 5 });
+    },
+  };
 }
