@@ -18,3 +18,5 @@ export {
 } from "./errors.js";
 export type { WorkerErrorCode } from "./errors.js";
 export { createNatsWorkerTransport, NatsTransportError, type NatsWorkerTransportOptions } from "./nats-transport.js";
+export { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
+export type { FleetMember, FleetWorkerView } from "./fleet-member.js";

@@ -7,6 +7,7 @@
 import type { AnyStage } from "../src/stages/types.js";
 import { DEFAULT_PART_SIZE } from "./artifacts.js";
 import { WorkerConfigError } from "./errors.js";
+import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
 import type { WorkerTransport } from "./transport.js";
@@ -32,9 +33,15 @@ export interface ActivityWorkerOptions {
   partSize?: number;
   /** Outputs whose JSON is larger are stored in the object store by reference. Default 256 KiB. */
   inlineOutputLimitBytes?: number;
+  /**
+   * Optional fleet membership (registry entry + remote control), e.g. `createNatsFleetMember(nc)`.
+   * Without it the worker is invisible to `workers list` and cannot be drained remotely.
+   */
+  fleet?: FleetMember;
 }
 
-export type WorkerStatus = "idle" | "running" | "draining" | "stopped";
+/** `failed`: the poll loop crashed; in-flight tasks were finished, nothing is pulled any more. */
+export type WorkerStatus = "idle" | "running" | "draining" | "stopped" | "failed";
 
 export interface WorkerStats {
   status: WorkerStatus;
@@ -53,6 +60,8 @@ export interface ActivityWorker {
   /** Stops pulling; with `drain` (default) waits for in-flight tasks, otherwise aborts and releases them. */
   stop(opts?: { drain?: boolean }): Promise<void>;
   getStats(): WorkerStats;
+  /** Resolves once the worker has stopped, however the stop was asked for (`stop()`, a fleet drain/stop request). */
+  done(): Promise<void>;
 }
 
 export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorker {
@@ -81,6 +90,12 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const hardStop = new AbortController();
   let loop: Promise<void> | null = null;
   let stopping = false;
+  let stopped: Promise<void> | null = null;
+  let markDone!: () => void;
+  const donePromise = new Promise<void>((r) => (markDone = r));
+  const fleet = opts.fleet;
+  const startedAt = new Date();
+  const notify = () => fleet?.changed();
 
   const settle = (key: string, p: Promise<TaskResult>) => {
     const tracked = p
@@ -94,9 +109,11 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
       .finally(() => {
         inFlight.delete(key);
         stats.inFlight = inFlight.size;
+        notify();
       });
     inFlight.set(key, tracked);
     stats.inFlight = inFlight.size;
+    notify();
   };
 
   async function run(): Promise<void> {
@@ -146,25 +163,56 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
     }
   }
 
-  return {
+  async function shutdown(drain: boolean, failed: boolean): Promise<void> {
+    stopping = true;
+    stats.status = "draining";
+    notify();
+    pollAbort.abort();
+    if (!drain) hardStop.abort();
+    if (loop) await loop;
+    while (inFlight.size > 0) await Promise.all(inFlight.values());
+    stats.status = failed ? "failed" : "stopped";
+    if (fleet) {
+      await fleet.leave().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "leaving the fleet failed"));
+    }
+    markDone();
+  }
+
+  /** Idempotent: a second call joins the first; a non-draining call escalates a drain in progress. */
+  function stop({ drain = true }: { drain?: boolean } = {}, failed = false): Promise<void> {
+    if (!drain) hardStop.abort();
+    stopped ??= shutdown(drain, failed);
+    return stopped;
+  }
+
+  const worker: ActivityWorker = {
     start() {
       if (loop) throw new WorkerConfigError("the worker is already started");
       stats.status = "running";
       loop = run().catch((err: unknown) => {
         logger.error({ err: err instanceof Error ? err.message : String(err) }, "worker loop crashed");
+        // Finish what is in flight, publish `failed`, resolve done(): a supervisor restarts the process.
+        void stop({ drain: true }, true);
       });
+      if (fleet) {
+        const view: FleetWorkerView = {
+          workerId: opts.workerId,
+          queue: opts.queue,
+          labels: { ...labels },
+          stageCodeVersion: opts.stageCodeVersion,
+          maxConcurrentTasks: max,
+          startedAt,
+          getStats: () => ({ ...stats }),
+          stop: (o) => stop(o),
+        };
+        fleet.join(view).catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "joining the fleet failed; the worker runs unregistered"));
+      }
     },
-    async stop({ drain = true } = {}) {
-      stopping = true;
-      stats.status = "draining";
-      pollAbort.abort();
-      if (!drain) hardStop.abort();
-      if (loop) await loop;
-      while (inFlight.size > 0) await Promise.all(inFlight.values());
-      stats.status = "stopped";
-    },
+    stop: (o) => stop(o),
     getStats: () => ({ ...stats }),
+    done: () => donePromise,
   };
+  return worker;
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

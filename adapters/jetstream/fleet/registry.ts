@@ -1,0 +1,99 @@
+/**
+ * Orchestrator/operator side of the worker registry: creates the KV bucket (its max_age is the
+ * entry TTL, so dead workers disappear) and lists the workers with a health verdict.
+ *
+ * Reading walks the bucket's stream with direct gets (`next_by_subj`), so an operator needs only
+ * `$JS.API.DIRECT.GET.KV_<bucket>` (no consumer, no flow control); the bucket keeps one message
+ * per key (history 1), so the walk costs one request per worker.
+ */
+import { StorageType, jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { JetflowError, ValidationError } from "../../../src/kernel/errors.js";
+import {
+  DEFAULT_REGISTRY_TTL_MS,
+  DEFAULT_UNHEALTHY_AFTER_MS,
+  parseWorkerRecord,
+  workerRegistryBucket,
+  type WorkerRecord,
+} from "../../../src/protocol/fleet.js";
+
+export interface EnsureWorkerRegistryOptions {
+  /** Subject prefix of the deployment (the bucket is `<prefix>_workers`). Default `jetflow`. */
+  prefix?: string;
+  /** Entry TTL (bucket max_age). Keep it above the workers' heartbeat interval. Default 90 s. */
+  ttlMs?: number;
+  storage?: "file" | "memory";
+  replicas?: number;
+}
+
+/** Creates the registry bucket when missing (an existing bucket is left as it is). Returns its name. */
+export async function ensureWorkerRegistry(nc: NatsConnection, opts: EnsureWorkerRegistryOptions = {}): Promise<string> {
+  const ttlMs = opts.ttlMs ?? DEFAULT_REGISTRY_TTL_MS;
+  if (!Number.isInteger(ttlMs) || ttlMs < 100) throw new ValidationError("ensureWorkerRegistry options", [{ path: "ttlMs", message: "must be an integer >= 100" }]);
+  const bucket = workerRegistryBucket(opts.prefix ?? "jetflow");
+  await new Kvm(nc).create(bucket, { history: 1, ttl: ttlMs, storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File, replicas: opts.replicas ?? 1 });
+  return bucket;
+}
+
+/** A registry entry as an operator sees it. */
+export interface WorkerListing extends WorkerRecord {
+  /** False when no heartbeat came for `unhealthyAfterMs` (a stopped worker counts as healthy). */
+  healthy: boolean;
+  /** Milliseconds since the last heartbeat, at listing time. */
+  lastSeenMs: number;
+}
+
+export interface ListWorkersOptions {
+  prefix?: string;
+  /** Default 60 s. */
+  unhealthyAfterMs?: number;
+  /** Only workers of this queue. */
+  queue?: string;
+  now?: () => Date;
+  /** Bound on each read. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Every registered worker, sorted by queue then id. Malformed entries are skipped and logged through
+ * `onInvalid` (never silently). An absent bucket lists no worker.
+ */
+export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions & { onInvalid?: (key: string, reason: string) => void } = {}): Promise<WorkerListing[]> {
+  const bucket = workerRegistryBucket(opts.prefix ?? "jetflow");
+  const stream = `KV_${bucket}`;
+  const unhealthyAfter = opts.unhealthyAfterMs ?? DEFAULT_UNHEALTHY_AFTER_MS;
+  const now = (opts.now ?? (() => new Date()))().getTime();
+  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: opts.timeoutMs ?? 5_000 });
+  const out: WorkerListing[] = [];
+  const filter = `$KV.${bucket}.>`;
+  let seq = 1;
+  for (;;) {
+    const m = await nextEntry(jsm, stream, seq, filter);
+    if (!m) break;
+    seq = m.seq + 1;
+    const op = m.header?.get("KV-Operation");
+    if (op === "DEL" || op === "PURGE") continue;
+    const r = parseWorkerRecord(m.data);
+    if (!r.ok) {
+      opts.onInvalid?.(m.subject, r.error.message);
+      continue;
+    }
+    if (opts.queue && r.value.queue !== opts.queue) continue;
+    const lastSeenMs = Math.max(0, now - Date.parse(r.value.lastHeartbeat));
+    const ended = r.value.status === "stopped" || r.value.status === "failed";
+    out.push({ ...r.value, healthy: ended || lastSeenMs <= unhealthyAfter, lastSeenMs });
+  }
+  return out.sort((a, b) => a.queue.localeCompare(b.queue) || a.id.localeCompare(b.id));
+}
+
+async function nextEntry(jsm: JetStreamManager, stream: string, seq: number, filter: string): Promise<StoredMsg | null> {
+  try {
+    return await jsm.direct.getMessage(stream, { seq, next_by_subj: filter });
+  } catch (err) {
+    const msg = (err as Error).message ?? String(err);
+    // No bucket yet: nobody registered. Anything else (permissions, timeout) is the caller's problem.
+    if (/no responders|stream not found|503/i.test(msg)) return null;
+    throw new JetflowError("UNAVAILABLE", `reading the worker registry ${stream} failed: ${msg}`);
+  }
+}

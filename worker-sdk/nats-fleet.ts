@@ -1,0 +1,160 @@
+/**
+ * Fleet membership over NATS: the worker keeps its {@link WorkerRecord} fresh in the registry KV
+ * bucket (a put per heartbeat and per change; the bucket's max_age expires entries of dead
+ * workers) and answers `<p>.ctl.<workerId>.status|drain|stop` requests.
+ *
+ * Needs only: publish `$KV.<bucket>.<queue>.>` (PubAck on its inbox), subscribe `<p>.ctl.<id>.*`,
+ * and `allow_responses` to answer. The bucket itself is created by the orchestrator
+ * (`ensureWorkerRegistry`); a worker never calls `$JS.API`.
+ */
+import { hostname } from "node:os";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  ControlOp,
+  DEFAULT_FLEET_HEARTBEAT_MS,
+  WorkerRecord,
+  controlFilter,
+  workerRegistryBucket,
+  workerRegistryKey,
+  type ControlReply,
+  type FleetWorkerStatus,
+} from "../src/protocol/fleet.js";
+import { createTopology, type Topology } from "../src/protocol/topology.js";
+import { WorkerConfigError } from "./errors.js";
+import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
+import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import type { WorkerStatus } from "./worker.js";
+
+export interface NatsFleetMemberOptions {
+  /** Supplies the subject prefix (bucket and control subjects). Default `createTopology()`. */
+  topology?: Topology;
+  /** Registry heartbeat. Default 30 s; readers call a worker unhealthy after 60 s without one. */
+  heartbeatIntervalMs?: number;
+  /** Reported host name. Default `os.hostname()`. */
+  host?: string;
+  /** Bound on each registry put. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  logger?: WorkerLogger;
+}
+
+const STATUS: Record<WorkerStatus, FleetWorkerStatus> = { idle: "starting", running: "running", draining: "draining", stopped: "stopped", failed: "failed" };
+
+/** Builds the fleet membership to pass as `createActivityWorker({ fleet })`. `nc` stays the caller's. */
+export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberOptions = {}): FleetMember {
+  const prefix = (opts.topology ?? createTopology()).prefix;
+  const heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_FLEET_HEARTBEAT_MS;
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs <= 0) throw new WorkerConfigError(`heartbeatIntervalMs must be a positive integer, got ${heartbeatMs}`);
+  const host = opts.host ?? hostname();
+  const timeout = opts.requestTimeoutMs ?? 5_000;
+  const logger = opts.logger ?? silentWorkerLogger;
+
+  let view: FleetWorkerView | null = null;
+  let kv: KV | null = null;
+  let key = "";
+  let sub: Subscription | null = null;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let joined: Promise<void> | null = null;
+  let left = false;
+  let dirty = false;
+  let flushing: Promise<void> | null = null;
+
+  function record(status?: FleetWorkerStatus): WorkerRecord {
+    const w = view!;
+    const s = w.getStats();
+    return {
+      v: 1,
+      id: w.workerId,
+      host,
+      pid: process.pid,
+      queue: w.queue,
+      labels: { ...w.labels },
+      stageCodeVersion: w.stageCodeVersion,
+      maxConcurrentTasks: w.maxConcurrentTasks,
+      inFlight: s.inFlight,
+      status: status ?? STATUS[s.status],
+      startedAt: w.startedAt.toISOString(),
+      lastHeartbeat: new Date().toISOString(),
+      heartbeatIntervalMs: heartbeatMs,
+      completed: s.completed,
+      failed: s.failed,
+      lastPullAt: s.lastPullAt ? s.lastPullAt.toISOString() : null,
+    };
+  }
+
+  async function put(r: WorkerRecord): Promise<void> {
+    if (!kv || nc.isClosed()) return;
+    await kv.put(key, JSON.stringify(WorkerRecord.parse(r)), { timeout });
+  }
+
+  /** Coalesces bursts of changes into one put at a time, each carrying the latest state. */
+  function publishSoon(): void {
+    dirty = true;
+    flushing ??= (async () => {
+      while (dirty && !left) {
+        dirty = false;
+        await put(record()).catch((err: unknown) => logger.warn({ err: String(err), key }, "registry update failed; the entry expires unless a later one succeeds"));
+      }
+    })().finally(() => {
+      flushing = null;
+    });
+  }
+
+  function onControl(m: Msg): void {
+    const op = ControlOp.safeParse(m.subject.split(".").at(-1));
+    if (!op.success || !m.reply) {
+      logger.warn({ subject: m.subject }, "ignored a control message that is not a status/drain/stop request");
+      return;
+    }
+    const w = view!;
+    const status = w.getStats().status;
+    let accepted = true;
+    let reason: string | undefined;
+    if (op.data !== "status") {
+      if (status === "stopped" || status === "failed") {
+        accepted = false;
+        reason = `worker is already ${status}`;
+      } else {
+        logger.info({ op: op.data, workerId: w.workerId }, "control request: stopping");
+        // The synchronous part of stop() already flips the status to draining, so the reply shows it.
+        w.stop({ drain: op.data === "drain" }).catch((err: unknown) => logger.error({ err: String(err) }, "stop requested over NATS failed"));
+      }
+    }
+    const reply: ControlReply = { op: op.data, accepted, ...(reason ? { reason } : {}), worker: record() };
+    m.respond(JSON.stringify(reply));
+  }
+
+  return {
+    async join(w) {
+      if (view) throw new WorkerConfigError("this fleet member already joined a worker");
+      view = w;
+      key = workerRegistryKey(w.queue, w.workerId);
+      joined = (async () => {
+        kv = await new Kvm(nc).open(workerRegistryBucket(prefix));
+        await put(record("starting"));
+        sub = nc.subscribe(controlFilter(prefix, w.workerId), { callback: (err, m) => (err ? logger.error({ err: err.message }, "control subscription failed") : onControl(m)) });
+        await nc.flush();
+        timer = setInterval(publishSoon, heartbeatMs);
+        timer.unref?.();
+        publishSoon();
+      })();
+      await joined;
+    },
+    changed() {
+      if (view && kv && !left) publishSoon();
+    },
+    async leave() {
+      if (left) return;
+      await joined?.catch(() => undefined); // its failure was logged by the worker
+      left = true;
+      if (timer) clearInterval(timer);
+      await flushing;
+      try {
+        await put(record());
+      } catch (err) {
+        logger.warn({ err: String(err), key }, "could not publish the final registry state; the entry expires with the TTL");
+      }
+      if (sub && !nc.isClosed()) sub.unsubscribe();
+    },
+  };
+}
