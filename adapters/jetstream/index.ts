@@ -9,3 +9,5 @@ export { createTopology, type Topology, type TopologyOptions } from "../../src/p
 export { startApiService, type ApiService, type ApiServiceOptions } from "./api/service.js";
 export * from "./api/client.js";
 export * from "./remote/index.js";
+export { initNatsAuth, issueWorkerCreds, NatsAuthError, type NatsAuthInit, type IssuedWorkerCreds } from "./auth/nats-auth.js";
+export { workerPermissions, workerInboxPrefix, type WorkerPermissions } from "./auth/worker-permissions.js";

@@ -3,6 +3,7 @@
  * `cli/commands/<name>.ts` exporting `register(program: Command): void` and add one line here.
  */
 import type { Command } from "commander";
+import { register as registerCreds } from "./creds.js";
 import { register as registerMigrate } from "./migrate.js";
 import { register as registerOrchestrator } from "./orchestrator.js";
 import { register as registerRuns } from "./runs.js";
@@ -11,6 +12,7 @@ import { register as registerStreams } from "./streams.js";
 
 /** Registers all subcommands on the root `jetflow` program. */
 export function registerCommands(program: Command): void {
+  registerCreds(program);
   registerMigrate(program);
   registerOrchestrator(program);
   registerRuns(program);

@@ -1,0 +1,105 @@
+// `jetflow creds init|issue` end to end: a nats-server runs in operator mode with the generated
+// resolver config; a worker credential for queue a can pull queue a and is denied queue b, the
+// submission API and the stream topology.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { useNats, type NatsService } from "../harness/index.js";
+import { ServiceUnavailableError } from "../harness/types.js";
+import { inCI } from "../harness/lifecycle.js";
+import { createTopology } from "../../src/protocol/topology.js";
+import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
+import { inboxPrefixFromCreds } from "../../worker-sdk/creds.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "jetflow-creds-"));
+const topology = createTopology();
+
+/** Runs the real CLI as a user would; fails the test on a non-zero exit. */
+function jetflow(...args: string[]): string {
+  const r = spawnSync(process.execPath, ["bin/jetflow.js", ...args], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  assert.is(r.status, 0, `jetflow ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+jetflow("creds", "init", "--dir", dir);
+let nats: NatsService | null = null;
+try {
+  // The generated resolver config, inlined (the harness owns listen/jetstream/store lines).
+  nats = await useNats({ config: readFileSync(join(dir, "resolver.conf"), "utf8") });
+} catch (err) {
+  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
+  console.warn(`SKIP integration/fleet/creds: ${err.message}`);
+}
+const t = nats ? test : test.skip;
+let orch: NatsConnection;
+let worker: NatsConnection;
+
+test.before(async () => {
+  if (!nats) return;
+  orch = await connect({ servers: nats.url, authenticator: credsAuthenticator(readFileSync(join(dir, "orchestrator.creds"))) });
+  const jsm = await jetstreamManager(orch);
+  await ensureTopology(jsm, { topology, storage: "memory" });
+  for (const queue of ["a", "b"]) {
+    await ensureTaskConsumer(jsm, { topology, queue, codeVersion: "v1", leaseMs: 5_000, maxDeliver: 3 });
+    await jetstream(orch).publish(topology.taskSubject(queue, "v1"), JSON.stringify({ probe: queue }));
+  }
+  const out = join(dir, "worker-a.creds");
+  const printed = jetflow("creds", "issue", "--dir", dir, "--queue", "a", "--code-version", "v1", "--out", out, "--json");
+  assert.is(JSON.parse(printed).inboxPrefix, "_INBOX_worker-a");
+  assert.is(statSync(out).mode & 0o777, 0o600, "the credential file is private");
+  const creds = readFileSync(out);
+  const inboxPrefix = await inboxPrefixFromCreds(creds);
+  assert.is(inboxPrefix, "_INBOX_worker-a");
+  worker = await connect({ servers: nats.url, authenticator: credsAuthenticator(creds), inboxPrefix: inboxPrefix! });
+});
+test.after(async () => {
+  await worker?.close();
+  await orch?.close();
+  await nats?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function denied(p: Promise<unknown>, what: string): Promise<void> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  if (!err) assert.unreachable(`${what} was allowed`);
+  assert.match(String(err!.message), /permissions violation/i, `${what}: ${String(err)}`);
+}
+
+const pull = (queue: string) =>
+  worker.request(`$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName(queue, "v1")}`, JSON.stringify({ batch: 1, expires: 2_000_000_000 }), { timeout: 5_000, noMux: true });
+
+t("a credential issued for queue a pulls queue a's task and acks it", async () => {
+  const m = await pull("a");
+  assert.equal(JSON.parse(m.string()), { probe: "a" });
+  assert.ok(m.reply, "a JetStream delivery with an ack subject");
+  await worker.request(m.reply!, "+ACK", { timeout: 5_000 }); // allowed: $JS.ACK of its own consumer
+  const info = await (await jetstreamManager(orch)).consumers.info(topology.streams.tasks, taskConsumerName("a", "v1"));
+  assert.is(info.num_ack_pending, 0);
+});
+
+t("the same credential is DENIED queue b, the submission API and stream creation", async () => {
+  await denied(pull("b"), "pull of queue b");
+  await denied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
+  await denied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  const info = await (await jetstreamManager(orch)).consumers.info(topology.streams.tasks, taskConsumerName("b", "v1"));
+  assert.is(info.num_pending, 1, "queue b's task is untouched");
+  assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
+});
+
+t("issuing without `creds init` fails with a clear message", () => {
+  const r = spawnSync(process.execPath, ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /creds init/);
+});
+
+test.run();
