@@ -50,7 +50,7 @@ export async function startFleet(o: { url: string; leaseMs?: number; ttlMs?: num
         fleet: createNatsFleetMember(nc, { topology, heartbeatIntervalMs: w.heartbeatMs ?? 200 }),
       });
       cleanups.push(async () => {
-        if (!nc.isClosed()) await worker.stop({ drain: false });
+        await worker.stop({ drain: false }); // also when its connection was killed: the loop must end
         await transport.close?.();
         if (!nc.isClosed()) await nc.close();
       });
