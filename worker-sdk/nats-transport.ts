@@ -15,12 +15,13 @@
  */
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
-import { nanos, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { ProtocolError } from "../src/protocol/errors.js";
 import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage } from "../src/protocol/tasks.js";
 import { encodeToken } from "../src/protocol/tokens.js";
 import { createTopology, type Topology } from "../src/protocol/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/protocol/tasks.js";
+import { carrierFromHeaders, injectTraceHeaders } from "../src/protocol/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 
@@ -123,7 +124,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
   async function request<T>(subject: string, body: Uint8Array, parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError }): Promise<T> {
     let m: Msg;
     try {
-      m = await nc.request(subject, body, { timeout });
+      m = await nc.request(subject, body, { timeout, headers: traceHeaders() });
     } catch (err) {
       throw new NatsTransportError("UNAVAILABLE", `request to ${subject} failed: ${(err as Error).message}`);
     }
@@ -132,6 +133,13 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     const r = parse(m.data);
     if (!r.ok) throw new NatsTransportError("VALIDATION", `unreadable reply on ${subject}: ${r.error.message}`);
     return r.value;
+  }
+
+  /** W3C trace context of the active span (the worker's `activity.execute`) for an outgoing message. */
+  function traceHeaders(): MsgHdrs {
+    const h = natsHeaders();
+    injectTraceHeaders(h);
+    return h;
   }
 
   const heartbeatRequest = (hb: HeartbeatRequest): Promise<HeartbeatReply> =>
@@ -179,7 +187,9 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       return null;
     }
     held.set(leaseToken, { reply: m.reply, attempt });
-    return { task, attempt, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
+    // The message's trace headers (the broker's dispatch span) win over the body's persisted carrier.
+    const traceContext = carrierFromHeaders(m.headers) ?? task.traceContext;
+    return { task, attempt, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails, ...(traceContext ? { traceContext } : {}) };
   }
 
   /** Drops `l` from the held deliveries unless the broker confirms it still holds the lease (or the task was cancelled). */
@@ -232,7 +242,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
       await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
-      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout });
+      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout, headers: traceHeaders() });
       const d = held.get(l.leaseToken);
       held.delete(l.leaseToken);
       if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack

@@ -18,6 +18,10 @@ import {
 } from "./errors.js";
 import { Heartbeater } from "./heartbeater.js";
 import type { WorkerLogger } from "./logger.js";
+import { contextFromCarrier } from "../src/protocol/trace-headers.js";
+import { SpanKind, inSpan } from "../src/telemetry/spans.js";
+import { recordActivityDuration } from "../src/telemetry/metrics.js";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 
 export interface RunTaskDeps {
   transport: WorkerTransport;
@@ -37,7 +41,41 @@ export type TaskResult = "completed" | "failed" | "cancelled" | "released";
 
 const MAX_LOGS = 10_000;
 
+/**
+ * Runs the delivery in an `activity.execute` span, child of the broker's `activity.dispatch` span
+ * (from the delivery's trace headers or the task's persisted carrier); the report is sent inside
+ * it, so the orchestrator's `activity.report.apply` span is its child. Records the attempt's
+ * duration in `jetflow.activity.duration`.
+ */
 export async function runTask(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskResult> {
+  const { task } = lease;
+  const attributes = {
+    "messaging.system": "jetflow",
+    "messaging.operation.type": "process",
+    "messaging.destination.name": task.queue,
+    "jetflow.task.id": task.taskId,
+    "jetflow.run.id": task.workflowRunId,
+    "jetflow.stage.id": task.stageId,
+    "jetflow.queue": task.queue,
+    "jetflow.activity.attempt": lease.attempt,
+    "jetflow.worker.id": lease.workerId,
+    "jetflow.code_version": deps.codeVersion,
+  };
+  const parent = contextFromCarrier(lease.traceContext ?? task.traceContext);
+  const started = performance.now();
+  let result: TaskResult | "error" = "error";
+  try {
+    return await inSpan("activity.execute", { kind: SpanKind.CONSUMER, attributes, parent }, async (span) => {
+      result = await runDelivery(deps, lease);
+      span.setAttribute("jetflow.task.outcome", result);
+      return result;
+    });
+  } finally {
+    recordActivityDuration((performance.now() - started) / 1000, { "jetflow.queue": task.queue, "jetflow.task.outcome": result });
+  }
+}
+
+async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskResult> {
   const { task } = lease;
   const controller = new AbortController();
   const onStop = () => controller.abort(new WorkerStoppingError());
@@ -78,6 +116,7 @@ export async function runTask(deps: RunTaskDeps, lease: LeasedTask): Promise<Tas
     deps.hardStop.removeEventListener("abort", onStop);
     await hb.stop();
   }
+  if (end.report?.outcome === "failed") trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: end.report.error ?? "failed" });
   // Outside the try: a report that fails to send must not be turned into a "failed" outcome.
   if (end.report) {
     await deps.transport.report(lease, end.report);

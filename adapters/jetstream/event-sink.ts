@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from "../../src/ports/logger.js";
 import { ProtocolError } from "../../src/protocol/errors.js";
 import { encodeEvent, parseEvent } from "../../src/protocol/event-message.js";
 import { Headers, Schemas } from "../../src/protocol/headers.js";
+import { injectTraceHeaders } from "../../src/protocol/trace-headers.js";
 import { createTopology, type Topology } from "../../src/protocol/topology.js";
 
 export interface JetStreamEventSinkOptions {
@@ -40,6 +41,7 @@ export function createJetStreamEventSink(nc: NatsConnection, opts: JetStreamEven
       h.set(Headers.RunId, event.workflowRunId);
       h.set(Headers.WorkflowId, event.workflowId);
       if (event.stageId) h.set(Headers.StageId, event.stageId);
+      injectTraceHeaders(h); // the span that caused the event (e.g. the stage attempt)
       await js.publish(topology.eventSubject(event.workflowId, event.workflowRunId, event.type), body, { msgID: event.id, headers: h, timeout });
     },
   };

@@ -3,6 +3,7 @@ import type { JobSpec } from "../ports/job-transport.js";
 import type { NewOutboxRow, PersistenceTx } from "../ports/persistence.js";
 import type { OutboxRecord, RunRecord } from "../ports/records.js";
 import { type KernelDeps, errorMessage } from "./deps.js";
+import { countRunTransition } from "../telemetry/metrics.js";
 
 /**
  * Collects the outbox rows a command writes inside its transaction. Rows are inserted
@@ -129,6 +130,7 @@ export async function deliverRows(
  */
 export async function deliverFastPath(deps: KernelDeps, batch: OutboxBatch): Promise<void> {
   if (batch.rows.length === 0) return;
+  countRunTransitions(batch);
   try {
     await deliverRows(
       deps,
@@ -137,5 +139,13 @@ export async function deliverFastPath(deps: KernelDeps, batch: OutboxBatch): Pro
   } catch (err) {
     // Recording the failure itself failed (database gone): the claim expires and a flusher retries.
     deps.logger.error({ err: errorMessage(err), rows: batch.rows.length }, "outbox fast path could not record delivery");
+  }
+}
+
+/** Counts the run-level events of a committed batch (every command calls the fast path once after commit). */
+function countRunTransitions(batch: OutboxBatch): void {
+  for (const row of batch.rows) {
+    if (row.kind !== "event" || !row.type.startsWith("workflow:")) continue;
+    countRunTransition(row.type.slice("workflow:".length), String((row.payload as { workflowId?: unknown }).workflowId ?? ""));
   }
 }

@@ -22,6 +22,10 @@ import {
   unwrap,
 } from "../protocol/tasks.js";
 import { zodToProtocolError } from "../protocol/job-message.js";
+import { carrierFromContext, contextFromCarrier } from "../protocol/trace-headers.js";
+import type { TraceCarrier } from "../ports/records.js";
+import { SpanKind, inSpan } from "../telemetry/spans.js";
+import { countRedelivery, countTaskOutcome } from "../telemetry/metrics.js";
 import { DispatcherMissingError, versionMismatchMessage } from "./errors.js";
 import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
 import { presignForTask } from "./broker-presign.js";
@@ -97,9 +101,32 @@ export class Broker implements RemoteActivityClient {
     return this.waiters.onOutcome(listener);
   }
 
+  /**
+   * Runs in an `activity.dispatch` span (child of the active one, e.g. the stage attempt). The
+   * span's context is persisted with the task and travels in its message, so the worker's
+   * `activity.execute` span is its child even when the task is re-published later.
+   */
   async submit(spec: SubmitSpec): Promise<string> {
     if (!this.dispatcher) throw new DispatcherMissingError();
+    const dispatcher = this.dispatcher;
     const taskId = remoteTaskId(spec.workflowRunId, spec.stageId, spec.kernelAttempt);
+    const attributes = {
+      "messaging.system": "jetflow",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": spec.queue,
+      "jetflow.task.id": taskId,
+      "jetflow.queue": spec.queue,
+      "jetflow.run.id": spec.workflowRunId,
+      "jetflow.stage.id": spec.stageId,
+      "jetflow.stage.attempt": spec.kernelAttempt,
+    };
+    const parent = spec.traceContext ? contextFromCarrier(spec.traceContext) : undefined;
+    return inSpan("activity.dispatch", { kind: SpanKind.PRODUCER, attributes, ...(parent ? { parent } : {}) }, () =>
+      this.createAndPublish(spec, taskId, dispatcher, carrierFromContext() ?? spec.traceContext ?? null),
+    );
+  }
+
+  private async createAndPublish(spec: SubmitSpec, taskId: string, dispatcher: TaskDispatcher, traceContext: TraceCarrier | null): Promise<string> {
     const now = this.opts.clock.now();
     const record = await this.opts.store.createTask({
       taskId,
@@ -113,12 +140,12 @@ export class Broker implements RemoteActivityClient {
       input: spec.input,
       config: spec.config,
       deadline: spec.deadline ?? null,
-      traceContext: spec.traceContext ?? null,
+      traceContext,
       now,
     });
     // Re-publish while the task is not terminal: a crash between create and publish must not
     // strand it, and the transport deduplicates by taskId.
-    if (record.status === "PENDING") await this.dispatcher.publish(this.toTaskMessage(record, spec.workflowContext));
+    if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext));
     return taskId;
   }
 
@@ -179,6 +206,7 @@ export class Broker implements RemoteActivityClient {
     }
     const leaseDeadline = new Date(now.getTime() + this.leaseMs);
     const r = await store.startAttempt(task.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, workerId: req.workerId, leaseDeadline, now });
+    if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
     if (!r.accepted) {
       const cancelled = r.task?.status === "CANCELLED";
       return { accepted: false, cancelled, reason: cancelled ? "task cancelled" : `stale_attempt: task is at attempt ${r.task?.attempt ?? "?"}` };
@@ -215,15 +243,35 @@ export class Broker implements RemoteActivityClient {
    * A report body. Fenced by the store: exactly one terminal outcome per task, stale attempts and
    * cancelled runs are recorded and refused. @throws ProtocolError for a malformed body.
    */
-  async report(raw: unknown): Promise<ReportResult> {
+  async report(raw: unknown, traceCarrier?: TraceCarrier | null): Promise<ReportResult> {
     const msg = unwrap(parseReportMessage(raw));
-    const task = await this.opts.store.getTask(msg.taskId);
-    if (!task) return { accepted: false, reason: "unknown_task", taskId: msg.taskId };
-    const report = this.toActivityReport(task, msg);
-    const verdict = await this.opts.store.recordReport(msg.taskId, report, this.opts.clock.now());
-    if (verdict.accepted) this.waiters.notify(msg.taskId);
-    else this.logger.info({ taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, reason: verdict.reason }, "remote report refused");
-    return verdict.accepted ? { accepted: true, taskId: msg.taskId } : { accepted: false, reason: verdict.reason, taskId: msg.taskId };
+    // `activity.report.apply` is a child of the worker's `activity.execute` span (the report's headers).
+    const attributes = {
+      "messaging.system": "jetflow",
+      "messaging.operation.type": "process",
+      "jetflow.task.id": msg.taskId,
+      "jetflow.activity.attempt": msg.attempt,
+      "jetflow.worker.id": msg.workerId,
+      "jetflow.task.outcome": msg.outcome,
+    };
+    const parent = traceCarrier ? contextFromCarrier(traceCarrier) : undefined;
+    return inSpan("activity.report.apply", { kind: SpanKind.CONSUMER, attributes, ...(parent ? { parent } : {}) }, async (span) => {
+      const task = await this.opts.store.getTask(msg.taskId);
+      if (!task) {
+        span.setAttribute("jetflow.report.refused", "unknown_task");
+        return { accepted: false, reason: "unknown_task", taskId: msg.taskId };
+      }
+      const report = this.toActivityReport(task, msg);
+      const verdict = await this.opts.store.recordReport(msg.taskId, report, this.opts.clock.now());
+      if (verdict.accepted) {
+        countTaskOutcome(report.outcome, task.queue);
+        this.waiters.notify(msg.taskId);
+      } else {
+        span.setAttribute("jetflow.report.refused", verdict.reason ?? "refused");
+        this.logger.info({ taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, reason: verdict.reason }, "remote report refused");
+      }
+      return verdict.accepted ? { accepted: true, taskId: msg.taskId } : { accepted: false, reason: verdict.reason, taskId: msg.taskId };
+    });
   }
 
   private toActivityReport(task: ActivityTaskRecord, msg: ReportMessage): ActivityReport {
@@ -269,7 +317,10 @@ export class Broker implements RemoteActivityClient {
 
   async failTask(taskId: string, error: string): Promise<void> {
     const t = await this.opts.store.failTask(taskId, error, this.opts.clock.now());
-    if (t) this.waiters.notify(taskId);
+    if (t) {
+      countTaskOutcome("failed", t.queue);
+      this.waiters.notify(taskId);
+    }
   }
 
   /** Fails tasks past their deadline and tasks whose last allowed attempt lost its lease. */
@@ -290,6 +341,7 @@ export class Broker implements RemoteActivityClient {
       }
       const failed = await this.opts.store.failTask(t.taskId, error, now);
       if (failed) {
+        countTaskOutcome("failed", t.queue);
         this.waiters.notify(t.taskId);
         result.failed.push({ taskId: t.taskId, error });
       }

@@ -14,6 +14,7 @@
  * - `presign`   request/reply.
  */
 import type { HeartbeatReply, PresignReply, PresignRequest, ReportMessage, TaskMessage } from "../protocol/tasks.js";
+import type { TraceCarrier } from "../ports/records.js";
 
 /** One delivery of a task, held by this worker until reported or released. */
 export interface LeasedTask {
@@ -25,6 +26,8 @@ export interface LeasedTask {
   workerId: string;
   /** The previous attempt's last heartbeat details (undefined on a first attempt). */
   heartbeatDetails: unknown;
+  /** W3C trace context the delivery carried (message headers, else the task body's carrier). */
+  traceContext?: TraceCarrier;
 }
 
 export interface NextOptions {

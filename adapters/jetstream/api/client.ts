@@ -1,4 +1,6 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { injectTraceHeaders } from "../../../src/protocol/trace-headers.js";
+import { SpanKind, inSpan } from "../../../src/telemetry/spans.js";
 import { JetflowError } from "../../../src/kernel/errors.js";
 import type { JetflowErrorCode } from "../../../src/kernel/errors.js";
 import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/protocol/api-messages.js";
@@ -38,8 +40,17 @@ export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptio
   const prefix = opts.prefix ?? "jetflow";
   const timeout = opts.timeoutMs ?? 10_000;
 
-  async function call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>> {
-    const msg = await nc.request(apiSubject(endpoint, prefix), JSON.stringify(request ?? {}), { timeout });
+  /** One request in a CLIENT span whose context travels in the request headers (the server span is its child). */
+  function call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>> {
+    const subject = apiSubject(endpoint, prefix);
+    const attributes = { "rpc.system": "jetflow", "rpc.method": endpoint, "messaging.system": "nats", "messaging.destination.name": subject };
+    return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.CLIENT, attributes }, () => send(endpoint, subject, request));
+  }
+
+  async function send<E extends ApiEndpoint>(endpoint: E, subject: string, request: ApiRequest<E>): Promise<ApiReply<E>> {
+    const headers = natsHeaders();
+    injectTraceHeaders(headers);
+    const msg = await nc.request(subject, JSON.stringify(request ?? {}), { timeout, headers });
     const status = msg.headers?.get("Nats-Service-Error-Code");
     if (status) {
       const description = msg.headers?.get("Nats-Service-Error") ?? "";

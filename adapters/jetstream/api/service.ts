@@ -9,6 +9,8 @@ import { silentLogger } from "../../../src/ports/logger.js";
 import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/protocol/api-messages.js";
 import type { ApiEndpoint } from "../../../src/protocol/api-messages.js";
 import { createHandlers } from "./handlers.js";
+import { extractTraceHeaders } from "../../../src/protocol/trace-headers.js";
+import { SpanKind, inSpan, recordSpanError } from "../../../src/telemetry/spans.js";
 
 export interface ApiServiceOptions {
   kernel: Kernel;
@@ -70,14 +72,20 @@ export async function startApiService(nc: NatsConnection, opts: ApiServiceOption
     });
   }
 
-  async function handle(endpoint: ApiEndpoint, msg: ServiceMsg): Promise<void> {
-    try {
-      const request = parseRequest(endpoint, msg.data);
-      const reply = await (handlers[endpoint] as (r: unknown) => Promise<unknown>)(request);
-      msg.respond(JSON.stringify(reply));
-    } catch (e) {
-      respondError(endpoint, msg, e);
-    }
+  /** Handles one request in a SERVER span, child of the caller's span (request headers); `run` spans descend from it. */
+  function handle(endpoint: ApiEndpoint, msg: ServiceMsg): Promise<void> {
+    const attributes = { "rpc.system": "jetflow", "rpc.method": endpoint, "messaging.system": "nats", "messaging.destination.name": msg.subject };
+    const parent = extractTraceHeaders(msg.headers);
+    return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.SERVER, attributes, parent }, async (span) => {
+      try {
+        const request = parseRequest(endpoint, msg.data);
+        const reply = await (handlers[endpoint] as (r: unknown) => Promise<unknown>)(request);
+        msg.respond(JSON.stringify(reply));
+      } catch (e) {
+        recordSpanError(span, e);
+        respondError(endpoint, msg, e);
+      }
+    });
   }
 
   function respondError(endpoint: ApiEndpoint, msg: ServiceMsg, e: unknown): void {

@@ -5,7 +5,8 @@
  * a best-effort core publish: heartbeat replies carry `cancelled: true` anyway.
  */
 import { jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { contextFromCarrier, injectTraceHeaders } from "../../../src/protocol/trace-headers.js";
 import { TaskMessage, encodeTaskBody } from "../../../src/protocol/tasks.js";
 import type { Topology } from "../../../src/protocol/topology.js";
 import type { TaskDispatcher } from "../../../src/remote/types.js";
@@ -25,7 +26,10 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, opts: JetStrea
     async publish(task) {
       // Validate before sending: a body workers cannot parse would only be dead-lettered on their side.
       const body = encodeTaskBody(TaskMessage, `task ${task.taskId}`, task);
-      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, { msgID: task.taskId, timeout });
+      // Trace headers from the task's persisted carrier (its dispatch span), also on a re-publish.
+      const headers = natsHeaders();
+      injectTraceHeaders(headers, contextFromCarrier(task.traceContext));
+      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, { msgID: task.taskId, timeout, headers });
     },
     async notifyCancelled(notice) {
       nc.publish(cancelNoticeSubject(opts.topology), JSON.stringify(notice));

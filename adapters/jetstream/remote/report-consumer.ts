@@ -9,6 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { silentLogger, type Logger } from "../../../src/ports/logger.js";
 import { ProtocolError } from "../../../src/protocol/errors.js";
+import { carrierFromHeaders } from "../../../src/protocol/trace-headers.js";
 import type { Topology } from "../../../src/protocol/topology.js";
 import type { Broker, ReportResult } from "../../../src/remote/broker.js";
 import { pullOne, type PulledMessage } from "../pull.js";
@@ -62,7 +63,7 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
   async function handle(m: PulledMessage): Promise<void> {
     let result: ReportResult;
     try {
-      result = await broker.report(m.data);
+      result = await broker.report(m.data, carrierFromHeaders(m.headers));
     } catch (err) {
       if (err instanceof ProtocolError) {
         const dl: ReportDeadLetter = { subject: m.subject, body: new TextDecoder().decode(m.data), reason: err.message, streamSequence: m.meta.streamSequence };

@@ -5,6 +5,8 @@ import { ValidationError, WorkflowNotFoundError } from "../errors.js";
 import { withIdempotency } from "../idempotency.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { zodIssues } from "../run-helpers.js";
+import { SpanKind, inSpan } from "../../telemetry/spans.js";
+import { carrierFromContext, contextFromCarrier } from "../../protocol/trace-headers.js";
 
 /** run.create: validates input and config, stores the run PENDING with its annotations. */
 export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promise<RunCreateResult> {
@@ -28,6 +30,27 @@ export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promis
     throw new ValidationError("invalid run.create", [{ path: "priority", message: "must be an integer" }]);
   }
 
+  // The `run` span is the root of everything the run does later, in any process: its context is
+  // persisted with the run (stage spans, jobs and tasks descend from it). Parent: the submitter's
+  // carrier when given, else the active context (e.g. the API request's span).
+  const parent = contextFromCarrier(cmd.traceContext);
+  const attributes = { "jetflow.workflow.id": workflow.id };
+  return inSpan("run", { kind: SpanKind.INTERNAL, attributes, parent }, async (span) => {
+    const result = await create(deps, cmd, workflow.id, input.data, config.config, carrierFromContext() ?? cmd.traceContext ?? null);
+    span.setAttribute("jetflow.run.id", result.workflowRunId);
+    span.setAttribute("jetflow.run.created", result.created);
+    return result;
+  });
+}
+
+async function create(
+  deps: KernelDeps,
+  cmd: RunCreateCommand,
+  workflowId: string,
+  input: unknown,
+  config: Record<string, unknown>,
+  traceContext: Record<string, string> | null,
+): Promise<RunCreateResult> {
   return withIdempotency<RunCreateResult>(
     deps,
     "run.create",
@@ -42,15 +65,15 @@ export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promis
       const run = await deps.persistence.transaction(async (tx) => {
         const created = await tx.createRun({
           id,
-          workflowId: workflow.id,
-          input: input.data,
-          config: config.config,
+          workflowId,
+          input,
+          config,
           priority: cmd.priority ?? 0,
-          traceContext: cmd.traceContext ?? null,
+          traceContext,
           now,
         });
         if (rows.length > 0) await tx.insertAnnotations(rows);
-        batch.event(created, "workflow:created", { input: input.data, priority: created.priority });
+        batch.event(created, "workflow:created", { input, priority: created.priority });
         await batch.write(tx);
         return created;
       });

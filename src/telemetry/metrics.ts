@@ -1,0 +1,62 @@
+/**
+ * jetflow's metrics on the global MeterProvider of `@opentelemetry/api` (no-op without an SDK).
+ * Names follow the OpenTelemetry conventions: dot-separated namespace, no unit in the name,
+ * UCUM units, `{thing}` annotations for counts.
+ *
+ * | instrument                       | kind      | unit       | attributes |
+ * | -------------------------------- | --------- | ---------- | ---------- |
+ * | `jetflow.run.transitions`        | counter   | `{run}`    | `jetflow.run.status`, `jetflow.workflow.id` |
+ * | `jetflow.activity.tasks`         | counter   | `{task}`   | `jetflow.task.outcome`, `jetflow.queue` |
+ * | `jetflow.activity.redeliveries`  | counter   | `{delivery}` | `jetflow.queue` |
+ * | `jetflow.activity.duration`      | histogram | `s`        | `jetflow.task.outcome`, `jetflow.queue` |
+ */
+import { type Attributes, type Counter, type Histogram, type MeterProvider, metrics } from "@opentelemetry/api";
+
+export const METER_NAME = "jetflow";
+
+interface Instruments {
+  runTransitions: Counter;
+  tasks: Counter;
+  redeliveries: Counter;
+  activityDuration: Histogram;
+}
+
+let cached: { provider: MeterProvider; instruments: Instruments } | null = null;
+
+/**
+ * The instruments of the current global MeterProvider. The metrics API has no proxy provider, so
+ * instruments are re-created when an SDK is installed after the first use.
+ */
+function instruments(): Instruments {
+  const provider = metrics.getMeterProvider();
+  if (cached?.provider === provider) return cached.instruments;
+  const meter = provider.getMeter(METER_NAME);
+  const created: Instruments = {
+    runTransitions: meter.createCounter("jetflow.run.transitions", { unit: "{run}", description: "Runs entering a status (created, started, completed, failed, cancelled, rerun)" }),
+    tasks: meter.createCounter("jetflow.activity.tasks", { unit: "{task}", description: "Remote activity tasks finished, by outcome" }),
+    redeliveries: meter.createCounter("jetflow.activity.redeliveries", { unit: "{delivery}", description: "Task deliveries after the first (lease expired, released for retry, worker lost)" }),
+    activityDuration: meter.createHistogram("jetflow.activity.duration", { unit: "s", description: "Wall time of one activity attempt on a worker" }),
+  };
+  cached = { provider, instruments: created };
+  return created;
+}
+
+/** A run entered `status` (counted once per committed transition). */
+export function countRunTransition(status: string, workflowId: string): void {
+  instruments().runTransitions.add(1, { "jetflow.run.status": status, "jetflow.workflow.id": workflowId });
+}
+
+/** A remote task reached a terminal outcome. */
+export function countTaskOutcome(outcome: "completed" | "failed" | "cancelled", queue: string): void {
+  instruments().tasks.add(1, { "jetflow.task.outcome": outcome, "jetflow.queue": queue });
+}
+
+/** A task was delivered again (attempt > 1). */
+export function countRedelivery(queue: string): void {
+  instruments().redeliveries.add(1, { "jetflow.queue": queue });
+}
+
+/** One attempt's wall time on the worker, in seconds. */
+export function recordActivityDuration(seconds: number, attrs: Attributes): void {
+  instruments().activityDuration.record(seconds, attrs);
+}
