@@ -9,6 +9,8 @@ import { register as registerOrchestrator } from "./orchestrator.js";
 import { register as registerRuns } from "./runs.js";
 import { register as registerStats } from "./stats.js";
 import { register as registerStreams } from "./streams.js";
+import { register as registerWorkers } from "./workers.js";
+import { register as registerWorker } from "./worker.js";
 
 /** Registers all subcommands on the root `jetflow` program. */
 export function registerCommands(program: Command): void {
@@ -18,4 +20,6 @@ export function registerCommands(program: Command): void {
   registerRuns(program);
   registerStats(program);
   registerStreams(program);
+  registerWorkers(program);
+  registerWorker(program);
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { RemoteConfig } from "./remote-config.js";
 
 /**
  * Orchestrator configuration: a JSON file (`--config`) overlaid by environment variables.
@@ -59,8 +60,10 @@ export const OrchestratorConfig = z.object({
   /** Stage outputs whose JSON is larger go to the object store (default 64 KiB; 8 MiB without S3). */
   inlineOutputLimitBytes: z.number().int().positive().optional(),
   api: z.object({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  /** Remote activities run by `jetflow worker` processes (see docs/remote-workers.md). Needs `s3`. */
+  remote: RemoteConfig.optional(),
   logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
-});
+}).refine((c) => !c.remote || c.s3, { path: ["remote"], message: 'needs an "s3" section: workers move artifacts by URLs the orchestrator presigns' });
 export type OrchestratorConfig = z.output<typeof OrchestratorConfig>;
 
 /** Reads the config file (if any), applies env overrides, validates, and resolves the workflows path. */

@@ -1,17 +1,26 @@
 import { pathToFileURL } from "node:url";
 import type { AnyWorkflow } from "../../src/builder/types.js";
 import type { WorkflowRegistry } from "../../src/ports/registry.js";
+import type { WorkflowModuleContext } from "./remote.js";
 
 /**
  * Imports a module exporting `workflows` (an array of built workflows) or a default export of one,
- * and returns a registry over them. Duplicate ids are refused: two definitions of one id would
- * make runs depend on which orchestrator claimed them.
+ * or `createWorkflows(context)` returning (a promise of) such an array: the hook for workflows
+ * whose stages need this process's resources, e.g. `context.remote.stage(stage, { queue,
+ * stageCodeVersion })` for a remote activity bound to the orchestrator's broker. Returns a
+ * registry. Duplicate ids are refused: two definitions of one id would make runs depend on which
+ * orchestrator claimed them.
  */
-export async function loadWorkflowRegistry(modulePath: string): Promise<{ registry: WorkflowRegistry; ids: string[] }> {
+export async function loadWorkflowRegistry(modulePath: string, context?: WorkflowModuleContext): Promise<{ registry: WorkflowRegistry; ids: string[] }> {
   const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
-  const list = (mod.workflows ?? mod.default) as unknown;
+  let list = (mod.workflows ?? mod.default) as unknown;
+  if (typeof mod.createWorkflows === "function") {
+    if (list !== undefined) throw new Error(`${modulePath} exports both "createWorkflows" and "workflows"/default; export one`);
+    if (!context) throw new Error(`${modulePath} exports "createWorkflows", which needs the orchestrator's context`);
+    list = await (mod.createWorkflows as (c: WorkflowModuleContext) => unknown)(context);
+  }
   if (!Array.isArray(list) || list.length === 0) {
-    throw new Error(`${modulePath} must export a non-empty array "workflows" (or a default export of one)`);
+    throw new Error(`${modulePath} must export a non-empty array "workflows" (or a default export of one, or a function "createWorkflows" returning one)`);
   }
   const byId = new Map<string, AnyWorkflow>();
   for (const wf of list as AnyWorkflow[]) {

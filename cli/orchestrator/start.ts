@@ -18,6 +18,7 @@ import { createS3BlobStore } from "../../adapters/s3/index.js";
 import { JetflowError } from "../../src/kernel/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
+import { createOrchestratorRemote } from "./remote.js";
 
 export interface Orchestrator {
   readonly workerId: string;
@@ -38,9 +39,6 @@ const pollingScheduler: Scheduler = { schedule: async () => {} };
 export async function startOrchestrator(config: OrchestratorConfig, opts: { logger?: Logger; blobStore?: BlobStore } = {}): Promise<Orchestrator> {
   const logger: Logger = opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" } }, destination(2));
   const workerId = config.host.workerId ?? `orchestrator-${hostname()}-${process.pid}`;
-  const { registry, ids } = await loadWorkflowRegistry(config.workflows);
-  logger.info({ workflows: ids, workerId }, "workflows loaded");
-
   const sql = postgres(config.database.url, { max: config.database.maxConnections, onnotice: () => {} });
   const closers: (() => Promise<void>)[] = [async () => void (await sql.end({ timeout: 5 }))];
   const closeAll = async () => {
@@ -62,6 +60,12 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
       ...(config.nats.user ? { user: config.nats.user, pass: config.nats.password } : {}),
     });
     closers.push(async () => nc.drain());
+    const blobStore = opts.blobStore ?? blobStoreFor(config);
+    // Before the workflows: a workflow module's createWorkflows({ remote }) binds stages to these brokers.
+    const remote = createOrchestratorRemote(config, { sql, blobStore, logger });
+    closers.push(() => remote.stop());
+    const { registry, ids } = await loadWorkflowRegistry(config.workflows, { remote: remote.stages });
+    logger.info({ workflows: ids, workerId }, "workflows loaded");
     const topology = createTopology({ prefix: config.nats.prefix, streamPrefix: config.nats.streamPrefix });
     await ensureTopology(await jetstreamManager(nc), {
       topology,
@@ -77,10 +81,11 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
       logger,
     });
     closers.push(() => jobTransport.close());
+    await remote.start(nc, topology);
 
     const kernel = createKernel({
       persistence: createPostgresPersistence(sql, { schema: config.database.schema }),
-      blobStore: opts.blobStore ?? blobStoreFor(config),
+      blobStore,
       jobTransport,
       eventSink: createJetStreamEventSink(nc, { topology }),
       scheduler: pollingScheduler,

@@ -1,0 +1,51 @@
+import { z } from "zod";
+
+/** One (queue, code version) the orchestrator serves: a durable task consumer plus the broker's responders. */
+export const RemoteQueueConfig = z.object({
+  queue: z.string().min(1, "queue is required"),
+  codeVersion: z.string().min(1, "codeVersion is required"),
+  /** Lease per start/heartbeat = the consumer's AckWait. Default: `remote.leaseMs`. */
+  leaseMs: z.number().int().min(100, "leaseMs must be at least 100").optional(),
+  /** JetStream MaxDeliver; keep it >= the tasks' maxAttempts so the broker fails them with a clear error. */
+  maxDeliver: z.number().int().min(1).default(5),
+});
+export type RemoteQueueConfig = z.output<typeof RemoteQueueConfig>;
+
+/**
+ * The optional `remote` section of the orchestrator config: remote activities run by workers
+ * (`jetflow worker`) that pull tasks from JetStream and move artifacts by presigned S3 URL.
+ * Requires the `s3` section (the orchestrator presigns with its credentials).
+ */
+export const RemoteConfig = z
+  .object({
+    queues: z.array(RemoteQueueConfig).min(1, "list at least one { queue, codeVersion }"),
+    /** Default lease of every queue. Workers must heartbeat well within it. */
+    leaseMs: z.number().int().min(100).default(30_000),
+    /** Deliveries per task when the stage sets none. */
+    defaultMaxAttempts: z.number().int().min(1).default(3),
+    /** Lifetime of presigned URLs (seconds). */
+    presignExpiresInSec: z.number().int().min(1).max(604_800).default(900),
+    /** How often tasks past their deadline or out of attempts are failed, and stranded PENDING tasks re-published. */
+    reapIntervalMs: z.number().int().min(50).default(5_000),
+    /** A PENDING task this old is re-published (a crash between create and publish); JetStream dedups by task id. */
+    republishAfterMs: z.number().int().min(1_000).default(60_000),
+    /** Longest single pull of the report consumers; bounds stop(). */
+    reportPollMs: z.number().int().min(50).default(1_000),
+  })
+  .superRefine((r, ctx) => {
+    const seen = new Set<string>();
+    const leaseOf = new Map<string, number>();
+    r.queues.forEach((q, i) => {
+      const id = `${q.queue} ${q.codeVersion}`;
+      if (seen.has(id)) ctx.addIssue({ code: "custom", path: ["queues", i], message: `queue "${q.queue}" version "${q.codeVersion}" is listed twice` });
+      seen.add(id);
+      // The broker's heartbeat responders serve a queue, not a version: one lease per queue.
+      const lease = q.leaseMs ?? r.leaseMs;
+      const other = leaseOf.get(q.queue);
+      if (other !== undefined && other !== lease) {
+        ctx.addIssue({ code: "custom", path: ["queues", i, "leaseMs"], message: `queue "${q.queue}" has two leases (${other} and ${lease} ms); every version of a queue shares one` });
+      }
+      leaseOf.set(q.queue, lease);
+    });
+  });
+export type RemoteConfig = z.output<typeof RemoteConfig>;

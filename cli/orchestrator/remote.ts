@@ -1,0 +1,188 @@
+/**
+ * The orchestrator process's side of remote activities (config section `remote`): one broker
+ * per queue on the Postgres activity task store, presigning with the orchestrator's `s3`
+ * credentials, the JetStream task dispatcher, one durable task consumer per (queue, version),
+ * the heartbeat/presign responders, one report consumer per queue, and a reaper loop.
+ *
+ * Built in two steps because workflow modules need the brokers before NATS is connected:
+ * `createOrchestratorRemote` (no I/O) gives the `remote` hook handed to the workflow module,
+ * `start(nc, topology)` wires the transports, `stop()` undoes it.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type postgres from "postgres";
+import { createPostgresActivityTaskStore } from "../../adapters/postgres/index.js";
+import { createS3Presigner } from "../../adapters/s3/index.js";
+import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer } from "../../adapters/jetstream/remote/index.js";
+import { createBroker, defineRemoteStage, type Broker, type RemoteStageOptions } from "../../src/remote/index.js";
+import type { Topology } from "../../src/protocol/topology.js";
+import type { AnyStage } from "../../src/stages/types.js";
+import type { BlobStore, Logger } from "../../src/index.js";
+import { systemClock } from "../../src/ports/clock.js";
+import { JetflowError } from "../../src/kernel/errors.js";
+import type { OrchestratorConfig } from "./config.js";
+
+/**
+ * What a workflow module gets to build remote stages bound to this orchestrator's brokers.
+ * Only queues and versions listed in `remote.queues` are accepted: a task for anything else
+ * would wait forever on a consumer nobody created.
+ */
+export interface RemoteStages {
+  /** False when the config has no `remote` section (then `stage` and `client` throw). */
+  readonly enabled: boolean;
+  /** `defineRemoteStage(stage, brokerOf(opts.queue), opts)`. */
+  stage<S extends AnyStage>(stage: S, opts: RemoteStageOptions): S;
+  /** The broker of a configured queue (a RemoteActivityClient, e.g. for `createRemoteExecutor`). */
+  client(queue: string): Broker;
+}
+
+/**
+ * Handed to a workflow module's `createWorkflows` export:
+ * `export function createWorkflows({ remote }: WorkflowModuleContext) { return [...] }`.
+ */
+export interface WorkflowModuleContext {
+  remote: RemoteStages;
+}
+
+export interface OrchestratorRemote {
+  readonly stages: RemoteStages;
+  /** Ensures the consumers and starts dispatcher, responders, report consumers and the reaper. */
+  start(nc: NatsConnection, topology: Topology): Promise<void>;
+  /** Stops everything `start` started (idempotent; safe when `start` never ran or failed halfway). */
+  stop(): Promise<void>;
+}
+
+export interface OrchestratorRemoteDeps {
+  sql: postgres.Sql;
+  /** The kernel's object store: reads outputs workers stored by reference, answers `list`. */
+  blobStore: BlobStore;
+  logger: Logger;
+}
+
+const disabled = (): never => {
+  throw new JetflowError("VALIDATION", 'remote stages need a "remote" section in the orchestrator config (remote.queues: [{ queue, codeVersion }]) and an "s3" section');
+};
+
+/** Builds the brokers (no I/O yet). Without `config.remote` the hook refuses every call. */
+export function createOrchestratorRemote(config: OrchestratorConfig, deps: OrchestratorRemoteDeps): OrchestratorRemote {
+  const remote = config.remote;
+  if (!remote) {
+    return { stages: { enabled: false, stage: disabled, client: disabled }, start: async () => {}, stop: async () => {} };
+  }
+  const s3 = config.s3;
+  if (!s3) throw new JetflowError("VALIDATION", 'the "remote" section needs an "s3" section: workers move artifacts by URLs the orchestrator presigns');
+  const store = createPostgresActivityTaskStore(deps.sql, { schema: config.database.schema });
+  const presigner = createS3Presigner({
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    defaultExpiresInSec: remote.presignExpiresInSec,
+    clientConfig: {
+      region: s3.region,
+      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+      ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
+      forcePathStyle: s3.forcePathStyle,
+    },
+  });
+  const brokers = new Map<string, Broker>();
+  for (const q of remote.queues) {
+    if (brokers.has(q.queue)) continue;
+    brokers.set(
+      q.queue,
+      createBroker({
+        store,
+        presigner,
+        blobStore: deps.blobStore,
+        clock: systemClock,
+        logger: deps.logger,
+        leaseMs: q.leaseMs ?? remote.leaseMs,
+        defaultMaxAttempts: remote.defaultMaxAttempts,
+        presignExpiresInSec: remote.presignExpiresInSec,
+      }),
+    );
+  }
+  const brokerOf = (queue: string): Broker => {
+    const b = brokers.get(queue);
+    if (!b) throw new JetflowError("VALIDATION", `queue "${queue}" is not in remote.queues (configured: ${[...brokers.keys()].join(", ")})`);
+    return b;
+  };
+  const stages: RemoteStages = {
+    enabled: true,
+    client: brokerOf,
+    stage(stage, opts) {
+      const broker = brokerOf(opts.queue);
+      if (!remote.queues.some((q) => q.queue === opts.queue && q.codeVersion === opts.stageCodeVersion)) {
+        throw new JetflowError("VALIDATION", `stage "${stage.id}": queue "${opts.queue}" has no code version "${opts.stageCodeVersion}" in remote.queues, so no worker could ever pull its tasks`);
+      }
+      return defineRemoteStage(stage, broker, opts);
+    },
+  };
+
+  const stoppers: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = async () => {
+    for (const stop of stoppers.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        deps.logger.warn({ err: (err as Error).message }, "error while stopping remote activities");
+      }
+    }
+    presigner.close();
+  };
+
+  return {
+    stages,
+    async start(nc, topology) {
+      const dispatcher = createJetStreamTaskDispatcher(nc, { topology });
+      for (const b of brokers.values()) b.attachDispatcher(dispatcher);
+      const jsm = await jetstreamManager(nc);
+      for (const q of remote.queues) {
+        await ensureTaskConsumer(jsm, { topology, queue: q.queue, codeVersion: q.codeVersion, leaseMs: q.leaseMs ?? remote.leaseMs, maxDeliver: q.maxDeliver });
+      }
+      for (const [queue, broker] of brokers) {
+        const responders = await startBrokerResponders(nc, broker, { topology, queues: [queue], logger: deps.logger });
+        stoppers.push(() => responders.stop());
+        const reports = await startReportConsumer(nc, broker, { topology, queue, pollMs: remote.reportPollMs, logger: deps.logger });
+        stoppers.push(() => reports.stop());
+      }
+      const reaper = startReaper(brokers.values().next().value!, remote.reapIntervalMs, remote.republishAfterMs, deps.logger);
+      stoppers.push(reaper);
+      deps.logger.info({ queues: remote.queues.map((q) => `${q.queue}@${q.codeVersion}`) }, "remote activities started");
+    },
+    stop: () => (stopping ??= stopAll()),
+  };
+}
+
+/**
+ * Fails tasks past their deadline or out of attempts, and re-publishes stranded PENDING tasks.
+ * One broker suffices: both operations work on the shared store (fenced, so several
+ * orchestrators reaping at once is harmless). Returns the stop function (waits for the tick).
+ */
+function startReaper(broker: Broker, intervalMs: number, republishAfterMs: number, logger: Logger): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = async () => {
+    try {
+      const r = await broker.reapExpired();
+      for (const f of r.failed) logger.warn({ taskId: f.taskId, error: f.error }, "remote task failed by the reaper");
+      const n = await broker.republishPending({ olderThanMs: republishAfterMs });
+      if (n > 0) logger.info({ republished: n }, "stranded remote tasks re-published");
+    } catch (err) {
+      // Next tick retries; the store may be briefly unreachable.
+      logger.warn({ err: (err as Error).message }, "remote task reaper tick failed");
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = tick().then(schedule);
+    }, intervalMs);
+  };
+  schedule();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}

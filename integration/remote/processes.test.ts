@@ -1,0 +1,167 @@
+// Remote activities as deployed: one `jetflow orchestrator` PROCESS (config section `remote`)
+// and two `jetflow worker` PROCESSES on a nats-server running the repository's nats-server.conf,
+// the workers connected as the scoped `worker-default` user, with Postgres and S3 from the
+// harness. The remote stage downloads its input by presigned GET and uploads a 20 MiB output by
+// presigned PUT; a SIGKILLed worker's task goes to the other worker after the lease.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { s3ClientConfig, services, useNats, type NatsService, type Services } from "../harness/index.js";
+import { ServiceUnavailableError } from "../harness/types.js";
+import { inCI } from "../harness/lifecycle.js";
+import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import { watchRun } from "../../cli/shared/watch-run.js";
+import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
+import { deriveOutput, sha256 } from "./fixtures/artifact-stages.js";
+import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";
+
+const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
+Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
+const LEASE_MS = 1_500;
+const MiB = 1024 * 1024;
+
+/** The repo config without the server-level lines the harness generates itself. */
+function repoConfig(): string {
+  return readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8")
+    .split("\n")
+    .filter((l) => !/^\s*listen\s*:/.test(l) && !/^\s*jetstream\s*\{/.test(l))
+    .join("\n");
+}
+
+let nats: NatsService | null = null;
+let svc: Services<"postgres" | "s3"> | null = null;
+try {
+  nats = await useNats({ config: repoConfig() });
+} catch (err) {
+  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
+  console.warn(`SKIP integration/remote/processes: ${err.message}`);
+}
+if (nats) svc = await services(["postgres", "s3"]);
+const t = nats && svc ? test : test.skip;
+
+let d: TestDeployment;
+let orchestrator: OrchestratorProcess | undefined;
+let nc: NatsConnection;
+let client: JetflowClient;
+let s3: S3Client;
+const workers: WorkerProcess[] = [];
+
+test.before(async () => {
+  if (!nats || !svc) return;
+  const dir = mkdtempSync(join(tmpdir(), "jetflow-remote-"));
+  const markers = join(dir, "markers.jsonl");
+  writeFileSync(markers, "");
+  const configFile = join(dir, "orchestrator.json");
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      workflows: new URL("./fixtures/artifact-workflows.ts", import.meta.url).pathname,
+      database: { url: svc.postgres.url, migrate: true },
+      nats: { servers: nats.url, user: "orchestrator", password: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
+      host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
+      s3: { bucket: svc.s3.bucket, endpoint: svc.s3.endpoint, region: svc.s3.region, accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey, forcePathStyle: true },
+      remote: { leaseMs: LEASE_MS, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }], reapIntervalMs: 500, reportPollMs: 200 },
+      logLevel: "info",
+    }),
+  );
+  d = { dir, markers, configFile, env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", JETFLOW_TEST_MARKERS: markers } };
+  orchestrator = await startOrchestratorProcess(d);
+  // The test's own client needs core subscriptions to run events, which only the orchestrator user has.
+  nc = await connect({ servers: nats.url, user: "orchestrator", pass: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD });
+  client = createJetflowClient(nc, { timeoutMs: 10_000 });
+  s3 = new S3Client(s3ClientConfig(svc.s3));
+});
+
+test.after.each(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.kill9()));
+});
+
+test.after(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.kill9()));
+  await orchestrator?.kill9();
+  s3?.destroy();
+  await nc?.close();
+  await svc?.stop();
+  await nats?.stop();
+});
+
+/** Two worker processes as the scoped worker user, exactly as an operator would start them. */
+async function startWorkers(): Promise<WorkerProcess[]> {
+  const args = [
+    "--queue", "default",
+    "--code-version", "v1",
+    "--module", new URL("./fixtures/artifact-stages.ts", import.meta.url).pathname,
+    "--servers", nats!.url,
+    "--user", "worker-default",
+    "--password", PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
+    "--heartbeat-ms", "250",
+    "--poll-ms", "500",
+  ];
+  const started = await Promise.all(["w-a", "w-b"].map((id) => startWorkerProcess(id, args, d.env)));
+  workers.push(...started);
+  return started;
+}
+
+function markers(): Record<string, any>[] {
+  return readFileSync(d.markers, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function objectBytes(key: string): Promise<Uint8Array> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: svc!.s3.bucket, Key: key }));
+  return res.Body!.transformToByteArray();
+}
+
+t("a remote stage in a worker process GETs its input and PUTs a 20 MiB output by presigned URL; the bytes round-trip", async () => {
+  const pool = await startWorkers();
+  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 256 * 1024, outputBytes: 20 * MiB }, idempotencyKey: "roundtrip-1" });
+  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 60_000 });
+  assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${orchestrator!.log().slice(-3000)}`);
+  const out = result.output as { outputKey: string; size: number; sha256: string; verifiedSha256: string; verifiedSize: number; attempt: number; workerPid: number };
+
+  // Expected bytes computed here, from the input artifact as stored, independently of both sides.
+  const input = await objectBytes(`runs/${workflowRunId}/prepare/input.bin`);
+  const expected = sha256(deriveOutput(input, 20 * MiB));
+  const stored = await objectBytes(out.outputKey);
+  assert.is(stored.byteLength, 20 * MiB);
+  assert.is(sha256(stored), expected, "the object in S3 is what the worker computed");
+  assert.is(out.sha256, expected, "the worker's hash of what it uploaded");
+  assert.is(out.verifiedSha256, expected, "the orchestrator read the same bytes back");
+  assert.is(out.verifiedSize, 20 * MiB);
+  assert.ok(out.outputKey.startsWith(`runs/${workflowRunId}/transform/1/`), out.outputKey);
+  assert.ok(pool.some((w) => w.pid === out.workerPid), "the stage ran in a worker process");
+  assert.is.not(out.workerPid, orchestrator!.pid);
+
+  // SIGTERM drains: both workers exit 0 and say so.
+  const codes = await Promise.all(pool.map((w) => w.stop()));
+  assert.equal(codes, [0, 0], pool.map((w) => w.log()).join("\n"));
+  assert.ok(pool.every((w) => w.log().includes('"worker stopped"')));
+});
+
+t("kill -9 of the worker mid-activity: after the lease the task is redelivered to the other worker and the run completes", async () => {
+  const pool = await startWorkers();
+  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 64 * 1024, outputBytes: MiB, hangFirstAttempt: true }, idempotencyKey: "kill9-1" });
+  const first = await until("attempt 1 to start on a worker", async () => markers().find((m) => m.runId === workflowRunId && m.attempt === 1 && m.event === "start"), 30_000, 20);
+  const victim = pool.find((w) => w.pid === first.pid);
+  assert.ok(victim, `attempt 1 ran in an unknown process ${first.pid}`);
+  const survivor = pool.find((w) => w !== victim)!;
+  const killedAt = Date.now();
+  await victim.kill9();
+
+  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
+  assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${orchestrator!.log().slice(-3000)}`);
+  const out = result.output as { attempt: number; workerPid: number; sha256: string; verifiedSha256: string; outputKey: string };
+  assert.is(out.attempt, 2);
+  assert.is(out.workerPid, survivor.pid, "the surviving worker finished the task");
+  assert.is(out.verifiedSha256, out.sha256);
+  assert.ok(out.outputKey.startsWith(`runs/${workflowRunId}/transform/2/`), out.outputKey);
+  const second = markers().find((m) => m.runId === workflowRunId && m.attempt === 2 && m.event === "start");
+  assert.ok(second, "attempt 2 started");
+  assert.ok(second.at - killedAt >= LEASE_MS / 2, `redelivered only after the lease (after ${second.at - killedAt} ms)`);
+  assert.is(markers().filter((m) => m.runId === workflowRunId && m.event === "end").length, 1, "exactly one attempt finished");
+});
+
+test.run();

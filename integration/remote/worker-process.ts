@@ -1,0 +1,62 @@
+/** Spawns `jetflow worker` processes (the real CLI, from source) for integration/remote tests. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join, resolve } from "node:path";
+
+const root = resolve(new URL("../..", import.meta.url).pathname);
+
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly workerId: string;
+  /** Everything the process wrote (its pino log on stderr). */
+  log(): string;
+  /** SIGTERM (drain) and wait for the exit code (bounded; SIGKILL after `timeoutMs`). */
+  stop(timeoutMs?: number): Promise<number | null>;
+  /** SIGKILL and wait until the process is gone. */
+  kill9(): Promise<void>;
+}
+
+/** Starts `jetflow worker <args>` and resolves once it logged "worker started" (bounded). */
+export async function startWorkerProcess(workerId: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [join(root, "bin/jetflow.js"), "worker", "--worker-id", workerId, ...args], {
+    env: { ...env, JETFLOW_CLI_FROM_SOURCE: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`worker ${workerId} did not start in ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      log += chunk;
+      if (log.includes('"worker started"')) {
+        clearTimeout(timer);
+        ok();
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      fail(new Error(`worker ${workerId} exited with ${code} before starting:\n${log}`));
+    });
+  });
+  return {
+    child,
+    pid: child.pid!,
+    workerId,
+    log: () => log,
+    async stop(ms = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), ms);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

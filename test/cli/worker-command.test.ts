@@ -1,0 +1,72 @@
+/**
+ * `jetflow worker`: flags are validated with errors naming each flag, the stage module is
+ * checked before connecting, and nothing the command can load reaches postgres, @aws-sdk or an
+ * adapter (a worker machine holds no database or storage credential).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { cruise, type ICruiseResult } from "dependency-cruiser";
+import { WorkerOptions } from "../../cli/commands/worker.js";
+import { loadStageModule } from "../../cli/worker/run-worker.js";
+import { parseOptions } from "../../cli/shared/parse-options.js";
+
+const root = join(import.meta.dirname, "..", "..");
+const base = { queue: "default", codeVersion: "v1", module: "./activities.js" };
+
+test("flags parse: labels become a record, numbers are coerced, the scoped inbox needs no flag", () => {
+  const o = parseOptions(WorkerOptions, { ...base, concurrency: "4", labels: "gpu=a100, region=eu", user: "worker-default", password: "p", heartbeatMs: "250" });
+  assert.is(o.concurrency, 4);
+  assert.equal(o.labels, { gpu: "a100", region: "eu" });
+  assert.is(o.heartbeatMs, 250);
+  assert.is(o.inboxPrefix, undefined);
+  assert.ok(o.workerId.startsWith("worker-"));
+});
+
+test("bad flags are refused, each one named", () => {
+  const fails = (raw: Record<string, unknown>, re: RegExp) => {
+    try {
+      parseOptions(WorkerOptions, raw);
+    } catch (err) {
+      assert.match((err as Error).message, re);
+      return;
+    }
+    assert.unreachable(`accepted ${JSON.stringify(raw)}`);
+  };
+  fails({ ...base, concurrency: "0" }, /--concurrency/);
+  fails({ ...base, labels: "gpu" }, /--labels: "gpu" is not key=value/);
+  fails({ ...base, queue: "" }, /--queue/);
+  fails({ ...base, user: "u", password: "p", creds: "/x.creds" }, /--creds: give either --creds or --user/);
+  fails({ ...base, user: "u" }, /--password: is required with --user/);
+  fails({ ...base, heartbeatMs: "soon" }, /--heartbeatMs/);
+});
+
+test("the stage module must export stage definitions", async () => {
+  const bad = async (file: string, re: RegExp) => {
+    try {
+      await loadStageModule(file);
+    } catch (err) {
+      assert.match((err as Error).message, re);
+      return;
+    }
+    assert.unreachable(`loaded ${file}`);
+  };
+  await bad(join(root, "does-not-exist.js"), /cannot load --module/);
+  await bad(join(root, "test/cli/worker-command.test.ts"), /must export "stages"/);
+  const stages = await loadStageModule(join(root, "integration/remote/fixtures/artifact-stages.ts"));
+  assert.equal([...stages.keys()], ["transform"]);
+});
+
+test("everything `jetflow worker` can load is credential-free: no postgres, no @aws-sdk, no adapters", async () => {
+  const { output } = await cruise(
+    ["cli/commands/worker.ts", "cli/worker/run-worker.ts"],
+    { baseDir: root, tsPreCompilationDeps: true, tsConfig: { fileName: join(root, "tsconfig.json") }, doNotFollow: { path: "(^|/)node_modules/" } },
+    { extensionAlias: { ".js": [".ts", ".js"] } },
+  );
+  const reached = (output as ICruiseResult).modules.map((m) => m.source);
+  assert.ok(reached.some((s) => s.startsWith("worker-sdk/")), "the cruise followed the imports");
+  const forbidden = reached.filter((s) => /node_modules\/(postgres|@aws-sdk)\/|^adapters\//.test(s));
+  assert.equal(forbidden, []);
+});
+
+test.run();
