@@ -10,6 +10,7 @@ import { register as registerRuns } from "./runs.js";
 import { register as registerStats } from "./stats.js";
 import { register as registerStreams } from "./streams.js";
 import { register as registerWorkers } from "./workers.js";
+import { register as registerWorkers } from "./workers.js";
 import { register as registerWorker } from "./worker.js";
 
 /** Registers all subcommands on the root `jetflow` program. */
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerRuns(program);
   registerStats(program);
   registerStreams(program);
+  registerWorkers(program);
   registerWorkers(program);
   registerWorker(program);
 }
