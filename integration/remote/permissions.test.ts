@@ -100,4 +100,67 @@ t("the worker user is DENIED the submission API and creating streams", async () 
   assert.not.ok(names.includes("EVIL"));
 });
 
+t("the worker user's plain publish to jetflow.api.> is DENIED by the server", async () => {
+  const statuses = worker.status()[Symbol.asyncIterator]();
+  const seen = (async () => {
+    for (;;) {
+      const r = await statuses.next();
+      if (r.done) return "";
+      if (r.value.type === "error" && /permissions violation/i.test(r.value.error.message)) return r.value.error.message;
+    }
+  })();
+  let bound: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<string>((resolve) => (bound = setTimeout(() => resolve("no permissions violation reported within 5 s"), 5_000)));
+  worker.publish(topology.apiSubject("runs.cancel"), JSON.stringify({ workflowRunId: "x" }));
+  const message = await Promise.race([seen, timedOut]);
+  clearTimeout(bound);
+  await statuses.return?.();
+  assert.match(message, /publish to "?jetflow\.api\.runs\.cancel/i);
+  assert.ok(!worker.isClosed());
+});
+
+t("the worker user is DENIED presigning keys outside its task's prefix; its own prefix works", async () => {
+  const attempts: Record<string, string> = {};
+  const tryOp = async (what: string, op: () => Promise<unknown>) => {
+    try {
+      await op();
+      attempts[what] = "allowed";
+    } catch (err) {
+      attempts[what] = `${(err as { code?: string }).code ?? "?"}: ${(err as Error).message}`;
+    }
+  };
+  const transport = createNatsWorkerTransport(worker, { topology, queue: "default", codeVersion: "v1" });
+  const w = createActivityWorker({
+    transport,
+    queue: "default",
+    stageCodeVersion: "v1",
+    workerId: "w-deputy",
+    pollWaitMs: 500,
+    registry: {
+      heavy: stage("heavy", async (ctx) => {
+        await tryOp("write another run", () => ctx.artifacts.put("runs/other-run/heavy/1/steal.bin", "x"));
+        await tryOp("write another attempt", () => ctx.artifacts.put(`runs/${ctx.workflowRunId}/heavy/9/x.bin`, "x"));
+        await tryOp("escape with ..", () => ctx.artifacts.put("../../../other-run/heavy/1/x.bin", "x"));
+        await tryOp("read another run", () => ctx.artifacts.get("runs/other-run/heavy/1/out.json"));
+        await tryOp("write own prefix", () => ctx.artifacts.put("own.bin", "mine"));
+        return { output: { r: ctx.input.n } };
+      }),
+    },
+  });
+  w.start();
+  try {
+    const taskId = await orch.broker.submit(spec({ workflowRunId: "run-deputy", queue: "default", codeVersion: "v1", input: { n: 1 } }));
+    assert.is((await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 }))?.status, "completed");
+  } finally {
+    await w.stop();
+    await transport.close?.();
+  }
+  for (const what of ["write another run", "write another attempt", "escape with ..", "read another run"]) {
+    assert.match(attempts[what] ?? "", /^VALIDATION: presign refused for key/, `${what}: ${attempts[what]}`);
+  }
+  assert.match(attempts["write another run"]!, /allowed: runs\/run-deputy\/heavy\/1\//);
+  assert.match(attempts["read another run"]!, /allowed: runs\/run-deputy\//);
+  assert.is(attempts["write own prefix"], "allowed");
+});
+
 test.run();
