@@ -10,7 +10,6 @@ import { register as registerRuns } from "./runs.js";
 import { register as registerStats } from "./stats.js";
 import { register as registerStreams } from "./streams.js";
 import { register as registerWorkers } from "./workers.js";
-import { register as registerWorkers } from "./workers.js";
 import { register as registerWorker } from "./worker.js";
 
 /** Registers all subcommands on the root `jetflow` program. */
@@ -21,7 +20,6 @@ export function registerCommands(program: Command): void {
   registerRuns(program);
   registerStats(program);
   registerStreams(program);
-  registerWorkers(program);
   registerWorkers(program);
   registerWorker(program);
 }
