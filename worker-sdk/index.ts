@@ -20,3 +20,6 @@ export type { WorkerErrorCode } from "./errors.js";
 export { createNatsWorkerTransport, NatsTransportError, type NatsWorkerTransportOptions } from "./nats-transport.js";
 export { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 export type { FleetMember, FleetWorkerView } from "./fleet-member.js";
+export { startWorkerService, type WorkerService, type WorkerServiceOptions } from "./worker-service.js";
+export { loadStageModule, type StageModule } from "./stage-module.js";
+export { inboxPrefixFromCreds } from "./creds.js";

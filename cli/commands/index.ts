@@ -9,6 +9,7 @@ import { register as registerOrchestrator } from "./orchestrator.js";
 import { register as registerRuns } from "./runs.js";
 import { register as registerStats } from "./stats.js";
 import { register as registerStreams } from "./streams.js";
+import { register as registerWorkerService } from "./worker-service.js";
 import { register as registerWorkers } from "./workers.js";
 import { register as registerWorker } from "./worker.js";
 
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerRuns(program);
   registerStats(program);
   registerStreams(program);
+  registerWorkerService(program);
   registerWorkers(program);
   registerWorker(program);
 }

@@ -2,6 +2,7 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { inboxPrefixFromCreds } from "../../worker-sdk/creds.js";
 
 /** NATS connection options every networked subcommand accepts (flags win over env). */
 export const ConnectionOptions = z.object({
@@ -28,13 +29,19 @@ export function withConnectionFlags<T extends { option: (...a: string[]) => T }>
     .option("--timeout <ms>", "bound on each request in milliseconds");
 }
 
-/** Connects with the validated options; the caller closes the connection. */
-export async function openConnection(opts: ConnectionOptions): Promise<NatsConnection> {
+/**
+ * Connects with the validated options; the caller closes the connection. A credential issued by
+ * `jetflow creds issue` may only receive replies under its own inbox prefix, read from the file.
+ */
+export async function openConnection(opts: ConnectionOptions, name = "jetflow-cli"): Promise<NatsConnection> {
+  const creds = opts.creds ? readFileSync(opts.creds) : null;
+  const inboxPrefix = creds ? await inboxPrefixFromCreds(creds) : null;
   return connect({
     servers: opts.servers.split(",").map((s) => s.trim()),
-    name: "jetflow-cli",
+    name,
     timeout: opts.timeout,
-    ...(opts.creds ? { authenticator: credsAuthenticator(readFileSync(opts.creds)) } : {}),
+    ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
+    ...(inboxPrefix ? { inboxPrefix } : {}),
     ...(opts.user ? { user: opts.user, pass: opts.password } : {}),
   });
 }

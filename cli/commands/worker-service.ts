@@ -1,0 +1,139 @@
+import type { Command } from "commander";
+import { hostname } from "node:os";
+import { destination, pino } from "pino";
+import { z } from "zod";
+import { createTopology } from "../../src/protocol/topology.js";
+import { WsListReply, WsProjectStatus, workerServiceSubject, type WsOp } from "../../src/protocol/worker-service.js";
+import { startWorkerService } from "../../worker-sdk/worker-service.js";
+import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
+import { startHealthServer } from "../shared/health-server.js";
+import { parseOptions } from "../shared/parse-options.js";
+
+const ServiceId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -").default(process.env.JETFLOW_WORKER_SERVICE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, "_"));
+
+const ServeOptions = z.object({
+  serviceId: ServiceId,
+  streamPrefix: z.string().default(process.env.JETFLOW_STREAM_PREFIX ?? "JETFLOW"),
+  healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+const ClientOptions = z.object({ serviceId: ServiceId, json: z.boolean().default(false) });
+
+const labels = (v: string): Record<string, string> =>
+  Object.fromEntries(
+    v.split(",").filter(Boolean).map((kv) => {
+      const [k, ...rest] = kv.split("=");
+      return [k!.trim(), rest.join("=").trim()];
+    }),
+  );
+
+/** Sends one worker-service request; exits 1 with the service's message on an error reply. */
+async function request(raw: Record<string, unknown>, op: WsOp, body: unknown): Promise<unknown> {
+  const conn = parseOptions(ConnectionOptions, raw);
+  const o = parseOptions(ClientOptions, raw);
+  const nc = await openConnection(conn);
+  try {
+    const m = await nc.request(workerServiceSubject(conn.prefix, o.serviceId, op), JSON.stringify(body), { timeout: conn.timeout });
+    const parsed = JSON.parse(m.string()) as { error?: { code: string; message: string } };
+    if (m.headers?.get("Nats-Service-Error-Code") || parsed.error) {
+      process.stderr.write(`error: ${parsed.error?.code ?? "ERROR"}: ${parsed.error?.message ?? m.string()}\n`);
+      process.exitCode = 1;
+      return null;
+    }
+    return parsed;
+  } finally {
+    await nc.close();
+  }
+}
+
+function printProjects(projects: WsProjectStatus[], json: boolean): void {
+  if (json) return void process.stdout.write(`${JSON.stringify(projects, null, 2)}\n`);
+  const rows = [["PROJECT", "QUEUE", "VERSION", "GEN", "STATUS", "IN-FLIGHT", "DONE", "FAILED", "RELOAD ERROR"]];
+  for (const p of projects) rows.push([p.project, p.queue, p.codeVersion, String(p.generation), p.status, `${p.inFlight}/${p.capacity}`, String(p.completed), String(p.failed), p.lastReloadError ?? ""]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+}
+
+/** `jetflow worker-service`: many per-project workers in one process, steered over NATS. */
+export function register(program: Command): void {
+  const ws = program.command("worker-service").description("run a worker service (per-project workers started by NATS request), or send it requests");
+  withConnectionFlags(
+    ws
+      .command("serve")
+      .description("run the worker service process until SIGTERM (then drains every project)")
+      .option("--service-id <id>", "unique id of this service (env JETFLOW_WORKER_SERVICE_ID; default host name)")
+      .option("--stream-prefix <prefix>", "stream name prefix (env JETFLOW_STREAM_PREFIX)")
+      .option("--health-port <port>", "serve GET /healthz on this port")
+      .option("--log-level <level>", "pino level"),
+  ).action(async (raw: Record<string, unknown>) => {
+    const o = parseOptions(ServeOptions, raw);
+    const conn = parseOptions(ConnectionOptions, raw);
+    const logger = pino({ level: o.logLevel, base: { service: "jetflow-worker-service", serviceId: o.serviceId } }, destination(2));
+    const nc = await openConnection(conn, `worker-service-${o.serviceId}`);
+    const service = await startWorkerService({ nc, serviceId: o.serviceId, topology: createTopology({ prefix: conn.prefix, streamPrefix: o.streamPrefix }), logger });
+    const health = o.healthPort === undefined ? null : await startHealthServer({
+      port: o.healthPort,
+      report: () => {
+        const projects = service.list();
+        return { healthy: !nc.isClosed(), status: nc.isClosed() ? "disconnected" : "running", serviceId: o.serviceId, inFlight: projects.reduce((n, p) => n + p.inFlight, 0), projects };
+      },
+    });
+    logger.info({ subject: workerServiceSubject(conn.prefix, o.serviceId, "start") }, "worker service ready");
+    await new Promise<void>((resolve) => {
+      process.once("SIGTERM", resolve);
+      process.once("SIGINT", resolve);
+      void nc.closed().then(() => resolve());
+    });
+    logger.info("stopping: draining every project");
+    await service.stop();
+    await health?.close();
+    if (!nc.isClosed()) await nc.drain();
+  });
+
+  withConnectionFlags(
+    ws
+      .command("start <project>")
+      .description("start a project's worker on a service")
+      .requiredOption("--queue <queue>", "task queue")
+      .requiredOption("--module <module>", "activity module: a path on the service's machine, or a package name")
+      .option("--code-version <version>", "defaults to the module's exported version")
+      .option("--concurrency <n>", "max concurrent tasks")
+      .option("--labels <k=v,...>", "worker labels")
+      .option("--no-watch", "do not reload the module when its file changes")
+      .option("--service-id <id>", "target service")
+      .option("--json", "machine-readable output"),
+  ).action(async (project: string, raw: Record<string, unknown>) => {
+    const body = {
+      project,
+      queue: raw.queue,
+      module: raw.module,
+      ...(raw.codeVersion ? { codeVersion: raw.codeVersion } : {}),
+      ...(raw.concurrency ? { concurrency: Number(raw.concurrency) } : {}),
+      ...(raw.labels ? { labels: labels(String(raw.labels)) } : {}),
+      watch: raw.watch !== false,
+    };
+    const r = await request(raw, "start", body);
+    if (r) printProjects([WsProjectStatus.parse(r)], raw.json === true);
+  });
+
+  for (const op of ["stop", "status"] as const) {
+    withConnectionFlags(
+      ws
+        .command(`${op} <project>`)
+        .description(op === "stop" ? "stop a project's worker (drains in-flight tasks)" : "one project's status")
+        .option("--service-id <id>", "target service")
+        .option("--json", "machine-readable output"),
+    ).action(async (project: string, raw: Record<string, unknown>) => {
+      const r = await request(raw, op, { project });
+      if (r) printProjects([WsProjectStatus.parse(r)], raw.json === true);
+    });
+  }
+
+  withConnectionFlags(ws.command("list").description("every project of a service").option("--service-id <id>", "target service").option("--json", "machine-readable output")).action(
+    async (raw: Record<string, unknown>) => {
+      const r = await request(raw, "list", {});
+      if (r) printProjects(WsListReply.parse(r).projects, raw.json === true);
+    },
+  );
+}

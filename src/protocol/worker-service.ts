@@ -1,0 +1,74 @@
+/**
+ * Wire schemas of the worker service (`jetflow worker-service`): one process on a worker machine
+ * that runs a worker per project and is steered over NATS request/reply, seed 003's
+ * start/stop/status/list API on NATS instead of HTTP.
+ *
+ * | subject                                   | request            | reply                 |
+ * | ----------------------------------------- | ------------------ | --------------------- |
+ * | `<p>.workersvc.<serviceId>.start`         | {@link WsStartRequest}  | {@link WsProjectStatus} |
+ * | `<p>.workersvc.<serviceId>.stop`          | {@link WsStopRequest}   | {@link WsProjectStatus} |
+ * | `<p>.workersvc.<serviceId>.status`        | {@link WsStatusRequest} | {@link WsProjectStatus} |
+ * | `<p>.workersvc.<serviceId>.list`          | `{}`               | {@link WsListReply}   |
+ *
+ * Errors reply with the micro-service error headers (`Nats-Service-Error-Code`) and a JSON body
+ * `{ error: { code, message } }`, like the submission API.
+ */
+import { z } from "zod";
+import { encodeToken } from "./tokens.js";
+
+const name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - (at most 64)");
+
+/** Operations of the worker service. */
+export const WS_OPS = ["start", "stop", "status", "list"] as const;
+export type WsOp = (typeof WS_OPS)[number];
+
+/** `<prefix>.workersvc.<serviceId>.<op>`. */
+export function workerServiceSubject(prefix: string, serviceId: string, op: WsOp): string {
+  return `${prefix}.workersvc.${encodeToken(serviceId, "serviceId")}.${op}`;
+}
+
+export const WsStartRequest = z.object({
+  /** The project's name: one worker per project in a service. */
+  project: name,
+  queue: z.string().min(1).max(200),
+  /** A path (absolute, or relative to the service's working directory) or a package name. */
+  module: z.string().min(1),
+  /** Defaults to the module's exported `version`; must match it when both are given. */
+  codeVersion: z.string().min(1).max(200).optional(),
+  concurrency: z.number().int().min(1).max(1024).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  /** Reload the module when its file changes (paths only). Default true. */
+  watch: z.boolean().optional(),
+});
+export type WsStartRequest = z.infer<typeof WsStartRequest>;
+
+export const WsStopRequest = z.object({ project: name, drain: z.boolean().optional() });
+export type WsStopRequest = z.infer<typeof WsStopRequest>;
+
+export const WsStatusRequest = z.object({ project: name });
+export type WsStatusRequest = z.infer<typeof WsStatusRequest>;
+
+export const WsProjectStatus = z.object({
+  project: name,
+  queue: z.string(),
+  codeVersion: z.string(),
+  module: z.string(),
+  workerId: z.string(),
+  status: z.enum(["starting", "running", "draining", "stopped", "failed"]),
+  /** 1 at start, +1 per successful reload. */
+  generation: z.number().int().min(1),
+  inFlight: z.number().int().min(0),
+  capacity: z.number().int().min(1),
+  completed: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  startedAt: z.string(),
+  lastReloadAt: z.string().nullable(),
+  /** Why the last change of the module file was refused (the previous code keeps running). */
+  lastReloadError: z.string().nullable(),
+});
+export type WsProjectStatus = z.infer<typeof WsProjectStatus>;
+
+export const WsListReply = z.object({ serviceId: z.string(), projects: z.array(WsProjectStatus) });
+export type WsListReply = z.infer<typeof WsListReply>;
+
+export const WsErrorReply = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

@@ -1,0 +1,144 @@
+/**
+ * The worker service: many project workers in one process on a worker machine, started, stopped
+ * and inspected through NATS requests (a `@nats-io/services` micro-service, so `$SRV.PING`
+ * finds it). Subjects and schemas: src/protocol/worker-service.ts.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Svcm, type ServiceMsg } from "@nats-io/services";
+import type { z } from "zod";
+import { createTopology, type Topology } from "../src/protocol/topology.js";
+import { WS_OPS, WsStartRequest, WsStatusRequest, WsStopRequest, workerServiceSubject, type WsListReply, type WsOp, type WsProjectStatus } from "../src/protocol/worker-service.js";
+import { WorkerConfigError } from "./errors.js";
+import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
+import { createNatsWorkerTransport } from "./nats-transport.js";
+import { ProjectWorker, type TransportFactory } from "./project-worker.js";
+
+export interface WorkerServiceOptions {
+  nc: NatsConnection;
+  /** Unique per process; part of the request subjects. */
+  serviceId: string;
+  topology?: Topology;
+  logger?: WorkerLogger;
+  /** Where relative module paths resolve. Default: the process's working directory. */
+  cwd?: string;
+  /** Defaults to the NATS worker transport on `nc`. */
+  makeTransport?: TransportFactory;
+  watchIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  pollWaitMs?: number;
+}
+
+/** A running worker service. */
+export interface WorkerService {
+  readonly serviceId: string;
+  list(): WsProjectStatus[];
+  /** Stops answering requests, then drains every project. */
+  stop(): Promise<void>;
+}
+
+/** A request the service refuses, with a code for the error reply. */
+class WsError extends Error {
+  constructor(
+    readonly code: "BAD_REQUEST" | "NOT_FOUND" | "CONFLICT",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS: Record<WsError["code"] | "INTERNAL", number> = { BAD_REQUEST: 400, NOT_FOUND: 404, CONFLICT: 409, INTERNAL: 500 };
+
+function parse<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
+  let json: unknown = {};
+  try {
+    if (data.length > 0) json = JSON.parse(new TextDecoder().decode(data));
+  } catch (e) {
+    throw new WsError("BAD_REQUEST", `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) throw new WsError("BAD_REQUEST", r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+  return r.data;
+}
+
+/** Starts the worker service's request endpoints on `nc`. */
+export async function startWorkerService(o: WorkerServiceOptions): Promise<WorkerService> {
+  const topology = o.topology ?? createTopology();
+  const logger = o.logger ?? silentWorkerLogger;
+  const makeTransport: TransportFactory = o.makeTransport ?? ((queue, codeVersion) => createNatsWorkerTransport(o.nc, { topology, queue, codeVersion, logger }));
+  const projects = new Map<string, ProjectWorker>();
+  const starting = new Set<string>();
+
+  const get = (project: string): ProjectWorker => {
+    const p = projects.get(project);
+    if (!p) throw new WsError("NOT_FOUND", `no project "${project}" on worker service ${o.serviceId}`);
+    return p;
+  };
+
+  const handlers: Record<WsOp, (data: Uint8Array) => Promise<unknown>> = {
+    async start(data) {
+      const req = parse(WsStartRequest, data);
+      if (projects.has(req.project) || starting.has(req.project)) throw new WsError("CONFLICT", `project "${req.project}" is already running`);
+      starting.add(req.project);
+      try {
+        // Two versions on one queue in one service is a half-done deploy: refuse it before anything is pulled.
+        const beforeLaunch = (version: string) => {
+          const clash = [...projects.values()].find((p) => p.queue === req.queue && p.version !== version);
+          if (clash) throw new WsError("CONFLICT", `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`);
+        };
+        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, beforeLaunch }).catch((err: unknown) => {
+          throw err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err;
+        });
+        projects.set(req.project, pw);
+        logger.info({ project: req.project, queue: req.queue, version: pw.version }, "project worker started");
+        return pw.status();
+      } finally {
+        starting.delete(req.project);
+      }
+    },
+    async stop(data) {
+      const req = parse(WsStopRequest, data);
+      const pw = get(req.project);
+      await pw.stop({ drain: req.drain ?? true });
+      projects.delete(req.project);
+      return pw.status();
+    },
+    async status(data) {
+      return get(parse(WsStatusRequest, data).project).status();
+    },
+    async list() {
+      return { serviceId: o.serviceId, projects: [...projects.values()].map((p) => p.status()) } satisfies WsListReply;
+    },
+  };
+
+  const service = await new Svcm(o.nc as never).add({ name: "jetflow-worker-service", version: "0.1.0", description: "jetflow worker service: per-project workers", metadata: { serviceId: o.serviceId } });
+  for (const op of WS_OPS) {
+    service.addEndpoint(op, {
+      subject: workerServiceSubject(topology.prefix, o.serviceId, op),
+      handler: (err, msg) => {
+        if (err) return void logger.error({ op, err: err.message }, "worker service endpoint failed");
+        void respond(op, msg);
+      },
+    });
+  }
+
+  async function respond(op: WsOp, msg: ServiceMsg): Promise<void> {
+    try {
+      msg.respond(JSON.stringify(await handlers[op](msg.data)));
+    } catch (e) {
+      const code = e instanceof WsError ? e.code : "INTERNAL";
+      const message = e instanceof Error ? e.message : String(e);
+      if (code === "INTERNAL") logger.error({ op, err: message }, "worker service request failed unexpectedly");
+      msg.respondError(STATUS[code], `${code}: ${message}`, JSON.stringify({ error: { code, message } }));
+    }
+  }
+
+  return {
+    serviceId: o.serviceId,
+    list: () => [...projects.values()].map((p) => p.status()),
+    async stop() {
+      await service.stop();
+      await Promise.all([...projects.values()].map((p) => p.stop({ drain: true })));
+      projects.clear();
+    },
+  };
+}
