@@ -164,4 +164,27 @@ t("kill -9 of the worker mid-activity: after the lease the task is redelivered t
   assert.is(markers().filter((m) => m.runId === workflowRunId && m.event === "end").length, 1, "exactly one attempt finished");
 });
 
+t("SIGTERM on a worker mid-activity drains: the task finishes and reports on that worker, which then exits 0", async () => {
+  const pool = await startWorkers();
+  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 1_500 }, idempotencyKey: "drain-1" });
+  const first = await until("the task to start on a worker", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"), 30_000, 20);
+  const busy = pool.find((w) => w.pid === first.pid)!;
+  const code = await busy.stop();
+  assert.is(code, 0, busy.log());
+  assert.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end" && m.pid === busy.pid), "the in-flight task finished before the exit");
+  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
+  assert.is(result.status, "COMPLETED", result.error ?? "");
+  const out = result.output as { attempt: number; workerPid: number };
+  assert.is(out.attempt, 1, "no redelivery: the draining worker reported it");
+  assert.is(out.workerPid, busy.pid);
+});
+
+t("SIGTERM stops the orchestrator with its remote side (responders, report consumer, reaper) cleanly", async () => {
+  const code = await orchestrator!.stop();
+  const log = orchestrator!.log();
+  assert.is(code, 0, log.slice(-3000));
+  assert.match(log, /"orchestrator stopped"/);
+  assert.not.match(log, /error while stopping remote activities|error while shutting down/);
+});
+
 test.run();
