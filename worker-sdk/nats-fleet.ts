@@ -130,12 +130,18 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       view = w;
       key = workerRegistryKey(w.queue, w.workerId);
       joined = (async () => {
+        // Binding makes no API call; control works even when the registry bucket is missing.
         kv = await new Kvm(nc).open(workerRegistryBucket(prefix));
-        await put(record("starting"));
         sub = nc.subscribe(controlFilter(prefix, w.workerId), { callback: (err, m) => (err ? logger.error({ err: err.message }, "control subscription failed") : onControl(m)) });
         await nc.flush();
         timer = setInterval(publishSoon, heartbeatMs);
         timer.unref?.();
+        try {
+          await put(record("starting"));
+        } catch (err) {
+          // Keep heartbeating: the entry appears once the orchestrator creates the bucket.
+          logger.error({ err: String(err), bucket: workerRegistryBucket(prefix) }, "registering failed; is the registry bucket created (`jetflow streams init`)?");
+        }
         publishSoon();
       })();
       await joined;

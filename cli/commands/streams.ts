@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
@@ -17,6 +18,7 @@ const StreamsInitOptions = z.object({
   eventsMaxAgeMs: z.coerce.number().int().positive().default(7 * 24 * 3_600_000),
   duplicateWindowMs: z.coerce.number().int().positive().default(120_000),
   storage: z.enum(["file", "memory"]).default("file"),
+  registryTtlMs: z.coerce.number().int().min(1_000).default(90_000),
   json: z.boolean().default(false),
 });
 
@@ -34,6 +36,7 @@ export function register(program: Command): void {
       .option("--events-max-age-ms <ms>", "how long workflow events are kept")
       .option("--duplicate-window-ms <ms>", "JetStream de-duplication window")
       .option("--storage <kind>", "file or memory")
+      .option("--registry-ttl-ms <ms>", "worker registry entry TTL: a worker silent this long disappears (default 90000)")
       .option("--json", "machine-readable output"),
   ).action(async (raw: Record<string, unknown>) => {
     const opts = parseOptions(StreamsInitOptions, raw);
@@ -50,13 +53,15 @@ export function register(program: Command): void {
         duplicateWindowMs: opts.duplicateWindowMs,
         storage: opts.storage,
       });
+      // The worker registry (docs/fleet.md); an existing bucket keeps its TTL.
+      const workerRegistry = await ensureWorkerRegistry(nc, { prefix: conn.prefix, ttlMs: opts.registryTtlMs, storage: opts.storage, replicas: opts.replicas });
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...report, workerRegistry }, null, 2)}\n`);
         return;
       }
       const line = (label: string, items: string[]): string => (items.length ? `${label}:\n${items.map((i) => `  ${i}`).join("\n")}\n` : "");
       process.stdout.write(
-        `nats-server ${report.serverVersion}\n${line("created", report.created)}${line("updated", report.updated)}${line("unchanged", report.unchanged)}`,
+        `nats-server ${report.serverVersion}\n${line("created", report.created)}${line("updated", report.updated)}${line("unchanged", report.unchanged)}worker registry: KV bucket ${workerRegistry}\n`,
       );
     } finally {
       await nc.close();

@@ -24,12 +24,12 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-/** A fresh topology, orchestrator and registry bucket (memory storage, TTL `ttlMs`). */
-export async function startFleet(o: { url: string; leaseMs?: number; ttlMs?: number; maxDeliver?: number; topology?: Topology; connect?: Partial<ConnectionOptions> }): Promise<Fleet> {
+/** A fresh topology, orchestrator and (unless `registry: false`) registry bucket (memory storage, TTL `ttlMs`). */
+export async function startFleet(o: { url: string; leaseMs?: number; ttlMs?: number; maxDeliver?: number; topology?: Topology; connect?: Partial<ConnectionOptions>; registry?: boolean }): Promise<Fleet> {
   const topology = o.topology ?? freshTopology();
   const orch = await startOrchestrator({ url: o.url, topology, queue: QUEUE, codeVersion: VERSION, leaseMs: o.leaseMs ?? 5_000, maxDeliver: o.maxDeliver ?? 50, connect: o.connect });
   const cleanups: (() => Promise<void>)[] = [() => orch.close()];
-  await ensureWorkerRegistry(orch.nc, { prefix: topology.prefix, ttlMs: o.ttlMs ?? 10_000, storage: "memory" });
+  if (o.registry !== false) await ensureWorkerRegistry(orch.nc, { prefix: topology.prefix, ttlMs: o.ttlMs ?? 10_000, storage: "memory" });
   return {
     topology,
     orch,

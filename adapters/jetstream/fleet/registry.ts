@@ -2,9 +2,10 @@
  * Orchestrator/operator side of the worker registry: creates the KV bucket (its max_age is the
  * entry TTL, so dead workers disappear) and lists the workers with a health verdict.
  *
- * Reading walks the bucket's stream with direct gets (`next_by_subj`), so an operator needs only
- * `$JS.API.DIRECT.GET.KV_<bucket>` (no consumer, no flow control); the bucket keeps one message
- * per key (history 1), so the walk costs one request per worker.
+ * Reading walks the bucket's stream with message gets (`next_by_subj`, 2.9+), so an operator needs
+ * only `$JS.API.STREAM.MSG.GET.KV_<bucket>` (no consumer, no flow control); the bucket keeps one
+ * message per key (history 1), so the walk costs one request per worker. (Direct gets are not
+ * used: on a missing stream they time out instead of answering "stream not found".)
  */
 import { StorageType, jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -89,11 +90,12 @@ export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions &
 
 async function nextEntry(jsm: JetStreamManager, stream: string, seq: number, filter: string): Promise<StoredMsg | null> {
   try {
-    return await jsm.direct.getMessage(stream, { seq, next_by_subj: filter });
+    // `next_by_subj` is understood by the 2.9 server; the client's MsgRequest type only lists it for direct gets.
+    return await jsm.streams.getMessage(stream, { seq, next_by_subj: filter } as unknown as { seq: number });
   } catch (err) {
     const msg = (err as Error).message ?? String(err);
     // No bucket yet: nobody registered. Anything else (permissions, timeout) is the caller's problem.
-    if (/no responders|stream not found|503/i.test(msg)) return null;
+    if (/stream not found/i.test(msg)) return null;
     throw new JetflowError("UNAVAILABLE", `reading the worker registry ${stream} failed: ${msg}`);
   }
 }
