@@ -7,6 +7,7 @@
 import { unwatchFile, watchFile, type Stats } from "node:fs";
 import type { WsProjectStatus, WsStartRequest } from "../src/protocol/worker-service.js";
 import { WorkerConfigError } from "./errors.js";
+import type { FleetMember } from "./fleet-member.js";
 import type { WorkerLogger } from "./logger.js";
 import { loadStageModule, type StageModule } from "./stage-module.js";
 import type { WorkerTransport } from "./transport.js";
@@ -26,6 +27,8 @@ export interface ProjectWorkerOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
+  /** A fresh fleet membership per worker generation (registry entry + control), if the fleet is used. */
+  makeFleetMember?: () => FleetMember;
   /** Called with the resolved code version before anything is pulled; throw to refuse the start. */
   beforeLaunch?: (codeVersion: string) => void;
 }
@@ -98,6 +101,7 @@ export class ProjectWorker {
       logger: this.o.logger,
       ...(this.o.heartbeatIntervalMs ? { heartbeatIntervalMs: this.o.heartbeatIntervalMs } : {}),
       ...(this.o.pollWaitMs ? { pollWaitMs: this.o.pollWaitMs } : {}),
+      ...(this.o.makeFleetMember ? { fleet: this.o.makeFleetMember() } : {}),
     });
     worker.start();
     const g = { n, module, worker, transport };

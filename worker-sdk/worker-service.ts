@@ -10,6 +10,7 @@ import { createTopology, type Topology } from "../src/protocol/topology.js";
 import { WS_OPS, WsStartRequest, WsStatusRequest, WsStopRequest, workerServiceSubject, type WsListReply, type WsOp, type WsProjectStatus } from "../src/protocol/worker-service.js";
 import { WorkerConfigError } from "./errors.js";
 import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
+import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 import { createNatsWorkerTransport } from "./nats-transport.js";
 import { ProjectWorker, type TransportFactory } from "./project-worker.js";
 
@@ -26,6 +27,8 @@ export interface WorkerServiceOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
+  /** Register every project worker in the fleet registry (`jetflow workers list`). Default on; `false` turns it off. */
+  fleet?: false | NatsFleetMemberOptions;
 }
 
 /** A running worker service. */
@@ -65,6 +68,8 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const topology = o.topology ?? createTopology();
   const logger = o.logger ?? silentWorkerLogger;
   const makeTransport: TransportFactory = o.makeTransport ?? ((queue, codeVersion) => createNatsWorkerTransport(o.nc, { topology, queue, codeVersion, logger }));
+  const fleet = o.fleet;
+  const makeFleetMember = fleet === false ? undefined : () => createNatsFleetMember(o.nc, { topology, logger, ...fleet });
   const projects = new Map<string, ProjectWorker>();
   const starting = new Set<string>();
 
@@ -85,7 +90,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
           const clash = [...projects.values()].find((p) => p.queue === req.queue && p.version !== version);
           if (clash) throw new WsError("CONFLICT", `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`);
         };
-        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, beforeLaunch }).catch((err: unknown) => {
+        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, makeFleetMember, beforeLaunch }).catch((err: unknown) => {
           throw err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err;
         });
         projects.set(req.project, pw);

@@ -13,6 +13,7 @@ import { startOrchestrator, until, type Orchestrator } from "../remote/helpers.j
 import { spec } from "../../test/remote/helpers/fixture.js";
 import { startWorkerService, type WorkerService } from "../../worker-sdk/worker-service.js";
 import { workerServiceSubject, type WsOp } from "../../src/protocol/worker-service.js";
+import { ensureWorkerRegistry, listWorkers } from "../../adapters/jetstream/fleet/index.js";
 
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
@@ -56,6 +57,7 @@ test.before(async () => {
   orchA = await startOrchestrator({ url: svc.nats.url, topology, queue: "proj-a", codeVersion: "v1", leaseMs: 5_000 });
   orchB = await startOrchestrator({ url: svc.nats.url, topology, queue: "proj-b", codeVersion: "v1", leaseMs: 5_000 });
   nc = await connect({ servers: svc.nats.url });
+  await ensureWorkerRegistry(orchA.nc, { prefix: topology.prefix, storage: "memory" });
   ws = await startWorkerService({ nc, serviceId: "svc1", topology, watchIntervalMs: 50, pollWaitMs: 300, heartbeatIntervalMs: 500 });
 });
 test.after(async () => {
@@ -88,6 +90,10 @@ t("projects start by request, are listed, see only their own queue, and stop by 
   assert.is(b.status, 200, JSON.stringify(b.body));
   const list = await call("list", {});
   assert.equal(list.body.projects.map((p: any) => [p.project, p.queue, p.codeVersion, p.capacity]).sort(), [["a", "proj-a", "v1", 1], ["b", "proj-b", "v1", 2]]);
+
+  await until(async () => (await listWorkers(orchA.nc, { prefix: topology.prefix })).filter((w) => w.status === "running").length === 2, 10_000, "both project workers in the fleet registry");
+  const fleet = await listWorkers(orchA.nc, { prefix: topology.prefix });
+  assert.equal(fleet.map((w) => [w.id, w.queue, w.maxConcurrentTasks]).sort(), [["svc1-a-g1", "proj-a", 1], ["svc1-b-g1", "proj-b", 2]]);
 
   const runs = [await run(orchA, "proj-a", 1), await run(orchB, "proj-b", 2), await run(orchA, "proj-a", 3), await run(orchB, "proj-b", 4)];
   const outs = await Promise.all(runs.map((r) => r.outcome()));
