@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registerCommands } from "./commands/index.js";
+import { telemetryRequested } from "../otel/env.js";
 
 /**
  * The package version. Looked up by walking up from this file, because the same code runs
@@ -51,6 +52,7 @@ function hasCode(err: unknown): err is Error & { code: string } {
  */
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
+  const telemetry = await startTelemetryIfRequested(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
@@ -67,5 +69,25 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     process.stderr.write(`error${code}: ${message}\n`);
     if (process.env.JETFLOW_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
+  } finally {
+    await telemetry?.shutdown();
   }
+}
+
+/** Service name per command, so an orchestrator, a worker and a CLI call show up as separate services. */
+const SERVICE_BY_COMMAND: Record<string, string> = {
+  orchestrator: "jetflow-orchestrator",
+  worker: "jetflow-worker",
+  "worker-service": "jetflow-worker-service",
+};
+
+/**
+ * Starts the OpenTelemetry SDK when the standard OTEL_* variables ask for it (docs/observability.md).
+ * Imported lazily: without OTEL configuration the CLI never loads the SDK.
+ */
+async function startTelemetryIfRequested(argv: string[]): Promise<{ shutdown(): Promise<void> } | null> {
+  if (!telemetryRequested()) return null;
+  const { startTelemetry } = await import("../otel/start.js");
+  const command = argv[2] ?? "";
+  return startTelemetry({ serviceName: SERVICE_BY_COMMAND[command] ?? "jetflow-cli", serviceVersion: packageVersion() });
 }

@@ -1,3 +1,5 @@
 /** `jetflow/otel`: telemetry SDK setup for jetflow processes (the only place the OTel SDK is imported). */
-export { startTelemetry, telemetryRequested, TelemetryOptionsError } from "./start.js";
+export { startTelemetry, TelemetryOptionsError } from "./start.js";
+export { sdkDisabled, telemetryRequested } from "./env.js";
 export type { Telemetry, TelemetryOptions } from "./start.js";
+export { traceLogFields } from "./log-correlation.js";

@@ -7,6 +7,7 @@
  */
 import { startNodeSdk } from "@opentelemetry/sdk-node";
 import { z } from "zod";
+import { sdkDisabled } from "./env.js";
 
 const TelemetryOptionsSchema = z.object({
   serviceName: z.string().min(1),
@@ -37,23 +38,6 @@ export class TelemetryOptionsError extends Error {
 }
 
 /**
- * True when the environment asks for telemetry: an OTLP endpoint or an exporter is configured
- * and OTEL_SDK_DISABLED is not "true". Processes call {@link startTelemetry} only then, so an
- * unconfigured deployment does not try to reach localhost:4318.
- */
-export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") return false;
-  return [
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_CONFIG_FILE",
-  ].some((k) => (env[k] ?? "").trim() !== "");
-}
-
-/**
  * Installs the global tracer provider, meter provider, W3C propagator and async context manager.
  * jetflow's own code only uses `@opentelemetry/api`, so it costs nothing until this is called.
  * `OTEL_SERVICE_NAME`, when set, wins over `serviceName` (operators rename services by env).
@@ -64,7 +48,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     throw new TelemetryOptionsError(parsed.error.issues.map((i) => ({ path: i.path.join(".") || "options", message: i.message })));
   }
   const opts = parsed.data;
-  if ((process.env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") {
+  if (sdkDisabled()) {
     return { enabled: false, shutdown: async () => {} };
   }
   const serviceName = process.env.OTEL_SERVICE_NAME?.trim() || opts.serviceName;

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import postgres from "postgres";
 import { destination, pino } from "pino";
+import { traceLogFields } from "../../otel/log-correlation.js";
 import { createPostgresPersistence, migrate } from "../../adapters/postgres/index.js";
 import { startApiService } from "../../adapters/jetstream/api/service.js";
 import type { ApiService } from "../../adapters/jetstream/api/service.js";
@@ -37,7 +38,7 @@ const pollingScheduler: Scheduler = { schedule: async () => {} };
  * and the submission API. Several orchestrators may run against one database and one NATS.
  */
 export async function startOrchestrator(config: OrchestratorConfig, opts: { logger?: Logger; blobStore?: BlobStore } = {}): Promise<Orchestrator> {
-  const logger: Logger = opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" } }, destination(2));
+  const logger: Logger = opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" }, mixin: traceLogFields }, destination(2));
   const workerId = config.host.workerId ?? `orchestrator-${hostname()}-${process.pid}`;
   const sql = postgres(config.database.url, { max: config.database.maxConnections, onnotice: () => {} });
   const closers: (() => Promise<void>)[] = [async () => void (await sql.end({ timeout: 5 }))];

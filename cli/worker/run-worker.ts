@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { destination, pino } from "pino";
+import { traceLogFields } from "../../otel/log-correlation.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import type { AnyStage } from "../../src/stages/types.js";
 import { createActivityWorker, createNatsWorkerTransport, WorkerConfigError } from "../../worker-sdk/index.js";
@@ -41,7 +42,7 @@ export async function loadStageModule(file: string): Promise<Map<string, AnyStag
 
 /** Runs until SIGTERM/SIGINT (drain; a second signal aborts) or the connection is lost. Resolves with the exit code. */
 export async function runWorker(opts: WorkerOptions): Promise<number> {
-  const logger = pino({ level: opts.logLevel, base: { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue } }, destination(2));
+  const logger = pino({ level: opts.logLevel, base: { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue }, mixin: traceLogFields }, destination(2));
   const registry = await loadStageModule(opts.module);
   const nc: NatsConnection = await connect({
     servers: opts.servers.split(",").map((s) => s.trim()),

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { trace } from "@opentelemetry/api";
-import { TelemetryOptionsError, startTelemetry, telemetryRequested } from "../../otel/index.js";
+import { context, trace } from "@opentelemetry/api";
+import { TelemetryOptionsError, startTelemetry, telemetryRequested, traceLogFields } from "../../otel/index.js";
 
 test("telemetry is requested only by an OTLP endpoint or exporter, and OTEL_SDK_DISABLED wins", () => {
   assert.is(telemetryRequested({}), false);
@@ -40,6 +40,14 @@ test("the standard OTEL_* variables configure the SDK: OTEL_TRACES_EXPORTER=none
   await Promise.all([t.shutdown(), t.shutdown()]);
   delete process.env.OTEL_TRACES_EXPORTER;
   delete process.env.OTEL_METRICS_EXPORTER;
+});
+
+test("log lines get the active span's trace_id/span_id, and nothing outside a span", async () => {
+  assert.equal(traceLogFields(), {});
+  const sc = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: 1 };
+  // The SDK started above installed the async context manager that makes a span active.
+  const fields = context.with(trace.setSpan(context.active(), trace.wrapSpanContext(sc)), () => traceLogFields());
+  assert.equal(fields, { trace_id: sc.traceId, span_id: sc.spanId, trace_flags: "01" });
 });
 
 test.run();
