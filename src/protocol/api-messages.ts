@@ -4,6 +4,7 @@
  * docs/protocol.md for clients in other languages. Dates travel as ISO-8601 strings.
  */
 import { z } from "zod";
+import { WorkerRecord } from "./fleet.js";
 
 const id = z.string().min(1).max(200);
 const runStatus = z.enum(["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]);
@@ -25,6 +26,7 @@ export const API_ENDPOINTS = [
   "runs.rerun",
   "runs.annotate",
   "stats",
+  "workers.list",
 ] as const;
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
 
@@ -109,6 +111,12 @@ export const StatsReply = z.object({
   service: z.object({ name: z.string(), version: z.string(), instanceId: z.string(), startedAt: isoDate }),
 });
 
+/** `workers.list`: the worker registry (docs/fleet.md), optionally for one queue. */
+export const WorkersListRequest = z.object({ queue: id.optional(), unhealthyAfterMs: z.number().int().positive().optional() });
+export const WorkersListReply = z.object({
+  workers: z.array(WorkerRecord.extend({ healthy: z.boolean(), lastSeenMs: z.number().min(0) })),
+});
+
 /** Error body sent with every error reply (also mirrored in the service error headers). */
 export const ApiErrorBody = z.object({
   error: z.object({
@@ -127,6 +135,7 @@ export const API_SCHEMAS = {
   "runs.rerun": { request: RunRerunRequest, reply: RunRerunReply },
   "runs.annotate": { request: RunAnnotateRequest, reply: RunAnnotateReply },
   stats: { request: StatsRequest, reply: StatsReply },
+  "workers.list": { request: WorkersListRequest, reply: WorkersListReply },
 } as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
 
 export type ApiRequest<E extends ApiEndpoint> = z.input<(typeof API_SCHEMAS)[E]["request"]>;

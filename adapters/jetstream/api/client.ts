@@ -34,6 +34,8 @@ export interface JetflowClient {
   rerun(request: ApiRequest<"runs.rerun">): Promise<ApiReply<"runs.rerun">>;
   annotate(request: ApiRequest<"runs.annotate">): Promise<ApiReply<"runs.annotate">>;
   stats(): Promise<ApiReply<"stats">>;
+  /** The worker registry as the orchestrator sees it (docs/fleet.md). */
+  listWorkers(request?: ApiRequest<"workers.list">): Promise<ApiReply<"workers.list">>;
 }
 
 export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptions = {}): JetflowClient {
@@ -50,7 +52,7 @@ export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptio
   async function send<E extends ApiEndpoint>(endpoint: E, subject: string, request: ApiRequest<E>): Promise<ApiReply<E>> {
     const headers = natsHeaders();
     injectTraceHeaders(headers);
-    const msg = await nc.request(subject, JSON.stringify(request ?? {}), { timeout, headers });
+    const msg = await nc.request(subject, JSON.stringify(request ?? {}), { timeout, ...(headers.keys().length > 0 ? { headers } : {}) });
     const status = msg.headers?.get("Nats-Service-Error-Code");
     if (status) {
       const description = msg.headers?.get("Nats-Service-Error") ?? "";
@@ -77,6 +79,7 @@ export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptio
     rerun: (r) => call("runs.rerun", r),
     annotate: (r) => call("runs.annotate", r),
     stats: () => call("stats", {}),
+    listWorkers: (r) => call("workers.list", r ?? {}),
   };
 }
 

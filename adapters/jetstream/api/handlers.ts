@@ -12,6 +12,8 @@ export interface HandlerDeps {
   kernel: Kernel;
   jobTransport?: Pick<JobTransport, "depth">;
   service: { name: string; version: string; instanceId: string; startedAt: Date };
+  /** The worker registry reader; without it `workers.list` answers an empty list. */
+  workers?: (req: Parsed<"workers.list">) => Promise<ApiReply<"workers.list">["workers"]>;
 }
 
 export type Handlers = { [E in ApiEndpoint]: (req: Parsed<E>) => Promise<ApiReply<E>> };
@@ -61,6 +63,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         idempotencyKey: req.idempotencyKey,
       });
     },
+    "workers.list": async (req) => ({ workers: deps.workers ? await deps.workers(req) : [] }),
     stats: async () => {
       const empty = { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 };
       const runs = kernel.runs.countByStatus ? await kernel.runs.countByStatus() : empty;

@@ -8,6 +8,7 @@ import type { Logger } from "../../../src/ports/logger.js";
 import { silentLogger } from "../../../src/ports/logger.js";
 import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/protocol/api-messages.js";
 import type { ApiEndpoint } from "../../../src/protocol/api-messages.js";
+import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
 import { extractTraceHeaders } from "../../../src/protocol/trace-headers.js";
 import { SpanKind, inSpan, recordSpanError } from "../../../src/telemetry/spans.js";
@@ -56,6 +57,7 @@ export async function startApiService(nc: NatsConnection, opts: ApiServiceOption
     kernel: opts.kernel,
     jobTransport: opts.jobTransport,
     service: { name: service.info().name, version, instanceId: service.info().id, startedAt: new Date() },
+    workers: (req) => listWorkers(nc, { prefix, queue: req.queue, unhealthyAfterMs: req.unhealthyAfterMs }),
   });
 
   for (const endpoint of API_ENDPOINTS) {
