@@ -5,7 +5,7 @@
 // presigned PUT; a SIGKILLed worker's task goes to the other worker after the lease.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -87,6 +87,7 @@ test.after(async () => {
   await nc?.close();
   await svc?.stop();
   await nats?.stop();
+  if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 
 /** Two worker processes as the scoped worker user, exactly as an operator would start them. */
