@@ -124,7 +124,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
   async function request<T>(subject: string, body: Uint8Array, parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError }): Promise<T> {
     let m: Msg;
     try {
-      m = await nc.request(subject, body, { timeout, headers: traceHeaders() });
+      m = await nc.request(subject, body, { timeout, ...withHeaders(traceHeaders()) });
     } catch (err) {
       throw new NatsTransportError("UNAVAILABLE", `request to ${subject} failed: ${(err as Error).message}`);
     }
@@ -136,11 +136,13 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
   }
 
   /** W3C trace context of the active span (the worker's `activity.execute`) for an outgoing message. */
-  function traceHeaders(): MsgHdrs {
+  function traceHeaders(): MsgHdrs | undefined {
     const h = natsHeaders();
     injectTraceHeaders(h);
-    return h;
+    return h.keys().length > 0 ? h : undefined; // no SDK: send a plain message, as before
   }
+
+  const withHeaders = (headers: MsgHdrs | undefined) => (headers ? { headers } : {});
 
   const heartbeatRequest = (hb: HeartbeatRequest): Promise<HeartbeatReply> =>
     request(heartbeatSubject, encodeTaskBody(HeartbeatRequest, "heartbeat request", hb), parseHeartbeatReply);
@@ -242,7 +244,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
       await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
-      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout, headers: traceHeaders() });
+      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout, ...withHeaders(traceHeaders()) });
       const d = held.get(l.leaseToken);
       held.delete(l.leaseToken);
       if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack
