@@ -150,7 +150,7 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       if (view && kv && !left) publishSoon();
     },
     async leave() {
-      if (left) return;
+      if (left || !view) return; // never joined (stopped before start): nothing to withdraw
       await joined?.catch(() => undefined); // its failure was logged by the worker
       left = true;
       if (timer) clearInterval(timer);

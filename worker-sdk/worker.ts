@@ -172,7 +172,8 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
     if (loop) await loop;
     while (inFlight.size > 0) await Promise.all(inFlight.values());
     stats.status = failed ? "failed" : "stopped";
-    if (fleet) {
+    if (fleet && loop) {
+      // Only a started worker joined the fleet.
       await fleet.leave().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "leaving the fleet failed"));
     }
     markDone();
