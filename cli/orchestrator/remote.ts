@@ -48,6 +48,12 @@ export interface OrchestratorRemote {
   readonly stages: RemoteStages;
   /** Ensures the consumers and starts dispatcher, responders, report consumers and the reaper. */
   start(nc: NatsConnection, topology: Topology): Promise<void>;
+  /**
+   * Cancels the run's unfinished remote tasks (the kernel's `onRunCancelled`): their workers see
+   * `cancelled` in the next heartbeat reply and abort `ctx.signal`. The task store is shared by
+   * every queue's broker, so the first broker's call cancels them all; the others wake their waiters.
+   */
+  cancelRun(workflowRunId: string): Promise<void>;
   /** Stops everything `start` started (idempotent; safe when `start` never ran or failed halfway). */
   stop(): Promise<void>;
 }
@@ -67,7 +73,7 @@ const disabled = (): never => {
 export function createOrchestratorRemote(config: OrchestratorConfig, deps: OrchestratorRemoteDeps): OrchestratorRemote {
   const remote = config.remote;
   if (!remote) {
-    return { stages: { enabled: false, stage: disabled, client: disabled }, start: async () => {}, stop: async () => {} };
+    return { stages: { enabled: false, stage: disabled, client: disabled }, start: async () => {}, cancelRun: async () => {}, stop: async () => {} };
   }
   const s3 = config.s3;
   if (!s3) throw new JetflowError("VALIDATION", 'the "remote" section needs an "s3" section: workers move artifacts by URLs the orchestrator presigns');
@@ -148,6 +154,12 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       const reaper = startReaper(brokers.values().next().value!, remote.reapIntervalMs, remote.republishAfterMs, deps.logger);
       stoppers.push(reaper);
       deps.logger.info({ queues: remote.queues.map((q) => `${q.queue}@${q.codeVersion}`) }, "remote activities started");
+    },
+    async cancelRun(workflowRunId) {
+      for (const b of brokers.values()) {
+        const ids = await b.cancelRun(workflowRunId);
+        if (ids.length > 0) deps.logger.info({ workflowRunId, taskIds: ids }, "remote tasks cancelled with their run");
+      }
     },
     stop: () => (stopping ??= stopAll()),
   };

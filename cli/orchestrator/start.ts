@@ -93,6 +93,8 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
       clock: systemClock,
       registry,
       logger,
+      // A cancelled run interrupts its in-flight remote activities, not just its local jobs.
+      onRunCancelled: (workflowRunId) => remote.cancelRun(workflowRunId),
       options: { inlineOutputLimitBytes: config.inlineOutputLimitBytes ?? (config.s3 || opts.blobStore ? 64 * 1024 : 8 * 1024 * 1024) },
     });
     const host = createNodeHost({

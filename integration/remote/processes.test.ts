@@ -180,6 +180,22 @@ t("SIGTERM on a worker mid-activity drains: the task finishes and reports on tha
   assert.is(out.workerPid, busy.pid);
 });
 
+t("runs cancel over the API interrupts the activity in its worker process within a heartbeat; the run ends CANCELLED", async () => {
+  await startWorkers();
+  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 60_000 }, idempotencyKey: "cancel-1" });
+  await until("the 60 s activity to start", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"), 30_000, 20);
+  const cancelledAt = Date.now();
+  const reply = await client.cancelRun({ workflowRunId, reason: "operator pressed stop" });
+  assert.is(reply.status, "CANCELLED");
+  const aborted = await until("ctx.signal to fire in the worker", async () => markers().find((m) => m.runId === workflowRunId && m.event === "aborted"), 10_000, 20);
+  // Heartbeats every 250 ms carry the cancellation; the bound leaves room for a loaded CI machine.
+  assert.ok(aborted.at - cancelledAt < 2_500, `aborted ${aborted.at - cancelledAt} ms after the cancel`);
+  assert.match(aborted.reason, /cancel/i);
+  const run = await client.getRun({ workflowRunId });
+  assert.is(run.run.status, "CANCELLED", "no late report overwrote the cancellation");
+  assert.not.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end"), "the activity never finished its work");
+});
+
 t("SIGTERM stops the orchestrator with its remote side (responders, report consumer, reaper) cleanly", async () => {
   const code = await orchestrator!.stop();
   const log = orchestrator!.log();
