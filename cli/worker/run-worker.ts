@@ -5,51 +5,39 @@
  */
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { destination, pino } from "pino";
 import { traceLogFields } from "../../otel/log-correlation.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import type { AnyStage } from "../../src/stages/types.js";
-import { createActivityWorker, createNatsWorkerTransport, WorkerConfigError } from "../../worker-sdk/index.js";
+import { createActivityWorker, createNatsWorkerTransport, inboxPrefixFromCreds, loadStageModule as loadModule, WorkerConfigError } from "../../worker-sdk/index.js";
 import type { WorkerOptions } from "../commands/worker.js";
 
 /**
- * Imports `file` and returns its stages by id: `export const stages = [...]` (or `{ id: stage }`),
- * or a default export of either. @throws WorkerConfigError naming what is wrong.
+ * Imports `file` and returns its stages by id (shapes: worker-sdk `loadStageModule`). A module
+ * that declares a `version` other than `codeVersion` is refused: it would run tasks created for
+ * code it does not hold. @throws WorkerConfigError naming what is wrong.
  */
-export async function loadStageModule(file: string): Promise<Map<string, AnyStage>> {
-  const path = resolve(file);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new WorkerConfigError(`cannot load --module ${path}: ${(err as Error).message}`);
+export async function loadStageModule(file: string, codeVersion?: string): Promise<Map<string, AnyStage>> {
+  const mod = await loadModule(file);
+  if (codeVersion && mod.version && mod.version !== codeVersion) {
+    throw new WorkerConfigError(`--module ${mod.file} declares version "${mod.version}" but --code-version is "${codeVersion}"`);
   }
-  const exported = mod.stages ?? mod.default;
-  const list = Array.isArray(exported) ? exported : exported && typeof exported === "object" ? Object.values(exported) : null;
-  if (!list || list.length === 0) throw new WorkerConfigError(`--module ${path} must export "stages": a non-empty array of stage definitions (or { id: stage }), or a default export of one`);
-  const byId = new Map<string, AnyStage>();
-  for (const s of list as AnyStage[]) {
-    if (!s || typeof s.id !== "string" || typeof s.execute !== "function" || !s.schemas) {
-      throw new WorkerConfigError(`--module ${path}: every entry of "stages" must be a stage definition (defineStage), got ${JSON.stringify(Object.keys(s ?? {}))}`);
-    }
-    if (byId.has(s.id)) throw new WorkerConfigError(`--module ${path}: stage id "${s.id}" is exported twice`);
-    byId.set(s.id, s);
-  }
-  return byId;
+  return mod.stages;
 }
 
 /** Runs until SIGTERM/SIGINT (drain; a second signal aborts) or the connection is lost. Resolves with the exit code. */
 export async function runWorker(opts: WorkerOptions): Promise<number> {
   const logger = pino({ level: opts.logLevel, base: { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue }, mixin: traceLogFields }, destination(2));
-  const registry = await loadStageModule(opts.module);
+  const registry = await loadStageModule(opts.module, opts.codeVersion);
+  const creds = opts.creds ? readFileSync(opts.creds) : null;
+  // A credential from `jetflow creds issue` may only receive replies under its own inbox prefix.
+  const inboxPrefix = opts.inboxPrefix ?? (creds ? await inboxPrefixFromCreds(creds) : null) ?? (opts.user ? `_INBOX_${opts.user}` : null);
   const nc: NatsConnection = await connect({
     servers: opts.servers.split(",").map((s) => s.trim()),
     name: opts.workerId,
-    ...(opts.creds ? { authenticator: credsAuthenticator(readFileSync(opts.creds)) } : {}),
+    ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
     ...(opts.user ? { user: opts.user, pass: opts.password } : {}),
-    ...(opts.inboxPrefix || opts.user ? { inboxPrefix: opts.inboxPrefix ?? `_INBOX_${opts.user}` } : {}),
+    ...(inboxPrefix ? { inboxPrefix } : {}),
   });
   const topology = createTopology({ prefix: opts.prefix, streamPrefix: opts.streamPrefix });
   const transport = createNatsWorkerTransport(nc, { topology, queue: opts.queue, codeVersion: opts.codeVersion, logger });

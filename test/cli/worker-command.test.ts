@@ -44,16 +44,17 @@ test("bad flags are refused, each one named", () => {
 test("the stage module must export stage definitions", async () => {
   const bad = async (file: string, re: RegExp) => {
     try {
-      await loadStageModule(file);
+      await loadStageModule(file, "v1");
     } catch (err) {
       assert.match((err as Error).message, re);
       return;
     }
     assert.unreachable(`loaded ${file}`);
   };
-  await bad(join(root, "does-not-exist.js"), /cannot load --module/);
+  await bad(join(root, "does-not-exist.js"), /does-not-exist\.js cannot be read/);
   await bad(join(root, "test/cli/worker-command.test.ts"), /must export "stages"/);
-  const stages = await loadStageModule(join(root, "integration/remote/fixtures/artifact-stages.ts"));
+  await bad(join(root, "test/cli/fixtures/v2-module.ts"), /declares version "v2" but --code-version is "v1"/);
+  const stages = await loadStageModule(join(root, "integration/remote/fixtures/artifact-stages.ts"), "v1");
   assert.equal([...stages.keys()], ["transform"]);
 });
 
