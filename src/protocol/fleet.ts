@@ -82,6 +82,25 @@ export function controlFilter(prefix: string, workerId: string): string {
   return `${prefix}.ctl.${encodeToken(workerId, "workerId")}.*`;
 }
 
+/**
+ * The live workers that could run a task of (queue, codeVersion) requiring `requiredLabels`: healthy,
+ * running, same queue and version, labels satisfying the requirement. Empty = nobody can serve it now
+ * (the building block for reporting such a task instead of letting it wait silently).
+ */
+export function workersServing<W extends WorkerRecord & { healthy: boolean }>(
+  workers: readonly W[],
+  task: { queue: string; codeVersion: string; requiredLabels: Record<string, string> },
+): W[] {
+  return workers.filter(
+    (w) =>
+      w.healthy &&
+      w.status === "running" &&
+      w.queue === task.queue &&
+      w.stageCodeVersion === task.codeVersion &&
+      Object.entries(task.requiredLabels).every(([k, v]) => w.labels[k] === v),
+  );
+}
+
 function parseWith<S extends z.ZodType>(schema: S, what: string, body: Uint8Array | string): ParseResult<z.output<S>> {
   const json = parseJsonBody(body, what);
   if (!json.ok) return json;
