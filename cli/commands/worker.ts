@@ -46,6 +46,10 @@ export const WorkerOptions = z
     heartbeatMs: z.coerce.number().int().min(10).default(5_000),
     pollMs: z.coerce.number().int().min(10).default(5_000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+    /** Register in the fleet registry and answer control requests (`jetflow workers list|drain|stop`). */
+    fleet: z.boolean().default(true),
+    fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
+    healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
   })
   .superRefine((o, ctx) => {
     if (o.creds && o.user) ctx.addIssue({ code: "custom", path: ["creds"], message: "give either --creds or --user/--password, not both" });
@@ -78,6 +82,9 @@ export function register(program: Command): void {
     .option("--heartbeat-ms <ms>", "heartbeat interval; keep it well below the orchestrator's lease (default 5000)")
     .option("--poll-ms <ms>", "longest single pull (default 5000)")
     .option("--log-level <level>", "debug, info, warn, error or silent")
+    .option("--no-fleet", "do not register in the fleet registry nor answer control requests")
+    .option("--fleet-heartbeat-ms <ms>", "registry heartbeat (default 30000)")
+    .option("--health-port <port>", "serve GET /healthz (JSON: status, in-flight, last successful pull) on this port")
     .action(async (raw: Record<string, unknown>) => {
       const env = process.env;
       const opts = parseOptions(WorkerOptions, {

@@ -12,6 +12,7 @@ import type { ApiService } from "../../adapters/jetstream/api/service.js";
 import { createJetStreamEventSink } from "../../adapters/jetstream/event-sink.js";
 import { createJetStreamJobTransport } from "../../adapters/jetstream/job-transport.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { createKernel, createNodeHost, systemClock } from "../../src/index.js";
 import type { BlobStore, Kernel, Logger, Scheduler } from "../../src/index.js";
@@ -74,6 +75,8 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
       jobAckWaitMs: config.jobs.leaseMs,
       jobMaxDeliver: config.jobs.maxDeliveries,
     });
+    // Workers register themselves in this bucket; they may not create it (no $JS.API grant).
+    await ensureWorkerRegistry(nc, { prefix: topology.prefix, replicas: config.nats.replicas });
     const jobTransport = await createJetStreamJobTransport(nc, {
       topology,
       leaseMs: config.jobs.leaseMs,

@@ -9,8 +9,11 @@ import { destination, pino } from "pino";
 import { traceLogFields } from "../../otel/log-correlation.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import type { AnyStage } from "../../src/stages/types.js";
+import { startHealthServer } from "../shared/health-server.js";
+import { createNatsFleetMember } from "../../worker-sdk/nats-fleet.js";
 import { createActivityWorker, createNatsWorkerTransport, inboxPrefixFromCreds, loadStageModule as loadModule, WorkerConfigError } from "../../worker-sdk/index.js";
 import type { WorkerOptions } from "../commands/worker.js";
+import type { WorkerStats } from "../../worker-sdk/worker.js";
 
 /**
  * Imports `file` and returns its stages by id (shapes: worker-sdk `loadStageModule`). A module
@@ -52,8 +55,10 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     heartbeatIntervalMs: opts.heartbeatMs,
     pollWaitMs: opts.pollMs,
     logger,
+    ...(opts.fleet ? { fleet: createNatsFleetMember(nc, { topology, logger, ...(opts.fleetHeartbeatMs ? { heartbeatIntervalMs: opts.fleetHeartbeatMs } : {}) }) } : {}),
   });
   worker.start();
+  const health = opts.healthPort === undefined ? null : await startHealthServer({ port: opts.healthPort, report: () => workerHealth(worker.getStats(), opts, nc.isClosed()) });
   logger.info({ stages: [...registry.keys()], codeVersion: opts.codeVersion, concurrency: opts.concurrency }, "worker started");
 
   const exitCode = await new Promise<number>((done) => {
@@ -76,6 +81,13 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // A fleet drain/stop request (`jetflow workers drain <id>`) ends the worker too: exit 0 once it has.
+    void worker.done().then(() => {
+      if (signals === 0) {
+        logger.info("stopped by a control request");
+        done(0);
+      }
+    });
     void nc.closed().then((err) => {
       if (signals > 0) return;
       // Without NATS nothing can be pulled or reported; leases expire and tasks go to other workers.
@@ -83,8 +95,28 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
       void worker.stop({ drain: false }).finally(() => done(1));
     });
   });
+  await health?.close();
   await transport.close?.();
   if (!nc.isClosed()) await nc.drain();
   logger.info({ ...worker.getStats(), lastPullAt: undefined }, "worker stopped");
   return exitCode;
+}
+
+/**
+ * Healthy while connected and pulling: the last successful pull is recent, or the worker is full
+ * (it does not pull while at capacity). Stopped or failed workers are unhealthy.
+ */
+export function workerHealth(s: WorkerStats, o: Pick<WorkerOptions, "pollMs" | "concurrency">, disconnected: boolean, now = Date.now()) {
+  const sincePull = s.lastPullAt ? now - s.lastPullAt.getTime() : null;
+  const pulling = s.inFlight >= o.concurrency || (sincePull !== null && sincePull <= Math.max(60_000, 3 * o.pollMs));
+  const healthy = !disconnected && (s.status === "running" || s.status === "draining" || s.status === "idle") && (pulling || s.status === "idle");
+  return {
+    healthy,
+    status: disconnected ? "disconnected" : s.status,
+    inFlight: s.inFlight,
+    capacity: o.concurrency,
+    completed: s.completed,
+    failed: s.failed,
+    lastSuccessfulPull: s.lastPullAt?.toISOString() ?? null,
+  };
 }

@@ -18,6 +18,8 @@ import { watchRun } from "../../cli/shared/watch-run.js";
 import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { deriveOutput, sha256 } from "./fixtures/artifact-stages.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";
+import { execFile } from "node:child_process";
+import { freePort } from "../harness/net.js";
 
 const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
 Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
@@ -90,9 +92,9 @@ test.after(async () => {
   if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 
-/** Two worker processes as the scoped worker user, exactly as an operator would start them. */
-async function startWorkers(): Promise<WorkerProcess[]> {
-  const args = [
+/** `jetflow worker` flags of the scoped worker user, exactly as an operator would pass them. */
+function workerArgs(): string[] {
+  return [
     "--queue", "default",
     "--code-version", "v1",
     "--module", new URL("./fixtures/artifact-stages.ts", import.meta.url).pathname,
@@ -102,6 +104,11 @@ async function startWorkers(): Promise<WorkerProcess[]> {
     "--heartbeat-ms", "250",
     "--poll-ms", "500",
   ];
+}
+
+/** Two worker processes as the scoped worker user. */
+async function startWorkers(): Promise<WorkerProcess[]> {
+  const args = workerArgs();
   const started = await Promise.all(["w-a", "w-b"].map((id) => startWorkerProcess(id, args, d.env)));
   workers.push(...started);
   return started;
@@ -194,6 +201,28 @@ t("runs cancel over the API interrupts the activity in its worker process within
   const run = await client.getRun({ workflowRunId });
   assert.is(run.run.status, "CANCELLED", "no late report overwrote the cancellation");
   assert.not.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end"), "the activity never finished its work");
+});
+
+t("`jetflow workers drain <id>` over NATS: the worker process finishes its task, reports, exits 0; /healthz tracks it", async () => {
+  const port = await freePort();
+  const w = await startWorkerProcess("w-drain", [...workerArgs(), "--health-port", String(port), "--fleet-heartbeat-ms", "500"], d.env);
+  workers.push(w);
+  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 2_000 }, idempotencyKey: "fleet-drain-1" });
+  await until("the task to start on w-drain", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start" && m.pid === w.pid), 30_000, 20);
+  const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<string, unknown>;
+  assert.equal([health.healthy, health.status, health.inFlight, health.capacity], [true, "running", 1, 1]);
+  // The operator user (not the worker's) may send control requests.
+  const drain = await new Promise<{ code: number; out: string }>((done) =>
+    execFile(process.execPath, ["bin/jetflow.js", "workers", "drain", "w-drain", "--servers", nats!.url, "--user", "operator", "--password", PASSWORDS.JETFLOW_OPERATOR_PASSWORD], { cwd: new URL("../..", import.meta.url).pathname, env: d.env, timeout: 60_000 }, (err, stdout, stderr) =>
+      done({ code: err ? 1 : 0, out: stdout + stderr }),
+    ),
+  );
+  assert.is(drain.code, 0, drain.out);
+  assert.is(await w.exited(), 0, w.log());
+  assert.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end" && m.pid === w.pid), "the in-flight task finished before the exit");
+  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
+  assert.is(result.status, "COMPLETED", result.error ?? "");
+  assert.is((result.output as { attempt: number }).attempt, 1, "reported by the drained worker, not redelivered");
 });
 
 t("SIGTERM stops the orchestrator with its remote side (responders, report consumer, reaper) cleanly", async () => {

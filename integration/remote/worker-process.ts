@@ -14,6 +14,8 @@ export interface WorkerProcess {
   stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL and wait until the process is gone. */
   kill9(): Promise<void>;
+  /** Resolves with the exit code when the process exits on its own (e.g. after a fleet drain). */
+  exited(): Promise<number | null>;
 }
 
 /** Starts `jetflow worker <args>` and resolves once it logged "worker started" (bounded). */
@@ -53,6 +55,7 @@ export async function startWorkerProcess(workerId: string, args: string[], env: 
       clearTimeout(t);
       return code;
     },
+    exited: () => exited,
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGKILL");
