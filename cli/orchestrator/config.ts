@@ -63,6 +63,8 @@ export const OrchestratorConfig = z.object({
   /** Remote activities run by `jetflow worker` processes (see docs/remote-workers.md). Needs `s3`. */
   remote: RemoteConfig.optional(),
   logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** Serve GET /healthz on this port (127.0.0.1) for process supervisors. */
+  healthPort: z.number().int().min(0).max(65_535).optional(),
 }).refine((c) => !c.remote || c.s3, { path: ["remote"], message: 'needs an "s3" section: workers move artifacts by URLs the orchestrator presigns' });
 export type OrchestratorConfig = z.output<typeof OrchestratorConfig>;
 
@@ -86,6 +88,7 @@ export async function loadOrchestratorConfig(file: string | undefined, env: Node
   if (env.JETFLOW_NATS_CREDS) raw.nats.creds = env.JETFLOW_NATS_CREDS;
   if (env.JETFLOW_WORKFLOWS) raw.workflows = env.JETFLOW_WORKFLOWS;
   if (env.JETFLOW_LOG_LEVEL) raw.logLevel = env.JETFLOW_LOG_LEVEL;
+  if (env.JETFLOW_HEALTH_PORT) raw.healthPort = Number(env.JETFLOW_HEALTH_PORT);
   const parsed = OrchestratorConfig.safeParse(raw);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");

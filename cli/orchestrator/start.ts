@@ -20,6 +20,7 @@ import { createS3BlobStore } from "../../adapters/s3/index.js";
 import { JetflowError } from "../../src/kernel/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
+import { startHealthServer, type HealthReport } from "../shared/health-server.js";
 import { createOrchestratorRemote } from "./remote.js";
 
 export interface Orchestrator {
@@ -28,6 +29,8 @@ export interface Orchestrator {
   readonly nc: NatsConnection;
   /** Stops in dependency order: API, host (waits for in-flight jobs), transport, NATS, Postgres. */
   stop(): Promise<void>;
+  /** For supervisors: healthy while NATS is connected, Postgres answers and ticks succeed. */
+  health(): Promise<HealthReport>;
 }
 
 /** The scheduler port is not needed here: the node host's orchestration tick polls on its own. */
@@ -121,13 +124,39 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
       api = await startApiService(nc, { kernel, jobTransport, prefix: config.nats.prefix, logger });
       closers.push(() => api!.stop());
     }
-    logger.info({ workerId, api: api?.id ?? null }, "orchestrator started");
+    const health = async (): Promise<HealthReport> => {
+      const db = await Promise.race([
+        sql`select 1`.then(() => "ok", (e: unknown) => (e as Error).message),
+        new Promise<string>((r) => setTimeout(r, 2_000, "no answer within 2 s").unref()),
+      ]);
+      const h = host.getStats();
+      // A few failed ticks in a row is a blip the host rides out with backoff; more is an outage.
+      const healthy = !nc.isClosed() && db === "ok" && h.isRunning && h.consecutiveTickFailures < 5;
+      return {
+        healthy,
+        status: healthy ? "running" : "degraded",
+        workerId,
+        nats: nc.isClosed() ? "closed" : "connected",
+        database: db,
+        inFlight: h.jobsInFlight,
+        jobsProcessed: h.jobsProcessed,
+        consecutiveTickFailures: h.consecutiveTickFailures,
+        lastTickError: h.lastTickError ?? null,
+      };
+    };
+    if (config.healthPort !== undefined) {
+      const server = await startHealthServer({ port: config.healthPort, report: health });
+      // Closed first: a supervisor should see the process go away, not a half-stopped one answering.
+      closers.push(() => server.close());
+    }
+    logger.info({ workerId, api: api?.id ?? null, healthPort: config.healthPort ?? null }, "orchestrator started");
 
     let stopping: Promise<void> | undefined;
     return {
       workerId,
       kernel,
       nc,
+      health,
       stop: () => (stopping ??= closeAll().then(() => logger.info({ workerId }, "orchestrator stopped"))),
     };
   } catch (e) {

@@ -46,6 +46,7 @@ if (nats) svc = await services(["postgres", "s3"]);
 const t = nats && svc ? test : test.skip;
 
 let d: TestDeployment;
+let orchestratorHealthPort = 0;
 let orchestrator: OrchestratorProcess | undefined;
 let nc: NatsConnection;
 let client: JetflowClient;
@@ -58,6 +59,7 @@ test.before(async () => {
   const markers = join(dir, "markers.jsonl");
   writeFileSync(markers, "");
   const configFile = join(dir, "orchestrator.json");
+  orchestratorHealthPort = await freePort();
   writeFileSync(
     configFile,
     JSON.stringify({
@@ -68,6 +70,7 @@ test.before(async () => {
       s3: { bucket: svc.s3.bucket, endpoint: svc.s3.endpoint, region: svc.s3.region, accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey, forcePathStyle: true },
       remote: { leaseMs: LEASE_MS, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }], reapIntervalMs: 500, reportPollMs: 200 },
       logLevel: "info",
+      healthPort: orchestratorHealthPort,
     }),
   );
   d = { dir, markers, configFile, env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", JETFLOW_TEST_MARKERS: markers } };
@@ -223,6 +226,13 @@ t("`jetflow workers drain <id>` over NATS: the worker process finishes its task,
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
   assert.is((result.output as { attempt: number }).attempt, 1, "reported by the drained worker, not redelivered");
+});
+
+t("the orchestrator's /healthz reports NATS, Postgres and its host", async () => {
+  const res = await fetch(`http://127.0.0.1:${orchestratorHealthPort}/healthz`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await res.json()) as Record<string, unknown>;
+  assert.is(res.status, 200, JSON.stringify(body));
+  assert.equal([body.healthy, body.nats, body.database, body.consecutiveTickFailures], [true, "connected", "ok", 0]);
 });
 
 t("SIGTERM stops the orchestrator with its remote side (responders, report consumer, reaper) cleanly", async () => {
