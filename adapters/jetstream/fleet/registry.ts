@@ -66,13 +66,17 @@ export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions &
   const unhealthyAfter = opts.unhealthyAfterMs ?? DEFAULT_UNHEALTHY_AFTER_MS;
   const now = (opts.now ?? (() => new Date()))().getTime();
   const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: opts.timeoutMs ?? 5_000 });
-  const out: WorkerListing[] = [];
+  // By key: a worker that heartbeats during the walk moves to a higher sequence and is met twice; the later read wins.
+  const byKey = new Map<string, WorkerListing>();
   const filter = `$KV.${bucket}.>`;
   let seq = 1;
-  for (;;) {
+  // Bounded: rewrites during the walk only append, so the walk ends unless writers outpace it for this long.
+  for (let reads = 0; ; reads++) {
+    if (reads > MAX_READS) throw new JetflowError("UNAVAILABLE", `the worker registry ${stream} changed faster than it could be read (${MAX_READS} reads)`);
     const m = await nextEntry(jsm, stream, seq, filter);
     if (!m) break;
     seq = m.seq + 1;
+    byKey.delete(m.subject);
     const op = m.header?.get("KV-Operation");
     if (op === "DEL" || op === "PURGE") continue;
     const r = parseWorkerRecord(m.data);
@@ -83,10 +87,12 @@ export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions &
     if (opts.queue && r.value.queue !== opts.queue) continue;
     const lastSeenMs = Math.max(0, now - Date.parse(r.value.lastHeartbeat));
     const ended = r.value.status === "stopped" || r.value.status === "failed";
-    out.push({ ...r.value, healthy: ended || lastSeenMs <= unhealthyAfter, lastSeenMs });
+    byKey.set(m.subject, { ...r.value, healthy: ended || lastSeenMs <= unhealthyAfter, lastSeenMs });
   }
-  return out.sort((a, b) => a.queue.localeCompare(b.queue) || a.id.localeCompare(b.id));
+  return [...byKey.values()].sort((a, b) => a.queue.localeCompare(b.queue) || a.id.localeCompare(b.id));
 }
+
+const MAX_READS = 100_000;
 
 async function nextEntry(jsm: JetStreamManager, stream: string, seq: number, filter: string): Promise<StoredMsg | null> {
   try {
