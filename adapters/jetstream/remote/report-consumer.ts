@@ -35,6 +35,11 @@ export interface ReportConsumerOptions {
   retryDelayMs?: number;
   /** Bound on ack confirmations. Default 5000 ms. */
   ackTimeoutMs?: number;
+  /**
+   * Reports handled at once (parallel pull loops). Each report is one Postgres commit, so a
+   * single loop caps a queue's throughput at one commit latency per task. Default 8.
+   */
+  concurrency?: number;
   logger?: Logger;
   /** Called with every verdict (accepted or refused as stale/terminal/cancelled). */
   onReport?: (result: ReportResult) => void;
@@ -104,7 +109,10 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
     }
   }
 
-  const running = loop();
+  const concurrency = opts.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`report consumer concurrency must be an integer >= 1, got ${concurrency}`);
+  // Reports of different tasks are independent, and broker.report fences attempts of one task in the store.
+  const running = Promise.all(Array.from({ length: concurrency }, () => loop())).then(() => undefined);
   return {
     consumer,
     async stop() {
