@@ -17,7 +17,8 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { OtlpReceiver, type ReceivedSpan } from "./otlp-receiver.js";
 import { QUEUE, VERSION, heavy } from "./fixtures/activity.js";
 import { startTelemetry, type Telemetry } from "../../otel/index.js";
-import { WorkflowBuilder, createBroker, createKernel, createNodeHost, defineRemoteStage, type NodeHost } from "../../src/index.js";
+import { WorkflowBuilder, createBroker, createKernel, createNodeHost, defineRemoteStage, defineStage, type NodeHost } from "../../src/index.js";
+import type { Topology } from "../../src/protocol/topology.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { InMemoryActivityTaskStore, InMemoryBlobStore, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";
@@ -38,7 +39,62 @@ let nc: NatsConnection;
 let client: JetflowClient;
 let worker: ChildProcess | null = null;
 let workerStderr = "";
-const stops: (() => Promise<void>)[] = [];
+let topology: Topology;
+let stopOrchestrator: (() => Promise<void>) | null = null;
+/** What survives an orchestrator restart (the database, in production). */
+const persistence = new InMemoryPersistence();
+const taskStore = new InMemoryActivityTaskStore();
+const workerEnv = () => ({ NATS_URL: svc!.nats.url, TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }), WORKER_ID });
+
+/**
+ * One orchestrator: job transport, broker with NATS dispatcher/responders/report consumer,
+ * kernel, node host and API service over the shared stores. Resolves with its stop function.
+ */
+async function startOrchestrator(): Promise<() => Promise<void>> {
+  const stops: (() => Promise<void>)[] = [];
+  const jobTransport: JetStreamJobTransport = await createJetStreamJobTransport(nc, { topology, leaseMs: 10_000, maxDeliveries: 5, ensure: { storage: "memory" } });
+  stops.push(() => jobTransport.close());
+  const broker = createBroker({ store: taskStore, presigner: new LocalObjectServer(new InMemoryBlobStore()), clock: systemClock, leaseMs: 5_000 });
+  broker.attachDispatcher(createJetStreamTaskDispatcher(nc, { topology }));
+  await ensureTaskConsumer(await jetstreamManager(nc), { topology, queue: QUEUE, codeVersion: VERSION, leaseMs: 5_000, maxDeliver: 5 });
+  const responders = await startBrokerResponders(nc, broker, { topology, queues: [QUEUE] });
+  stops.push(() => responders.stop());
+  const reports = await startReportConsumer(nc, broker, { topology, queue: QUEUE, pollMs: 200 });
+  stops.push(() => reports.stop());
+
+  const input = z.object({ n: z.number(), mode: z.enum(["ok", "flaky", "fail"]) });
+  const remote = defineRemoteStage(heavy, broker, { queue: QUEUE, stageCodeVersion: VERSION, pollIntervalMs: 100, maxAttempts: 2 });
+  const finish = defineStage({
+    id: "finish",
+    name: "Finish",
+    dependencies: ["heavy"],
+    schemas: { input: z.object({ r: z.number() }), output: z.object({ r: z.number() }), config: z.object({}).default({}) },
+    async execute(ctx) {
+      return { output: { r: ctx.input.r + 1 } };
+    },
+  });
+  const workflows = [
+    new WorkflowBuilder("otel-wf", "OTel", "one remote activity", input, z.object({ r: z.number() })).pipe(remote).build(),
+    new WorkflowBuilder("otel-wf2", "OTel 2", "a remote activity, then a local stage", input, z.object({ r: z.number() })).pipe(remote).pipe(finish).build(),
+  ];
+  const kernel = createKernel({
+    persistence,
+    blobStore: new InMemoryBlobStore(),
+    jobTransport,
+    eventSink: createJetStreamEventSink(nc, { topology }),
+    scheduler: new NoopScheduler(),
+    clock: systemClock,
+    registry: { getWorkflow: (id) => workflows.find((w) => w.id === id) },
+  });
+  const host: NodeHost = createNodeHost({ kernel, jobTransport, workerId: `orch-${randomUUID().slice(0, 6)}`, handleSignals: false, orchestrationIntervalMs: 100, jobPollIntervalMs: 200 });
+  await host.start();
+  stops.push(() => host.stop());
+  const api: ApiService = await startApiService(nc, { kernel, jobTransport, prefix: topology.prefix });
+  stops.push(() => api.stop());
+  return async () => {
+    while (stops.length > 0) await stops.pop()!();
+  };
+}
 
 /** Polls `cond` until it holds; throws after `ms` (a bound, not a sleep). */
 async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -95,44 +151,16 @@ test.before(async () => {
   });
   telemetry = startTelemetry({ serviceName: "jetflow-orchestrator" });
 
-  const topology = freshTopology();
+  topology = freshTopology();
   nc = await connect({ servers: svc.nats.url });
-  const jobTransport: JetStreamJobTransport = await createJetStreamJobTransport(nc, { topology, leaseMs: 10_000, maxDeliveries: 5, ensure: { storage: "memory" } });
-  stops.push(() => jobTransport.close());
-  const broker = createBroker({ store: new InMemoryActivityTaskStore(), presigner: new LocalObjectServer(new InMemoryBlobStore()), clock: systemClock, leaseMs: 5_000 });
-  broker.attachDispatcher(createJetStreamTaskDispatcher(nc, { topology }));
-  await ensureTaskConsumer(await jetstreamManager(nc), { topology, queue: QUEUE, codeVersion: VERSION, leaseMs: 5_000, maxDeliver: 5 });
-  const responders = await startBrokerResponders(nc, broker, { topology, queues: [QUEUE] });
-  stops.push(() => responders.stop());
-  const reports = await startReportConsumer(nc, broker, { topology, queue: QUEUE, pollMs: 200 });
-  stops.push(() => reports.stop());
-
-  const input = z.object({ n: z.number(), mode: z.enum(["ok", "flaky", "fail"]) });
-  const workflow = new WorkflowBuilder("otel-wf", "OTel", "one remote activity", input, z.object({ r: z.number() }))
-    .pipe(defineRemoteStage(heavy, broker, { queue: QUEUE, stageCodeVersion: VERSION, pollIntervalMs: 100, maxAttempts: 2 }))
-    .build();
-  const kernel = createKernel({
-    persistence: new InMemoryPersistence(),
-    blobStore: new InMemoryBlobStore(),
-    jobTransport,
-    eventSink: createJetStreamEventSink(nc, { topology }),
-    scheduler: new NoopScheduler(),
-    clock: systemClock,
-    registry: { getWorkflow: (id) => (id === workflow.id ? workflow : undefined) },
-  });
-  const host: NodeHost = createNodeHost({ kernel, jobTransport, workerId: "orch-1", handleSignals: false, orchestrationIntervalMs: 100, jobPollIntervalMs: 200 });
-  await host.start();
-  stops.push(() => host.stop());
-  const api: ApiService = await startApiService(nc, { kernel, jobTransport, prefix: topology.prefix });
-  stops.push(() => api.stop());
   client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 5_000 });
-
-  worker = await spawnWorker({ NATS_URL: svc.nats.url, TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }), WORKER_ID });
+  stopOrchestrator = await startOrchestrator();
+  worker = await spawnWorker(workerEnv());
 });
 
 test.after(async () => {
   await stopWorker();
-  while (stops.length > 0) await stops.pop()!();
+  await stopOrchestrator?.();
   if (nc && !nc.isClosed()) await nc.close();
   await telemetry?.shutdown();
   await receiver.close();
@@ -140,10 +168,10 @@ test.after(async () => {
 });
 
 /** Submits a run the way the CLI would, inside the submitter's own span; returns the run id and trace id. */
-async function submit(n: number, mode: "ok" | "flaky" | "fail"): Promise<{ runId: string; traceId: string }> {
+async function submit(n: number, mode: "ok" | "flaky" | "fail", workflowId = "otel-wf"): Promise<{ runId: string; traceId: string }> {
   return trace.getTracer("otel-test").startActiveSpan("cli submit", { kind: SpanKind.PRODUCER }, async (span) => {
     try {
-      const r = await client.createRun({ workflowId: "otel-wf", input: { n, mode }, idempotencyKey: randomUUID() });
+      const r = await client.createRun({ workflowId, input: { n, mode }, idempotencyKey: randomUUID() });
       return { runId: r.workflowRunId, traceId: span.spanContext().traceId };
     } finally {
       span.end();
@@ -236,6 +264,28 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
   assert.ok(durations.every((p) => p.sum !== undefined && p.sum >= 0 && p.sum < 60), "durations are in seconds");
   const failedExec = receiver.spans.find((s) => s.name === "activity.execute" && s.attributes["jetflow.task.outcome"] === "failed");
   assert.is(failedExec?.statusCode, 2, "a failed activity's span has ERROR status");
+});
+
+t("a run suspended across an orchestrator restart still lands in one trace", async () => {
+  await stopWorker(); // the task will wait in the stream
+  const { runId, traceId } = await submit(5, "ok", "otel-wf2");
+  await until(async () => (await client.getRun({ workflowRunId: runId })).stages.some((s) => s.stageId === "heavy" && s.status === "SUSPENDED"), 10_000, "the remote stage to suspend");
+  // Restart: a new kernel, host, broker and API that know the run only from the stores.
+  await stopOrchestrator!();
+  stopOrchestrator = null;
+  stopOrchestrator = await startOrchestrator();
+  worker = await spawnWorker(workerEnv());
+  assert.is(await finalStatus(runId), "COMPLETED");
+
+  const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
+  const one = (name: string) => inTrace().find((s) => s.name === name);
+  await until(() => ["run", "activity.dispatch", "activity.execute", "activity.report.apply", "stage finish"].every((n) => one(n)), 10_000, "the resumed run's spans");
+  const run = one("run")!;
+  const exec = one("activity.execute")!;
+  assert.is(one("stage finish")!.parentSpanId, run.spanId, "the stage after the restart descends from the run span created before it");
+  assert.is(exec.parentSpanId, one("activity.dispatch")!.spanId);
+  assert.is(one("activity.report.apply")!.parentSpanId, exec.spanId);
+  assert.is(exec.service, "jetflow-worker");
 });
 
 test.run();
