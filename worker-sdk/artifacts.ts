@@ -7,6 +7,7 @@ import type { StageArtifacts } from "../src/stages/types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { ArtifactTransferError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
+import { SpanKind, inSpan } from "../src/telemetry/spans.js";
 
 export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
 
@@ -19,24 +20,33 @@ export interface ArtifactOptions {
 }
 
 export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedTask, o: ArtifactOptions): StageArtifacts {
+  // Transfers are CLIENT spans under the worker's `activity.execute` span; failures carry ERROR status.
+  const spanAttrs = (name: string, extra: Record<string, string | number> = {}) => ({ "jetflow.task.id": lease.task.taskId, "jetflow.artifact.name": name, ...extra });
   return {
     async put(name, data, opts) {
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
       const contentType = opts?.contentType;
-      if (bytes.byteLength > o.partSize) return putMultipart(transport, lease, name, bytes, contentType, o);
-      const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
-      if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
-      const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
-      if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
-      return { key: p.key, size: bytes.byteLength };
+      const multipart = bytes.byteLength > o.partSize;
+      return inSpan("artifact.upload", { kind: SpanKind.CLIENT, attributes: spanAttrs(name, { "jetflow.artifact.size": bytes.byteLength, "jetflow.artifact.multipart": String(multipart) }) }, async () => {
+        if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
+        const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
+        if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
+        const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
+        if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+        return { key: p.key, size: bytes.byteLength };
+      });
     },
     async get(nameOrKey) {
-      const p = await transport.presign(lease, { op: "get", key: nameOrKey });
-      if (!p.url) throw new ArtifactTransferError(`presign get for "${nameOrKey}" returned no URL`);
-      const res = await fetch(p.url, { method: "GET", headers: p.headers ?? {}, signal: o.signal });
-      if (res.status === 404) return null;
-      if (!res.ok) throw new ArtifactTransferError(`GET ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
-      return new Uint8Array(await res.arrayBuffer());
+      return inSpan("artifact.download", { kind: SpanKind.CLIENT, attributes: spanAttrs(nameOrKey) }, async (span) => {
+        const p = await transport.presign(lease, { op: "get", key: nameOrKey });
+        if (!p.url) throw new ArtifactTransferError(`presign get for "${nameOrKey}" returned no URL`);
+        const res = await fetch(p.url, { method: "GET", headers: p.headers ?? {}, signal: o.signal });
+        if (res.status === 404) return null;
+        if (!res.ok) throw new ArtifactTransferError(`GET ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        span.setAttribute("jetflow.artifact.size", bytes.byteLength);
+        return bytes;
+      });
     },
     async list() {
       const p = await transport.presign(lease, { op: "list", key: "" });
