@@ -29,7 +29,7 @@ export interface ReceivedPoint {
   name: string;
   unit: string;
   attributes: Record<string, unknown>;
-  /** Sum value, or the histogram's count. */
+  /** Sum or gauge value, or the histogram's count. */
   value: number;
   /** Histogram sum (seconds for durations); undefined for sums. */
   sum?: number;
@@ -123,7 +123,8 @@ export class OtlpReceiver {
           const unit = String(m.unit ?? "");
           const sum = m.sum as { dataPoints?: Dp[] } | undefined;
           const hist = m.histogram as { dataPoints?: Dp[] } | undefined;
-          for (const dp of sum?.dataPoints ?? []) this.put({ service, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+          const gauge = m.gauge as { dataPoints?: Dp[] } | undefined;
+          for (const dp of [...(sum?.dataPoints ?? []), ...(gauge?.dataPoints ?? [])]) this.put({ service, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
           for (const dp of hist?.dataPoints ?? []) this.put({ service, name, unit, attributes: attrs(dp.attributes), value: Number(dp.count ?? 0), sum: Number(dp.sum ?? 0) });
         }
       }

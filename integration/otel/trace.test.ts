@@ -262,6 +262,11 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
   assert.equal([...new Set(receiver.metric("jetflow.activity.tasks").map((p) => p.unit))], ["{task}"]);
   const durations = receiver.metric("jetflow.activity.duration").filter((p) => p.service === "jetflow-worker");
   assert.ok(durations.every((p) => p.sum !== undefined && p.sum >= 0 && p.sum < 60), "durations are in seconds");
+  // Exports run every 500 ms: the latest one after the workload sees an empty queue.
+  await until(() => receiver.metric("jetflow.jobs.queued").some((p) => p.value === 0), 5_000, "the queue depth gauge at 0 once every job was consumed");
+  const depth = receiver.metric("jetflow.jobs.queued").find((p) => p.value === 0)!;
+  assert.is(depth.unit, "{job}");
+  assert.ok(String(depth.attributes["jetflow.host.id"]).startsWith("orch-"));
   const failedExec = receiver.spans.find((s) => s.name === "activity.execute" && s.attributes["jetflow.task.outcome"] === "failed");
   assert.is(failedExec?.statusCode, 2, "a failed activity's span has ERROR status");
 });

@@ -5,6 +5,7 @@ import { runLeasedJob } from "./job-runner.js";
 import { keepLease } from "./lease-keeper.js";
 import { runMaintenance } from "./maintenance.js";
 import { Sleeper, settlesWithin } from "./sleeper.js";
+import { observeJobQueueDepth } from "../telemetry/metrics.js";
 
 /** Options of {@link createNodeHost}; every duration is in milliseconds. */
 export interface NodeHostConfig extends HostBase {
@@ -85,6 +86,7 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
   const stats = { jobsProcessed: 0, jobsCompleted: 0, jobsSuspended: 0, jobsFailed: 0, orchestrationTicks: 0, consecutiveTickFailures: 0 };
   let lastTickError: HostStats["lastTickError"];
   let running = false;
+  let stopObservingDepth: (() => void) | null = null;
   let startedAt = 0;
   let loops: Promise<void>[] = [];
   let stopping: Promise<void> | null = null;
@@ -207,6 +209,10 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     const guard = (name: string, p: Promise<void>) =>
       p.catch((err) => logger.error({ loop: name, err: errorMessage(err) }, "host loop crashed"));
     loops = [guard("orchestration", tickLoop()), ...Array.from({ length: o.maxConcurrentJobs }, (_, i) => guard(`job-${i}`, jobLane(i)))];
+    const depth = jobTransport.depth?.bind(jobTransport);
+    stopObservingDepth = depth
+      ? observeJobQueueDepth(depth, { "jetflow.host.id": o.workerId }, (err) => logger.warn({ err: errorMessage(err) }, "queue depth not observed"))
+      : null;
     logger.info({ maxConcurrentJobs: o.maxConcurrentJobs }, "host started");
   }
 
@@ -214,6 +220,8 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     if (stopping) return stopping;
     if (!running) return Promise.resolve();
     running = false;
+    stopObservingDepth?.();
+    stopObservingDepth = null;
     for (const s of SIGNALS) process.off(s, onSignal);
     if (earlyTick) clearTimeout(earlyTick.timer);
     earlyTick = null;

@@ -9,8 +9,9 @@
  * | `jetflow.activity.tasks`         | counter   | `{task}`   | `jetflow.task.outcome`, `jetflow.queue` |
  * | `jetflow.activity.redeliveries`  | counter   | `{delivery}` | `jetflow.queue` |
  * | `jetflow.activity.duration`      | histogram | `s`        | `jetflow.task.outcome`, `jetflow.queue` |
+ * | `jetflow.jobs.queued`            | gauge (observed) | `{job}` | `jetflow.host.id` |
  */
-import { type Attributes, type Counter, type Histogram, type MeterProvider, metrics } from "@opentelemetry/api";
+import { type Attributes, type Counter, type Histogram, type MeterProvider, type ObservableCallback, metrics } from "@opentelemetry/api";
 
 export const METER_NAME = "jetflow";
 
@@ -59,4 +60,25 @@ export function countRedelivery(queue: string): void {
 /** One attempt's wall time on the worker, in seconds. */
 export function recordActivityDuration(seconds: number, attrs: Attributes): void {
   instruments().activityDuration.record(seconds, attrs);
+}
+
+/**
+ * Observes the job queue's depth (jobs waiting, e.g. the JetStream consumer's pending count) at
+ * every metric collection, as `jetflow.jobs.queued`. Returns the function that stops observing.
+ * A failed read skips that collection and is reported to `onError` (never thrown into the SDK).
+ */
+export function observeJobQueueDepth(depth: () => Promise<number>, attributes: Attributes, onError: (err: unknown) => void): () => void {
+  const gauge = metrics.getMeterProvider().getMeter(METER_NAME).createObservableGauge("jetflow.jobs.queued", {
+    unit: "{job}",
+    description: "Jobs waiting in the job queue (consumer pending count)",
+  });
+  const callback: ObservableCallback = async (result) => {
+    try {
+      result.observe(await depth(), attributes);
+    } catch (err) {
+      onError(err);
+    }
+  };
+  gauge.addCallback(callback);
+  return () => gauge.removeCallback(callback);
 }
