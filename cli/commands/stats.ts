@@ -4,7 +4,7 @@ import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
 
-/** `jetflow stats`: run counts by status and queued jobs, from any orchestrator. */
+/** `jetflow stats`: run counts by status, queued jobs and remote tasks nobody can serve, from any orchestrator. */
 export function register(program: Command): void {
   withConnectionFlags(program.command("stats").description("run counts by status and queued jobs").option("--json", "machine-readable output")).action(
     async (raw: Record<string, unknown>) => {
@@ -18,8 +18,12 @@ export function register(program: Command): void {
           return;
         }
         const lines = Object.entries(stats.runs).map(([status, n]) => `  ${status.padEnd(10)} ${n}`);
+        const unserved = stats.unservedTasks ?? [];
+        const waiting = unserved.map((t) => `  ${t.taskId} (run ${t.workflowRunId}, stage ${t.stageId}, ${Math.round(t.waitingMs / 1000)} s): ${t.reason}`);
         process.stdout.write(
-          `runs\n${lines.join("\n")}\njobs queued: ${stats.jobsQueued ?? "n/a"}\nanswered by ${stats.service.name} ${stats.service.version} (${stats.service.instanceId})\n`,
+          `runs\n${lines.join("\n")}\njobs queued: ${stats.jobsQueued ?? "n/a"}\n` +
+            (unserved.length > 0 ? `remote tasks no live worker can serve: ${unserved.length}\n${waiting.join("\n")}\n` : "") +
+            `answered by ${stats.service.name} ${stats.service.version} (${stats.service.instanceId})\n`,
         );
       } finally {
         await nc.close();

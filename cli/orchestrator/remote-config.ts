@@ -31,6 +31,10 @@ export const RemoteConfig = z
     republishAfterMs: z.number().int().min(1_000).default(60_000),
     /** Longest single pull of the report consumers; bounds stop(). */
     reportPollMs: z.number().int().min(50).default(1_000),
+    /** A task PENDING this long with no live worker able to serve it is reported (stage log, stats). */
+    unservedAfterMs: z.number().int().min(100).default(30_000),
+    /** How often waiting tasks are checked against the fleet registry. */
+    unservedCheckMs: z.number().int().min(50).default(5_000),
   })
   .superRefine((r, ctx) => {
     const seen = new Set<string>();

@@ -19,6 +19,7 @@ import type { Topology } from "../../src/protocol/topology.js";
 import type { AnyStage } from "../../src/stages/types.js";
 import type { BlobStore, Logger } from "../../src/index.js";
 import { systemClock } from "../../src/ports/clock.js";
+import type { ActivityTaskStore } from "../../src/ports/activity-task-store.js";
 import { JetflowError } from "../../src/kernel/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 
@@ -46,6 +47,8 @@ export interface WorkflowModuleContext {
 
 export interface OrchestratorRemote {
   readonly stages: RemoteStages;
+  /** The shared task store (null without a `remote` section). */
+  readonly store: ActivityTaskStore | null;
   /** Ensures the consumers and starts dispatcher, responders, report consumers and the reaper. */
   start(nc: NatsConnection, topology: Topology): Promise<void>;
   /**
@@ -73,7 +76,7 @@ const disabled = (): never => {
 export function createOrchestratorRemote(config: OrchestratorConfig, deps: OrchestratorRemoteDeps): OrchestratorRemote {
   const remote = config.remote;
   if (!remote) {
-    return { stages: { enabled: false, stage: disabled, client: disabled }, start: async () => {}, cancelRun: async () => {}, stop: async () => {} };
+    return { stages: { enabled: false, stage: disabled, client: disabled }, store: null, start: async () => {}, cancelRun: async () => {}, stop: async () => {} };
   }
   const s3 = config.s3;
   if (!s3) throw new JetflowError("VALIDATION", 'the "remote" section needs an "s3" section: workers move artifacts by URLs the orchestrator presigns');
@@ -138,6 +141,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
 
   return {
     stages,
+    store,
     async start(nc, topology) {
       const dispatcher = createJetStreamTaskDispatcher(nc, { topology });
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);

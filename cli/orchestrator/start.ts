@@ -20,6 +20,7 @@ import { createS3BlobStore } from "../../adapters/s3/index.js";
 import { JetflowError } from "../../src/kernel/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
+import { startUnservedWatch } from "./unserved.js";
 import { startHealthServer, type HealthReport } from "../shared/health-server.js";
 import { createOrchestratorRemote } from "./remote.js";
 
@@ -90,8 +91,14 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
     closers.push(() => jobTransport.close());
     await remote.start(nc, topology);
 
+    const persistence = createPostgresPersistence(sql, { schema: config.database.schema });
+    const unserved =
+      remote.store && config.remote
+        ? startUnservedWatch({ nc, store: remote.store, persistence, prefix: topology.prefix, logger, afterMs: config.remote.unservedAfterMs, intervalMs: config.remote.unservedCheckMs })
+        : null;
+    if (unserved) closers.push(() => unserved.stop());
     const kernel = createKernel({
-      persistence: createPostgresPersistence(sql, { schema: config.database.schema }),
+      persistence,
       blobStore,
       jobTransport,
       eventSink: createJetStreamEventSink(nc, { topology }),
@@ -121,7 +128,7 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
 
     let api: ApiService | undefined;
     if (config.api.enabled) {
-      api = await startApiService(nc, { kernel, jobTransport, prefix: config.nats.prefix, logger });
+      api = await startApiService(nc, { kernel, jobTransport, prefix: config.nats.prefix, logger, ...(unserved ? { unservedTasks: unserved.list } : {}) });
       closers.push(() => api!.stop());
     }
     const health = async (): Promise<HealthReport> => {

@@ -68,7 +68,7 @@ test.before(async () => {
       nats: { servers: nats.url, user: "orchestrator", password: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
       s3: { bucket: svc.s3.bucket, endpoint: svc.s3.endpoint, region: svc.s3.region, accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey, forcePathStyle: true },
-      remote: { leaseMs: LEASE_MS, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }], reapIntervalMs: 500, reportPollMs: 200 },
+      remote: { leaseMs: LEASE_MS, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }], reapIntervalMs: 500, reportPollMs: 200, unservedAfterMs: 300, unservedCheckMs: 100 },
       logLevel: "info",
       healthPort: orchestratorHealthPort,
     }),
@@ -226,6 +226,24 @@ t("`jetflow workers drain <id>` over NATS: the worker process finishes its task,
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
   assert.is((result.output as { attempt: number }).attempt, 1, "reported by the drained worker, not redelivered");
+});
+
+t("a task no live worker can serve is reported in stats and the stage's logs, and runs once a matching worker joins", async () => {
+  // No worker with gpu=true is running (those of earlier tests lack the label).
+  const { workflowRunId } = await client.createRun({ workflowId: "gpu-roundtrip", input: { inputBytes: 1024, outputBytes: 1024 }, idempotencyKey: "gpu-1" });
+  const stuck = await until("the task to be reported unserved", async () => (await client.stats()).unservedTasks?.find((u) => u.workflowRunId === workflowRunId), 30_000, 50);
+  assert.is(stuck.stageId, "transform");
+  assert.equal(stuck.requiredLabels, { gpu: "true" });
+  assert.match(stuck.reason, /has the labels gpu=true|serves queue "default"/);
+  const got = await client.getRun({ workflowRunId, logs: 100 });
+  assert.ok(got.logs?.some((l) => l.level === "WARN" && /waiting for a worker/.test(l.message)), JSON.stringify(got.logs));
+
+  const gpu = await startWorkerProcess("w-gpu", [...workerArgs(), "--labels", "gpu=true"], d.env);
+  workers.push(gpu);
+  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
+  assert.is(result.status, "COMPLETED", result.error ?? "");
+  assert.is((result.output as { workerPid: number }).workerPid, gpu.pid);
+  await until("the task to leave the unserved list", async () => !(await client.stats()).unservedTasks?.some((u) => u.workflowRunId === workflowRunId), 10_000, 50);
 });
 
 t("the orchestrator's /healthz reports NATS, Postgres and its host", async () => {

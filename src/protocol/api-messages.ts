@@ -105,9 +105,24 @@ export const RunAnnotateRequest = annotationInput.extend({ workflowRunId: id, st
 export const RunAnnotateReply = z.object({ inserted: z.number().int() });
 
 export const StatsRequest = z.object({}).passthrough();
+/** A remote task waiting for a worker while no live worker could take it (docs/fleet.md). */
+export const UnservedTaskJson = z.object({
+  taskId: id,
+  workflowRunId: id,
+  stageId: id,
+  queue: z.string(),
+  codeVersion: z.string(),
+  requiredLabels: z.record(z.string(), z.string()),
+  /** How long the task has waited, at reply time. */
+  waitingMs: z.number().min(0),
+  reason: z.string(),
+});
+export type UnservedTaskJson = z.output<typeof UnservedTaskJson>;
 export const StatsReply = z.object({
   runs: z.record(runStatus, z.number().int()),
   jobsQueued: z.number().int().nullable(),
+  /** Remote tasks no live worker can serve (present when the orchestrator runs remote activities). */
+  unservedTasks: z.array(UnservedTaskJson).optional(),
   service: z.object({ name: z.string(), version: z.string(), instanceId: z.string(), startedAt: isoDate }),
 });
 

@@ -2,7 +2,7 @@ import { RunNotFoundError } from "../../../src/kernel/errors.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { ApiEndpoint, ApiReply } from "../../../src/protocol/api-messages.js";
-import { API_SCHEMAS } from "../../../src/protocol/api-messages.js";
+import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/protocol/api-messages.js";
 import type { z } from "zod";
 import { logToJson, runToJson, stageToJson } from "./serialize.js";
 
@@ -14,6 +14,8 @@ export interface HandlerDeps {
   service: { name: string; version: string; instanceId: string; startedAt: Date };
   /** The worker registry reader; without it `workers.list` answers an empty list. */
   workers?: (req: Parsed<"workers.list">) => Promise<ApiReply<"workers.list">["workers"]>;
+  /** Remote tasks no live worker can serve, for `stats`. */
+  unservedTasks?: () => UnservedTaskJson[];
 }
 
 export type Handlers = { [E in ApiEndpoint]: (req: Parsed<E>) => Promise<ApiReply<E>> };
@@ -71,6 +73,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return {
         runs: { ...empty, ...runs },
         jobsQueued: depth,
+        ...(deps.unservedTasks ? { unservedTasks: deps.unservedTasks() } : {}),
         service: { ...deps.service, startedAt: deps.service.startedAt.toISOString() },
       };
     },

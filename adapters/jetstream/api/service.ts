@@ -7,7 +7,7 @@ import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
 import { silentLogger } from "../../../src/ports/logger.js";
 import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/protocol/api-messages.js";
-import type { ApiEndpoint } from "../../../src/protocol/api-messages.js";
+import type { ApiEndpoint, UnservedTaskJson } from "../../../src/protocol/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
 import { extractTraceHeaders } from "../../../src/protocol/trace-headers.js";
@@ -22,6 +22,8 @@ export interface ApiServiceOptions {
   version?: string;
   /** Reported as `jobsQueued` by the stats endpoint. */
   jobTransport?: Pick<JobTransport, "depth">;
+  /** Reported as `unservedTasks` by the stats endpoint (remote tasks no live worker can serve). */
+  unservedTasks?: () => UnservedTaskJson[];
   logger?: Logger;
 }
 
@@ -58,6 +60,7 @@ export async function startApiService(nc: NatsConnection, opts: ApiServiceOption
     jobTransport: opts.jobTransport,
     service: { name: service.info().name, version, instanceId: service.info().id, startedAt: new Date() },
     workers: (req) => listWorkers(nc, { prefix, queue: req.queue, unhealthyAfterMs: req.unhealthyAfterMs }),
+    ...(opts.unservedTasks ? { unservedTasks: opts.unservedTasks } : {}),
   });
 
   for (const endpoint of API_ENDPOINTS) {
