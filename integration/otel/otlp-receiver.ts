@@ -26,6 +26,8 @@ export interface ReceivedSpan {
 /** The latest exported value of one metric stream (cumulative temporality: the last export is the total). */
 export interface ReceivedPoint {
   service: string;
+  /** `service.instance.id`: two workers of one service keep separate streams. */
+  instance: string;
   name: string;
   unit: string;
   attributes: Record<string, unknown>;
@@ -70,7 +72,7 @@ export class OtlpReceiver {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
-  /** Latest points of `name` (one per service and attribute set). */
+  /** Latest points of `name` (one per service instance and attribute set). */
   metric(name: string): ReceivedPoint[] {
     return [...this.points.values()].filter((p) => p.name === name);
   }
@@ -116,7 +118,9 @@ export class OtlpReceiver {
   private metrics(body: { resourceMetrics?: { resource?: { attributes?: KeyValue[] }; scopeMetrics?: { metrics?: Record<string, unknown>[] }[] }[] }): void {
     type Dp = { attributes?: KeyValue[]; asInt?: string | number; asDouble?: number; count?: string | number; sum?: number };
     for (const rm of body.resourceMetrics ?? []) {
-      const service = String(attrs(rm.resource?.attributes)["service.name"] ?? "");
+      const resource = attrs(rm.resource?.attributes);
+      const service = String(resource["service.name"] ?? "");
+      const instance = String(resource["service.instance.id"] ?? "");
       for (const sm of rm.scopeMetrics ?? []) {
         for (const m of sm.metrics ?? []) {
           const name = String(m.name);
@@ -124,15 +128,15 @@ export class OtlpReceiver {
           const sum = m.sum as { dataPoints?: Dp[] } | undefined;
           const hist = m.histogram as { dataPoints?: Dp[] } | undefined;
           const gauge = m.gauge as { dataPoints?: Dp[] } | undefined;
-          for (const dp of [...(sum?.dataPoints ?? []), ...(gauge?.dataPoints ?? [])]) this.put({ service, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
-          for (const dp of hist?.dataPoints ?? []) this.put({ service, name, unit, attributes: attrs(dp.attributes), value: Number(dp.count ?? 0), sum: Number(dp.sum ?? 0) });
+          for (const dp of [...(sum?.dataPoints ?? []), ...(gauge?.dataPoints ?? [])]) this.put({ service, instance, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+          for (const dp of hist?.dataPoints ?? []) this.put({ service, instance, name, unit, attributes: attrs(dp.attributes), value: Number(dp.count ?? 0), sum: Number(dp.sum ?? 0) });
         }
       }
     }
   }
 
   private put(p: ReceivedPoint): void {
-    const key = JSON.stringify([p.service, p.name, Object.entries(p.attributes).sort()]);
+    const key = JSON.stringify([p.service, p.instance, p.name, Object.entries(p.attributes).sort()]);
     this.points.set(key, p);
   }
 }

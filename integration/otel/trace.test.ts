@@ -1,8 +1,9 @@
-// One trace from submitter to worker and back, exported over real OTLP/HTTP (JSON) to a receiver
-// in this test: this process is the submitter and the orchestrator (API service, kernel, node host
-// on the JetStream job transport, broker with its NATS dispatcher/responders/report consumer;
-// service `jetflow-orchestrator`), the activity worker is a separate process with its own SDK
-// (service `jetflow-worker`). Then a scripted workload and the metrics it must produce.
+// One trace from submitter to workers and back, exported over real OTLP/HTTP (JSON) to a receiver
+// in this test. Four processes, each with its own SDK: `jetflow runs create` (service
+// `jetflow-cli`), this process as the orchestrator (API service, kernel, node host on the
+// JetStream job transport, broker with its NATS dispatcher/responders/report consumer; service
+// `jetflow-orchestrator`) and two activity workers (service `jetflow-worker`). Then a scripted
+// workload and the metrics it must produce, and a run that outlives an orchestrator restart.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomUUID } from "node:crypto";
@@ -31,20 +32,24 @@ import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponder
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
 const WORKER_SCRIPT = fileURLToPath(new URL("./fixtures/worker-process.ts", import.meta.url));
-const WORKER_ID = "w-otel-1";
+const WORKER_IDS = ["w-otel-1", "w-otel-2"];
+const CLI = fileURLToPath(new URL("../../bin/jetflow.js", import.meta.url));
 
 const receiver = new OtlpReceiver();
 let telemetry: Telemetry | null = null;
 let nc: NatsConnection;
 let client: JetflowClient;
-let worker: ChildProcess | null = null;
+let workers: ChildProcess[] = [];
 let workerStderr = "";
 let topology: Topology;
 let stopOrchestrator: (() => Promise<void>) | null = null;
 /** What survives an orchestrator restart (the database, in production). */
 const persistence = new InMemoryPersistence();
 const taskStore = new InMemoryActivityTaskStore();
-const workerEnv = () => ({ NATS_URL: svc!.nats.url, TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }), WORKER_ID });
+const workerEnv = (id: string) => ({ NATS_URL: svc!.nats.url, TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }), WORKER_ID: id });
+const startWorkers = async () => {
+  workers = await Promise.all(WORKER_IDS.map((id) => spawnWorker(workerEnv(id))));
+};
 
 /**
  * One orchestrator: job transport, broker with NATS dispatcher/responders/report consumer,
@@ -126,9 +131,13 @@ async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
   return child;
 }
 
-async function stopWorker(): Promise<void> {
-  const child = worker;
-  worker = null;
+async function stopWorkers(): Promise<void> {
+  const all = workers;
+  workers = [];
+  await Promise.all(all.map(stopWorker));
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");
@@ -155,11 +164,11 @@ test.before(async () => {
   nc = await connect({ servers: svc.nats.url });
   client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 5_000 });
   stopOrchestrator = await startOrchestrator();
-  worker = await spawnWorker(workerEnv());
+  await startWorkers();
 });
 
 test.after(async () => {
-  await stopWorker();
+  await stopWorkers();
   await stopOrchestrator?.();
   if (nc && !nc.isClosed()) await nc.close();
   await telemetry?.shutdown();
@@ -169,7 +178,7 @@ test.after(async () => {
 
 /** Submits a run the way the CLI would, inside the submitter's own span; returns the run id and trace id. */
 async function submit(n: number, mode: "ok" | "flaky" | "fail", workflowId = "otel-wf"): Promise<{ runId: string; traceId: string }> {
-  return trace.getTracer("otel-test").startActiveSpan("cli submit", { kind: SpanKind.PRODUCER }, async (span) => {
+  return trace.getTracer("otel-test").startActiveSpan("submit", { kind: SpanKind.PRODUCER }, async (span) => {
     try {
       const r = await client.createRun({ workflowId, input: { n, mode }, idempotencyKey: randomUUID() });
       return { runId: r.workflowRunId, traceId: span.spanContext().traceId };
@@ -188,19 +197,46 @@ async function finalStatus(runId: string): Promise<string> {
   return status;
 }
 
-t("every span of a run, from both processes, shares the submitter's trace id with correct parent links", async () => {
-  const { runId, traceId } = await submit(21, "ok");
+/** `jetflow runs create` in its own process (its SDK flushes when the command ends); returns the run id. */
+async function cliSubmit(input: unknown): Promise<string> {
+  const child = spawn(process.execPath, [CLI, "runs", "create", "otel-wf", "--input", JSON.stringify(input), "--json", "--servers", svc!.nats.url, "--prefix", topology.prefix], {
+    env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+  child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`jetflow runs create did not finish in 30 s; stderr:\n${err}`));
+    }, 30_000);
+    child.once("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.is(code, 0, `jetflow runs create failed: ${err}`);
+  return (JSON.parse(out) as { workflowRunId: string }).workflowRunId;
+}
+
+t("every span of a run, from four processes, shares one trace id with correct parent links", async () => {
+  const runId = await cliSubmit({ n: 21, mode: "ok" });
   assert.is(await finalStatus(runId), "COMPLETED");
+  // The CLI's request span is the root; the run span names the run.
+  await until(() => receiver.spans.some((s) => s.name === "run" && s.attributes["jetflow.run.id"] === runId), 10_000, "the run span");
+  const traceId = receiver.spans.find((s) => s.name === "run" && s.attributes["jetflow.run.id"] === runId)!.traceId;
   const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
   const one = (name: string): ReceivedSpan | undefined => inTrace().find((s) => s.name === name);
-  await until(() => ["cli submit", "activity.execute", "activity.report.apply", "stage heavy"].every((n) => one(n)), 10_000, "the run's spans at the receiver");
+  const apiClientOf = () => inTrace().find((s) => s.name === "jetflow.api runs.create" && s.kind === SpanKind.CLIENT + 1);
+  await until(() => ["activity.execute", "activity.report.apply", "stage heavy"].every((n) => one(n)) && apiClientOf() !== undefined, 10_000, "the run's spans at the receiver");
   assert.equal(receiver.errors, []);
 
   const spans = inTrace();
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   const parentName = (s: ReceivedSpan | undefined) => (s ? byId.get(s.parentSpanId)?.name : undefined);
-  const submitSpan = one("cli submit")!;
-  const apiClient = spans.find((s) => s.name === "jetflow.api runs.create" && s.kind === SpanKind.CLIENT + 1);
+  const apiClient = apiClientOf();
   const apiServer = spans.find((s) => s.name === "jetflow.api runs.create" && s.kind === SpanKind.SERVER + 1);
   const run = one("run")!;
   const stage = one("stage heavy")!;
@@ -209,9 +245,9 @@ t("every span of a run, from both processes, shares the submitter's trace id wit
   const apply = one("activity.report.apply")!;
   for (const [s, what] of [[apiClient, "api client"], [apiServer, "api server"], [run, "run"], [dispatch, "dispatch"]] as const) assert.ok(s, `${what} span in the trace`);
 
-  // Parent chain: submitter → API client → API server → run → stage attempt → dispatch → worker execute → report apply.
-  assert.is(submitSpan.parentSpanId, "", "the submitter's span is the root");
-  assert.is(apiClient!.parentSpanId, submitSpan.spanId);
+  // Parent chain: CLI request → API server → run → stage attempt → dispatch → worker execute → report apply.
+  assert.is(apiClient!.parentSpanId, "", "the CLI's request span is the root");
+  assert.is(apiClient!.service, "jetflow-cli");
   assert.is(apiServer!.parentSpanId, apiClient!.spanId, "request headers carried the client span");
   assert.is(run.parentSpanId, apiServer!.spanId);
   assert.is(parentName(stage), "run", "the stage attempt descends from the persisted run context");
@@ -219,12 +255,12 @@ t("every span of a run, from both processes, shares the submitter's trace id wit
   assert.is(exec.parentSpanId, dispatch.spanId, "the worker's span is a child of the dispatch span");
   assert.is(apply.parentSpanId, exec.spanId, "the report's headers carried the worker's span");
 
-  // Two processes, two services, one trace.
+  // Three services, one trace.
   assert.is(exec.service, "jetflow-worker");
   for (const s of [apiServer!, run, stage, dispatch, apply]) assert.is(s.service, "jetflow-orchestrator", s.name);
   assert.is(exec.attributes["jetflow.activity.attempt"], 1);
   assert.is(exec.attributes["jetflow.queue"], QUEUE);
-  assert.is(exec.attributes["jetflow.worker.id"], WORKER_ID);
+  assert.ok(WORKER_IDS.includes(String(exec.attributes["jetflow.worker.id"])), "one of the two workers ran it");
   assert.is(exec.attributes["jetflow.run.id"], runId);
   assert.is(run.attributes["jetflow.run.id"], runId);
   assert.is(exec.kind, SpanKind.CONSUMER + 1, "OTLP kinds are the API's + 1");
@@ -272,14 +308,14 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
 });
 
 t("a run suspended across an orchestrator restart still lands in one trace", async () => {
-  await stopWorker(); // the task will wait in the stream
+  await stopWorkers(); // the task will wait in the stream
   const { runId, traceId } = await submit(5, "ok", "otel-wf2");
   await until(async () => (await client.getRun({ workflowRunId: runId })).stages.some((s) => s.stageId === "heavy" && s.status === "SUSPENDED"), 10_000, "the remote stage to suspend");
   // Restart: a new kernel, host, broker and API that know the run only from the stores.
   await stopOrchestrator!();
   stopOrchestrator = null;
   stopOrchestrator = await startOrchestrator();
-  worker = await spawnWorker(workerEnv());
+  await startWorkers();
   assert.is(await finalStatus(runId), "COMPLETED");
 
   const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
