@@ -16,6 +16,12 @@ import { createTopology } from "../../src/protocol/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
 import { inboxPrefixFromCreds } from "../../worker-sdk/creds.js";
+import { createActivityWorker } from "../../worker-sdk/worker.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import { createNatsFleetMember } from "../../worker-sdk/nats-fleet.js";
+import { ensureWorkerRegistry, listWorkers, sendWorkerControl } from "../../adapters/jetstream/fleet/index.js";
+import { stage } from "../../test/remote/helpers/fixture.js";
+import { until } from "../remote/helpers.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "jetflow-creds-"));
@@ -46,6 +52,7 @@ test.before(async () => {
   orch = await connect({ servers: nats.url, authenticator: credsAuthenticator(readFileSync(join(dir, "orchestrator.creds"))) });
   const jsm = await jetstreamManager(orch);
   await ensureTopology(jsm, { topology, storage: "memory" });
+  await ensureWorkerRegistry(orch, { prefix: topology.prefix, storage: "memory" });
   for (const queue of ["a", "b"]) {
     await ensureTaskConsumer(jsm, { topology, queue, codeVersion: "v1", leaseMs: 5_000, maxDeliver: 3 });
     await jetstream(orch).publish(topology.taskSubject(queue, "v1"), JSON.stringify({ probe: queue }));
@@ -94,6 +101,24 @@ t("the same credential is DENIED queue b, the submission API and stream creation
   const info = await (await jetstreamManager(orch)).consumers.info(topology.streams.tasks, taskConsumerName("b", "v1"));
   assert.is(info.num_pending, 1, "queue b's task is untouched");
   assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
+});
+
+t("with that credential a worker joins the fleet and obeys a drain; it may not send control requests itself", async () => {
+  const transport = createNatsWorkerTransport(worker, { topology, queue: "a", codeVersion: "v1" });
+  const fleet = createNatsFleetMember(worker, { topology, heartbeatIntervalMs: 500 });
+  const w = createActivityWorker({ transport, queue: "a", stageCodeVersion: "v1", workerId: "creds-w1", registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n } })) }, pollWaitMs: 300, fleet });
+  w.start();
+  try {
+    await until(async () => (await listWorkers(orch, { prefix: topology.prefix })).some((x) => x.id === "creds-w1" && x.status === "running"), 10_000, "the registry entry");
+    await denied(worker.request(`${topology.prefix}.ctl.creds-w1.status`, "", { timeout: 2_000 }), "a control request from the worker credential");
+    const reply = await sendWorkerControl(orch, "creds-w1", "drain", { prefix: topology.prefix, timeoutMs: 5_000 });
+    assert.ok(reply, "the worker answered the orchestrator's drain");
+    await w.done();
+    assert.is(w.getStats().status, "stopped");
+  } finally {
+    await w.stop();
+    await transport.close?.();
+  }
 });
 
 t("issuing without `creds init` fails with a clear message", () => {

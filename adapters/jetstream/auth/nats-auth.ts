@@ -107,7 +107,7 @@ async function loadAccount(dir: string): Promise<KeyPair> {
   }
 }
 
-async function userCreds(account: KeyPair, name: string, perms: { pub: { allow: string[] }; sub: { allow: string[] } }, expiresAt?: Date): Promise<string> {
+async function userCreds(account: KeyPair, name: string, perms: { pub: { allow: string[] }; sub: { allow: string[] }; resp?: { max: number; ttl: number } }, expiresAt?: Date): Promise<string> {
   const user = createUser();
   const jwt = await encodeUser(name, user, account, { ...perms }, expiresAt ? { exp: Math.floor(expiresAt.getTime() / 1000) } : {});
   return new TextDecoder().decode(fmtCreds(jwt, user));
@@ -132,6 +132,7 @@ export async function issueWorkerCreds(
 ): Promise<IssuedWorkerCreds> {
   const account = await loadAccount(dir);
   const permissions = workerPermissions(topology, o);
-  const creds = await userCreds(account, o.name, { pub: { allow: permissions.publish }, sub: { allow: permissions.subscribe } }, o.expiresAt);
+  // resp = allow_responses: one reply per received request, within the server's default window.
+  const creds = await userCreds(account, o.name, { pub: { allow: permissions.publish }, sub: { allow: permissions.subscribe }, ...(permissions.allowResponses ? { resp: { max: 1, ttl: 0 } } : {}) }, o.expiresAt);
   return { creds, permissions, expiresAt: o.expiresAt ?? null };
 }

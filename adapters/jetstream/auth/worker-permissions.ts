@@ -6,12 +6,16 @@
  * submission API or the stream topology.
  */
 import type { Topology } from "../../../src/protocol/topology.js";
+import { workerRegistryBucket } from "../../../src/protocol/fleet.js";
+import { encodeToken } from "../../../src/protocol/tokens.js";
 import { brokerSubject, taskConsumerName } from "../remote/names.js";
 
 /** Publish/subscribe allow lists plus the inbox prefix the worker must connect with. */
 export interface WorkerPermissions {
   publish: string[];
   subscribe: string[];
+  /** May reply once to a request it received (a control request), and publish nothing else. */
+  allowResponses: boolean;
   /** Pass as the connection's `inboxPrefix`: replies to this worker only arrive under it. */
   inboxPrefix: string;
 }
@@ -37,8 +41,12 @@ export function workerPermissions(topology: Topology, o: { queue: string; codeVe
       `$JS.ACK.${topology.streams.tasks}.${consumer}.>`,
       topology.reportSubject(o.queue),
       brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".>"),
+      // Its fleet registry entry (keys are <queue>.<workerId>): visible in `jetflow workers list`.
+      `$KV.${workerRegistryBucket(topology.prefix)}.${encodeToken(o.queue, "queue")}.>`,
     ],
-    subscribe: [`${inboxPrefix}.>`],
+    // Control requests are received (drain/stop/status) and answered through allowResponses; never sent.
+    subscribe: [`${inboxPrefix}.>`, `${topology.prefix}.ctl.*.*`],
+    allowResponses: true,
     inboxPrefix,
   };
 }
