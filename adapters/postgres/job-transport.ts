@@ -136,6 +136,7 @@ export class PostgresJobTransport implements JobTransport {
         // the pool reconnects on the next query. Outside that budget (or other errors) it surfaces.
         if (!isConnectionError(err) || deadline - Date.now() <= 0) throw err;
         this.logger.warn({ error: String(err) }, "postgres job transport: connection lost while dequeuing; retrying");
+        this.waiters.connectionLost();
         due = RECONNECT_RETRY_MS;
       }
       const remaining = deadline - Date.now();

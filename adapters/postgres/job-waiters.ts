@@ -3,6 +3,8 @@ import type { Logger } from "../../src/ports/logger.js";
 
 const LISTEN_CAP_MS = 1_000;
 const POLL_CAP_MS = 100;
+/** While LISTEN is known to be re-connecting, notifications are lost: poll at least this often. */
+const RECONNECT_CAP_MS = 250;
 
 /**
  * Where waiting dequeues sleep: woken by NOTIFY on the transport's channel, never longer than
@@ -10,7 +12,7 @@ const POLL_CAP_MS = 100;
  * background; until it is confirmed, or if it fails (logged once), waits use the polling cap.
  */
 export class JobWaiters {
-  private listenState: "idle" | "starting" | "on" | "failed" = "idle";
+  private listenState: "idle" | "starting" | "on" | "reconnecting" | "failed" = "idle";
   private unlisten: (() => Promise<void>) | null = null;
   private readonly wakers = new Set<() => void>();
   /** Bumped by every notification, so a wait that started after one was missed returns at once. */
@@ -33,7 +35,12 @@ export class JobWaiters {
   wait(ms: number, since: number): Promise<void> {
     if (this.closed || this.notified !== since || ms <= 0) return Promise.resolve();
     this.startListening();
-    const cap = this.listenState === "on" ? (this.pollIntervalMs ?? LISTEN_CAP_MS) : (this.pollIntervalMs ?? POLL_CAP_MS);
+    const cap =
+      this.listenState === "on"
+        ? (this.pollIntervalMs ?? LISTEN_CAP_MS)
+        : this.listenState === "reconnecting"
+          ? Math.min(this.pollIntervalMs ?? POLL_CAP_MS, RECONNECT_CAP_MS)
+          : (this.pollIntervalMs ?? POLL_CAP_MS);
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -43,6 +50,14 @@ export class JobWaiters {
       const timer = setTimeout(done, Math.max(1, Math.ceil(Math.min(ms, cap))));
       this.wakers.add(done);
     });
+  }
+
+  /**
+   * A query failed with a connection error: the LISTEN connection may be gone too, and a NOTIFY
+   * sent before postgres.js re-listens is lost. Poll until the listen is confirmed again.
+   */
+  connectionLost(): void {
+    if (this.listenState === "on") this.listenState = "reconnecting";
   }
 
   /** Wakes every waiter and stops listening. */
@@ -65,10 +80,19 @@ export class JobWaiters {
     if (this.listenState !== "idle") return;
     this.listenState = "starting";
     this.sql
-      .listen(this.channel, () => {
-        this.notified++;
-        this.wake();
-      })
+      .listen(
+        this.channel,
+        () => {
+          this.notified++;
+          this.wake();
+        },
+        () => {
+          // (Re)listening: anything sent while it was down is missed, so every waiter re-checks.
+          if (this.listenState === "reconnecting") this.listenState = "on";
+          this.notified++;
+          this.wake();
+        },
+      )
       .then(
         (meta) => {
           this.unlisten = meta.unlisten;

@@ -74,7 +74,7 @@ test("remote.stage binds only configured queues and versions; without a remote s
     assert.equal(bound.remote, { queue: "default", stageCodeVersion: "v1" });
 
     const { ids } = await loadWorkflowRegistry(workflows, { remote: remote.stages });
-    assert.equal(ids, ["artifact-roundtrip"]);
+    assert.equal(ids, ["artifact-roundtrip", "gpu-roundtrip"]);
     await remote.stop();
   } finally {
     await sql.end({ timeout: 1 });
