@@ -2,11 +2,8 @@
 // control requests but may not send any; the operator user reads the registry and steers workers.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { useNats, type NatsService } from "../harness/index.js";
-import { ServiceUnavailableError } from "../harness/types.js";
-import { inCI } from "../harness/lifecycle.js";
+import { REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { controlSubject } from "../../src/protocol/fleet.js";
 import { listWorkers, sendWorkerControl } from "../../adapters/jetstream/fleet/index.js";
@@ -14,25 +11,9 @@ import { stage } from "../../test/remote/helpers/fixture.js";
 import { until } from "../remote/helpers.js";
 import { startFleet, type Fleet } from "./helpers.js";
 
-const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
-Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
+const PASSWORDS = REPO_NATS_PASSWORDS;
 
-/** The repo config without the server-level lines the harness generates itself. */
-function repoConfig(): string {
-  const text = readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8");
-  return text
-    .split("\n")
-    .filter((l) => !/^\s*listen\s*:/.test(l) && !/^\s*jetstream\s*\{/.test(l))
-    .join("\n");
-}
-
-let nats: NatsService | null = null;
-try {
-  nats = await useNats({ config: repoConfig() });
-} catch (err) {
-  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
-  console.warn(`SKIP integration/fleet/permissions: ${err.message}`);
-}
+const nats: NatsService | null = await useRepoNats("integration/fleet/permissions");
 const t = nats ? test : test.skip;
 const topology = createTopology(); // the conf names the default jetflow/JETFLOW subjects
 let fleet: Fleet;

@@ -2,12 +2,9 @@
 // a worker user can pull and report for its own queue and nothing else.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { useNats, type NatsService } from "../harness/index.js";
-import { ServiceUnavailableError } from "../harness/types.js";
-import { inCI } from "../harness/lifecycle.js";
+import { REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
@@ -15,25 +12,9 @@ import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/r
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import { startOrchestrator, type Orchestrator } from "./helpers.js";
 
-const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
-Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
+const PASSWORDS = REPO_NATS_PASSWORDS;
 
-/** The repo config without the server-level lines the harness generates itself. */
-function repoConfig(): string {
-  const text = readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8");
-  return text
-    .split("\n")
-    .filter((l) => !/^\s*listen\s*:/.test(l) && !/^\s*jetstream\s*\{/.test(l))
-    .join("\n");
-}
-
-let nats: NatsService | null = null;
-try {
-  nats = await useNats({ config: repoConfig() });
-} catch (err) {
-  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
-  console.warn(`SKIP integration/remote/permissions: ${err.message}`);
-}
+const nats: NatsService | null = await useRepoNats("integration/remote/permissions");
 const t = nats ? test : test.skip;
 const topology = createTopology();
 let orch: Orchestrator;

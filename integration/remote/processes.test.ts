@@ -10,38 +10,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { s3ClientConfig, services, useNats, type NatsService, type Services } from "../harness/index.js";
-import { ServiceUnavailableError } from "../harness/types.js";
-import { inCI } from "../harness/lifecycle.js";
+import { REPO_NATS_PASSWORDS, s3ClientConfig, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun } from "../../cli/shared/watch-run.js";
 import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { deriveOutput, sha256 } from "./fixtures/artifact-stages.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";
 import { execFile } from "node:child_process";
-import { freePort } from "../harness/net.js";
+import { freePort } from "../harness/index.js";
 
-const PASSWORDS = { JETFLOW_ORCHESTRATOR_PASSWORD: "orch-secret", JETFLOW_OPERATOR_PASSWORD: "op-secret", JETFLOW_WORKER_DEFAULT_PASSWORD: "worker-secret" };
-Object.assign(process.env, PASSWORDS); // the spawned nats-server resolves $JETFLOW_*_PASSWORD from its environment
+const PASSWORDS = REPO_NATS_PASSWORDS;
 const LEASE_MS = 1_500;
 const MiB = 1024 * 1024;
 
-/** The repo config without the server-level lines the harness generates itself. */
-function repoConfig(): string {
-  return readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8")
-    .split("\n")
-    .filter((l) => !/^\s*listen\s*:/.test(l) && !/^\s*jetstream\s*\{/.test(l))
-    .join("\n");
-}
-
-let nats: NatsService | null = null;
+const nats: NatsService | null = await useRepoNats("integration/remote/processes");
 let svc: Services<"postgres" | "s3"> | null = null;
-try {
-  nats = await useNats({ config: repoConfig() });
-} catch (err) {
-  if (!(err instanceof ServiceUnavailableError) || inCI()) throw err;
-  console.warn(`SKIP integration/remote/processes: ${err.message}`);
-}
 if (nats) svc = await services(["postgres", "s3"]);
 const t = nats && svc ? test : test.skip;
 
