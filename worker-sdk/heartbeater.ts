@@ -6,6 +6,7 @@
 import type { HeartbeatReply } from "../src/protocol/tasks.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import type { WorkerLogger } from "./logger.js";
+import { recordHeartbeatGap } from "../src/telemetry/metrics.js";
 
 export class Heartbeater {
   private latest: unknown;
@@ -13,6 +14,8 @@ export class Heartbeater {
   private inflight: Promise<void> | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private dirty = false;
+  /** When the lease was last confirmed (start, then each accepted heartbeat): the gap metric's origin. */
+  private lastAcceptedAt = Date.now();
 
   constructor(
     private readonly transport: WorkerTransport,
@@ -47,7 +50,14 @@ export class Heartbeater {
     this.dirty = false;
     this.inflight = this.transport
       .heartbeat(this.lease, this.latest)
-      .then(this.onReply, (err: unknown) => {
+      .then((reply) => {
+        if (reply.accepted) {
+          const now = Date.now();
+          recordHeartbeatGap((now - this.lastAcceptedAt) / 1000, this.lease.task.queue);
+          this.lastAcceptedAt = now;
+        }
+        this.onReply(reply);
+      }, (err: unknown) => {
         // The lease may still be valid; the next tick retries, and a lost lease shows in its reply.
         this.logger.warn({ taskId: this.lease.task.taskId, attempt: this.lease.attempt, err: String(err) }, "heartbeat failed");
       })

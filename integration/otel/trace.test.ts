@@ -303,6 +303,9 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
   const depth = receiver.metric("jetflow.jobs.queued").find((p) => p.value === 0)!;
   assert.is(depth.unit, "{job}");
   assert.ok(String(depth.attributes["jetflow.host.id"]).startsWith("orch-"));
+  const lag = receiver.metric("jetflow.outbox.lag").filter((p) => p.service === "jetflow-orchestrator");
+  assert.ok(lag.length > 0 && lag.every((p) => p.unit === "s"), "outbox lag is exported in seconds");
+  assert.ok(lag.reduce((n, p) => n + p.value, 0) >= 5, "one observation per published outbox row (at least the 5 created events)");
   const failedExec = receiver.spans.find((s) => s.name === "activity.execute" && s.attributes["jetflow.task.outcome"] === "failed");
   assert.is(failedExec?.statusCode, 2, "a failed activity's span has ERROR status");
 });

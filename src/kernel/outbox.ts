@@ -3,7 +3,7 @@ import type { JobSpec } from "../ports/job-transport.js";
 import type { NewOutboxRow, PersistenceTx } from "../ports/persistence.js";
 import type { OutboxRecord, RunRecord } from "../ports/records.js";
 import { type KernelDeps, errorMessage } from "./deps.js";
-import { countRunTransition } from "../telemetry/metrics.js";
+import { countRunTransition, recordOutboxLag } from "../telemetry/metrics.js";
 
 /**
  * Collects the outbox rows a command writes inside its transaction. Rows are inserted
@@ -98,7 +98,7 @@ export interface DeliveryReport {
  */
 export async function deliverRows(
   deps: KernelDeps,
-  rows: Pick<OutboxRecord, "id" | "kind" | "type" | "payload" | "attempts" | "workflowRunId">[],
+  rows: (Pick<OutboxRecord, "id" | "kind" | "type" | "payload" | "attempts" | "workflowRunId"> & { createdAt?: Date })[],
 ): Promise<DeliveryReport> {
   const report: DeliveryReport = { published: 0, failed: 0, deadLettered: 0 };
   const published: string[] = [];
@@ -106,6 +106,7 @@ export async function deliverRows(
     try {
       await deliverOne(deps, row);
       published.push(row.id);
+      if (row.createdAt) recordOutboxLag(Math.max(0, deps.clock.now().getTime() - row.createdAt.getTime()) / 1000, row.kind);
     } catch (err) {
       const deadLetter = row.attempts + 1 >= deps.options.outboxMaxAttempts;
       report.failed++;

@@ -10,6 +10,8 @@
  * | `jetflow.activity.redeliveries`  | counter   | `{delivery}` | `jetflow.queue` |
  * | `jetflow.activity.duration`      | histogram | `s`        | `jetflow.task.outcome`, `jetflow.queue` |
  * | `jetflow.jobs.queued`            | gauge (observed) | `{job}` | `jetflow.host.id` |
+ * | `jetflow.activity.heartbeat.gap` | histogram | `s`        | `jetflow.queue` |
+ * | `jetflow.outbox.lag`             | histogram | `s`        | `jetflow.outbox.kind` |
  */
 import { type Attributes, type Counter, type Histogram, type MeterProvider, type ObservableCallback, metrics } from "@opentelemetry/api";
 
@@ -20,6 +22,8 @@ interface Instruments {
   tasks: Counter;
   redeliveries: Counter;
   activityDuration: Histogram;
+  heartbeatGap: Histogram;
+  outboxLag: Histogram;
 }
 
 let cached: { provider: MeterProvider; instruments: Instruments } | null = null;
@@ -37,6 +41,11 @@ function instruments(): Instruments {
     tasks: meter.createCounter("jetflow.activity.tasks", { unit: "{task}", description: "Remote activity tasks finished, by outcome" }),
     redeliveries: meter.createCounter("jetflow.activity.redeliveries", { unit: "{delivery}", description: "Task deliveries after the first (lease expired, released for retry, worker lost)" }),
     activityDuration: meter.createHistogram("jetflow.activity.duration", { unit: "s", description: "Wall time of one activity attempt on a worker" }),
+    heartbeatGap: meter.createHistogram("jetflow.activity.heartbeat.gap", {
+      unit: "s",
+      description: "Time between an attempt's accepted heartbeats, seen by the worker; alert well before it reaches the lease",
+    }),
+    outboxLag: meter.createHistogram("jetflow.outbox.lag", { unit: "s", description: "Time from an outbox row's commit to its publication (events and jobs)" }),
   };
   cached = { provider, instruments: created };
   return created;
@@ -60,6 +69,16 @@ export function countRedelivery(queue: string): void {
 /** One attempt's wall time on the worker, in seconds. */
 export function recordActivityDuration(seconds: number, attrs: Attributes): void {
   instruments().activityDuration.record(seconds, attrs);
+}
+
+/** Seconds since the previous accepted heartbeat (or the lease) of one attempt. */
+export function recordHeartbeatGap(seconds: number, queue: string): void {
+  instruments().heartbeatGap.record(seconds, { "jetflow.queue": queue });
+}
+
+/** Seconds an outbox row waited between its commit and its publication. */
+export function recordOutboxLag(seconds: number, kind: string): void {
+  instruments().outboxLag.record(seconds, { "jetflow.outbox.kind": kind });
 }
 
 /**
