@@ -189,14 +189,18 @@ t("runs cancel over the API interrupts the activity in its worker process within
   assert.not.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end"), "the activity never finished its work");
 });
 
-t("`jetflow workers drain <id>` over NATS: the worker process finishes its task, reports, exits 0; /healthz tracks it", async () => {
+t("`jetflow workers drain <id>` during 5 running tasks: all 5 report, nothing new is pulled, the process exits 0; /healthz tracks it", async () => {
   const port = await freePort();
-  const w = await startWorkerProcess("w-drain", [...workerArgs(), "--health-port", String(port), "--fleet-heartbeat-ms", "500"], d.env);
+  const w = await startWorkerProcess("w-drain", [...workerArgs(), "--concurrency", "5", "--health-port", String(port), "--fleet-heartbeat-ms", "500"], d.env);
   workers.push(w);
-  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 2_000 }, idempotencyKey: "fleet-drain-1" });
-  await until("the task to start on w-drain", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start" && m.pid === w.pid), 30_000, 20);
+  const input = { inputBytes: 1024, outputBytes: 1024, holdMs: 3_000 };
+  const ids = (await Promise.all([1, 2, 3, 4, 5].map((i) => client.createRun({ workflowId: "artifact-roundtrip", input, idempotencyKey: `fleet-drain-${i}` })))).map((r) => r.workflowRunId);
+  await until("5 tasks running on w-drain", async () => ids.every((id) => markers().some((m) => m.runId === id && m.event === "start" && m.pid === w.pid)) || null, 30_000, 20);
+  // A sixth task waits in the stream: the worker is at capacity, and after the drain it must not take it.
+  const extra = (await client.createRun({ workflowId: "artifact-roundtrip", input: { ...input, holdMs: 0 }, idempotencyKey: "fleet-drain-6" })).workflowRunId;
+  await until("the sixth task to be dispatched", async () => (await client.getRun({ workflowRunId: extra })).stages.some((s) => s.stageId === "transform" && s.status === "SUSPENDED") || null, 30_000, 20);
   const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<string, unknown>;
-  assert.equal([health.healthy, health.status, health.inFlight, health.capacity], [true, "running", 1, 1]);
+  assert.equal([health.healthy, health.status, health.inFlight, health.capacity], [true, "running", 5, 5]);
   // The operator user (not the worker's) may send control requests.
   const drain = await new Promise<{ code: number; out: string }>((done) =>
     execFile(process.execPath, ["bin/jetflow.js", "workers", "drain", "w-drain", "--servers", nats!.url, "--user", "operator", "--password", PASSWORDS.JETFLOW_OPERATOR_PASSWORD], { cwd: new URL("../..", import.meta.url).pathname, env: d.env, timeout: 60_000 }, (err, stdout, stderr) =>
@@ -205,10 +209,11 @@ t("`jetflow workers drain <id>` over NATS: the worker process finishes its task,
   );
   assert.is(drain.code, 0, drain.out);
   assert.is(await w.exited(), 0, w.log());
-  assert.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end" && m.pid === w.pid), "the in-flight task finished before the exit");
-  const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
-  assert.is(result.status, "COMPLETED", result.error ?? "");
-  assert.is((result.output as { attempt: number }).attempt, 1, "reported by the drained worker, not redelivered");
+  for (const id of ids) assert.ok(markers().some((m) => m.runId === id && m.event === "end" && m.pid === w.pid), `task of ${id} finished before the exit`);
+  assert.not.ok(markers().some((m) => m.runId === extra && m.pid === w.pid), "the drained worker pulled nothing new");
+  const results = await Promise.all(ids.map((id) => watchRun(nc, client, id, { prefix: "jetflow", timeoutMs: 30_000 })));
+  assert.equal(results.map((r) => [r.status, (r.output as { attempt: number } | undefined)?.attempt]), ids.map(() => ["COMPLETED", 1]), "reported by the drained worker, not redelivered");
+  await client.cancelRun({ workflowRunId: extra, reason: "test cleanup" });
 });
 
 t("a task no live worker can serve is reported in stats and the stage's logs, and runs once a matching worker joins", async () => {
