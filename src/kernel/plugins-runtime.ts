@@ -1,22 +1,8 @@
-import type { EventSink, WorkflowEvent, WorkflowEventType } from "../ports/event-sink.js";
+import { WORKFLOW_EVENT_TYPES, type EventSink, type WorkflowEvent, type WorkflowEventType } from "../ports/event-sink.js";
 import { JetflowError, ValidationError } from "./errors.js";
 import type { KernelPlugin } from "./plugins.js";
 
-const EVENT_TYPES: ReadonlySet<WorkflowEventType> = new Set<WorkflowEventType>([
-  "workflow:created",
-  "workflow:started",
-  "workflow:completed",
-  "workflow:failed",
-  "workflow:cancelled",
-  "workflow:rerun",
-  "stage:started",
-  "stage:completed",
-  "stage:failed",
-  "stage:suspended",
-  "stage:resumed",
-  "stage:retrying",
-  "stage:cancelled",
-]);
+const EVENT_TYPES: ReadonlySet<WorkflowEventType> = new Set(WORKFLOW_EVENT_TYPES);
 
 /**
  * Declares a kernel plugin. Returns it unchanged after checking its shape, so a typo in an

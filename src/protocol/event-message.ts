@@ -6,24 +6,11 @@
 import { z } from "zod";
 import type { ParseResult } from "./errors.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
+import { WORKFLOW_EVENT_TYPES, type WorkflowEventType } from "../ports/event-sink.js";
 
-/** Event types the kernel emits. */
-export const EVENT_TYPES = [
-  "workflow:created",
-  "workflow:started",
-  "workflow:completed",
-  "workflow:failed",
-  "workflow:cancelled",
-  "workflow:rerun",
-  "stage:started",
-  "stage:completed",
-  "stage:failed",
-  "stage:suspended",
-  "stage:resumed",
-  "stage:retrying",
-  "stage:cancelled",
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+/** Event types the kernel emits (re-exported from the EventSink port, where the list lives). */
+export const EVENT_TYPES = WORKFLOW_EVENT_TYPES;
+export type EventType = WorkflowEventType;
 
 export const EventMessage = z.object({
   v: z.literal(1),
