@@ -11,6 +11,7 @@ import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
 import type { WorkerTransport } from "./transport.js";
+import { abortableDelay } from "../src/util/abortable-delay.js";
 
 export interface ActivityWorkerOptions {
   transport: WorkerTransport;
@@ -214,17 +215,4 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
     done: () => donePromise,
   };
   return worker;
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -15,6 +15,7 @@ import type { Broker, ReportResult } from "../../../src/remote/broker.js";
 import { pullOne, type PulledMessage } from "../pull.js";
 import { ensureReportConsumer } from "./consumers.js";
 import { reportConsumerName } from "./names.js";
+import { abortableDelay } from "../../../src/util/abortable-delay.js";
 
 /** A report body the broker could not read, with why. */
 export interface ReportDeadLetter {
@@ -120,17 +121,4 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
       await running;
     },
   };
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
