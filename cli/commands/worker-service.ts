@@ -7,7 +7,7 @@ import { WsListReply, WsProjectStatus, workerServiceSubject, type WsOp } from ".
 import { startWorkerService } from "../../worker-sdk/worker-service.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { startHealthServer } from "../shared/health-server.js";
-import { parseOptions } from "../shared/parse-options.js";
+import { Labels, parseOptions } from "../shared/parse-options.js";
 
 const ServiceId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -").default(process.env.JETFLOW_WORKER_SERVICE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, "_"));
 
@@ -20,13 +20,7 @@ const ServeOptions = z.object({
 
 const ClientOptions = z.object({ serviceId: ServiceId, json: z.boolean().default(false) });
 
-const labels = (v: string): Record<string, string> =>
-  Object.fromEntries(
-    v.split(",").filter(Boolean).map((kv) => {
-      const [k, ...rest] = kv.split("=");
-      return [k!.trim(), rest.join("=").trim()];
-    }),
-  );
+
 
 /** Sends one worker-service request; exits 1 with the service's message on an error reply. */
 async function request(raw: Record<string, unknown>, op: WsOp, body: unknown): Promise<unknown> {
@@ -110,7 +104,7 @@ export function register(program: Command): void {
       module: raw.module,
       ...(raw.codeVersion ? { codeVersion: raw.codeVersion } : {}),
       ...(raw.concurrency ? { concurrency: Number(raw.concurrency) } : {}),
-      ...(raw.labels ? { labels: labels(String(raw.labels)) } : {}),
+      ...(raw.labels ? { labels: parseOptions(z.object({ labels: Labels }), raw).labels } : {}),
       watch: raw.watch !== false,
     };
     const r = await request(raw, "start", body);

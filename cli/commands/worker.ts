@@ -1,26 +1,10 @@
 import type { Command } from "commander";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseOptions } from "../shared/parse-options.js";
+import { Labels, parseOptions } from "../shared/parse-options.js";
 
 const token = (what: string) => z.string().min(1, `${what} is required`);
 
-/** `k=v,k2=v2` → record; every pair needs a non-empty key and a value. */
-const labels = z
-  .string()
-  .transform((s, ctx) => {
-    const out: Record<string, string> = {};
-    for (const pair of s.split(",").map((p) => p.trim()).filter(Boolean)) {
-      const eq = pair.indexOf("=");
-      if (eq <= 0) {
-        ctx.addIssue({ code: "custom", message: `"${pair}" is not key=value` });
-        return z.NEVER;
-      }
-      out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-    }
-    return out;
-  })
-  .default({});
 
 /**
  * Flags of `jetflow worker`, validated (flags win over env). Exported for tests: a failure
@@ -32,7 +16,7 @@ export const WorkerOptions = z
     codeVersion: token("--code-version"),
     module: token("--module (the file exporting the stage definitions)"),
     concurrency: z.coerce.number().int().min(1).max(1024).default(1),
-    labels,
+    labels: Labels,
     servers: z.string().min(1).default(process.env.JETFLOW_NATS_URL ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
     user: z.string().min(1).optional(),
     password: z.string().optional(),
