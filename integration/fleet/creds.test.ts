@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { useNats, type NatsService } from "../harness/index.js";
+import { assertDenied, useNats, type NatsService } from "../harness/index.js";
 import { ServiceUnavailableError } from "../harness/types.js";
 import { inCI } from "../harness/lifecycle.js";
 import { createTopology } from "../../src/protocol/topology.js";
@@ -73,15 +73,6 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function denied(p: Promise<unknown>, what: string): Promise<void> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e as Error,
-  );
-  if (!err) assert.unreachable(`${what} was allowed`);
-  assert.match(String(err!.message), /permissions violation/i, `${what}: ${String(err)}`);
-}
-
 const pull = (queue: string) =>
   worker.request(`$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName(queue, "v1")}`, JSON.stringify({ batch: 1, expires: 2_000_000_000 }), { timeout: 5_000, noMux: true });
 
@@ -95,9 +86,9 @@ t("a credential issued for queue a pulls queue a's task and acks it", async () =
 });
 
 t("the same credential is DENIED queue b, the submission API and stream creation", async () => {
-  await denied(pull("b"), "pull of queue b");
-  await denied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
-  await denied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  await assertDenied(pull("b"), "pull of queue b");
+  await assertDenied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
+  await assertDenied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
   const info = await (await jetstreamManager(orch)).consumers.info(topology.streams.tasks, taskConsumerName("b", "v1"));
   assert.is(info.num_pending, 1, "queue b's task is untouched");
   assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
@@ -110,7 +101,7 @@ t("with that credential a worker joins the fleet and obeys a drain; it may not s
   w.start();
   try {
     await until(async () => (await listWorkers(orch, { prefix: topology.prefix })).some((x) => x.id === "creds-w1" && x.status === "running"), 10_000, "the registry entry");
-    await denied(worker.request(`${topology.prefix}.ctl.creds-w1.status`, "", { timeout: 2_000 }), "a control request from the worker credential");
+    await assertDenied(worker.request(`${topology.prefix}.ctl.creds-w1.status`, "", { timeout: 2_000 }), "a control request from the worker credential");
     const reply = await sendWorkerControl(orch, "creds-w1", "drain", { prefix: topology.prefix, timeoutMs: 5_000 });
     assert.ok(reply, "the worker answered the orchestrator's drain");
     await w.done();

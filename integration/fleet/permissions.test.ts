@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
+import { assertDenied, REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { controlSubject } from "../../src/protocol/fleet.js";
 import { listWorkers, sendWorkerControl } from "../../adapters/jetstream/fleet/index.js";
@@ -37,16 +37,6 @@ test.after(async () => {
   await nats?.stop();
 });
 
-async function denied(p: Promise<unknown>, what: string): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    assert.match(String((err as Error).message), /permissions violation/i, `${what}: ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`${what} was allowed`);
-}
-
 t("a worker user registers itself; the operator user lists it and asks its status", async () => {
   await until(async () => (await listWorkers(operator, { prefix: topology.prefix })).some((w) => w.id === "w-perm" && w.status === "running"), 5_000, "the worker in the registry, read as operator");
   const reply = await sendWorkerControl(operator, "w-perm", "status", { prefix: topology.prefix });
@@ -56,10 +46,10 @@ t("a worker user registers itself; the operator user lists it and asks its statu
 
 t("a worker user is DENIED sending control requests and writing another queue's registry entries", async () => {
   for (const op of ["status", "drain", "stop"] as const) {
-    await denied(workerNc.request(controlSubject(topology.prefix, "w-perm", op), "", { timeout: 2_000 }), `ctl ${op} from a worker`);
+    await assertDenied(workerNc.request(controlSubject(topology.prefix, "w-perm", op), "", { timeout: 2_000 }), `ctl ${op} from a worker`);
   }
-  await denied(sendWorkerControl(workerNc, "w-perm", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }), "sendWorkerControl from a worker");
-  await denied(workerNc.request("$KV.jetflow_workers.other.w-evil", "{}", { timeout: 2_000 }), "registry write for queue other");
+  await assertDenied(sendWorkerControl(workerNc, "w-perm", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }), "sendWorkerControl from a worker");
+  await assertDenied(workerNc.request("$KV.jetflow_workers.other.w-evil", "{}", { timeout: 2_000 }), "registry write for queue other");
   assert.ok(!workerNc.isClosed(), "a refusal does not cost the connection");
   const [listed] = await listWorkers(operator, { prefix: topology.prefix });
   assert.is(listed?.status, "running", "no denied request reached the worker");

@@ -4,6 +4,7 @@
  * file supplies everything else, unchanged.
  */
 import { readFileSync } from "node:fs";
+import * as assert from "uvu/assert";
 import { inCI } from "./lifecycle.js";
 import { useNats } from "./nats.js";
 import { ServiceUnavailableError, type NatsService } from "./types.js";
@@ -36,4 +37,14 @@ export async function useRepoNats(who: string): Promise<NatsService | null> {
     console.warn(`SKIP ${who}: ${err.message}`);
     return null;
   }
+}
+
+/** Asserts that `p` (a NATS request or publish) was refused by the server's permissions, naming `what`. */
+export async function assertDenied(p: Promise<unknown>, what: string): Promise<void> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  if (!err) assert.unreachable(`${what} was allowed`);
+  assert.match(String(err!.message), /permissions violation/i, `${what}: ${String(err)}`);
 }

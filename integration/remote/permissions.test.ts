@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
+import { assertDenied, REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
 import { createTopology } from "../../src/protocol/topology.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
@@ -40,16 +40,6 @@ test.after(async () => {
   await nats?.stop();
 });
 
-async function denied(p: Promise<unknown>, what: string): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    assert.match(String((err as Error).message), /permissions violation/i, `${what}: ${String(err)}`);
-    return;
-  }
-  assert.unreachable(`${what} was allowed`);
-}
-
 t("the worker user is ALLOWED to pull its own queue, heartbeat, and report: a task completes", async () => {
   const transport = createNatsWorkerTransport(worker, { topology, queue: "default", codeVersion: "v1" });
   const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w1", pollWaitMs: 500, heartbeatIntervalMs: 200, registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n * 3 } })) } });
@@ -67,15 +57,15 @@ t("the worker user is ALLOWED to pull its own queue, heartbeat, and report: a ta
 
 t("the worker user is DENIED pulling another queue's consumer", async () => {
   const subject = `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName("other", "v1")}`;
-  await denied(worker.request(subject, JSON.stringify({ batch: 1, expires: 100_000_000 }), { timeout: 2_000, noMux: true }), "pull of queue other");
+  await assertDenied(worker.request(subject, JSON.stringify({ batch: 1, expires: 100_000_000 }), { timeout: 2_000, noMux: true }), "pull of queue other");
   const other = createNatsWorkerTransport(worker, { topology, queue: "other", codeVersion: "v1" });
-  await denied(other.next("other", { workerId: "w1", codeVersion: "v1", labels: {}, waitMs: 200 }), "transport.next on queue other");
+  await assertDenied(other.next("other", { workerId: "w1", codeVersion: "v1", labels: {}, waitMs: 200 }), "transport.next on queue other");
   assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
 });
 
 t("the worker user is DENIED the submission API and creating streams", async () => {
-  await denied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
-  await denied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  await assertDenied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
+  await assertDenied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
   const names: string[] = [];
   for await (const page of (await jetstreamManager(orch.nc)).streams.names()) names.push(...(Array.isArray(page) ? page : [page]));
   assert.not.ok(names.includes("EVIL"));
