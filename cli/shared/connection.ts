@@ -10,6 +10,12 @@ export const ConnectionOptions = z.object({
   creds: z.string().min(1).optional().default(process.env.JETFLOW_NATS_CREDS ?? ""),
   user: z.string().optional().default(process.env.JETFLOW_NATS_USER ?? ""),
   password: z.string().optional().default(process.env.JETFLOW_NATS_PASSWORD ?? ""),
+  /** Reply inbox prefix; a scoped user may only subscribe to its own (`_INBOX_<name>`, docs/security.md). */
+  inboxPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "must be one subject token")
+    .optional()
+    .default(process.env.JETFLOW_NATS_INBOX_PREFIX ?? ""),
   prefix: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "prefix must be a single subject token")
@@ -25,6 +31,7 @@ export function withConnectionFlags<T extends { option: (...a: string[]) => T }>
     .option("--creds <file>", "NATS credentials file (env JETFLOW_NATS_CREDS)")
     .option("--user <user>", "NATS user (env JETFLOW_NATS_USER)")
     .option("--password <password>", "NATS password (env JETFLOW_NATS_PASSWORD)")
+    .option("--inbox-prefix <token>", "reply inbox prefix of a scoped user (env JETFLOW_NATS_INBOX_PREFIX; read from --creds when issued by jetflow creds)")
     .option("--prefix <prefix>", "subject prefix (env JETFLOW_PREFIX)")
     .option("--timeout <ms>", "bound on each request in milliseconds");
 }
@@ -35,7 +42,7 @@ export function withConnectionFlags<T extends { option: (...a: string[]) => T }>
  */
 export async function openConnection(opts: ConnectionOptions, name = "jetflow-cli"): Promise<NatsConnection> {
   const creds = opts.creds ? readFileSync(opts.creds) : null;
-  const inboxPrefix = creds ? await inboxPrefixFromCreds(creds) : null;
+  const inboxPrefix = opts.inboxPrefix || (creds ? await inboxPrefixFromCreds(creds) : null);
   return connect({
     servers: opts.servers.split(",").map((s) => s.trim()),
     name,
