@@ -10,7 +10,7 @@
 import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
 import { createJetStreamJobTransport } from "../adapters/jetstream/job-transport.js";
-import { createTopology } from "../src/protocol/topology.js";
+import { createTopology } from "../src/contract/topology.js";
 import type { JobSpec } from "../src/ports/job-transport.js";
 import { useNats } from "../integration/harness/index.js";
 

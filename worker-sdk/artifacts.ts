@@ -3,13 +3,14 @@
  * URL the orchestrator presigned for this attempt (the worker holds no storage credential).
  * Objects larger than `partSize` are uploaded as presigned multipart.
  */
-import type { StageArtifacts } from "../src/stages/types.js";
+import { DEFAULT_PART_SIZE } from "../src/contract/defaults.js";
+import type { StageArtifacts } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { ArtifactTransferError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
-import { SpanKind, inSpan } from "../src/telemetry/spans.js";
+import { SpanKind, inSpan } from "../src/contract/spans.js";
 
-export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
+export { DEFAULT_PART_SIZE };
 
 export interface ArtifactOptions {
   partSize: number;

@@ -1,6 +1,8 @@
 /** Typed errors of the worker SDK; `code` is stable, `retryable` tells the worker whether another attempt can help. */
 export type WorkerErrorCode = "CANCELLED" | "LEASE_LOST" | "WORKER_STOPPING" | "VALIDATION" | "NOT_AVAILABLE_REMOTELY" | "ARTIFACT" | "CONFIG" | "VERSION_MISMATCH";
 
+import { formatIssues, type ValidationIssue } from "../src/contract/validation.js";
+
 export class WorkerError extends Error {
   constructor(
     readonly code: WorkerErrorCode,
@@ -35,8 +37,8 @@ export class WorkerStoppingError extends WorkerError {
 
 /** Input, config or output failed the stage's schema (retrying cannot help). */
 export class TaskValidationError extends WorkerError {
-  constructor(what: string, issues: { path: string; message: string }[]) {
-    super("VALIDATION", `${what}: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`, false);
+  constructor(what: string, issues: ValidationIssue[]) {
+    super("VALIDATION", formatIssues(what, issues), false);
   }
 }
 
@@ -59,9 +61,4 @@ export class WorkerConfigError extends WorkerError {
   constructor(message: string) {
     super("CONFIG", `createActivityWorker: ${message}`, false);
   }
-}
-
-/** Whether a failure may be retried by another attempt. Unknown errors are retryable (like Temporal). */
-export function isRetryable(err: unknown): boolean {
-  return err instanceof WorkerError ? err.retryable : true;
 }

@@ -3,10 +3,10 @@
  * interval (always the latest details), and one every interval even if the stage never calls
  * `ctx.heartbeat`, so a cancel is noticed within one interval.
  */
-import type { HeartbeatReply } from "../src/protocol/tasks.js";
+import type { HeartbeatReply } from "../src/contract/tasks.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import type { WorkerLogger } from "./logger.js";
-import { recordHeartbeatGap } from "../src/telemetry/metrics.js";
+import { recordHeartbeatGap } from "../src/contract/metrics.js";
 
 export class Heartbeater {
   private latest: unknown;

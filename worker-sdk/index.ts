@@ -14,8 +14,8 @@ export {
   NotAvailableRemotelyError,
   ArtifactTransferError,
   WorkerConfigError,
-  isRetryable,
 } from "./errors.js";
+export { isRetryable, retryDelayMs, DEFAULT_RETRY_POLICY } from "../src/contract/failure-policy.js";
 export type { WorkerErrorCode } from "./errors.js";
 export { createNatsWorkerTransport, NatsTransportError, type NatsWorkerTransportOptions } from "./nats-transport.js";
 export { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";

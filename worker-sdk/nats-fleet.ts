@@ -19,8 +19,8 @@ import {
   workerRegistryKey,
   type ControlReply,
   type FleetWorkerStatus,
-} from "../src/protocol/fleet.js";
-import { createTopology, type Topology } from "../src/protocol/topology.js";
+} from "../src/contract/fleet.js";
+import { createTopology, type Topology } from "../src/contract/topology.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";

@@ -16,12 +16,12 @@
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { ProtocolError } from "../src/protocol/errors.js";
-import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage } from "../src/protocol/tasks.js";
-import { encodeToken } from "../src/protocol/tokens.js";
-import { createTopology, type Topology } from "../src/protocol/topology.js";
-import type { HeartbeatReply, PresignReply } from "../src/protocol/tasks.js";
-import { carrierFromHeaders, injectTraceHeaders } from "../src/protocol/trace-headers.js";
+import { ProtocolError } from "../src/contract/protocol-error.js";
+import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage } from "../src/contract/tasks.js";
+import { encodeToken } from "../src/contract/tokens.js";
+import { createTopology, type Topology } from "../src/contract/topology.js";
+import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
+import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 

@@ -5,7 +5,7 @@
  * code version is refused: a version change is a deploy (new consumer, new credentials), not a reload.
  */
 import { unwatchFile, watchFile, type Stats } from "node:fs";
-import type { WsProjectStatus, WsStartRequest } from "../src/protocol/worker-service.js";
+import type { WsProjectStatus, WsStartRequest } from "../src/contract/worker-service.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember } from "./fleet-member.js";
 import type { WorkerLogger } from "./logger.js";

@@ -3,8 +3,8 @@
  * `stage.execute(ctx)` with a worker-built context, and ends the delivery exactly once:
  * report (completed / failed / cancelled, durable before the ack) or release (retry, stop).
  */
-import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/protocol/tasks.js";
-import type { AnyStage, AnnotationInput, StageContext } from "../src/stages/types.js";
+import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/contract/tasks.js";
+import type { AnyStage, AnnotationInput, StageContext } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { createRemoteArtifacts } from "./artifacts.js";
 import {
@@ -14,13 +14,14 @@ import {
   TaskValidationError,
   WorkerError,
   WorkerStoppingError,
-  isRetryable,
 } from "./errors.js";
+import { isRetryable, retryDelayMs } from "../src/contract/failure-policy.js";
+import { issuesFromZod } from "../src/contract/validation.js";
 import { Heartbeater } from "./heartbeater.js";
 import type { WorkerLogger } from "./logger.js";
-import { contextFromCarrier } from "../src/protocol/trace-headers.js";
-import { SpanKind, inSpan } from "../src/telemetry/spans.js";
-import { recordActivityDuration } from "../src/telemetry/metrics.js";
+import { contextFromCarrier } from "../src/contract/trace-headers.js";
+import { SpanKind, inSpan } from "../src/contract/spans.js";
+import { recordActivityDuration } from "../src/contract/metrics.js";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 
 export interface RunTaskDeps {
@@ -172,7 +173,7 @@ function failureEnd(deps: RunTaskDeps, lease: LeasedTask, err: unknown, signal: 
   if (retryable && lease.attempt < lease.task.maxAttempts) {
     // Another delivery retries it; the progress reported so far carries over.
     deps.logger.warn({ taskId: lease.task.taskId, attempt: lease.attempt, err: message }, "activity attempt failed; releasing for retry");
-    return { result: "released", delayMs: backoffMs(deps.stage, lease.attempt) };
+    return { result: "released", delayMs: retryDelayMs(lease.attempt, deps.stage?.retry) };
   }
   return { result: "failed", report: { ...base(), outcome: "failed", error: message, retryable } };
 }
@@ -180,15 +181,10 @@ function failureEnd(deps: RunTaskDeps, lease: LeasedTask, err: unknown, signal: 
 function validate(schema: AnyStage["schemas"]["input"], value: unknown, what: string): unknown {
   if (schema === "none") return undefined;
   const r = schema.safeParse(value);
-  if (!r.success) throw new TaskValidationError(what, r.error.issues.map((i: { path: PropertyKey[]; message: string }) => ({ path: i.path.map(String).join("."), message: i.message })));
+  if (!r.success) throw new TaskValidationError(what, issuesFromZod(r.error));
   return r.data;
 }
 
-function backoffMs(stage: AnyStage | undefined, attempt: number): number {
-  const base = stage?.retry?.backoffMs ?? 1_000;
-  const max = stage?.retry?.maxBackoffMs ?? 60_000;
-  return Math.min(max, base * 2 ** (attempt - 1));
-}
 
 async function storeOutput(deps: RunTaskDeps, lease: LeasedTask, signal: AbortSignal, json: string): Promise<{ key: string; size: number }> {
   const artifacts = createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger });

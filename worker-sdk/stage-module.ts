@@ -7,7 +7,7 @@ import { stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { AnyStage } from "../src/stages/types.js";
+import type { AnyStage } from "../src/contract/stage-types.js";
 import { WorkerConfigError } from "./errors.js";
 
 /** A loaded activity module. */

@@ -3,4 +3,4 @@
  * mapping). Defined in src/ because the in-process transport there implements it and src/ may not
  * import worker-sdk/; re-exported here as the worker's public API.
  */
-export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../src/remote/worker-transport.js";
+export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../src/contract/worker-transport.js";

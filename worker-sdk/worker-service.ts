@@ -6,8 +6,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
 import type { z } from "zod";
-import { createTopology, type Topology } from "../src/protocol/topology.js";
-import { WS_OPS, WsStartRequest, WsStatusRequest, WsStopRequest, workerServiceSubject, type WsListReply, type WsOp, type WsProjectStatus } from "../src/protocol/worker-service.js";
+import { createTopology, type Topology } from "../src/contract/topology.js";
+import { WS_OPS, WsStartRequest, WsStatusRequest, WsStopRequest, workerServiceSubject, type WsListReply, type WsOp, type WsProjectStatus } from "../src/contract/worker-service.js";
 import { WorkerConfigError } from "./errors.js";
 import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";

@@ -4,14 +4,16 @@
  * durable report or a release. `stop()` drains by default: nothing new is pulled, in-flight
  * tasks finish, then it resolves.
  */
-import type { AnyStage } from "../src/stages/types.js";
+import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES, DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../src/contract/defaults.js";
+import type { AnyStage } from "../src/contract/stage-types.js";
 import { DEFAULT_PART_SIZE } from "./artifacts.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
 import type { WorkerTransport } from "./transport.js";
-import { abortableDelay } from "../src/util/abortable-delay.js";
+import { abortableDelay } from "../src/contract/abortable-delay.js";
+import { LoopBackoff } from "../src/contract/failure-policy.js";
 
 export interface ActivityWorkerOptions {
   transport: WorkerTransport;
@@ -68,7 +70,7 @@ export interface ActivityWorker {
 export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorker {
   const registry = opts.registry instanceof Map ? new Map(opts.registry) : new Map(Object.entries(opts.registry ?? {}));
   const max = opts.maxConcurrentTasks ?? 1;
-  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 5_000;
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_TASK_HEARTBEAT_INTERVAL_MS;
   const pollWaitMs = opts.pollWaitMs ?? 5_000;
   if (!opts.transport || typeof opts.transport.next !== "function") throw new WorkerConfigError("transport must be a WorkerTransport");
   for (const [k, v] of [["queue", opts.queue], ["stageCodeVersion", opts.stageCodeVersion], ["workerId", opts.workerId]] as const) {
@@ -118,7 +120,7 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   };
 
   async function run(): Promise<void> {
-    let errorBackoff = 100;
+    const errorBackoff = new LoopBackoff();
     while (!stopping) {
       if (inFlight.size >= max) {
         await Promise.race(inFlight.values());
@@ -127,11 +129,10 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
       let lease;
       try {
         lease = await opts.transport.next(opts.queue, { workerId: opts.workerId, codeVersion: opts.stageCodeVersion, labels, waitMs: pollWaitMs, signal: pollAbort.signal });
-        errorBackoff = 100;
+        errorBackoff.reset();
       } catch (err) {
         logger.error({ queue: opts.queue, err: err instanceof Error ? err.message : String(err) }, "pulling a task failed");
-        await abortableDelay(errorBackoff, pollAbort.signal);
-        errorBackoff = Math.min(errorBackoff * 2, 5_000);
+        await abortableDelay(errorBackoff.next(), pollAbort.signal);
         continue;
       }
       stats.lastPullAt = new Date();
@@ -154,7 +155,7 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
             codeVersion: opts.stageCodeVersion,
             heartbeatIntervalMs,
             partSize: opts.partSize ?? DEFAULT_PART_SIZE,
-            inlineOutputLimitBytes: opts.inlineOutputLimitBytes ?? 256 * 1024,
+            inlineOutputLimitBytes: opts.inlineOutputLimitBytes ?? DEFAULT_INLINE_OUTPUT_LIMIT_BYTES,
             hardStop: hardStop.signal,
             logger,
           },

@@ -11,8 +11,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import type { DeadLetteredJob } from "../../src/ports/job-transport.js";
 import type { Logger } from "../../src/ports/logger.js";
-import { parseJob } from "../../src/protocol/job-message.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import { parseJob } from "../../src/contract/job-message.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { jobFromHeaders } from "./job-headers.js";
 import { pullOne } from "./pull.js";
 

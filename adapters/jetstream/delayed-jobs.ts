@@ -13,8 +13,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../../src/ports/logger.js";
-import { parseJob } from "../../src/protocol/job-message.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import { parseJob } from "../../src/contract/job-message.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { pullOne } from "./pull.js";
 
 export interface DelayedJobPromoterOptions {

@@ -6,14 +6,14 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import type { EventSink, WorkflowEvent } from "../../src/ports/event-sink.js";
 import { silentLogger, type Logger } from "../../src/ports/logger.js";
-import { ProtocolError } from "../../src/protocol/errors.js";
-import { encodeEvent, parseEvent } from "../../src/protocol/event-message.js";
-import { Headers, Schemas } from "../../src/protocol/headers.js";
-import { injectTraceHeaders } from "../../src/protocol/trace-headers.js";
-import { createTopology, type Topology } from "../../src/protocol/topology.js";
+import { ProtocolError } from "../../src/contract/protocol-error.js";
+import { encodeEvent, parseEvent } from "../../src/contract/event-message.js";
+import { Headers, Schemas } from "../../src/contract/headers.js";
+import { injectTraceHeaders } from "../../src/contract/trace-headers.js";
+import { createTopology, type Topology } from "../../src/contract/topology.js";
 
 export interface JetStreamEventSinkOptions {
   topology?: Topology;

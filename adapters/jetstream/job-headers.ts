@@ -4,7 +4,7 @@
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { JobSpec } from "../../src/ports/job-transport.js";
-import { Headers, Schemas, TRACE_HEADERS } from "../../src/protocol/headers.js";
+import { Headers, Schemas, TRACE_HEADERS } from "../../src/contract/headers.js";
 
 /** Headers for publishing `job` (everything except Nats-Msg-Id, which the publish option sets). */
 export function jobHeaders(job: JobSpec): MsgHdrs {

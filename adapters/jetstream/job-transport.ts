@@ -20,12 +20,12 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { JetflowError, ValidationError } from "../../src/kernel/errors.js";
+import { JetflowError, ValidationError } from "../../src/contract/errors.js";
 import type { DeadLetteredJob, DequeueOptions, JobSpec, JobTransport, LeasedJob } from "../../src/ports/job-transport.js";
 import { silentLogger, type Logger } from "../../src/ports/logger.js";
-import { ProtocolError } from "../../src/protocol/errors.js";
-import { encodeJob, parseJob } from "../../src/protocol/job-message.js";
-import { createTopology, type Topology } from "../../src/protocol/topology.js";
+import { ProtocolError } from "../../src/contract/protocol-error.js";
+import { encodeJob, parseJob } from "../../src/contract/job-message.js";
+import { createTopology, type Topology } from "../../src/contract/topology.js";
 import { drainDeadLetters } from "./dead-letters.js";
 import { startDelayedJobPromoter, type DelayedJobPromoter } from "./delayed-jobs.js";
 import { jobFromHeaders, jobHeaders } from "./job-headers.js";

@@ -7,7 +7,7 @@
  */
 import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { nanos } from "@nats-io/transport-node";
-import { JetflowError } from "../../src/kernel/errors.js";
+import { JetflowError } from "../../src/contract/errors.js";
 
 /** Delivery metadata parsed from a message's ack subject. */
 export interface DeliveryMeta {

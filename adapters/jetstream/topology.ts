@@ -8,8 +8,8 @@
 import type { JetStreamManager, StreamConfig, StreamInfo, ConsumerConfig, ConsumerInfo } from "@nats-io/jetstream";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { JetflowError } from "../../src/kernel/errors.js";
-import { createTopology, type Topology } from "../../src/protocol/topology.js";
+import { JetflowError } from "../../src/contract/errors.js";
+import { createTopology, type Topology } from "../../src/contract/topology.js";
 
 export interface EnsureTopologyOptions {
   topology?: Topology;

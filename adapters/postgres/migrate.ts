@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type postgres from "postgres";
-import { JetflowError } from "../../src/kernel/errors.js";
+import { JetflowError } from "../../src/contract/errors.js";
 import { safeBegin } from "./safe-begin.js";
 import { quoteSchema } from "./schema-name.js";
 

@@ -1,4 +1,4 @@
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 
 /** Schema names are spliced into SQL text, so only plain identifiers are accepted. */
 const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

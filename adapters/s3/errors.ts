@@ -2,7 +2,7 @@
  * Typed errors of the S3 adapter. Every failure that reaches a caller names the operation and
  * the object (bucket + key) so a log line alone says what broke.
  */
-import { JetflowError, ValidationError, type ValidationIssue } from "../../src/kernel/errors.js";
+import { JetflowError, ValidationError, type ValidationIssue } from "../../src/contract/errors.js";
 
 /** What the adapter was doing when S3 failed. */
 export type S3Operation =

@@ -1,5 +1,5 @@
 /** Mapping between the adapter's key space and S3 object keys (the configured prefix). */
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 
 /** S3's limit on an object key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;

@@ -3,7 +3,7 @@
  * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html): parts of 5 MiB to 5 GiB
  * except the last, which may be smaller, and at most 10,000 parts per upload.
  */
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 
 const MiB = 1024 * 1024;
 /** Smallest part S3 accepts, except for the last one. */

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { chmod, writeFile } from "node:fs/promises";
 import { z } from "zod";
 import { initNatsAuth, issueWorkerCreds } from "../../adapters/jetstream/auth/nats-auth.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 import { parseOptions } from "../shared/parse-options.js";
 
 const Name = z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only");

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import postgres from "postgres";
 import { z } from "zod";
 import { MigrationError, migrate, migrationStatus, type MigrationStatus } from "../../adapters/postgres/migrate.js";
-import { JetflowError } from "../../src/kernel/errors.js";
+import { JetflowError } from "../../src/contract/errors.js";
 import { parseOptions } from "../shared/parse-options.js";
 
 const MigrateOptions = z.object({

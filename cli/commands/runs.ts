@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
-import type { ApiReply } from "../../src/protocol/api-messages.js";
+import type { ApiReply } from "../../src/contract/api-messages.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions, readJsonArgument } from "../shared/parse-options.js";
 import { exitCodeFor, watchRun } from "../shared/watch-run.js";

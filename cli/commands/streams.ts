@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { listWorkers, sendWorkerControl, type WorkerListing } from "../../adapters/jetstream/fleet/index.js";
-import type { ControlOp, ControlReply } from "../../src/protocol/fleet.js";
+import type { ControlOp, ControlReply } from "../../src/contract/fleet.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
 

@@ -1,3 +1,4 @@
+import { DEFAULT_TASK_LEASE_MS } from "../../src/contract/defaults.js";
 import { z } from "zod";
 
 /** One (queue, code version) the orchestrator serves: a durable task consumer plus the broker's responders. */
@@ -20,7 +21,7 @@ export const RemoteConfig = z
   .object({
     queues: z.array(RemoteQueueConfig).min(1, "list at least one { queue, codeVersion }"),
     /** Default lease of every queue. Workers must heartbeat well within it. */
-    leaseMs: z.number().int().min(100).default(30_000),
+    leaseMs: z.number().int().min(100).default(DEFAULT_TASK_LEASE_MS),
     /** Deliveries per task when the stage sets none. */
     defaultMaxAttempts: z.number().int().min(1).default(3),
     /** Lifetime of presigned URLs (seconds). */

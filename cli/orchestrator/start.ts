@@ -13,11 +13,11 @@ import { createJetStreamEventSink } from "../../adapters/jetstream/event-sink.js
 import { createJetStreamJobTransport } from "../../adapters/jetstream/job-transport.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 import { createKernel, createNodeHost, systemClock } from "../../src/index.js";
 import type { BlobStore, Kernel, Logger, Scheduler } from "../../src/index.js";
 import { createS3BlobStore } from "../../adapters/s3/index.js";
-import { JetflowError } from "../../src/kernel/errors.js";
+import { JetflowError } from "../../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";

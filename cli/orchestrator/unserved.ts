@@ -11,8 +11,8 @@ import { listWorkers } from "../../adapters/jetstream/fleet/index.js";
 import type { ActivityTaskRecord, ActivityTaskStore } from "../../src/ports/activity-task-store.js";
 import type { Logger } from "../../src/ports/logger.js";
 import type { Persistence } from "../../src/ports/persistence.js";
-import type { UnservedTaskJson } from "../../src/protocol/api-messages.js";
-import { workersServing } from "../../src/protocol/fleet.js";
+import type { UnservedTaskJson } from "../../src/contract/api-messages.js";
+import { workersServing } from "../../src/contract/fleet.js";
 
 export interface UnservedWatchOptions {
   nc: NatsConnection;

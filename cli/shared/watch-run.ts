@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 
 const EventMessage = z
   .object({

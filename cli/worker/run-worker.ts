@@ -7,8 +7,8 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { readFileSync } from "node:fs";
 import { destination, pino } from "pino";
 import { traceLogFields } from "../../otel/log-correlation.js";
-import { createTopology } from "../../src/protocol/topology.js";
-import type { AnyStage } from "../../src/stages/types.js";
+import { createTopology } from "../../src/contract/topology.js";
+import type { AnyStage } from "../../src/contract/stage-types.js";
 import { startHealthServer } from "../shared/health-server.js";
 import { createNatsFleetMember } from "../../worker-sdk/nats-fleet.js";
 import { createActivityWorker, createNatsWorkerTransport, inboxPrefixFromCreds, loadStageModule as loadModule, WorkerConfigError } from "../../worker-sdk/index.js";

@@ -12,7 +12,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { assertDenied, useNats, type NatsService } from "../harness/index.js";
 import { ServiceUnavailableError } from "../harness/types.js";
 import { inCI } from "../harness/lifecycle.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
 import { inboxPrefixFromCreds } from "../../worker-sdk/creds.js";

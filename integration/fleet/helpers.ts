@@ -1,7 +1,7 @@
 /** A fleet on a real nats-server: an in-process orchestrator, the registry bucket, and NATS workers that join it. */
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
-import type { Topology } from "../../src/protocol/topology.js";
-import type { AnyStage } from "../../src/stages/types.js";
+import type { Topology } from "../../src/contract/topology.js";
+import type { AnyStage } from "../../src/contract/stage-types.js";
 import { createActivityWorker, createNatsFleetMember, type ActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";

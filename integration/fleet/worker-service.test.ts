@@ -12,7 +12,7 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { startOrchestrator, until, type Orchestrator } from "../remote/helpers.js";
 import { spec } from "../../test/remote/helpers/fixture.js";
 import { startWorkerService, type WorkerService } from "../../worker-sdk/worker-service.js";
-import { workerServiceSubject, type WsOp } from "../../src/protocol/worker-service.js";
+import { workerServiceSubject, type WsOp } from "../../src/contract/worker-service.js";
 import { ensureWorkerRegistry, listWorkers } from "../../adapters/jetstream/fleet/index.js";
 
 const svc = await services(["nats"]);

@@ -7,7 +7,7 @@ import { services } from "../harness/index.js";
 import { createJetStreamEventSink, watchRunEvents } from "../../adapters/jetstream/event-sink.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import type { WorkflowEvent } from "../../src/ports/event-sink.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { freshTopology } from "./helpers.js";
 
 const svc = await services(["nats"]);

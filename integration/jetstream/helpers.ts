@@ -1,7 +1,7 @@
 /** Shared bits of the JetStream integration tests: unique topologies, jobs, bounded waits. */
 import { randomUUID } from "node:crypto";
 import type { JobSpec } from "../../src/ports/job-transport.js";
-import { createTopology, type Topology } from "../../src/protocol/topology.js";
+import { createTopology, type Topology } from "../../src/contract/topology.js";
 
 /** A topology no other test in the file shares (streams and subjects are all prefixed). */
 export function freshTopology(): Topology {

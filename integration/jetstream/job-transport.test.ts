@@ -8,7 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
 import { createJetStreamJobTransport, type JetStreamJobTransport } from "../../adapters/jetstream/job-transport.js";
 import type { DeadLetteredJob, LeasedJob } from "../../src/ports/job-transport.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { eventually, freshTopology, makeJob } from "./helpers.js";
 
 const svc = await services(["nats"]);

@@ -13,8 +13,8 @@ import {
   priorityToken,
   ProtocolError,
   toJobMessage,
-  EVENT_TYPES,
-} from "../../src/protocol/index.js";
+  WORKFLOW_EVENT_TYPES as EVENT_TYPES,
+} from "../../src/contract/index.js";
 
 test("ids become one safe subject token, reversibly, and usual ids are unchanged", () => {
   for (const id of ["run_01HZX-abc", "a.b", "a*b>c", "with space\ttab", "~tilde", "é€😀", "a_b", "a~5Fb"]) {

@@ -6,7 +6,7 @@ import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
-import { JetflowError } from "../../src/kernel/errors.js";
+import { JetflowError } from "../../src/contract/errors.js";
 import { freshTopology } from "./helpers.js";
 
 const svc = await services(["nats"]);

@@ -8,8 +8,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import postgres from "postgres";
 import { services } from "../harness/index.js";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
-import { createTopology } from "../../src/protocol/topology.js";
-import { parseEvent } from "../../src/protocol/event-message.js";
+import { createTopology } from "../../src/contract/topology.js";
+import { parseEvent } from "../../src/contract/event-message.js";
 import { deployment, startOrchestratorProcess } from "./support.js";
 import type { OrchestratorProcess } from "./support.js";
 

@@ -19,7 +19,7 @@ import { OtlpReceiver, type ReceivedSpan } from "./otlp-receiver.js";
 import { QUEUE, VERSION, heavy } from "./fixtures/activity.js";
 import { startTelemetry, type Telemetry } from "../../otel/index.js";
 import { WorkflowBuilder, createBroker, createKernel, createNodeHost, defineRemoteStage, defineStage, type NodeHost } from "../../src/index.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { InMemoryActivityTaskStore, InMemoryBlobStore, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";

@@ -4,7 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { InMemoryActivityTaskStore } from "../../src/testing/index.js";
 import { InMemoryBlobStore } from "../../src/testing/in-memory-blob-store.js";
 import { createBroker, type Broker, type ReportResult } from "../../src/remote/index.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer, type ReportDeadLetter } from "../../adapters/jetstream/remote/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";

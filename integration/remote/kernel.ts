@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type postgres from "postgres";
 import { createKernel, createNodeHost, defineRemoteStage, WorkflowBuilder, type Kernel } from "../../src/index.js";
-import type { AnyStage } from "../../src/stages/types.js";
+import type { AnyStage } from "../../src/contract/stage-types.js";
 import type { Broker } from "../../src/remote/index.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { CollectingEventSink, InMemoryBlobStore, NoopScheduler } from "../../src/testing/index.js";

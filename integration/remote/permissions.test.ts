@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { assertDenied, REPO_NATS_PASSWORDS, useRepoNats, type NatsService } from "../harness/index.js";
-import { createTopology } from "../../src/protocol/topology.js";
+import { createTopology } from "../../src/contract/topology.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";

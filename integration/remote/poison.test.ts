@@ -9,7 +9,7 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { brokerSubject, ensureTaskConsumer, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
-import { TaskMessage, parseHeartbeatReply, parseTaskErrorReply } from "../../src/protocol/tasks.js";
+import { TaskMessage, parseHeartbeatReply, parseTaskErrorReply } from "../../src/contract/tasks.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import { startOrchestrator, until, type Orchestrator } from "./helpers.js";
 

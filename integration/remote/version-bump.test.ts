@@ -10,7 +10,7 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker, type ActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
-import type { Topology } from "../../src/protocol/topology.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { taskConsumerName } from "../../adapters/jetstream/remote/index.js";
 import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
 import { startKernelOrchestrator, WORKFLOW_ID } from "./kernel.js";

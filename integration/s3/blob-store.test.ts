@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomBytes } from "node:crypto";
 import { createS3BlobStore, S3AdapterError, type S3BlobStore } from "../../adapters/s3/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { blobStoreConformance } from "../../src/testing/index.js";
 import { adapterClientConfig, startS3 } from "./helpers.js";
 

@@ -15,7 +15,7 @@ import {
   type S3BlobStoreConfig,
   type S3PresignerConfig,
 } from "../../adapters/s3/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 
 const ok = { region: "us-east-1", endpoint: "http://127.0.0.1:9000", credentials: { accessKeyId: "a", secretAccessKey: "b" }, forcePathStyle: true };
 

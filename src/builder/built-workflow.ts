@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { AnyStage } from "../stages/types.js";
+import type { AnyStage } from "../contract/stage-types.js";
 import type { ConfigIssue, ConfigValidation, ExecutionGroup, ExecutionPlanEntry } from "./types.js";
 import type { TypedWorkflow } from "./workflow-builder.js";
 

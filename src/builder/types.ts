@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { AnyStage } from "../stages/types.js";
+import type { AnyStage } from "../contract/stage-types.js";
 
 /** Stages that run together; the run advances when all of them completed. */
 export interface ExecutionGroup {

@@ -1,7 +1,7 @@
 import type { z } from "zod";
-import { ValidationError, type ValidationIssue } from "../kernel/errors.js";
-import { STAGE_ID_PATTERN } from "../stages/stage-id.js";
-import type { AnyStage, Stage } from "../stages/types.js";
+import { ValidationError, type ValidationIssue } from "../contract/errors.js";
+import { STAGE_ID_PATTERN } from "../contract/stage-id.js";
+import type { AnyStage, Stage } from "../contract/stage-types.js";
 import { buildWorkflow } from "./built-workflow.js";
 import type { ExecutionGroup, Workflow } from "./types.js";
 

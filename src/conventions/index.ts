@@ -1,5 +1,5 @@
-import { ValidationError } from "../kernel/errors.js";
-import type { TypedKey } from "../stages/types.js";
+import { ValidationError } from "../contract/errors.js";
+import type { TypedKey } from "../contract/stage-types.js";
 
 /** Annotation keys: dotted lower-case segments, e.g. "decision.outcome", "acme.compliance.signoff". */
 export const ANNOTATION_KEY_PATTERN = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;

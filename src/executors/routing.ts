@@ -1,5 +1,5 @@
 import type { ActivityExecutor, ActivityRequest } from "../ports/activity-executor.js";
-import type { StageOutcome } from "../stages/types.js";
+import type { StageOutcome } from "../contract/stage-types.js";
 import { createLocalExecutor } from "./local.js";
 
 export interface RoutingExecutorOptions {

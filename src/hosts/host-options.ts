@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ValidationError } from "../kernel/errors.js";
+import { ValidationError } from "../contract/errors.js";
 import type { Kernel } from "../kernel/types.js";
 import type { JobTransport } from "../ports/job-transport.js";
 import type { Logger } from "../ports/logger.js";
@@ -14,7 +14,7 @@ export interface HostTuning {
   maxSuspendedChecksPerTick?: number;
   /** Outbox rows delivered per tick. Default 100. */
   maxOutboxFlushPerTick?: number;
-  /** RUNNING runs with no activity for this long are repaired by `run.reapStuck`. Default 5 min. */
+  /** RUNNING runs with no activity for this long are repaired by `run.reapStuck`. Default: the kernel's `stuckThresholdMs` (5 min). */
   stuckRunThresholdMs?: number;
   /** Runs inspected by `run.reapStuck` per tick. Default 10. */
   maxStuckRunsPerTick?: number;
@@ -42,7 +42,8 @@ const tuningSchema = z.object({
   maxClaimsPerTick: positive.default(10),
   maxSuspendedChecksPerTick: positive.default(10),
   maxOutboxFlushPerTick: positive.default(100),
-  stuckRunThresholdMs: positive.default(5 * 60_000),
+  // No default here: the kernel owns the stuck-run threshold (DEFAULT_STUCK_RUN_THRESHOLD_MS).
+  stuckRunThresholdMs: positive.optional(),
   maxStuckRunsPerTick: positive.default(10),
   jobRetryBaseDelayMs: ms.default(1_000),
   jobRetryMaxDelayMs: ms.default(60_000),
@@ -82,11 +83,6 @@ export const stderrLogger: Logger = {
   error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: "error", msg, ...obj })}\n`),
 };
 
-/** Exponential delay `base * 2^(n-1)`, capped; n is 1 for the first retry. */
-export function backoffDelay(n: number, baseMs: number, maxMs: number): number {
-  const exp = Math.min(Math.max(n - 1, 0), 30);
-  return Math.min(maxMs, baseMs * 2 ** exp);
-}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

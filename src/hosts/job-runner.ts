@@ -2,7 +2,8 @@ import type { JobExecuteResult } from "../kernel/commands.js";
 import type { Kernel } from "../kernel/types.js";
 import type { JobTransport, LeasedJob } from "../ports/job-transport.js";
 import type { Logger } from "../ports/logger.js";
-import { backoffDelay, errorMessage } from "./host-options.js";
+import { errorMessage } from "./host-options.js";
+import { backoffDelay } from "../contract/failure-policy.js";
 
 /** How a host finished one leased job. */
 export type JobDisposition =

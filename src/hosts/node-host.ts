@@ -1,11 +1,12 @@
 import { z } from "zod";
 import type { LeasedJob } from "../ports/job-transport.js";
-import { type HostBase, backoffDelay, errorMessage, resolveOptions } from "./host-options.js";
+import { type HostBase, errorMessage, resolveOptions } from "./host-options.js";
+import { backoffDelay } from "../contract/failure-policy.js";
 import { runLeasedJob } from "./job-runner.js";
 import { keepLease } from "./lease-keeper.js";
 import { runMaintenance } from "./maintenance.js";
 import { Sleeper, settlesWithin } from "./sleeper.js";
-import { observeJobQueueDepth } from "../telemetry/metrics.js";
+import { observeJobQueueDepth } from "../contract/metrics.js";
 
 /** Options of {@link createNodeHost}; every duration is in milliseconds. */
 export interface NodeHostConfig extends HostBase {

@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { ValidationError } from "../kernel/errors.js";
+import { ValidationError } from "../contract/errors.js";
 import type { LeasedJob } from "../ports/job-transport.js";
-import { type HostBase, backoffDelay, errorMessage, resolveOptions } from "./host-options.js";
+import { type HostBase, errorMessage, resolveOptions } from "./host-options.js";
+import { backoffDelay } from "../contract/failure-policy.js";
 import { runLeasedJob } from "./job-runner.js";
 import { keepLease } from "./lease-keeper.js";
 import { type MaintenanceTickResult, runMaintenance } from "./maintenance.js";

@@ -1,8 +1,8 @@
 import type { NewAnnotation, NewLog } from "../ports/persistence.js";
 import type { Actor, LogLevel } from "../ports/records.js";
-import type { Annotate, AnnotationInput, TypedKey } from "../stages/types.js";
+import type { Annotate, AnnotationInput, TypedKey } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
-import { ValidationError } from "./errors.js";
+import { ValidationError } from "../contract/errors.js";
 
 const LEVELS: ReadonlySet<LogLevel> = new Set<LogLevel>(["DEBUG", "INFO", "WARN", "ERROR"]);
 

@@ -1,4 +1,4 @@
-import type { AnnotationInput } from "../stages/types.js";
+import type { AnnotationInput } from "../contract/stage-types.js";
 import type { RunStatus, TraceCarrier } from "../ports/records.js";
 
 /** Creates a run (PENDING). Replays the first result for a repeated idempotency key. */

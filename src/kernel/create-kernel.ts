@@ -2,7 +2,7 @@ import type { AnnotationFilter } from "../ports/persistence.js";
 import type { CommandResult, KernelCommand } from "./commands.js";
 import { annotationRows } from "./buffers.js";
 import { type KernelDeps, createDeps } from "./deps.js";
-import { JetflowError, RunNotFoundError, StageNotFoundError, ValidationError } from "./errors.js";
+import { JetflowError, RunNotFoundError, StageNotFoundError, ValidationError } from "../contract/errors.js";
 import { jobExecute } from "./commands/job-execute.js";
 import { jobDeadLetter, leaseReapStale } from "./commands/lease-reap-stale.js";
 import { outboxFlush, pluginReplayDLQ } from "./commands/outbox-flush.js";

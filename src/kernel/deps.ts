@@ -1,3 +1,5 @@
+import { DEFAULT_RETRY_POLICY } from "../contract/failure-policy.js";
+import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES, DEFAULT_STUCK_RUN_THRESHOLD_MS } from "../contract/defaults.js";
 import { randomUUID } from "node:crypto";
 import type { ActivityExecutor } from "../ports/activity-executor.js";
 import type { BlobStore } from "../ports/blob-store.js";
@@ -61,20 +63,20 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 /** Applies defaults and validates options; throws on nonsense rather than misbehaving later. */
 export function resolveOptions(config: KernelConfig): ResolvedOptions {
   const o = config.options ?? {};
-  const maxAttempts = positive("defaultMaxAttempts", o.defaultMaxAttempts, 3);
+  const maxAttempts = positive("defaultMaxAttempts", o.defaultMaxAttempts, DEFAULT_RETRY_POLICY.maxAttempts);
   const outboxMaxAttempts = positive("outboxMaxAttempts", o.outboxMaxAttempts, 5);
   if (maxAttempts < 1 || outboxMaxAttempts < 1) {
     throw new RangeError("kernel options defaultMaxAttempts and outboxMaxAttempts must be at least 1");
   }
   return {
-    inlineOutputLimitBytes: positive("inlineOutputLimitBytes", o.inlineOutputLimitBytes, 64 * 1024),
+    inlineOutputLimitBytes: positive("inlineOutputLimitBytes", o.inlineOutputLimitBytes, DEFAULT_INLINE_OUTPUT_LIMIT_BYTES),
     outboxMaxAttempts,
     outboxClaimMs: positive("outboxClaimMs", o.outboxClaimMs, 30_000),
     idempotencyStaleMs: positive("idempotencyStaleMs", o.idempotencyStaleMs, 5 * 60_000),
     defaultMaxAttempts: maxAttempts,
     cancelCheckIntervalMs: Math.max(1, positive("cancelCheckIntervalMs", o.cancelCheckIntervalMs, 1000)),
     suspendedCheckLeaseMs: positive("suspendedCheckLeaseMs", o.suspendedCheckLeaseMs, 60_000),
-    stuckThresholdMs: positive("stuckThresholdMs", o.stuckThresholdMs, 5 * 60_000),
+    stuckThresholdMs: positive("stuckThresholdMs", o.stuckThresholdMs, DEFAULT_STUCK_RUN_THRESHOLD_MS),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { KernelDeps } from "./deps.js";
 import { errorMessage } from "./deps.js";
-import { IdempotencyInProgressError } from "./errors.js";
+import { IdempotencyInProgressError } from "../contract/errors.js";
 
 /**
  * Runs `fn` once per (command, key): a repeated key replays the stored result through

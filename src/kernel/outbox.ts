@@ -3,7 +3,7 @@ import type { JobSpec } from "../ports/job-transport.js";
 import type { NewOutboxRow, PersistenceTx } from "../ports/persistence.js";
 import type { OutboxRecord, RunRecord } from "../ports/records.js";
 import { type KernelDeps, errorMessage } from "./deps.js";
-import { countRunTransition, recordOutboxLag } from "../telemetry/metrics.js";
+import { countRunTransition, recordOutboxLag } from "../contract/metrics.js";
 
 /**
  * Collects the outbox rows a command writes inside its transaction. Rows are inserted

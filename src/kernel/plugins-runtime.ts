@@ -1,5 +1,5 @@
 import { WORKFLOW_EVENT_TYPES, type EventSink, type WorkflowEvent, type WorkflowEventType } from "../ports/event-sink.js";
-import { JetflowError, ValidationError } from "./errors.js";
+import { JetflowError, ValidationError } from "../contract/errors.js";
 import type { KernelPlugin } from "./plugins.js";
 
 const EVENT_TYPES: ReadonlySet<WorkflowEventType> = new Set(WORKFLOW_EVENT_TYPES);

@@ -1,19 +1,10 @@
-import type { z } from "zod";
 import type { AnyWorkflow } from "../builder/types.js";
 import type { PersistenceTx } from "../ports/persistence.js";
 import type { RunRecord, StageRecord } from "../ports/records.js";
-import type { AnyStage } from "../stages/types.js";
+import type { AnyStage } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
-import type { ValidationIssue } from "./errors.js";
 import { type OutboxBatch, jobIdOf } from "./outbox.js";
 
-/** Zod issues as dotted paths under `prefix` ("input.email: Invalid email"). */
-export function zodIssues(error: z.ZodError, prefix: string): ValidationIssue[] {
-  return error.issues.map((i) => ({
-    path: [prefix, ...i.path.map(String)].filter((p) => p !== "").join("."),
-    message: i.message,
-  }));
-}
 
 export function maxAttemptsOf(deps: KernelDeps, stage: AnyStage): number {
   const n = stage.retry?.maxAttempts;

@@ -1,7 +1,7 @@
-import type { AnyStage, StageArtifacts, StageContext } from "../stages/types.js";
+import type { AnyStage, StageArtifacts, StageContext } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
 import type { AnnotationBuffer, LogBuffer } from "./buffers.js";
-import { ValidationError } from "./errors.js";
+import { ValidationError } from "../contract/errors.js";
 
 /** Prefix under which a stage's artifacts live; run.rerunFrom deletes it. */
 export function stagePrefix(runId: string, stageId: string): string {

@@ -8,7 +8,7 @@ import type { AnnotationFilter, Persistence, RunFilter } from "../ports/persiste
 import type { AnnotationRecord, LogRecord, RunRecord, StageRecord } from "../ports/records.js";
 import type { WorkflowRegistry } from "../ports/registry.js";
 import type { Scheduler } from "../ports/scheduler.js";
-import type { AnnotationInput } from "../stages/types.js";
+import type { AnnotationInput } from "../contract/stage-types.js";
 import type { CommandResult, KernelCommand } from "./commands.js";
 import type { KernelPlugin } from "./plugins.js";
 

@@ -1,4 +1,4 @@
-import type { AnyStage, StageContext, StageOutcome } from "../stages/types.js";
+import type { AnyStage, StageContext, StageOutcome } from "../contract/stage-types.js";
 
 /** What an executor needs to run one attempt of one stage. */
 export interface ActivityRequest {

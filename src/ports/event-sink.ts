@@ -1,21 +1,5 @@
-/** Event types the kernel emits through the outbox. */
-/** Every event type the kernel emits (the one list: protocol schemas and plugin checks derive from it). */
-export const WORKFLOW_EVENT_TYPES = [
-  "workflow:created",
-  "workflow:started",
-  "workflow:completed",
-  "workflow:failed",
-  "workflow:cancelled",
-  "workflow:rerun",
-  "stage:started",
-  "stage:completed",
-  "stage:failed",
-  "stage:suspended",
-  "stage:resumed",
-  "stage:retrying",
-  "stage:cancelled",
-] as const;
-export type WorkflowEventType = (typeof WORKFLOW_EVENT_TYPES)[number];
+import type { WorkflowEventType } from "../contract/event-message.js";
+export { WORKFLOW_EVENT_TYPES, type WorkflowEventType } from "../contract/event-message.js";
 
 export interface WorkflowEvent {
   /** Outbox row id: sinks de-duplicate on it. */

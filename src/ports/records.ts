@@ -2,18 +2,19 @@
  * Rows the kernel keeps. Every Persistence adapter stores and returns exactly these shapes
  * (dates as Date, JSON as plain values).
  */
+import type { Actor, LogLevel } from "../contract/stage-types.js";
+import type { TraceCarrier } from "../contract/trace-headers.js";
+export type { Actor, ActorKind, LogLevel } from "../contract/stage-types.js";
+export type { TraceCarrier } from "../contract/trace-headers.js";
 
 /** Lifecycle of a workflow run. Terminal: COMPLETED, FAILED, CANCELLED. */
 export type RunStatus = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCELLED";
 /** Lifecycle of one stage of a run. Terminal: COMPLETED, FAILED, CANCELLED. */
 export type StageStatus = "PENDING" | "RUNNING" | "SUSPENDED" | "COMPLETED" | "FAILED" | "CANCELLED";
-export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
 
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 export const TERMINAL_STAGE_STATUSES: readonly StageStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 
-/** W3C trace-context carrier (traceparent, tracestate, baggage) persisted across suspend/resume. */
-export type TraceCarrier = Record<string, string>;
 
 export interface RunRecord {
   id: string;
@@ -106,11 +107,6 @@ export interface OutboxRecord {
   deadLetteredAt: Date | null;
 }
 
-export type ActorKind = "system" | "user" | "agent" | "stage";
-export interface Actor {
-  kind: ActorKind;
-  id: string;
-}
 
 /** One key/value fact about a run (or one of its stages). */
 export interface AnnotationRecord {

@@ -1,8 +1,8 @@
 /** Turns a stored task into the outcome stages and executors see (resolving outputs stored by reference). */
 import type { ActivityTaskRecord } from "../ports/activity-task-store.js";
 import type { BlobStore } from "../ports/blob-store.js";
-import { JetflowError } from "../kernel/errors.js";
-import { ReportMessage } from "../protocol/tasks.js";
+import { JetflowError } from "../contract/errors.js";
+import { ReportMessage } from "../contract/tasks.js";
 import type { TaskOutcome, TaskOutcomeStatus } from "./types.js";
 
 const STATUS: Record<ActivityTaskRecord["status"], TaskOutcomeStatus> = {

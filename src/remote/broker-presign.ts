@@ -3,8 +3,8 @@ import type { ActivityTaskStore } from "../ports/activity-task-store.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { Presigner } from "../ports/presigner.js";
-import type { PresignReply, PresignRequest } from "../protocol/tasks.js";
-import { JetflowError } from "../kernel/errors.js";
+import type { PresignReply, PresignRequest } from "../contract/tasks.js";
+import { JetflowError } from "../contract/errors.js";
 import { LeaseNotHeldError, TaskNotFoundError } from "./errors.js";
 import { resolveScopedKey } from "./presign-scope.js";
 

@@ -20,12 +20,12 @@ import {
   parsePresignRequest,
   parseReportMessage,
   unwrap,
-} from "../protocol/tasks.js";
-import { zodToProtocolError } from "../protocol/job-message.js";
-import { carrierFromContext, contextFromCarrier } from "../protocol/trace-headers.js";
+} from "../contract/tasks.js";
+import { zodToProtocolError } from "../contract/job-message.js";
+import { carrierFromContext, contextFromCarrier } from "../contract/trace-headers.js";
 import type { TraceCarrier } from "../ports/records.js";
-import { SpanKind, inSpan } from "../telemetry/spans.js";
-import { countRedelivery, countTaskOutcome } from "../telemetry/metrics.js";
+import { SpanKind, inSpan } from "../contract/spans.js";
+import { countRedelivery, countTaskOutcome } from "../contract/metrics.js";
 import { DispatcherMissingError, versionMismatchMessage } from "./errors.js";
 import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
 import { presignForTask } from "./broker-presign.js";

@@ -1,5 +1,5 @@
 /** Typed errors of the remote-activity broker (all `JetflowError`s with a stable code). */
-import { JetflowError } from "../kernel/errors.js";
+import { JetflowError } from "../contract/errors.js";
 
 /** A presign request named a key outside what the attempt may touch (confused-deputy protection). */
 export class PresignRefusedError extends JetflowError {

@@ -7,11 +7,11 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../ports/clock.js";
-import { ProtocolError } from "../protocol/errors.js";
-import { type HeartbeatReply, type PresignReply, type ReportMessage, type TaskMessage, labelsSatisfy, parseTaskMessage } from "../protocol/tasks.js";
+import { ProtocolError } from "../contract/protocol-error.js";
+import { type HeartbeatReply, type PresignReply, type ReportMessage, type TaskMessage, labelsSatisfy, parseTaskMessage } from "../contract/tasks.js";
 import type { Broker, ReportResult } from "./broker.js";
 import type { TaskDispatcher } from "./types.js";
-import type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./worker-transport.js";
+import type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../contract/worker-transport.js";
 
 interface Entry {
   seq: number;

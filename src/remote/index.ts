@@ -9,6 +9,6 @@ export { createInProcessTransport } from "./in-process-transport.js";
 export type { InProcessTransport } from "./in-process-transport.js";
 export { remoteTaskId, taskArtifactPrefix } from "./types.js";
 export type { TaskDispatcher, SubmitSpec, TaskOutcome, TaskOutcomeStatus, RemoteActivityClient } from "./types.js";
-export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./worker-transport.js";
+export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../contract/worker-transport.js";
 export { attemptPrefix, resolveScopedKey } from "./presign-scope.js";
 export { PresignRefusedError, LeaseNotHeldError, TaskNotFoundError, DispatcherMissingError, RemoteActivityError } from "./errors.js";

@@ -3,7 +3,7 @@
  * orchestrator credentials, so a worker may only write under its own attempt's prefix
  * `runs/<runId>/<stageId>/<attempt>/` and only read inside its own run.
  */
-import type { PresignRequest } from "../protocol/tasks.js";
+import type { PresignRequest } from "../contract/tasks.js";
 import { PresignRefusedError } from "./errors.js";
 import { taskArtifactPrefix } from "./types.js";
 

@@ -6,8 +6,8 @@
  */
 import type { ActivityExecutor, ActivityRequest } from "../ports/activity-executor.js";
 import { type Clock, systemClock } from "../ports/clock.js";
-import type { StageOutcome } from "../stages/types.js";
-import { ValidationError } from "../kernel/errors.js";
+import type { StageOutcome } from "../contract/stage-types.js";
+import { ValidationError } from "../contract/errors.js";
 import { RemoteActivityError } from "./errors.js";
 import { abortReason } from "./outcome-waiters.js";
 import { replayWorkerRecords } from "./replay.js";

@@ -4,9 +4,9 @@
  * (releasing the kernel's job lease), `checkCompletion` resumes it from the broker's outcome.
  * Right for activities that take minutes to hours.
  */
-import type { AnyStage, CheckContext, CompletionCheck, Stage, StageContext, StageOutcome } from "../stages/types.js";
+import type { AnyStage, CheckContext, CompletionCheck, Stage, StageContext, StageOutcome } from "../contract/stage-types.js";
 import { type Clock, systemClock } from "../ports/clock.js";
-import { ValidationError } from "../kernel/errors.js";
+import { ValidationError } from "../contract/errors.js";
 import { replayWorkerRecords } from "./replay.js";
 import type { RemoteActivityClient } from "./types.js";
 import { versionMismatchMessage } from "./errors.js";

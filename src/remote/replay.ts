@@ -1,6 +1,6 @@
 /** Replays a worker's collected logs and annotations into a kernel context, so they persist with the outcome. */
 import type { LogLevel } from "../ports/records.js";
-import type { Annotate } from "../stages/types.js";
+import type { Annotate } from "../contract/stage-types.js";
 import type { TaskOutcome } from "./types.js";
 
 export async function replayWorkerRecords(

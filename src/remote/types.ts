@@ -3,7 +3,7 @@
  * `TaskDispatcher` (orchestrator → workers); stages and executors talk to a
  * `RemoteActivityClient` (the Broker, or a proxy to one).
  */
-import type { TaskMessage, ReportLog, ReportAnnotation } from "../protocol/tasks.js";
+import type { TaskMessage, ReportLog, ReportAnnotation } from "../contract/tasks.js";
 import type { TraceCarrier } from "../ports/records.js";
 
 /**

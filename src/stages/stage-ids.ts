@@ -1,6 +1,6 @@
 import type { Workflow } from "../builder/types.js";
-import { StageNotFoundError, ValidationError, type ValidationIssue } from "../kernel/errors.js";
-import { STAGE_ID_PATTERN } from "./stage-id.js";
+import { StageNotFoundError, ValidationError, type ValidationIssue } from "../contract/errors.js";
+import { STAGE_ID_PATTERN } from "../contract/stage-id.js";
 
 /** `{ a: "a", b: "b" }`: one constant per stage id, typed as its literal. */
 export type StageIdMap<Ids extends string> = { readonly [K in Ids]: K };

@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
-import { IdempotencyInProgressError, ValidationError } from "../../src/kernel/errors.js";
+import { IdempotencyInProgressError, ValidationError } from "../../src/contract/errors.js";
 import { acceptanceEnv as makeEnv, stage, workflow } from "./support/env.js";
 
 test("run.create twice with one key returns one run; concurrent same key raises IdempotencyInProgressError", async () => {

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
 import { WorkflowBuilder } from "../../src/builder/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { defineAsyncBatchStage, defineStage } from "../../src/stages/index.js";
 
 const any = z.any();

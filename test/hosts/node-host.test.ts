@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createNodeHost, type NodeHostConfig } from "../../src/hosts/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { FakeKernel, FakeTransport, collectingLogger, deferred, waitFor } from "./fakes.js";
 
 function setup(extra: Partial<NodeHostConfig> = {}) {

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createServerlessHost, type JobMessage } from "../../src/hosts/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { FakeKernel, FakeTransport, collectingLogger } from "./fakes.js";
 
 function setup() {

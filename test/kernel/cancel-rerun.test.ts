@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { InvalidStateError, StageNotFoundError } from "../../src/kernel/errors.js";
+import { InvalidStateError, StageNotFoundError } from "../../src/contract/errors.js";
 import { makeEnv, stage, workflow } from "./support/harness.js";
 
 test("cancel marks run and non-terminal stages CANCELLED; queued jobs become ghosts, never retried", async () => {

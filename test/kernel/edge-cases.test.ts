@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createKernel } from "../../src/kernel/create-kernel.js";
-import { JetflowError, RunNotFoundError, ValidationError } from "../../src/kernel/errors.js";
+import { JetflowError, RunNotFoundError, ValidationError } from "../../src/contract/errors.js";
 import { makeEnv, stage, workflow } from "./support/harness.js";
 
 test("createKernel names every missing port", () => {

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ValidationError } from "../../src/kernel/errors.js";
+import { ValidationError } from "../../src/contract/errors.js";
 import { createPluginRunner, definePlugin } from "../../src/kernel/plugins-runtime.js";
 import type { WorkflowEvent } from "../../src/ports/index.js";
 import { makeEnv, stage, workflow } from "./support/harness.js";

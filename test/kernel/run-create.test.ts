@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
-import { IdempotencyInProgressError, ValidationError, WorkflowNotFoundError } from "../../src/kernel/errors.js";
+import { IdempotencyInProgressError, ValidationError, WorkflowNotFoundError } from "../../src/contract/errors.js";
 import type { Persistence } from "../../src/ports/index.js";
 import { makeEnv, stage, workflow } from "./support/harness.js";
 

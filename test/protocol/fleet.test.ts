@@ -2,7 +2,7 @@
 // records validate with field-named errors, and workersServing picks who can run a labelled task.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { controlFilter, controlSubject, parseControlReply, parseWorkerRecord, workerRegistryBucket, workerRegistryKey, workersServing, type WorkerRecord } from "../../src/protocol/fleet.js";
+import { controlFilter, controlSubject, parseControlReply, parseWorkerRecord, workerRegistryBucket, workerRegistryKey, workersServing, type WorkerRecord } from "../../src/contract/fleet.js";
 
 const record = (over: Partial<WorkerRecord & { healthy: boolean }> = {}): WorkerRecord & { healthy: boolean } => ({
   v: 1,

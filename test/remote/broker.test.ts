@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomUUID } from "node:crypto";
 import { FakeClock } from "../../src/testing/fake-clock.js";
-import { ProtocolError } from "../../src/protocol/errors.js";
+import { ProtocolError } from "../../src/contract/protocol-error.js";
 import { LeaseNotHeldError, PresignRefusedError } from "../../src/remote/errors.js";
 import { makeFixture, spec } from "./helpers/fixture.js";
 

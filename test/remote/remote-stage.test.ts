@@ -4,7 +4,7 @@ import { createActivityWorker } from "../../worker-sdk/index.js";
 import { defineRemoteStage } from "../../src/remote/remote-stage.js";
 import { createRemoteExecutor } from "../../src/remote/remote-executor.js";
 import { RemoteActivityError } from "../../src/remote/errors.js";
-import type { StageContext } from "../../src/stages/types.js";
+import type { StageContext } from "../../src/contract/stage-types.js";
 import { gate, makeFixture, stage, until } from "./helpers/fixture.js";
 
 const noop = async () => {};

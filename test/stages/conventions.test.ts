@@ -1,8 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Approval, Decision, Revision, Trigger, typedKey } from "../../src/conventions/index.js";
-import { ValidationError } from "../../src/kernel/errors.js";
-import type { Annotate } from "../../src/stages/types.js";
+import { ValidationError } from "../../src/contract/errors.js";
+import type { Annotate } from "../../src/contract/stage-types.js";
 
 test("typedKey carries the key at runtime and nothing else", () => {
   const k = typedKey<number>("acme.risk.score");

@@ -1,9 +1,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
-import { InvalidStateError, JetflowError, ValidationError } from "../../src/kernel/errors.js";
+import { InvalidStateError, JetflowError, ValidationError } from "../../src/contract/errors.js";
 import { DEFAULT_RETRY_POLICY, NonRetryableStageError, defineAsyncBatchStage, defineStage } from "../../src/stages/index.js";
-import type { StageContext } from "../../src/stages/types.js";
+import type { StageContext } from "../../src/contract/stage-types.js";
 
 const schemas = { input: z.object({ text: z.string() }), output: z.object({ words: z.number() }), config: z.object({ min: z.number().default(1) }) };
 

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
 import { WorkflowBuilder } from "../../src/builder/index.js";
-import { StageNotFoundError, ValidationError } from "../../src/kernel/errors.js";
+import { StageNotFoundError, ValidationError } from "../../src/contract/errors.js";
 import { UnknownStageIdError, assertValidStageId, createStageIds, defineStage, defineStageIds, isValidStageId } from "../../src/stages/index.js";
 
 const mk = (id: string) => defineStage({ id, name: id, schemas: { input: z.any(), output: z.any(), config: z.object({}) }, execute: async () => ({ output: null }) });

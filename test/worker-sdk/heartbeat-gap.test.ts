@@ -6,7 +6,7 @@ import { metrics, type MeterProvider } from "@opentelemetry/api";
 import { Heartbeater } from "../../worker-sdk/heartbeater.js";
 import { silentWorkerLogger } from "../../worker-sdk/logger.js";
 import type { LeasedTask, WorkerTransport } from "../../worker-sdk/transport.js";
-import type { HeartbeatReply } from "../../src/protocol/tasks.js";
+import type { HeartbeatReply } from "../../src/contract/tasks.js";
 
 const recorded: { name: string; value: number; attrs: unknown }[] = [];
 const instrument = (name: string) => ({ record: (value: number, attrs: unknown) => recorded.push({ name, value, attrs }), add: () => {} });

@@ -1,10 +1,10 @@
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { injectTraceHeaders } from "../../../src/protocol/trace-headers.js";
-import { SpanKind, inSpan } from "../../../src/telemetry/spans.js";
-import { JetflowError } from "../../../src/kernel/errors.js";
-import type { JetflowErrorCode } from "../../../src/kernel/errors.js";
-import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/protocol/api-messages.js";
-import type { ApiEndpoint, ApiReply, ApiRequest } from "../../../src/protocol/api-messages.js";
+import { injectTraceHeaders } from "../../../src/contract/trace-headers.js";
+import { SpanKind, inSpan } from "../../../src/contract/spans.js";
+import { JetflowError } from "../../../src/contract/errors.js";
+import type { JetflowErrorCode } from "../../../src/contract/errors.js";
+import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/contract/api-messages.js";
+import type { ApiEndpoint, ApiReply, ApiRequest } from "../../../src/contract/api-messages.js";
 
 /** An error reply from the jetflow API, with the server's symbolic code and field issues. */
 export class ApiError extends JetflowError {

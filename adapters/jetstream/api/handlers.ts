@@ -1,8 +1,8 @@
-import { RunNotFoundError } from "../../../src/kernel/errors.js";
+import { RunNotFoundError } from "../../../src/contract/errors.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
-import type { ApiEndpoint, ApiReply } from "../../../src/protocol/api-messages.js";
-import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/protocol/api-messages.js";
+import type { ApiEndpoint, ApiReply } from "../../../src/contract/api-messages.js";
+import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import type { z } from "zod";
 import { logToJson, runToJson, stageToJson } from "./serialize.js";
 

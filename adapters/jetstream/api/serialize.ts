@@ -1,5 +1,5 @@
 import type { LogRecord, RunRecord, StageRecord } from "../../../src/ports/records.js";
-import type { ApiReply } from "../../../src/protocol/api-messages.js";
+import type { ApiReply } from "../../../src/contract/api-messages.js";
 
 type RunJson = ApiReply<"runs.get">["run"];
 type StageJson = ApiReply<"runs.get">["stages"][number];

@@ -1,17 +1,17 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
 import type { Service, ServiceMsg } from "@nats-io/services";
-import { JetflowError, ValidationError } from "../../../src/kernel/errors.js";
+import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
 import { silentLogger } from "../../../src/ports/logger.js";
-import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/protocol/api-messages.js";
-import type { ApiEndpoint, UnservedTaskJson } from "../../../src/protocol/api-messages.js";
+import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
+import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
-import { extractTraceHeaders } from "../../../src/protocol/trace-headers.js";
-import { SpanKind, inSpan, recordSpanError } from "../../../src/telemetry/spans.js";
+import { extractTraceHeaders } from "../../../src/contract/trace-headers.js";
+import { SpanKind, inSpan, recordSpanError } from "../../../src/contract/spans.js";
 
 export interface ApiServiceOptions {
   kernel: Kernel;

@@ -15,7 +15,7 @@
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed, type KeyPair } from "@nats-io/jwt";
-import type { Topology } from "../../../src/protocol/topology.js";
+import type { Topology } from "../../../src/contract/topology.js";
 import { workerPermissions, type WorkerPermissions } from "./worker-permissions.js";
 
 /** The auth directory is missing, incomplete, or would be overwritten. */

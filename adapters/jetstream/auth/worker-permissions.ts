@@ -5,9 +5,9 @@
  * the rest), which is what keeps a stolen worker credential from touching other queues, the
  * submission API or the stream topology.
  */
-import type { Topology } from "../../../src/protocol/topology.js";
-import { workerRegistryBucket } from "../../../src/protocol/fleet.js";
-import { encodeToken } from "../../../src/protocol/tokens.js";
+import type { Topology } from "../../../src/contract/topology.js";
+import { workerRegistryBucket } from "../../../src/contract/fleet.js";
+import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, taskConsumerName } from "../remote/names.js";
 
 /** Publish/subscribe allow lists plus the inbox prefix the worker must connect with. */

@@ -4,8 +4,8 @@
  * users only (nats-server.conf).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { JetflowError } from "../../../src/kernel/errors.js";
-import { controlSubject, parseControlReply, type ControlOp, type ControlReply } from "../../../src/protocol/fleet.js";
+import { JetflowError } from "../../../src/contract/errors.js";
+import { controlSubject, parseControlReply, type ControlOp, type ControlReply } from "../../../src/contract/fleet.js";
 
 export interface SendWorkerControlOptions {
   prefix?: string;

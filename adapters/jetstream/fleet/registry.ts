@@ -10,14 +10,14 @@
 import { StorageType, jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { JetflowError, ValidationError } from "../../../src/kernel/errors.js";
+import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import {
   DEFAULT_REGISTRY_TTL_MS,
   DEFAULT_UNHEALTHY_AFTER_MS,
   parseWorkerRecord,
   workerRegistryBucket,
   type WorkerRecord,
-} from "../../../src/protocol/fleet.js";
+} from "../../../src/contract/fleet.js";
 
 export interface EnsureWorkerRegistryOptions {
   /** Subject prefix of the deployment (the bucket is `<prefix>_workers`). Default `jetflow`. */

@@ -4,10 +4,11 @@
  * queue on `<S>_REPORTS`. The streams themselves come from `ensureTopology`.
  * Filters never overlap (a work-queue stream refuses overlapping filtered consumers).
  */
+import { DEFAULT_TASK_LEASE_MS } from "../../../src/contract/defaults.js";
 import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { JetflowError, ValidationError } from "../../../src/kernel/errors.js";
-import type { Topology } from "../../../src/protocol/topology.js";
+import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
+import type { Topology } from "../../../src/contract/topology.js";
 import { reportConsumerName, taskConsumerName } from "./names.js";
 
 export interface EnsureTaskConsumerOptions {
@@ -69,7 +70,7 @@ export async function ensureReportConsumer(jsm: JetStreamManager, opts: EnsureRe
     filter_subject: opts.topology.reportSubject(opts.queue),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(opts.ackWaitMs ?? 30_000),
+    ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_TASK_LEASE_MS),
     max_deliver: -1,
     max_ack_pending: 1_000,
     num_replicas: opts.replicas ?? 1,

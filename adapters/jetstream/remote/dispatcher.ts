@@ -6,9 +6,9 @@
  */
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { contextFromCarrier, injectTraceHeaders } from "../../../src/protocol/trace-headers.js";
-import { TaskMessage, encodeTaskBody } from "../../../src/protocol/tasks.js";
-import type { Topology } from "../../../src/protocol/topology.js";
+import { contextFromCarrier, injectTraceHeaders } from "../../../src/contract/trace-headers.js";
+import { TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
+import type { Topology } from "../../../src/contract/topology.js";
 import type { TaskDispatcher } from "../../../src/remote/types.js";
 import { cancelNoticeSubject } from "./names.js";
 

@@ -15,8 +15,8 @@
  * unambiguously: distinct (queue, version) pairs always get distinct consumers.
  * The worker SDK mirrors these rules (it may not import adapters); integration/remote checks they agree.
  */
-import { encodeToken } from "../../../src/protocol/tokens.js";
-import type { Topology } from "../../../src/protocol/topology.js";
+import { encodeToken } from "../../../src/contract/tokens.js";
+import type { Topology } from "../../../src/contract/topology.js";
 
 /** Broker request/reply operations a worker may call. */
 export type BrokerOp = "heartbeat" | "presign";

@@ -8,14 +8,15 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { silentLogger, type Logger } from "../../../src/ports/logger.js";
-import { ProtocolError } from "../../../src/protocol/errors.js";
-import { carrierFromHeaders } from "../../../src/protocol/trace-headers.js";
-import type { Topology } from "../../../src/protocol/topology.js";
+import { ProtocolError } from "../../../src/contract/protocol-error.js";
+import { carrierFromHeaders } from "../../../src/contract/trace-headers.js";
+import type { Topology } from "../../../src/contract/topology.js";
 import type { Broker, ReportResult } from "../../../src/remote/broker.js";
 import { pullOne, type PulledMessage } from "../pull.js";
 import { ensureReportConsumer } from "./consumers.js";
 import { reportConsumerName } from "./names.js";
-import { abortableDelay } from "../../../src/util/abortable-delay.js";
+import { abortableDelay } from "../../../src/contract/abortable-delay.js";
+import { LoopBackoff } from "../../../src/contract/failure-policy.js";
 
 /** A report body the broker could not read, with why. */
 export interface ReportDeadLetter {
@@ -87,17 +88,16 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
   }
 
   async function loop(): Promise<void> {
-    let backoff = 100;
+    const backoff = new LoopBackoff();
     while (!stopCtl.signal.aborted) {
       let m: PulledMessage | null;
       try {
         m = await pullOne(nc, { stream, consumer, waitMs: pollMs });
-        backoff = 100;
+        backoff.reset();
       } catch (err) {
         if (stopCtl.signal.aborted || nc.isClosed()) return;
         logger.error({ queue: opts.queue, err: (err as Error).message }, "report pull failed");
-        await abortableDelay(backoff, stopCtl.signal);
-        backoff = Math.min(backoff * 2, 5_000);
+        await abortableDelay(backoff.next(), stopCtl.signal);
         continue;
       }
       if (!m) continue;

@@ -6,8 +6,8 @@
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { silentLogger, type Logger } from "../../../src/ports/logger.js";
-import { toTaskErrorReply } from "../../../src/protocol/tasks.js";
-import type { Topology } from "../../../src/protocol/topology.js";
+import { toTaskErrorReply } from "../../../src/contract/tasks.js";
+import type { Topology } from "../../../src/contract/topology.js";
 import type { Broker } from "../../../src/remote/broker.js";
 import { brokerFilter, brokerSubject, type BrokerOp } from "./names.js";
 

@@ -1,11 +1,13 @@
 import type { AnyWorkflow } from "../../builder/types.js";
 import type { RunRecord, StageRecord } from "../../ports/records.js";
-import type { AnyStage, PollConfig } from "../../stages/types.js";
+import type { AnyStage, PollConfig } from "../../contract/stage-types.js";
 import type { JobExecuteCommand } from "../commands.js";
 import { AnnotationBuffer, LogBuffer } from "../buffers.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
-import { ValidationError } from "../errors.js";
-import { groupOutput, loadOutputs, storeOutput, zodIssues } from "../run-helpers.js";
+import { ValidationError } from "../../contract/errors.js";
+import { groupOutput, loadOutputs, storeOutput } from "../run-helpers.js";
+import { issuesFromZod } from "../../contract/validation.js";
+import { isRetryable } from "../../contract/failure-policy.js";
 import { buildStageContext } from "../stage-context.js";
 
 /** What phase 1 hands to phase 2: the claimed attempt. */
@@ -30,15 +32,6 @@ export interface AttemptResult {
   annotations: AnnotationBuffer;
 }
 
-/** Errors that another attempt cannot fix: schema failures, or an error flagged `retryable: false`. */
-export function isRetryable(err: unknown): boolean {
-  if (err instanceof ValidationError) return false;
-  if (typeof err === "object" && err !== null) {
-    if ((err as { name?: unknown }).name === "ZodError") return false;
-    if ((err as { retryable?: unknown }).retryable === false) return false;
-  }
-  return true;
-}
 
 /** Tracks this process's execution of a run so run.cancel can abort it at once. */
 function trackInflight(deps: KernelDeps, runId: string, ac: AbortController): () => void {
@@ -113,7 +106,7 @@ export async function runAttempt(deps: KernelDeps, cmd: JobExecuteCommand, claim
   }
   if (stageDef.schemas.input !== "none") {
     const parsed = stageDef.schemas.input.safeParse(input);
-    if (!parsed.success) return fail(new ValidationError("invalid stage input", zodIssues(parsed.error, "input")).message, false);
+    if (!parsed.success) return fail(new ValidationError("invalid stage input", issuesFromZod(parsed.error, "input")).message, false);
     input = parsed.data;
   } else {
     input = undefined;
@@ -121,7 +114,7 @@ export async function runAttempt(deps: KernelDeps, cmd: JobExecuteCommand, claim
   const rawConfig = cmd.config?.[stageDef.id] ?? run.config[stageDef.id] ?? {};
   const parsedConfig = stageDef.schemas.config.safeParse(rawConfig);
   if (!parsedConfig.success) {
-    return fail(new ValidationError("invalid stage config", zodIssues(parsedConfig.error, `config.${stageDef.id}`)).message, false);
+    return fail(new ValidationError("invalid stage config", issuesFromZod(parsedConfig.error, `config.${stageDef.id}`)).message, false);
   }
 
   const ac = new AbortController();
@@ -176,7 +169,7 @@ export async function runAttempt(deps: KernelDeps, cmd: JobExecuteCommand, claim
     return fail("execute() returned neither { output } nor { suspended: true }", false);
   }
   const parsedOut = stageDef.schemas.output.safeParse(raw.output);
-  if (!parsedOut.success) return fail(new ValidationError("invalid stage output", zodIssues(parsedOut.error, "output")).message, false);
+  if (!parsedOut.success) return fail(new ValidationError("invalid stage output", issuesFromZod(parsedOut.error, "output")).message, false);
   try {
     const stored = await storeOutput(deps, run.id, stageDef.id, attempt, parsedOut.data);
     return { outcome: { kind: "completed", ...stored, metrics: raw.customMetrics ?? null }, logs, annotations };

@@ -1,9 +1,10 @@
 import { SpanStatusCode } from "@opentelemetry/api";
+import { retryDelayMs } from "../../contract/failure-policy.js";
 import type { PersistenceTx } from "../../ports/persistence.js";
 import { TERMINAL_STAGE_STATUSES } from "../../ports/records.js";
 import type { JobExecuteCommand, JobExecuteResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
-import { RunNotFoundError } from "../errors.js";
+import { RunNotFoundError } from "../../contract/errors.js";
 import { withIdempotency } from "../idempotency.js";
 import { withSpan } from "../tracing.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
@@ -103,11 +104,8 @@ function isStaleDelivery(status: string, stageAttempt: number, deliveryAttempt: 
 
 /** Exponential backoff; counts only this incarnation's attempts (a rerun offsets attempt numbers). */
 function backoffMs(deps: KernelDeps, claim: Claim): number {
-  const policy = claim.stageDef.retry;
   const base = Math.max(0, claim.stage.maxAttempts - maxAttemptsOf(deps, claim.stageDef));
-  const n = Math.max(1, claim.attempt - base);
-  const delay = (policy?.backoffMs ?? 1000) * 2 ** (n - 1);
-  return Math.min(delay, policy?.maxBackoffMs ?? 60_000);
+  return retryDelayMs(Math.max(1, claim.attempt - base), claim.stageDef.retry);
 }
 
 /** Phase 3: commit the outcome if the run is still RUNNING and this attempt still owns the stage. */

@@ -1,6 +1,6 @@
 import type { JobDeadLetterCommand, JobDeadLetterResult, LeaseReapStaleCommand, LeaseReapStaleResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
-import { RunNotFoundError } from "../errors.js";
+import { RunNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failStageAndRun } from "../run-helpers.js";
 

@@ -1,7 +1,7 @@
 import { TERMINAL_RUN_STATUSES, TERMINAL_STAGE_STATUSES } from "../../ports/records.js";
 import type { RunCancelCommand, RunCancelResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
-import { RunNotFoundError } from "../errors.js";
+import { RunNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 
 /**

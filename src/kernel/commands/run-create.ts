@@ -1,12 +1,12 @@
 import type { RunCreateCommand, RunCreateResult } from "../commands.js";
 import { annotationRows } from "../buffers.js";
 import type { KernelDeps } from "../deps.js";
-import { ValidationError, WorkflowNotFoundError } from "../errors.js";
+import { ValidationError, WorkflowNotFoundError } from "../../contract/errors.js";
 import { withIdempotency } from "../idempotency.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { zodIssues } from "../run-helpers.js";
-import { SpanKind, inSpan } from "../../telemetry/spans.js";
-import { carrierFromContext, contextFromCarrier } from "../../protocol/trace-headers.js";
+import { issuesFromZod } from "../../contract/validation.js";
+import { SpanKind, inSpan } from "../../contract/spans.js";
+import { carrierFromContext, contextFromCarrier } from "../../contract/trace-headers.js";
 
 /** run.create: validates input and config, stores the run PENDING with its annotations. */
 export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promise<RunCreateResult> {
@@ -18,7 +18,7 @@ export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promis
 
   // Validation runs before the key is taken, so a rejected request can be fixed and resent with the same key.
   const input = workflow.inputSchema.safeParse(cmd.input);
-  if (!input.success) throw new ValidationError("invalid input", zodIssues(input.error, "input"));
+  if (!input.success) throw new ValidationError("invalid input", issuesFromZod(input.error, "input"));
   const config = workflow.validateConfig(cmd.config ?? {});
   if (!config.success) {
     throw new ValidationError(

@@ -1,7 +1,7 @@
 import { TERMINAL_RUN_STATUSES } from "../../ports/records.js";
 import type { RunRerunFromCommand, RunRerunFromResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
-import { InvalidStateError, RunNotFoundError, StageNotFoundError, WorkflowNotFoundError } from "../errors.js";
+import { InvalidStateError, RunNotFoundError, StageNotFoundError, WorkflowNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { startGroup } from "../run-helpers.js";
 import { stagePrefix } from "../stage-context.js";

@@ -1,9 +1,10 @@
 import type { StageRecord } from "../../ports/records.js";
 import type { RunTransitionCommand, RunTransitionResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
-import { RunNotFoundError, ValidationError } from "../errors.js";
+import { RunNotFoundError, ValidationError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { failRun, groupOutput, loadOutput, startGroup, zodIssues } from "../run-helpers.js";
+import { failRun, groupOutput, loadOutput, startGroup } from "../run-helpers.js";
+import { issuesFromZod } from "../../contract/validation.js";
 
 /** Outputs of completed stages read outside the transaction, keyed by row id + ref so stale reads are detected. */
 type Preloaded = Map<string, unknown>;
@@ -71,7 +72,7 @@ async function attempt(deps: KernelDeps, cmd: RunTransitionCommand, preloaded: P
     }
     const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, outputs));
     if (!parsed.success) {
-      const err = new ValidationError("workflow output does not match the workflow's output schema", zodIssues(parsed.error, "output"));
+      const err = new ValidationError("workflow output does not match the workflow's output schema", issuesFromZod(parsed.error, "output"));
       await failRun(tx, run, err.message, now, batch);
       await batch.write(tx);
       return { action: "failed", groupIndex: idx };

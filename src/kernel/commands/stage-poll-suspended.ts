@@ -1,11 +1,12 @@
 import type { StageRecord } from "../../ports/records.js";
-import type { CompletionCheck } from "../../stages/types.js";
+import type { CompletionCheck } from "../../contract/stage-types.js";
 import type { StagePollSuspendedCommand, StagePollSuspendedResult } from "../commands.js";
 import { AnnotationBuffer, LogBuffer } from "../buffers.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { failStageAndRun, storeOutput, zodIssues } from "../run-helpers.js";
+import { failStageAndRun, storeOutput } from "../run-helpers.js";
+import { issuesFromZod } from "../../contract/validation.js";
 
 type CheckResult = "resumed" | "failed" | "waiting" | "skipped";
 
@@ -74,7 +75,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
 
   const parsedConfig = def.schemas.config.safeParse(run.config[stage.stageId] ?? {});
   if (!parsedConfig.success) {
-    return failSuspended(deps, stage, new ValidationError("invalid stage config", zodIssues(parsedConfig.error, `config.${stage.stageId}`)).message);
+    return failSuspended(deps, stage, new ValidationError("invalid stage config", issuesFromZod(parsedConfig.error, `config.${stage.stageId}`)).message);
   }
   const logs = new LogBuffer(deps, run.id, stage.stageId);
   const annotations = new AnnotationBuffer(deps, run.id, stage.stageId);
@@ -100,7 +101,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
   }
   const parsedOut = def.schemas.output.safeParse(check.output);
   if (!parsedOut.success) {
-    return failSuspended(deps, stage, new ValidationError("invalid stage output", zodIssues(parsedOut.error, "output")).message, logs);
+    return failSuspended(deps, stage, new ValidationError("invalid stage output", issuesFromZod(parsedOut.error, "output")).message, logs);
   }
   const stored = await storeOutput(deps, run.id, stage.stageId, stage.attempt, parsedOut.data);
   const doneAt = deps.clock.now();

@@ -5,7 +5,7 @@ import type { AnyWorkflow, ExecutionGroup } from "../../../src/builder/types.js"
 import { createKernel } from "../../../src/kernel/create-kernel.js";
 import type { Kernel, KernelConfig } from "../../../src/kernel/types.js";
 import type { JobTransport, LeasedJob } from "../../../src/ports/index.js";
-import type { AnyStage, StageContext, StageOutcome, CompletionCheck, CheckContext } from "../../../src/stages/types.js";
+import type { AnyStage, StageContext, StageOutcome, CompletionCheck, CheckContext } from "../../../src/contract/stage-types.js";
 import { TestBlobs, TestClock, TestQueue, TestSink } from "./fakes.js";
 import { InMemoryPersistence as MemoryPersistence } from "../../../src/testing/index.js";
 

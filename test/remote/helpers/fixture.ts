@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Clock } from "../../../src/ports/clock.js";
 import type { MultipartUpload, PresignedUrl, Presigner } from "../../../src/ports/presigner.js";
-import type { AnyStage, StageContext } from "../../../src/stages/types.js";
+import type { AnyStage, StageContext } from "../../../src/contract/stage-types.js";
 import { InMemoryActivityTaskStore } from "../../../src/testing/in-memory-activity-task-store.js";
 import { InMemoryBlobStore } from "../../../src/testing/in-memory-blob-store.js";
 import { Broker } from "../../../src/remote/broker.js";

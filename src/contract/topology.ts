@@ -18,7 +18,7 @@
  * `<S>_JOBS_DEAD` keeps the server's max-deliveries advisories for jobs durably, so a dead letter
  * survives an orchestrator restart and is handled by exactly one orchestrator.
  */
-import { ProtocolError } from "./errors.js";
+import { ProtocolError } from "./protocol-error.js";
 import { encodeToken, eventTypeToken, priorityToken } from "./tokens.js";
 
 const PREFIX = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;

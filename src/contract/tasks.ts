@@ -13,7 +13,7 @@
  * The attempt number is NOT in the task message: it is the transport's delivery count.
  */
 import { z } from "zod";
-import { type ParseResult, ProtocolError } from "./errors.js";
+import { type ParseResult, ProtocolError } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
 
 const isoDate = z.string().datetime({ offset: true });

@@ -11,7 +11,7 @@
  *
  * Event types use a separate, readable rule (see {@link eventTypeToken}).
  */
-import { ProtocolError } from "./errors.js";
+import { ProtocolError } from "./protocol-error.js";
 
 const SAFE = /^[A-Za-z0-9_-]$/;
 const ENCODED = /^(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+$/;

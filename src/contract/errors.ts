@@ -1,3 +1,4 @@
+import { formatIssues, type ValidationIssue } from "./validation.js";
 /** Machine-readable error codes carried by every jetflow error (and by API error replies). */
 export type JetflowErrorCode =
   | "VALIDATION"
@@ -27,17 +28,13 @@ export class JetflowError extends Error {
   }
 }
 
-/** One field that failed validation: where (dotted path) and why. */
-export interface ValidationIssue {
-  path: string;
-  message: string;
-}
+export type { ValidationIssue } from "./validation.js";
 
 /** Bad input, config or stage output; `issues` name each failing field. */
 export class ValidationError extends JetflowError {
   readonly issues: ValidationIssue[];
   constructor(what: string, issues: ValidationIssue[]) {
-    super("VALIDATION", `${what}: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`, issues);
+    super("VALIDATION", formatIssues(what, issues), issues);
     this.issues = issues;
   }
 }

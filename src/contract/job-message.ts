@@ -3,7 +3,8 @@
  * dates as ISO-8601 strings. `v` is the body version; readers reject versions they do not know.
  */
 import { z } from "zod";
-import { type ParseResult, ProtocolError } from "./errors.js";
+import { type ParseResult, ProtocolError } from "./protocol-error.js";
+import { formatIssues, issuesFromZod } from "./validation.js";
 
 const isoDate = z.string().datetime({ offset: true });
 
@@ -87,6 +88,6 @@ export function parseJsonBody(body: Uint8Array | string | unknown, what: string)
 
 /** A zod failure as a ProtocolError whose message names each failing field. */
 export function zodToProtocolError(what: string, err: z.ZodError): ProtocolError {
-  const issues = err.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
-  return new ProtocolError(`${what}: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`, issues);
+  const issues = issuesFromZod(err);
+  return new ProtocolError(formatIssues(what, issues), issues);
 }

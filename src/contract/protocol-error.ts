@@ -4,11 +4,10 @@
  * worker SDK can use this module with zod alone.
  */
 
+import type { ValidationIssue } from "./validation.js";
+
 /** One field that failed: dotted path and why. */
-export interface ProtocolIssue {
-  path: string;
-  message: string;
-}
+export type ProtocolIssue = ValidationIssue;
 
 /** A message, header or subject that does not follow the jetflow wire protocol. */
 export class ProtocolError extends Error {

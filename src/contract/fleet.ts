@@ -11,7 +11,7 @@
  * The key starts with the queue so a worker user may be granted `$KV.<bucket>.<queue>.>` only.
  */
 import { z } from "zod";
-import { type ParseResult } from "./errors.js";
+import { type ParseResult } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
 import { encodeToken } from "./tokens.js";
 

@@ -1,5 +1,13 @@
 import type { z } from "zod";
-import type { Actor, LogLevel } from "../ports/records.js";
+
+/** Severity of a stage log line. */
+export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+/** Who did something (an annotation's author). */
+export type ActorKind = "system" | "user" | "agent" | "stage";
+export interface Actor {
+  kind: ActorKind;
+  id: string;
+}
 
 /** A stage's input schema, or "none" when the stage ignores its input. */
 export type SchemaOrNone = z.ZodType | "none";

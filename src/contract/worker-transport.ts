@@ -13,8 +13,8 @@
  * - `release`   `msg.nak(delayMs)` (the next delivery is attempt + 1).
  * - `presign`   request/reply.
  */
-import type { HeartbeatReply, PresignReply, PresignRequest, ReportMessage, TaskMessage } from "../protocol/tasks.js";
-import type { TraceCarrier } from "../ports/records.js";
+import type { HeartbeatReply, PresignReply, PresignRequest, ReportMessage, TaskMessage } from "./tasks.js";
+import type { TraceCarrier } from "./trace-headers.js";
 
 /** One delivery of a task, held by this worker until reported or released. */
 export interface LeasedTask {

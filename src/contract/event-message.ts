@@ -4,18 +4,32 @@
  * `Nats-Msg-Id`, so a re-flushed row is stored once.
  */
 import { z } from "zod";
-import type { ParseResult } from "./errors.js";
+import type { ParseResult } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
-import { WORKFLOW_EVENT_TYPES, type WorkflowEventType } from "../ports/event-sink.js";
 
-/** Event types the kernel emits (re-exported from the EventSink port, where the list lives). */
-export const EVENT_TYPES = WORKFLOW_EVENT_TYPES;
-export type EventType = WorkflowEventType;
+/** Every event type the kernel emits (the one list: protocol schemas and plugin checks derive from it). */
+export const WORKFLOW_EVENT_TYPES = [
+  "workflow:created",
+  "workflow:started",
+  "workflow:completed",
+  "workflow:failed",
+  "workflow:cancelled",
+  "workflow:rerun",
+  "stage:started",
+  "stage:completed",
+  "stage:failed",
+  "stage:suspended",
+  "stage:resumed",
+  "stage:retrying",
+  "stage:cancelled",
+] as const;
+export type WorkflowEventType = (typeof WORKFLOW_EVENT_TYPES)[number];
+
 
 export const EventMessage = z.object({
   v: z.literal(1),
   id: z.string().min(1).max(512),
-  type: z.enum(EVENT_TYPES),
+  type: z.enum(WORKFLOW_EVENT_TYPES),
   workflowRunId: z.string().min(1),
   workflowId: z.string().min(1),
   stageId: z.string().min(1).optional(),

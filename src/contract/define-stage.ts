@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { InvalidStateError, ValidationError, type ValidationIssue } from "../kernel/errors.js";
+import { InvalidStateError, ValidationError, type ValidationIssue } from "./errors.js";
 import type {
   CheckContext,
   CompletedOutcome,
@@ -11,11 +11,10 @@ import type {
   StageContext,
   StageOutcome,
   StageSchemas,
-} from "./types.js";
+} from "./stage-types.js";
 import { STAGE_ID_PATTERN } from "./stage-id.js";
+import { DEFAULT_RETRY_POLICY } from "./failure-policy.js";
 
-/** Retry policy a stage gets when it sets none: 3 attempts, 1 s doubling up to 60 s. */
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 });
 
 /** A stage whose id is known at the type level (so a builder can key its output by it). */
 export type DefinedStage<

@@ -1,4 +1,4 @@
-import { JetflowError } from "../kernel/errors.js";
+import { JetflowError } from "./errors.js";
 
 /**
  * Throw from a stage when another attempt cannot succeed (unknown document, rejected request):

@@ -5,8 +5,10 @@
  * plain `TraceCarrier` records persisted with runs and tasks.
  */
 import { type Context, type TextMapGetter, type TextMapSetter, context, propagation } from "@opentelemetry/api";
-import type { TraceCarrier } from "../ports/records.js";
 import { TRACE_HEADERS } from "./headers.js";
+
+/** W3C trace-context carrier (traceparent, tracestate, baggage) persisted across suspend/resume. */
+export type TraceCarrier = Record<string, string>;
 
 /** The part of a header map this module needs (NATS headers answer "" for a missing name). */
 export interface HeaderAccess {
