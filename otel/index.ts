@@ -2,4 +2,4 @@
 export { startTelemetry, TelemetryOptionsError } from "./start.js";
 export { sdkDisabled, telemetryRequested } from "./env.js";
 export type { Telemetry, TelemetryOptions } from "./start.js";
-export { traceLogFields } from "./log-correlation.js";
+export { traceLogFields } from "../src/contract/log-correlation.js";

@@ -63,6 +63,20 @@ export const boundaryRules: IForbiddenRuleType[] = [
     to: { path: [POSTGRES, AWS, "^adapters/"].join("|") },
   },
   {
+    name: "worker-sdk-allow-list",
+    comment: "the worker package ships alone: it may import itself, src/contract, @nats-io/*, zod, @opentelemetry/api and node builtins, nothing else",
+    severity: "error",
+    from: { path: "^worker-sdk/" },
+    to: { dependencyTypesNot: ["core"], pathNot: ["^worker-sdk/", "^src/contract/", NATS, pkg("zod"), pkg("@opentelemetry/api")].join("|") },
+  },
+  {
+    name: "contract-self-contained",
+    comment: "src/contract is what both sides share: it imports only itself, zod, @opentelemetry/api and node builtins",
+    severity: "error",
+    from: { path: "^src/contract/" },
+    to: { dependencyTypesNot: ["core"], pathNot: ["^src/contract/", pkg("zod"), pkg("@opentelemetry/api")].join("|") },
+  },
+  {
     name: "adapters-postgres-only-postgres",
     severity: "error",
     from: { path: "^adapters/postgres/" },

@@ -1,4 +1,10 @@
-// Public entry point of `jetflow/worker`: what a credential-free worker machine installs.
+// Public entry point of the worker package (`@jetflow/worker`, also `jetflow/worker`): what a
+// credential-free worker machine installs. Activity modules define their stages with the same
+// defineStage as workflows do, so one module serves the orchestrator and the workers.
+export { defineStage } from "../src/contract/define-stage.js";
+export { NonRetryableStageError } from "../src/contract/stage-errors.js";
+export type { StageContext, StageArtifacts, AnyStage } from "../src/contract/stage-types.js";
+export { runWorkerCli, type CliHooks, type WorkerCommand } from "./cli/main.js";
 export { createActivityWorker } from "./worker.js";
 export type { ActivityWorker, ActivityWorkerOptions, WorkerStats, WorkerStatus } from "./worker.js";
 export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./transport.js";

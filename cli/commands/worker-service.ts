@@ -1,22 +1,13 @@
 import type { Command } from "commander";
 import { hostname } from "node:os";
-import { destination, pino } from "pino";
 import { z } from "zod";
-import { createTopology } from "../../src/contract/topology.js";
 import { WsListReply, WsProjectStatus, workerServiceSubject, type WsOp } from "../../src/contract/worker-service.js";
-import { startWorkerService } from "../../worker-sdk/worker-service.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
-import { startHealthServer } from "../shared/health-server.js";
-import { Labels, parseOptions } from "../shared/parse-options.js";
+import { parseOptions } from "../shared/parse-options.js";
+import { Labels } from "../../worker-sdk/cli/flags.js";
+import { registerPassThrough } from "./worker.js";
 
 const ServiceId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -").default(process.env.JETFLOW_WORKER_SERVICE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, "_"));
-
-const ServeOptions = z.object({
-  serviceId: ServiceId,
-  streamPrefix: z.string().default(process.env.JETFLOW_STREAM_PREFIX ?? "JETFLOW"),
-  healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
-  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-});
 
 const ClientOptions = z.object({ serviceId: ServiceId, json: z.boolean().default(false) });
 
@@ -52,38 +43,7 @@ function printProjects(projects: WsProjectStatus[], json: boolean): void {
 /** `jetflow worker-service`: many per-project workers in one process, steered over NATS. */
 export function register(program: Command): void {
   const ws = program.command("worker-service").description("run a worker service (per-project workers started by NATS request), or send it requests");
-  withConnectionFlags(
-    ws
-      .command("serve")
-      .description("run the worker service process until SIGTERM (then drains every project)")
-      .option("--service-id <id>", "unique id of this service (env JETFLOW_WORKER_SERVICE_ID; default host name)")
-      .option("--stream-prefix <prefix>", "stream name prefix (env JETFLOW_STREAM_PREFIX)")
-      .option("--health-port <port>", "serve GET /healthz on this port")
-      .option("--log-level <level>", "pino level"),
-  ).action(async (raw: Record<string, unknown>) => {
-    const o = parseOptions(ServeOptions, raw);
-    const conn = parseOptions(ConnectionOptions, raw);
-    const logger = pino({ level: o.logLevel, base: { service: "jetflow-worker-service", serviceId: o.serviceId } }, destination(2));
-    const nc = await openConnection(conn, `worker-service-${o.serviceId}`);
-    const service = await startWorkerService({ nc, serviceId: o.serviceId, topology: createTopology({ prefix: conn.prefix, streamPrefix: o.streamPrefix }), logger });
-    const health = o.healthPort === undefined ? null : await startHealthServer({
-      port: o.healthPort,
-      report: () => {
-        const projects = service.list();
-        return { healthy: !nc.isClosed(), status: nc.isClosed() ? "disconnected" : "running", serviceId: o.serviceId, inFlight: projects.reduce((n, p) => n + p.inFlight, 0), projects };
-      },
-    });
-    logger.info({ subject: workerServiceSubject(conn.prefix, o.serviceId, "start") }, "worker service ready");
-    await new Promise<void>((resolve) => {
-      process.once("SIGTERM", resolve);
-      process.once("SIGINT", resolve);
-      void nc.closed().then(() => resolve());
-    });
-    logger.info("stopping: draining every project");
-    await service.stop();
-    await health?.close();
-    if (!nc.isClosed()) await nc.drain();
-  });
+  registerPassThrough(ws, "serve", "run the worker service process until SIGTERM, then drain every project (`serve --help` lists the flags)", "worker-service");
 
   withConnectionFlags(
     ws

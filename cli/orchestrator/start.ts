@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import postgres from "postgres";
 import { destination, pino } from "pino";
-import { traceLogFields } from "../../otel/log-correlation.js";
+import { traceLogFields } from "../../src/contract/log-correlation.js";
 import { createPostgresPersistence, migrate } from "../../adapters/postgres/index.js";
 import { startApiService } from "../../adapters/jetstream/api/service.js";
 import type { ApiService } from "../../adapters/jetstream/api/service.js";
@@ -21,7 +21,7 @@ import { JetflowError } from "../../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";
-import { startHealthServer, type HealthReport } from "../shared/health-server.js";
+import { startHealthServer, type HealthReport } from "../../worker-sdk/health-server.js";
 import { createOrchestratorRemote } from "./remote.js";
 
 export interface Orchestrator {

@@ -1,8 +1,6 @@
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { inboxPrefixFromCreds } from "../../worker-sdk/creds.js";
+import { connectNats } from "../../worker-sdk/connect.js";
 
 /** NATS connection options every networked subcommand accepts (flags win over env). */
 export const ConnectionOptions = z.object({
@@ -36,19 +34,7 @@ export function withConnectionFlags<T extends { option: (...a: string[]) => T }>
     .option("--timeout <ms>", "bound on each request in milliseconds");
 }
 
-/**
- * Connects with the validated options; the caller closes the connection. A credential issued by
- * `jetflow creds issue` may only receive replies under its own inbox prefix, read from the file.
- */
-export async function openConnection(opts: ConnectionOptions, name = "jetflow-cli"): Promise<NatsConnection> {
-  const creds = opts.creds ? readFileSync(opts.creds) : null;
-  const inboxPrefix = opts.inboxPrefix || (creds ? await inboxPrefixFromCreds(creds) : null);
-  return connect({
-    servers: opts.servers.split(",").map((s) => s.trim()),
-    name,
-    timeout: opts.timeout,
-    ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
-    ...(inboxPrefix ? { inboxPrefix } : {}),
-    ...(opts.user ? { user: opts.user, pass: opts.password } : {}),
-  });
+/** Connects with the validated options; the caller closes the connection. */
+export function openConnection(opts: ConnectionOptions, name = "jetflow-cli"): Promise<NatsConnection> {
+  return connectNats({ ...opts, name });
 }

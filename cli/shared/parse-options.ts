@@ -25,19 +25,3 @@ export async function readJsonArgument(value: string, what: string): Promise<unk
   }
 }
 
-/** `--labels k=v,k2=v2` → record; every pair needs a non-empty key and a value. */
-export const Labels = z
-  .string()
-  .transform((s, ctx) => {
-    const out: Record<string, string> = {};
-    for (const pair of s.split(",").map((p) => p.trim()).filter(Boolean)) {
-      const eq = pair.indexOf("=");
-      if (eq <= 0) {
-        ctx.addIssue({ code: "custom", message: `"${pair}" is not key=value` });
-        return z.NEVER;
-      }
-      out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-    }
-    return out;
-  })
-  .default({});

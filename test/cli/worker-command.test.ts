@@ -7,15 +7,19 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { cruise, type ICruiseResult } from "dependency-cruiser";
-import { WorkerOptions } from "../../cli/commands/worker.js";
-import { loadStageModule } from "../../cli/worker/run-worker.js";
-import { parseOptions } from "../../cli/shared/parse-options.js";
+import { parseWorkerArgs, type WorkerOptions } from "../../worker-sdk/cli/worker-command.js";
+import { loadStageModule } from "../../worker-sdk/cli/run-worker.js";
 
 const root = join(import.meta.dirname, "..", "..");
-const base = { queue: "default", codeVersion: "v1", module: "./activities.js" };
+const base = ["--queue", "default", "--code-version", "v1", "--module", "./activities.js"];
+const parse = (...flags: string[]): WorkerOptions => {
+  const r = parseWorkerArgs([...base, ...flags], {});
+  if (r.help) throw new Error("help");
+  return r.options;
+};
 
 test("flags parse: labels become a record, numbers are coerced, the scoped inbox needs no flag", () => {
-  const o = parseOptions(WorkerOptions, { ...base, concurrency: "4", labels: "gpu=a100, region=eu", user: "worker-default", password: "p", heartbeatMs: "250" });
+  const o = parse("--concurrency", "4", "--labels", "gpu=a100, region=eu", "--user", "worker-default", "--password", "p", "--heartbeat-ms", "250");
   assert.is(o.concurrency, 4);
   assert.equal(o.labels, { gpu: "a100", region: "eu" });
   assert.is(o.heartbeatMs, 250);
@@ -24,21 +28,22 @@ test("flags parse: labels become a record, numbers are coerced, the scoped inbox
 });
 
 test("bad flags are refused, each one named", () => {
-  const fails = (raw: Record<string, unknown>, re: RegExp) => {
+  const fails = (flags: string[], re: RegExp) => {
     try {
-      parseOptions(WorkerOptions, raw);
+      parse(...flags);
     } catch (err) {
       assert.match((err as Error).message, re);
       return;
     }
-    assert.unreachable(`accepted ${JSON.stringify(raw)}`);
+    assert.unreachable(`accepted ${flags.join(" ")}`);
   };
-  fails({ ...base, concurrency: "0" }, /--concurrency/);
-  fails({ ...base, labels: "gpu" }, /--labels: "gpu" is not key=value/);
-  fails({ ...base, queue: "" }, /--queue/);
-  fails({ ...base, user: "u", password: "p", creds: "/x.creds" }, /--creds: give either --creds or --user/);
-  fails({ ...base, user: "u" }, /--password: is required with --user/);
-  fails({ ...base, heartbeatMs: "soon" }, /--heartbeatMs/);
+  fails(["--concurrency", "0"], /--concurrency/);
+  fails(["--labels", "gpu"], /--labels: "gpu" is not key=value/);
+  fails(["--queue", ""], /--queue/);
+  fails(["--user", "u", "--password", "p", "--creds", "/x.creds"], /--creds: give either --creds or --user/);
+  fails(["--user", "u"], /--password: is required with --user/);
+  fails(["--heartbeat-ms", "soon"], /--heartbeat-ms/);
+  fails(["--heartbeatms", "5"], /Unknown option '--heartbeatms'/);
 });
 
 test("the stage module must export stage definitions", async () => {
@@ -60,7 +65,7 @@ test("the stage module must export stage definitions", async () => {
 
 test("everything `jetflow worker` can load is credential-free: no postgres, no @aws-sdk, no adapters", async () => {
   const { output } = await cruise(
-    ["cli/commands/worker.ts", "cli/worker/run-worker.ts"],
+    ["cli/commands/worker.ts", "worker-sdk/cli/main.ts", "worker-sdk/cli/run-worker.ts"],
     { baseDir: root, tsPreCompilationDeps: true, tsConfig: { fileName: join(root, "tsconfig.json") }, doNotFollow: { path: "(^|/)node_modules/" } },
     { extensionAlias: { ".js": [".ts", ".js"] } },
   );

@@ -1,19 +1,20 @@
 /**
- * The `jetflow worker` process: loads the stage definitions, connects to NATS with the worker's
- * scoped credentials, and runs the worker SDK until a signal. Uses only what a credential-free
- * worker machine has: the worker SDK, the wire protocol and NATS (never postgres or @aws-sdk).
+ * The worker process: loads the stage definitions, connects to NATS with the worker's scoped
+ * credentials, and runs the worker SDK until a signal. Uses only what a credential-free worker
+ * machine has: the worker SDK, the contract and NATS (never postgres or @aws-sdk).
  */
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { readFileSync } from "node:fs";
-import { destination, pino } from "pino";
-import { traceLogFields } from "../../otel/log-correlation.js";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { createTopology } from "../../src/contract/topology.js";
 import type { AnyStage } from "../../src/contract/stage-types.js";
-import { startHealthServer } from "../shared/health-server.js";
-import { createNatsFleetMember } from "../../worker-sdk/nats-fleet.js";
-import { createActivityWorker, createNatsWorkerTransport, inboxPrefixFromCreds, loadStageModule as loadModule, WorkerConfigError } from "../../worker-sdk/index.js";
-import type { WorkerOptions } from "../commands/worker.js";
-import type { WorkerStats } from "../../worker-sdk/worker.js";
+import { connectNats } from "../connect.js";
+import { WorkerConfigError } from "../errors.js";
+import { startHealthServer } from "../health-server.js";
+import { createNatsFleetMember } from "../nats-fleet.js";
+import { createNatsWorkerTransport } from "../nats-transport.js";
+import { loadStageModule as loadModule } from "../stage-module.js";
+import { createActivityWorker, type WorkerStats } from "../worker.js";
+import { createJsonLogger } from "./logger.js";
+import type { WorkerOptions } from "./worker-command.js";
 
 /**
  * Imports `file` and returns its stages by id (shapes: worker-sdk `loadStageModule`). A module
@@ -30,17 +31,16 @@ export async function loadStageModule(file: string, codeVersion?: string): Promi
 
 /** Runs until SIGTERM/SIGINT (drain; a second signal aborts) or the connection is lost. Resolves with the exit code. */
 export async function runWorker(opts: WorkerOptions): Promise<number> {
-  const logger = pino({ level: opts.logLevel, base: { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue }, mixin: traceLogFields }, destination(2));
+  const logger = createJsonLogger(opts.logLevel, { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue });
   const registry = await loadStageModule(opts.module, opts.codeVersion);
-  const creds = opts.creds ? readFileSync(opts.creds) : null;
-  // A credential from `jetflow creds issue` may only receive replies under its own inbox prefix.
-  const inboxPrefix = opts.inboxPrefix ?? (creds ? await inboxPrefixFromCreds(creds) : null) ?? (opts.user ? `_INBOX_${opts.user}` : null);
-  const nc: NatsConnection = await connect({
-    servers: opts.servers.split(",").map((s) => s.trim()),
+  const nc: NatsConnection = await connectNats({
+    servers: opts.servers,
     name: opts.workerId,
-    ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
-    ...(opts.user ? { user: opts.user, pass: opts.password } : {}),
-    ...(inboxPrefix ? { inboxPrefix } : {}),
+    creds: opts.creds,
+    user: opts.user,
+    password: opts.password,
+    // A scoped worker user may only receive replies under its own inbox (docs/security.md).
+    inboxPrefix: opts.inboxPrefix ?? (opts.user ? `_INBOX_${opts.user}` : undefined),
   });
   const topology = createTopology({ prefix: opts.prefix, streamPrefix: opts.streamPrefix });
   const transport = createNatsWorkerTransport(nc, { topology, queue: opts.queue, codeVersion: opts.codeVersion, logger });
@@ -84,7 +84,7 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     // A fleet drain/stop request (`jetflow workers drain <id>`) ends the worker too: exit 0 once it has.
     void worker.done().then(() => {
       if (signals === 0) {
-        logger.info("stopped by a control request");
+        logger.info({}, "stopped by a control request");
         done(0);
       }
     });

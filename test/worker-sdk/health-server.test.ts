@@ -1,7 +1,7 @@
 // The supervisor-facing health endpoint: status code follows the report, failures are 503 not crashes.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startHealthServer, type HealthReport } from "../../cli/shared/health-server.js";
+import { startHealthServer, type HealthReport } from "../../worker-sdk/health-server.js";
 
 /** The rejection of `p` (uvu has no assert.rejects); fails the test if it resolves. */
 async function rejection(p: Promise<unknown>): Promise<Error> {

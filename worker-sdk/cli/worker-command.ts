@@ -1,0 +1,75 @@
+/**
+ * `jetflow-worker` (and `jetflow worker`, which hands its arguments here): the flags of a
+ * worker process, validated, then {@link runWorker}. Flags win over env variables.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.js";
+import { type FlagSpec, Labels, helpText, parseFlags } from "./flags.js";
+
+const token = (what: string) => z.string().min(1, `${what} is required`);
+const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject token");
+
+/** The flags of a worker process, in help order. */
+export const WORKER_FLAGS: readonly FlagSpec[] = [
+  { name: "queue", short: "q", type: "string", help: "task queue to pull (required)" },
+  { name: "code-version", type: "string", help: "stage code version this worker runs; must match the orchestrator's (required)" },
+  { name: "module", short: "m", type: "string", help: "module exporting `stages` (array or { id: stage }) or a default export of one (required)" },
+  { name: "concurrency", type: "string", help: "tasks run at once (default 1)" },
+  { name: "labels", type: "string", help: "k=v,... labels that tasks' requiredLabels are matched against" },
+  { name: "servers", short: "s", type: "string", help: "NATS server URL(s), comma separated (default nats://127.0.0.1:4222)", env: "JETFLOW_NATS_URL" },
+  { name: "user", type: "string", help: "NATS user", env: "JETFLOW_NATS_USER" },
+  { name: "password", type: "string", help: "NATS password", env: "JETFLOW_NATS_PASSWORD" },
+  { name: "creds", type: "string", help: "NATS credentials file (from `jetflow creds issue`)", env: "JETFLOW_NATS_CREDS" },
+  { name: "inbox-prefix", type: "string", help: "reply inbox prefix (default: from the creds file, or _INBOX_<user>)", env: "JETFLOW_NATS_INBOX_PREFIX" },
+  { name: "worker-id", type: "string", help: "id reported with every task (default worker-<host>-<pid>)" },
+  { name: "prefix", type: "string", help: "subject prefix (default jetflow)", env: "JETFLOW_PREFIX" },
+  { name: "stream-prefix", type: "string", help: "stream name prefix (default JETFLOW)", env: "JETFLOW_STREAM_PREFIX" },
+  { name: "heartbeat-ms", type: "string", help: `heartbeat interval; keep it well below the orchestrator's lease (default ${DEFAULT_TASK_HEARTBEAT_INTERVAL_MS})` },
+  { name: "poll-ms", type: "string", help: "longest single pull (default 5000)" },
+  { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
+  { name: "fleet", type: "boolean", help: "register in the fleet registry and answer control requests (default on; --no-fleet to disable)" },
+  { name: "fleet-heartbeat-ms", type: "string", help: "registry heartbeat (default 30000)" },
+  { name: "health-port", type: "string", help: "serve GET /healthz (status, in-flight, last successful pull) on this port" },
+];
+
+/** Validated options of a worker process. */
+export const WorkerOptions = z
+  .object({
+    queue: token("--queue"),
+    codeVersion: token("--code-version"),
+    module: token("--module (the file exporting the stage definitions)"),
+    concurrency: z.coerce.number().int().min(1).max(1024).default(1),
+    labels: Labels,
+    servers: z.string().min(1).default(process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    creds: z.string().min(1).optional(),
+    /** Defaults to `_INBOX_<user>`, the only inbox a scoped worker user may subscribe to (docs/security.md). */
+    inboxPrefix: subjectToken.optional(),
+    workerId: z.string().min(1).default(`worker-${hostname()}-${process.pid}`),
+    prefix: subjectToken.default("jetflow"),
+    streamPrefix: subjectToken.default("JETFLOW"),
+    /** Must be well below the orchestrator's lease (remote.leaseMs): a missed beat loses the task. */
+    heartbeatMs: z.coerce.number().int().min(10).default(DEFAULT_TASK_HEARTBEAT_INTERVAL_MS),
+    pollMs: z.coerce.number().int().min(10).default(5_000),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+    fleet: z.boolean().default(true),
+    fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
+    healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.creds && o.user) ctx.addIssue({ code: "custom", path: ["creds"], message: "give either --creds or --user/--password, not both" });
+    if (o.user && o.password === undefined) ctx.addIssue({ code: "custom", path: ["password"], message: "is required with --user (or env JETFLOW_NATS_PASSWORD)" });
+  });
+export type WorkerOptions = z.output<typeof WorkerOptions>;
+
+export const WORKER_USAGE = "jetflow-worker --queue <q> --code-version <v> --module <file> [options]";
+
+/** Parses a worker's argv (after the command name). @throws WorkerConfigError naming each bad flag. */
+export function parseWorkerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+  return parseFlags(argv, WORKER_FLAGS, WorkerOptions, env);
+}
+
+export const workerHelp = (): string => helpText(WORKER_USAGE, WORKER_FLAGS);

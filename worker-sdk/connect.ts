@@ -1,0 +1,42 @@
+/**
+ * Opens a NATS connection the way every jetflow process does: servers as a comma-separated
+ * list, a `.creds` file or user/password, and the reply inbox prefix a scoped credential is
+ * confined to (read from the creds file when not given: any other prefix would make every
+ * request time out, since its replies could never be delivered).
+ */
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { inboxPrefixFromCreds } from "./creds.js";
+
+/** Where and how to connect. Empty strings count as absent (env-filled flags). */
+export interface NatsConnectOptions {
+  /** Comma-separated server URLs. */
+  servers: string;
+  /** Connection name shown by the server (monitoring, `$SYS` events). */
+  name: string;
+  /** Path of a `.creds` file. */
+  creds?: string | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  inboxPrefix?: string | undefined;
+  /** Connect timeout in ms. */
+  timeout?: number | undefined;
+}
+
+/** Connects; the caller closes the connection. A failure names the servers it tried. */
+export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
+  const creds = opts.creds ? readFileSync(opts.creds) : null;
+  const inboxPrefix = opts.inboxPrefix || (creds ? await inboxPrefixFromCreds(creds) : null);
+  try {
+    return await connect({
+      servers: opts.servers.split(",").map((s) => s.trim()),
+      name: opts.name,
+      ...(opts.timeout ? { timeout: opts.timeout } : {}),
+      ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
+      ...(opts.user ? { user: opts.user, pass: opts.password ?? "" } : {}),
+      ...(inboxPrefix ? { inboxPrefix } : {}),
+    });
+  } catch (err) {
+    throw new Error(`cannot connect to NATS at ${opts.servers}: ${(err as Error).message}`, { cause: err });
+  }
+}
