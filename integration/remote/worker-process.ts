@@ -18,11 +18,22 @@ export interface WorkerProcess {
   exited(): Promise<number | null>;
 }
 
-/** Starts `jetflow worker <args>` and resolves once it logged "worker started" (bounded). */
-export async function startWorkerProcess(workerId: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(root, "bin/jetflow.js"), "worker", "--worker-id", workerId, ...args], {
+/**
+ * Starts `jetflow worker <args>` and resolves once it logged "worker started" (bounded).
+ * `command` replaces `node bin/jetflow.js worker`, e.g. an installed `jetflow-worker` executable.
+ */
+export async function startWorkerProcess(
+  workerId: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { timeoutMs?: number; command?: string[]; cwd?: string } = {},
+): Promise<WorkerProcess> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const [cmd, ...cmdArgs] = opts.command ?? [process.execPath, join(root, "bin/jetflow.js"), "worker"];
+  const child = spawn(cmd!, [...cmdArgs, "--worker-id", workerId, ...args], {
     env: { ...env, JETFLOW_CLI_FROM_SOURCE: "1" },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   let log = "";
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
