@@ -1,7 +1,7 @@
 /**
  * The worker service: many project workers in one process on a worker machine, started, stopped
  * and inspected through NATS requests (a `@nats-io/services` micro-service, so `$SRV.PING`
- * finds it). Subjects and schemas: src/protocol/worker-service.ts.
+ * finds it). Subjects and schemas: src/contract/worker-service.ts.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm, type ServiceMsg } from "@nats-io/services";

@@ -1,6 +1,6 @@
 /**
  * Subjects and consumer names of remote activities on JetStream, beyond those in
- * src/protocol/topology.ts. Chosen so a worker user can be permitted per queue:
+ * src/contract/topology.ts. Chosen so a worker user can be permitted per queue:
  *
  * | name                                   | what                                                   |
  * | -------------------------------------- | ------------------------------------------------------ |
