@@ -6,7 +6,7 @@
  * | --------- | --------------------------------------------------------------------------------- |
  * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
  * | heartbeat | `+WPI` on the ack subject (AckWait restarts), then heartbeat request/reply       |
- * | report    | publish on `<p>.reports.<queue>` (Nats-Msg-Id = taskId/attempt), await PubAck, THEN `+ACK` |
+ * | report    | publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
  * | release   | `-NAK {"delay"}`                                                                  |
  * | presign   | request/reply on `<p>.broker.<queue>.presign`                                     |
  *
@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { ProtocolError } from "../src/contract/protocol-error.js";
-import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage } from "../src/contract/tasks.js";
+import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage, reportMsgId } from "../src/contract/tasks.js";
 import { encodeToken } from "../src/contract/tokens.js";
 import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
@@ -244,7 +244,7 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
       await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
-      await js.publish(topology.reportSubject(opts.queue), body, { msgID: `${l.task.taskId}:${l.attempt}`, timeout, ...withHeaders(traceHeaders()) });
+      await js.publish(topology.reportSubject(opts.queue), body, { msgID: reportMsgId(l.task.taskId, l.attempt, l.leaseToken), timeout, ...withHeaders(traceHeaders()) });
       const d = held.get(l.leaseToken);
       held.delete(l.leaseToken);
       if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack

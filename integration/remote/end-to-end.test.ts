@@ -10,6 +10,7 @@ import { createActivityWorker, type ActivityWorker } from "../../worker-sdk/inde
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { gate, spec, stage } from "../../test/remote/helpers/fixture.js";
 import { taskConsumerName } from "../../adapters/jetstream/remote/index.js";
+import { reportMsgId } from "../../src/contract/tasks.js";
 import { startOrchestrator, until, type Orchestrator } from "./helpers.js";
 
 const svc = await services(["nats"]);
@@ -104,6 +105,29 @@ t("a killed worker's task is redelivered as attempt 2 after the lease; its late 
   const after = await orch.broker.getOutcome(taskId);
   assert.equal(after?.output, { r: 101 });
   assert.is(after?.workerId, "w-survives");
+});
+
+t("a report published first under a guessable id cannot suppress the lease holder's report (dedupe is per lease token)", async () => {
+  const { topology, orch, worker } = await setup(5_000);
+  const entered = gate();
+  const go = gate();
+  gatesToOpen.push(go);
+  await worker("w-genuine", { heavy: stage("heavy", async (ctx) => (entered.open(), await go.promise, { output: { r: ctx.input.n * 3 } })) });
+  const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 5 } }));
+  await entered.promise;
+  // Another worker of any queue knows the task id and attempt (they are predictable), not the lease token.
+  const forged = { v: 1, taskId, attempt: 1, leaseToken: "guessed", workerId: "w-attacker", codeVersion: VERSION, outcome: "failed", error: "forged", logs: [], reportedAt: new Date().toISOString() };
+  const js = (await import("@nats-io/jetstream")).jetstream(orch.nc);
+  for (const msgID of [`${taskId}:1`, reportMsgId(taskId, 1, "guessed"), reportMsgId(taskId, 1, "")]) {
+    const ack = await js.publish(topology.reportSubject(QUEUE), JSON.stringify(forged), { msgID });
+    assert.not.ok(ack.duplicate, msgID);
+  }
+  go.open();
+  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 15_000 });
+  assert.is(out?.status, "completed", "the genuine report was applied, not dropped as a duplicate");
+  assert.equal(out?.output, { r: 15 });
+  assert.is(out?.workerId, "w-genuine");
+  assert.ok(orch.reports.some((r) => r.taskId === taskId && !r.accepted), "the forged reports were refused (wrong lease token)");
 });
 
 t("a heartbeating activity running 3x AckWait keeps its delivery (no redelivery)", async () => {

@@ -6,12 +6,13 @@
  * | ----------------------- | ------------------------------------------------------------------- |
  * | TaskMessage             | `<p>.tasks.<queue>.<codeVersion>` work-queue stream, `Nats-Msg-Id = taskId` |
  * | HeartbeatRequest/Reply  | request/reply; `start: true` opens an attempt (delivery count = attempt) |
- * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, PubAck'ed before the task is acked |
+ * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, `Nats-Msg-Id = reportMsgId(...)`, PubAck'ed before the task is acked |
  * | PresignRequest/Reply    | request/reply                                                       |
  * | TaskErrorReply          | reply to any request the broker refuses                             |
  *
  * The attempt number is NOT in the task message: it is the transport's delivery count.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { type ParseResult, ProtocolError } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
@@ -123,6 +124,16 @@ export const ReportMessage = z
     }
   });
 export type ReportMessage = z.output<typeof ReportMessage>;
+
+/**
+ * The `Nats-Msg-Id` of a report: `<taskId>:<attempt>:<first 32 hex of sha256(leaseToken)>`. A
+ * retried publish of the same attempt is de-duplicated, yet nobody but the lease holder can
+ * compute it: with an id of task and attempt alone, any worker could publish first under a
+ * task's id and get the genuine report dropped as a duplicate (the window spans every queue).
+ */
+export function reportMsgId(taskId: string, attempt: number, leaseToken: string): string {
+  return `${taskId}:${attempt}:${createHash("sha256").update(leaseToken).digest("hex").slice(0, 32)}`;
+}
 
 /**
  * A presign request of the attempt holding the lease. `key` is relative to the attempt's prefix
