@@ -13,11 +13,10 @@
  * No `$JS.API` call other than MSG.NEXT: no stream/consumer info, so no extra permission.
  * Names mirror adapters/jetstream/remote/names.ts (the SDK may not import adapters).
  */
-import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { ProtocolError } from "../src/contract/protocol-error.js";
-import { HeartbeatRequest, PresignRequest, ReportMessage, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage, reportMsgId } from "../src/contract/tasks.js";
+import { HeartbeatRequest, PresignRequest, ReportMessage, StartRequest, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage, reportMsgId } from "../src/contract/tasks.js";
 import { encodeToken } from "../src/contract/tokens.js";
 import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
@@ -175,19 +174,27 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       logger.debug({ taskId: task.taskId, required: task.requiredLabels }, "task needs labels this worker lacks; given back");
       return null;
     }
-    const leaseToken = randomUUID();
     let reply: HeartbeatReply;
     try {
-      reply = await heartbeatRequest({ taskId: task.taskId, attempt, leaseToken, workerId: o.workerId, codeVersion: o.codeVersion, start: true });
+      const start: StartRequest = { start: true, taskId: task.taskId, attempt, workerId: o.workerId, codeVersion: o.codeVersion, ...(task.capability ? { capability: task.capability } : {}) };
+      reply = await request(heartbeatSubject, encodeTaskBody(StartRequest, "start request", start), parseHeartbeatReply);
+      if (reply.accepted && !reply.leaseToken) throw new NatsTransportError("VALIDATION", `the broker accepted task ${task.taskId} attempt ${attempt} without issuing a lease token`);
     } catch (err) {
       await nak(m.reply, 0); // the broker did not answer: let the task be redelivered rather than wait for AckWait
       throw err;
+    }
+    if (!reply.accepted && reply.retryAfterMs !== undefined) {
+      // Another attempt still holds a live lease (a redelivery raced its holder's beats): try again once it has ended.
+      await nak(m.reply, reply.retryAfterMs);
+      logger.info({ taskId: task.taskId, attempt, reason: reply.reason ?? "", retryAfterMs: reply.retryAfterMs }, "broker deferred the delivery; given back");
+      return null;
     }
     if (!reply.accepted) {
       await term(m.reply);
       logger.info({ taskId: task.taskId, attempt, reason: reply.reason ?? "" }, "broker refused the delivery; terminated");
       return null;
     }
+    const leaseToken = reply.leaseToken!;
     held.set(leaseToken, { reply: m.reply, attempt });
     // The message's trace headers (the broker's dispatch span) win over the body's persisted carrier.
     const traceContext = carrierFromHeaders(m.headers) ?? task.traceContext;
@@ -253,7 +260,14 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     async release(l, { delayMs }) {
       const d = held.get(l.leaseToken);
       held.delete(l.leaseToken);
-      if (d) await nak(d.reply, Math.max(0, delayMs));
+      if (!d) return;
+      // Give the lease up first, so the redelivery is not refused as racing a live lease.
+      try {
+        await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId, release: true });
+      } catch (err) {
+        logger.warn({ taskId: l.task.taskId, attempt: l.attempt, err: String(err) }, "could not release the lease; the redelivery waits for it to expire");
+      }
+      await nak(d.reply, Math.max(0, delayMs));
     },
 
     async presign(l, req): Promise<PresignReply> {

@@ -42,6 +42,7 @@ function toTask(r: Row): ActivityTaskRecord {
     status: r.status as ActivityTaskStatus,
     attempt: r.attempt as number,
     maxAttempts: r.max_attempts as number,
+    capability: jn<string>(r.capability),
     leaseToken: jn<string>(r.lease_token),
     leaseDeadline: dn(r.lease_deadline),
     workerId: jn<string>(r.worker_id),
@@ -76,9 +77,9 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
     const { sql, t } = this;
     const ins = await sql`
       insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
-        attempt, max_attempts, input, config, deadline, trace_context, created_at, updated_at)
+        attempt, max_attempts, capability, input, config, deadline, trace_context, created_at, updated_at)
       values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
-        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${json(sql, n.input)}, ${json(sql, n.config)},
+        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${json(sql, n.input)}, ${json(sql, n.config)},
         ${n.deadline}, ${json(sql, n.traceContext)}, ${n.now}, ${n.now})
       on conflict (task_id) do nothing returning *`;
     if (ins[0]) return toTask(ins[0]);
@@ -105,7 +106,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async startAttempt(
     taskId: string,
-    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date },
+    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
     const { sql, t } = this;
     // A newer attempt, or the same call repeated by the current holder (idempotent retry).
@@ -113,7 +114,8 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
         worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
       where task_id = ${taskId} and status <> all(${TERMINAL})
-        and (attempt < ${s.attempt} or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
+        and ((attempt < ${s.attempt} and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
+          or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
       returning *`;
     if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
     return { accepted: false, task: await this.getTask(taskId) };

@@ -5,7 +5,8 @@
  * | message                 | JetStream mapping                                                   |
  * | ----------------------- | ------------------------------------------------------------------- |
  * | TaskMessage             | `<p>.tasks.<queue>.<codeVersion>` work-queue stream, `Nats-Msg-Id = taskId` |
- * | HeartbeatRequest/Reply  | request/reply; `start: true` opens an attempt (delivery count = attempt) |
+ * | StartRequest/Reply      | request/reply on `<p>.broker.<queue>.heartbeat`; opens an attempt (delivery count = attempt), proves the delivery (capability), returns the broker-issued lease token |
+ * | HeartbeatRequest/Reply  | request/reply on the same subject; extends the lease, carries progress, `release` gives it up |
  * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, `Nats-Msg-Id = reportMsgId(...)`, PubAck'ed before the task is acked |
  * | PresignRequest/Reply    | request/reply                                                       |
  * | TaskErrorReply          | reply to any request the broker refuses                             |
@@ -45,20 +46,45 @@ export const TaskMessage = z.object({
   workflowContext: z.record(z.string(), z.unknown()).optional(),
   /** W3C trace carrier. */
   traceContext: z.record(z.string(), z.string()).optional(),
+  /**
+   * Proof of delivery: a random secret that only this message carries (it is published on the
+   * task's own queue subject, which only that queue's workers may pull). A StartRequest must
+   * echo it. Absent only in tasks created before it existed.
+   */
+  capability: z.string().min(16).max(200).optional(),
   createdAt: isoDate,
 });
 export type TaskMessage = z.output<typeof TaskMessage>;
 
-/** Liveness + progress of one attempt. `start: true` opens the attempt (first message of a delivery). */
+/**
+ * Opens attempt `attempt` of a delivered task: the first message a worker sends for a delivery,
+ * on `<p>.broker.<queue>.heartbeat` of the task's own queue. The broker accepts it only with the
+ * task message's `capability`, only for a task of that queue, only for an attempt newer than the
+ * current one, and only once the current attempt's lease is no longer live; its reply carries the
+ * lease token that every later heartbeat, presign and report of the attempt must present.
+ */
+export const StartRequest = z.object({
+  start: z.literal(true),
+  taskId: id,
+  /** The JetStream delivery count of this delivery. */
+  attempt: z.number().int().min(1),
+  workerId: id,
+  /** Worker's code version: a mismatch fails the task, naming both versions. */
+  codeVersion: id,
+  /** The task message's `capability`. */
+  capability: z.string().max(200).optional(),
+});
+export type StartRequest = z.output<typeof StartRequest>;
+
+/** Liveness + progress of one started attempt, with the lease token its start reply issued. */
 export const HeartbeatRequest = z.object({
   taskId: id,
   attempt: z.number().int().min(1),
   leaseToken: z.string().min(1).max(200),
   workerId: id,
-  /** Worker's code version (checked on start: a mismatch fails the task naming both). */
-  codeVersion: id.optional(),
-  start: z.boolean().optional(),
   details: z.unknown().optional(),
+  /** The holder gives its lease up (it is about to nak the delivery for a retry or a stop), so the redelivery can start at once. */
+  release: z.boolean().optional(),
 });
 export type HeartbeatRequest = z.output<typeof HeartbeatRequest>;
 
@@ -71,6 +97,10 @@ export const HeartbeatReply = z.object({
   /** On start: the previous attempt's last details. */
   heartbeatDetails: z.unknown().optional(),
   leaseDeadline: isoDate.optional(),
+  /** On an accepted start: the lease token of this attempt, issued by the broker (a worker never chooses one). */
+  leaseToken: z.string().min(1).max(200).optional(),
+  /** On a start refused because another attempt's lease is still live: give the delivery back (nak) with this delay. */
+  retryAfterMs: z.number().int().min(0).optional(),
 });
 export type HeartbeatReply = z.output<typeof HeartbeatReply>;
 
@@ -196,6 +226,16 @@ function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseR
 /** Parses a task body (bytes, text or parsed JSON); never throws. */
 export const parseTaskMessage = (body: unknown): ParseResult<TaskMessage> => parseWith(TaskMessage, "task message", body);
 export const parseHeartbeatRequest = (body: unknown): ParseResult<HeartbeatRequest> => parseWith(HeartbeatRequest, "heartbeat request", body);
+export const parseStartRequest = (body: unknown): ParseResult<StartRequest> => parseWith(StartRequest, "start request", body);
+
+/** A body on the heartbeat subject: a StartRequest when it says `"start": true`, else a HeartbeatRequest. */
+export function parseHeartbeatOrStart(body: unknown): ParseResult<({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest)> {
+  const json = parseJsonBody(body, "heartbeat request");
+  if (!json.ok) return json;
+  const isStart = typeof json.value === "object" && json.value !== null && (json.value as { start?: unknown }).start === true;
+  const r = isStart ? parseStartRequest(json.value) : parseHeartbeatRequest(json.value);
+  return r.ok ? { ok: true, value: { ...r.value, kind: isStart ? "start" : "beat" } as ({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest) } : r;
+}
 export const parseHeartbeatReply = (body: unknown): ParseResult<HeartbeatReply> => parseWith(HeartbeatReply, "heartbeat reply", body);
 export const parseReportMessage = (body: unknown): ParseResult<ReportMessage> => parseWith(ReportMessage, "report message", body);
 export const parsePresignRequest = (body: unknown): ParseResult<PresignRequest> => parseWith(PresignRequest, "presign request", body);

@@ -20,7 +20,12 @@ export interface ActivityTaskRecord {
   /** Current attempt (1-based; bumped each time a worker starts it). */
   attempt: number;
   maxAttempts: number;
-  /** Token of the attempt that holds the lease; only its heartbeats and report are accepted. */
+  /**
+   * Proof of delivery: a random secret carried only in the task message, on the task's own queue
+   * subject. Starting an attempt requires it. Null for tasks created before it existed.
+   */
+  capability: string | null;
+  /** Token of the attempt that holds the lease (issued by the broker); only its heartbeats and report are accepted. */
   leaseToken: string | null;
   leaseDeadline: Date | null;
   workerId: string | null;
@@ -51,6 +56,8 @@ export interface NewActivityTask {
   codeVersion: string;
   requiredLabels: Record<string, string>;
   maxAttempts: number;
+  /** See {@link ActivityTaskRecord.capability}. */
+  capability: string;
   input: unknown;
   config: unknown;
   deadline: Date | null;
@@ -77,12 +84,15 @@ export interface ActivityTaskStore {
   getTask(taskId: string): Promise<ActivityTaskRecord | null>;
   listTasks(filter: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]>;
   /**
-   * A worker starts `attempt`: accepted only when the task is not terminal and `attempt` is newer
-   * than the stored one (or equal with the same token, for an idempotent retry of this call).
+   * A worker starts `attempt`: accepted only when the task is not terminal, `attempt` is newer
+   * than the stored one (or equal with the same token, for an idempotent retry of this call), and
+   * no other attempt's lease is still live: a LEASED task whose lease deadline is after
+   * `liveLeaseCutoff` is refused, so a newer attempt cannot take a task from a holder that is
+   * still heartbeating.
    */
   startAttempt(
     taskId: string,
-    start: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date },
+    start: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }>;
   /** Stores progress and extends the lease, for the current attempt only. `cancelled` tells the worker to stop. */
   recordHeartbeat(

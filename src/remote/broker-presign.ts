@@ -18,11 +18,13 @@ export interface PresignDeps {
 
 /**
  * Signs `req` only for the attempt that holds the lease right now, and only for keys inside its
- * scope; a superseded attempt cannot write over its successor's artifacts.
+ * scope; a superseded attempt cannot write over its successor's artifacts. `viaQueue` is the
+ * queue of the subject the request came through (the task's own, or the task is unknown).
  */
-export async function presignForTask(deps: PresignDeps, req: PresignRequest): Promise<PresignReply> {
+export async function presignForTask(deps: PresignDeps, req: PresignRequest, viaQueue?: string): Promise<PresignReply> {
   const task = await deps.store.getTask(req.taskId);
-  if (!task) throw new TaskNotFoundError(req.taskId);
+  // Through another queue's subject, the task does not exist.
+  if (!task || (viaQueue !== undefined && viaQueue !== task.queue)) throw new TaskNotFoundError(req.taskId);
   const now = deps.clock.now();
   if (task.status !== "LEASED") throw new LeaseNotHeldError(req.taskId, req.attempt, `task is ${task.status}`);
   if (task.attempt !== req.attempt || task.leaseToken !== req.leaseToken) {

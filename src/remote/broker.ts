@@ -15,8 +15,9 @@ import {
   type HeartbeatRequest,
   type PresignReply,
   type ReportMessage,
+  type StartRequest,
   TaskMessage,
-  parseHeartbeatRequest,
+  parseHeartbeatOrStart,
   parsePresignRequest,
   parseReportMessage,
   unwrap,
@@ -31,6 +32,7 @@ import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
 import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
+import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
 import {
   type RemoteActivityClient,
   type SubmitSpec,
@@ -137,6 +139,7 @@ export class Broker implements RemoteActivityClient {
       codeVersion: spec.codeVersion,
       requiredLabels: spec.requiredLabels ?? {},
       maxAttempts: spec.maxAttempts ?? this.defaultMaxAttempts,
+      capability: newSecret(),
       input: spec.input,
       config: spec.config,
       deadline: spec.deadline ?? null,
@@ -168,6 +171,7 @@ export class Broker implements RemoteActivityClient {
       artifactPrefix: taskArtifactPrefix(t.workflowRunId, t.stageId),
       ...(workflowContext ? { workflowContext } : {}),
       ...(t.traceContext ? { traceContext: t.traceContext } : {}),
+      ...(t.capability ? { capability: t.capability } : {}),
       createdAt: t.createdAt.toISOString(),
     };
     const r = TaskMessage.safeParse(body);
@@ -179,16 +183,26 @@ export class Broker implements RemoteActivityClient {
    * A heartbeat request body (start or beat). Never throws for a refused attempt (the reply says
    * so); @throws ProtocolError for a malformed body.
    */
-  async handleHeartbeat(raw: unknown): Promise<HeartbeatReply> {
-    const req = unwrap(parseHeartbeatRequest(raw));
-    return req.start ? this.startAttempt(req) : this.heartbeat(req);
+  async handleHeartbeat(raw: unknown, via?: Via): Promise<HeartbeatReply> {
+    const req = unwrap(parseHeartbeatOrStart(raw));
+    return req.kind === "start" ? this.startAttempt(req, via) : this.heartbeat(req);
   }
 
-  /** Opens attempt `req.attempt` (the transport's delivery count) for `req.workerId`. */
-  async startAttempt(req: HeartbeatRequest): Promise<HeartbeatReply> {
+  /**
+   * Opens attempt `req.attempt` (the transport's delivery count) for `req.workerId`, and issues
+   * its lease token. Refused, with the same answer as for a task that does not exist, when the
+   * request did not come through the task's own queue (`via`) or lacks the task message's
+   * capability: whoever was never delivered the task learns nothing about it and cannot start,
+   * fail or take it. A newer attempt is refused while the current one's lease is live (with
+   * `retryAfterMs`), so a peer cannot steal a lease its holder keeps heartbeating.
+   */
+  async startAttempt(req: StartRequest, via?: Via): Promise<HeartbeatReply> {
     const { store, clock } = this.opts;
     const task = await store.getTask(req.taskId);
-    if (!task) return { accepted: false, cancelled: false, reason: "unknown_task" };
+    if (!task || (via && via.queue !== task.queue) || !capabilityMatches(task.capability, req.capability)) {
+      if (task) this.logger.warn({ taskId: req.taskId, workerId: req.workerId, via: via?.queue, attempt: req.attempt }, "start refused: no proof of delivery (wrong queue or capability)");
+      return { accepted: false, cancelled: false, reason: "unknown_task" };
+    }
     if (task.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
     if (task.status === "COMPLETED" || task.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
     const now = clock.now();
@@ -205,15 +219,23 @@ export class Broker implements RemoteActivityClient {
       return { accepted: false, cancelled: false, reason: failure };
     }
     const leaseDeadline = new Date(now.getTime() + this.leaseMs);
-    const r = await store.startAttempt(task.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, workerId: req.workerId, leaseDeadline, now });
+    const leaseToken = newSecret();
+    const liveLeaseCutoff = new Date(now.getTime() + takeoverGraceMs(this.leaseMs));
+    const r = await store.startAttempt(task.taskId, { attempt: req.attempt, leaseToken, workerId: req.workerId, leaseDeadline, now, liveLeaseCutoff });
     if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
     if (!r.accepted) {
-      const cancelled = r.task?.status === "CANCELLED";
-      return { accepted: false, cancelled, reason: cancelled ? "task cancelled" : `stale_attempt: task is at attempt ${r.task?.attempt ?? "?"}` };
+      const cur = r.task;
+      if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
+      if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
+        const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
+        return { accepted: false, cancelled: false, reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`, retryAfterMs };
+      }
+      return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
     }
     return {
       accepted: true,
       cancelled: false,
+      leaseToken,
       ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
       leaseDeadline: leaseDeadline.toISOString(),
     };
@@ -230,7 +252,8 @@ export class Broker implements RemoteActivityClient {
       details = task.heartbeatDetails;
     }
     const now = clock.now();
-    const leaseDeadline = new Date(now.getTime() + this.leaseMs);
+    // A release ends the lease now, so the redelivery the holder is about to cause can start at once.
+    const leaseDeadline = req.release ? now : new Date(now.getTime() + this.leaseMs);
     const r = await store.recordHeartbeat(req.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, details: details ?? null, leaseDeadline, now });
     return {
       accepted: r.accepted,
@@ -243,7 +266,7 @@ export class Broker implements RemoteActivityClient {
    * A report body. Fenced by the store: exactly one terminal outcome per task, stale attempts and
    * cancelled runs are recorded and refused. @throws ProtocolError for a malformed body.
    */
-  async report(raw: unknown, traceCarrier?: TraceCarrier | null): Promise<ReportResult> {
+  async report(raw: unknown, traceCarrier?: TraceCarrier | null, via?: Via): Promise<ReportResult> {
     const msg = unwrap(parseReportMessage(raw));
     // `activity.report.apply` is a child of the worker's `activity.execute` span (the report's headers).
     const attributes = {
@@ -257,7 +280,8 @@ export class Broker implements RemoteActivityClient {
     const parent = traceCarrier ? contextFromCarrier(traceCarrier) : undefined;
     return inSpan("activity.report.apply", { kind: SpanKind.CONSUMER, attributes, ...(parent ? { parent } : {}) }, async (span) => {
       const task = await this.opts.store.getTask(msg.taskId);
-      if (!task) {
+      // A report on another queue's subject is treated as one for an unknown task.
+      if (!task || (via && via.queue !== task.queue)) {
         span.setAttribute("jetflow.report.refused", "unknown_task");
         return { accepted: false, reason: "unknown_task", taskId: msg.taskId };
       }
@@ -292,11 +316,12 @@ export class Broker implements RemoteActivityClient {
   }
 
   /** A presign request body. @throws ProtocolError, TaskNotFoundError, LeaseNotHeldError, PresignRefusedError. */
-  async presign(raw: unknown): Promise<PresignReply> {
+  async presign(raw: unknown, via?: Via): Promise<PresignReply> {
     const req = unwrap(parsePresignRequest(raw));
     return presignForTask(
       { store: this.opts.store, presigner: this.opts.presigner, clock: this.opts.clock, blobStore: this.opts.blobStore, expiresInSec: this.presignExpiresInSec },
       req,
+      via?.queue,
     );
   }
 

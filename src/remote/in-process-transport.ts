@@ -127,23 +127,28 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
         if (got) {
           const { entry, task } = got;
           entry.deliveries++;
-          const leaseToken = randomUUID();
-          entry.leasedToken = leaseToken;
+          // Held under a delivery marker until the broker issues the attempt's lease token.
+          entry.leasedToken = randomUUID();
           entry.leaseUntil = now() + broker.leaseMs;
           let reply: HeartbeatReply;
           try {
-            reply = await broker.handleHeartbeat(
-              JSON.parse(JSON.stringify({ taskId: task.taskId, attempt: entry.deliveries, leaseToken, workerId: o.workerId, codeVersion: o.codeVersion, start: true })),
-            );
+            const start = { start: true, taskId: task.taskId, attempt: entry.deliveries, workerId: o.workerId, codeVersion: o.codeVersion, capability: task.capability };
+            reply = await broker.handleHeartbeat(JSON.parse(JSON.stringify(start)), { queue });
           } catch (err) {
             entry.leasedToken = null; // nak: the broker could not be reached; redeliver
             throw err;
           }
-          if (!reply.accepted) {
+          if (!reply.accepted && reply.retryAfterMs !== undefined) {
+            entry.leasedToken = null; // nak with a delay: another attempt's lease is still live
+            entry.availableAt = now() + reply.retryAfterMs;
+            continue;
+          }
+          if (!reply.accepted || !reply.leaseToken) {
             remove(entry); // term: the broker refused this delivery for good
             continue;
           }
-          return { task, attempt: entry.deliveries, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
+          entry.leasedToken = reply.leaseToken;
+          return { task, attempt: entry.deliveries, leaseToken: reply.leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
         }
         const remaining = bound - Date.now();
         if (remaining <= 0) return null;
@@ -164,7 +169,7 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
     async report(lease, report: ReportMessage) {
       const body = JSON.parse(JSON.stringify(report)) as unknown;
       try {
-        reportResults.push(await broker.report(body));
+        reportResults.push(await broker.report(body, null, { queue: lease.task.queue }));
       } catch (err) {
         // On JetStream a malformed report is PubAck'ed and dead-lettered by the orchestrator's consumer.
         if (!(err instanceof ProtocolError)) throw err;
@@ -177,13 +182,14 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
     async release(lease, { delayMs }) {
       const e = find(lease);
       if (!e || e.leasedToken !== lease.leaseToken) return; // a stale delivery cannot nak its successor
+      await broker.handleHeartbeat(JSON.parse(JSON.stringify({ taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken, workerId: lease.workerId, release: true })));
       e.leasedToken = null;
       e.availableAt = now() + Math.max(0, delayMs);
       wake();
     },
 
     async presign(lease, req: PresignCall): Promise<PresignReply> {
-      return broker.presign(JSON.parse(JSON.stringify({ ...req, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken })));
+      return broker.presign(JSON.parse(JSON.stringify({ ...req, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken })), { queue: lease.task.queue });
     },
   };
 

@@ -38,6 +38,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       status: "PENDING",
       attempt: 0,
       maxAttempts: n.maxAttempts,
+      capability: n.capability,
       leaseToken: null,
       leaseDeadline: null,
       workerId: null,
@@ -76,12 +77,13 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
 
   async startAttempt(
     taskId: string,
-    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date },
+    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
     const t = this.tasks.get(taskId);
     if (!t) return { accepted: false, task: null };
-    const newer = s.attempt > t.attempt;
     const sameCall = s.attempt === t.attempt && t.leaseToken === s.leaseToken && t.status === "LEASED";
+    const liveLease = t.status === "LEASED" && t.leaseDeadline !== null && t.leaseDeadline.getTime() > s.liveLeaseCutoff.getTime();
+    const newer = s.attempt > t.attempt && !liveLease;
     if (isTerminal(t) || !(newer || sameCall)) return { accepted: false, task: deepCopy(t) };
     t.status = "LEASED";
     t.attempt = s.attempt;

@@ -6,9 +6,20 @@ import { ProtocolError } from "../../src/contract/protocol-error.js";
 import { LeaseNotHeldError, PresignRefusedError } from "../../src/remote/errors.js";
 import { makeFixture, spec } from "./helpers/fixture.js";
 
-const start = (f: Awaited<ReturnType<typeof makeFixture>>, taskId: string, attempt: number, extra: Record<string, unknown> = {}) => {
-  const leaseToken = randomUUID();
-  return f.broker.handleHeartbeat({ taskId, attempt, leaseToken, workerId: `w${attempt}`, codeVersion: "v1", start: true, ...extra }).then((r) => ({ ...r, leaseToken }));
+type Fix = Awaited<ReturnType<typeof makeFixture>>;
+
+/**
+ * A worker's start of delivery `attempt`, with the task message's capability. An older attempt
+ * still holding the lease gives it up first, as JetStream redelivers only after the holder naks
+ * or goes silent. The reply's broker-issued lease token is returned as `leaseToken`.
+ */
+const start = async (f: Fix, taskId: string, attempt: number, extra: Record<string, unknown> = {}) => {
+  const t = await f.store.getTask(taskId);
+  if (t?.status === "LEASED" && t.attempt < attempt) {
+    await f.broker.handleHeartbeat({ taskId, attempt: t.attempt, leaseToken: t.leaseToken, workerId: t.workerId, release: true });
+  }
+  const r = await f.broker.handleHeartbeat({ start: true, taskId, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: t?.capability, ...extra });
+  return { ...r, leaseToken: r.leaseToken ?? "" };
 };
 const report = (taskId: string, attempt: number, leaseToken: string, over: Record<string, unknown> = {}) => ({
   v: 1,
@@ -238,6 +249,71 @@ test("waitForOutcome is woken by the report, not by its timeout", async () => {
   const w2 = f.broker.waitForOutcome(other, { timeoutMs: 30_000, signal: ac.signal });
   ac.abort(new Error("gave up"));
   await w2.then(() => assert.unreachable(), (err: Error) => assert.is(err.message, "gave up"));
+});
+
+test("a start without the task message's capability, or through another queue, is refused as for an unknown task and changes nothing", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec({ queue: "a" }));
+  const cap = (await f.store.getTask(id))!.capability!;
+  assert.ok(cap.length >= 32, "a 192-bit secret");
+  const body = { start: true, taskId: id, attempt: 1, workerId: "w-x", codeVersion: "v9" };
+  for (const [what, call] of [
+    ["no capability", () => f.broker.handleHeartbeat(body, { queue: "a" })],
+    ["a wrong capability", () => f.broker.handleHeartbeat({ ...body, capability: `${cap.slice(0, -1)}x` }, { queue: "a" })],
+    ["another queue's subject", () => f.broker.handleHeartbeat({ ...body, capability: cap }, { queue: "b" })],
+  ] as const) {
+    const r = await call();
+    assert.equal(r, { accepted: false, cancelled: false, reason: "unknown_task" }, what);
+  }
+  const t = await f.store.getTask(id);
+  assert.is(t!.status, "PENDING", "a code-version mismatch fails a task only for the holder of its delivery");
+  assert.is(t!.attempt, 0);
+});
+
+test("the broker issues the lease token; a token the worker sends with its start is ignored", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec());
+  const cap = (await f.store.getTask(id))!.capability!;
+  const r = await f.broker.handleHeartbeat({ start: true, taskId: id, attempt: 1, workerId: "w1", codeVersion: "v1", capability: cap, leaseToken: "chosen-by-worker" });
+  assert.ok(r.accepted && r.leaseToken && r.leaseToken !== "chosen-by-worker");
+  assert.is((await f.store.getTask(id))!.leaseToken, r.leaseToken);
+  const forged = await f.broker.report(report(id, 1, "chosen-by-worker"));
+  assert.is(forged.reason, "stale_attempt");
+});
+
+test("a newer attempt cannot take a live lease; it is told when to retry, and starts once the holder released or went silent", async () => {
+  const clock = new FakeClock();
+  const f = await makeFixture({ clock, leaseMs: 10_000 });
+  const id = await f.broker.submit(spec({ maxAttempts: 10 }));
+  const cap = (await f.store.getTask(id))!.capability!;
+  const begin = (attempt: number) => f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: cap });
+  const s1 = await begin(1);
+  assert.ok(s1.accepted);
+  clock.advance(5_000);
+  const steal = await begin(2);
+  assert.is(steal.accepted, false);
+  assert.is(steal.retryAfterMs, 5_000);
+  assert.match(steal.reason!, /lease_live: attempt 1/);
+  await f.broker.handleHeartbeat({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, workerId: "w1" }); // the holder beats: 10 s more
+  clock.advance(7_000);
+  assert.is((await begin(3)).accepted, false, "still live after the beat");
+  clock.advance(2_600); // within the takeover grace (2.5 s) of the end: JetStream would have redelivered by now
+  const s4 = await begin(4);
+  assert.ok(s4.accepted, s4.reason);
+  await f.broker.handleHeartbeat({ taskId: id, attempt: 4, leaseToken: s4.leaseToken, workerId: "w4", release: true });
+  assert.ok((await begin(5)).accepted, "a released lease is taken at once");
+});
+
+test("presigns and reports through another queue's subject are refused", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec({ queue: "a" }));
+  const s = await start(f, id, 1);
+  await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op: "put", key: "x" }, { queue: "b" }).then(
+    () => assert.unreachable("presign via queue b"),
+    (err: Error) => assert.match(err.message, /does not exist|unknown|not found/i),
+  );
+  assert.equal(await f.broker.report(report(id, 1, s.leaseToken), null, { queue: "b" }), { accepted: false, reason: "unknown_task", taskId: id });
+  assert.ok((await f.broker.report(report(id, 1, s.leaseToken), null, { queue: "a" })).accepted);
 });
 
 test.run();

@@ -15,7 +15,7 @@
  * unambiguously: distinct (queue, version) pairs always get distinct consumers.
  * The worker SDK mirrors these rules (it may not import adapters); integration/remote checks they agree.
  */
-import { encodeToken } from "../../../src/contract/tokens.js";
+import { decodeToken, encodeToken } from "../../../src/contract/tokens.js";
 import type { Topology } from "../../../src/contract/topology.js";
 
 /** Broker request/reply operations a worker may call. */
@@ -24,6 +24,12 @@ export type BrokerOp = "heartbeat" | "presign";
 /** `<p>.broker.<queue>.<op>`: where a worker of `queue` sends `op` requests. */
 export function brokerSubject(topology: Topology, queue: string, op: BrokerOp): string {
   return `${topology.prefix}.broker.${encodeToken(queue, "queue")}.${op}`;
+}
+
+/** The queue a `<p>.broker.<queue>.<op>` subject names. @throws ProtocolError for a malformed token. */
+export function queueOfBrokerSubject(subject: string): string {
+  const tokens = subject.split(".");
+  return decodeToken(tokens[tokens.length - 2] ?? "", "queue");
 }
 
 /** `<p>.broker.*.<op>`: every queue's `op` requests (what an orchestrator serving all queues listens on). */

@@ -70,7 +70,7 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
   async function handle(m: PulledMessage): Promise<void> {
     let result: ReportResult;
     try {
-      result = await broker.report(m.data, carrierFromHeaders(m.headers));
+      result = await broker.report(m.data, carrierFromHeaders(m.headers), { queue: opts.queue });
     } catch (err) {
       if (err instanceof ProtocolError) {
         const dl: ReportDeadLetter = { subject: m.subject, body: new TextDecoder().decode(m.data), reason: err.message, streamSequence: m.meta.streamSequence };

@@ -9,7 +9,8 @@ import { silentLogger, type Logger } from "../../../src/ports/logger.js";
 import { toTaskErrorReply } from "../../../src/contract/tasks.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { Broker } from "../../../src/remote/broker.js";
-import { brokerFilter, brokerSubject, type BrokerOp } from "./names.js";
+import type { Via } from "../../../src/remote/task-capability.js";
+import { brokerFilter, brokerSubject, queueOfBrokerSubject, type BrokerOp } from "./names.js";
 
 export interface BrokerRespondersOptions {
   topology: Topology;
@@ -34,15 +35,16 @@ export async function startBrokerResponders(nc: NatsConnection, broker: Broker, 
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
   const subjects: string[] = [];
-  const handlers: Record<BrokerOp, (raw: unknown) => Promise<unknown>> = {
-    heartbeat: (raw) => broker.handleHeartbeat(raw),
-    presign: (raw) => broker.presign(raw),
+  const handlers: Record<BrokerOp, (raw: unknown, via: Via) => Promise<unknown>> = {
+    heartbeat: (raw, via) => broker.handleHeartbeat(raw, via),
+    presign: (raw, via) => broker.presign(raw, via),
   };
 
   const answer = async (op: BrokerOp, m: Msg): Promise<void> => {
     let reply: unknown;
     try {
-      reply = await handlers[op](m.data);
+      // The queue is the one of the subject: the only one a worker's permissions let it publish to.
+      reply = await handlers[op](m.data, { queue: queueOfBrokerSubject(m.subject) });
     } catch (err) {
       // Refusals (malformed body, lease not held, key outside the prefix) are answers, not failures.
       logger.info({ subject: m.subject, err: (err as Error)?.message ?? String(err) }, `broker ${op} refused`);

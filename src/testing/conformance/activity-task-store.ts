@@ -11,12 +11,13 @@ export interface ActivityTaskStoreUnderTest extends Disposable {
 function newTask(o: Partial<NewActivityTask> = {}): NewActivityTask {
   return {
     taskId: randomUUID(), workflowRunId: randomUUID(), workflowId: "wf-conformance", stageId: "render", queue: "gpu",
-    codeVersion: "v1", requiredLabels: { gpu: "true" }, maxAttempts: 3, input: { frames: [1, 2] }, config: { q: "high" },
+    codeVersion: "v1", requiredLabels: { gpu: "true" }, maxAttempts: 3, capability: "cap-secret", input: { frames: [1, 2] }, config: { q: "high" },
     deadline: null, traceContext: null, now: T0, ...o,
   };
 }
 
-const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000)) => ({ attempt, leaseToken, workerId: `w-${attempt}`, leaseDeadline, now: at(attempt) });
+/** Starts `attempt`; by default a live lease does not block it (`liveLeaseCutoff` far in the future). */
+const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000), liveLeaseCutoff = at(1e12)) => ({ attempt, leaseToken, workerId: `w-${attempt}`, leaseDeadline, now: at(attempt), liveLeaseCutoff });
 const report = (attempt: number, leaseToken: string, o: Partial<ActivityReport> = {}): ActivityReport => ({
   attempt, leaseToken, outcome: "completed", output: { ok: true }, raw: { attempt, leaseToken, via: "conformance" }, ...o,
 });
@@ -29,7 +30,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       const created = await s.createTask(n);
       eq(created, {
         taskId: n.taskId, workflowRunId: n.workflowRunId, workflowId: n.workflowId, stageId: "render", queue: "gpu", codeVersion: "v1",
-        requiredLabels: { gpu: "true" }, status: "PENDING", attempt: 0, maxAttempts: 3, leaseToken: null, leaseDeadline: null,
+        requiredLabels: { gpu: "true" }, status: "PENDING", attempt: 0, maxAttempts: 3, capability: "cap-secret", leaseToken: null, leaseDeadline: null,
         workerId: null, input: { frames: [1, 2] }, config: { q: "high" }, heartbeatDetails: null, heartbeatAt: null, outcome: null,
         output: null, error: null, report: null, reportedAt: null, deadline: at(3_600_000), traceContext: { traceparent: "tp" },
         createdAt: T0, updatedAt: T0,
@@ -62,6 +63,18 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       equal(old.accepted, false, "an older attempt cannot take the task back");
       equal(old.task?.leaseToken, "t2");
       eq(await s.startAttempt(randomUUID(), start(1, "x")), { accepted: false, task: null });
+    },
+
+    "startAttempt refuses a newer attempt while the current one's lease is live": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      equal((await s.startAttempt(taskId, start(1, "t1", at(30_000)))).accepted, true);
+      const early = await s.startAttempt(taskId, start(2, "t2", at(60_000), at(29_999)));
+      equal(early.accepted, false, "attempt 1 holds its lease until 30 s");
+      eq(early.task && [early.task.attempt, early.task.leaseToken, early.task.leaseDeadline], [1, "t1", at(30_000)]);
+      equal((await s.startAttempt(taskId, start(2, "t2", at(60_000), at(30_000)))).accepted, true, "expired: taken over");
+      const beat = await s.recordHeartbeat(taskId, { attempt: 2, leaseToken: "t2", details: null, leaseDeadline: at(40_000), now: at(35_000) });
+      equal(beat.accepted, true);
+      equal((await s.startAttempt(taskId, start(3, "t3", at(90_000), at(39_999)))).accepted, false, "a heartbeat extended it");
     },
 
     "concurrent startAttempt of the same new attempt with different tokens: exactly one wins": async ({ store: s }) => {
