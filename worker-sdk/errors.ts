@@ -1,5 +1,5 @@
 /** Typed errors of the worker SDK; `code` is stable, `retryable` tells the worker whether another attempt can help. */
-export type WorkerErrorCode = "CANCELLED" | "LEASE_LOST" | "WORKER_STOPPING" | "VALIDATION" | "NOT_AVAILABLE_REMOTELY" | "ARTIFACT" | "CONFIG" | "VERSION_MISMATCH";
+export type WorkerErrorCode = "CANCELLED" | "LEASE_LOST" | "WORKER_STOPPING" | "VALIDATION" | "NOT_AVAILABLE_REMOTELY" | "ARTIFACT" | "CONFIG" | "VERSION_MISMATCH" | "ACTIVITY_CRASHED";
 
 import { formatIssues, type ValidationIssue } from "../src/contract/validation.js";
 
@@ -60,5 +60,22 @@ export class ArtifactTransferError extends WorkerError {
 export class WorkerConfigError extends WorkerError {
   constructor(message: string) {
     super("CONFIG", `createActivityWorker: ${message}`, false);
+  }
+}
+
+/**
+ * The activity's thread died without an answer: an uncaught exception or unhandled rejection
+ * outside the stage's promise, or an exit. Retryable: the next attempt runs in a fresh thread.
+ */
+export class ActivityCrashedError extends WorkerError {
+  constructor(message: string) {
+    super("ACTIVITY_CRASHED", message, true);
+  }
+}
+
+/** The activity's thread hit its heap limit and was stopped by V8; the worker itself is unharmed. */
+export class ActivityHeapExhaustedError extends WorkerError {
+  constructor(readonly limitMb: number) {
+    super("ACTIVITY_CRASHED", `activity exhausted its heap (limit ${limitMb} MiB)`, true);
   }
 }

@@ -6,7 +6,8 @@ export { NonRetryableStageError } from "../src/contract/stage-errors.js";
 export type { StageContext, StageArtifacts, AnyStage } from "../src/contract/stage-types.js";
 export { runWorkerCli, type CliHooks, type WorkerCommand } from "./cli/main.js";
 export { createActivityWorker } from "./worker.js";
-export type { ActivityWorker, ActivityWorkerOptions, WorkerStats, WorkerStatus } from "./worker.js";
+export type { ActivityWorker, ActivityWorkerOptions, Isolation, WorkerStats, WorkerStatus } from "./worker.js";
+export { WORKER_DEFAULTS, DEFAULT_THREAD_HEAP_MB, DEFAULT_CANCEL_GRACE_MS, DEFAULT_POLL_WAIT_MS } from "./worker-options.js";
 export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./transport.js";
 export type { WorkerLogger } from "./logger.js";
 export { silentWorkerLogger } from "./logger.js";
@@ -20,6 +21,8 @@ export {
   NotAvailableRemotelyError,
   ArtifactTransferError,
   WorkerConfigError,
+  ActivityCrashedError,
+  ActivityHeapExhaustedError,
 } from "./errors.js";
 export { isRetryable, retryDelayMs, DEFAULT_RETRY_POLICY } from "../src/contract/failure-policy.js";
 export type { WorkerErrorCode } from "./errors.js";

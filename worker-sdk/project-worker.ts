@@ -11,7 +11,7 @@ import type { FleetMember } from "./fleet-member.js";
 import type { WorkerLogger } from "./logger.js";
 import { loadStageModule, type StageModule } from "./stage-module.js";
 import type { WorkerTransport } from "./transport.js";
-import { createActivityWorker, type ActivityWorker } from "./worker.js";
+import { createActivityWorker, type ActivityWorker, type Isolation } from "./worker.js";
 
 /** Makes the transport of one (queue, codeVersion); `close()` must not close a shared connection. */
 export type TransportFactory = (queue: string, codeVersion: string) => WorkerTransport & { close?(): Promise<void> };
@@ -27,6 +27,12 @@ export interface ProjectWorkerOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
+  /** Where stage code runs. Default "thread": each attempt's thread imports the module file afresh. */
+  isolation?: Isolation;
+  /** Heap limit of an activity thread (MiB). */
+  threadHeapMb?: number;
+  /** How long a cancelled activity may ignore its signal before its thread is terminated. */
+  cancelGraceMs?: number;
   /** A fresh fleet membership per worker generation (registry entry + control), if the fleet is used. */
   makeFleetMember?: () => FleetMember;
   /** Called with the resolved code version before anything is pulled; throw to refuse the start. */
@@ -95,6 +101,10 @@ export class ProjectWorker {
       queue: r.queue,
       stageCodeVersion: this.codeVersion,
       registry: module.stages,
+      modulePath: module.file,
+      isolation: this.o.isolation ?? "thread",
+      ...(this.o.threadHeapMb ? { threadHeapMb: this.o.threadHeapMb } : {}),
+      ...(this.o.cancelGraceMs !== undefined ? { cancelGraceMs: this.o.cancelGraceMs } : {}),
       workerId: `${serviceId}-${r.project}-g${n}`,
       maxConcurrentTasks: r.concurrency ?? 1,
       ...(r.labels ? { labels: r.labels } : {}),

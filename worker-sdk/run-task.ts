@@ -1,6 +1,7 @@
 /**
  * Runs one leased task: validates input/config with the stage's schemas, runs the REAL
- * `stage.execute(ctx)` with a worker-built context, and ends the delivery exactly once:
+ * `stage.execute(ctx)` with a worker-built context (inline, or in a worker thread that proxies
+ * the context back here), validates the output, and ends the delivery exactly once:
  * report (completed / failed / cancelled, durable before the ack) or release (retry, stop).
  */
 import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/contract/tasks.js";
@@ -10,7 +11,6 @@ import { createRemoteArtifacts } from "./artifacts.js";
 import {
   ActivityCancelledError,
   LeaseLostError,
-  NotAvailableRemotelyError,
   TaskValidationError,
   WorkerError,
   WorkerStoppingError,
@@ -18,6 +18,9 @@ import {
 import { isRetryable, retryDelayMs } from "../src/contract/failure-policy.js";
 import { issuesFromZod } from "../src/contract/validation.js";
 import { Heartbeater } from "./heartbeater.js";
+import { workflowContextAccess } from "./workflow-context.js";
+import { runInThread, type ThreadLimits } from "./thread-runner.js";
+import type { ThreadTask } from "./thread-messages.js";
 import type { WorkerLogger } from "./logger.js";
 import { contextFromCarrier } from "../src/contract/trace-headers.js";
 import { SpanKind, inSpan } from "../src/contract/spans.js";
@@ -33,6 +36,11 @@ export interface RunTaskDeps {
   partSize: number;
   /** Outputs whose JSON is larger are stored by reference. */
   inlineOutputLimitBytes: number;
+  /**
+   * Thread isolation: stage code runs in a fresh worker thread importing `file`; null runs it
+   * inline on this event loop. Validation, heartbeats, artifacts and reports stay here either way.
+   */
+  thread: { file: string; limits: ThreadLimits } | null;
   /** Aborted by stop({ drain: false }). */
   hardStop: AbortSignal;
   logger: WorkerLogger;
@@ -150,7 +158,7 @@ async function execute(
   const input = validate(stage.schemas.input, task.input, "invalid task input");
   const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
   const ctx = buildContext(deps, lease, stage, input, config, signal, hb, logs, annotations);
-  const result = (await stage.execute(ctx)) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
+  const result = (deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
   if (result && result.suspended === true) throw new WorkerError("CONFIG", `stage "${stage.id}" suspended; remote activities must return { output }`, false);
   if (!result || !("output" in result)) throw new WorkerError("CONFIG", `stage "${stage.id}" returned neither { output } nor { suspended: true }`, false);
   const output = validate(stage.schemas.output, result.output, "invalid stage output");
@@ -178,6 +186,21 @@ function failureEnd(deps: RunTaskDeps, lease: LeasedTask, err: unknown, signal: 
   return { result: "failed", report: { ...base(), outcome: "failed", error: message, retryable } };
 }
 
+function threadTask(file: string, lease: LeasedTask): ThreadTask {
+  const { task } = lease;
+  return {
+    file,
+    stageId: task.stageId,
+    workflowRunId: task.workflowRunId,
+    workflowId: task.workflowId,
+    attempt: lease.attempt,
+    input: task.input,
+    config: task.config ?? {},
+    workflowContext: task.workflowContext ?? null,
+    heartbeatDetails: lease.heartbeatDetails,
+  };
+}
+
 function validate(schema: AnyStage["schemas"]["input"], value: unknown, what: string): unknown {
   if (schema === "none") return undefined;
   const r = schema.safeParse(value);
@@ -203,11 +226,7 @@ function buildContext(
   annotations: ReportAnnotation[],
 ): StageContext<unknown, unknown> {
   const { task } = lease;
-  const wc = task.workflowContext ? Object.freeze({ ...task.workflowContext }) : undefined;
-  const needContext = (call: string): Readonly<Record<string, unknown>> => {
-    if (!wc) throw new NotAvailableRemotelyError(call, "the task carries no workflowContext (enable includeWorkflowContext on the remote stage, or pass the value in the stage input)");
-    return wc;
-  };
+  const access = workflowContextAccess(stage.id, task.workflowContext);
   let dropped = 0;
   return {
     workflowRunId: task.workflowRunId,
@@ -217,17 +236,9 @@ function buildContext(
     attempt: lease.attempt,
     input,
     config,
-    workflowContext: wc ?? Object.freeze({}),
-    require(stageId: string) {
-      const c = needContext(`ctx.require("${stageId}")`);
-      if (!(stageId in c)) {
-        throw new Error(`stage "${stage.id}" requires the output of "${stageId}", which is not in the task's workflowContext (available: ${Object.keys(c).join(", ") || "none"})`);
-      }
-      return c[stageId] as never;
-    },
-    optional(stageId: string) {
-      return needContext(`ctx.optional("${stageId}")`)[stageId] as never;
-    },
+    workflowContext: access.workflowContext,
+    require: access.require,
+    optional: access.optional,
     async log(level, message, meta) {
       if (logs.length >= MAX_LOGS) {
         dropped++;

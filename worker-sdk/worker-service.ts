@@ -13,6 +13,7 @@ import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 import { createNatsWorkerTransport } from "./nats-transport.js";
 import { ProjectWorker, type TransportFactory } from "./project-worker.js";
+import type { Isolation } from "./worker-options.js";
 
 export interface WorkerServiceOptions {
   nc: NatsConnection;
@@ -27,6 +28,12 @@ export interface WorkerServiceOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
+  /** Where the projects' stage code runs. Default "thread" (a worker thread per attempt). */
+  isolation?: Isolation;
+  /** Heap limit of an activity thread (MiB). */
+  threadHeapMb?: number;
+  /** How long a cancelled activity may ignore its signal before its thread is terminated. */
+  cancelGraceMs?: number;
   /** Register every project worker in the fleet registry (`jetflow workers list`). Default on; `false` turns it off. */
   fleet?: false | NatsFleetMemberOptions;
 }
@@ -90,7 +97,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
           const clash = [...projects.values()].find((p) => p.queue === req.queue && p.version !== version);
           if (clash) throw new WsError("CONFLICT", `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`);
         };
-        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, makeFleetMember, beforeLaunch }).catch((err: unknown) => {
+        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, isolation: o.isolation, threadHeapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs, makeFleetMember, beforeLaunch }).catch((err: unknown) => {
           throw err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err;
         });
         projects.set(req.project, pw);

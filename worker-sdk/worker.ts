@@ -2,46 +2,18 @@
  * The activity worker loop: long-polls its queue (bounded, stoppable), runs at most
  * `maxConcurrentTasks` tasks at once with the REAL stage code, and ends every delivery with a
  * durable report or a release. `stop()` drains by default: nothing new is pulled, in-flight
- * tasks finish, then it resolves.
+ * tasks finish, then it resolves. Given the activity module's path, each attempt's stage code
+ * runs in its own worker thread (see thread-runner.ts); options: worker-options.ts.
  */
-import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES, DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../src/contract/defaults.js";
-import type { AnyStage } from "../src/contract/stage-types.js";
-import { DEFAULT_PART_SIZE } from "./artifacts.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
-import type { WorkerTransport } from "./transport.js";
+import { resolveWorkerOptions, type ActivityWorkerOptions } from "./worker-options.js";
 import { abortableDelay } from "../src/contract/abortable-delay.js";
 import { LoopBackoff } from "../src/contract/failure-policy.js";
 
-export interface ActivityWorkerOptions {
-  transport: WorkerTransport;
-  queue: string;
-  /** Must equal the version tasks were created for; others fail naming both versions. */
-  stageCodeVersion: string;
-  /** The real stage definitions this worker can run, by stage id. */
-  registry: Map<string, AnyStage> | Record<string, AnyStage>;
-  workerId: string;
-  /** Default 1. */
-  maxConcurrentTasks?: number;
-  /** Lease keep-alive and progress interval. Default 5 s. */
-  heartbeatIntervalMs?: number;
-  /** Tasks whose requiredLabels these labels do not satisfy are never delivered here. */
-  labels?: Record<string, string>;
-  logger?: WorkerLogger;
-  /** Longest single long-poll. Default 5 s. */
-  pollWaitMs?: number;
-  /** Artifacts larger than this go up as multipart. Default 64 MiB. */
-  partSize?: number;
-  /** Outputs whose JSON is larger are stored in the object store by reference. Default 256 KiB. */
-  inlineOutputLimitBytes?: number;
-  /**
-   * Optional fleet membership (registry entry + remote control), e.g. `createNatsFleetMember(nc)`.
-   * Without it the worker is invisible to `workers list` and cannot be drained remotely.
-   */
-  fleet?: FleetMember;
-}
+export type { ActivityWorkerOptions, Isolation } from "./worker-options.js";
 
 /** `failed`: the poll loop crashed; in-flight tasks were finished, nothing is pulled any more. */
 export type WorkerStatus = "idle" | "running" | "draining" | "stopped" | "failed";
@@ -68,25 +40,13 @@ export interface ActivityWorker {
 }
 
 export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorker {
-  const registry = opts.registry instanceof Map ? new Map(opts.registry) : new Map(Object.entries(opts.registry ?? {}));
-  const max = opts.maxConcurrentTasks ?? 1;
-  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_TASK_HEARTBEAT_INTERVAL_MS;
-  const pollWaitMs = opts.pollWaitMs ?? 5_000;
-  if (!opts.transport || typeof opts.transport.next !== "function") throw new WorkerConfigError("transport must be a WorkerTransport");
-  for (const [k, v] of [["queue", opts.queue], ["stageCodeVersion", opts.stageCodeVersion], ["workerId", opts.workerId]] as const) {
-    if (typeof v !== "string" || v === "") throw new WorkerConfigError(`${k} must be a non-empty string`);
-  }
-  if (!Number.isInteger(max) || max < 1) throw new WorkerConfigError(`maxConcurrentTasks must be an integer >= 1, got ${max}`);
-  for (const [k, v] of [["heartbeatIntervalMs", heartbeatIntervalMs], ["pollWaitMs", pollWaitMs]] as const) {
-    if (!Number.isFinite(v) || v <= 0) throw new WorkerConfigError(`${k} must be a positive number, got ${v}`);
-  }
-  if (registry.size === 0) throw new WorkerConfigError("registry holds no stage");
-  for (const [id, s] of registry) {
-    if (!s || typeof s.execute !== "function" || s.id !== id) throw new WorkerConfigError(`registry entry "${id}" is not a stage with that id`);
-  }
+  const o = resolveWorkerOptions(opts);
+  const { registry, heartbeatIntervalMs, pollWaitMs } = o;
+  const max = o.maxConcurrentTasks;
+  const thread = o.isolation === "thread" ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs } } : null;
 
   const logger = opts.logger ?? silentWorkerLogger;
-  const labels = opts.labels ?? {};
+  const labels = o.labels;
   const stats: WorkerStats = { status: "idle", inFlight: 0, completed: 0, failed: 0, cancelled: 0, released: 0, lastPullAt: null };
   const inFlight = new Map<string, Promise<void>>();
   const pollAbort = new AbortController();
@@ -154,8 +114,9 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
             knownStageIds: [...registry.keys()],
             codeVersion: opts.stageCodeVersion,
             heartbeatIntervalMs,
-            partSize: opts.partSize ?? DEFAULT_PART_SIZE,
-            inlineOutputLimitBytes: opts.inlineOutputLimitBytes ?? DEFAULT_INLINE_OUTPUT_LIMIT_BYTES,
+            partSize: o.partSize,
+            inlineOutputLimitBytes: o.inlineOutputLimitBytes,
+            thread,
             hardStop: hardStop.signal,
             logger,
           },

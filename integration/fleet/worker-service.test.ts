@@ -58,7 +58,8 @@ test.before(async () => {
   orchB = await startOrchestrator({ url: svc.nats.url, topology, queue: "proj-b", codeVersion: "v1", leaseMs: 5_000 });
   nc = await connect({ servers: svc.nats.url });
   await ensureWorkerRegistry(orchA.nc, { prefix: topology.prefix, storage: "memory" });
-  ws = await startWorkerService({ nc, serviceId: "svc1", topology, watchIntervalMs: 50, pollWaitMs: 300, heartbeatIntervalMs: 500 });
+  // Inline: the stages report to this test through globalThis, which an activity thread does not share.
+  ws = await startWorkerService({ nc, serviceId: "svc1", topology, watchIntervalMs: 50, pollWaitMs: 300, heartbeatIntervalMs: 500, isolation: "inline" });
 });
 test.after(async () => {
   release?.();

@@ -11,7 +11,7 @@ import { WorkerConfigError } from "../errors.js";
 import { startHealthServer } from "../health-server.js";
 import { createNatsFleetMember } from "../nats-fleet.js";
 import { createNatsWorkerTransport } from "../nats-transport.js";
-import { loadStageModule as loadModule } from "../stage-module.js";
+import { loadStageModule as loadModule, type StageModule } from "../stage-module.js";
 import { createActivityWorker, type WorkerStats } from "../worker.js";
 import { createJsonLogger } from "./logger.js";
 import type { WorkerOptions } from "./worker-command.js";
@@ -22,17 +22,22 @@ import type { WorkerOptions } from "./worker-command.js";
  * code it does not hold. @throws WorkerConfigError naming what is wrong.
  */
 export async function loadStageModule(file: string, codeVersion?: string): Promise<Map<string, AnyStage>> {
+  return (await loadCheckedModule(file, codeVersion)).stages;
+}
+
+async function loadCheckedModule(file: string, codeVersion?: string): Promise<StageModule> {
   const mod = await loadModule(file);
   if (codeVersion && mod.version && mod.version !== codeVersion) {
     throw new WorkerConfigError(`--module ${mod.file} declares version "${mod.version}" but --code-version is "${codeVersion}"`);
   }
-  return mod.stages;
+  return mod;
 }
 
 /** Runs until SIGTERM/SIGINT (drain; a second signal aborts) or the connection is lost. Resolves with the exit code. */
 export async function runWorker(opts: WorkerOptions): Promise<number> {
   const logger = createJsonLogger(opts.logLevel, { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue });
-  const registry = await loadStageModule(opts.module, opts.codeVersion);
+  const mod = await loadCheckedModule(opts.module, opts.codeVersion);
+  const registry = mod.stages;
   const nc: NatsConnection = await connectNats({
     servers: opts.servers,
     name: opts.workerId,
@@ -49,6 +54,11 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     queue: opts.queue,
     stageCodeVersion: opts.codeVersion,
     registry,
+    // Each attempt's thread re-imports the module from this file (thread isolation).
+    modulePath: mod.file,
+    isolation: opts.isolation,
+    threadHeapMb: opts.threadHeapMb,
+    cancelGraceMs: opts.cancelGraceMs,
     workerId: opts.workerId,
     maxConcurrentTasks: opts.concurrency,
     labels: opts.labels,
@@ -59,7 +69,7 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
   });
   worker.start();
   const health = opts.healthPort === undefined ? null : await startHealthServer({ port: opts.healthPort, report: () => workerHealth(worker.getStats(), opts, nc.isClosed()) });
-  logger.info({ stages: [...registry.keys()], codeVersion: opts.codeVersion, concurrency: opts.concurrency }, "worker started");
+  logger.info({ stages: [...registry.keys()], codeVersion: opts.codeVersion, concurrency: opts.concurrency, isolation: opts.isolation }, "worker started");
 
   const exitCode = await new Promise<number>((done) => {
     let signals = 0;

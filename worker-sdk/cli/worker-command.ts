@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.js";
+import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB } from "../worker-options.js";
 import { type FlagSpec, Labels, helpText, parseFlags } from "./flags.js";
 
 const token = (what: string) => z.string().min(1, `${what} is required`);
@@ -27,6 +28,9 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "stream-prefix", type: "string", help: "stream name prefix (default JETFLOW)", env: "JETFLOW_STREAM_PREFIX" },
   { name: "heartbeat-ms", type: "string", help: `heartbeat interval; keep it well below the orchestrator's lease (default ${DEFAULT_TASK_HEARTBEAT_INTERVAL_MS})` },
   { name: "poll-ms", type: "string", help: "longest single pull (default 5000)" },
+  { name: "isolation", type: "string", help: "where stage code runs: thread (a worker thread per attempt; default) or inline (on the worker's event loop)" },
+  { name: "thread-heap-mb", type: "string", help: `heap limit of an activity thread in MiB (default ${DEFAULT_THREAD_HEAP_MB})` },
+  { name: "cancel-grace-ms", type: "string", help: `how long a cancelled activity may ignore its signal before its thread is terminated (default ${DEFAULT_CANCEL_GRACE_MS})` },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
   { name: "fleet", type: "boolean", help: "register in the fleet registry and answer control requests (default on; --no-fleet to disable)" },
   { name: "fleet-heartbeat-ms", type: "string", help: "registry heartbeat (default 30000)" },
@@ -53,6 +57,9 @@ export const WorkerOptions = z
     /** Must be well below the orchestrator's lease (remote.leaseMs): a missed beat loses the task. */
     heartbeatMs: z.coerce.number().int().min(10).default(DEFAULT_TASK_HEARTBEAT_INTERVAL_MS),
     pollMs: z.coerce.number().int().min(10).default(5_000),
+    isolation: z.enum(["thread", "inline"]).default("thread"),
+    threadHeapMb: z.coerce.number().int().min(16).default(DEFAULT_THREAD_HEAP_MB),
+    cancelGraceMs: z.coerce.number().int().min(0).default(DEFAULT_CANCEL_GRACE_MS),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
     fleet: z.boolean().default(true),
     fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),

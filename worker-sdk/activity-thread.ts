@@ -1,0 +1,114 @@
+/**
+ * Entry of an activity thread (node:worker_threads): imports the activity module, runs one
+ * attempt's `stage.execute` and posts the result or the error back. Everything that touches the
+ * network (heartbeats, artifact transfers, reports) stays on the main thread; this context
+ * forwards those calls over the port, so a CPU-bound stage cannot starve its own heartbeats.
+ * Uncaught errors are deliberately NOT caught here: they end the thread, and the main thread
+ * fails the attempt with them.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { AnyStage, StageArtifacts, StageContext } from "../src/contract/stage-types.js";
+import { issuesFromZod } from "../src/contract/validation.js";
+import { TaskValidationError, WorkerError } from "./errors.js";
+import { loadStageModule } from "./stage-module.js";
+import { deserializeError, serializeError, type FromThread, type ThreadTask, type ToThread } from "./thread-messages.js";
+import { workflowContextAccess } from "./workflow-context.js";
+
+const port = parentPort;
+if (!port) throw new Error("activity-thread.ts runs only inside a worker thread");
+const task = workerData as ThreadTask;
+const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+const controller = new AbortController();
+const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+let nextId = 0;
+
+port.on("message", (m: ToThread) => {
+  if (m.t === "abort") {
+    controller.abort(deserializeError(m.reason));
+    return;
+  }
+  const p = pending.get(m.id);
+  if (!p) return;
+  pending.delete(m.id);
+  if (m.ok) p.resolve(m.value);
+  else p.reject(deserializeError(m.error));
+});
+
+function call(c: Extract<FromThread, { t: "call" }>["call"], transfer: ArrayBuffer[] = []): Promise<unknown> {
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    post({ t: "call", id, call: c }, transfer);
+  });
+}
+
+const artifacts: StageArtifacts = {
+  async put(name, data, opts) {
+    // A copy is transferred (not the caller's buffer, which would be detached under their feet).
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data.slice();
+    const buf = bytes.buffer as ArrayBuffer;
+    return (await call({ op: "put", name, bytes: buf, ...(opts?.contentType ? { contentType: opts.contentType } : {}) }, [buf])) as { key: string; size: number };
+  },
+  async get(key) {
+    const got = (await call({ op: "get", key })) as ArrayBuffer | null;
+    return got ? new Uint8Array(got) : null;
+  },
+  async list() {
+    return (await call({ op: "list" })) as string[];
+  },
+};
+
+function parse(schema: AnyStage["schemas"]["input"], value: unknown, what: string): unknown {
+  if (schema === "none") return undefined;
+  const r = schema.safeParse(value);
+  if (!r.success) throw new TaskValidationError(what, issuesFromZod(r.error));
+  return r.data;
+}
+
+async function run(): Promise<unknown> {
+  const mod = await loadStageModule(task.file);
+  const stage = mod.stages.get(task.stageId);
+  if (!stage) throw new WorkerError("CONFIG", `module ${task.file} no longer exports stage "${task.stageId}" (it changed since the worker loaded it)`, false);
+  // The main thread validated already; parsing again here gives the stage the values its own
+  // schemas produce (transforms, defaults), which structured clone could not carry.
+  const input = parse(stage.schemas.input, task.input, "invalid task input");
+  const config = parse(stage.schemas.config, task.config ?? {}, "invalid task config");
+  const access = workflowContextAccess(stage.id, task.workflowContext);
+  const ctx: StageContext<unknown, unknown> = {
+    workflowRunId: task.workflowRunId,
+    workflowId: task.workflowId,
+    stageId: task.stageId,
+    stageName: stage.name,
+    attempt: task.attempt,
+    input,
+    config,
+    workflowContext: access.workflowContext,
+    require: access.require,
+    optional: access.optional,
+    async log(level, message, meta) {
+      post({ t: "log", level, message, ...(meta ? { meta } : {}) });
+    },
+    annotate: ((...args: unknown[]) => post({ t: "annotate", args })) as StageContext<unknown, unknown>["annotate"],
+    resumeState: undefined,
+    signal: controller.signal,
+    heartbeat(details?: unknown) {
+      post({ t: "heartbeat", details });
+    },
+    heartbeatDetails: task.heartbeatDetails,
+    artifacts,
+  };
+  return stage.execute(ctx);
+}
+
+run().then(
+  (result) => {
+    try {
+      post({ t: "done", result });
+    } catch (err) {
+      // A result structured clone cannot carry (a function, a class with private state): say so.
+      post({ t: "error", error: serializeError(new WorkerError("CONFIG", `stage "${task.stageId}" returned a result that cannot leave its thread: ${(err as Error).message}`, false)) });
+    }
+  },
+  (err: unknown) => post({ t: "error", error: serializeError(err) }),
+);

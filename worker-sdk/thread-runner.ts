@@ -1,0 +1,131 @@
+/**
+ * Main-thread side of thread isolation: runs one attempt's stage code in a fresh worker thread
+ * and proxies the thread's context calls onto the attempt's real (main-thread) context, whose
+ * heartbeater and artifact transfers therefore keep running while the stage burns CPU. A crash,
+ * an exhausted heap or an exit without an answer fails only this attempt.
+ */
+import { extname } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { StageContext } from "../src/contract/stage-types.js";
+import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
+import type { WorkerLogger } from "./logger.js";
+import { FromThread, deserializeError, serializeError, type ArtifactCall, type ThreadTask, type ToThread } from "./thread-messages.js";
+
+export interface ThreadLimits {
+  /** V8 old-generation limit of the thread (resourceLimits.maxOldGenerationSizeMb). */
+  heapMb: number;
+  /** How long the thread may ignore an abort before it is terminated. */
+  cancelGraceMs: number;
+}
+
+// Same extension as this file: .ts when the worker runs from source (tsx), .js once built.
+const ENTRY = new URL(`./activity-thread${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
+
+/**
+ * A thread does not inherit the parent's module-loader hooks (Node 20), so a parent running TS
+ * under tsx (`--import tsx`) registers tsx in the thread before importing the entry and the
+ * activity module. Plain JS deployments import the entry directly.
+ */
+function bootstrap(): URL {
+  const underTsx = process.execArgv.some((a) => /(^|[=/])tsx([/=]|$)/.test(a)) || ENTRY.pathname.endsWith(".ts");
+  let register = "";
+  if (underTsx) {
+    try {
+      register = `(await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))})).register();`;
+    } catch {
+      // Not resolvable: the import below fails with Node's own "unknown file extension" error, which the attempt reports.
+    }
+  }
+  return new URL(`data:text/javascript,${encodeURIComponent(`${register}await import(${JSON.stringify(ENTRY.href)});`)}`);
+}
+
+/**
+ * Runs `task` in a new thread and resolves with what `stage.execute` returned (unvalidated).
+ * `ctx` is the attempt's main-thread context: its signal is forwarded to the thread, and the
+ * thread's log/annotate/heartbeat/artifact calls are applied to it.
+ * @throws the stage's error (as serialized by the thread), ActivityCrashedError, ActivityHeapExhaustedError,
+ * or `ctx.signal.reason` when the thread ignored an abort for `cancelGraceMs`.
+ */
+export async function runInThread(task: ThreadTask, ctx: StageContext<unknown, unknown>, limits: ThreadLimits, logger: WorkerLogger): Promise<unknown> {
+  const worker = new Worker(bootstrap(), { workerData: task, resourceLimits: { maxOldGenerationSizeMb: limits.heapMb } });
+  const send = (m: ToThread, transfer: ArrayBuffer[] = []) => {
+    try {
+      worker.postMessage(m, transfer);
+    } catch (err) {
+      logger.warn({ stageId: task.stageId, attempt: task.attempt, err: String(err) }, "could not reach the activity thread");
+    }
+  };
+  let grace: ReturnType<typeof setTimeout> | null = null;
+  let onAbort = () => {};
+  try {
+    return await new Promise<unknown>((resolve, reject) => {
+      onAbort = () => {
+        send({ t: "abort", reason: serializeError(ctx.signal.reason) });
+        grace = setTimeout(() => {
+          logger.warn({ stageId: task.stageId, attempt: task.attempt, graceMs: limits.cancelGraceMs }, "activity ignored its abort signal; terminating its thread");
+          reject(ctx.signal.reason);
+        }, limits.cancelGraceMs);
+      };
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener("abort", onAbort, { once: true });
+
+      worker.on("message", (raw: unknown) => {
+        const parsed = FromThread.safeParse(raw);
+        if (!parsed.success) {
+          logger.warn({ stageId: task.stageId, err: parsed.error.message }, "ignored a malformed message from the activity thread");
+          return;
+        }
+        const m = parsed.data;
+        switch (m.t) {
+          case "log":
+            void ctx.log(m.level, m.message, m.meta);
+            return;
+          case "annotate":
+            (ctx.annotate as (...args: unknown[]) => void)(...m.args);
+            return;
+          case "heartbeat":
+            ctx.heartbeat(m.details);
+            return;
+          case "call":
+            artifactCall(ctx, m.call).then(
+              ({ value, transfer }) => send({ t: "reply", id: m.id, ok: true, value }, transfer),
+              (err: unknown) => send({ t: "reply", id: m.id, ok: false, error: serializeError(err) }),
+            );
+            return;
+          case "done":
+            resolve(m.result);
+            return;
+          case "error":
+            reject(deserializeError(m.error));
+            return;
+        }
+      });
+      worker.on("error", (err: Error & { code?: string }) => {
+        if (err.code === "ERR_WORKER_OUT_OF_MEMORY") reject(new ActivityHeapExhaustedError(limits.heapMb));
+        else reject(new ActivityCrashedError(`activity thread crashed: ${err.message}`));
+      });
+      worker.on("exit", (code) => reject(new ActivityCrashedError(`activity thread exited with code ${code} before answering`)));
+    });
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    if (grace) clearTimeout(grace);
+    // Whatever the stage left behind (timers, sockets, a loop ignoring its signal) dies with the thread.
+    await worker.terminate();
+  }
+}
+
+async function artifactCall(ctx: StageContext<unknown, unknown>, c: ArtifactCall): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+  switch (c.op) {
+    case "put":
+      return { value: await ctx.artifacts.put(c.name, new Uint8Array(c.bytes), c.contentType ? { contentType: c.contentType } : undefined), transfer: [] };
+    case "get": {
+      const got = await ctx.artifacts.get(c.key);
+      if (!got) return { value: null, transfer: [] };
+      // Own buffer of exactly these bytes, moved (not copied again) to the thread.
+      const buf = got.byteOffset === 0 && got.byteLength === got.buffer.byteLength ? (got.buffer as ArrayBuffer) : (got.slice().buffer as ArrayBuffer);
+      return { value: buf, transfer: [buf] };
+    }
+    case "list":
+      return { value: await ctx.artifacts.list(), transfer: [] };
+  }
+}
