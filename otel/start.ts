@@ -7,6 +7,8 @@
  */
 import { startNodeSdk } from "@opentelemetry/sdk-node";
 import { z } from "zod";
+import { ValidationError, type ValidationIssue } from "../src/contract/errors.js";
+import { parseOptions } from "../src/contract/options.js";
 import { sdkDisabled } from "./env.js";
 
 const TelemetryOptionsSchema = z.object({
@@ -30,10 +32,9 @@ export interface Telemetry {
 }
 
 /** Thrown for invalid options, naming each bad field. */
-export class TelemetryOptionsError extends Error {
-  constructor(readonly issues: { path: string; message: string }[]) {
-    super(`invalid telemetry options: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
-    this.name = "TelemetryOptionsError";
+export class TelemetryOptionsError extends ValidationError {
+  constructor(issues: ValidationIssue[]) {
+    super("invalid telemetry options", issues);
   }
 }
 
@@ -43,11 +44,12 @@ export class TelemetryOptionsError extends Error {
  * `OTEL_SERVICE_NAME`, when set, wins over `serviceName` (operators rename services by env).
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const parsed = TelemetryOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new TelemetryOptionsError(parsed.error.issues.map((i) => ({ path: i.path.join(".") || "options", message: i.message })));
+  let opts: z.output<typeof TelemetryOptionsSchema>;
+  try {
+    opts = parseOptions("telemetry", TelemetryOptionsSchema, options);
+  } catch (e) {
+    throw e instanceof ValidationError ? new TelemetryOptionsError(e.issues) : e;
   }
-  const opts = parsed.data;
   if (sdkDisabled()) {
     return { enabled: false, shutdown: async () => {} };
   }

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 /** Folders that hold code subject to the rules (the ones that exist are cruised). */
-export const CODE_FOLDERS = ["src", "adapters", "worker-sdk", "otel", "cli", "integration", "bench", "demo"] as const;
+export const CODE_FOLDERS = ["src", "adapters", "worker-sdk", "otel", "orchestrator", "cli", "integration", "bench", "demo"] as const;
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -53,7 +53,7 @@ export const boundaryRules: IForbiddenRuleType[] = [
     comment: "dependencies point inwards: src/ never imports the folders built around it",
     severity: "error",
     from: { path: "^src/" },
-    to: { path: "^(adapters|worker-sdk|otel|cli|integration|bench)/" },
+    to: { path: "^(adapters|worker-sdk|otel|orchestrator|cli|integration|bench)/" },
   },
   {
     name: "worker-sdk-credential-free",
@@ -106,7 +106,21 @@ export const boundaryRules: IForbiddenRuleType[] = [
     comment: "otel/ sets up telemetry (@opentelemetry/*) and nothing else",
     severity: "error",
     from: { path: "^otel/" },
-    to: { path: [POSTGRES, NATS, AWS, "^(adapters|worker-sdk|cli|integration|bench)/"].join("|") },
+    to: { path: [POSTGRES, NATS, AWS, "^(adapters|worker-sdk|orchestrator|cli|integration|bench)/"].join("|") },
+  },
+  {
+    name: "orchestrator-no-cli",
+    comment: "orchestrator/ is the library the CLI calls (it may import src, adapters, otel, worker-sdk): it never imports cli/",
+    severity: "error",
+    from: { path: "^orchestrator/" },
+    to: { path: "^(cli|integration|bench)/" },
+  },
+  {
+    name: "adapters-no-orchestrator",
+    comment: "the orchestrator is assembled from adapters, not the other way round",
+    severity: "error",
+    from: { path: "^(adapters|worker-sdk)/" },
+    to: { path: "^(orchestrator|cli)/" },
   },
 ];
 

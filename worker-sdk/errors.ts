@@ -56,10 +56,12 @@ export class ArtifactTransferError extends WorkerError {
   }
 }
 
-/** Bad worker options. */
+/** Bad worker options; `issues` name each bad or unknown field when options failed validation. */
 export class WorkerConfigError extends WorkerError {
-  constructor(message: string) {
+  readonly issues: ValidationIssue[];
+  constructor(message: string, issues: ValidationIssue[] = []) {
     super("CONFIG", `createActivityWorker: ${message}`, false);
+    this.issues = issues;
   }
 }
 

@@ -111,7 +111,10 @@ export type ResolvedWorkerOptions = Omit<z.output<typeof Schema>, "registry" | "
 /** Validates and completes worker options. @throws WorkerConfigError naming each bad or unknown option. */
 export function resolveWorkerOptions(opts: ActivityWorkerOptions): ResolvedWorkerOptions {
   const r = Schema.safeParse(opts);
-  if (!r.success) throw new WorkerConfigError(formatIssues("invalid options", issuesFromZod(r.error)));
+  if (!r.success) {
+    const issues = issuesFromZod(r.error);
+    throw new WorkerConfigError(formatIssues("invalid options", issues), issues);
+  }
   const o = r.data;
   const registry = o.registry instanceof Map ? new Map(o.registry) : new Map(Object.entries(o.registry));
   if (registry.size === 0) throw new WorkerConfigError("registry holds no stage");

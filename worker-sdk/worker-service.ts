@@ -14,6 +14,7 @@ import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet
 import { createNatsWorkerTransport } from "./nats-transport.js";
 import { ProjectWorker, type TransportFactory } from "./project-worker.js";
 import type { Isolation } from "./worker-options.js";
+import { formatIssues, issuesFromZod } from "../src/contract/validation.js";
 
 export interface WorkerServiceOptions {
   nc: NatsConnection;
@@ -66,7 +67,7 @@ function parse<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
     throw new WsError("BAD_REQUEST", `request body is not valid JSON: ${(e as Error).message}`);
   }
   const r = schema.safeParse(json);
-  if (!r.success) throw new WsError("BAD_REQUEST", r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+  if (!r.success) throw new WsError("BAD_REQUEST", formatIssues("invalid request", issuesFromZod(r.error), (p) => p || "body"));
   return r.data;
 }
 

@@ -14,7 +14,9 @@ import { encodeEvent, parseEvent } from "../../src/contract/event-message.js";
 import { Headers, Schemas } from "../../src/contract/headers.js";
 import { injectTraceHeaders } from "../../src/contract/trace-headers.js";
 import { createTopology, type Topology } from "../../src/contract/topology.js";
+import { parseEventSinkOptions } from "./options.js";
 
+/** Options of {@link createJetStreamEventSink}. */
 export interface JetStreamEventSinkOptions {
   topology?: Topology;
   /** Bound on the PubAck. Default 5000 ms. */
@@ -22,10 +24,11 @@ export interface JetStreamEventSinkOptions {
 }
 
 /** An EventSink whose publish resolves once JetStream stored the event (or recognised a duplicate). */
-export function createJetStreamEventSink(nc: NatsConnection, opts: JetStreamEventSinkOptions = {}): EventSink {
+export function createJetStreamEventSink(nc: NatsConnection, options: JetStreamEventSinkOptions = {}): EventSink {
+  const opts = parseEventSinkOptions(options);
   const topology = opts.topology ?? createTopology();
   const js = jetstream(nc);
-  const timeout = opts.ackTimeoutMs ?? 5_000;
+  const timeout = opts.ackTimeoutMs;
   return {
     async publish(event: WorkflowEvent): Promise<void> {
       let body: Uint8Array;
@@ -47,6 +50,7 @@ export function createJetStreamEventSink(nc: NatsConnection, opts: JetStreamEven
   };
 }
 
+/** Options of {@link watchRunEvents}: topology, whether to replay stored events first, and an abort signal. */
 export interface WatchRunEventsOptions {
   topology?: Topology;
   /** Replay the run's stored events first (default true); false = only events published from now on. */

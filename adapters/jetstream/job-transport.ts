@@ -22,7 +22,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { JetflowError, ValidationError } from "../../src/contract/errors.js";
 import type { DeadLetteredJob, DequeueOptions, JobSpec, JobTransport, LeasedJob } from "../../src/ports/job-transport.js";
-import { silentLogger, type Logger } from "../../src/ports/logger.js";
+import type { Logger } from "../../src/ports/logger.js";
 import { ProtocolError } from "../../src/contract/protocol-error.js";
 import { encodeJob, parseJob } from "../../src/contract/job-message.js";
 import { createTopology, type Topology } from "../../src/contract/topology.js";
@@ -31,7 +31,9 @@ import { startDelayedJobPromoter, type DelayedJobPromoter } from "./delayed-jobs
 import { jobFromHeaders, jobHeaders } from "./job-headers.js";
 import { pullOne, type PulledMessage } from "./pull.js";
 import { ensureTopology, type EnsureTopologyOptions } from "./topology.js";
+import { parseJobTransportOptions } from "./options.js";
 
+/** Options of {@link createJetStreamJobTransport}: topology, lease (AckWait) and delivery limits. */
 export interface JetStreamJobTransportOptions {
   topology?: Topology;
   /** Durable name of the shared jobs consumer. Default `topology.consumers.jobs`. */
@@ -75,13 +77,8 @@ const MAX_DEAD_LETTERS_PER_CALL = 256;
  * Connects a JobTransport to the jobs stream, creating the topology first unless `ensure: false`.
  * @throws JetflowError UNAVAILABLE without JetStream; CONFLICT if the consumer exists with another AckWait and ensure is false.
  */
-export async function createJetStreamJobTransport(nc: NatsConnection, opts: JetStreamJobTransportOptions): Promise<JetStreamJobTransport> {
-  if (!(opts.leaseMs > 0) || !Number.isInteger(opts.maxDeliveries) || opts.maxDeliveries < 1) {
-    throw new ValidationError("JetStream job transport options", [
-      ...(opts.leaseMs > 0 ? [] : [{ path: "leaseMs", message: "must be > 0" }]),
-      ...(Number.isInteger(opts.maxDeliveries) && opts.maxDeliveries >= 1 ? [] : [{ path: "maxDeliveries", message: "must be an integer >= 1" }]),
-    ]);
-  }
+export async function createJetStreamJobTransport(nc: NatsConnection, options: JetStreamJobTransportOptions): Promise<JetStreamJobTransport> {
+  const opts = parseJobTransportOptions(options);
   const topology = opts.topology ?? createTopology();
   const jsm = await jetstreamManager(nc);
   const consumer = opts.consumer ?? topology.consumers.jobs;
@@ -117,10 +114,10 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     private readonly consumer: string,
     private readonly leaseMs: number,
     private readonly maxDeliveries: number,
-    private readonly opts: JetStreamJobTransportOptions,
+    private readonly opts: ReturnType<typeof parseJobTransportOptions<JetStreamJobTransportOptions>>,
   ) {
-    this.ackTimeoutMs = opts.ackTimeoutMs ?? 5_000;
-    this.logger = opts.logger ?? silentLogger;
+    this.ackTimeoutMs = opts.ackTimeoutMs;
+    this.logger = opts.logger;
   }
 
   async enqueue(jobs: JobSpec[]): Promise<void> {
@@ -244,7 +241,7 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
       ...(await drainDeadLetters(this.nc, this.jsm, {
         topology: this.topology,
         max: MAX_DEAD_LETTERS_PER_CALL,
-        firstWaitMs: this.opts.deadLetterWaitMs ?? 100,
+        firstWaitMs: this.opts.deadLetterWaitMs,
         ackTimeoutMs: this.ackTimeoutMs,
         logger: this.logger,
       })),
@@ -273,7 +270,7 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   }
 
   private startPromoter(): void {
-    if (this.promoter || this.opts.promoteDelayedJobs === false) return;
+    if (this.promoter || !this.opts.promoteDelayedJobs) return;
     this.promoter = startDelayedJobPromoter(this.nc, this.js, {
       topology: this.topology,
       pollMs: this.opts.promoterPollMs,

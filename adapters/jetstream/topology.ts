@@ -11,6 +11,7 @@ import { nanos } from "@nats-io/transport-node";
 import { JetflowError } from "../../src/contract/errors.js";
 import { createTopology, type Topology } from "../../src/contract/topology.js";
 
+/** Options of {@link ensureTopology}. */
 export interface EnsureTopologyOptions {
   topology?: Topology;
   /** Stream and consumer replicas: 1 for a single server, 3 on a cluster. Default 1. */

@@ -16,12 +16,14 @@ import type {
 import type { TraceCarrier } from "../../src/ports/records.js";
 import { json } from "./rows.js";
 import { type Tables, tables } from "./tables.js";
+import { parseSchemaOnlyOptions } from "./options.js";
 
 const TERMINAL: ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCELLED" } as const;
 type Reason = "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled";
 type Row = Record<string, unknown>;
 
+/** Options of {@link createPostgresActivityTaskStore}. */
 export interface PostgresActivityTaskStoreOptions {
   /** Schema holding jetflow's tables (created by `migrate`). Default "jetflow". */
   schema?: string;
@@ -207,5 +209,5 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
 /** ActivityTaskStore on postgres.js (run `migrate(sql, { schema })` first). */
 export function createPostgresActivityTaskStore(sql: postgres.Sql, opts: PostgresActivityTaskStoreOptions = {}): PostgresActivityTaskStore {
-  return new PostgresActivityTaskStore(sql, opts.schema ?? "jetflow");
+  return new PostgresActivityTaskStore(sql, parseSchemaOnlyOptions("Postgres activity task store", opts).schema);
 }

@@ -6,15 +6,17 @@
  */
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
-import { type Clock, systemClock } from "../../src/ports/clock.js";
+import type { Clock } from "../../src/ports/clock.js";
 import type { DeadLetteredJob, DequeueOptions, JobSpec, JobTransport, LeasedJob } from "../../src/ports/job-transport.js";
-import { type Logger, silentLogger } from "../../src/ports/logger.js";
+import type { Logger } from "../../src/ports/logger.js";
 import type { TraceCarrier } from "../../src/ports/records.js";
 import { JobWaiters } from "./job-waiters.js";
 import { isConnectionError } from "./safe-begin.js";
 import { json } from "./rows.js";
 import { type Tables, tables } from "./tables.js";
+import { parseJobTransportOptions } from "./options.js";
 
+/** Options of {@link createPostgresJobTransport}. */
 export interface PostgresJobTransportOptions {
   /** Schema holding jetflow's tables (created by `migrate`). Default "jetflow". */
   schema?: string;
@@ -76,17 +78,16 @@ export class PostgresJobTransport implements JobTransport {
   constructor(
     private readonly sql: postgres.Sql,
     private readonly owned: boolean,
-    opts: PostgresJobTransportOptions,
+    options: PostgresJobTransportOptions,
   ) {
-    const schema = opts.schema ?? "jetflow";
+    const opts = parseJobTransportOptions(options);
+    const schema = opts.schema;
     this.t = tables(sql, schema);
-    this.leaseMs = opts.leaseMs ?? 30_000;
-    this.maxDeliveries = opts.maxDeliveries ?? 5;
-    this.clock = opts.clock ?? systemClock;
-    if (!(this.leaseMs > 0)) throw new RangeError(`PostgresJobTransport: leaseMs must be > 0, got ${this.leaseMs}`);
-    if (!(this.maxDeliveries >= 1)) throw new RangeError(`PostgresJobTransport: maxDeliveries must be >= 1, got ${this.maxDeliveries}`);
+    this.leaseMs = opts.leaseMs;
+    this.maxDeliveries = opts.maxDeliveries;
+    this.clock = opts.clock;
     this.channel = `jetflow_jobs_${schema}`;
-    this.logger = opts.logger ?? silentLogger;
+    this.logger = opts.logger;
     this.waiters = new JobWaiters(sql, this.channel, opts.pollIntervalMs, this.logger);
   }
 
@@ -265,6 +266,7 @@ export class PostgresJobTransport implements JobTransport {
  * `close()`). Run `migrate(sql, { schema })` first.
  */
 export function createPostgresJobTransport(sqlOrUrl: postgres.Sql | string, opts: PostgresJobTransportOptions = {}): PostgresJobTransport {
+  parseJobTransportOptions(opts); // refuse bad options before opening a connection
   const owned = typeof sqlOrUrl === "string";
   const sql = typeof sqlOrUrl === "string" ? postgres(sqlOrUrl, { onnotice: () => {} }) : sqlOrUrl;
   return new PostgresJobTransport(sql, owned, opts);

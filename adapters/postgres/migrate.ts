@@ -13,6 +13,7 @@ import type postgres from "postgres";
 import { JetflowError } from "../../src/contract/errors.js";
 import { safeBegin } from "./safe-begin.js";
 import { quoteSchema } from "./schema-name.js";
+import { parseMigrateOptions } from "./options.js";
 
 /** One migration file. */
 export interface MigrationFile {
@@ -24,6 +25,7 @@ export interface MigrationFile {
   text: string;
 }
 
+/** Options of {@link migrate} and {@link migrationStatus}. */
 export interface MigrateOptions {
   /** Schema to create/upgrade. Default "jetflow". */
   schema?: string;
@@ -31,6 +33,7 @@ export interface MigrateOptions {
   dir?: string;
 }
 
+/** A migration recorded as applied in the schema's migrations table. */
 export interface AppliedMigration {
   version: number;
   name: string;
@@ -38,6 +41,7 @@ export interface AppliedMigration {
   appliedAt: Date;
 }
 
+/** Which migrations are applied and which are pending. */
 export interface MigrationStatus {
   schema: string;
   applied: AppliedMigration[];
@@ -124,8 +128,9 @@ async function readApplied(sql: postgres.Sql | postgres.TransactionSql, schema: 
  * Applies every pending migration in order and returns the versions applied by this call
  * (empty when the schema was already current, or another process applied them first).
  */
-export async function migrate(sql: postgres.Sql, opts: MigrateOptions = {}): Promise<number[]> {
-  const schema = opts.schema ?? "jetflow";
+export async function migrate(sql: postgres.Sql, options: MigrateOptions = {}): Promise<number[]> {
+  const opts = parseMigrateOptions(options);
+  const schema = opts.schema;
   const q = quoteSchema(schema);
   const files = loadMigrations(opts.dir);
   await ensureHistoryTable(sql, schema);
@@ -159,8 +164,9 @@ export async function migrate(sql: postgres.Sql, opts: MigrateOptions = {}): Pro
 }
 
 /** Applied and pending migrations of `schema`, without changing anything. */
-export async function migrationStatus(sql: postgres.Sql, opts: MigrateOptions = {}): Promise<MigrationStatus> {
-  const schema = opts.schema ?? "jetflow";
+export async function migrationStatus(sql: postgres.Sql, options: MigrateOptions = {}): Promise<MigrationStatus> {
+  const opts = parseMigrateOptions(options);
+  const schema = opts.schema;
   quoteSchema(schema);
   const files = loadMigrations(opts.dir);
   const applied = await readApplied(sql, schema);

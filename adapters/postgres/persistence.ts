@@ -24,6 +24,7 @@ import * as rs from "./runs-stages.js";
 import * as side from "./side-tables.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
 import { type Tables, tables } from "./tables.js";
+import { parseSchemaOnlyOptions } from "./options.js";
 
 /**
  * `tx` whose methods flag `loss` when they fail with a connection error, so safeBegin knows the
@@ -46,6 +47,7 @@ function reportingConnectionLoss(tx: PersistenceTx, loss: TxConnectionState): Pe
   });
 }
 
+/** Options of {@link createPostgresPersistence}. */
 export interface PostgresPersistenceOptions {
   /** Schema holding jetflow's tables (created by `migrate`). Default "jetflow". */
   schema?: string;
@@ -147,7 +149,8 @@ export class PostgresPersistence extends PgTx implements Persistence {
  * first.
  */
 export function createPostgresPersistence(sqlOrUrl: postgres.Sql | string, opts: PostgresPersistenceOptions = {}): PostgresPersistence {
+  const { schema } = parseSchemaOnlyOptions("Postgres persistence", opts);
   const owned = typeof sqlOrUrl === "string";
   const sql = typeof sqlOrUrl === "string" ? postgres(sqlOrUrl, { onnotice: () => {} }) : sqlOrUrl;
-  return new PostgresPersistence(sql, opts.schema ?? "jetflow", owned);
+  return new PostgresPersistence(sql, schema, owned);
 }

@@ -1,7 +1,7 @@
 import { ValidationError } from "../../src/contract/errors.js";
+import { SCHEMA_NAME } from "./options.js";
 
-/** Schema names are spliced into SQL text, so only plain identifiers are accepted. */
-const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const SCHEMA_RE = SCHEMA_NAME;
 
 /** Validates a schema name and returns it double-quoted for SQL text. */
 export function quoteSchema(schema: string): string {

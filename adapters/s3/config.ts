@@ -6,6 +6,7 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import type { Clock } from "../../src/ports/clock.js";
+import { issuesFromZod } from "../../src/contract/validation.js";
 import { S3ConfigError } from "./errors.js";
 
 /** S3 bucket naming rules (3–63 chars of a-z 0-9 . -, starting and ending alphanumeric). */
@@ -62,6 +63,7 @@ export const s3ClientOptionsSchema = z.strictObject({
   maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(10, "must be at most 10").default(3),
 });
 
+/** Timeouts and retry attempts of the S3 client; every field is optional and defaulted. */
 export type S3ClientOptions = z.input<typeof s3ClientOptionsSchema>;
 
 /** Key prefix every object of this adapter lives under, e.g. `jetflow/`. Empty = bucket root. */
@@ -133,10 +135,7 @@ export type S3PresignerConfig = z.input<typeof presignerConfigSchema>;
 export function parseOrThrow<S extends z.ZodType>(what: string, schema: S, input: unknown): z.output<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  throw new S3ConfigError(
-    what,
-    r.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message })),
-  );
+  throw new S3ConfigError(what, issuesFromZod(r.error));
 }
 
 /**

@@ -14,8 +14,7 @@ export function register(program: Command): void {
     .action(async (raw: { config?: string; migrate?: boolean; healthPort?: string }) => {
       // Loaded lazily: the orchestrator pulls in postgres, pino and every adapter, which
       // commands like `runs get` should not pay for.
-      const { loadOrchestratorConfig } = await import("../orchestrator/config.js");
-      const { startOrchestrator } = await import("../orchestrator/start.js");
+      const { loadOrchestratorConfig, startOrchestrator } = await import("../../orchestrator/index.js");
       const config = await loadOrchestratorConfig(raw.config);
       if (raw.migrate) config.database.migrate = true;
       if (raw.healthPort !== undefined) {

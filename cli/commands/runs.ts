@@ -6,8 +6,8 @@ import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
 import type { ApiReply } from "../../src/contract/api-messages.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions, readJsonArgument } from "../shared/parse-options.js";
-import { exitCodeFor, watchRun } from "../shared/watch-run.js";
-import type { RunEventMessage } from "../shared/watch-run.js";
+import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
+import type { RunEventMessage, WatchResult } from "../../adapters/jetstream/api/watch-run.js";
 
 const Output = z.object({ json: z.boolean().default(false) });
 
@@ -23,6 +23,11 @@ async function withClient<T>(
   } finally {
     await nc.close();
   }
+}
+
+/** Exit code for a run outcome: 0 completed, 2 failed, 3 cancelled, 4 timed out. */
+function exitCodeFor(status: WatchResult["status"]): number {
+  return { COMPLETED: 0, FAILED: 2, CANCELLED: 3, TIMEOUT: 4 }[status];
 }
 
 function print(json: boolean, value: unknown, human: () => string): void {

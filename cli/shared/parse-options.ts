@@ -1,12 +1,13 @@
 import { InvalidArgumentError } from "commander";
 import { z } from "zod";
+import { formatIssues, issuesFromZod } from "../../src/contract/validation.js";
 
 /** Validates raw commander options with zod; a failure names each bad flag. */
 export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `--${i.path.join(".") || "?"}: ${i.message}`).join("; ");
-    throw new InvalidArgumentError(detail);
+    // commander prefixes "error: option invalid:"; the issues read as the flags the user typed.
+    throw new InvalidArgumentError(formatIssues("invalid options", issuesFromZod(parsed.error), (p) => `--${p || "?"}`));
   }
   return parsed.data;
 }

@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { services } from "../harness/index.js";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
-import { watchRun } from "../../cli/shared/watch-run.js";
+import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { deployment, readMarkers, runCli, startOrchestratorProcess, until } from "./support.js";
 import type { OrchestratorProcess, TestDeployment } from "./support.js";
 

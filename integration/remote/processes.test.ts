@@ -12,7 +12,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { REPO_NATS_PASSWORDS, s3ClientConfig, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
-import { watchRun } from "../../cli/shared/watch-run.js";
+import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { deriveOutput, sha256 } from "./fixtures/artifact-stages.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { AnyStage } from "../contract/stage-types.js";
 import type { ConfigIssue, ConfigValidation, ExecutionGroup, ExecutionPlanEntry } from "./types.js";
 import type { TypedWorkflow } from "./workflow-builder.js";
+import { issuesFromZod } from "../contract/validation.js";
 
 interface WorkflowParts<TInput, TOutput> {
   id: string;
@@ -65,7 +66,7 @@ export function buildWorkflow<TInput, TOutput, TCtx extends Record<string, unkno
       for (const [id, { stage }] of stages) {
         const parsed = (stage.schemas.config as z.ZodType).safeParse(given[id] ?? {});
         if (parsed.success) out[id] = parsed.data;
-        else for (const i of parsed.error.issues) issues.push({ stageId: id, path: i.path.map(String).join("."), message: i.message });
+        else for (const i of issuesFromZod(parsed.error)) issues.push({ stageId: id, ...i });
       }
       return issues.length > 0 ? { success: false, issues } : { success: true, config: out };
     },

@@ -8,12 +8,14 @@ export interface ExecutionGroup {
   stages: readonly AnyStage[];
 }
 
+/** One stage's place in a workflow's execution plan. */
 export interface ExecutionPlanEntry {
   groupIndex: number;
   parallel: boolean;
   stages: { id: string; name: string; mode: AnyStage["mode"]; dependencies: readonly string[] }[];
 }
 
+/** A problem found while validating a run's per-stage config. */
 export interface ConfigIssue {
   stageId: string;
   /** Dotted path inside the stage's config, e.g. "limits.max". */
@@ -21,6 +23,7 @@ export interface ConfigIssue {
   message: string;
 }
 
+/** Result of validating a run's per-stage config: the defaulted config, or the issues. */
 export type ConfigValidation =
   | { success: true; config: Record<string, unknown> }
   | { success: false; issues: ConfigIssue[] };
@@ -44,5 +47,6 @@ export interface Workflow<TInput = unknown, TOutput = unknown> {
   validateConfig(config: unknown): ConfigValidation;
 }
 
+/** A workflow of any input and output type (registries and adapters hold these). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyWorkflow = Workflow<any, any>;

@@ -28,8 +28,10 @@ export const API_ENDPOINTS = [
   "stats",
   "workers.list",
 ] as const;
+/** Name of a submission API endpoint (`runs.create`, `runs.get`, ...). */
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
 
+/** `runs.create` request: workflow, input, per-stage config, idempotency key. */
 export const RunCreateRequest = z.object({
   workflowId: id,
   input: z.unknown(),
@@ -39,13 +41,16 @@ export const RunCreateRequest = z.object({
   priority: z.number().int().optional(),
   annotations: z.array(annotationInput).optional(),
 });
+/** `runs.create` reply. */
 export const RunCreateReply = z.object({ workflowRunId: id, status: runStatus, created: z.boolean() });
 
+/** `runs.get` request. */
 export const RunGetRequest = z.object({
   workflowRunId: id,
   /** Include up to this many log lines (newest last). */
   logs: z.number().int().min(0).max(1000).optional(),
 });
+/** A run as the API returns it. */
 export const RunJson = z.object({
   id,
   workflowId: id,
@@ -61,6 +66,7 @@ export const RunJson = z.object({
   startedAt: isoDate.nullable(),
   completedAt: isoDate.nullable(),
 });
+/** A stage of a run as the API returns it. */
 export const StageJson = z.object({
   stageId: id,
   stageName: z.string(),
@@ -73,14 +79,17 @@ export const StageJson = z.object({
   startedAt: isoDate.nullable(),
   completedAt: isoDate.nullable(),
 });
+/** A log line as the API returns it. */
 export const LogJson = z.object({
   stageId: z.string().nullable(),
   level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
   message: z.string(),
   createdAt: isoDate,
 });
+/** `runs.get` reply: the run, its stages and optionally its logs. */
 export const RunGetReply = z.object({ run: RunJson, stages: z.array(StageJson), logs: z.array(LogJson).optional() });
 
+/** `runs.list` request. */
 export const RunListRequest = z.object({
   workflowId: id.optional(),
   status: z.array(runStatus).optional(),
@@ -88,12 +97,17 @@ export const RunListRequest = z.object({
   /** Keyset pagination: runs created strictly before this instant. */
   createdBefore: isoDate.optional(),
 });
+/** `runs.list` reply. */
 export const RunListReply = z.object({ runs: z.array(RunJson) });
 
+/** `runs.cancel` request. */
 export const RunCancelRequest = z.object({ workflowRunId: id, reason: z.string().max(1000).optional() });
+/** `runs.cancel` reply. */
 export const RunCancelReply = z.object({ cancelled: z.boolean(), status: runStatus });
 
+/** `runs.rerun` request. */
 export const RunRerunRequest = z.object({ workflowRunId: id, fromStageId: id });
+/** `runs.rerun` reply. */
 export const RunRerunReply = z.object({
   workflowRunId: id,
   fromStageId: id,
@@ -101,9 +115,12 @@ export const RunRerunReply = z.object({
   deletedArtifacts: z.number().int(),
 });
 
+/** `runs.annotate` request. */
 export const RunAnnotateRequest = annotationInput.extend({ workflowRunId: id, stageId: id.optional() });
+/** `runs.annotate` reply. */
 export const RunAnnotateReply = z.object({ inserted: z.number().int() });
 
+/** `stats` request (no fields). */
 export const StatsRequest = z.object({}).passthrough();
 /** A remote task waiting for a worker while no live worker could take it (docs/fleet.md). */
 export const UnservedTaskJson = z.object({
@@ -117,7 +134,9 @@ export const UnservedTaskJson = z.object({
   waitingMs: z.number().min(0),
   reason: z.string(),
 });
+/** A remote task no live worker could take, as the API returns it. */
 export type UnservedTaskJson = z.output<typeof UnservedTaskJson>;
+/** `stats` reply: runs by status, queued jobs, unserved tasks, service identity. */
 export const StatsReply = z.object({
   runs: z.record(runStatus, z.number().int()),
   jobsQueued: z.number().int().nullable(),
@@ -128,6 +147,7 @@ export const StatsReply = z.object({
 
 /** `workers.list`: the worker registry (docs/fleet.md), optionally for one queue. */
 export const WorkersListRequest = z.object({ queue: id.optional(), unhealthyAfterMs: z.number().int().positive().optional() });
+/** `workers.list` reply. */
 export const WorkersListReply = z.object({
   workers: z.array(WorkerRecord.extend({ healthy: z.boolean(), lastSeenMs: z.number().min(0) })),
 });
@@ -153,7 +173,9 @@ export const API_SCHEMAS = {
   "workers.list": { request: WorkersListRequest, reply: WorkersListReply },
 } as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
 
+/** Request body of endpoint `E` (input side of its schema). */
 export type ApiRequest<E extends ApiEndpoint> = z.input<(typeof API_SCHEMAS)[E]["request"]>;
+/** Reply body of endpoint `E` (parsed). */
 export type ApiReply<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["reply"]>;
 
 /** Numeric code placed in the `Nats-Service-Error-Code` header for each jetflow error code. */

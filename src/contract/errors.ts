@@ -46,24 +46,28 @@ export class IdempotencyInProgressError extends JetflowError {
   }
 }
 
+/** The workflow id is not registered. */
 export class WorkflowNotFoundError extends JetflowError {
   constructor(workflowId: string) {
     super("WORKFLOW_NOT_FOUND", `workflow "${workflowId}" is not registered`);
   }
 }
 
+/** No run with that id. */
 export class RunNotFoundError extends JetflowError {
   constructor(runId: string) {
     super("RUN_NOT_FOUND", `run "${runId}" does not exist`);
   }
 }
 
+/** No stage with that id in the run. */
 export class StageNotFoundError extends JetflowError {
   constructor(workflowId: string, stageId: string) {
     super("STAGE_NOT_FOUND", `stage "${stageId}" is not part of workflow "${workflowId}"`);
   }
 }
 
+/** The command does not apply in the run's or stage's current state. */
 export class InvalidStateError extends JetflowError {
   constructor(message: string) {
     super("INVALID_STATE", message);

@@ -23,9 +23,11 @@ export const WORKFLOW_EVENT_TYPES = [
   "stage:retrying",
   "stage:cancelled",
 ] as const;
+/** Type of a workflow event (`workflow:started`, `stage:completed`, ...). */
 export type WorkflowEventType = (typeof WORKFLOW_EVENT_TYPES)[number];
 
 
+/** Schema of a workflow event as published on the events stream. */
 export const EventMessage = z.object({
   v: z.literal(1),
   id: z.string().min(1).max(512),
@@ -37,6 +39,7 @@ export const EventMessage = z.object({
   timestamp: z.string().datetime({ offset: true }),
   data: z.record(z.string(), z.unknown()),
 });
+/** A workflow event as published on the events stream. */
 export type EventMessage = z.output<typeof EventMessage>;
 
 /** Shape of an event inside a process; structurally the kernel's WorkflowEvent. */
@@ -49,6 +52,7 @@ export function toEventMessage(event: EventValue): EventMessage {
   return r.data;
 }
 
+/** Serialises an event for publishing. */
 export function encodeEvent(event: EventValue): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(toEventMessage(event)));
 }

@@ -25,7 +25,9 @@ export const DEFAULT_REGISTRY_TTL_MS = 90_000;
 const isoDate = z.string().datetime({ offset: true });
 const id = z.string().min(1).max(512);
 
+/** Lifecycle status a worker publishes in the registry. */
 export const FleetWorkerStatus = z.enum(["starting", "running", "draining", "stopped", "failed"]);
+/** Lifecycle status a worker publishes in the registry. */
 export type FleetWorkerStatus = z.output<typeof FleetWorkerStatus>;
 
 /** One worker as it describes itself in the registry. */
@@ -48,9 +50,12 @@ export const WorkerRecord = z.object({
   failed: z.number().int().min(0).optional(),
   lastPullAt: isoDate.nullable().optional(),
 });
+/** A worker's registry entry. */
 export type WorkerRecord = z.output<typeof WorkerRecord>;
 
+/** Control operations a worker answers. */
 export const ControlOp = z.enum(["status", "drain", "stop"]);
+/** Control operations a worker answers. */
 export type ControlOp = z.output<typeof ControlOp>;
 
 /** What a worker answers to a control request: accepted, and its record at that moment. */
@@ -60,6 +65,7 @@ export const ControlReply = z.object({
   reason: z.string().optional(),
   worker: WorkerRecord,
 });
+/** A worker's reply to a control operation. */
 export type ControlReply = z.output<typeof ControlReply>;
 
 /** KV bucket name of the registry for a subject prefix (bucket names allow no dots). */
@@ -108,5 +114,7 @@ function parseWith<S extends z.ZodType>(schema: S, what: string, body: Uint8Arra
   return r.success ? { ok: true, value: r.data } : { ok: false, error: zodToProtocolError(what, r.error) };
 }
 
+/** Parses a worker registry entry; never throws. */
 export const parseWorkerRecord = (body: Uint8Array | string): ParseResult<WorkerRecord> => parseWith(WorkerRecord, "worker record", body);
+/** Parses a control reply; never throws. */
 export const parseControlReply = (body: Uint8Array | string): ParseResult<ControlReply> => parseWith(ControlReply, "control reply", body);

@@ -8,6 +8,7 @@ import { formatIssues, issuesFromZod } from "./validation.js";
 
 const isoDate = z.string().datetime({ offset: true });
 
+/** Schema of a job message on the jobs stream. */
 export const JobMessage = z.object({
   v: z.literal(1),
   /** `<runId>:<stageId>:<attempt>`; also the `Nats-Msg-Id`. */
@@ -24,6 +25,7 @@ export const JobMessage = z.object({
   /** W3C carrier (traceparent, tracestate, baggage) persisted with the job. */
   traceContext: z.record(z.string(), z.string()).optional(),
 });
+/** A job message on the jobs stream. */
 export type JobMessage = z.output<typeof JobMessage>;
 
 /** Shape a job has inside a process (dates as Date); structurally the kernel's JobSpec. */

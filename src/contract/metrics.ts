@@ -15,6 +15,7 @@
  */
 import { type Attributes, type Counter, type Histogram, type MeterProvider, type ObservableCallback, metrics } from "@opentelemetry/api";
 
+/** Name of the OpenTelemetry meter every jetflow metric is recorded on. */
 export const METER_NAME = "jetflow";
 
 interface Instruments {

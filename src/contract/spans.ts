@@ -7,6 +7,7 @@ import { type Attributes, type Context, type Span, SpanKind, SpanStatusCode, con
 /** Instrumentation scope of every jetflow span. */
 export const TRACER_NAME = "jetflow";
 
+/** Options of {@link inSpan}: span kind, attributes, parent context. */
 export interface SpanOptions {
   kind?: SpanKind;
   attributes?: Attributes;

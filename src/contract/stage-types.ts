@@ -4,6 +4,7 @@ import type { z } from "zod";
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
 /** Who did something (an annotation's author). */
 export type ActorKind = "system" | "user" | "agent" | "stage";
+/** Who did something: kind and id. */
 export interface Actor {
   kind: ActorKind;
   id: string;
@@ -11,8 +12,10 @@ export interface Actor {
 
 /** A stage's input schema, or "none" when the stage ignores its input. */
 export type SchemaOrNone = z.ZodType | "none";
+/** The parsed type of a schema, or undefined for "none". */
 export type InferSchema<S> = S extends z.ZodType ? z.output<S> : undefined;
 
+/** A stage's input, output and config schemas. */
 export interface StageSchemas<I extends SchemaOrNone, O extends z.ZodType, C extends z.ZodType> {
   input: I;
   output: O;
@@ -57,6 +60,7 @@ export interface RetryPolicy {
   maxBackoffMs: number;
 }
 
+/** What a stage's code sees: its input, config, run ids, logging, annotations, artifacts and abort signal. */
 export interface StageContext<
   TInput,
   TConfig,
@@ -90,6 +94,7 @@ export interface StageContext<
   artifacts: StageArtifacts;
 }
 
+/** When an async-batch stage is checked again, and when it gives up. */
 export interface PollConfig {
   /** Milliseconds between completion checks. */
   pollInterval: number;
@@ -98,17 +103,21 @@ export interface PollConfig {
   nextPollAt?: Date;
 }
 
+/** A stage finished with its output. */
 export interface CompletedOutcome<O> {
   output: O;
   customMetrics?: Record<string, number>;
 }
+/** An async-batch stage suspended with state to check later. */
 export interface SuspendedOutcome<S> {
   suspended: true;
   state: S;
   pollConfig: PollConfig;
 }
+/** What a stage's execute returns: completed or suspended. */
 export type StageOutcome<O, S = unknown> = CompletedOutcome<O> | SuspendedOutcome<S>;
 
+/** What `checkCompletion` returns: ready with the output, or not yet. */
 export type CompletionCheck<O> =
   | { ready: true; output: O; customMetrics?: Record<string, number> }
   | { ready: false; error?: string; nextCheckIn?: number };
@@ -124,6 +133,7 @@ export interface CheckContext<TConfig> {
   signal: AbortSignal;
 }
 
+/** How a stage runs: to completion, or suspended and polled. */
 export type StageMode = "sync" | "async-batch";
 
 /** A validated, immutable stage definition (from `defineStage` or `defineAsyncBatchStage`). */
@@ -149,5 +159,6 @@ export interface Stage<
   readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string> };
 }
 
+/** A stage of any types (registries and executors hold these). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyStage = Stage<any, any, any, any, any>;

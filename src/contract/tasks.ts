@@ -54,6 +54,7 @@ export const TaskMessage = z.object({
   capability: z.string().min(16).max(200).optional(),
   createdAt: isoDate,
 });
+/** A remote task as published on a queue's task stream. */
 export type TaskMessage = z.output<typeof TaskMessage>;
 
 /**
@@ -86,8 +87,10 @@ export const HeartbeatRequest = z.object({
   /** The holder gives its lease up (it is about to nak the delivery for a retry or a stop), so the redelivery can start at once. */
   release: z.boolean().optional(),
 });
+/** A worker's heartbeat: extends the lease and records progress. */
 export type HeartbeatRequest = z.output<typeof HeartbeatRequest>;
 
+/** The broker's answer to a heartbeat: accepted, cancelled, new lease deadline. */
 export const HeartbeatReply = z.object({
   /** False: this attempt no longer holds the task (stale, terminal, unknown); stop working. */
   accepted: z.boolean(),
@@ -102,24 +105,30 @@ export const HeartbeatReply = z.object({
   /** On a start refused because another attempt's lease is still live: give the delivery back (nak) with this delay. */
   retryAfterMs: z.number().int().min(0).optional(),
 });
+/** The broker's answer to a heartbeat: accepted, cancelled, new lease deadline. */
 export type HeartbeatReply = z.output<typeof HeartbeatReply>;
 
+/** A log line carried by a worker's report. */
 export const ReportLog = z.object({
   level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
   message: z.string(),
   meta: z.record(z.string(), z.unknown()).optional(),
   at: isoDate,
 });
+/** A log line carried by a worker's report. */
 export type ReportLog = z.output<typeof ReportLog>;
 
+/** An annotation carried by a worker's report. */
 export const ReportAnnotation = z.object({
   attributes: z.record(z.string(), z.unknown()),
   idempotencyKey: z.string().optional(),
 });
+/** An annotation carried by a worker's report. */
 export type ReportAnnotation = z.output<typeof ReportAnnotation>;
 
 /** Output stored in the object store instead of inline (large outputs). */
 export const OutputRef = z.object({ key: z.string().min(1), size: z.number().int().min(0) });
+/** An output stored as an object instead of inline. */
 export type OutputRef = z.output<typeof OutputRef>;
 
 /** The single outcome of one attempt. Exactly one of output/outputRef when completed; error otherwise. */
@@ -153,6 +162,7 @@ export const ReportMessage = z
       ctx.addIssue({ code: "custom", path: ["error"], message: `a ${r.outcome} report needs an error message` });
     }
   });
+/** A worker's final report of an attempt. */
 export type ReportMessage = z.output<typeof ReportMessage>;
 
 /**
@@ -187,8 +197,10 @@ export const PresignRequest = z
     if ((r.op === "complete" || r.op === "abort") && !r.uploadId) ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
     if (r.op === "complete" && (!r.parts || r.parts.length === 0)) ctx.addIssue({ code: "custom", path: ["parts"], message: "complete needs parts" });
   });
+/** A worker's request for a presigned URL within its task's scope. */
 export type PresignRequest = z.output<typeof PresignRequest>;
 
+/** The broker's answer to a presign request: the URL(s) to use. */
 export const PresignReply = z.object({
   key: z.string(),
   /** get/put: the URL, method and headers to send exactly. */
@@ -203,6 +215,7 @@ export const PresignReply = z.object({
   keys: z.array(z.string()).optional(),
   expiresAt: isoDate.optional(),
 });
+/** The broker's answer to a presign request: the URL(s) to use. */
 export type PresignReply = z.output<typeof PresignReply>;
 
 /** Reply to a refused request: a machine code, a message, and the failing fields when any. */
@@ -213,6 +226,7 @@ export const TaskErrorReply = z.object({
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   }),
 });
+/** The error reply of a broker request. */
 export type TaskErrorReply = z.output<typeof TaskErrorReply>;
 
 function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseResult<T> {
@@ -225,7 +239,9 @@ function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseR
 
 /** Parses a task body (bytes, text or parsed JSON); never throws. */
 export const parseTaskMessage = (body: unknown): ParseResult<TaskMessage> => parseWith(TaskMessage, "task message", body);
+/** Parses a heartbeat request; never throws. */
 export const parseHeartbeatRequest = (body: unknown): ParseResult<HeartbeatRequest> => parseWith(HeartbeatRequest, "heartbeat request", body);
+/** Parses a start request; never throws. */
 export const parseStartRequest = (body: unknown): ParseResult<StartRequest> => parseWith(StartRequest, "start request", body);
 
 /** A body on the heartbeat subject: a StartRequest when it says `"start": true`, else a HeartbeatRequest. */
@@ -236,10 +252,15 @@ export function parseHeartbeatOrStart(body: unknown): ParseResult<({ kind: "star
   const r = isStart ? parseStartRequest(json.value) : parseHeartbeatRequest(json.value);
   return r.ok ? { ok: true, value: { ...r.value, kind: isStart ? "start" : "beat" } as ({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest) } : r;
 }
+/** Parses a heartbeat reply; never throws. */
 export const parseHeartbeatReply = (body: unknown): ParseResult<HeartbeatReply> => parseWith(HeartbeatReply, "heartbeat reply", body);
+/** Parses a report message; never throws. */
 export const parseReportMessage = (body: unknown): ParseResult<ReportMessage> => parseWith(ReportMessage, "report message", body);
+/** Parses a presign request; never throws. */
 export const parsePresignRequest = (body: unknown): ParseResult<PresignRequest> => parseWith(PresignRequest, "presign request", body);
+/** Parses a presign reply; never throws. */
 export const parsePresignReply = (body: unknown): ParseResult<PresignReply> => parseWith(PresignReply, "presign reply", body);
+/** Parses a broker error reply; never throws. */
 export const parseTaskErrorReply = (body: unknown): ParseResult<TaskErrorReply> => parseWith(TaskErrorReply, "error reply", body);
 
 /** Validates a message before it is sent. @throws ProtocolError naming the bad field. */

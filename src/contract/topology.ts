@@ -24,6 +24,7 @@ import { encodeToken, eventTypeToken, priorityToken } from "./tokens.js";
 const PREFIX = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const STREAM_PREFIX = /^[A-Za-z0-9_-]+$/;
 
+/** Options of {@link createTopology}: subject and stream-name prefixes. */
 export interface TopologyOptions {
   /** Subject prefix: one or more safe tokens separated by dots. Default `jetflow`. */
   prefix?: string;

@@ -20,6 +20,7 @@ const name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -
 
 /** Operations of the worker service. */
 export const WS_OPS = ["start", "stop", "status", "list"] as const;
+/** An operation of the worker service. */
 export type WsOp = (typeof WS_OPS)[number];
 
 /** `<prefix>.workersvc.<serviceId>.<op>`. */
@@ -27,6 +28,7 @@ export function workerServiceSubject(prefix: string, serviceId: string, op: WsOp
   return `${prefix}.workersvc.${encodeToken(serviceId, "serviceId")}.${op}`;
 }
 
+/** `start`: run a project's worker in the service. */
 export const WsStartRequest = z.object({
   /** The project's name: one worker per project in a service. */
   project: name,
@@ -40,14 +42,20 @@ export const WsStartRequest = z.object({
   /** Reload the module when its file changes (paths only). Default true. */
   watch: z.boolean().optional(),
 });
+/** `start`: run a project's worker in the service. */
 export type WsStartRequest = z.infer<typeof WsStartRequest>;
 
+/** `stop`: stop a project's worker, optionally draining it. */
 export const WsStopRequest = z.object({ project: name, drain: z.boolean().optional() });
+/** `stop`: stop a project's worker, optionally draining it. */
 export type WsStopRequest = z.infer<typeof WsStopRequest>;
 
+/** `status`: one project's status. */
 export const WsStatusRequest = z.object({ project: name });
+/** `status`: one project's status. */
 export type WsStatusRequest = z.infer<typeof WsStatusRequest>;
 
+/** The status of one project's worker in a service. */
 export const WsProjectStatus = z.object({
   project: name,
   queue: z.string(),
@@ -66,9 +74,13 @@ export const WsProjectStatus = z.object({
   /** Why the last change of the module file was refused (the previous code keeps running). */
   lastReloadError: z.string().nullable(),
 });
+/** The status of one project's worker in a service. */
 export type WsProjectStatus = z.infer<typeof WsProjectStatus>;
 
+/** `list`: every project of the service. */
 export const WsListReply = z.object({ serviceId: z.string(), projects: z.array(WsProjectStatus) });
+/** `list`: every project of the service. */
 export type WsListReply = z.infer<typeof WsListReply>;
 
+/** The error reply of a worker service request. */
 export const WsErrorReply = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

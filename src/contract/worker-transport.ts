@@ -30,6 +30,7 @@ export interface LeasedTask {
   traceContext?: TraceCarrier;
 }
 
+/** Options of {@link WorkerTransport.next}: who asks, and how long to wait. */
 export interface NextOptions {
   workerId: string;
   codeVersion: string;
@@ -44,6 +45,7 @@ export interface NextOptions {
 /** What a presign call needs besides the lease (the transport adds taskId/attempt/leaseToken). */
 export type PresignCall = Omit<PresignRequest, "taskId" | "attempt" | "leaseToken">;
 
+/** How a worker receives tasks and talks to the broker (NATS in production, in-process in tests). */
 export interface WorkerTransport {
   /** The next task this worker may run, already started at the broker; null when none arrived in time. */
   next(queue: string, opts: NextOptions): Promise<LeasedTask | null>;

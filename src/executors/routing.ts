@@ -2,6 +2,7 @@ import type { ActivityExecutor, ActivityRequest } from "../ports/activity-execut
 import type { StageOutcome } from "../contract/stage-types.js";
 import { createLocalExecutor } from "./local.js";
 
+/** Options of {@link createRoutingExecutor}: which executor runs which stage. */
 export interface RoutingExecutorOptions {
   /** Executor for the listed stages (e.g. `createRemoteExecutor(...)`). */
   remote: ActivityExecutor;

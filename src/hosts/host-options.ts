@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ValidationError } from "../contract/errors.js";
+import { nonNegativeInt, parseOptions, positiveInt, withMethods } from "../contract/options.js";
 import type { Kernel } from "../kernel/types.js";
 import type { JobTransport } from "../ports/job-transport.js";
 import type { Logger } from "../ports/logger.js";
@@ -33,46 +33,43 @@ export interface HostBase extends HostTuning {
   workerId: string;
 }
 
-const ms = z.number().int().nonnegative();
-const positive = z.number().int().positive();
+/** Every host default, by name; {@link HostTuning} documents each. */
+export const HOST_DEFAULTS = {
+  staleLeaseThresholdMs: 60_000,
+  maxClaimsPerTick: 10,
+  maxSuspendedChecksPerTick: 10,
+  maxOutboxFlushPerTick: 100,
+  maxStuckRunsPerTick: 10,
+  jobRetryBaseDelayMs: 1_000,
+  jobRetryMaxDelayMs: 60_000,
+} as const;
 
 const tuningSchema = z.object({
+  kernel: withMethods<Kernel>("a Kernel (createKernel)", "dispatch"),
+  jobTransport: withMethods<JobTransport>("a JobTransport", "dequeue", "complete", "suspend", "fail", "heartbeat"),
+  logger: withMethods<Logger>("a Logger", "warn", "error").optional(),
   workerId: z.string().min(1, "must be a non-empty string"),
-  staleLeaseThresholdMs: positive.default(60_000),
-  maxClaimsPerTick: positive.default(10),
-  maxSuspendedChecksPerTick: positive.default(10),
-  maxOutboxFlushPerTick: positive.default(100),
+  staleLeaseThresholdMs: positiveInt.default(HOST_DEFAULTS.staleLeaseThresholdMs),
+  maxClaimsPerTick: positiveInt.default(HOST_DEFAULTS.maxClaimsPerTick),
+  maxSuspendedChecksPerTick: positiveInt.default(HOST_DEFAULTS.maxSuspendedChecksPerTick),
+  maxOutboxFlushPerTick: positiveInt.default(HOST_DEFAULTS.maxOutboxFlushPerTick),
   // No default here: the kernel owns the stuck-run threshold (DEFAULT_STUCK_RUN_THRESHOLD_MS).
-  stuckRunThresholdMs: positive.optional(),
-  maxStuckRunsPerTick: positive.default(10),
-  jobRetryBaseDelayMs: ms.default(1_000),
-  jobRetryMaxDelayMs: ms.default(60_000),
+  stuckRunThresholdMs: positiveInt.optional(),
+  maxStuckRunsPerTick: positiveInt.default(HOST_DEFAULTS.maxStuckRunsPerTick),
+  jobRetryBaseDelayMs: nonNegativeInt.default(HOST_DEFAULTS.jobRetryBaseDelayMs),
+  jobRetryMaxDelayMs: nonNegativeInt.default(HOST_DEFAULTS.jobRetryMaxDelayMs),
 });
 
-export type ResolvedTuning = z.output<typeof tuningSchema> & { logger: Logger };
+export type ResolvedTuning = Omit<z.output<typeof tuningSchema>, "logger"> & { logger: Logger };
 
-/** Validates options with `schema` (extending the shared tuning) and fills defaults. */
+/** Validates a host's options (the shared tuning extended by `extra`) and fills defaults. @throws ValidationError */
 export function resolveOptions<S extends z.ZodRawShape>(
   what: string,
   opts: HostBase,
   extra: S,
 ): ResolvedTuning & z.output<z.ZodObject<S>> {
-  if (typeof opts !== "object" || opts === null) throw new ValidationError(`invalid ${what} options`, [{ path: "", message: "must be an object" }]);
-  const issues: { path: string; message: string }[] = [];
-  if (typeof opts.kernel?.dispatch !== "function") issues.push({ path: "kernel", message: "must be a Kernel (createKernel)" });
-  const t = opts.jobTransport as Partial<JobTransport> | undefined;
-  for (const m of ["dequeue", "complete", "suspend", "fail", "heartbeat"] as const) {
-    if (typeof t?.[m] !== "function") issues.push({ path: `jobTransport.${m}`, message: "must be a function (a JobTransport)" });
-  }
-  const { kernel: _k, jobTransport: _t, logger, ...rest } = opts as HostBase & Record<string, unknown>;
-  // strict: a misspelt option (orchestrationIntervalMS) must not silently fall back to a default.
-  const parsed = tuningSchema.extend(extra).strict().safeParse(
-    // undefined means "use the default", so drop explicit undefineds before parsing.
-    Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
-  );
-  if (!parsed.success) for (const i of parsed.error.issues) issues.push({ path: i.path.map(String).join("."), message: i.message });
-  if (issues.length > 0) throw new ValidationError(`invalid ${what} options`, issues);
-  return { ...(parsed.data as object), logger: logger ?? stderrLogger } as ResolvedTuning & z.output<z.ZodObject<S>>;
+  const o = parseOptions(what, tuningSchema.extend(extra), opts) as ResolvedTuning & z.output<z.ZodObject<S>>;
+  return { ...o, logger: o.logger ?? stderrLogger };
 }
 
 /** Default logger: a host must not fail silently, but debug/info chatter stays off. */

@@ -51,6 +51,7 @@ export interface HostStats {
   uptimeMs: number;
 }
 
+/** A long-lived host: polls jobs, runs maintenance, stops gracefully. */
 export interface NodeHost {
   /** Starts both loops (first tick right away) and, unless disabled, the signal handlers. Idempotent. */
   start(): Promise<void>;

@@ -6,6 +6,7 @@ import { backoffDelay } from "../contract/failure-policy.js";
 import { runLeasedJob } from "./job-runner.js";
 import { keepLease } from "./lease-keeper.js";
 import { type MaintenanceTickResult, runMaintenance } from "./maintenance.js";
+import { issuesFromZod } from "../contract/validation.js";
 
 /** A job as a queue message body carries it (the platform owns ack/retry). */
 export interface JobMessage {
@@ -31,15 +32,18 @@ export interface JobResult {
   nextPollAt?: Date;
 }
 
+/** Counts of one {@link ServerlessHost.processJobs} call. */
 export interface ProcessJobsResult {
   processed: number;
   succeeded: number;
   failed: number;
 }
 
+/** Configuration of {@link createServerlessHost}. */
 export type ServerlessHostConfig = HostBase;
 export type { MaintenanceTickResult };
 
+/** A host for platforms that invoke you per job or per tick (functions, cron). */
 export interface ServerlessHost {
   /** Executes one job the platform already dequeued; dispatches run.transition after completion. */
   handleJob(msg: JobMessage): Promise<JobResult>;
@@ -81,7 +85,7 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
   async function handleJob(msg: JobMessage): Promise<JobResult> {
     const parsed = jobMessageSchema.safeParse(msg);
     if (!parsed.success) {
-      throw new ValidationError("invalid job message", parsed.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message })));
+      throw new ValidationError("invalid job message", issuesFromZod(parsed.error));
     }
     const m = parsed.data;
     const deliveryCount = m.deliveryCount ?? 1;

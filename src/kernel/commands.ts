@@ -13,6 +13,7 @@ export interface RunCreateCommand {
   annotations?: AnnotationInput[];
   traceContext?: TraceCarrier;
 }
+/** Result of `run.create`. */
 export interface RunCreateResult {
   workflowRunId: string;
   status: RunStatus;
@@ -26,6 +27,7 @@ export interface RunClaimPendingCommand {
   workerId: string;
   maxClaims?: number;
 }
+/** Result of `run.claimPending`. */
 export interface RunClaimPendingResult {
   claimed: { workflowRunId: string; workflowId: string; jobIds: string[] }[];
 }
@@ -35,6 +37,7 @@ export interface RunTransitionCommand {
   type: "run.transition";
   workflowRunId: string;
 }
+/** Result of `run.transition`. */
 export interface RunTransitionResult {
   action: "advanced" | "completed" | "failed" | "noop";
   groupIndex: number;
@@ -46,6 +49,7 @@ export interface RunCancelCommand {
   workflowRunId: string;
   reason?: string;
 }
+/** Result of `run.cancel`. */
 export interface RunCancelResult {
   cancelled: boolean;
   status: RunStatus;
@@ -57,6 +61,7 @@ export interface RunRerunFromCommand {
   workflowRunId: string;
   fromStageId: string;
 }
+/** Result of `run.rerunFrom`. */
 export interface RunRerunFromResult {
   workflowRunId: string;
   fromStageId: string;
@@ -81,6 +86,7 @@ export interface JobExecuteCommand {
   /** Aborts the execution (host stop). */
   signal?: AbortSignal;
 }
+/** Result of `job.execute`. */
 export interface JobExecuteResult {
   outcome: "completed" | "suspended" | "failed";
   /** The run was no longer RUNNING (cancelled, failed, or the stage belongs to an old attempt): do not retry. */
@@ -98,6 +104,7 @@ export interface StagePollSuspendedCommand {
   type: "stage.pollSuspended";
   maxChecks?: number;
 }
+/** Result of `stage.pollSuspended`. */
 export interface StagePollSuspendedResult {
   checked: number;
   resumed: number;
@@ -110,6 +117,7 @@ export interface LeaseReapStaleCommand {
   type: "lease.reapStale";
   staleThresholdMs: number;
 }
+/** Result of `lease.reapStale`. */
 export interface LeaseReapStaleResult {
   released: number;
   deadLettered: number;
@@ -121,6 +129,7 @@ export interface RunReapStuckCommand {
   stuckThresholdMs?: number;
   maxRuns?: number;
 }
+/** Result of `run.reapStuck`. */
 export interface RunReapStuckResult {
   inspected: number;
   requeued: number;
@@ -133,6 +142,7 @@ export interface OutboxFlushCommand {
   type: "outbox.flush";
   maxEvents?: number;
 }
+/** Result of `outbox.flush`. */
 export interface OutboxFlushResult {
   published: number;
   failed: number;
@@ -144,6 +154,7 @@ export interface PluginReplayDLQCommand {
   type: "plugin.replayDLQ";
   maxEvents?: number;
 }
+/** Result of `plugin.replayDLQ`. */
 export interface PluginReplayDLQResult {
   replayed: number;
 }
@@ -156,10 +167,12 @@ export interface JobDeadLetterCommand {
   attempt: number;
   reason: string;
 }
+/** Result of `job.deadLetter`. */
 export interface JobDeadLetterResult {
   failed: boolean;
 }
 
+/** Every command the kernel executes. */
 export type KernelCommand =
   | RunCreateCommand
   | RunClaimPendingCommand
@@ -174,6 +187,7 @@ export type KernelCommand =
   | PluginReplayDLQCommand
   | JobDeadLetterCommand;
 
+/** The result type of each command, by command type. */
 export interface CommandResultMap {
   "run.create": RunCreateResult;
   "run.claimPending": RunClaimPendingResult;
@@ -189,5 +203,7 @@ export interface CommandResultMap {
   "job.deadLetter": JobDeadLetterResult;
 }
 
+/** The `type` of a kernel command. */
 export type KernelCommandType = KernelCommand["type"];
+/** The result type of command `C`. */
 export type CommandResult<C extends KernelCommand> = CommandResultMap[C["type"]];

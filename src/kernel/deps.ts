@@ -1,6 +1,8 @@
 import { DEFAULT_RETRY_POLICY } from "../contract/failure-policy.js";
 import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES, DEFAULT_STUCK_RUN_THRESHOLD_MS } from "../contract/defaults.js";
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { nonNegativeInt, parseOptions, positiveInt } from "../contract/options.js";
 import type { ActivityExecutor } from "../ports/activity-executor.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -52,32 +54,34 @@ export interface KernelDeps {
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`kernel option ${name} must be a non-negative number, got ${value}`);
-  }
-  return value;
-}
+/** Every kernel default, by name; {@link KernelOptions} documents each. */
+export const KERNEL_DEFAULTS = {
+  inlineOutputLimitBytes: DEFAULT_INLINE_OUTPUT_LIMIT_BYTES,
+  outboxMaxAttempts: 5,
+  outboxClaimMs: 30_000,
+  idempotencyStaleMs: 5 * 60_000,
+  defaultMaxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
+  cancelCheckIntervalMs: 1000,
+  suspendedCheckLeaseMs: 60_000,
+  stuckThresholdMs: DEFAULT_STUCK_RUN_THRESHOLD_MS,
+} as const satisfies ResolvedOptions;
 
-/** Applies defaults and validates options; throws on nonsense rather than misbehaving later. */
+const kernelOptionsSchema = z.object({
+  inlineOutputLimitBytes: nonNegativeInt.default(KERNEL_DEFAULTS.inlineOutputLimitBytes),
+  outboxMaxAttempts: positiveInt.default(KERNEL_DEFAULTS.outboxMaxAttempts),
+  outboxClaimMs: nonNegativeInt.default(KERNEL_DEFAULTS.outboxClaimMs),
+  idempotencyStaleMs: nonNegativeInt.default(KERNEL_DEFAULTS.idempotencyStaleMs),
+  defaultMaxAttempts: positiveInt.default(KERNEL_DEFAULTS.defaultMaxAttempts),
+  cancelCheckIntervalMs: nonNegativeInt.default(KERNEL_DEFAULTS.cancelCheckIntervalMs),
+  suspendedCheckLeaseMs: nonNegativeInt.default(KERNEL_DEFAULTS.suspendedCheckLeaseMs),
+  stuckThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.stuckThresholdMs),
+});
+
+/** Applies defaults and validates options; throws ValidationError on nonsense or a misspelt option rather than misbehaving later. */
 export function resolveOptions(config: KernelConfig): ResolvedOptions {
-  const o = config.options ?? {};
-  const maxAttempts = positive("defaultMaxAttempts", o.defaultMaxAttempts, DEFAULT_RETRY_POLICY.maxAttempts);
-  const outboxMaxAttempts = positive("outboxMaxAttempts", o.outboxMaxAttempts, 5);
-  if (maxAttempts < 1 || outboxMaxAttempts < 1) {
-    throw new RangeError("kernel options defaultMaxAttempts and outboxMaxAttempts must be at least 1");
-  }
-  return {
-    inlineOutputLimitBytes: positive("inlineOutputLimitBytes", o.inlineOutputLimitBytes, DEFAULT_INLINE_OUTPUT_LIMIT_BYTES),
-    outboxMaxAttempts,
-    outboxClaimMs: positive("outboxClaimMs", o.outboxClaimMs, 30_000),
-    idempotencyStaleMs: positive("idempotencyStaleMs", o.idempotencyStaleMs, 5 * 60_000),
-    defaultMaxAttempts: maxAttempts,
-    cancelCheckIntervalMs: Math.max(1, positive("cancelCheckIntervalMs", o.cancelCheckIntervalMs, 1000)),
-    suspendedCheckLeaseMs: positive("suspendedCheckLeaseMs", o.suspendedCheckLeaseMs, 60_000),
-    stuckThresholdMs: positive("stuckThresholdMs", o.stuckThresholdMs, DEFAULT_STUCK_RUN_THRESHOLD_MS),
-  };
+  const o = parseOptions("kernel", kernelOptionsSchema, config.options);
+  // 0 would make the cancel watcher spin; treat it as "as often as possible".
+  return { ...o, cancelCheckIntervalMs: Math.max(1, o.cancelCheckIntervalMs) };
 }
 
 export function createDeps(

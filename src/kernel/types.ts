@@ -12,6 +12,7 @@ import type { AnnotationInput } from "../contract/stage-types.js";
 import type { CommandResult, KernelCommand } from "./commands.js";
 import type { KernelPlugin } from "./plugins.js";
 
+/** Tuning of the kernel; every field has a default. */
 export interface KernelOptions {
   /** Stage outputs whose JSON is larger go to the BlobStore. Default 64 KiB. */
   inlineOutputLimitBytes?: number;
@@ -31,6 +32,7 @@ export interface KernelOptions {
   stuckThresholdMs?: number;
 }
 
+/** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
 export interface KernelConfig {
   persistence: Persistence;
   blobStore: BlobStore;
@@ -55,6 +57,7 @@ export interface RunView {
   stages: StageRecord[];
 }
 
+/** The command kernel: `dispatch` executes a command; the query side reads runs, stages, logs and annotations. */
 export interface Kernel {
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
   annotations: {

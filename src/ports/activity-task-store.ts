@@ -5,8 +5,10 @@ import type { TraceCarrier } from "./records.js";
  * so every transition is a guarded compare-and-set: a stale attempt can never overwrite a newer one.
  */
 export type ActivityTaskStatus = "PENDING" | "LEASED" | "COMPLETED" | "FAILED" | "CANCELLED";
+/** How a remote activity attempt ended. */
 export type ActivityOutcome = "completed" | "failed" | "cancelled";
 
+/** A remote activity task as the store holds it. */
 export interface ActivityTaskRecord {
   taskId: string;
   workflowRunId: string;
@@ -47,6 +49,7 @@ export interface ActivityTaskRecord {
   updatedAt: Date;
 }
 
+/** A task to create. */
 export interface NewActivityTask {
   taskId: string;
   workflowRunId: string;
@@ -65,6 +68,7 @@ export interface NewActivityTask {
   now: Date;
 }
 
+/** A worker's report of one attempt, with the lease token that fences it. */
 export interface ActivityReport {
   attempt: number;
   leaseToken: string;
@@ -74,10 +78,12 @@ export interface ActivityReport {
   raw: unknown;
 }
 
+/** Whether a report became the task's outcome, and why not. */
 export type ReportVerdict =
   | { accepted: true; task: ActivityTaskRecord }
   | { accepted: false; reason: "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled"; task: ActivityTaskRecord | null };
 
+/** The port for remote activity task state; every transition is a guarded compare-and-set. */
 export interface ActivityTaskStore {
   /** Idempotent by taskId: returns the existing task unchanged when it already exists. */
   createTask(task: NewActivityTask): Promise<ActivityTaskRecord>;

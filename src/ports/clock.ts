@@ -3,4 +3,5 @@ export interface Clock {
   now(): Date;
 }
 
+/** The wall clock. */
 export const systemClock: Clock = { now: () => new Date() };

@@ -1,6 +1,7 @@
 import type { WorkflowEventType } from "../contract/event-message.js";
 export { WORKFLOW_EVENT_TYPES, type WorkflowEventType } from "../contract/event-message.js";
 
+/** A workflow event as delivered to an {@link EventSink}. */
 export interface WorkflowEvent {
   /** Outbox row id: sinks de-duplicate on it. */
   id: string;

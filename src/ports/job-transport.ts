@@ -26,11 +26,13 @@ export interface LeasedJob extends JobSpec {
   leaseExpiresAt: Date;
 }
 
+/** A job that ran out of deliveries, and why. */
 export interface DeadLetteredJob {
   job: JobSpec;
   reason: string;
 }
 
+/** Options of {@link JobTransport.dequeue}. */
 export interface DequeueOptions {
   workerId: string;
   /** Longest time to wait for a job before returning null. 0 = do not wait. */

@@ -11,4 +11,5 @@ export interface Logger {
 }
 
 const noop = () => {};
+/** A logger that drops everything. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };

@@ -14,6 +14,7 @@ import type {
   TraceCarrier,
 } from "./records.js";
 
+/** A run to insert. */
 export interface NewRun {
   id: string;
   workflowId: string;
@@ -40,6 +41,7 @@ export type RunPatch = Partial<
   >
 >;
 
+/** A stage row to insert. */
 export interface NewStage {
   id: string;
   workflowRunId: string;
@@ -51,6 +53,7 @@ export interface NewStage {
   now: Date;
 }
 
+/** Fields of a stage row an update may change. */
 export type StagePatch = Partial<
   Pick<
     StageRecord,
@@ -76,12 +79,14 @@ export type StagePatch = Partial<
 export interface RunGuard {
   status?: RunStatus[];
 }
+/** Conditions a stage row must meet for an update to apply (compare-and-set). */
 export interface StageGuard {
   status?: StageStatus[];
   executionToken?: string | null;
   attempt?: number;
 }
 
+/** Filter and keyset pagination of `listRuns`. */
 export interface RunFilter {
   workflowId?: string;
   status?: RunStatus[];
@@ -90,6 +95,7 @@ export interface RunFilter {
   limit?: number;
 }
 
+/** A log line to insert. */
 export interface NewLog {
   id: string;
   workflowRunId: string;
@@ -100,6 +106,7 @@ export interface NewLog {
   createdAt: Date;
 }
 
+/** An outbox row to insert (jobs and events published after commit). */
 export interface NewOutboxRow {
   id: string;
   kind: OutboxKind;
@@ -111,6 +118,7 @@ export interface NewOutboxRow {
   claimedUntil: Date | null;
 }
 
+/** An annotation to insert. */
 export interface NewAnnotation {
   id: string;
   workflowRunId: string;
@@ -123,12 +131,14 @@ export interface NewAnnotation {
   createdAt: Date;
 }
 
+/** Filter of `listAnnotations`. */
 export interface AnnotationFilter {
   keyPrefix?: string;
   actorId?: string;
   stageId?: string;
 }
 
+/** Outcome of acquiring an idempotency key: acquired, already completed with its result, or in progress. */
 export type IdempotencyAcquire =
   | { kind: "acquired" }
   | { kind: "completed"; result: unknown }
@@ -221,6 +231,7 @@ export interface PersistenceTx {
   listAICalls(topicPrefix: string): Promise<AICallRecord[]>;
 }
 
+/** The persistence port: everything the kernel reads and writes, plus `transaction()`. */
 export interface Persistence extends PersistenceTx {
   /** Runs `fn` in one transaction: all its writes commit together, or none if it throws. */
   transaction<T>(fn: (tx: PersistenceTx) => Promise<T>): Promise<T>;

@@ -8,11 +8,13 @@ export interface PresignedUrl {
   headers: Record<string, string>;
 }
 
+/** One part's presigned upload URL. */
 export interface PresignedPart {
   partNumber: number;
   url: string;
 }
 
+/** A multipart upload with a presigned URL per part. */
 export interface MultipartUpload {
   key: string;
   uploadId: string;

@@ -12,10 +12,13 @@ export type RunStatus = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED" | "CANCEL
 /** Lifecycle of one stage of a run. Terminal: COMPLETED, FAILED, CANCELLED. */
 export type StageStatus = "PENDING" | "RUNNING" | "SUSPENDED" | "COMPLETED" | "FAILED" | "CANCELLED";
 
+/** Run statuses after which a run never changes. */
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
+/** Stage statuses after which a stage never changes. */
 export const TERMINAL_STAGE_STATUSES: readonly StageStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 
 
+/** A workflow run as stored. */
 export interface RunRecord {
   id: string;
   workflowId: string;
@@ -38,6 +41,7 @@ export interface RunRecord {
   lastActivityAt: Date;
 }
 
+/** A stage of a run as stored. */
 export interface StageRecord {
   /** Row id (unique across runs). */
   id: string;
@@ -67,6 +71,7 @@ export interface StageRecord {
   completedAt: Date | null;
 }
 
+/** A log line as stored. */
 export interface LogRecord {
   id: string;
   workflowRunId: string;
@@ -90,6 +95,7 @@ export interface ArtifactRecord {
 /** Outbox row kinds: `event` goes to the EventSink, `job` to the JobTransport. */
 export type OutboxKind = "event" | "job";
 
+/** An outbox row as stored. */
 export interface OutboxRecord {
   id: string;
   kind: OutboxKind;
@@ -120,6 +126,7 @@ export interface AnnotationRecord {
   createdAt: Date;
 }
 
+/** A recorded AI/model call (topic, model, tokens, cost). */
 export interface AICallRecord {
   id: string;
   /** Dotted topic, e.g. `workflow.<runId>.stage.<stageId>`. */

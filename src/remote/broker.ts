@@ -4,11 +4,9 @@
  * a Clock and a TaskDispatcher. Transports call `handleHeartbeat`, `report` and `presign` with
  * raw message bodies; stages and executors use the `RemoteActivityClient` methods.
  */
-import type { ActivityReport, ActivityTaskRecord, ActivityTaskStore } from "../ports/activity-task-store.js";
-import type { BlobStore } from "../ports/blob-store.js";
-import type { Clock } from "../ports/clock.js";
-import { type Logger, silentLogger } from "../ports/logger.js";
-import type { Presigner } from "../ports/presigner.js";
+import type { ActivityReport, ActivityTaskRecord } from "../ports/activity-task-store.js";
+import type { Logger } from "../ports/logger.js";
+import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from "./broker-options.js";
 import { errorMessage } from "../kernel/deps.js";
 import {
   type HeartbeatReply,
@@ -42,22 +40,7 @@ import {
   taskArtifactPrefix,
 } from "./types.js";
 
-export interface BrokerOptions {
-  store: ActivityTaskStore;
-  presigner: Presigner;
-  clock: Clock;
-  /** May be attached later (`attachDispatcher`), e.g. by `createInProcessTransport`. */
-  dispatcher?: TaskDispatcher;
-  /** Reads outputs stored by reference and answers `list` presign requests. */
-  blobStore?: BlobStore;
-  logger?: Logger;
-  /** Lease granted per start/heartbeat; on JetStream equal to the consumer's AckWait. Default 30 s. */
-  leaseMs?: number;
-  /** Deliveries per task when the submitter sets none. Default 3. */
-  defaultMaxAttempts?: number;
-  /** Lifetime of presigned URLs. Default 900 s. */
-  presignExpiresInSec?: number;
-}
+export type { BrokerOptions } from "./broker-options.js";
 
 /** Result of a report: whether it became the task's outcome, and why not. */
 export interface ReportResult {
@@ -66,6 +49,7 @@ export interface ReportResult {
   taskId: string;
 }
 
+/** Result of a broker reap: tasks failed for running out of attempts or time, and leases that expired. */
 export interface ReapResult {
   failed: { taskId: string; error: string }[];
   /** Leases that expired with attempts left: the transport redelivers them. */
@@ -77,6 +61,7 @@ export function createBroker(opts: BrokerOptions): Broker {
   return new Broker(opts);
 }
 
+/** The orchestrator side of remote activities: creates tasks, dispatches them, fences heartbeats and reports by lease token, presigns within a task's scope. */
 export class Broker implements RemoteActivityClient {
   private dispatcher: TaskDispatcher | undefined;
   private readonly waiters = new OutcomeWaiters();
@@ -85,12 +70,16 @@ export class Broker implements RemoteActivityClient {
   private readonly defaultMaxAttempts: number;
   private readonly presignExpiresInSec: number;
 
-  constructor(private readonly opts: BrokerOptions) {
+  private readonly opts: ResolvedBrokerOptions;
+
+  /** @throws ValidationError naming each bad or unknown option. */
+  constructor(options: BrokerOptions) {
+    const opts = (this.opts = resolveBrokerOptions(options));
     this.dispatcher = opts.dispatcher;
-    this.logger = opts.logger ?? silentLogger;
-    this.leaseMs = positive(opts.leaseMs, 30_000, "leaseMs");
-    this.defaultMaxAttempts = positive(opts.defaultMaxAttempts, 3, "defaultMaxAttempts");
-    this.presignExpiresInSec = positive(opts.presignExpiresInSec, 900, "presignExpiresInSec");
+    this.logger = opts.logger;
+    this.leaseMs = opts.leaseMs;
+    this.defaultMaxAttempts = opts.defaultMaxAttempts;
+    this.presignExpiresInSec = opts.presignExpiresInSec;
   }
 
   /** Wires the dispatcher once the transport exists (the transport may need the broker first). */
@@ -411,8 +400,3 @@ export class Broker implements RemoteActivityClient {
   }
 }
 
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`Broker: ${name} must be a positive number, got ${v}`);
-  return v;
-}

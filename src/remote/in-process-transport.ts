@@ -25,6 +25,7 @@ interface Entry {
   availableAt: number;
 }
 
+/** A task dispatcher and a worker transport wired to each other in one process. */
 export interface InProcessTransport {
   dispatcher: TaskDispatcher;
   worker: WorkerTransport;

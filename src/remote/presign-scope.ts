@@ -7,6 +7,7 @@ import type { PresignRequest } from "../contract/tasks.js";
 import { PresignRefusedError } from "./errors.js";
 import { taskArtifactPrefix } from "./types.js";
 
+/** The run and stage whose artifact prefix bounds a presign. */
 export interface KeyScope {
   workflowRunId: string;
   stageId: string;

@@ -7,12 +7,14 @@
 import type { ActivityExecutor, ActivityRequest } from "../ports/activity-executor.js";
 import { type Clock, systemClock } from "../ports/clock.js";
 import type { StageOutcome } from "../contract/stage-types.js";
-import { ValidationError } from "../contract/errors.js";
 import { RemoteActivityError } from "./errors.js";
 import { abortReason } from "./outcome-waiters.js";
 import { replayWorkerRecords } from "./replay.js";
 import type { RemoteActivityClient } from "./types.js";
+import { z } from "zod";
+import { parseOptions, positiveInt, withMethods } from "../contract/options.js";
 
+/** Options of {@link createRemoteExecutor}: default queue and code version, labels, poll interval and timeout. */
 export interface RemoteExecutorOptions {
   /** Queue and version for stages without `stage.remote` (set by defineRemoteStage). */
   queue: string;
@@ -27,17 +29,27 @@ export interface RemoteExecutorOptions {
   clock?: Clock;
 }
 
-export function createRemoteExecutor(client: RemoteActivityClient, opts: RemoteExecutorOptions): ActivityExecutor {
-  const pollIntervalMs = opts?.pollIntervalMs ?? 1_000;
-  const timeoutMs = opts?.timeoutMs ?? 600_000;
-  const issues: { path: string; message: string }[] = [];
-  if (!client || typeof client.waitForOutcome !== "function") issues.push({ path: "client", message: "must be a Broker or RemoteActivityClient" });
-  if (typeof opts?.queue !== "string" || opts.queue === "") issues.push({ path: "queue", message: "must be a non-empty string" });
-  if (typeof opts?.stageCodeVersion !== "string" || opts.stageCodeVersion === "") issues.push({ path: "stageCodeVersion", message: "must be a non-empty string" });
-  if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
-  if (!(timeoutMs > 0)) issues.push({ path: "timeoutMs", message: "must be positive" });
-  if (issues.length > 0) throw new ValidationError("createRemoteExecutor", issues);
-  const clock = opts.clock ?? systemClock;
+/** Every remote executor default, by name. */
+export const REMOTE_EXECUTOR_DEFAULTS = { pollIntervalMs: 1_000, timeoutMs: 600_000 } as const;
+
+const remoteExecutorSchema = z.object({
+  queue: z.string().min(1, "must be a non-empty string"),
+  stageCodeVersion: z.string().min(1, "must be a non-empty string"),
+  pollIntervalMs: positiveInt.default(REMOTE_EXECUTOR_DEFAULTS.pollIntervalMs),
+  timeoutMs: positiveInt.default(REMOTE_EXECUTOR_DEFAULTS.timeoutMs),
+  requiredLabels: z.record(z.string(), z.string()).optional(),
+  maxAttempts: positiveInt.optional(),
+  clock: withMethods<Clock>("a Clock", "now").default(systemClock),
+});
+
+/** Creates an executor that runs every stage it is given as a remote activity through `client`. */
+export function createRemoteExecutor(client: RemoteActivityClient, options: RemoteExecutorOptions): ActivityExecutor {
+  // The client is an argument, not an option, but its issue is reported with the options' ones.
+  const opts = parseOptions("remote executor", remoteExecutorSchema.extend({ client: withMethods("a Broker or RemoteActivityClient", "waitForOutcome") }), {
+    ...options,
+    client,
+  });
+  const { pollIntervalMs, timeoutMs, clock } = opts;
 
   return {
     async execute(request: ActivityRequest): Promise<StageOutcome<unknown>> {

@@ -11,6 +11,7 @@ import { replayWorkerRecords } from "./replay.js";
 import type { RemoteActivityClient } from "./types.js";
 import { versionMismatchMessage } from "./errors.js";
 
+/** Where and how a remote stage runs: queue, code version, labels, poll interval and wait bound. */
 export interface RemoteStageOptions {
   queue: string;
   /** The code version workers must run; a task created under another version fails naming both. */
@@ -35,6 +36,7 @@ export interface RemoteStageState {
   submittedAt: string;
 }
 
+/** Makes `stage` run as a remote activity on a worker serving `opts.queue`; same schemas, same id. */
 export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteActivityClient, opts: RemoteStageOptions): S {
   const issues: { path: string; message: string }[] = [];
   if (!stage || typeof stage.execute !== "function") issues.push({ path: "stage", message: "must be a stage" });

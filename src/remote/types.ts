@@ -40,6 +40,7 @@ export interface SubmitSpec {
   traceContext?: TraceCarrier | null;
 }
 
+/** Status of a remote task as the executor sees it. */
 export type TaskOutcomeStatus = "pending" | "completed" | "failed" | "cancelled";
 
 /** What the orchestrator knows about a task: terminal outcomes carry the worker's logs and annotations. */

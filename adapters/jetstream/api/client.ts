@@ -5,6 +5,7 @@ import { JetflowError } from "../../../src/contract/errors.js";
 import type { JetflowErrorCode } from "../../../src/contract/errors.js";
 import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/contract/api-messages.js";
 import type { ApiEndpoint, ApiReply, ApiRequest } from "../../../src/contract/api-messages.js";
+import { parseClientOptions } from "../options.js";
 
 /** An error reply from the jetflow API, with the server's symbolic code and field issues. */
 export class ApiError extends JetflowError {
@@ -17,6 +18,7 @@ export class ApiError extends JetflowError {
   }
 }
 
+/** Options of {@link createJetflowClient}: subject prefix and per-request timeout. */
 export interface JetflowClientOptions {
   /** Subject prefix of the API. Default "jetflow". */
   prefix?: string;
@@ -38,9 +40,9 @@ export interface JetflowClient {
   listWorkers(request?: ApiRequest<"workers.list">): Promise<ApiReply<"workers.list">>;
 }
 
-export function createJetflowClient(nc: NatsConnection, opts: JetflowClientOptions = {}): JetflowClient {
-  const prefix = opts.prefix ?? "jetflow";
-  const timeout = opts.timeoutMs ?? 10_000;
+/** Creates a typed client of the submission API (`jetflow.api.*` request/reply) on an open NATS connection; the caller closes the connection. */
+export function createJetflowClient(nc: NatsConnection, options: JetflowClientOptions = {}): JetflowClient {
+  const { prefix, timeoutMs: timeout } = parseClientOptions(options);
 
   /** One request in a CLIENT span whose context travels in the request headers (the server span is its child). */
   function call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>> {

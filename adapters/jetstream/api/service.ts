@@ -5,14 +5,16 @@ import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
-import { silentLogger } from "../../../src/ports/logger.js";
 import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
 import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
 import { extractTraceHeaders } from "../../../src/contract/trace-headers.js";
 import { SpanKind, inSpan, recordSpanError } from "../../../src/contract/spans.js";
+import { issuesFromZod } from "../../../src/contract/validation.js";
+import { parseApiServiceOptions } from "../options.js";
 
+/** Options of {@link startApiService}: the kernel it answers from, subject prefix, service identity and stats sources. */
 export interface ApiServiceOptions {
   kernel: Kernel;
   /** Subject prefix; endpoints listen on `<prefix>.api.<endpoint>`. Default "jetflow". */
@@ -27,6 +29,7 @@ export interface ApiServiceOptions {
   logger?: Logger;
 }
 
+/** A running submission API service; `stop()` drains it. */
 export interface ApiService {
   /** Instance id announced to service discovery. */
   readonly id: string;
@@ -44,13 +47,12 @@ class BadRequestError extends JetflowError {
  * Starts the submission API as a NATS micro-service (discoverable with `$SRV.PING`). Several
  * orchestrators may run it at once: endpoints share a queue group, so each request is answered once.
  */
-export async function startApiService(nc: NatsConnection, opts: ApiServiceOptions): Promise<ApiService> {
-  const prefix = opts.prefix ?? "jetflow";
-  const logger = opts.logger ?? silentLogger;
-  const version = opts.version ?? "0.1.0";
+export async function startApiService(nc: NatsConnection, options: ApiServiceOptions): Promise<ApiService> {
+  const opts = parseApiServiceOptions(options);
+  const { prefix, logger, version } = opts;
   const svcm = new Svcm(nc as never);
   const service: Service = await svcm.add({
-    name: opts.name ?? "jetflow",
+    name: opts.name,
     version,
     description: "jetflow submission API: create, query, cancel and rerun workflow runs",
     metadata: { prefix },
@@ -125,10 +127,7 @@ function parseRequest(endpoint: ApiEndpoint, data: Uint8Array): unknown {
   }
   const parsed = API_SCHEMAS[endpoint].request.safeParse(json);
   if (!parsed.success) {
-    throw new ValidationError(
-      `invalid ${endpoint} request`,
-      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-    );
+    throw new ValidationError(`invalid ${endpoint} request`, issuesFromZod(parsed.error));
   }
   return parsed.data;
 }

@@ -11,6 +11,7 @@ import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import { reportConsumerName, taskConsumerName } from "./names.js";
 
+/** Options of {@link ensureTaskConsumer}. */
 export interface EnsureTaskConsumerOptions {
   topology: Topology;
   queue: string;
@@ -55,6 +56,7 @@ export async function ensureTaskConsumer(jsm: JetStreamManager, opts: EnsureTask
   });
 }
 
+/** Options of {@link ensureReportConsumer}. */
 export interface EnsureReportConsumerOptions {
   topology: Topology;
   queue: string;

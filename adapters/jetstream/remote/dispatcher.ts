@@ -11,7 +11,9 @@ import { TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { TaskDispatcher } from "../../../src/remote/types.js";
 import { cancelNoticeSubject } from "./names.js";
+import { parseTaskDispatcherOptions } from "../options.js";
 
+/** Options of {@link createJetStreamTaskDispatcher}. */
 export interface JetStreamTaskDispatcherOptions {
   topology: Topology;
   /** Bound on each PubAck. Default 5000 ms. */
@@ -19,9 +21,10 @@ export interface JetStreamTaskDispatcherOptions {
 }
 
 /** Creates a TaskDispatcher publishing to the TASKS stream (attach it with `broker.attachDispatcher`). */
-export function createJetStreamTaskDispatcher(nc: NatsConnection, opts: JetStreamTaskDispatcherOptions): TaskDispatcher {
+export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetStreamTaskDispatcherOptions): TaskDispatcher {
+  const opts = parseTaskDispatcherOptions(options);
   const js = jetstream(nc);
-  const timeout = opts.ackTimeoutMs ?? 5_000;
+  const timeout = opts.ackTimeoutMs;
   return {
     async publish(task) {
       // Validate before sending: a body workers cannot parse would only be dead-lettered on their side.

@@ -7,7 +7,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { silentLogger, type Logger } from "../../../src/ports/logger.js";
+import type { Logger } from "../../../src/ports/logger.js";
 import { ProtocolError } from "../../../src/contract/protocol-error.js";
 import { carrierFromHeaders } from "../../../src/contract/trace-headers.js";
 import type { Topology } from "../../../src/contract/topology.js";
@@ -17,6 +17,7 @@ import { ensureReportConsumer } from "./consumers.js";
 import { reportConsumerName } from "./names.js";
 import { abortableDelay } from "../../../src/contract/abortable-delay.js";
 import { LoopBackoff } from "../../../src/contract/failure-policy.js";
+import { parseReportConsumerOptions } from "../options.js";
 
 /** A report body the broker could not read, with why. */
 export interface ReportDeadLetter {
@@ -26,6 +27,7 @@ export interface ReportDeadLetter {
   streamSequence: number;
 }
 
+/** Options of {@link startReportConsumer}. */
 export interface ReportConsumerOptions {
   topology: Topology;
   queue: string;
@@ -57,14 +59,13 @@ export interface ReportConsumer {
 }
 
 /** Starts the pull loop of `queue`'s report consumer. */
-export async function startReportConsumer(nc: NatsConnection, broker: Broker, opts: ReportConsumerOptions): Promise<ReportConsumer> {
-  const logger = opts.logger ?? silentLogger;
+export async function startReportConsumer(nc: NatsConnection, broker: Broker, options: ReportConsumerOptions): Promise<ReportConsumer> {
+  const opts = parseReportConsumerOptions(options);
+  const logger = opts.logger;
   const stream = opts.topology.streams.reports;
   const consumer = reportConsumerName(opts.queue);
-  if (opts.ensure !== false) await ensureReportConsumer(await jetstreamManager(nc), { topology: opts.topology, queue: opts.queue });
-  const pollMs = opts.pollMs ?? 1_000;
-  const retryDelayMs = opts.retryDelayMs ?? 1_000;
-  const ackTimeoutMs = opts.ackTimeoutMs ?? 5_000;
+  if (opts.ensure) await ensureReportConsumer(await jetstreamManager(nc), { topology: opts.topology, queue: opts.queue });
+  const { pollMs, retryDelayMs, ackTimeoutMs } = opts;
   const stopCtl = new AbortController();
 
   async function handle(m: PulledMessage): Promise<void> {
@@ -110,8 +111,7 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
     }
   }
 
-  const concurrency = opts.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`report consumer concurrency must be an integer >= 1, got ${concurrency}`);
+  const concurrency = opts.concurrency;
   // Reports of different tasks are independent, and broker.report fences attempts of one task in the store.
   const running = Promise.all(Array.from({ length: concurrency }, () => loop())).then(() => undefined);
   return {

@@ -5,13 +5,15 @@
  * orchestrator joins the same queue group, so each request is answered once.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { silentLogger, type Logger } from "../../../src/ports/logger.js";
+import type { Logger } from "../../../src/ports/logger.js";
 import { toTaskErrorReply } from "../../../src/contract/tasks.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { Broker } from "../../../src/remote/broker.js";
 import type { Via } from "../../../src/remote/task-capability.js";
 import { brokerFilter, brokerSubject, queueOfBrokerSubject, type BrokerOp } from "./names.js";
+import { parseBrokerRespondersOptions } from "../options.js";
 
+/** Options of {@link startBrokerResponders}. */
 export interface BrokerRespondersOptions {
   topology: Topology;
   /** Serve only these queues (default: every queue, `<p>.broker.*.<op>`). */
@@ -29,9 +31,10 @@ export interface BrokerResponders {
 }
 
 /** Subscribes the heartbeat and presign responders of `broker`. Resolves once the server has the subscriptions. */
-export async function startBrokerResponders(nc: NatsConnection, broker: Broker, opts: BrokerRespondersOptions): Promise<BrokerResponders> {
-  const logger = opts.logger ?? silentLogger;
-  const group = opts.group ?? "jetflow-broker";
+export async function startBrokerResponders(nc: NatsConnection, broker: Broker, options: BrokerRespondersOptions): Promise<BrokerResponders> {
+  const opts = parseBrokerRespondersOptions(options);
+  const logger = opts.logger;
+  const group = opts.group;
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
   const subjects: string[] = [];

@@ -7,12 +7,12 @@
  */
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { listWorkers } from "../../adapters/jetstream/fleet/index.js";
-import type { ActivityTaskRecord, ActivityTaskStore } from "../../src/ports/activity-task-store.js";
-import type { Logger } from "../../src/ports/logger.js";
-import type { Persistence } from "../../src/ports/persistence.js";
-import type { UnservedTaskJson } from "../../src/contract/api-messages.js";
-import { workersServing } from "../../src/contract/fleet.js";
+import { listWorkers } from "../adapters/jetstream/fleet/index.js";
+import type { ActivityTaskRecord, ActivityTaskStore } from "../src/ports/activity-task-store.js";
+import type { Logger } from "../src/ports/logger.js";
+import type { Persistence } from "../src/ports/persistence.js";
+import type { UnservedTaskJson } from "../src/contract/api-messages.js";
+import { workersServing } from "../src/contract/fleet.js";
 
 export interface UnservedWatchOptions {
   nc: NatsConnection;

@@ -1,23 +1,25 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { ValidationError } from "../src/contract/errors.js";
+import { issuesFromZod } from "../src/contract/validation.js";
 import { RemoteConfig } from "./remote-config.js";
 
 /**
  * Orchestrator configuration: a JSON file (`--config`) overlaid by environment variables.
  * Every field is validated; an error names the field.
  */
-export const OrchestratorConfig = z.object({
+export const OrchestratorConfig = z.strictObject({
   /** Module exporting `workflows: Workflow[]` (or a default export of that array). */
   workflows: z.string().min(1, "workflows module path is required"),
-  database: z.object({
+  database: z.strictObject({
     url: z.string().url(),
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, "schema must be a plain lower-case identifier").default("jetflow"),
     /** Apply pending migrations at start (under an advisory lock; safe with several orchestrators). */
     migrate: z.boolean().default(false),
     maxConnections: z.number().int().positive().default(10),
   }),
-  nats: z.object({
+  nats: z.strictObject({
     servers: z.string().min(1),
     creds: z.string().optional(),
     user: z.string().optional(),
@@ -27,14 +29,14 @@ export const OrchestratorConfig = z.object({
     replicas: z.number().int().min(1).max(5).default(1),
   }),
   jobs: z
-    .object({
+    .strictObject({
       /** Job lease = JetStream AckWait. */
       leaseMs: z.number().int().min(100).default(30_000),
       maxDeliveries: z.number().int().min(1).default(5),
     })
     .default({ leaseMs: 30_000, maxDeliveries: 5 }),
   host: z
-    .object({
+    .strictObject({
       workerId: z.string().min(1).optional(),
       orchestrationIntervalMs: z.number().int().positive().default(1_000),
       jobPollIntervalMs: z.number().int().positive().default(1_000),
@@ -47,7 +49,7 @@ export const OrchestratorConfig = z.object({
    * inline in Postgres (up to `inlineOutputLimitBytes`) and artifact writes fail with a clear error.
    */
   s3: z
-    .object({
+    .strictObject({
       bucket: z.string().min(3),
       prefix: z.string().default(""),
       endpoint: z.string().url().optional(),
@@ -59,16 +61,20 @@ export const OrchestratorConfig = z.object({
     .optional(),
   /** Stage outputs whose JSON is larger go to the object store (default 64 KiB; 8 MiB without S3). */
   inlineOutputLimitBytes: z.number().int().positive().optional(),
-  api: z.object({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  api: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
   /** Remote activities run by `jetflow worker` processes (see docs/remote-workers.md). Needs `s3`. */
   remote: RemoteConfig.optional(),
   logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   /** Serve GET /healthz on this port (127.0.0.1) for process supervisors. */
   healthPort: z.number().int().min(0).max(65_535).optional(),
 }).refine((c) => !c.remote || c.s3, { path: ["remote"], message: 'needs an "s3" section: workers move artifacts by URLs the orchestrator presigns' });
+/** The validated orchestrator configuration (see docs/orchestrator.md). */
 export type OrchestratorConfig = z.output<typeof OrchestratorConfig>;
 
-/** Reads the config file (if any), applies env overrides, validates, and resolves the workflows path. */
+/**
+ * Reads the config file (if any), applies env overrides, validates, and resolves the workflows path.
+ * @throws ValidationError naming each bad or unknown field (every object is strict: a misspelt key is refused).
+ */
 export async function loadOrchestratorConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<OrchestratorConfig> {
   let raw: Record<string, any> = {};
   let base = process.cwd();
@@ -90,9 +96,6 @@ export async function loadOrchestratorConfig(file: string | undefined, env: Node
   if (env.JETFLOW_LOG_LEVEL) raw.logLevel = env.JETFLOW_LOG_LEVEL;
   if (env.JETFLOW_HEALTH_PORT) raw.healthPort = Number(env.JETFLOW_HEALTH_PORT);
   const parsed = OrchestratorConfig.safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-    throw new Error(`invalid orchestrator config: ${detail}`);
-  }
+  if (!parsed.success) throw new ValidationError("invalid orchestrator config", issuesFromZod(parsed.error));
   return { ...parsed.data, workflows: resolve(base, parsed.data.workflows) };
 }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
-import { createTopology } from "../../src/contract/topology.js";
+import type { JetflowClient } from "./client.js";
+import { createTopology } from "../../../src/contract/topology.js";
 
 const EventMessage = z
   .object({
@@ -12,10 +12,12 @@ const EventMessage = z
     data: z.record(z.string(), z.unknown()).default({}),
   })
   .passthrough();
+/** A workflow event as read from the run's event subject (unknown fields kept). */
 export type RunEventMessage = z.output<typeof EventMessage>;
 
 const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
 
+/** How a watched run ended, or TIMEOUT when the bound ran out first. */
 export interface WatchResult {
   status: "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT";
   output: unknown;
@@ -63,11 +65,6 @@ export async function watchRun(
     if (timer) clearTimeout(timer);
     sub.unsubscribe();
   }
-}
-
-/** Exit code for a run outcome: 0 completed, 2 failed, 3 cancelled, 4 timed out. */
-export function exitCodeFor(status: WatchResult["status"]): number {
-  return { COMPLETED: 0, FAILED: 2, CANCELLED: 3, TIMEOUT: 4 }[status];
 }
 
 function safeJson(data: Uint8Array): unknown {

@@ -1,8 +1,8 @@
-import { DEFAULT_TASK_LEASE_MS } from "../../src/contract/defaults.js";
+import { DEFAULT_TASK_LEASE_MS } from "../src/contract/defaults.js";
 import { z } from "zod";
 
 /** One (queue, code version) the orchestrator serves: a durable task consumer plus the broker's responders. */
-export const RemoteQueueConfig = z.object({
+export const RemoteQueueConfig = z.strictObject({
   queue: z.string().min(1, "queue is required"),
   codeVersion: z.string().min(1, "codeVersion is required"),
   /** Lease per start/heartbeat = the consumer's AckWait. Default: `remote.leaseMs`. */
@@ -18,7 +18,7 @@ export type RemoteQueueConfig = z.output<typeof RemoteQueueConfig>;
  * Requires the `s3` section (the orchestrator presigns with its credentials).
  */
 export const RemoteConfig = z
-  .object({
+  .strictObject({
     queues: z.array(RemoteQueueConfig).min(1, "list at least one { queue, codeVersion }"),
     /** Default lease of every queue. Workers must heartbeat well within it. */
     leaseMs: z.number().int().min(100).default(DEFAULT_TASK_LEASE_MS),

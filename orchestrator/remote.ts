@@ -11,16 +11,16 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type postgres from "postgres";
-import { createPostgresActivityTaskStore } from "../../adapters/postgres/index.js";
-import { createS3Presigner } from "../../adapters/s3/index.js";
-import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer } from "../../adapters/jetstream/remote/index.js";
-import { createBroker, defineRemoteStage, type Broker, type RemoteStageOptions } from "../../src/remote/index.js";
-import type { Topology } from "../../src/contract/topology.js";
-import type { AnyStage } from "../../src/contract/stage-types.js";
-import type { BlobStore, Logger } from "../../src/index.js";
-import { systemClock } from "../../src/ports/clock.js";
-import type { ActivityTaskStore } from "../../src/ports/activity-task-store.js";
-import { JetflowError } from "../../src/contract/errors.js";
+import { createPostgresActivityTaskStore } from "../adapters/postgres/index.js";
+import { createS3Presigner } from "../adapters/s3/index.js";
+import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer } from "../adapters/jetstream/remote/index.js";
+import { createBroker, defineRemoteStage, type Broker, type RemoteStageOptions } from "../src/remote/index.js";
+import type { Topology } from "../src/contract/topology.js";
+import type { AnyStage } from "../src/contract/stage-types.js";
+import type { BlobStore, Logger } from "../src/index.js";
+import { systemClock } from "../src/ports/clock.js";
+import type { ActivityTaskStore } from "../src/ports/activity-task-store.js";
+import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 
 /**

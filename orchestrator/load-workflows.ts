@@ -1,6 +1,6 @@
 import { pathToFileURL } from "node:url";
-import type { AnyWorkflow } from "../../src/builder/types.js";
-import type { WorkflowRegistry } from "../../src/ports/registry.js";
+import type { AnyWorkflow } from "../src/builder/types.js";
+import type { WorkflowRegistry } from "../src/ports/registry.js";
 import type { WorkflowModuleContext } from "./remote.js";
 
 /**
