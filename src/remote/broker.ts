@@ -24,13 +24,14 @@ import { zodToProtocolError } from "../contract/job-message.js";
 import { carrierFromContext, contextFromCarrier } from "../contract/trace-headers.js";
 import type { TraceCarrier } from "../ports/records.js";
 import { SpanKind, inSpan } from "../contract/spans.js";
-import { countRedelivery, countTaskOutcome } from "../contract/metrics.js";
+import { countTaskOutcome } from "../contract/metrics.js";
 import { DispatcherMissingError, versionMismatchMessage } from "./errors.js";
 import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
 import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
-import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
+import { type Via, newSecret } from "./task-capability.js";
+import { type LeaseContext, heartbeat, startAttempt } from "./broker-lease.js";
 import {
   type RemoteActivityClient,
   type SubmitSpec,
@@ -117,7 +118,12 @@ export class Broker implements RemoteActivityClient {
     );
   }
 
-  private async createAndPublish(spec: SubmitSpec, taskId: string, dispatcher: TaskDispatcher, traceContext: TraceCarrier | null): Promise<string> {
+  private async createAndPublish(
+    spec: SubmitSpec,
+    taskId: string,
+    dispatcher: TaskDispatcher,
+    traceContext: TraceCarrier | null,
+  ): Promise<string> {
     const now = this.opts.clock.now();
     const record = await this.opts.store.createTask({
       taskId,
@@ -177,78 +183,19 @@ export class Broker implements RemoteActivityClient {
     return req.kind === "start" ? this.startAttempt(req, via) : this.heartbeat(req);
   }
 
-  /**
-   * Opens attempt `req.attempt` (the transport's delivery count) for `req.workerId`, and issues
-   * its lease token. Refused, with the same answer as for a task that does not exist, when the
-   * request did not come through the task's own queue (`via`) or lacks the task message's
-   * capability: whoever was never delivered the task learns nothing about it and cannot start,
-   * fail or take it. A newer attempt is refused while the current one's lease is live (with
-   * `retryAfterMs`), so a peer cannot steal a lease its holder keeps heartbeating.
-   */
-  async startAttempt(req: StartRequest, via?: Via): Promise<HeartbeatReply> {
-    const { store, clock } = this.opts;
-    const task = await store.getTask(req.taskId);
-    if (!task || (via && via.queue !== task.queue) || !capabilityMatches(task.capability, req.capability)) {
-      if (task) this.logger.warn({ taskId: req.taskId, workerId: req.workerId, via: via?.queue, attempt: req.attempt }, "start refused: no proof of delivery (wrong queue or capability)");
-      return { accepted: false, cancelled: false, reason: "unknown_task" };
-    }
-    if (task.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
-    if (task.status === "COMPLETED" || task.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
-    const now = clock.now();
-    let failure: string | null = null;
-    if (req.codeVersion !== undefined && req.codeVersion !== task.codeVersion) {
-      failure = versionMismatchMessage(task.codeVersion, req.codeVersion, `worker "${req.workerId}"`);
-    } else if (task.deadline && task.deadline.getTime() <= now.getTime()) {
-      failure = `deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
-    } else if (req.attempt > task.maxAttempts) {
-      failure = `attempts exhausted: delivery ${req.attempt} exceeds maxAttempts ${task.maxAttempts} (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
-    }
-    if (failure) {
-      await this.failTask(task.taskId, failure);
-      return { accepted: false, cancelled: false, reason: failure };
-    }
-    const leaseDeadline = new Date(now.getTime() + this.leaseMs);
-    const leaseToken = newSecret();
-    const liveLeaseCutoff = new Date(now.getTime() + takeoverGraceMs(this.leaseMs));
-    const r = await store.startAttempt(task.taskId, { attempt: req.attempt, leaseToken, workerId: req.workerId, leaseDeadline, now, liveLeaseCutoff });
-    if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
-    if (!r.accepted) {
-      const cur = r.task;
-      if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
-      if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
-        const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
-        return { accepted: false, cancelled: false, reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`, retryAfterMs };
-      }
-      return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
-    }
-    return {
-      accepted: true,
-      cancelled: false,
-      leaseToken,
-      ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
-      leaseDeadline: leaseDeadline.toISOString(),
-    };
+  /** Opens attempt `req.attempt` and issues its lease token; see {@link startAttempt} in ./broker-lease.ts. */
+  startAttempt(req: StartRequest, via?: Via): Promise<HeartbeatReply> {
+    return startAttempt(this.leaseContext, req, via);
   }
 
   /** Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to stop. */
-  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+  heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+    return heartbeat(this.leaseContext, req);
+  }
+
+  private get leaseContext(): LeaseContext {
     const { store, clock } = this.opts;
-    let details = req.details;
-    if (details === undefined) {
-      // A bare liveness beat must not erase the progress a later attempt resumes from.
-      const task = await store.getTask(req.taskId);
-      if (!task) return { accepted: false, cancelled: false, reason: "unknown_task" };
-      details = task.heartbeatDetails;
-    }
-    const now = clock.now();
-    // A release ends the lease now, so the redelivery the holder is about to cause can start at once.
-    const leaseDeadline = req.release ? now : new Date(now.getTime() + this.leaseMs);
-    const r = await store.recordHeartbeat(req.taskId, { attempt: req.attempt, leaseToken: req.leaseToken, details: details ?? null, leaseDeadline, now });
-    return {
-      accepted: r.accepted,
-      cancelled: r.cancelled,
-      ...(r.accepted ? { leaseDeadline: leaseDeadline.toISOString() } : { reason: r.cancelled ? "task cancelled" : "lease not held" }),
-    };
+    return { store, clock, logger: this.logger, leaseMs: this.leaseMs, failTask: (id, e) => this.failTask(id, e) };
   }
 
   /**
@@ -281,7 +228,10 @@ export class Broker implements RemoteActivityClient {
         this.waiters.notify(msg.taskId);
       } else {
         span.setAttribute("jetflow.report.refused", verdict.reason ?? "refused");
-        this.logger.info({ taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, reason: verdict.reason }, "remote report refused");
+        this.logger.info(
+          { taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, reason: verdict.reason },
+          "remote report refused",
+        );
       }
       return verdict.accepted ? { accepted: true, taskId: msg.taskId } : { accepted: false, reason: verdict.reason, taskId: msg.taskId };
     });
@@ -291,7 +241,11 @@ export class Broker implements RemoteActivityClient {
     const base = { attempt: msg.attempt, leaseToken: msg.leaseToken, raw: msg };
     if (msg.codeVersion !== task.codeVersion) {
       // Deploy safety: a report from other code never resumes the task, it fails it (still fenced).
-      return { ...base, outcome: "failed", error: versionMismatchMessage(task.codeVersion, msg.codeVersion, `the reporting worker "${msg.workerId}"`) };
+      return {
+        ...base,
+        outcome: "failed",
+        error: versionMismatchMessage(task.codeVersion, msg.codeVersion, `the reporting worker "${msg.workerId}"`),
+      };
     }
     if (msg.outcome === "completed" && msg.outputRef) {
       const own = attemptPrefix({ workflowRunId: task.workflowRunId, stageId: task.stageId, attempt: msg.attempt });
@@ -308,7 +262,13 @@ export class Broker implements RemoteActivityClient {
   async presign(raw: unknown, via?: Via): Promise<PresignReply> {
     const req = unwrap(parsePresignRequest(raw));
     return presignForTask(
-      { store: this.opts.store, presigner: this.opts.presigner, clock: this.opts.clock, blobStore: this.opts.blobStore, expiresInSec: this.presignExpiresInSec },
+      {
+        store: this.opts.store,
+        presigner: this.opts.presigner,
+        clock: this.opts.clock,
+        blobStore: this.opts.blobStore,
+        expiresInSec: this.presignExpiresInSec,
+      },
       req,
       via?.queue,
     );
@@ -399,4 +359,3 @@ export class Broker implements RemoteActivityClient {
     return this.getOutcome(taskId);
   }
 }
-
