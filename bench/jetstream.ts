@@ -19,7 +19,16 @@ const BATCH = 100;
 
 function job(i: number, tag: string): JobSpec {
   const runId = `${tag}-run-${i}`;
-  return { jobId: `${runId}:s:1`, workflowRunId: runId, workflowId: "bench", stageId: "s", attempt: 1, maxAttempts: 3, priority: 0, payload: { i } };
+  return {
+    jobId: `${runId}:s:1`,
+    workflowRunId: runId,
+    workflowId: "bench",
+    stageId: "s",
+    attempt: 1,
+    maxAttempts: 3,
+    priority: 0,
+    payload: { i },
+  };
 }
 
 async function main(): Promise<void> {
@@ -70,7 +79,9 @@ async function main(): Promise<void> {
     await transport.close();
 
     const rate = (ms: number): number => Math.round((N / ms) * 1000);
-    console.log(`nats ${nats.source} ${nc.info?.version ?? ""}, ${N} jobs, enqueue in batches of ${BATCH}, then one-at-a-time dequeue + complete`);
+    console.log(
+      `nats ${nats.source} ${nc.info?.version ?? ""}, ${N} jobs, enqueue in batches of ${BATCH}, then one-at-a-time dequeue + complete`,
+    );
     console.log(`raw JetStream (publish+msgID, next(), ackAck): ${rate(rawMs)} jobs/s (${rawMs.toFixed(0)} ms)`);
     console.log(`JetStreamJobTransport (enqueue, dequeue, complete): ${rate(trMs)} jobs/s (${trMs.toFixed(0)} ms)`);
     console.log(`ratio transport/raw: ${(rawMs / trMs).toFixed(2)}`);

@@ -46,7 +46,15 @@ async function remoteRound(m: number, round: number): Promise<void> {
   const heavy = remoteStage("heavy", async (ctx) => ({ output: { r: ctx.input.n * 2 } }));
   for (let i = 0; i < m; i += 100) {
     const f = await makeFixture();
-    const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy }, workerId: "w", pollWaitMs: 50, maxConcurrentTasks: 16 });
+    const w = createActivityWorker({
+      transport: f.transport.worker,
+      queue: "q",
+      stageCodeVersion: "v1",
+      registry: { heavy },
+      workerId: "w",
+      pollWaitMs: 50,
+      maxConcurrentTasks: 16,
+    });
     w.start();
     try {
       await Promise.all(
@@ -67,7 +75,12 @@ async function child(): Promise<void> {
   let telemetry: Telemetry | null = null;
   let sink: ReturnType<typeof createServer> | null = null;
   if (mode === "unsampled") {
-    Object.assign(process.env, { OTEL_TRACES_SAMPLER: "always_off", OTEL_TRACES_EXPORTER: "otlp", OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" });
+    Object.assign(process.env, {
+      OTEL_TRACES_SAMPLER: "always_off",
+      OTEL_TRACES_EXPORTER: "otlp",
+      OTEL_METRICS_EXPORTER: "none",
+      OTEL_LOGS_EXPORTER: "none",
+    });
     telemetry = startTelemetry({ serviceName: "bench" });
   } else if (mode === "exporting") {
     sink = createServer((req, res) => {
@@ -116,10 +129,14 @@ function parent(): void {
   const best = (m: string) => Math.min(...runs[m]!);
   const base = best("off");
   const work = RUNS + TASKS;
-  console.log(`${RUNS} kernel runs (2 stages) + ${TASKS} remote activities, best of ${ROUNDS} rounds x ${REPS} interleaved processes per mode`);
+  console.log(
+    `${RUNS} kernel runs (2 stages) + ${TASKS} remote activities, best of ${ROUNDS} rounds x ${REPS} interleaved processes per mode`,
+  );
   console.log(`noise floor: the off processes spread ${(Math.min(...runs.off!) / Math.max(...runs.off!)).toFixed(3)} (best/worst)`);
   for (const m of modes) {
-    console.log(`${m.padEnd(10)} ${Math.round((work / best(m)) * 1000)} units/s (${best(m).toFixed(0)} ms)  ratio vs off: ${(base / best(m)).toFixed(3)}`);
+    console.log(
+      `${m.padEnd(10)} ${Math.round((work / best(m)) * 1000)} units/s (${best(m).toFixed(0)} ms)  ratio vs off: ${(base / best(m)).toFixed(3)}`,
+    );
   }
 }
 

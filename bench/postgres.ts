@@ -85,7 +85,10 @@ async function drive(persistence: Persistence): Promise<number> {
   return ms;
 }
 
-async function kernelPhase(sql: postgres.Sql, counter: { queries: number }): Promise<{ ms: number; queries: number; outboxPerRun: number }> {
+async function kernelPhase(
+  sql: postgres.Sql,
+  counter: { queries: number },
+): Promise<{ ms: number; queries: number; outboxPerRun: number }> {
   await migrate(sql, { schema: "bench_kernel" });
   const q0 = counter.queries;
   const ms = await drive(createPostgresPersistence(sql, { schema: "bench_kernel" }));
@@ -110,7 +113,12 @@ async function rawPhase(sql: postgres.Sql, outboxPerRun: number): Promise<number
       where run_id = ${runId} and stage_id = 'work'`;
     await sql`update bench_raw.runs set status = 'COMPLETED', output = ${sql.json({ n: i + 1 })}, completed_at = ${now}, updated_at = ${now} where id = ${runId}`;
     const rows = Array.from({ length: outboxPerRun }, () => ({
-      id: randomUUID(), kind: "event", run_id: runId, type: "stage:completed", payload: sql.json({ runId }), created_at: now,
+      id: randomUUID(),
+      kind: "event",
+      run_id: runId,
+      type: "stage:completed",
+      payload: sql.json({ runId }),
+      created_at: now,
     }));
     if (rows.length) await sql`insert into bench_raw.outbox ${sql(rows)}`;
   });
@@ -120,15 +128,26 @@ async function rawPhase(sql: postgres.Sql, outboxPerRun: number): Promise<number
 async function main(): Promise<void> {
   const pg = await usePostgres();
   const counter = { queries: 0 };
-  const sql = postgres(pg.url, { max: LANES + 2, onnotice: () => {}, debug: (_c: number, q: string) => { counter.queries++; if (process.env.BENCH_TRACE) process.stderr.write(q.replace(/\s+/g, " ").slice(0, 90) + "\n"); } });
+  const sql = postgres(pg.url, {
+    max: LANES + 2,
+    onnotice: () => {},
+    debug: (_c: number, q: string) => {
+      counter.queries++;
+      if (process.env.BENCH_TRACE) process.stderr.write(q.replace(/\s+/g, " ").slice(0, 90) + "\n");
+    },
+  });
   try {
     const k = await kernelPhase(sql, counter);
     const rawMs = await rawPhase(sql, k.outboxPerRun);
     const kRate = N / (k.ms / 1000);
     const rawRate = N / (rawMs / 1000);
     console.log(`postgres bench: ${N} one-stage runs, ${LANES} lanes, source=${pg.source}`);
-    console.log(`  kernel + PostgresPersistence : ${kRate.toFixed(1)} runs/s (${k.ms.toFixed(0)} ms, ${(k.queries / N).toFixed(1)} statements/run, ${k.outboxPerRun} outbox rows/run)`);
-    console.log(`  raw postgres.js same writes  : ${rawRate.toFixed(1)} runs/s (${rawMs.toFixed(0)} ms, ${5 + (k.outboxPerRun ? 1 : 0)} statements/run)`);
+    console.log(
+      `  kernel + PostgresPersistence : ${kRate.toFixed(1)} runs/s (${k.ms.toFixed(0)} ms, ${(k.queries / N).toFixed(1)} statements/run, ${k.outboxPerRun} outbox rows/run)`,
+    );
+    console.log(
+      `  raw postgres.js same writes  : ${rawRate.toFixed(1)} runs/s (${rawMs.toFixed(0)} ms, ${5 + (k.outboxPerRun ? 1 : 0)} statements/run)`,
+    );
     console.log(`  ratio kernel/raw             : ${(kRate / rawRate).toFixed(2)}`);
   } finally {
     await sql.end({ timeout: 5 });

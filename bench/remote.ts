@@ -68,10 +68,24 @@ interface Measured {
 }
 
 /** The jetflow path: broker on Postgres, JetStream dispatcher/responders/report consumer, SDK workers. */
-async function remoteRun(natsUrl: string, pgUrl: string, workers: number, n: number, width: number, oneInFlight = false): Promise<Measured> {
+async function remoteRun(
+  natsUrl: string,
+  pgUrl: string,
+  workers: number,
+  n: number,
+  width: number,
+  oneInFlight = false,
+): Promise<Measured> {
   const pg = await postgresTaskStore(pgUrl);
   const topology = freshTopology();
-  const orch = await startOrchestrator({ url: natsUrl, topology, queue: QUEUE, codeVersion: VERSION, leaseMs: 30_000, taskStore: pg.store });
+  const orch = await startOrchestrator({
+    url: natsUrl,
+    topology,
+    queue: QUEUE,
+    codeVersion: VERSION,
+    leaseMs: 30_000,
+    taskStore: pg.store,
+  });
   const submittedAt = new Map<string, number>();
   const latencies: number[] = [];
   const body = stage("heavy", async (ctx) => {
@@ -84,7 +98,14 @@ async function remoteRun(natsUrl: string, pgUrl: string, workers: number, n: num
     for (let i = 0; i < workers; i++) {
       const nc = await connect({ servers: natsUrl });
       const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-      const w = createActivityWorker({ transport, queue: QUEUE, stageCodeVersion: VERSION, workerId: `w${i}`, registry: { heavy: body }, pollWaitMs: 1_000 });
+      const w = createActivityWorker({
+        transport,
+        queue: QUEUE,
+        stageCodeVersion: VERSION,
+        workerId: `w${i}`,
+        registry: { heavy: body },
+        pollWaitMs: 1_000,
+      });
       w.start();
       running.push({ w, nc, ...(transport.close ? { close: transport.close } : {}) });
     }
@@ -116,14 +137,22 @@ async function remoteRun(natsUrl: string, pgUrl: string, workers: number, n: num
 }
 
 /** The raw JetStream loop with the same workers and submitters, no broker and no Postgres. */
-async function rawRun(nc: NatsConnection, natsUrl: string, workers: number, n: number, width: number, oneInFlight = false): Promise<Measured> {
+async function rawRun(
+  nc: NatsConnection,
+  natsUrl: string,
+  workers: number,
+  n: number,
+  width: number,
+  oneInFlight = false,
+): Promise<Measured> {
   const tag = Math.random().toString(36).slice(2, 10);
   const jsm = await jetstreamManager(nc);
   const tasks = `RAWT_${tag}`.toUpperCase();
   const reports = `RAWR_${tag}`.toUpperCase();
   await jsm.streams.add({ name: tasks, subjects: [`raw${tag}.tasks`], retention: RetentionPolicy.Workqueue });
   await jsm.streams.add({ name: reports, subjects: [`raw${tag}.reports`], retention: RetentionPolicy.Workqueue });
-  for (const s of [tasks, reports]) await jsm.consumers.add(s, { durable_name: "c", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: 5 });
+  for (const s of [tasks, reports])
+    await jsm.consumers.add(s, { durable_name: "c", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: 5 });
   const js = jetstream(nc);
   const submittedAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -146,7 +175,11 @@ async function rawRun(nc: NatsConnection, natsUrl: string, workers: number, n: n
             const task = JSON.parse(dec.decode(m.data)) as { taskId: string; n: number };
             const t = submittedAt.get(task.taskId);
             if (t !== undefined) latencies.push(performance.now() - t);
-            await wjs.publish(`raw${tag}.reports`, enc.encode(JSON.stringify({ taskId: task.taskId, outcome: "completed", output: { r: task.n } })), { msgID: `${task.taskId}:1` });
+            await wjs.publish(
+              `raw${tag}.reports`,
+              enc.encode(JSON.stringify({ taskId: task.taskId, outcome: "completed", output: { r: task.n } })),
+              { msgID: `${task.taskId}:1` },
+            );
             await m.ackAck();
           }
         })(),
@@ -193,7 +226,9 @@ async function main(): Promise<void> {
   try {
     const rate = (m: Measured, n: number): number => Math.round((n / m.ms) * 1000);
     const lat = (m: Measured): string => `p50 ${pct(m.latencies, 50).toFixed(1)} ms, p99 ${pct(m.latencies, 99).toFixed(1)} ms`;
-    console.log(`nats ${nats.source} ${nc.info?.version ?? ""}, postgres ${pgsvc.source}; ${N} tasks per row, ${SUBMITTERS} concurrent submitters, trivial stage body`);
+    console.log(
+      `nats ${nats.source} ${nc.info?.version ?? ""}, postgres ${pgsvc.source}; ${N} tasks per row, ${SUBMITTERS} concurrent submitters, trivial stage body`,
+    );
     // Warm-up (JIT, connection pools), not reported.
     await remoteRun(nats.url, pgsvc.url, 4, Math.min(100, N), SUBMITTERS);
     await rawRun(nc, nats.url, 4, Math.min(100, N), SUBMITTERS);
@@ -209,7 +244,9 @@ async function main(): Promise<void> {
     const idleN = Math.min(200, N);
     const idleRaw = await rawRun(nc, nats.url, 4, idleN, 1, true);
     const idle = await remoteRun(nats.url, pgsvc.url, 4, idleN, 1, true);
-    console.log(`idle (1 submitter, 4 workers, ${idleN} tasks): remote ${lat(idle)} (${rate(idle, idleN)} tasks/s); raw ${lat(idleRaw)} (${rate(idleRaw, idleN)} msgs/s); ratio remote/raw ${(idleRaw.ms / idle.ms).toFixed(2)}`);
+    console.log(
+      `idle (1 submitter, 4 workers, ${idleN} tasks): remote ${lat(idle)} (${rate(idle, idleN)} tasks/s); raw ${lat(idleRaw)} (${rate(idleRaw, idleN)} msgs/s); ratio remote/raw ${(idleRaw.ms / idle.ms).toFixed(2)}`,
+    );
   } finally {
     await nc.close();
     await pgsvc.stop();

@@ -28,15 +28,29 @@ async function main(): Promise<number> {
     registry: { getWorkflow: (id) => (id === workflow.id ? workflow : undefined) },
   });
   // Short intervals so the demo finishes in about a second; production keeps the defaults.
-  const host = createNodeHost({ kernel, jobTransport, workerId: "demo-worker", orchestrationIntervalMs: 50, jobPollIntervalMs: 50, maxConcurrentJobs: 2 });
+  const host = createNodeHost({
+    kernel,
+    jobTransport,
+    workerId: "demo-worker",
+    orchestrationIntervalMs: 50,
+    jobPollIntervalMs: 50,
+    maxConcurrentJobs: 2,
+  });
 
   console.log(`jetflow demo: workflow "${DOCUMENT_WORKFLOW_ID}" on document "${documentId}"`);
   for (const g of workflow.getExecutionPlan()) {
-    console.log(`  group ${g.groupIndex}${g.parallel ? " (parallel)" : ""}: ${g.stages.map((s) => `${s.id}${s.mode === "async-batch" ? " [async-batch]" : ""}`).join(", ")}`);
+    console.log(
+      `  group ${g.groupIndex}${g.parallel ? " (parallel)" : ""}: ${g.stages.map((s) => `${s.id}${s.mode === "async-batch" ? " [async-batch]" : ""}`).join(", ")}`,
+    );
   }
   await host.start();
   try {
-    const { workflowRunId } = await kernel.dispatch({ type: "run.create", idempotencyKey: randomUUID(), workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId } });
+    const { workflowRunId } = await kernel.dispatch({
+      type: "run.create",
+      idempotencyKey: randomUUID(),
+      workflowId: DOCUMENT_WORKFLOW_ID,
+      input: { documentId },
+    });
     const end = await events.waitFor(
       (e) => e.workflowRunId === workflowRunId && (e.type === "workflow:completed" || e.type === "workflow:failed"),
       RUN_TIMEOUT_MS,

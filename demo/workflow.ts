@@ -32,14 +32,19 @@ export const reportSchema = z.object({
 });
 export type DocumentReport = z.output<typeof reportSchema>;
 
-const STOP_WORDS = new Set("a an and as at by for from in is it of on or so such the to when where which who with was were be are its this that".split(" "));
+const STOP_WORDS = new Set(
+  "a an and as at by for from in is it of on or so such the to when where which who with was were be are its this that".split(" "),
+);
 
 function wordsOf(text: string): string[] {
   return text.toLowerCase().match(/[a-z']+/g) ?? [];
 }
 
 function sentencesOf(text: string): string[] {
-  return text.split(/(?<=[.!?])\s+/).map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(/(?<=[.!?])\s+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export interface DocumentWorkflowDeps {
@@ -74,7 +79,11 @@ export function createDocumentWorkflow(deps: DocumentWorkflowDeps) {
   const wordStats = defineStage({
     id: "word-stats",
     name: "Word statistics",
-    schemas: { input: documentSchema, output: statsSchema, config: z.object({ topN: z.number().int().positive().default(5), wordsPerMinute: z.number().positive().default(230) }) },
+    schemas: {
+      input: documentSchema,
+      output: statsSchema,
+      config: z.object({ topN: z.number().int().positive().default(5), wordsPerMinute: z.number().positive().default(230) }),
+    },
     async execute(ctx) {
       const words = wordsOf(ctx.input.text);
       const counts = new Map<string, number>();
@@ -84,7 +93,12 @@ export function createDocumentWorkflow(deps: DocumentWorkflowDeps) {
         .slice(0, ctx.config.topN)
         .map(([word, count]) => ({ word, count }));
       return {
-        output: { words: words.length, uniqueWords: new Set(words).size, readingTimeSec: Math.round((words.length / ctx.config.wordsPerMinute) * 60), topWords },
+        output: {
+          words: words.length,
+          uniqueWords: new Set(words).size,
+          readingTimeSec: Math.round((words.length / ctx.config.wordsPerMinute) * 60),
+          topWords,
+        },
         customMetrics: { words: words.length },
       };
     },
@@ -99,8 +113,16 @@ export function createDocumentWorkflow(deps: DocumentWorkflowDeps) {
       // Score a sentence by how many of the document's frequent words it carries.
       const freq = new Map<string, number>();
       for (const w of wordsOf(ctx.input.text)) if (!STOP_WORDS.has(w)) freq.set(w, (freq.get(w) ?? 0) + 1);
-      const scored = sentences.map((s, i) => ({ s, i, score: wordsOf(s).reduce((n, w) => n + (freq.get(w) ?? 0), 0) / Math.max(1, wordsOf(s).length) }));
-      const picked = scored.sort((a, b) => b.score - a.score).slice(0, ctx.config.maxSentences).sort((a, b) => a.i - b.i).map((x) => x.s);
+      const scored = sentences.map((s, i) => ({
+        s,
+        i,
+        score: wordsOf(s).reduce((n, w) => n + (freq.get(w) ?? 0), 0) / Math.max(1, wordsOf(s).length),
+      }));
+      const picked = scored
+        .sort((a, b) => b.score - a.score)
+        .slice(0, ctx.config.maxSentences)
+        .sort((a, b) => a.i - b.i)
+        .map((x) => x.s);
       ctx.annotate(Decision.rationale, `picked ${picked.length} of ${sentences.length} sentences by word frequency`);
       return { output: { sentences: picked, totalSentences: sentences.length } };
     },

@@ -9,65 +9,79 @@ import { RemoteConfig } from "./remote-config.js";
  * Orchestrator configuration: a JSON file (`--config`) overlaid by environment variables.
  * Every field is validated; an error names the field.
  */
-export const OrchestratorConfig = z.strictObject({
-  /** Module exporting `workflows: Workflow[]` (or a default export of that array). */
-  workflows: z.string().min(1, "workflows module path is required"),
-  database: z.strictObject({
-    url: z.string().url(),
-    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, "schema must be a plain lower-case identifier").default("jetflow"),
-    /** Apply pending migrations at start (under an advisory lock; safe with several orchestrators). */
-    migrate: z.boolean().default(false),
-    maxConnections: z.number().int().positive().default(10),
-  }),
-  nats: z.strictObject({
-    servers: z.string().min(1),
-    creds: z.string().optional(),
-    user: z.string().optional(),
-    password: z.string().optional(),
-    prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default("jetflow"),
-    streamPrefix: z.string().regex(/^[A-Z0-9_]+$/).default("JETFLOW"),
-    replicas: z.number().int().min(1).max(5).default(1),
-  }),
-  jobs: z
-    .strictObject({
-      /** Job lease = JetStream AckWait. */
-      leaseMs: z.number().int().min(100).default(30_000),
-      maxDeliveries: z.number().int().min(1).default(5),
-    })
-    .default({ leaseMs: 30_000, maxDeliveries: 5 }),
-  host: z
-    .strictObject({
-      workerId: z.string().min(1).optional(),
-      orchestrationIntervalMs: z.number().int().positive().default(1_000),
-      jobPollIntervalMs: z.number().int().positive().default(1_000),
-      staleLeaseThresholdMs: z.number().int().positive().default(60_000),
-      maxConcurrentJobs: z.number().int().positive().default(4),
-    })
-    .default({ orchestrationIntervalMs: 1_000, jobPollIntervalMs: 1_000, staleLeaseThresholdMs: 60_000, maxConcurrentJobs: 4 }),
-  /**
-   * Object store for large stage outputs and artifacts (S3, R2, MinIO). Without it, outputs stay
-   * inline in Postgres (up to `inlineOutputLimitBytes`) and artifact writes fail with a clear error.
-   */
-  s3: z
-    .strictObject({
-      bucket: z.string().min(3),
-      prefix: z.string().default(""),
-      endpoint: z.string().url().optional(),
-      region: z.string().min(1).default("us-east-1"),
-      accessKeyId: z.string().min(1).optional(),
-      secretAccessKey: z.string().min(1).optional(),
-      forcePathStyle: z.boolean().default(false),
-    })
-    .optional(),
-  /** Stage outputs whose JSON is larger go to the object store (default 64 KiB; 8 MiB without S3). */
-  inlineOutputLimitBytes: z.number().int().positive().optional(),
-  api: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
-  /** Remote activities run by `jetflow worker` processes (see docs/remote-workers.md). Needs `s3`. */
-  remote: RemoteConfig.optional(),
-  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
-  /** Serve GET /healthz on this port (127.0.0.1) for process supervisors. */
-  healthPort: z.number().int().min(0).max(65_535).optional(),
-}).refine((c) => !c.remote || c.s3, { path: ["remote"], message: 'needs an "s3" section: workers move artifacts by URLs the orchestrator presigns' });
+export const OrchestratorConfig = z
+  .strictObject({
+    /** Module exporting `workflows: Workflow[]` (or a default export of that array). */
+    workflows: z.string().min(1, "workflows module path is required"),
+    database: z.strictObject({
+      url: z.string().url(),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/, "schema must be a plain lower-case identifier")
+        .default("jetflow"),
+      /** Apply pending migrations at start (under an advisory lock; safe with several orchestrators). */
+      migrate: z.boolean().default(false),
+      maxConnections: z.number().int().positive().default(10),
+    }),
+    nats: z.strictObject({
+      servers: z.string().min(1),
+      creds: z.string().optional(),
+      user: z.string().optional(),
+      password: z.string().optional(),
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default("jetflow"),
+      streamPrefix: z
+        .string()
+        .regex(/^[A-Z0-9_]+$/)
+        .default("JETFLOW"),
+      replicas: z.number().int().min(1).max(5).default(1),
+    }),
+    jobs: z
+      .strictObject({
+        /** Job lease = JetStream AckWait. */
+        leaseMs: z.number().int().min(100).default(30_000),
+        maxDeliveries: z.number().int().min(1).default(5),
+      })
+      .default({ leaseMs: 30_000, maxDeliveries: 5 }),
+    host: z
+      .strictObject({
+        workerId: z.string().min(1).optional(),
+        orchestrationIntervalMs: z.number().int().positive().default(1_000),
+        jobPollIntervalMs: z.number().int().positive().default(1_000),
+        staleLeaseThresholdMs: z.number().int().positive().default(60_000),
+        maxConcurrentJobs: z.number().int().positive().default(4),
+      })
+      .default({ orchestrationIntervalMs: 1_000, jobPollIntervalMs: 1_000, staleLeaseThresholdMs: 60_000, maxConcurrentJobs: 4 }),
+    /**
+     * Object store for large stage outputs and artifacts (S3, R2, MinIO). Without it, outputs stay
+     * inline in Postgres (up to `inlineOutputLimitBytes`) and artifact writes fail with a clear error.
+     */
+    s3: z
+      .strictObject({
+        bucket: z.string().min(3),
+        prefix: z.string().default(""),
+        endpoint: z.string().url().optional(),
+        region: z.string().min(1).default("us-east-1"),
+        accessKeyId: z.string().min(1).optional(),
+        secretAccessKey: z.string().min(1).optional(),
+        forcePathStyle: z.boolean().default(false),
+      })
+      .optional(),
+    /** Stage outputs whose JSON is larger go to the object store (default 64 KiB; 8 MiB without S3). */
+    inlineOutputLimitBytes: z.number().int().positive().optional(),
+    api: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+    /** Remote activities run by `jetflow worker` processes (see docs/remote-workers.md). Needs `s3`. */
+    remote: RemoteConfig.optional(),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+    /** Serve GET /healthz on this port (127.0.0.1) for process supervisors. */
+    healthPort: z.number().int().min(0).max(65_535).optional(),
+  })
+  .refine((c) => !c.remote || c.s3, {
+    path: ["remote"],
+    message: 'needs an "s3" section: workers move artifacts by URLs the orchestrator presigns',
+  });
 /** The validated orchestrator configuration (see docs/orchestrator.md). */
 export type OrchestratorConfig = z.output<typeof OrchestratorConfig>;
 

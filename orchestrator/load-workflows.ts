@@ -11,7 +11,10 @@ import type { WorkflowModuleContext } from "./remote.js";
  * registry. Duplicate ids are refused: two definitions of one id would make runs depend on which
  * orchestrator claimed them.
  */
-export async function loadWorkflowRegistry(modulePath: string, context?: WorkflowModuleContext): Promise<{ registry: WorkflowRegistry; ids: string[] }> {
+export async function loadWorkflowRegistry(
+  modulePath: string,
+  context?: WorkflowModuleContext,
+): Promise<{ registry: WorkflowRegistry; ids: string[] }> {
   const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
   let list = (mod.workflows ?? mod.default) as unknown;
   if (typeof mod.createWorkflows === "function") {
@@ -20,7 +23,9 @@ export async function loadWorkflowRegistry(modulePath: string, context?: Workflo
     list = await (mod.createWorkflows as (c: WorkflowModuleContext) => unknown)(context);
   }
   if (!Array.isArray(list) || list.length === 0) {
-    throw new Error(`${modulePath} must export a non-empty array "workflows" (or a default export of one, or a function "createWorkflows" returning one)`);
+    throw new Error(
+      `${modulePath} must export a non-empty array "workflows" (or a default export of one, or a function "createWorkflows" returning one)`,
+    );
   }
   const byId = new Map<string, AnyWorkflow>();
   for (const wf of list as AnyWorkflow[]) {

@@ -42,13 +42,18 @@ export const RemoteConfig = z
     const leaseOf = new Map<string, number>();
     r.queues.forEach((q, i) => {
       const id = `${q.queue} ${q.codeVersion}`;
-      if (seen.has(id)) ctx.addIssue({ code: "custom", path: ["queues", i], message: `queue "${q.queue}" version "${q.codeVersion}" is listed twice` });
+      if (seen.has(id))
+        ctx.addIssue({ code: "custom", path: ["queues", i], message: `queue "${q.queue}" version "${q.codeVersion}" is listed twice` });
       seen.add(id);
       // The broker's heartbeat responders serve a queue, not a version: one lease per queue.
       const lease = q.leaseMs ?? r.leaseMs;
       const other = leaseOf.get(q.queue);
       if (other !== undefined && other !== lease) {
-        ctx.addIssue({ code: "custom", path: ["queues", i, "leaseMs"], message: `queue "${q.queue}" has two leases (${other} and ${lease} ms); every version of a queue shares one` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["queues", i, "leaseMs"],
+          message: `queue "${q.queue}" has two leases (${other} and ${lease} ms); every version of a queue shares one`,
+        });
       }
       leaseOf.set(q.queue, lease);
     });

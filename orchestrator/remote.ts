@@ -13,7 +13,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type postgres from "postgres";
 import { createPostgresActivityTaskStore } from "../adapters/postgres/index.js";
 import { createS3Presigner } from "../adapters/s3/index.js";
-import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer } from "../adapters/jetstream/remote/index.js";
+import {
+  createJetStreamTaskDispatcher,
+  ensureTaskConsumer,
+  startBrokerResponders,
+  startReportConsumer,
+} from "../adapters/jetstream/remote/index.js";
 import { createBroker, defineRemoteStage, type Broker, type RemoteStageOptions } from "../src/remote/index.js";
 import type { Topology } from "../src/contract/topology.js";
 import type { AnyStage } from "../src/contract/stage-types.js";
@@ -69,17 +74,30 @@ export interface OrchestratorRemoteDeps {
 }
 
 const disabled = (): never => {
-  throw new JetflowError("VALIDATION", 'remote stages need a "remote" section in the orchestrator config (remote.queues: [{ queue, codeVersion }]) and an "s3" section');
+  throw new JetflowError(
+    "VALIDATION",
+    'remote stages need a "remote" section in the orchestrator config (remote.queues: [{ queue, codeVersion }]) and an "s3" section',
+  );
 };
 
 /** Builds the brokers (no I/O yet). Without `config.remote` the hook refuses every call. */
 export function createOrchestratorRemote(config: OrchestratorConfig, deps: OrchestratorRemoteDeps): OrchestratorRemote {
   const remote = config.remote;
   if (!remote) {
-    return { stages: { enabled: false, stage: disabled, client: disabled }, store: null, start: async () => {}, cancelRun: async () => {}, stop: async () => {} };
+    return {
+      stages: { enabled: false, stage: disabled, client: disabled },
+      store: null,
+      start: async () => {},
+      cancelRun: async () => {},
+      stop: async () => {},
+    };
   }
   const s3 = config.s3;
-  if (!s3) throw new JetflowError("VALIDATION", 'the "remote" section needs an "s3" section: workers move artifacts by URLs the orchestrator presigns');
+  if (!s3)
+    throw new JetflowError(
+      "VALIDATION",
+      'the "remote" section needs an "s3" section: workers move artifacts by URLs the orchestrator presigns',
+    );
   const store = createPostgresActivityTaskStore(deps.sql, { schema: config.database.schema });
   const presigner = createS3Presigner({
     bucket: s3.bucket,
@@ -88,7 +106,9 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
     clientConfig: {
       region: s3.region,
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-      ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
+      ...(s3.accessKeyId && s3.secretAccessKey
+        ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }
+        : {}),
       forcePathStyle: s3.forcePathStyle,
     },
   });
@@ -111,7 +131,8 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
   }
   const brokerOf = (queue: string): Broker => {
     const b = brokers.get(queue);
-    if (!b) throw new JetflowError("VALIDATION", `queue "${queue}" is not in remote.queues (configured: ${[...brokers.keys()].join(", ")})`);
+    if (!b)
+      throw new JetflowError("VALIDATION", `queue "${queue}" is not in remote.queues (configured: ${[...brokers.keys()].join(", ")})`);
     return b;
   };
   const stages: RemoteStages = {
@@ -120,7 +141,10 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
     stage(stage, opts) {
       const broker = brokerOf(opts.queue);
       if (!remote.queues.some((q) => q.queue === opts.queue && q.codeVersion === opts.stageCodeVersion)) {
-        throw new JetflowError("VALIDATION", `stage "${stage.id}": queue "${opts.queue}" has no code version "${opts.stageCodeVersion}" in remote.queues, so no worker could ever pull its tasks`);
+        throw new JetflowError(
+          "VALIDATION",
+          `stage "${stage.id}": queue "${opts.queue}" has no code version "${opts.stageCodeVersion}" in remote.queues, so no worker could ever pull its tasks`,
+        );
       }
       return defineRemoteStage(stage, broker, opts);
     },
@@ -147,7 +171,13 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);
       const jsm = await jetstreamManager(nc);
       for (const q of remote.queues) {
-        await ensureTaskConsumer(jsm, { topology, queue: q.queue, codeVersion: q.codeVersion, leaseMs: q.leaseMs ?? remote.leaseMs, maxDeliver: q.maxDeliver });
+        await ensureTaskConsumer(jsm, {
+          topology,
+          queue: q.queue,
+          codeVersion: q.codeVersion,
+          leaseMs: q.leaseMs ?? remote.leaseMs,
+          maxDeliver: q.maxDeliver,
+        });
       }
       for (const [queue, broker] of brokers) {
         const responders = await startBrokerResponders(nc, broker, { topology, queues: [queue], logger: deps.logger });

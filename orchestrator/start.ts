@@ -43,8 +43,12 @@ const pollingScheduler: Scheduler = { schedule: async () => {} };
  * migrating), the JetStream topology, job transport and event sink, the kernel, the node host
  * and the submission API. Several orchestrators may run against one database and one NATS.
  */
-export async function startOrchestrator(config: OrchestratorConfig, opts: { logger?: Logger; blobStore?: BlobStore } = {}): Promise<Orchestrator> {
-  const logger: Logger = opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" }, mixin: traceLogFields }, destination(2));
+export async function startOrchestrator(
+  config: OrchestratorConfig,
+  opts: { logger?: Logger; blobStore?: BlobStore } = {},
+): Promise<Orchestrator> {
+  const logger: Logger =
+    opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" }, mixin: traceLogFields }, destination(2));
   const workerId = config.host.workerId ?? `orchestrator-${hostname()}-${process.pid}`;
   const sql = postgres(config.database.url, { max: config.database.maxConnections, onnotice: () => {} });
   const closers: (() => Promise<void>)[] = [async () => void (await sql.end({ timeout: 5 }))];
@@ -95,7 +99,15 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
     const persistence = createPostgresPersistence(sql, { schema: config.database.schema });
     const unserved =
       remote.store && config.remote
-        ? startUnservedWatch({ nc, store: remote.store, persistence, prefix: topology.prefix, logger, afterMs: config.remote.unservedAfterMs, intervalMs: config.remote.unservedCheckMs })
+        ? startUnservedWatch({
+            nc,
+            store: remote.store,
+            persistence,
+            prefix: topology.prefix,
+            logger,
+            afterMs: config.remote.unservedAfterMs,
+            intervalMs: config.remote.unservedCheckMs,
+          })
         : null;
     if (unserved) closers.push(() => unserved.stop());
     const kernel = createKernel({
@@ -129,12 +141,21 @@ export async function startOrchestrator(config: OrchestratorConfig, opts: { logg
 
     let api: ApiService | undefined;
     if (config.api.enabled) {
-      api = await startApiService(nc, { kernel, jobTransport, prefix: config.nats.prefix, logger, ...(unserved ? { unservedTasks: unserved.list } : {}) });
+      api = await startApiService(nc, {
+        kernel,
+        jobTransport,
+        prefix: config.nats.prefix,
+        logger,
+        ...(unserved ? { unservedTasks: unserved.list } : {}),
+      });
       closers.push(() => api!.stop());
     }
     const health = async (): Promise<HealthReport> => {
       const db = await Promise.race([
-        sql`select 1`.then(() => "ok", (e: unknown) => (e as Error).message),
+        sql`select 1`.then(
+          () => "ok",
+          (e: unknown) => (e as Error).message,
+        ),
         new Promise<string>((r) => setTimeout(r, 2_000, "no answer within 2 s").unref()),
       ]);
       const h = host.getStats();
@@ -186,13 +207,18 @@ function blobStoreFor(config: OrchestratorConfig): BlobStore {
       clientConfig: {
         region: s3.region,
         ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-        ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
+        ...(s3.accessKeyId && s3.secretAccessKey
+          ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }
+          : {}),
         forcePathStyle: s3.forcePathStyle,
       },
     });
   }
   const refuse = async (): Promise<never> => {
-    throw new JetflowError("UNAVAILABLE", "no object store configured: add an \"s3\" section to the orchestrator config to store artifacts and large outputs");
+    throw new JetflowError(
+      "UNAVAILABLE",
+      'no object store configured: add an "s3" section to the orchestrator config to store artifacts and large outputs',
+    );
   };
   return { put: refuse, get: refuse, has: refuse, delete: refuse, list: refuse, deletePrefix: async () => 0 };
 }

@@ -35,14 +35,18 @@ export interface UnservedWatch {
   stop(): Promise<void>;
 }
 
-const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(",");
+const labelText = (l: Record<string, string>) =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 
 /** Why no worker serves `t`, from the live workers of its queue. */
 function reasonFor(t: ActivityTaskRecord, live: { queue: string; stageCodeVersion: string; labels: Record<string, string> }[]): string {
   const ofQueue = live.filter((w) => w.queue === t.queue);
   if (ofQueue.length === 0) return `no live worker serves queue "${t.queue}"`;
   const ofVersion = ofQueue.filter((w) => w.stageCodeVersion === t.codeVersion);
-  if (ofVersion.length === 0) return `no live worker of queue "${t.queue}" runs code version "${t.codeVersion}" (running: ${[...new Set(ofQueue.map((w) => w.stageCodeVersion))].join(", ")})`;
+  if (ofVersion.length === 0)
+    return `no live worker of queue "${t.queue}" runs code version "${t.codeVersion}" (running: ${[...new Set(ofQueue.map((w) => w.stageCodeVersion))].join(", ")})`;
   return `no live worker of queue "${t.queue}" has the labels ${labelText(t.requiredLabels)}`;
 }
 
@@ -70,9 +74,28 @@ export function startUnservedWatch(o: UnservedWatchOptions): UnservedWatch {
         const known = unserved.get(t.taskId);
         unserved.set(t.taskId, { task: t, reason });
         if (known?.reason === reason) continue;
-        o.logger.warn({ taskId: t.taskId, workflowRunId: t.workflowRunId, stageId: t.stageId, queue: t.queue, codeVersion: t.codeVersion, requiredLabels: t.requiredLabels, reason }, "remote task waits with no worker able to serve it");
+        o.logger.warn(
+          {
+            taskId: t.taskId,
+            workflowRunId: t.workflowRunId,
+            stageId: t.stageId,
+            queue: t.queue,
+            codeVersion: t.codeVersion,
+            requiredLabels: t.requiredLabels,
+            reason,
+          },
+          "remote task waits with no worker able to serve it",
+        );
         await o.persistence.appendLogs([
-          { id: randomUUID(), workflowRunId: t.workflowRunId, stageId: t.stageId, level: "WARN", message: `waiting for a worker: ${reason}`, meta: { taskId: t.taskId, requiredLabels: t.requiredLabels }, createdAt: new Date() },
+          {
+            id: randomUUID(),
+            workflowRunId: t.workflowRunId,
+            stageId: t.stageId,
+            level: "WARN",
+            message: `waiting for a worker: ${reason}`,
+            meta: { taskId: t.taskId, requiredLabels: t.requiredLabels },
+            createdAt: new Date(),
+          },
         ]);
       }
     }
@@ -80,7 +103,9 @@ export function startUnservedWatch(o: UnservedWatchOptions): UnservedWatch {
   }
 
   const tick = () => {
-    running = check().catch((err: unknown) => o.logger.warn({ err: (err as Error).message }, "unserved-task check failed; retrying next tick"));
+    running = check().catch((err: unknown) =>
+      o.logger.warn({ err: (err as Error).message }, "unserved-task check failed; retrying next tick"),
+    );
   };
   const timer = setInterval(() => {
     if (!stopped) tick();

@@ -23,4 +23,3 @@ export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolea
     "OTEL_CONFIG_FILE",
   ].some((k) => (env[k] ?? "").trim() !== "");
 }
-

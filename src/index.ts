@@ -140,7 +140,22 @@ export type { ValidationIssue } from "./contract/validation.js";
 export type { ApprovalStatus } from "./conventions/index.js";
 
 // Port types: the interfaces an adapter implements, and the records they hold
-export type { Persistence, PersistenceTx, NewRun, NewStage, NewLog, NewAnnotation, NewOutboxRow, RunPatch, StagePatch, RunGuard, StageGuard, RunFilter, AnnotationFilter, IdempotencyAcquire } from "./ports/persistence.js";
+export type {
+  Persistence,
+  PersistenceTx,
+  NewRun,
+  NewStage,
+  NewLog,
+  NewAnnotation,
+  NewOutboxRow,
+  RunPatch,
+  StagePatch,
+  RunGuard,
+  StageGuard,
+  RunFilter,
+  AnnotationFilter,
+  IdempotencyAcquire,
+} from "./ports/persistence.js";
 export type {
   RunRecord,
   RunStatus,
@@ -163,6 +178,14 @@ export type { Clock } from "./ports/clock.js";
 export type { Logger } from "./ports/logger.js";
 export type { WorkflowRegistry } from "./ports/registry.js";
 export type { ActivityExecutor, ActivityRequest } from "./ports/activity-executor.js";
-export type { ActivityTaskStore, ActivityTaskRecord, ActivityTaskStatus, NewActivityTask, ActivityOutcome, ActivityReport, ReportVerdict } from "./ports/activity-task-store.js";
+export type {
+  ActivityTaskStore,
+  ActivityTaskRecord,
+  ActivityTaskStatus,
+  NewActivityTask,
+  ActivityOutcome,
+  ActivityReport,
+  ReportVerdict,
+} from "./ports/activity-task-store.js";
 export type { TraceCarrier } from "./contract/trace-headers.js";
 export type { WorkflowEventType } from "./contract/event-message.js";

@@ -89,7 +89,16 @@ export {
 } from "./contract/fleet.js";
 
 // Wire protocol: the worker service's control subjects
-export { workerServiceSubject, WS_OPS, WsStartRequest, WsStopRequest, WsStatusRequest, WsProjectStatus, WsListReply, WsErrorReply } from "./contract/worker-service.js";
+export {
+  workerServiceSubject,
+  WS_OPS,
+  WsStartRequest,
+  WsStopRequest,
+  WsStatusRequest,
+  WsProjectStatus,
+  WsListReply,
+  WsErrorReply,
+} from "./contract/worker-service.js";
 
 // Telemetry helpers: spans, metrics, trace propagation, log correlation
 export { inSpan, recordSpanError, TRACER_NAME, SpanKind } from "./contract/spans.js";
@@ -103,7 +112,13 @@ export {
   observeJobQueueDepth,
   METER_NAME,
 } from "./contract/metrics.js";
-export { injectTraceHeaders, extractTraceHeaders, carrierFromContext, carrierFromHeaders, contextFromCarrier } from "./contract/trace-headers.js";
+export {
+  injectTraceHeaders,
+  extractTraceHeaders,
+  carrierFromContext,
+  carrierFromHeaders,
+  contextFromCarrier,
+} from "./contract/trace-headers.js";
 export { traceLogFields } from "./contract/log-correlation.js";
 
 // Defaults, retry arithmetic, bounded waits, validation formatting

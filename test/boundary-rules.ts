@@ -64,10 +64,14 @@ export const boundaryRules: IForbiddenRuleType[] = [
   },
   {
     name: "worker-sdk-allow-list",
-    comment: "the worker package ships alone: it may import itself, src/contract, @nats-io/*, zod, @opentelemetry/api and node builtins, nothing else",
+    comment:
+      "the worker package ships alone: it may import itself, src/contract, @nats-io/*, zod, @opentelemetry/api and node builtins, nothing else",
     severity: "error",
     from: { path: "^worker-sdk/" },
-    to: { dependencyTypesNot: ["core"], pathNot: ["^worker-sdk/", "^src/contract/", NATS, pkg("zod"), pkg("@opentelemetry/api")].join("|") },
+    to: {
+      dependencyTypesNot: ["core"],
+      pathNot: ["^worker-sdk/", "^src/contract/", NATS, pkg("zod"), pkg("@opentelemetry/api")].join("|"),
+    },
   },
   {
     name: "contract-self-contained",

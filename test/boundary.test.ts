@@ -24,19 +24,28 @@ test("planted violations are reported, and allowed imports are not", async () =>
   assert.ok(has("src-no-infra-packages", "src/uses-postgres.ts", /^postgres\//), `src -> postgres${report}`);
   assert.ok(has("worker-sdk-credential-free", "worker-sdk/uploads.ts", /^@aws-sdk\/client-s3/), `worker-sdk -> @aws-sdk${report}`);
   assert.ok(has("src-no-outer-folders", "src/uses-adapter.ts", /^adapters\/postgres\/store\.ts$/), `src -> adapters${report}`);
-  assert.ok(has("src-no-otel-sdk", "src/uses-otel-sdk.ts", /^@opentelemetry\/sdk-jetflow-fixture-never-installed$/), `src -> otel sdk (unresolved)${report}`);
+  assert.ok(
+    has("src-no-otel-sdk", "src/uses-otel-sdk.ts", /^@opentelemetry\/sdk-jetflow-fixture-never-installed$/),
+    `src -> otel sdk (unresolved)${report}`,
+  );
   assert.ok(has("adapters-jetstream-only-nats", "adapters/jetstream/leaks-db.ts", /^postgres\//), `jetstream -> postgres${report}`);
   assert.ok(has("orchestrator-no-cli", "orchestrator/uses-cli.ts", /^cli\/print\.ts$/), `orchestrator -> cli${report}`);
   assert.ok(has("src-no-outer-folders", "src/uses-orchestrator.ts", /^orchestrator\/uses-cli\.ts$/), `src -> orchestrator${report}`);
   assert.ok(has("adapters-independent", "adapters/jetstream/leaks-db.ts", /^adapters\/postgres\//), `adapter -> adapter${report}`);
 
-  assert.ok(has("worker-sdk-allow-list", "worker-sdk/uses-kernel.ts", /^src\/clean\.ts$/), `worker-sdk -> src outside the contract${report}`);
+  assert.ok(
+    has("worker-sdk-allow-list", "worker-sdk/uses-kernel.ts", /^src\/clean\.ts$/),
+    `worker-sdk -> src outside the contract${report}`,
+  );
   assert.ok(has("worker-sdk-allow-list", "worker-sdk/uses-kernel.ts", /^pino\//), `worker-sdk -> a package off the allow-list${report}`);
   assert.ok(has("contract-self-contained", "src/contract/uses-core.ts", /^src\/clean\.ts$/), `contract -> the rest of src${report}`);
 
   const offenders = new Set(violations.map((v) => v.from));
   assert.not.ok(offenders.has("src/clean.ts"), `zod/@opentelemetry/api are allowed in src/${report}`);
-  assert.not.ok(offenders.has("worker-sdk/allowed.ts"), `the contract, NATS, zod, the OTel API and builtins are allowed in worker-sdk/${report}`);
+  assert.not.ok(
+    offenders.has("worker-sdk/allowed.ts"),
+    `the contract, NATS, zod, the OTel API and builtins are allowed in worker-sdk/${report}`,
+  );
   assert.not.ok(offenders.has("src/contract/wire.ts"), `zod, the OTel API and builtins are allowed in src/contract${report}`);
   assert.not.ok(offenders.has("cli/print.ts"), `cli/ may import anything${report}`);
   assert.not.ok(offenders.has("adapters/postgres/store.ts"), `postgres is allowed in adapters/postgres${report}`);

@@ -48,7 +48,10 @@ const artifacts: StageArtifacts = {
     // A copy is transferred (not the caller's buffer, which would be detached under their feet).
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data.slice();
     const buf = bytes.buffer as ArrayBuffer;
-    return (await call({ op: "put", name, bytes: buf, ...(opts?.contentType ? { contentType: opts.contentType } : {}) }, [buf])) as { key: string; size: number };
+    return (await call({ op: "put", name, bytes: buf, ...(opts?.contentType ? { contentType: opts.contentType } : {}) }, [buf])) as {
+      key: string;
+      size: number;
+    };
   },
   async get(key) {
     const got = (await call({ op: "get", key })) as ArrayBuffer | null;
@@ -69,7 +72,12 @@ function parse(schema: AnyStage["schemas"]["input"], value: unknown, what: strin
 async function run(): Promise<unknown> {
   const mod = await loadStageModule(task.file);
   const stage = mod.stages.get(task.stageId);
-  if (!stage) throw new WorkerError("CONFIG", `module ${task.file} no longer exports stage "${task.stageId}" (it changed since the worker loaded it)`, false);
+  if (!stage)
+    throw new WorkerError(
+      "CONFIG",
+      `module ${task.file} no longer exports stage "${task.stageId}" (it changed since the worker loaded it)`,
+      false,
+    );
   // The main thread validated already; parsing again here gives the stage the values its own
   // schemas produce (transforms, defaults), which structured clone could not carry.
   const input = parse(stage.schemas.input, task.input, "invalid task input");
@@ -107,7 +115,16 @@ run().then(
       post({ t: "done", result });
     } catch (err) {
       // A result structured clone cannot carry (a function, a class with private state): say so.
-      post({ t: "error", error: serializeError(new WorkerError("CONFIG", `stage "${task.stageId}" returned a result that cannot leave its thread: ${(err as Error).message}`, false)) });
+      post({
+        t: "error",
+        error: serializeError(
+          new WorkerError(
+            "CONFIG",
+            `stage "${task.stageId}" returned a result that cannot leave its thread: ${(err as Error).message}`,
+            false,
+          ),
+        ),
+      });
     }
   },
   (err: unknown) => post({ t: "error", error: serializeError(err) }),

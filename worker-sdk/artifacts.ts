@@ -22,20 +22,31 @@ export interface ArtifactOptions {
 
 export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedTask, o: ArtifactOptions): StageArtifacts {
   // Transfers are CLIENT spans under the worker's `activity.execute` span; failures carry ERROR status.
-  const spanAttrs = (name: string, extra: Record<string, string | number> = {}) => ({ "jetflow.task.id": lease.task.taskId, "jetflow.artifact.name": name, ...extra });
+  const spanAttrs = (name: string, extra: Record<string, string | number> = {}) => ({
+    "jetflow.task.id": lease.task.taskId,
+    "jetflow.artifact.name": name,
+    ...extra,
+  });
   return {
     async put(name, data, opts) {
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
       const contentType = opts?.contentType;
       const multipart = bytes.byteLength > o.partSize;
-      return inSpan("artifact.upload", { kind: SpanKind.CLIENT, attributes: spanAttrs(name, { "jetflow.artifact.size": bytes.byteLength, "jetflow.artifact.multipart": String(multipart) }) }, async () => {
-        if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
-        const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
-        if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
-        const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
-        if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
-        return { key: p.key, size: bytes.byteLength };
-      });
+      return inSpan(
+        "artifact.upload",
+        {
+          kind: SpanKind.CLIENT,
+          attributes: spanAttrs(name, { "jetflow.artifact.size": bytes.byteLength, "jetflow.artifact.multipart": String(multipart) }),
+        },
+        async () => {
+          if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
+          const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
+          if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
+          const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
+          if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+          return { key: p.key, size: bytes.byteLength };
+        },
+      );
     },
     async get(nameOrKey) {
       return inSpan("artifact.download", { kind: SpanKind.CLIENT, attributes: spanAttrs(nameOrKey) }, async (span) => {
@@ -64,7 +75,13 @@ async function putMultipart(
   contentType: string | undefined,
   o: ArtifactOptions,
 ): Promise<{ key: string; size: number }> {
-  const m = await transport.presign(lease, { op: "multipart", key: name, size: bytes.byteLength, partSize: o.partSize, ...(contentType ? { contentType } : {}) });
+  const m = await transport.presign(lease, {
+    op: "multipart",
+    key: name,
+    size: bytes.byteLength,
+    partSize: o.partSize,
+    ...(contentType ? { contentType } : {}),
+  });
   if (!m.uploadId || !m.parts || !m.partSize) throw new ArtifactTransferError(`presign multipart for "${name}" returned no upload`);
   const { uploadId, partSize } = m;
   const parts = [...m.parts].sort((a, b) => a.partNumber - b.partNumber);
@@ -77,9 +94,13 @@ async function putMultipart(
         const start = (part.partNumber - 1) * partSize;
         const body = bytes.subarray(start, Math.min(start + partSize, bytes.byteLength));
         const res = await fetch(part.url, { method: "PUT", body, signal: o.signal });
-        if (!res.ok) throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} failed: HTTP ${res.status} ${await safeText(res)}`);
+        if (!res.ok)
+          throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} failed: HTTP ${res.status} ${await safeText(res)}`);
         const etag = res.headers.get("etag");
-        if (!etag) throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`);
+        if (!etag)
+          throw new ArtifactTransferError(
+            `PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`,
+          );
         etags.push({ partNumber: part.partNumber, etag });
       }
     };

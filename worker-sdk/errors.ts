@@ -1,5 +1,14 @@
 /** Typed errors of the worker SDK; `code` is stable, `retryable` tells the worker whether another attempt can help. */
-export type WorkerErrorCode = "CANCELLED" | "LEASE_LOST" | "WORKER_STOPPING" | "VALIDATION" | "NOT_AVAILABLE_REMOTELY" | "ARTIFACT" | "CONFIG" | "VERSION_MISMATCH" | "ACTIVITY_CRASHED";
+export type WorkerErrorCode =
+  | "CANCELLED"
+  | "LEASE_LOST"
+  | "WORKER_STOPPING"
+  | "VALIDATION"
+  | "NOT_AVAILABLE_REMOTELY"
+  | "ARTIFACT"
+  | "CONFIG"
+  | "VERSION_MISMATCH"
+  | "ACTIVITY_CRASHED";
 
 import { formatIssues, type ValidationIssue } from "../src/contract/validation.js";
 

@@ -26,8 +26,13 @@ export interface HealthServer {
  * Serves `report()` on `host:port` (default 127.0.0.1: health is for the local supervisor,
  * not the internet). A report that throws is answered 503 with the error message, never a crash.
  */
-export async function startHealthServer(opts: { port: number; host?: string; report: () => HealthReport | Promise<HealthReport> }): Promise<HealthServer> {
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65_535) throw new RangeError(`health port must be an integer in 0..65535, got ${opts.port}`);
+export async function startHealthServer(opts: {
+  port: number;
+  host?: string;
+  report: () => HealthReport | Promise<HealthReport>;
+}): Promise<HealthServer> {
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65_535)
+    throw new RangeError(`health port must be an integer in 0..65535, got ${opts.port}`);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" || (path !== "/" && path !== "/healthz")) {
@@ -39,7 +44,9 @@ export async function startHealthServer(opts: { port: number; host?: string; rep
       .then(
         (r) => res.writeHead(r.healthy ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(r)),
         (err: unknown) =>
-          res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ healthy: false, status: "error", error: err instanceof Error ? err.message : String(err) })),
+          res
+            .writeHead(503, { "content-type": "application/json" })
+            .end(JSON.stringify({ healthy: false, status: "error", error: err instanceof Error ? err.message : String(err) })),
       );
   });
   await new Promise<void>((resolve, reject) => {

@@ -50,17 +50,20 @@ export class Heartbeater {
     this.dirty = false;
     this.inflight = this.transport
       .heartbeat(this.lease, this.latest)
-      .then((reply) => {
-        if (reply.accepted) {
-          const now = Date.now();
-          recordHeartbeatGap((now - this.lastAcceptedAt) / 1000, this.lease.task.queue);
-          this.lastAcceptedAt = now;
-        }
-        this.onReply(reply);
-      }, (err: unknown) => {
-        // The lease may still be valid; the next tick retries, and a lost lease shows in its reply.
-        this.logger.warn({ taskId: this.lease.task.taskId, attempt: this.lease.attempt, err: String(err) }, "heartbeat failed");
-      })
+      .then(
+        (reply) => {
+          if (reply.accepted) {
+            const now = Date.now();
+            recordHeartbeatGap((now - this.lastAcceptedAt) / 1000, this.lease.task.queue);
+            this.lastAcceptedAt = now;
+          }
+          this.onReply(reply);
+        },
+        (err: unknown) => {
+          // The lease may still be valid; the next tick retries, and a lost lease shows in its reply.
+          this.logger.warn({ taskId: this.lease.task.taskId, attempt: this.lease.attempt, err: String(err) }, "heartbeat failed");
+        },
+      )
       .finally(() => {
         this.inflight = null;
       });

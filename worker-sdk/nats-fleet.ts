@@ -38,13 +38,20 @@ export interface NatsFleetMemberOptions {
   logger?: WorkerLogger;
 }
 
-const STATUS: Record<WorkerStatus, FleetWorkerStatus> = { idle: "starting", running: "running", draining: "draining", stopped: "stopped", failed: "failed" };
+const STATUS: Record<WorkerStatus, FleetWorkerStatus> = {
+  idle: "starting",
+  running: "running",
+  draining: "draining",
+  stopped: "stopped",
+  failed: "failed",
+};
 
 /** Builds the fleet membership to pass as `createActivityWorker({ fleet })`. `nc` stays the caller's. */
 export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberOptions = {}): FleetMember {
   const prefix = (opts.topology ?? createTopology()).prefix;
   const heartbeatMs = opts.heartbeatIntervalMs ?? DEFAULT_FLEET_HEARTBEAT_MS;
-  if (!Number.isInteger(heartbeatMs) || heartbeatMs <= 0) throw new WorkerConfigError(`heartbeatIntervalMs must be a positive integer, got ${heartbeatMs}`);
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs <= 0)
+    throw new WorkerConfigError(`heartbeatIntervalMs must be a positive integer, got ${heartbeatMs}`);
   const host = opts.host ?? hostname();
   const timeout = opts.requestTimeoutMs ?? 5_000;
   const logger = opts.logger ?? silentWorkerLogger;
@@ -93,7 +100,9 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
     flushing ??= (async () => {
       while (dirty && !left) {
         dirty = false;
-        await put(record()).catch((err: unknown) => logger.warn({ err: String(err), key }, "registry update failed; the entry expires unless a later one succeeds"));
+        await put(record()).catch((err: unknown) =>
+          logger.warn({ err: String(err), key }, "registry update failed; the entry expires unless a later one succeeds"),
+        );
       }
     })().finally(() => {
       flushing = null;
@@ -117,7 +126,9 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       } else {
         logger.info({ op: op.data, workerId: w.workerId }, "control request: stopping");
         // The synchronous part of stop() already flips the status to draining, so the reply shows it.
-        w.stop({ drain: op.data === "drain" }).catch((err: unknown) => logger.error({ err: String(err) }, "stop requested over NATS failed"));
+        w.stop({ drain: op.data === "drain" }).catch((err: unknown) =>
+          logger.error({ err: String(err) }, "stop requested over NATS failed"),
+        );
       }
     }
     const reply: ControlReply = { op: op.data, accepted, ...(reason ? { reason } : {}), worker: record() };
@@ -132,7 +143,9 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       joined = (async () => {
         // Binding makes no API call; control works even when the registry bucket is missing.
         kv = await new Kvm(nc).open(workerRegistryBucket(prefix));
-        sub = nc.subscribe(controlFilter(prefix, w.workerId), { callback: (err, m) => (err ? logger.error({ err: err.message }, "control subscription failed") : onControl(m)) });
+        sub = nc.subscribe(controlFilter(prefix, w.workerId), {
+          callback: (err, m) => (err ? logger.error({ err: err.message }, "control subscription failed") : onControl(m)),
+        });
         await nc.flush();
         timer = setInterval(publishSoon, heartbeatMs);
         timer.unref?.();
@@ -140,7 +153,10 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
           await put(record("starting"));
         } catch (err) {
           // Keep heartbeating: the entry appears once the orchestrator creates the bucket.
-          logger.error({ err: String(err), bucket: workerRegistryBucket(prefix) }, "registering failed; is the registry bucket created (`jetflow streams init`)?");
+          logger.error(
+            { err: String(err), bucket: workerRegistryBucket(prefix) },
+            "registering failed; is the registry bucket created (`jetflow streams init`)?",
+          );
         }
         publishSoon();
       })();

@@ -16,7 +16,19 @@
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { ProtocolError } from "../src/contract/protocol-error.js";
-import { HeartbeatRequest, PresignRequest, ReportMessage, StartRequest, encodeTaskBody, labelsSatisfy, parseHeartbeatReply, parsePresignReply, parseTaskErrorReply, parseTaskMessage, reportMsgId } from "../src/contract/tasks.js";
+import {
+  HeartbeatRequest,
+  PresignRequest,
+  ReportMessage,
+  StartRequest,
+  encodeTaskBody,
+  labelsSatisfy,
+  parseHeartbeatReply,
+  parsePresignReply,
+  parseTaskErrorReply,
+  parseTaskMessage,
+  reportMsgId,
+} from "../src/contract/tasks.js";
 import { encodeToken } from "../src/contract/tokens.js";
 import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
@@ -58,7 +70,10 @@ interface Delivery {
 const enc = new TextEncoder();
 
 /** Builds the transport for one (queue, codeVersion). `close()` does not close `nc` (it is the caller's). */
-export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTransportOptions): WorkerTransport & { readonly consumer: string } {
+export function createNatsWorkerTransport(
+  nc: NatsConnection,
+  opts: NatsWorkerTransportOptions,
+): WorkerTransport & { readonly consumer: string } {
   const topology = opts.topology ?? createTopology();
   const q = encodeToken(opts.queue, "queue");
   const consumer = `tasks-${q}~~${encodeToken(opts.codeVersion, "codeVersion")}`;
@@ -88,13 +103,17 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     if (nc.isClosed()) throw new NatsTransportError("UNAVAILABLE", "connection closed");
     // A noMux request in flight when the connection closes never settles: race it with closed().
     const closed = nc.closed().then(() => "closed" as const);
-    const r = await Promise.race([nc.request(nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: waitMs + timeout, noMux: true }), closed]);
+    const r = await Promise.race([
+      nc.request(nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: waitMs + timeout, noMux: true }),
+      closed,
+    ]);
     if (r === "closed") throw new NatsTransportError("UNAVAILABLE", "connection closed during the pull");
     const m = r;
     const code = m.headers?.code ?? 0;
     if (code === 404 || code === 408) return null;
     if (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")) return null;
-    if (code !== 0) throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
+    if (code !== 0)
+      throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
     return m;
   }
 
@@ -120,7 +139,11 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     return null;
   }
 
-  async function request<T>(subject: string, body: Uint8Array, parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError }): Promise<T> {
+  async function request<T>(
+    subject: string,
+    body: Uint8Array,
+    parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError },
+  ): Promise<T> {
     let m: Msg;
     try {
       m = await nc.request(subject, body, { timeout, ...withHeaders(traceHeaders()) });
@@ -176,9 +199,20 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     }
     let reply: HeartbeatReply;
     try {
-      const start: StartRequest = { start: true, taskId: task.taskId, attempt, workerId: o.workerId, codeVersion: o.codeVersion, ...(task.capability ? { capability: task.capability } : {}) };
+      const start: StartRequest = {
+        start: true,
+        taskId: task.taskId,
+        attempt,
+        workerId: o.workerId,
+        codeVersion: o.codeVersion,
+        ...(task.capability ? { capability: task.capability } : {}),
+      };
       reply = await request(heartbeatSubject, encodeTaskBody(StartRequest, "start request", start), parseHeartbeatReply);
-      if (reply.accepted && !reply.leaseToken) throw new NatsTransportError("VALIDATION", `the broker accepted task ${task.taskId} attempt ${attempt} without issuing a lease token`);
+      if (reply.accepted && !reply.leaseToken)
+        throw new NatsTransportError(
+          "VALIDATION",
+          `the broker accepted task ${task.taskId} attempt ${attempt} without issuing a lease token`,
+        );
     } catch (err) {
       await nak(m.reply, 0); // the broker did not answer: let the task be redelivered rather than wait for AckWait
       throw err;
@@ -186,7 +220,10 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     if (!reply.accepted && reply.retryAfterMs !== undefined) {
       // Another attempt still holds a live lease (a redelivery raced its holder's beats): try again once it has ended.
       await nak(m.reply, reply.retryAfterMs);
-      logger.info({ taskId: task.taskId, attempt, reason: reply.reason ?? "", retryAfterMs: reply.retryAfterMs }, "broker deferred the delivery; given back");
+      logger.info(
+        { taskId: task.taskId, attempt, reason: reply.reason ?? "", retryAfterMs: reply.retryAfterMs },
+        "broker deferred the delivery; given back",
+      );
       return null;
     }
     if (!reply.accepted) {
@@ -198,7 +235,14 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     held.set(leaseToken, { reply: m.reply, attempt });
     // The message's trace headers (the broker's dispatch span) win over the body's persisted carrier.
     const traceContext = carrierFromHeaders(m.headers) ?? task.traceContext;
-    return { task, attempt, leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails, ...(traceContext ? { traceContext } : {}) };
+    return {
+      task,
+      attempt,
+      leaseToken,
+      workerId: o.workerId,
+      heartbeatDetails: reply.heartbeatDetails,
+      ...(traceContext ? { traceContext } : {}),
+    };
   }
 
   /** Drops `l` from the held deliveries unless the broker confirms it still holds the lease (or the task was cancelled). */
@@ -208,10 +252,16 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       if (d) await send(d.reply, "+WPI");
       const reply = await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId });
       if (reply.accepted || reply.cancelled) return;
-      logger.info({ taskId: l.task.taskId, attempt: l.attempt, reason: reply.reason ?? "" }, "lease lost before the report; the delivery is left to its new holder");
+      logger.info(
+        { taskId: l.task.taskId, attempt: l.attempt, reason: reply.reason ?? "" },
+        "lease lost before the report; the delivery is left to its new holder",
+      );
     } catch (err) {
       // Unverified: leave the message to AckWait; a redelivery is refused at start once the report is recorded.
-      logger.warn({ taskId: l.task.taskId, attempt: l.attempt, err: String(err) }, "could not confirm the lease before the report; not acking");
+      logger.warn(
+        { taskId: l.task.taskId, attempt: l.attempt, err: String(err) },
+        "could not confirm the lease before the report; not acking",
+      );
     }
     held.delete(l.leaseToken);
   }
@@ -220,7 +270,10 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     consumer,
     async next(queue, o) {
       if (queue !== opts.queue || o.codeVersion !== opts.codeVersion) {
-        throw new NatsTransportError("CONFIG", `this transport serves queue "${opts.queue}" version "${opts.codeVersion}", not "${queue}" version "${o.codeVersion}"`);
+        throw new NatsTransportError(
+          "CONFIG",
+          `this transport serves queue "${opts.queue}" version "${opts.codeVersion}", not "${queue}" version "${o.codeVersion}"`,
+        );
       }
       const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
       const deadline = Date.now() + Math.max(0, o.waitMs);
@@ -238,7 +291,13 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
     async heartbeat(l, details) {
       const d = held.get(l.leaseToken);
       if (d) await send(d.reply, "+WPI"); // only the delivery we still hold extends its AckWait
-      const reply = await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId, ...(details !== undefined ? { details } : {}) });
+      const reply = await heartbeatRequest({
+        taskId: l.task.taskId,
+        attempt: l.attempt,
+        leaseToken: l.leaseToken,
+        workerId: l.workerId,
+        ...(details !== undefined ? { details } : {}),
+      });
       // Lease lost (not cancelled): a later delivery may hold the same stream message, and the server
       // applies acks by sequence, so this attempt must never ack or nak it again.
       if (!reply.accepted && !reply.cancelled) held.delete(l.leaseToken);
@@ -251,7 +310,11 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
       await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
-      await js.publish(topology.reportSubject(opts.queue), body, { msgID: reportMsgId(l.task.taskId, l.attempt, l.leaseToken), timeout, ...withHeaders(traceHeaders()) });
+      await js.publish(topology.reportSubject(opts.queue), body, {
+        msgID: reportMsgId(l.task.taskId, l.attempt, l.leaseToken),
+        timeout,
+        ...withHeaders(traceHeaders()),
+      });
       const d = held.get(l.leaseToken);
       held.delete(l.leaseToken);
       if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack
@@ -263,15 +326,29 @@ export function createNatsWorkerTransport(nc: NatsConnection, opts: NatsWorkerTr
       if (!d) return;
       // Give the lease up first, so the redelivery is not refused as racing a live lease.
       try {
-        await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId, release: true });
+        await heartbeatRequest({
+          taskId: l.task.taskId,
+          attempt: l.attempt,
+          leaseToken: l.leaseToken,
+          workerId: l.workerId,
+          release: true,
+        });
       } catch (err) {
-        logger.warn({ taskId: l.task.taskId, attempt: l.attempt, err: String(err) }, "could not release the lease; the redelivery waits for it to expire");
+        logger.warn(
+          { taskId: l.task.taskId, attempt: l.attempt, err: String(err) },
+          "could not release the lease; the redelivery waits for it to expire",
+        );
       }
       await nak(d.reply, Math.max(0, delayMs));
     },
 
     async presign(l, req): Promise<PresignReply> {
-      const body = encodeTaskBody(PresignRequest, "presign request", { ...req, taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken });
+      const body = encodeTaskBody(PresignRequest, "presign request", {
+        ...req,
+        taskId: l.task.taskId,
+        attempt: l.attempt,
+        leaseToken: l.leaseToken,
+      });
       return request(presignSubject, body, parsePresignReply);
     },
 

@@ -76,7 +76,8 @@ export class ProjectWorker {
     this.codeVersion = version;
     o.beforeLaunch?.(version);
     this.current = this.launch(1, module);
-    if (module.isPath && o.request.watch !== false) watchFile(module.file, { interval: o.watchIntervalMs ?? 500, persistent: false }, this.onChange);
+    if (module.isPath && o.request.watch !== false)
+      watchFile(module.file, { interval: o.watchIntervalMs ?? 500, persistent: false }, this.onChange);
   }
 
   /** Loads the module and starts generation 1. @throws WorkerConfigError when the module or version is unusable. */
@@ -125,11 +126,16 @@ export class ProjectWorker {
     try {
       next = await loadStageModule(this.o.request.module, { cwd: this.o.cwd, fresh: true });
       if (next.version && next.version !== this.codeVersion) {
-        throw new WorkerConfigError(`module ${next.file} now declares version "${next.version}" but project ${this.o.request.project} runs "${this.codeVersion}": start a new deploy instead of a reload`);
+        throw new WorkerConfigError(
+          `module ${next.file} now declares version "${next.version}" but project ${this.o.request.project} runs "${this.codeVersion}": start a new deploy instead of a reload`,
+        );
       }
     } catch (err) {
       this.lastReloadError = (err as Error).message;
-      this.o.logger.error({ project: this.o.request.project, err: this.lastReloadError }, "module change refused; the previous code keeps running");
+      this.o.logger.error(
+        { project: this.o.request.project, err: this.lastReloadError },
+        "module change refused; the previous code keeps running",
+      );
       return;
     }
     if (this.stopped) return;
@@ -145,7 +151,9 @@ export class ProjectWorker {
     const done = g.worker
       .stop({ drain })
       .then(() => g.transport.close?.())
-      .catch((err: unknown) => this.o.logger.error({ project: this.o.request.project, err: (err as Error).message }, "stopping a worker generation failed"))
+      .catch((err: unknown) =>
+        this.o.logger.error({ project: this.o.request.project, err: (err as Error).message }, "stopping a worker generation failed"),
+      )
       .finally(() => this.draining.delete(done));
     this.draining.add(done);
     return done;
@@ -165,7 +173,15 @@ export class ProjectWorker {
   status(): WsProjectStatus {
     const s = this.current.worker.getStats();
     const sum = (k: "inFlight" | "completed" | "failed") => this.generations.reduce((n, g) => n + g.worker.getStats()[k], 0);
-    const status: WsProjectStatus["status"] = this.stopped ? (this.draining.size > 0 ? "draining" : "stopped") : s.status === "idle" ? "starting" : s.status === "draining" ? "draining" : "running";
+    const status: WsProjectStatus["status"] = this.stopped
+      ? this.draining.size > 0
+        ? "draining"
+        : "stopped"
+      : s.status === "idle"
+        ? "starting"
+        : s.status === "draining"
+          ? "draining"
+          : "running";
     const r = this.o.request;
     return {
       project: r.project,

@@ -8,13 +8,7 @@ import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/contract
 import type { AnyStage, AnnotationInput, StageContext } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { createRemoteArtifacts } from "./artifacts.js";
-import {
-  ActivityCancelledError,
-  LeaseLostError,
-  TaskValidationError,
-  WorkerError,
-  WorkerStoppingError,
-} from "./errors.js";
+import { ActivityCancelledError, LeaseLostError, TaskValidationError, WorkerError, WorkerStoppingError } from "./errors.js";
 import { isRetryable, retryDelayMs } from "../src/contract/failure-policy.js";
 import { issuesFromZod } from "../src/contract/validation.js";
 import { Heartbeater } from "./heartbeater.js";
@@ -125,7 +119,8 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     deps.hardStop.removeEventListener("abort", onStop);
     await hb.stop();
   }
-  if (end.report?.outcome === "failed") trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: end.report.error ?? "failed" });
+  if (end.report?.outcome === "failed")
+    trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: end.report.error ?? "failed" });
   // Outside the try: a report that fails to send must not be turned into a "failed" outcome.
   if (end.report) {
     await deps.transport.report(lease, end.report);
@@ -150,17 +145,29 @@ async function execute(
   const { task } = lease;
   const stage = deps.stage;
   if (!stage) {
-    throw new WorkerError("CONFIG", `no stage "${task.stageId}" is registered on this worker (registered: ${deps.knownStageIds.join(", ") || "none"})`, false);
+    throw new WorkerError(
+      "CONFIG",
+      `no stage "${task.stageId}" is registered on this worker (registered: ${deps.knownStageIds.join(", ") || "none"})`,
+      false,
+    );
   }
   if (task.codeVersion !== deps.codeVersion) {
-    throw new WorkerError("VERSION_MISMATCH", `code version mismatch: task was created for stageCodeVersion "${task.codeVersion}" but this worker runs "${deps.codeVersion}"`, false);
+    throw new WorkerError(
+      "VERSION_MISMATCH",
+      `code version mismatch: task was created for stageCodeVersion "${task.codeVersion}" but this worker runs "${deps.codeVersion}"`,
+      false,
+    );
   }
   const input = validate(stage.schemas.input, task.input, "invalid task input");
   const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
   const ctx = buildContext(deps, lease, stage, input, config, signal, hb, logs, annotations);
-  const result = (deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
-  if (result && result.suspended === true) throw new WorkerError("CONFIG", `stage "${stage.id}" suspended; remote activities must return { output }`, false);
-  if (!result || !("output" in result)) throw new WorkerError("CONFIG", `stage "${stage.id}" returned neither { output } nor { suspended: true }`, false);
+  const result = (
+    deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)
+  ) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
+  if (result && result.suspended === true)
+    throw new WorkerError("CONFIG", `stage "${stage.id}" suspended; remote activities must return { output }`, false);
+  if (!result || !("output" in result))
+    throw new WorkerError("CONFIG", `stage "${stage.id}" returned neither { output } nor { suspended: true }`, false);
   const output = validate(stage.schemas.output, result.output, "invalid stage output");
   const json = JSON.stringify(output) ?? "null";
   const report: ReportMessage =
@@ -172,10 +179,17 @@ async function execute(
 }
 
 /** How a failed or interrupted attempt ends: released (stop, retry) or reported (cancelled, final failure). */
-function failureEnd(deps: RunTaskDeps, lease: LeasedTask, err: unknown, signal: AbortSignal, base: Base): { result: TaskResult; report?: ReportMessage; delayMs?: number } {
+function failureEnd(
+  deps: RunTaskDeps,
+  lease: LeasedTask,
+  err: unknown,
+  signal: AbortSignal,
+  base: Base,
+): { result: TaskResult; report?: ReportMessage; delayMs?: number } {
   const reason: unknown = signal.aborted ? signal.reason : null;
   if (reason instanceof WorkerStoppingError) return { result: "released", delayMs: 0 };
-  if (reason instanceof ActivityCancelledError) return { result: "cancelled", report: { ...base(), outcome: "cancelled", error: reason.message } };
+  if (reason instanceof ActivityCancelledError)
+    return { result: "cancelled", report: { ...base(), outcome: "cancelled", error: reason.message } };
   const message = err instanceof Error ? err.message : String(err);
   const retryable = !(reason instanceof LeaseLostError) && isRetryable(err);
   if (retryable && lease.attempt < lease.task.maxAttempts) {
@@ -208,8 +222,12 @@ function validate(schema: AnyStage["schemas"]["input"], value: unknown, what: st
   return r.data;
 }
 
-
-async function storeOutput(deps: RunTaskDeps, lease: LeasedTask, signal: AbortSignal, json: string): Promise<{ key: string; size: number }> {
+async function storeOutput(
+  deps: RunTaskDeps,
+  lease: LeasedTask,
+  signal: AbortSignal,
+  json: string,
+): Promise<{ key: string; size: number }> {
   const artifacts = createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger });
   return artifacts.put("_output.json", json, { contentType: "application/json" });
 }
@@ -250,7 +268,10 @@ function buildContext(
     annotate: ((keyOrInput: string | { key: string } | AnnotationInput, value?: unknown) => {
       if (typeof keyOrInput === "string") annotations.push({ attributes: { [keyOrInput]: value } });
       else if ("attributes" in keyOrInput) {
-        annotations.push({ attributes: { ...keyOrInput.attributes }, ...(keyOrInput.idempotencyKey ? { idempotencyKey: keyOrInput.idempotencyKey } : {}) });
+        annotations.push({
+          attributes: { ...keyOrInput.attributes },
+          ...(keyOrInput.idempotencyKey ? { idempotencyKey: keyOrInput.idempotencyKey } : {}),
+        });
       } else annotations.push({ attributes: { [keyOrInput.key]: value } });
     }) as StageContext<unknown, unknown>["annotate"],
     resumeState: undefined,

@@ -61,7 +61,10 @@ export async function loadStageModule(spec: string, opts: { cwd?: string; fresh?
   }
   const exported = mod.stages ?? mod.default;
   const list = Array.isArray(exported) ? exported : exported && typeof exported === "object" ? Object.values(exported) : null;
-  if (!list || list.length === 0) throw new WorkerConfigError(`module ${file} must export "stages": a non-empty array of stage definitions (or { id: stage }), or a default export of one`);
+  if (!list || list.length === 0)
+    throw new WorkerConfigError(
+      `module ${file} must export "stages": a non-empty array of stage definitions (or { id: stage }), or a default export of one`,
+    );
   const stages = new Map<string, AnyStage>();
   for (const s of list as AnyStage[]) {
     if (!s || typeof s.id !== "string" || typeof s.execute !== "function" || !s.schemas) {
@@ -71,6 +74,7 @@ export async function loadStageModule(spec: string, opts: { cwd?: string; fresh?
     stages.set(s.id, s);
   }
   const version = mod.version;
-  if (version !== undefined && (typeof version !== "string" || version === "")) throw new WorkerConfigError(`module ${file}: "version" must be a non-empty string`);
+  if (version !== undefined && (typeof version !== "string" || version === ""))
+    throw new WorkerConfigError(`module ${file}: "version" must be a non-empty string`);
   return { file, isPath, stages, version: (version as string | undefined) ?? null, mtimeMs };
 }

@@ -49,7 +49,12 @@ export type ArtifactCall = z.infer<typeof ArtifactCall>;
 
 /** Thread → main. */
 export const FromThread = z.discriminatedUnion("t", [
-  z.object({ t: z.literal("log"), level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]), message: z.string(), meta: z.record(z.string(), z.unknown()).optional() }),
+  z.object({
+    t: z.literal("log"),
+    level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
+    message: z.string(),
+    meta: z.record(z.string(), z.unknown()).optional(),
+  }),
   z.object({ t: z.literal("annotate"), args: z.array(z.unknown()).min(1).max(2) }),
   z.object({ t: z.literal("heartbeat"), details: z.unknown() }),
   z.object({ t: z.literal("call"), id: z.number().int(), call: ArtifactCall }),

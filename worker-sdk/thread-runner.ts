@@ -46,7 +46,12 @@ function bootstrap(): URL {
  * @throws the stage's error (as serialized by the thread), ActivityCrashedError, ActivityHeapExhaustedError,
  * or `ctx.signal.reason` when the thread ignored an abort for `cancelGraceMs`.
  */
-export async function runInThread(task: ThreadTask, ctx: StageContext<unknown, unknown>, limits: ThreadLimits, logger: WorkerLogger): Promise<unknown> {
+export async function runInThread(
+  task: ThreadTask,
+  ctx: StageContext<unknown, unknown>,
+  limits: ThreadLimits,
+  logger: WorkerLogger,
+): Promise<unknown> {
   const worker = new Worker(bootstrap(), { workerData: task, resourceLimits: { maxOldGenerationSizeMb: limits.heapMb } });
   const send = (m: ToThread, transfer: ArrayBuffer[] = []) => {
     try {
@@ -62,7 +67,10 @@ export async function runInThread(task: ThreadTask, ctx: StageContext<unknown, u
       onAbort = () => {
         send({ t: "abort", reason: serializeError(ctx.signal.reason) });
         grace = setTimeout(() => {
-          logger.warn({ stageId: task.stageId, attempt: task.attempt, graceMs: limits.cancelGraceMs }, "activity ignored its abort signal; terminating its thread");
+          logger.warn(
+            { stageId: task.stageId, attempt: task.attempt, graceMs: limits.cancelGraceMs },
+            "activity ignored its abort signal; terminating its thread",
+          );
           reject(ctx.signal.reason);
         }, limits.cancelGraceMs);
       };
@@ -117,12 +125,18 @@ export async function runInThread(task: ThreadTask, ctx: StageContext<unknown, u
 async function artifactCall(ctx: StageContext<unknown, unknown>, c: ArtifactCall): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
   switch (c.op) {
     case "put":
-      return { value: await ctx.artifacts.put(c.name, new Uint8Array(c.bytes), c.contentType ? { contentType: c.contentType } : undefined), transfer: [] };
+      return {
+        value: await ctx.artifacts.put(c.name, new Uint8Array(c.bytes), c.contentType ? { contentType: c.contentType } : undefined),
+        transfer: [],
+      };
     case "get": {
       const got = await ctx.artifacts.get(c.key);
       if (!got) return { value: null, transfer: [] };
       // Own buffer of exactly these bytes, moved (not copied again) to the thread.
-      const buf = got.byteOffset === 0 && got.byteLength === got.buffer.byteLength ? (got.buffer as ArrayBuffer) : (got.slice().buffer as ArrayBuffer);
+      const buf =
+        got.byteOffset === 0 && got.byteLength === got.buffer.byteLength
+          ? (got.buffer as ArrayBuffer)
+          : (got.slice().buffer as ArrayBuffer);
       return { value: buf, transfer: [buf] };
     }
     case "list":

@@ -77,7 +77,8 @@ export interface ActivityWorkerOptions {
 
 const positiveInt = (d: number) => z.number().int().positive().default(d);
 const nonEmpty = z.string().min(1, "must be a non-empty string");
-const hasFn = (name: string) => (v: unknown) => typeof v === "object" && v !== null && typeof (v as Record<string, unknown>)[name] === "function";
+const hasFn = (name: string) => (v: unknown) =>
+  typeof v === "object" && v !== null && typeof (v as Record<string, unknown>)[name] === "function";
 
 const Schema = z
   .strictObject({
@@ -101,12 +102,19 @@ const Schema = z
   })
   .superRefine((o, ctx) => {
     if (o.isolation === "thread" && !o.modulePath) {
-      ctx.addIssue({ code: "custom", path: ["isolation"], message: `"thread" needs modulePath: a thread re-imports the activity module, in-memory stage objects cannot cross` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["isolation"],
+        message: `"thread" needs modulePath: a thread re-imports the activity module, in-memory stage objects cannot cross`,
+      });
     }
   });
 
 /** The options with every default filled in and `registry` as a Map. */
-export type ResolvedWorkerOptions = Omit<z.output<typeof Schema>, "registry" | "isolation"> & { registry: Map<string, AnyStage>; isolation: Isolation };
+export type ResolvedWorkerOptions = Omit<z.output<typeof Schema>, "registry" | "isolation"> & {
+  registry: Map<string, AnyStage>;
+  isolation: Isolation;
+};
 
 /** Validates and completes worker options. @throws WorkerConfigError naming each bad or unknown option. */
 export function resolveWorkerOptions(opts: ActivityWorkerOptions): ResolvedWorkerOptions {
@@ -119,7 +127,8 @@ export function resolveWorkerOptions(opts: ActivityWorkerOptions): ResolvedWorke
   const registry = o.registry instanceof Map ? new Map(o.registry) : new Map(Object.entries(o.registry));
   if (registry.size === 0) throw new WorkerConfigError("registry holds no stage");
   for (const [id, s] of registry) {
-    if (!s || typeof s.execute !== "function" || s.id !== id) throw new WorkerConfigError(`registry entry "${id}" is not a stage with that id`);
+    if (!s || typeof s.execute !== "function" || s.id !== id)
+      throw new WorkerConfigError(`registry entry "${id}" is not a stage with that id`);
   }
   return { ...o, registry, isolation: o.isolation ?? (o.modulePath ? "thread" : "inline") };
 }

@@ -7,7 +7,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
 import type { z } from "zod";
 import { createTopology, type Topology } from "../src/contract/topology.js";
-import { WS_OPS, WsStartRequest, WsStatusRequest, WsStopRequest, workerServiceSubject, type WsListReply, type WsOp, type WsProjectStatus } from "../src/contract/worker-service.js";
+import {
+  WS_OPS,
+  WsStartRequest,
+  WsStatusRequest,
+  WsStopRequest,
+  workerServiceSubject,
+  type WsListReply,
+  type WsOp,
+  type WsProjectStatus,
+} from "../src/contract/worker-service.js";
 import { WorkerConfigError } from "./errors.js";
 import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
@@ -67,7 +76,11 @@ function parse<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
     throw new WsError("BAD_REQUEST", `request body is not valid JSON: ${(e as Error).message}`);
   }
   const r = schema.safeParse(json);
-  if (!r.success) throw new WsError("BAD_REQUEST", formatIssues("invalid request", issuesFromZod(r.error), (p) => p || "body"));
+  if (!r.success)
+    throw new WsError(
+      "BAD_REQUEST",
+      formatIssues("invalid request", issuesFromZod(r.error), (p) => p || "body"),
+    );
   return r.data;
 }
 
@@ -75,7 +88,8 @@ function parse<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
 export async function startWorkerService(o: WorkerServiceOptions): Promise<WorkerService> {
   const topology = o.topology ?? createTopology();
   const logger = o.logger ?? silentWorkerLogger;
-  const makeTransport: TransportFactory = o.makeTransport ?? ((queue, codeVersion) => createNatsWorkerTransport(o.nc, { topology, queue, codeVersion, logger }));
+  const makeTransport: TransportFactory =
+    o.makeTransport ?? ((queue, codeVersion) => createNatsWorkerTransport(o.nc, { topology, queue, codeVersion, logger }));
   const fleet = o.fleet;
   const makeFleetMember = fleet === false ? undefined : () => createNatsFleetMember(o.nc, { topology, logger, ...fleet });
   const projects = new Map<string, ProjectWorker>();
@@ -90,15 +104,34 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const handlers: Record<WsOp, (data: Uint8Array) => Promise<unknown>> = {
     async start(data) {
       const req = parse(WsStartRequest, data);
-      if (projects.has(req.project) || starting.has(req.project)) throw new WsError("CONFLICT", `project "${req.project}" is already running`);
+      if (projects.has(req.project) || starting.has(req.project))
+        throw new WsError("CONFLICT", `project "${req.project}" is already running`);
       starting.add(req.project);
       try {
         // Two versions on one queue in one service is a half-done deploy: refuse it before anything is pulled.
         const beforeLaunch = (version: string) => {
           const clash = [...projects.values()].find((p) => p.queue === req.queue && p.version !== version);
-          if (clash) throw new WsError("CONFLICT", `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`);
+          if (clash)
+            throw new WsError(
+              "CONFLICT",
+              `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`,
+            );
         };
-        const pw = await ProjectWorker.start({ request: req, serviceId: o.serviceId, makeTransport, logger, cwd: o.cwd, watchIntervalMs: o.watchIntervalMs, heartbeatIntervalMs: o.heartbeatIntervalMs, pollWaitMs: o.pollWaitMs, isolation: o.isolation, threadHeapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs, makeFleetMember, beforeLaunch }).catch((err: unknown) => {
+        const pw = await ProjectWorker.start({
+          request: req,
+          serviceId: o.serviceId,
+          makeTransport,
+          logger,
+          cwd: o.cwd,
+          watchIntervalMs: o.watchIntervalMs,
+          heartbeatIntervalMs: o.heartbeatIntervalMs,
+          pollWaitMs: o.pollWaitMs,
+          isolation: o.isolation,
+          threadHeapMb: o.threadHeapMb,
+          cancelGraceMs: o.cancelGraceMs,
+          makeFleetMember,
+          beforeLaunch,
+        }).catch((err: unknown) => {
           throw err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err;
         });
         projects.set(req.project, pw);
@@ -123,7 +156,12 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     },
   };
 
-  const service = await new Svcm(o.nc as never).add({ name: "jetflow-worker-service", version: "0.1.0", description: "jetflow worker service: per-project workers", metadata: { serviceId: o.serviceId } });
+  const service = await new Svcm(o.nc as never).add({
+    name: "jetflow-worker-service",
+    version: "0.1.0",
+    description: "jetflow worker service: per-project workers",
+    metadata: { serviceId: o.serviceId },
+  });
   for (const op of WS_OPS) {
     service.addEndpoint(op, {
       subject: workerServiceSubject(topology.prefix, o.serviceId, op),

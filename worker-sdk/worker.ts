@@ -43,7 +43,8 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const o = resolveWorkerOptions(opts);
   const { registry, heartbeatIntervalMs, pollWaitMs } = o;
   const max = o.maxConcurrentTasks;
-  const thread = o.isolation === "thread" ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs } } : null;
+  const thread =
+    o.isolation === "thread" ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs } } : null;
 
   const logger = opts.logger ?? silentWorkerLogger;
   const labels = o.labels;
@@ -88,7 +89,13 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
       }
       let lease;
       try {
-        lease = await opts.transport.next(opts.queue, { workerId: opts.workerId, codeVersion: opts.stageCodeVersion, labels, waitMs: pollWaitMs, signal: pollAbort.signal });
+        lease = await opts.transport.next(opts.queue, {
+          workerId: opts.workerId,
+          codeVersion: opts.stageCodeVersion,
+          labels,
+          waitMs: pollWaitMs,
+          signal: pollAbort.signal,
+        });
         errorBackoff.reset();
       } catch (err) {
         logger.error({ queue: opts.queue, err: err instanceof Error ? err.message : String(err) }, "pulling a task failed");
@@ -137,7 +144,9 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
     stats.status = failed ? "failed" : "stopped";
     if (fleet && loop) {
       // Only a started worker joined the fleet.
-      await fleet.leave().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "leaving the fleet failed"));
+      await fleet
+        .leave()
+        .catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "leaving the fleet failed"));
     }
     markDone();
   }
@@ -169,7 +178,14 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
           getStats: () => ({ ...stats }),
           stop: (o) => stop(o),
         };
-        fleet.join(view).catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "joining the fleet failed; the worker runs unregistered"));
+        fleet
+          .join(view)
+          .catch((err: unknown) =>
+            logger.error(
+              { err: err instanceof Error ? err.message : String(err) },
+              "joining the fleet failed; the worker runs unregistered",
+            ),
+          );
       }
     },
     stop: (o) => stop(o),

@@ -11,10 +11,17 @@ export interface WorkflowContextAccess {
 }
 
 /** Accessors over the task's `workflowContext` (absent unless the remote stage sets includeWorkflowContext). */
-export function workflowContextAccess(ownStageId: string, context: Readonly<Record<string, unknown>> | null | undefined): WorkflowContextAccess {
+export function workflowContextAccess(
+  ownStageId: string,
+  context: Readonly<Record<string, unknown>> | null | undefined,
+): WorkflowContextAccess {
   const wc = context ? Object.freeze({ ...context }) : undefined;
   const needContext = (call: string): Readonly<Record<string, unknown>> => {
-    if (!wc) throw new NotAvailableRemotelyError(call, "the task carries no workflowContext (enable includeWorkflowContext on the remote stage, or pass the value in the stage input)");
+    if (!wc)
+      throw new NotAvailableRemotelyError(
+        call,
+        "the task carries no workflowContext (enable includeWorkflowContext on the remote stage, or pass the value in the stage input)",
+      );
     return wc;
   };
   return {
@@ -22,7 +29,9 @@ export function workflowContextAccess(ownStageId: string, context: Readonly<Reco
     require(stageId: string) {
       const c = needContext(`ctx.require("${stageId}")`);
       if (!(stageId in c)) {
-        throw new Error(`stage "${ownStageId}" requires the output of "${stageId}", which is not in the task's workflowContext (available: ${Object.keys(c).join(", ") || "none"})`);
+        throw new Error(
+          `stage "${ownStageId}" requires the output of "${stageId}", which is not in the task's workflowContext (available: ${Object.keys(c).join(", ") || "none"})`,
+        );
       }
       return c[stageId] as never;
     },

@@ -45,7 +45,11 @@ export function createJetStreamEventSink(nc: NatsConnection, options: JetStreamE
       h.set(Headers.WorkflowId, event.workflowId);
       if (event.stageId) h.set(Headers.StageId, event.stageId);
       injectTraceHeaders(h); // the span that caused the event (e.g. the stage attempt)
-      await js.publish(topology.eventSubject(event.workflowId, event.workflowRunId, event.type), body, { msgID: event.id, headers: h, timeout });
+      await js.publish(topology.eventSubject(event.workflowId, event.workflowRunId, event.type), body, {
+        msgID: event.id,
+        headers: h,
+        timeout,
+      });
     },
   };
 }
@@ -74,19 +78,30 @@ export interface RunEventWatch extends AsyncIterable<WorkflowEvent> {
 export async function watchRunEvents(nc: NatsConnection, runId: string, opts: WatchRunEventsOptions = {}): Promise<RunEventWatch> {
   const topology = opts.topology ?? createTopology();
   const logger = opts.logger ?? silentLogger;
-  const onInvalid = opts.onInvalid ?? ((subject, error) => logger.warn({ subject, err: error.message }, "skipped an event message that does not parse"));
+  const onInvalid =
+    opts.onInvalid ?? ((subject, error) => logger.warn({ subject, err: error.message }, "skipped an event message that does not parse"));
   // "From now on" is pinned to the stream's last sequence at call time, so an event published
   // after this function resolves is never missed, whenever the ordered consumer gets created.
   const start =
     opts.fromStart === false
-      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (await (await jetstreamManager(nc)).streams.info(topology.streams.events)).state.last_seq + 1 }
+      ? {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: (await (await jetstreamManager(nc)).streams.info(topology.streams.events)).state.last_seq + 1,
+        }
       : { deliver_policy: DeliverPolicy.All };
-  const consumer = await jetstream(nc).consumers.get(topology.streams.events, { filter_subjects: topology.runEventsFilter(runId), ...start });
+  const consumer = await jetstream(nc).consumers.get(topology.streams.events, {
+    filter_subjects: topology.runEventsFilter(runId),
+    ...start,
+  });
   const messages: ConsumerMessages = await consumer.consume();
   const stop = async (): Promise<void> => {
     await messages.close();
   };
-  opts.signal?.addEventListener("abort", () => void stop().catch((err) => logger.warn({ err: (err as Error).message }, "closing an event watch failed")), { once: true });
+  opts.signal?.addEventListener(
+    "abort",
+    () => void stop().catch((err) => logger.warn({ err: (err as Error).message }, "closing an event watch failed")),
+    { once: true },
+  );
   return {
     stop,
     async *[Symbol.asyncIterator]() {

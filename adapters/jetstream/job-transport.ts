@@ -77,7 +77,10 @@ const MAX_DEAD_LETTERS_PER_CALL = 256;
  * Connects a JobTransport to the jobs stream, creating the topology first unless `ensure: false`.
  * @throws JetflowError UNAVAILABLE without JetStream; CONFLICT if the consumer exists with another AckWait and ensure is false.
  */
-export async function createJetStreamJobTransport(nc: NatsConnection, options: JetStreamJobTransportOptions): Promise<JetStreamJobTransport> {
+export async function createJetStreamJobTransport(
+  nc: NatsConnection,
+  options: JetStreamJobTransportOptions,
+): Promise<JetStreamJobTransport> {
   const opts = parseJobTransportOptions(options);
   const topology = opts.topology ?? createTopology();
   const jsm = await jetstreamManager(nc);
@@ -148,7 +151,11 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     for (let disposed = 0; disposed < 64; disposed++) {
       let m: PulledMessage | null;
       try {
-        m = await pullOne(this.nc, { stream: this.topology.streams.jobs, consumer: this.consumer, waitMs: Math.max(0, deadline - Date.now()) });
+        m = await pullOne(this.nc, {
+          stream: this.topology.streams.jobs,
+          consumer: this.consumer,
+          waitMs: Math.max(0, deadline - Date.now()),
+        });
       } catch (err) {
         if (this.closed) return null; // the caller closed us (and maybe the connection) mid-pull
         throw err;
@@ -283,12 +290,17 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   private recordPoison(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, reason: string): void {
     const job = jobFromHeaders(headers, data);
     if (job) this.poison.push({ job, reason: `unreadable job message: ${reason}` });
-    else this.logger.error({ subject, reason, body: new TextDecoder().decode(data).slice(0, 1024) }, "unreadable job message without a job id; terminated");
+    else
+      this.logger.error(
+        { subject, reason, body: new TextDecoder().decode(data).slice(0, 1024) },
+        "unreadable job message without a job id; terminated",
+      );
   }
 
   private holding(job: LeasedJob, op: string): Held | undefined {
     const h = this.held.get(job.leaseToken);
-    if (!h) this.logger.debug({ jobId: job.jobId, leaseToken: job.leaseToken, op }, "ignored: lease token not held (finished or superseded)");
+    if (!h)
+      this.logger.debug({ jobId: job.jobId, leaseToken: job.leaseToken, op }, "ignored: lease token not held (finished or superseded)");
     return h;
   }
 

@@ -107,7 +107,10 @@ const client = z.object({
  * @throws ValidationError naming each bad or unknown option.
  */
 function parser<S extends z.ZodObject<z.ZodRawShape>>(what: string, schema: S) {
-  return <O extends object>(opts: O) => parseOptions(what, schema, opts) as Omit<O, keyof z.output<S>> & { [K in keyof z.output<S>]: K extends keyof O ? (undefined extends z.output<S>[K] ? O[K] : Exclude<O[K], undefined>) : z.output<S>[K] };
+  return <O extends object>(opts: O) =>
+    parseOptions(what, schema, opts) as Omit<O, keyof z.output<S>> & {
+      [K in keyof z.output<S>]: K extends keyof O ? (undefined extends z.output<S>[K] ? O[K] : Exclude<O[K], undefined>) : z.output<S>[K];
+    };
 }
 
 export const parseJobTransportOptions = parser("JetStream job transport", jobTransport);

@@ -106,7 +106,10 @@ export async function pullOne(nc: NatsConnection, opts: PullOptions): Promise<Pu
     // A noMux request in flight when the connection closes never settles: race it with closed().
     // It resolves to a sentinel (not a rejection) so the losing side of the race never goes unhandled.
     const closed = nc.closed().then((): typeof CLOSED => CLOSED);
-    const r = await Promise.race([nc.request(subject, JSON.stringify(body), { timeout: Math.max(0, opts.waitMs) + (opts.graceMs ?? 5_000), noMux: true }), closed]);
+    const r = await Promise.race([
+      nc.request(subject, JSON.stringify(body), { timeout: Math.max(0, opts.waitMs) + (opts.graceMs ?? 5_000), noMux: true }),
+      closed,
+    ]);
     if (r === CLOSED) throw new Error("connection closed during the pull");
     m = r;
   } catch (err) {
@@ -117,10 +120,13 @@ export async function pullOne(nc: NatsConnection, opts: PullOptions): Promise<Pu
   if (code !== 0) {
     // 409 covers a deleted consumer, exceeded MaxWaiting/MaxAckPending and leadership changes.
     if (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")) return null;
-    throw new JetflowError("UNAVAILABLE", `pull from ${opts.stream}/${opts.consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
+    throw new JetflowError(
+      "UNAVAILABLE",
+      `pull from ${opts.stream}/${opts.consumer} answered ${code} ${m.headers?.description ?? ""}`.trim(),
+    );
   }
   const meta = m.reply ? parseAckSubject(m.reply) : null;
-  if (!meta) throw new JetflowError("INTERNAL", `pulled a message on ${m.subject} without a JetStream ack subject (reply "${m.reply ?? ""}")`);
+  if (!meta)
+    throw new JetflowError("INTERNAL", `pulled a message on ${m.subject} without a JetStream ack subject (reply "${m.reply ?? ""}")`);
   return wrap(nc, m, meta);
 }
-

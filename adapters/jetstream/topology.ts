@@ -40,7 +40,10 @@ export interface TopologyReport {
 export const MIN_SERVER_VERSION = "2.9.0";
 
 /** Stream and consumer configs ensureTopology applies, exposed so callers can inspect them. */
-export function desiredTopology(opts: EnsureTopologyOptions = {}): { streams: Partial<StreamConfig>[]; consumers: { stream: string; config: Partial<ConsumerConfig> }[] } {
+export function desiredTopology(opts: EnsureTopologyOptions = {}): {
+  streams: Partial<StreamConfig>[];
+  consumers: { stream: string; config: Partial<ConsumerConfig> }[];
+} {
   const t = opts.topology ?? createTopology();
   const replicas = opts.replicas ?? 1;
   const dupMs = opts.duplicateWindowMs ?? 120_000;
@@ -149,8 +152,14 @@ async function checkServer(jsm: JetStreamManager): Promise<string> {
 
 /** Semver-ish comparison of `a` and `b` ("2.9.10" vs "2.10.0"); pre-release suffixes are ignored. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  const pa = a
+    .split(/[.-]/)
+    .slice(0, 3)
+    .map((x) => Number.parseInt(x, 10) || 0);
+  const pb = b
+    .split(/[.-]/)
+    .slice(0, 3)
+    .map((x) => Number.parseInt(x, 10) || 0);
   for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 }
@@ -184,7 +193,13 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig>, 
       `stream ${name} exists with retention "${info.config.retention}" but jetflow needs "${want.retention}"; it cannot be changed in place (delete the stream or use another streamPrefix)`,
     );
   }
-  const drift = differs(info.config as unknown as Record<string, unknown>, want as Record<string, unknown>, ["subjects", "num_replicas", "duplicate_window", "max_age", "discard"]);
+  const drift = differs(info.config as unknown as Record<string, unknown>, want as Record<string, unknown>, [
+    "subjects",
+    "num_replicas",
+    "duplicate_window",
+    "max_age",
+    "discard",
+  ]);
   if (drift.length === 0) {
     report.unchanged.push(`stream ${name}`);
     return;
@@ -207,12 +222,20 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, want: Parti
       if (!info) throw err;
     }
   }
-  const drift = differs(info.config as unknown as Record<string, unknown>, want as Record<string, unknown>, ["ack_wait", "max_deliver", "max_ack_pending"]);
+  const drift = differs(info.config as unknown as Record<string, unknown>, want as Record<string, unknown>, [
+    "ack_wait",
+    "max_deliver",
+    "max_ack_pending",
+  ]);
   if (drift.length === 0) {
     report.unchanged.push(label);
     return;
   }
-  await jsm.consumers.update(stream, name, { ack_wait: want.ack_wait, max_deliver: want.max_deliver, max_ack_pending: want.max_ack_pending });
+  await jsm.consumers.update(stream, name, {
+    ack_wait: want.ack_wait,
+    max_deliver: want.max_deliver,
+    max_ack_pending: want.max_ack_pending,
+  });
   report.updated.push(`${label} (${drift.join(", ")})`);
 }
 

@@ -95,7 +95,12 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
     return rows[0] ? toTask(rows[0]) : null;
   }
 
-  async listTasks(f: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]> {
+  async listTasks(f: {
+    workflowRunId?: string;
+    status?: ActivityTaskStatus[];
+    queue?: string;
+    limit?: number;
+  }): Promise<ActivityTaskRecord[]> {
     const { sql, t } = this;
     const rows = await sql`
       select * from ${t.activityTasks} where true
@@ -163,7 +168,9 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
   }
 
   /** Refused reports of a task, oldest first (audit). */
-  async rejectedReports(taskId: string): Promise<Array<{ attempt: number; leaseToken: string; reason: string; report: unknown; at: Date }>> {
+  async rejectedReports(
+    taskId: string,
+  ): Promise<Array<{ attempt: number; leaseToken: string; reason: string; report: unknown; at: Date }>> {
     const rows = await this.sql`select * from ${this.t.rejectedReports} where task_id = ${taskId} order by id`;
     return rows.map((x) => ({
       attempt: x.attempt as number,

@@ -97,7 +97,8 @@ export class PostgresJobTransport implements JobTransport {
     const now = this.clock.now();
     const { sql, t } = this;
     const rows = jobs.map((j) => {
-      if (typeof j.jobId !== "string" || j.jobId === "") throw new TypeError("PostgresJobTransport.enqueue: jobId must be a non-empty string");
+      if (typeof j.jobId !== "string" || j.jobId === "")
+        throw new TypeError("PostgresJobTransport.enqueue: jobId must be a non-empty string");
       return {
         job_id: j.jobId,
         run_id: j.workflowRunId,

@@ -52,7 +52,11 @@ export interface MigrationStatus {
 
 /** A migration failed or the recorded history does not match the files. */
 export class MigrationError extends JetflowError {
-  constructor(message: string, readonly file?: string, cause?: unknown) {
+  constructor(
+    message: string,
+    readonly file?: string,
+    cause?: unknown,
+  ) {
     super("INTERNAL", message, cause === undefined ? undefined : { cause: String(cause) });
     if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
   }
@@ -157,7 +161,11 @@ export async function migrate(sql: postgres.Sql, options: MigrateOptions = {}): 
       if (applied) done.push(m.version);
     } catch (err) {
       if (err instanceof MigrationError) throw err;
-      throw new MigrationError(`migration ${m.file} failed on schema "${schema}" and was rolled back: ${(err as Error).message}`, m.file, err);
+      throw new MigrationError(
+        `migration ${m.file} failed on schema "${schema}" and was rolled back: ${(err as Error).message}`,
+        m.file,
+        err,
+      );
     }
   }
   return done;

@@ -21,7 +21,10 @@ export const POSTGRES_DEFAULTS = {
 
 /** Schema names are spliced into SQL text, so only plain identifiers are accepted. */
 export const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const schema = z.string().regex(SCHEMA_NAME, "must be a plain identifier (letters, digits, underscore; at most 63)").default(POSTGRES_DEFAULTS.schema);
+const schema = z
+  .string()
+  .regex(SCHEMA_NAME, "must be a plain identifier (letters, digits, underscore; at most 63)")
+  .default(POSTGRES_DEFAULTS.schema);
 
 const schemaOnly = z.object({ schema });
 

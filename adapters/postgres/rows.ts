@@ -4,7 +4,21 @@
  * top-level string, number or array is stored as that JSON value (never as a text or PG array).
  */
 import type postgres from "postgres";
-import type { AICallRecord, ActorKind, AnnotationRecord, ArtifactRecord, LogLevel, LogRecord, OutboxKind, OutboxRecord, RunRecord, RunStatus, StageRecord, StageStatus, TraceCarrier } from "../../src/ports/records.js";
+import type {
+  AICallRecord,
+  ActorKind,
+  AnnotationRecord,
+  ArtifactRecord,
+  LogLevel,
+  LogRecord,
+  OutboxKind,
+  OutboxRecord,
+  RunRecord,
+  RunStatus,
+  StageRecord,
+  StageStatus,
+  TraceCarrier,
+} from "../../src/ports/records.js";
 
 /** The root client or a transaction's: every query helper accepts either. */
 export type Db = postgres.ISql;

@@ -72,7 +72,8 @@ export async function createRun({ db, t }: Ctx, r: NewRun): Promise<RunRecord> {
 }
 
 export async function getRun({ db, t, inTx }: Ctx, id: string, forUpdate: boolean): Promise<RunRecord | null> {
-  const rows = forUpdate && inTx ? await db`select * from ${t.runs} where id = ${id} for update` : await db`select * from ${t.runs} where id = ${id}`;
+  const rows =
+    forUpdate && inTx ? await db`select * from ${t.runs} where id = ${id} for update` : await db`select * from ${t.runs} where id = ${id}`;
   return rows[0] ? toRun(rows[0]) : null;
 }
 
@@ -197,7 +198,5 @@ export async function claimDueSuspendedStages({ db, t }: Ctx, now: Date, limit: 
     from due where s.id = due.id
     returning s.*, due.due_at`;
   // Soonest-due first, as selected (the returned rows already carry the new nextPollAt).
-  return rows
-    .sort((a, b) => (a.due_at as Date).getTime() - (b.due_at as Date).getTime())
-    .map((r) => toStage(r));
+  return rows.sort((a, b) => (a.due_at as Date).getTime() - (b.due_at as Date).getTime()).map((r) => toStage(r));
 }

@@ -73,7 +73,10 @@ export function assertConnectionAlive(state: TxConnectionState): void {
  * lost; `fn` must check it (assertConnectionAlive) before each query and set `lost` when a query
  * fails with a connection error (the callback may wrap that error before it gets here).
  */
-export async function safeBegin<T>(sql: postgres.Sql, fn: (tx: postgres.TransactionSql, state: TxConnectionState) => Promise<T>): Promise<T> {
+export async function safeBegin<T>(
+  sql: postgres.Sql,
+  fn: (tx: postgres.TransactionSql, state: TxConnectionState) => Promise<T>,
+): Promise<T> {
   const state: TxConnectionState = { lost: false, closed: false };
   let beginSettled = false;
   let markSettled!: () => void;

@@ -68,13 +68,14 @@ export async function appendOutbox({ db, t }: Ctx, rows: NewOutboxRow[]): Promis
   await db`insert into ${t.outbox} ${db(values)} on conflict (id) do nothing`;
 }
 
-export async function claimOutbox({ db, t }: Ctx, o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> {
+export async function claimOutbox(
+  { db, t }: Ctx,
+  o: { now: Date; limit: number; leaseMs: number; ids?: string[] },
+): Promise<OutboxRecord[]> {
   if (o.limit <= 0 || (o.ids && o.ids.length === 0)) return [];
   const until = new Date(o.now.getTime() + o.leaseMs);
   // Given ids are the writer's own pre-claimed rows: taken whatever their claim.
-  const which = o.ids
-    ? db`and id = any(${o.ids})`
-    : db`and (claimed_until is null or claimed_until <= ${o.now})`;
+  const which = o.ids ? db`and id = any(${o.ids})` : db`and (claimed_until is null or claimed_until <= ${o.now})`;
   const rows = await db`
     with picked as materialized (
       select id from ${t.outbox}
@@ -117,7 +118,13 @@ export async function requeueDeadLetters({ db, t }: Ctx, ids: string[]): Promise
   return res.count;
 }
 
-export async function acquireIdempotencyKey({ db, t }: Ctx, command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
+export async function acquireIdempotencyKey(
+  { db, t }: Ctx,
+  command: string,
+  key: string,
+  now: Date,
+  opts?: { staleBefore?: Date },
+): Promise<IdempotencyAcquire> {
   // A concurrent release can delete the row between our insert and select: try again then.
   for (let i = 0; i < 5; i++) {
     const ins = await db`

@@ -67,7 +67,11 @@ export function createS3BlobStore(config: S3BlobStoreConfig): S3BlobStore {
       bucketSeen = true;
     } catch (err) {
       if (!isNotFound(err)) fail("has", undefined, err);
-      fail("has", undefined, Object.assign(new Error(`bucket "${bucket}" does not exist`), { name: "NoSuchBucket", $metadata: { httpStatusCode: 404 } }));
+      fail(
+        "has",
+        undefined,
+        Object.assign(new Error(`bucket "${bucket}" does not exist`), { name: "NoSuchBucket", $metadata: { httpStatusCode: 404 } }),
+      );
     }
   }
 
@@ -91,7 +95,9 @@ export function createS3BlobStore(config: S3BlobStoreConfig): S3BlobStore {
         const bytes = await res.Body.transformToByteArray();
         // The SDK may hand back a Buffer; the port promises a plain Uint8Array (deep-equality
         // and structured clone treat the two differently).
-        return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+          ? bytes
+          : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       } catch (err) {
         if (isNotFound(err)) return null;
         return fail("get", key, err);
@@ -138,7 +144,11 @@ export function createS3BlobStore(config: S3BlobStoreConfig): S3BlobStore {
         const errors = res.Errors ?? [];
         if (errors.length > 0) {
           const first = errors[0]!;
-          fail("deletePrefix", sub, new Error(`${errors.length} of ${page.length} keys not deleted, first: ${first.Key} (${first.Code}: ${first.Message})`));
+          fail(
+            "deletePrefix",
+            sub,
+            new Error(`${errors.length} of ${page.length} keys not deleted, first: ${first.Key} (${first.Code}: ${first.Message})`),
+          );
         }
         removed += page.length;
       }

@@ -36,7 +36,8 @@ const credentialsSchema = z.unknown().transform((v, ctx): Credentials => {
     ctx.addIssue({
       code: "custom",
       path: i.path,
-      message: i.path.length === 0 ? "must be { accessKeyId, secretAccessKey, sessionToken? } or a credentials provider function" : i.message,
+      message:
+        i.path.length === 0 ? "must be { accessKeyId, secretAccessKey, sessionToken? } or a credentials provider function" : i.message,
     });
   }
   return z.NEVER;
@@ -112,7 +113,12 @@ export const blobStoreConfigSchema = z
   .strictObject({
     ...commonShape,
     /** Keys per ListObjectsV2 page and per DeleteObjects batch (S3's maximum, 1000, by default). */
-    pageSize: z.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000 (S3's page and batch limit)").default(1000),
+    pageSize: z
+      .number()
+      .int("must be a whole number")
+      .min(1, "must be at least 1")
+      .max(1000, "must be at most 1000 (S3's page and batch limit)")
+      .default(1000),
   })
   .superRefine(exactlyOneClient);
 
@@ -144,7 +150,10 @@ export function parseOrThrow<S extends z.ZodType>(what: string, schema: S, input
  * of the empty body into presigned PUT/UploadPart URLs, so real uploads through them fail, and
  * several S3-compatible stores reject the extra checksum headers.
  */
-export function resolveClient(cfg: { client?: S3Client; clientConfig?: z.output<typeof s3ClientOptionsSchema> }): { client: S3Client; owned: boolean } {
+export function resolveClient(cfg: { client?: S3Client; clientConfig?: z.output<typeof s3ClientOptionsSchema> }): {
+  client: S3Client;
+  owned: boolean;
+} {
   if (cfg.client) return { client: cfg.client, owned: false };
   const o = cfg.clientConfig!;
   const config: S3ClientConfig = {

@@ -35,13 +35,17 @@ export class S3AdapterError extends JetflowError {
     const retryable = status === undefined || status >= 500 || status === 429 || s3Code === "SlowDown";
     const where = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(retryable ? "UNAVAILABLE" : "INTERNAL", `S3 ${operation} ${where} failed${s3Code ? ` (${s3Code}${status ? ` ${status}` : ""})` : ""}: ${why}`, {
-      operation,
-      bucket,
-      key,
-      s3Code,
-      status,
-    });
+    super(
+      retryable ? "UNAVAILABLE" : "INTERNAL",
+      `S3 ${operation} ${where} failed${s3Code ? ` (${s3Code}${status ? ` ${status}` : ""})` : ""}: ${why}`,
+      {
+        operation,
+        bucket,
+        key,
+        s3Code,
+        status,
+      },
+    );
     this.operation = operation;
     this.bucket = bucket;
     this.key = key;

@@ -30,7 +30,12 @@ export interface S3Presigner extends Presigner {
    * Fresh URLs for some parts of an upload already started, for a worker whose part URLs
    * expired mid-upload (a multi-GB upload can outlive a URL). Same `uploadId`, same parts.
    */
-  presignUploadParts(key: string, uploadId: string, partNumbers: number[], opts?: { expiresInSec?: number }): Promise<{ parts: PresignedPart[]; expiresAt: Date }>;
+  presignUploadParts(
+    key: string,
+    uploadId: string,
+    partNumbers: number[],
+    opts?: { expiresInSec?: number },
+  ): Promise<{ parts: PresignedPart[]; expiresAt: Date }>;
   /** Destroys the client if the presigner created it. */
   close(): void;
 }
@@ -49,7 +54,11 @@ const multipartOptsSchema = z.strictObject({
   contentType: contentTypeSchema.optional(),
 });
 const uploadIdSchema = z.string().min(1, "must not be empty");
-const partNumberSchema = z.number().int("must be a whole number").min(1, "must be at least 1").max(MAX_PARTS, `must be at most ${MAX_PARTS}`);
+const partNumberSchema = z
+  .number()
+  .int("must be a whole number")
+  .min(1, "must be at least 1")
+  .max(MAX_PARTS, `must be at most ${MAX_PARTS}`);
 const completedPartsSchema = z
   .array(z.strictObject({ partNumber: partNumberSchema, etag: z.string().min(1, "must not be empty") }))
   .min(1, "must list at least one part")
@@ -106,7 +115,14 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
   // moment the store stops accepting the URL, never up to a second after it.
   const signingInstant = (): Date => new Date(Math.floor(clock.now().getTime() / 1000) * 1000);
 
-  async function presignParts(key: string, Key: string, uploadId: string, partNumbers: number[], expiresInSec: number, signingDate: Date): Promise<PresignedPart[]> {
+  async function presignParts(
+    key: string,
+    Key: string,
+    uploadId: string,
+    partNumbers: number[],
+    expiresInSec: number,
+    signingDate: Date,
+  ): Promise<PresignedPart[]> {
     return Promise.all(
       partNumbers.map(async (partNumber) => ({
         partNumber,
@@ -143,7 +159,14 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       // A content type is signed, so the uploader cannot store the object as something else
       // (e.g. text/html served from the bucket's origin).
       const signed = o.contentType === undefined ? undefined : new Set(["content-type"]);
-      const url = await sign("presignPut", key, new PutObjectCommand({ Bucket: bucket, Key, ContentType: o.contentType }), sec, signingDate, signed);
+      const url = await sign(
+        "presignPut",
+        key,
+        new PutObjectCommand({ Bucket: bucket, Key, ContentType: o.contentType }),
+        sec,
+        signingDate,
+        signed,
+      );
       const headers: Record<string, string> = o.contentType === undefined ? {} : { "content-type": o.contentType };
       return { url, method: "PUT", key, expiresAt: expiry(signingDate, sec), headers };
     },
@@ -167,7 +190,10 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       } catch (err) {
         // Nobody else knows this uploadId: abort it so it does not bill storage forever.
         await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId: uploadId })).catch((abortErr: unknown) => {
-          throw new AggregateError([err, abortErr], `presigning parts of s3://${bucket}/${Key} failed and aborting upload ${uploadId} failed too`);
+          throw new AggregateError(
+            [err, abortErr],
+            `presigning parts of s3://${bucket}/${Key} failed and aborting upload ${uploadId} failed too`,
+          );
         });
         throw err;
       }
@@ -175,10 +201,14 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
 
     async presignUploadParts(key, uploadId, partNumbers, opts = {}) {
       const o = parseOrThrow("invalid presignUploadParts options", getOptsSchema, opts);
-      parseOrThrow("invalid presignUploadParts arguments", z.strictObject({ uploadId: uploadIdSchema, partNumbers: z.array(partNumberSchema) }), {
-        uploadId,
-        partNumbers,
-      });
+      parseOrThrow(
+        "invalid presignUploadParts arguments",
+        z.strictObject({ uploadId: uploadIdSchema, partNumbers: z.array(partNumberSchema) }),
+        {
+          uploadId,
+          partNumbers,
+        },
+      );
       const Key = objectKey(prefix, key);
       const sec = o.expiresInSec ?? defaultExpiresInSec;
       const signingDate = signingInstant();

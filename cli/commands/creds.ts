@@ -27,7 +27,9 @@ const IssueOptions = z.object({
 
 /** `jetflow creds init|issue`: decentralized NATS credentials (operator/account/user JWTs). */
 export function register(program: Command): void {
-  const creds = program.command("creds").description("NATS credentials: an operator/account for jetflow and scoped worker users (docs/security.md)");
+  const creds = program
+    .command("creds")
+    .description("NATS credentials: an operator/account for jetflow and scoped worker users (docs/security.md)");
   creds
     .command("init")
     .description("create an operator, the JETFLOW account and an orchestrator user; writes resolver.conf for nats-server")
@@ -61,11 +63,23 @@ export function register(program: Command): void {
       const name = o.name ?? parseOptions(Name, `worker-${o.queue}`.replace(/[^A-Za-z0-9_-]/g, "_"));
       const topology = createTopology({ prefix: o.prefix, streamPrefix: o.streamPrefix });
       const expiresAt = o.expiresInDays ? new Date(Date.now() + o.expiresInDays * 86_400_000) : undefined;
-      const issued = await issueWorkerCreds(o.dir, topology, { queue: o.queue, codeVersion: o.codeVersion, name, ...(expiresAt ? { expiresAt } : {}) });
+      const issued = await issueWorkerCreds(o.dir, topology, {
+        queue: o.queue,
+        codeVersion: o.codeVersion,
+        name,
+        ...(expiresAt ? { expiresAt } : {}),
+      });
       const out = o.out ?? `${name}.creds`;
       await writeFile(out, issued.creds, { mode: 0o600 });
       await chmod(out, 0o600);
-      const summary = { file: out, name, inboxPrefix: issued.permissions.inboxPrefix, publish: issued.permissions.publish, subscribe: issued.permissions.subscribe, expiresAt: issued.expiresAt };
+      const summary = {
+        file: out,
+        name,
+        inboxPrefix: issued.permissions.inboxPrefix,
+        publish: issued.permissions.publish,
+        subscribe: issued.permissions.subscribe,
+        expiresAt: issued.expiresAt,
+      };
       if (o.json) return void process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       process.stdout.write(
         `wrote ${out} (user ${name}${expiresAt ? `, expires ${expiresAt.toISOString()}` : ""})\n` +

@@ -9,7 +9,10 @@ const MigrateOptions = z.object({
   databaseUrl: z
     .string({ message: "required (or set DATABASE_URL)" })
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL"),
-  schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "must be a plain identifier (letters, digits, underscore)").default("jetflow"),
+  schema: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "must be a plain identifier (letters, digits, underscore)")
+    .default("jetflow"),
   status: z.boolean().default(false),
 });
 
@@ -40,7 +43,9 @@ export function register(program: Command): void {
       try {
         if (!opts.status) {
           const applied = await migrate(sql, { schema: opts.schema });
-          process.stdout.write(applied.length ? `applied ${applied.map((v) => String(v).padStart(4, "0")).join(", ")}\n` : "schema is up to date\n");
+          process.stdout.write(
+            applied.length ? `applied ${applied.map((v) => String(v).padStart(4, "0")).join(", ")}\n` : "schema is up to date\n",
+          );
         }
         const status = await migrationStatus(sql, { schema: opts.schema });
         printStatus(status);

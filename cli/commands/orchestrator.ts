@@ -7,7 +7,9 @@ import { InvalidArgumentError, type Command } from "commander";
 export function register(program: Command): void {
   program
     .command("orchestrator")
-    .description("run an orchestrator: Postgres state, JetStream jobs/events, the NATS API (env: JETFLOW_DATABASE_URL, JETFLOW_NATS_URL, JETFLOW_WORKFLOWS)")
+    .description(
+      "run an orchestrator: Postgres state, JetStream jobs/events, the NATS API (env: JETFLOW_DATABASE_URL, JETFLOW_NATS_URL, JETFLOW_WORKFLOWS)",
+    )
     .option("-c, --config <file>", "JSON config file (see docs/orchestrator.md)")
     .option("--migrate", "apply pending database migrations at start")
     .option("--health-port <port>", "serve GET /healthz on this port (env JETFLOW_HEALTH_PORT)")
@@ -19,7 +21,8 @@ export function register(program: Command): void {
       if (raw.migrate) config.database.migrate = true;
       if (raw.healthPort !== undefined) {
         const port = Number(raw.healthPort);
-        if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidArgumentError(`--health-port: must be an integer in 0..65535, got "${raw.healthPort}"`);
+        if (!Number.isInteger(port) || port < 0 || port > 65_535)
+          throw new InvalidArgumentError(`--health-port: must be an integer in 0..65535, got "${raw.healthPort}"`);
         config.healthPort = port;
       }
       const orchestrator = await startOrchestrator(config);

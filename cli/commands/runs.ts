@@ -36,9 +36,14 @@ function print(json: boolean, value: unknown, human: () => string): void {
 
 function describeRun(view: ApiReply<"runs.get">): string {
   const { run, stages } = view;
-  const lines = [`run ${run.id}  ${run.workflowId}  ${run.status}`, `  created ${run.createdAt}${run.completedAt ? `  ended ${run.completedAt}` : ""}`];
+  const lines = [
+    `run ${run.id}  ${run.workflowId}  ${run.status}`,
+    `  created ${run.createdAt}${run.completedAt ? `  ended ${run.completedAt}` : ""}`,
+  ];
   for (const s of stages) {
-    lines.push(`  [${s.groupIndex}] ${s.stageId.padEnd(24)} ${s.status.padEnd(10)} attempt ${s.attempt}/${s.maxAttempts}${s.error ? `  ${s.error}` : ""}`);
+    lines.push(
+      `  [${s.groupIndex}] ${s.stageId.padEnd(24)} ${s.status.padEnd(10)} attempt ${s.attempt}/${s.maxAttempts}${s.error ? `  ${s.error}` : ""}`,
+    );
   }
   if (run.error) lines.push(`  error: ${run.error}`);
   if (run.output !== null) lines.push(`  output: ${JSON.stringify(run.output)}`);
@@ -106,7 +111,11 @@ export function register(program: Command): void {
   });
 
   withConnectionFlags(
-    runs.command("get <runId>").description("show a run and its stages").option("--logs <n>", "include the last n log lines").option("--json", "machine-readable output"),
+    runs
+      .command("get <runId>")
+      .description("show a run and its stages")
+      .option("--logs <n>", "include the last n log lines")
+      .option("--json", "machine-readable output"),
   ).action(async (runId: string, raw: Record<string, unknown>) => {
     const o = parseOptions(Output.extend({ logs: z.coerce.number().int().min(0).max(1000).optional() }), raw);
     await withClient(raw, async (client) => {
@@ -147,7 +156,11 @@ export function register(program: Command): void {
   });
 
   withConnectionFlags(
-    runs.command("cancel <runId>").description("cancel a run (stops in-flight activities)").option("--reason <text>", "why").option("--json", "machine-readable output"),
+    runs
+      .command("cancel <runId>")
+      .description("cancel a run (stops in-flight activities)")
+      .option("--reason <text>", "why")
+      .option("--json", "machine-readable output"),
   ).action(async (runId: string, raw: Record<string, unknown>) => {
     const o = parseOptions(Output.extend({ reason: z.string().optional() }), raw);
     await withClient(raw, async (client) => {
@@ -157,12 +170,21 @@ export function register(program: Command): void {
   });
 
   withConnectionFlags(
-    runs.command("rerun <runId>").description("re-run a finished run from a stage").requiredOption("--from <stageId>", "first stage to run again").option("--json", "machine-readable output"),
+    runs
+      .command("rerun <runId>")
+      .description("re-run a finished run from a stage")
+      .requiredOption("--from <stageId>", "first stage to run again")
+      .option("--json", "machine-readable output"),
   ).action(async (runId: string, raw: Record<string, unknown>) => {
     const o = parseOptions(Output.extend({ from: z.string().min(1) }), raw);
     await withClient(raw, async (client) => {
       const reply = await client.rerun({ workflowRunId: runId, fromStageId: o.from });
-      print(o.json, reply, () => `run ${runId} re-running from ${o.from}: reset ${reply.resetStageIds.join(", ")}; deleted ${reply.deletedArtifacts} artifact(s)`);
+      print(
+        o.json,
+        reply,
+        () =>
+          `run ${runId} re-running from ${o.from}: reset ${reply.resetStageIds.join(", ")}; deleted ${reply.deletedArtifacts} artifact(s)`,
+      );
     });
   });
 

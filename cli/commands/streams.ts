@@ -15,7 +15,11 @@ const StreamsInitOptions = z.object({
     .default(process.env.JETFLOW_STREAM_PREFIX ?? "JETFLOW"),
   leaseMs: z.coerce.number().int().positive().default(30_000),
   maxDeliver: z.coerce.number().int().min(1).default(5),
-  eventsMaxAgeMs: z.coerce.number().int().positive().default(7 * 24 * 3_600_000),
+  eventsMaxAgeMs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3_600_000),
   duplicateWindowMs: z.coerce.number().int().positive().default(120_000),
   storage: z.enum(["file", "memory"]).default("file"),
   registryTtlMs: z.coerce.number().int().min(1_000).default(90_000),
@@ -54,12 +58,18 @@ export function register(program: Command): void {
         storage: opts.storage,
       });
       // The worker registry (docs/fleet.md); an existing bucket keeps its TTL.
-      const workerRegistry = await ensureWorkerRegistry(nc, { prefix: conn.prefix, ttlMs: opts.registryTtlMs, storage: opts.storage, replicas: opts.replicas });
+      const workerRegistry = await ensureWorkerRegistry(nc, {
+        prefix: conn.prefix,
+        ttlMs: opts.registryTtlMs,
+        storage: opts.storage,
+        replicas: opts.replicas,
+      });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, workerRegistry }, null, 2)}\n`);
         return;
       }
-      const line = (label: string, items: string[]): string => (items.length ? `${label}:\n${items.map((i) => `  ${i}`).join("\n")}\n` : "");
+      const line = (label: string, items: string[]): string =>
+        items.length ? `${label}:\n${items.map((i) => `  ${i}`).join("\n")}\n` : "";
       process.stdout.write(
         `nats-server ${report.serverVersion}\n${line("created", report.created)}${line("updated", report.updated)}${line("unchanged", report.unchanged)}worker registry: KV bucket ${workerRegistry}\n`,
       );

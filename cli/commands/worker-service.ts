@@ -7,11 +7,12 @@ import { parseOptions } from "../shared/parse-options.js";
 import { Labels } from "../../worker-sdk/cli/flags.js";
 import { registerPassThrough } from "./worker.js";
 
-const ServiceId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -").default(process.env.JETFLOW_WORKER_SERVICE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, "_"));
+const ServiceId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -")
+  .default(process.env.JETFLOW_WORKER_SERVICE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, "_"));
 
 const ClientOptions = z.object({ serviceId: ServiceId, json: z.boolean().default(false) });
-
-
 
 /** Sends one worker-service request; exits 1 with the service's message on an error reply. */
 async function request(raw: Record<string, unknown>, op: WsOp, body: unknown): Promise<unknown> {
@@ -35,15 +36,39 @@ async function request(raw: Record<string, unknown>, op: WsOp, body: unknown): P
 function printProjects(projects: WsProjectStatus[], json: boolean): void {
   if (json) return void process.stdout.write(`${JSON.stringify(projects, null, 2)}\n`);
   const rows = [["PROJECT", "QUEUE", "VERSION", "GEN", "STATUS", "IN-FLIGHT", "DONE", "FAILED", "RELOAD ERROR"]];
-  for (const p of projects) rows.push([p.project, p.queue, p.codeVersion, String(p.generation), p.status, `${p.inFlight}/${p.capacity}`, String(p.completed), String(p.failed), p.lastReloadError ?? ""]);
+  for (const p of projects)
+    rows.push([
+      p.project,
+      p.queue,
+      p.codeVersion,
+      String(p.generation),
+      p.status,
+      `${p.inFlight}/${p.capacity}`,
+      String(p.completed),
+      String(p.failed),
+      p.lastReloadError ?? "",
+    ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
 }
 
 /** `jetflow worker-service`: many per-project workers in one process, steered over NATS. */
 export function register(program: Command): void {
-  const ws = program.command("worker-service").description("run a worker service (per-project workers started by NATS request), or send it requests");
-  registerPassThrough(ws, "serve", "run the worker service process until SIGTERM, then drain every project (`serve --help` lists the flags)", "worker-service");
+  const ws = program
+    .command("worker-service")
+    .description("run a worker service (per-project workers started by NATS request), or send it requests");
+  registerPassThrough(
+    ws,
+    "serve",
+    "run the worker service process until SIGTERM, then drain every project (`serve --help` lists the flags)",
+    "worker-service",
+  );
 
   withConnectionFlags(
     ws
@@ -84,10 +109,14 @@ export function register(program: Command): void {
     });
   }
 
-  withConnectionFlags(ws.command("list").description("every project of a service").option("--service-id <id>", "target service").option("--json", "machine-readable output")).action(
-    async (raw: Record<string, unknown>) => {
-      const r = await request(raw, "list", {});
-      if (r) printProjects(WsListReply.parse(r).projects, raw.json === true);
-    },
-  );
+  withConnectionFlags(
+    ws
+      .command("list")
+      .description("every project of a service")
+      .option("--service-id <id>", "target service")
+      .option("--json", "machine-readable output"),
+  ).action(async (raw: Record<string, unknown>) => {
+    const r = await request(raw, "list", {});
+    if (r) printProjects(WsListReply.parse(r).projects, raw.json === true);
+  });
 }

@@ -32,5 +32,10 @@ export function registerPassThrough(parent: Command, name: string, description: 
  * SIGTERM/SIGINT drains (in-flight tasks finish and report); a second signal aborts them.
  */
 export function register(program: Command): void {
-  registerPassThrough(program, "worker", "run remote activities of one queue and code version (`jetflow worker --help` lists the flags)", "worker");
+  registerPassThrough(
+    program,
+    "worker",
+    "run remote activities of one queue and code version (`jetflow worker --help` lists the flags)",
+    "worker",
+  );
 }

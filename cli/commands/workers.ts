@@ -27,7 +27,9 @@ export function workersTable(workers: WorkerListing[]): string {
   const rows = workers.map((w) => [
     w.id,
     w.queue,
-    Object.entries(w.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+    Object.entries(w.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",") || "-",
     w.stageCodeVersion,
     `${w.inFlight}/${w.maxConcurrentTasks}`,
     w.healthy ? w.status : `${w.status} (unhealthy)`,

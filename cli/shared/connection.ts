@@ -4,10 +4,23 @@ import { connectNats } from "../../worker-sdk/connect.js";
 
 /** NATS connection options every networked subcommand accepts (flags win over env). */
 export const ConnectionOptions = z.object({
-  servers: z.string().min(1).default(process.env.JETFLOW_NATS_URL ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
-  creds: z.string().min(1).optional().default(process.env.JETFLOW_NATS_CREDS ?? ""),
-  user: z.string().optional().default(process.env.JETFLOW_NATS_USER ?? ""),
-  password: z.string().optional().default(process.env.JETFLOW_NATS_PASSWORD ?? ""),
+  servers: z
+    .string()
+    .min(1)
+    .default(process.env.JETFLOW_NATS_URL ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
+  creds: z
+    .string()
+    .min(1)
+    .optional()
+    .default(process.env.JETFLOW_NATS_CREDS ?? ""),
+  user: z
+    .string()
+    .optional()
+    .default(process.env.JETFLOW_NATS_USER ?? ""),
+  password: z
+    .string()
+    .optional()
+    .default(process.env.JETFLOW_NATS_PASSWORD ?? ""),
   /** Reply inbox prefix; a scoped user may only subscribe to its own (`_INBOX_<name>`, docs/security.md). */
   inboxPrefix: z
     .string()
@@ -29,7 +42,10 @@ export function withConnectionFlags<T extends { option: (...a: string[]) => T }>
     .option("--creds <file>", "NATS credentials file (env JETFLOW_NATS_CREDS)")
     .option("--user <user>", "NATS user (env JETFLOW_NATS_USER)")
     .option("--password <password>", "NATS password (env JETFLOW_NATS_PASSWORD)")
-    .option("--inbox-prefix <token>", "reply inbox prefix of a scoped user (env JETFLOW_NATS_INBOX_PREFIX; read from --creds when issued by jetflow creds)")
+    .option(
+      "--inbox-prefix <token>",
+      "reply inbox prefix of a scoped user (env JETFLOW_NATS_INBOX_PREFIX; read from --creds when issued by jetflow creds)",
+    )
     .option("--prefix <prefix>", "subject prefix (env JETFLOW_PREFIX)")
     .option("--timeout <ms>", "bound on each request in milliseconds");
 }

@@ -25,4 +25,3 @@ export async function readJsonArgument(value: string, what: string): Promise<unk
     throw new InvalidArgumentError(`${what} is not valid JSON: ${(e as Error).message}`);
   }
 }
-

@@ -13,7 +13,14 @@ import type { ApiService } from "../../adapters/jetstream/api/service.js";
 import { ApiError, createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import { createKernel, defineStage, WorkflowBuilder } from "../../src/index.js";
 import type { Kernel } from "../../src/index.js";
-import { CollectingEventSink, FakeClock, InMemoryBlobStore, InMemoryJobQueue, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
+import {
+  CollectingEventSink,
+  FakeClock,
+  InMemoryBlobStore,
+  InMemoryJobQueue,
+  InMemoryPersistence,
+  NoopScheduler,
+} from "../../src/testing/index.js";
 
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
@@ -117,12 +124,11 @@ t("malformed JSON gets a VALIDATION error with status 400 in the service headers
 });
 
 t("a missing idempotency key is rejected naming the field", async () => {
-  const err = await expectApiError(
-    client().call("runs.create", { workflowId: "greeter", input: {} } as never),
-    "VALIDATION",
-    400,
+  const err = await expectApiError(client().call("runs.create", { workflowId: "greeter", input: {} } as never), "VALIDATION", 400);
+  assert.ok(
+    err.issues.some((i) => i.path === "idempotencyKey"),
+    JSON.stringify(err.issues),
   );
-  assert.ok(err.issues.some((i) => i.path === "idempotencyKey"), JSON.stringify(err.issues));
 });
 
 t("an unknown workflow id gets WORKFLOW_NOT_FOUND (404)", async () => {
@@ -149,9 +155,7 @@ t("unknown run ids get RUN_NOT_FOUND on get, cancel and annotate", async () => {
 });
 
 t("the service keeps serving after a burst of bad requests", async () => {
-  await Promise.all(
-    Array.from({ length: 20 }, (_, i) => nc.request("jetflow.api.runs.get", i % 2 ? "[]" : "{{", { timeout: 5_000 })),
-  );
+  await Promise.all(Array.from({ length: 20 }, (_, i) => nc.request("jetflow.api.runs.get", i % 2 ? "[]" : "{{", { timeout: 5_000 })));
   const stats = await client().stats();
   assert.ok(stats.runs.PENDING >= 1);
   assert.is(stats.service.name, "jetflow");

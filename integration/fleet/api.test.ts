@@ -5,7 +5,14 @@ import { services } from "../harness/index.js";
 import { startApiService, type ApiService } from "../../adapters/jetstream/api/service.js";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import { createKernel } from "../../src/index.js";
-import { CollectingEventSink, FakeClock, InMemoryBlobStore, InMemoryJobQueue, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
+import {
+  CollectingEventSink,
+  FakeClock,
+  InMemoryBlobStore,
+  InMemoryJobQueue,
+  InMemoryPersistence,
+  NoopScheduler,
+} from "../../src/testing/index.js";
 import { stage } from "../../test/remote/helpers/fixture.js";
 import { until } from "../remote/helpers.js";
 import { startFleet, type Fleet } from "./helpers.js";
@@ -48,7 +55,10 @@ t("workers.list returns every registered worker with its health; a queue filter 
     5_000,
     "two running workers through the API",
   );
-  assert.equal(reply.workers.map((w) => w.id), ["api-a", "api-b"]);
+  assert.equal(
+    reply.workers.map((w) => w.id),
+    ["api-a", "api-b"],
+  );
   const a = reply.workers[0]!;
   assert.equal(a.labels, { zone: "eu" });
   assert.is(a.maxConcurrentTasks, 3);

@@ -20,7 +20,10 @@ t("maxConcurrentTasks=2 with 10 queued tasks: never more than 2 in flight, all 1
   fleet = await startFleet({ url: svc!.nats.url });
   const { orch, topology } = fleet;
   const ids: string[] = [];
-  for (let i = 0; i < 10; i++) ids.push(await orch.broker.submit(spec({ workflowRunId: `run-${i}`, queue: QUEUE, codeVersion: VERSION, input: { n: i }, maxAttempts: 50 })));
+  for (let i = 0; i < 10; i++)
+    ids.push(
+      await orch.broker.submit(spec({ workflowRunId: `run-${i}`, queue: QUEUE, codeVersion: VERSION, input: { n: i }, maxAttempts: 50 })),
+    );
 
   let running = 0;
   let peak = 0;

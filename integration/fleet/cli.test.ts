@@ -24,8 +24,11 @@ test.after(async () => {
 function jetflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const all = [...args, "--servers", svc!.nats.url, "--prefix", fleet!.topology.prefix];
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...all], { env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", NO_COLOR: "1" }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [bin, ...all],
+      { env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", NO_COLOR: "1" }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -40,7 +43,9 @@ t("workers list shows the fleet; drain stops a worker after its task; status/sto
   });
   const a = await fleet.worker("alpha", { stages: { heavy }, labels: { gpu: "true" }, max: 2 });
   await fleet.worker("beta", { stages: { heavy: stage("heavy", async () => ({ output: { r: 0 } })) }, labels: { gpu: "false" }, max: 1 });
-  const taskId = await fleet.orch.broker.submit(spec({ workflowRunId: "run-cli", queue: QUEUE, codeVersion: VERSION, requiredLabels: { gpu: "true" }, maxAttempts: 50 }));
+  const taskId = await fleet.orch.broker.submit(
+    spec({ workflowRunId: "run-cli", queue: QUEUE, codeVersion: VERSION, requiredLabels: { gpu: "true" }, maxAttempts: 50 }),
+  );
   await entered.promise;
 
   let list = await jetflow("workers", "list");
@@ -61,7 +66,10 @@ t("workers list shows the fleet; drain stops a worker after its task; status/sto
   const json = await jetflow("workers", "list", "--json");
   assert.is(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { id: string; inFlight: number; healthy: boolean }[];
-  assert.equal(parsed.map((w) => w.id), ["alpha", "beta"]);
+  assert.equal(
+    parsed.map((w) => w.id),
+    ["alpha", "beta"],
+  );
   assert.ok(parsed.every((w) => w.healthy));
 
   const drain = await jetflow("workers", "drain", "alpha");

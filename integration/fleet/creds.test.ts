@@ -74,7 +74,11 @@ test.after(async () => {
 });
 
 const pull = (queue: string) =>
-  worker.request(`$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName(queue, "v1")}`, JSON.stringify({ batch: 1, expires: 2_000_000_000 }), { timeout: 5_000, noMux: true });
+  worker.request(
+    `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName(queue, "v1")}`,
+    JSON.stringify({ batch: 1, expires: 2_000_000_000 }),
+    { timeout: 5_000, noMux: true },
+  );
 
 t("a credential issued for queue a pulls queue a's task and acks it", async () => {
   const m = await pull("a");
@@ -87,8 +91,14 @@ t("a credential issued for queue a pulls queue a's task and acks it", async () =
 
 t("the same credential is DENIED queue b, the submission API and stream creation", async () => {
   await assertDenied(pull("b"), "pull of queue b");
-  await assertDenied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
-  await assertDenied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  await assertDenied(
+    worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }),
+    "runs.create",
+  );
+  await assertDenied(
+    worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }),
+    "stream create",
+  );
   const info = await (await jetstreamManager(orch)).consumers.info(topology.streams.tasks, taskConsumerName("b", "v1"));
   assert.is(info.num_pending, 1, "queue b's task is untouched");
   assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
@@ -97,11 +107,26 @@ t("the same credential is DENIED queue b, the submission API and stream creation
 t("with that credential a worker joins the fleet and obeys a drain; it may not send control requests itself", async () => {
   const transport = createNatsWorkerTransport(worker, { topology, queue: "a", codeVersion: "v1" });
   const fleet = createNatsFleetMember(worker, { topology, heartbeatIntervalMs: 500 });
-  const w = createActivityWorker({ transport, queue: "a", stageCodeVersion: "v1", workerId: "creds-w1", registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n } })) }, pollWaitMs: 300, fleet });
+  const w = createActivityWorker({
+    transport,
+    queue: "a",
+    stageCodeVersion: "v1",
+    workerId: "creds-w1",
+    registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n } })) },
+    pollWaitMs: 300,
+    fleet,
+  });
   w.start();
   try {
-    await until(async () => (await listWorkers(orch, { prefix: topology.prefix })).some((x) => x.id === "creds-w1" && x.status === "running"), 10_000, "the registry entry");
-    await assertDenied(worker.request(`${topology.prefix}.ctl.creds-w1.status`, "", { timeout: 2_000 }), "a control request from the worker credential");
+    await until(
+      async () => (await listWorkers(orch, { prefix: topology.prefix })).some((x) => x.id === "creds-w1" && x.status === "running"),
+      10_000,
+      "the registry entry",
+    );
+    await assertDenied(
+      worker.request(`${topology.prefix}.ctl.creds-w1.status`, "", { timeout: 2_000 }),
+      "a control request from the worker credential",
+    );
     const reply = await sendWorkerControl(orch, "creds-w1", "drain", { prefix: topology.prefix, timeoutMs: 5_000 });
     assert.ok(reply, "the worker answered the orchestrator's drain");
     await w.done();
@@ -113,7 +138,11 @@ t("with that credential a worker joins the fleet and obeys a drain; it may not s
 });
 
 t("issuing without `creds init` fails with a clear message", () => {
-  const r = spawnSync(process.execPath, ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1"],
+    { cwd: root, encoding: "utf8", timeout: 60_000 },
+  );
   assert.is.not(r.status, 0);
   assert.match(r.stderr, /creds init/);
 });

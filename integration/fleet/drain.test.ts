@@ -25,7 +25,9 @@ test.after(async () => {
 /** Bounded wait on a promise. */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)),
+  );
   try {
     return await Promise.race([p, timeout]);
   } finally {
@@ -44,7 +46,10 @@ t("drain during 5 running tasks: all 5 finish and report, nothing new is pulled,
   });
   const a = await fleet.worker("drainee", { stages: { heavy }, max: 5 });
   const ids: string[] = [];
-  for (let i = 0; i < 7; i++) ids.push(await orch.broker.submit(spec({ workflowRunId: `run-${i}`, queue: QUEUE, codeVersion: VERSION, input: { n: i }, maxAttempts: 50 })));
+  for (let i = 0; i < 7; i++)
+    ids.push(
+      await orch.broker.submit(spec({ workflowRunId: `run-${i}`, queue: QUEUE, codeVersion: VERSION, input: { n: i }, maxAttempts: 50 })),
+    );
   await until(() => started.length === 5, 10_000, "five running tasks");
 
   const status = await sendWorkerControl(orch.nc, "drainee", "status", { prefix: topology.prefix });
@@ -56,7 +61,11 @@ t("drain during 5 running tasks: all 5 finish and report, nothing new is pulled,
   assert.is(reply.accepted, true);
   assert.is(reply.worker.status, "draining");
   assert.is(reply.worker.inFlight, 5);
-  await until(async () => (await listWorkers(orch.nc, { prefix: topology.prefix }))[0]?.status === "draining", 5_000, "registry to show draining");
+  await until(
+    async () => (await listWorkers(orch.nc, { prefix: topology.prefix }))[0]?.status === "draining",
+    5_000,
+    "registry to show draining",
+  );
 
   release.open();
   await within(a.w.done(), 10_000, "the drained worker to stop");
@@ -64,7 +73,8 @@ t("drain during 5 running tasks: all 5 finish and report, nothing new is pulled,
   assert.is(a.w.getStats().completed, 5);
   assert.is(started.length, 5, "no task was started after the drain request");
   // Reports are durable once done() resolves; the orchestrator applies them as its report consumer polls.
-  const completed = async () => (await Promise.all(ids.map((id) => orch.broker.getOutcome(id)))).filter((o) => o?.status === "completed").length;
+  const completed = async () =>
+    (await Promise.all(ids.map((id) => orch.broker.getOutcome(id)))).filter((o) => o?.status === "completed").length;
   await until(async () => (await completed()) === 5, 5_000, "the five drained tasks' reports to be applied");
   const outcomes = await Promise.all(ids.map((id) => orch.broker.getOutcome(id)));
   assert.is(outcomes.filter((o) => o?.status === "pending").length, 2, "the two queued tasks were left in the queue");
@@ -87,7 +97,10 @@ t("stop aborts in-flight tasks and releases them; an unknown worker id is report
   const park = gate();
   const heavy = stage("heavy", async (ctx) => {
     started.push(ctx.workflowRunId);
-    await Promise.race([park.promise, new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true }))]);
+    await Promise.race([
+      park.promise,
+      new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true })),
+    ]);
     return { output: { r: 1 } };
   });
   const a = await fleet.worker("stoppee", { stages: { heavy }, max: 2 });

@@ -30,14 +30,22 @@ t("a SIGKILLed worker turns unhealthy, then expires within the TTL; its task is 
   const list = () => listWorkers(orch.nc, { prefix: topology.prefix, unhealthyAfterMs: UNHEALTHY_AFTER_MS });
 
   const script = fileURLToPath(new URL("./fixtures/fleet-worker.ts", import.meta.url));
-  child = spawn(process.execPath, ["--import", "tsx", script, svc!.nats.url, topology.prefix, topology.streamPrefix, "doomed"], { stdio: ["ignore", "pipe", "inherit"] });
+  child = spawn(process.execPath, ["--import", "tsx", script, svc!.nats.url, topology.prefix, topology.streamPrefix, "doomed"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let out = "";
   child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((r) => child!.once("exit", () => r()));
 
-  const taskId = await orch.broker.submit(spec({ workflowRunId: "run-held", queue: QUEUE, codeVersion: VERSION, input: { n: 4 }, maxAttempts: 5 }));
+  const taskId = await orch.broker.submit(
+    spec({ workflowRunId: "run-held", queue: QUEUE, codeVersion: VERSION, input: { n: 4 }, maxAttempts: 5 }),
+  );
   await until(() => out.includes("entered run-held"), 20_000, "the child worker to start the task");
-  await until(async () => (await list()).some((w) => w.id === "doomed" && w.healthy && w.inFlight === 1), 5_000, "the child worker registered with 1 in flight");
+  await until(
+    async () => (await list()).some((w) => w.id === "doomed" && w.healthy && w.inFlight === 1),
+    5_000,
+    "the child worker registered with 1 in flight",
+  );
 
   child.kill("SIGKILL");
   await exited;

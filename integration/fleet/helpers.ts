@@ -19,15 +19,40 @@ export interface FleetWorker {
 export interface Fleet {
   topology: Topology;
   orch: Orchestrator;
-  worker(id: string, o: { stages: Record<string, AnyStage>; labels?: Record<string, string>; max?: number; heartbeatMs?: number; connect?: Partial<ConnectionOptions> }): Promise<FleetWorker>;
+  worker(
+    id: string,
+    o: {
+      stages: Record<string, AnyStage>;
+      labels?: Record<string, string>;
+      max?: number;
+      heartbeatMs?: number;
+      connect?: Partial<ConnectionOptions>;
+    },
+  ): Promise<FleetWorker>;
   /** Stops workers, then the orchestrator (last in, first out). */
   close(): Promise<void>;
 }
 
 /** A fresh topology, orchestrator and (unless `registry: false`) registry bucket (memory storage, TTL `ttlMs`). */
-export async function startFleet(o: { url: string; leaseMs?: number; ttlMs?: number; maxDeliver?: number; topology?: Topology; connect?: Partial<ConnectionOptions>; registry?: boolean }): Promise<Fleet> {
+export async function startFleet(o: {
+  url: string;
+  leaseMs?: number;
+  ttlMs?: number;
+  maxDeliver?: number;
+  topology?: Topology;
+  connect?: Partial<ConnectionOptions>;
+  registry?: boolean;
+}): Promise<Fleet> {
   const topology = o.topology ?? freshTopology();
-  const orch = await startOrchestrator({ url: o.url, topology, queue: QUEUE, codeVersion: VERSION, leaseMs: o.leaseMs ?? 5_000, maxDeliver: o.maxDeliver ?? 50, connect: o.connect });
+  const orch = await startOrchestrator({
+    url: o.url,
+    topology,
+    queue: QUEUE,
+    codeVersion: VERSION,
+    leaseMs: o.leaseMs ?? 5_000,
+    maxDeliver: o.maxDeliver ?? 50,
+    connect: o.connect,
+  });
   const cleanups: (() => Promise<void>)[] = [() => orch.close()];
   if (o.registry !== false) await ensureWorkerRegistry(orch.nc, { prefix: topology.prefix, ttlMs: o.ttlMs ?? 10_000, storage: "memory" });
   return {

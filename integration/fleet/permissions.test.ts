@@ -38,7 +38,11 @@ test.after(async () => {
 });
 
 t("a worker user registers itself; the operator user lists it and asks its status", async () => {
-  await until(async () => (await listWorkers(operator, { prefix: topology.prefix })).some((w) => w.id === "w-perm" && w.status === "running"), 5_000, "the worker in the registry, read as operator");
+  await until(
+    async () => (await listWorkers(operator, { prefix: topology.prefix })).some((w) => w.id === "w-perm" && w.status === "running"),
+    5_000,
+    "the worker in the registry, read as operator",
+  );
   const reply = await sendWorkerControl(operator, "w-perm", "status", { prefix: topology.prefix });
   assert.is(reply.accepted, true);
   assert.equal(reply.worker.labels, { os: "linux" });
@@ -48,7 +52,10 @@ t("a worker user is DENIED sending control requests and writing another queue's 
   for (const op of ["status", "drain", "stop"] as const) {
     await assertDenied(workerNc.request(controlSubject(topology.prefix, "w-perm", op), "", { timeout: 2_000 }), `ctl ${op} from a worker`);
   }
-  await assertDenied(sendWorkerControl(workerNc, "w-perm", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }), "sendWorkerControl from a worker");
+  await assertDenied(
+    sendWorkerControl(workerNc, "w-perm", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }),
+    "sendWorkerControl from a worker",
+  );
   await assertDenied(workerNc.request("$KV.jetflow_workers.other.w-evil", "{}", { timeout: 2_000 }), "registry write for queue other");
   assert.ok(!workerNc.isClosed(), "a refusal does not cost the connection");
   const [listed] = await listWorkers(operator, { prefix: topology.prefix });
@@ -58,7 +65,11 @@ t("a worker user is DENIED sending control requests and writing another queue's 
 t("the operator user drains a worker", async () => {
   const reply = await sendWorkerControl(operator, "w-perm", "drain", { prefix: topology.prefix });
   assert.is(reply.accepted, true);
-  await until(async () => (await listWorkers(operator, { prefix: topology.prefix }))[0]?.status === "stopped", 5_000, "the drained worker to report stopped");
+  await until(
+    async () => (await listWorkers(operator, { prefix: topology.prefix }))[0]?.status === "stopped",
+    5_000,
+    "the drained worker to report stopped",
+  );
 });
 
 test.run();

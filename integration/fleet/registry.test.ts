@@ -22,7 +22,11 @@ t("a listing taken during heavy heartbeat traffic holds each worker once", async
   const { orch, topology } = fleet;
   const ids = ["r1", "r2", "r3", "r4", "r5"];
   for (const id of ids) await fleet.worker(id, { stages: { heavy: stage("heavy", async () => ({ output: { r: 1 } })) }, heartbeatMs: 2 });
-  await until(async () => (await listWorkers(orch.nc, { prefix: topology.prefix })).length === ids.length, 5_000, "five workers registered");
+  await until(
+    async () => (await listWorkers(orch.nc, { prefix: topology.prefix })).length === ids.length,
+    5_000,
+    "five workers registered",
+  );
   for (let i = 0; i < 40; i++) {
     const listed = (await listWorkers(orch.nc, { prefix: topology.prefix })).map((w) => w.id);
     assert.equal(listed, ids, `listing ${i}`);

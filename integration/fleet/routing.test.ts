@@ -29,7 +29,10 @@ t("gpu tasks run only on the gpu worker; workers list shows each worker's live i
       running.set(workerId, [...list, ctx.workflowRunId]);
       ranOn.set(ctx.workflowRunId, workerId);
       await release.promise;
-      running.set(workerId, (running.get(workerId) ?? []).filter((r) => r !== ctx.workflowRunId));
+      running.set(
+        workerId,
+        (running.get(workerId) ?? []).filter((r) => r !== ctx.workflowRunId),
+      );
       return { output: { r: ctx.input.n } };
     });
   await fleet.worker("gpu-1", { stages: { heavy: body("gpu-1") }, labels: { gpu: "true", os: "linux" }, max: 3 });
@@ -37,10 +40,23 @@ t("gpu tasks run only on the gpu worker; workers list shows each worker's live i
   await fleet.worker("plain-1", { stages: { heavy: body("plain-1") }, max: 2 });
 
   // Every worker is registered and running before any task exists.
-  await until(async () => (await listWorkers(fleet!.orch.nc, { prefix: fleet!.topology.prefix })).filter((w) => w.status === "running").length === 3, 5_000, "three running workers");
+  await until(
+    async () => (await listWorkers(fleet!.orch.nc, { prefix: fleet!.topology.prefix })).filter((w) => w.status === "running").length === 3,
+    5_000,
+    "three running workers",
+  );
 
   const submit = (runId: string, requiredLabels?: Record<string, string>) =>
-    fleet!.orch.broker.submit(spec({ workflowRunId: runId, queue: QUEUE, codeVersion: VERSION, input: { n: 1 }, maxAttempts: 50, ...(requiredLabels ? { requiredLabels } : {}) }));
+    fleet!.orch.broker.submit(
+      spec({
+        workflowRunId: runId,
+        queue: QUEUE,
+        codeVersion: VERSION,
+        input: { n: 1 },
+        maxAttempts: 50,
+        ...(requiredLabels ? { requiredLabels } : {}),
+      }),
+    );
   const gpuTasks = [await submit("gpu-a", { gpu: "true" }), await submit("gpu-b", { gpu: "true" })];
   await until(() => ranOn.has("gpu-a") && ranOn.has("gpu-b"), 10_000, "both gpu tasks to start");
   const plainTasks = [];
@@ -61,8 +77,14 @@ t("gpu tasks run only on the gpu worker; workers list shows each worker's live i
     5_000,
     `registry in-flight counts ${JSON.stringify(expected())}`,
   );
-  assert.equal(listed.map((w) => w.id), ["cpu-1", "gpu-1", "plain-1"]);
-  assert.is(listed.reduce((n, w) => n + w.inFlight, 0), 6);
+  assert.equal(
+    listed.map((w) => w.id),
+    ["cpu-1", "gpu-1", "plain-1"],
+  );
+  assert.is(
+    listed.reduce((n, w) => n + w.inFlight, 0),
+    6,
+  );
   const gpu = listed.find((w) => w.id === "gpu-1")!;
   assert.equal(gpu.labels, { gpu: "true", os: "linux" });
   assert.is(gpu.maxConcurrentTasks, 3);
@@ -80,7 +102,11 @@ t("gpu tasks run only on the gpu worker; workers list shows each worker's live i
     assert.is(out?.status, "completed", `task ${id}`);
   }
   for (const id of gpuTasks) assert.is((await fleet.orch.broker.getOutcome(id))?.workerId, "gpu-1");
-  await until(async () => (await listWorkers(fleet!.orch.nc, { prefix: fleet!.topology.prefix })).every((w) => w.inFlight === 0), 5_000, "in-flight back to 0");
+  await until(
+    async () => (await listWorkers(fleet!.orch.nc, { prefix: fleet!.topology.prefix })).every((w) => w.inFlight === 0),
+    5_000,
+    "in-flight back to 0",
+  );
 });
 
 test.run();

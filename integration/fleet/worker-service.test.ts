@@ -59,7 +59,15 @@ test.before(async () => {
   nc = await connect({ servers: svc.nats.url });
   await ensureWorkerRegistry(orchA.nc, { prefix: topology.prefix, storage: "memory" });
   // Inline: the stages report to this test through globalThis, which an activity thread does not share.
-  ws = await startWorkerService({ nc, serviceId: "svc1", topology, watchIntervalMs: 50, pollWaitMs: 300, heartbeatIntervalMs: 500, isolation: "inline" });
+  ws = await startWorkerService({
+    nc,
+    serviceId: "svc1",
+    topology,
+    watchIntervalMs: 50,
+    pollWaitMs: 300,
+    heartbeatIntervalMs: 500,
+    isolation: "inline",
+  });
 });
 test.after(async () => {
   release?.();
@@ -90,23 +98,56 @@ t("projects start by request, are listed, see only their own queue, and stop by 
   const b = await call("start", { project: "b", queue: "proj-b", module: writeModule("b.mjs", "B", 100), concurrency: 2 });
   assert.is(b.status, 200, JSON.stringify(b.body));
   const list = await call("list", {});
-  assert.equal(list.body.projects.map((p: any) => [p.project, p.queue, p.codeVersion, p.capacity]).sort(), [["a", "proj-a", "v1", 1], ["b", "proj-b", "v1", 2]]);
+  assert.equal(list.body.projects.map((p: any) => [p.project, p.queue, p.codeVersion, p.capacity]).sort(), [
+    ["a", "proj-a", "v1", 1],
+    ["b", "proj-b", "v1", 2],
+  ]);
 
-  await until(async () => (await listWorkers(orchA.nc, { prefix: topology.prefix })).filter((w) => w.status === "running").length === 2, 10_000, "both project workers in the fleet registry");
+  await until(
+    async () => (await listWorkers(orchA.nc, { prefix: topology.prefix })).filter((w) => w.status === "running").length === 2,
+    10_000,
+    "both project workers in the fleet registry",
+  );
   const fleet = await listWorkers(orchA.nc, { prefix: topology.prefix });
-  assert.equal(fleet.map((w) => [w.id, w.queue, w.maxConcurrentTasks]).sort(), [["svc1-a-g1", "proj-a", 1], ["svc1-b-g1", "proj-b", 2]]);
+  assert.equal(fleet.map((w) => [w.id, w.queue, w.maxConcurrentTasks]).sort(), [
+    ["svc1-a-g1", "proj-a", 1],
+    ["svc1-b-g1", "proj-b", 2],
+  ]);
 
   const runs = [await run(orchA, "proj-a", 1), await run(orchB, "proj-b", 2), await run(orchA, "proj-a", 3), await run(orchB, "proj-b", 4)];
   const outs = await Promise.all(runs.map((r) => r.outcome()));
-  assert.equal(outs.map((o) => o?.output), [{ r: 2 }, { r: 102 }, { r: 4 }, { r: 104 }]);
-  assert.equal(outs.map((o) => o?.workerId), ["svc1-a-g1", "svc1-b-g1", "svc1-a-g1", "svc1-b-g1"]);
-  assert.equal(g.__wsSeen.filter((s) => s.code === "A1").map((s) => s.n).sort(), [1, 3], "A's code saw only A's tasks");
-  assert.equal(g.__wsSeen.filter((s) => s.code === "B").map((s) => s.n).sort(), [2, 4], "B's code saw only B's tasks");
+  assert.equal(
+    outs.map((o) => o?.output),
+    [{ r: 2 }, { r: 102 }, { r: 4 }, { r: 104 }],
+  );
+  assert.equal(
+    outs.map((o) => o?.workerId),
+    ["svc1-a-g1", "svc1-b-g1", "svc1-a-g1", "svc1-b-g1"],
+  );
+  assert.equal(
+    g.__wsSeen
+      .filter((s) => s.code === "A1")
+      .map((s) => s.n)
+      .sort(),
+    [1, 3],
+    "A's code saw only A's tasks",
+  );
+  assert.equal(
+    g.__wsSeen
+      .filter((s) => s.code === "B")
+      .map((s) => s.n)
+      .sort(),
+    [2, 4],
+    "B's code saw only B's tasks",
+  );
 
   const stopped = await call("stop", { project: "b" });
   assert.is(stopped.body.status, "stopped");
   assert.is(stopped.body.completed, 2);
-  assert.equal((await call("list", {})).body.projects.map((p: any) => p.project), ["a"]);
+  assert.equal(
+    (await call("list", {})).body.projects.map((p: any) => p.project),
+    ["a"],
+  );
   assert.is((await call("status", { project: "b" })).status, 404);
 });
 

@@ -28,11 +28,7 @@ export function containerRuntime(): Promise<{ tc: Testcontainers } | { reason: s
 
 /** Starts `nats:2.10` with JetStream (and the caller's config) in a container. */
 export async function natsContainer(tc: Testcontainers, opts: UseNatsOptions): Promise<NatsService> {
-  const conf = [
-    "listen: 0.0.0.0:4222",
-    opts.jetstream === false ? "" : 'jetstream { store_dir: "/data" }',
-    opts.config ?? "",
-  ].join("\n");
+  const conf = ["listen: 0.0.0.0:4222", opts.jetstream === false ? "" : 'jetstream { store_dir: "/data" }', opts.config ?? ""].join("\n");
   const container = await new tc.GenericContainer("nats:2.10")
     .withCopyContentToContainer([{ content: conf, target: "/etc/nats/jetflow.conf" }])
     .withCommand(["-c", "/etc/nats/jetflow.conf"])

@@ -24,7 +24,13 @@ export function findNatsServerBinary(): { bin?: string; looked: string[] } {
   const explicit = process.env.JETFLOW_NATS_SERVER_BIN;
   const candidates = explicit
     ? [explicit]
-    : [...(process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, "nats-server")), "/usr/sbin/nats-server"];
+    : [
+        ...(process.env.PATH ?? "")
+          .split(delimiter)
+          .filter(Boolean)
+          .map((d) => join(d, "nats-server")),
+        "/usr/sbin/nats-server",
+      ];
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);

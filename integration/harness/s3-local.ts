@@ -48,7 +48,9 @@ function load(): Loaded | { reason: string } {
     return (loaded = { reason: "@20minutes/s3rver is not installed" });
   }
   if (!patchS3rverModules(require)) {
-    process.stderr.write("[jetflow harness] @20minutes/s3rver was loaded before the harness: bucket-level requests will fail signature checks\n");
+    process.stderr.write(
+      "[jetflow harness] @20minutes/s3rver was loaded before the harness: bucket-level requests will fail signature checks\n",
+    );
   }
   const accounts = require("@20minutes/s3rver/lib/models/account.js") as AwsAccountModule;
   // The key registry is per process: drop s3rver's well-known S3RVER/S3RVER pair, add ours.

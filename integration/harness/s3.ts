@@ -100,9 +100,12 @@ async function envS3(endpoint: string, opts: UseS3Options): Promise<S3Service> {
     if (!shared) {
       client.destroy();
       const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      throw new Error(`could not create bucket "${wanted}" at JETFLOW_TEST_S3_ENDPOINT=${endpoint} (${why}) and JETFLOW_TEST_S3_BUCKET is not set`, {
-        cause: err,
-      });
+      throw new Error(
+        `could not create bucket "${wanted}" at JETFLOW_TEST_S3_ENDPOINT=${endpoint} (${why}) and JETFLOW_TEST_S3_BUCKET is not set`,
+        {
+          cause: err,
+        },
+      );
     }
     bucket = shared;
     await client.send(new sdk.HeadBucketCommand({ Bucket: bucket }));

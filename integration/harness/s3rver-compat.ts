@@ -72,9 +72,13 @@ function patchDesTokens(require: NodeJS.Require): void {
   const { createCipheriv, createDecipheriv } = crypto;
   const target = crypto as unknown as Record<string, unknown>;
   target.createCipheriv = (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
-    alg === "des" ? createCipheriv("aes-128-cbc", ...widen(key, iv)) : (createCipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest);
+    alg === "des"
+      ? createCipheriv("aes-128-cbc", ...widen(key, iv))
+      : (createCipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest);
   target.createDecipheriv = (alg: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
-    alg === "des" ? createDecipheriv("aes-128-cbc", ...widen(key, iv)) : (createDecipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest);
+    alg === "des"
+      ? createDecipheriv("aes-128-cbc", ...widen(key, iv))
+      : (createDecipheriv as (...a: unknown[]) => unknown)(alg, key, iv, ...rest);
 }
 
 const ANONYMOUS_DENIED =

@@ -87,7 +87,8 @@ export async function services<K extends ServiceName>(names: K[]): Promise<Servi
     await stopAll();
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) throw new AggregateError(failures, "starting integration services failed");
-    if (inCI()) throw unavailable.length === 1 ? unavailable[0] : new AggregateError(unavailable, unavailable.map((e) => e.message).join("\n"));
+    if (inCI())
+      throw unavailable.length === 1 ? unavailable[0] : new AggregateError(unavailable, unavailable.map((e) => e.message).join("\n"));
     const file = process.argv[1] ? relative(process.cwd(), process.argv[1]) : "this file";
     process.stderr.write(banner(file, unavailable));
     return null;

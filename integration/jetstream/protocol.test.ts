@@ -26,9 +26,18 @@ test("ids become one safe subject token, reversibly, and usual ids are unchanged
   assert.is(encodeToken("run_01HZX-abc"), "run_01HZX-abc");
   assert.is(encodeToken("a.b"), "a~2Eb");
   assert.is.not(encodeToken("a.b"), encodeToken("a_b")); // injective
-  assert.throws(() => encodeToken(""), (e: unknown) => e instanceof ProtocolError);
-  assert.throws(() => decodeToken("a.b"), (e: unknown) => e instanceof ProtocolError);
-  assert.throws(() => decodeToken("~C3"), (e: unknown) => e instanceof ProtocolError); // truncated UTF-8
+  assert.throws(
+    () => encodeToken(""),
+    (e: unknown) => e instanceof ProtocolError,
+  );
+  assert.throws(
+    () => decodeToken("a.b"),
+    (e: unknown) => e instanceof ProtocolError,
+  );
+  assert.throws(
+    () => decodeToken("~C3"),
+    (e: unknown) => e instanceof ProtocolError,
+  ); // truncated UTF-8
 });
 
 test("event types map to readable tokens and back", () => {
@@ -41,7 +50,10 @@ test("priorities: default, p<n>, m<n>", () => {
   assert.is(priorityToken(undefined), "default");
   assert.is(priorityToken(7), "p7");
   assert.is(priorityToken(-3), "m3");
-  assert.throws(() => priorityToken(1.5), (e: unknown) => e instanceof ProtocolError);
+  assert.throws(
+    () => priorityToken(1.5),
+    (e: unknown) => e instanceof ProtocolError,
+  );
 });
 
 test("topology names derive from the two prefixes and reject unsafe ones", () => {
@@ -63,13 +75,29 @@ test("topology names derive from the two prefixes and reject unsafe ones", () =>
   const custom = createTopology({ prefix: "acme.jf", streamPrefix: "ACME" });
   assert.is(custom.streams.jobs, "ACME_JOBS");
   assert.is(custom.filters.jobs, "acme.jf.jobs.>");
-  assert.throws(() => createTopology({ prefix: "bad.*" }), (e: unknown) => e instanceof ProtocolError);
-  assert.throws(() => createTopology({ streamPrefix: "A.B" }), (e: unknown) => e instanceof ProtocolError);
+  assert.throws(
+    () => createTopology({ prefix: "bad.*" }),
+    (e: unknown) => e instanceof ProtocolError,
+  );
+  assert.throws(
+    () => createTopology({ streamPrefix: "A.B" }),
+    (e: unknown) => e instanceof ProtocolError,
+  );
 });
 
 test("job bodies round-trip with dates, and a bad body names the failing field", () => {
   const availableAt = new Date("2026-01-02T03:04:05.678Z");
-  const job = { jobId: "r:s:1", workflowRunId: "r", workflowId: "w", stageId: "s", attempt: 1, maxAttempts: 3, priority: 0, availableAt, payload: { a: 1 } };
+  const job = {
+    jobId: "r:s:1",
+    workflowRunId: "r",
+    workflowId: "w",
+    stageId: "s",
+    attempt: 1,
+    maxAttempts: 3,
+    priority: 0,
+    availableAt,
+    payload: { a: 1 },
+  };
   const wire = toJobMessage(job);
   assert.is(wire.availableAt, "2026-01-02T03:04:05.678Z");
   const back = parseJob(JSON.stringify(wire));
@@ -86,7 +114,15 @@ test("job bodies round-trip with dates, and a bad body names the failing field",
 });
 
 test("event bodies: unknown types and missing fields are refused by name", () => {
-  const ok = parseEvent({ v: 1, id: "e1", type: "stage:completed", workflowRunId: "r", workflowId: "w", timestamp: "2026-01-01T00:00:00Z", data: {} });
+  const ok = parseEvent({
+    v: 1,
+    id: "e1",
+    type: "stage:completed",
+    workflowRunId: "r",
+    workflowId: "w",
+    timestamp: "2026-01-01T00:00:00Z",
+    data: {},
+  });
   assert.ok(ok.ok);
   const bad = parseEvent({ v: 1, id: "e1", type: "stage:exploded", workflowRunId: "r", timestamp: "2026-01-01T00:00:00Z", data: {} });
   assert.not.ok(bad.ok);

@@ -63,8 +63,14 @@ t("a changed lease or retention window is applied as an update", async () => {
   const jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { topology, jobAckWaitMs: 500, eventsMaxAgeMs: 60_000 });
   const r = await ensureTopology(jsm, { topology, jobAckWaitMs: 900, eventsMaxAgeMs: 120_000 });
-  assert.ok(r.updated.some((u) => u.startsWith(`consumer ${topology.streams.jobs}/`)), r.updated.join("; "));
-  assert.ok(r.updated.some((u) => u.startsWith(`stream ${topology.streams.events}`)), r.updated.join("; "));
+  assert.ok(
+    r.updated.some((u) => u.startsWith(`consumer ${topology.streams.jobs}/`)),
+    r.updated.join("; "),
+  );
+  assert.ok(
+    r.updated.some((u) => u.startsWith(`stream ${topology.streams.events}`)),
+    r.updated.join("; "),
+  );
   assert.is((await jsm.consumers.info(topology.streams.jobs, topology.consumers.jobs)).config.ack_wait, nanos(900));
 });
 

@@ -64,7 +64,10 @@ t("SIGKILL inside a long job.execute: the job is redelivered to the other orches
 
 t("`runs create --wait` returns the run's output; `runs get` and `runs watch` show each stage", async () => {
   const env = { ...d.env, JETFLOW_NATS_URL: svc!.nats.url };
-  const created = await runCli(["runs", "create", "greet-shout", "--input", '{"name":"ada"}', "--wait", "--json", "--idempotency-key", "cli-1"], env);
+  const created = await runCli(
+    ["runs", "create", "greet-shout", "--input", '{"name":"ada"}', "--wait", "--json", "--idempotency-key", "cli-1"],
+    env,
+  );
   assert.is(created.code, 0, created.stderr);
   const reply = JSON.parse(created.stdout);
   assert.is(reply.status, "COMPLETED");

@@ -24,7 +24,13 @@ export interface TestDeployment {
 }
 
 /** Writes an orchestrator config for the given services into a fresh temp dir. */
-export function deployment(opts: { natsUrl: string; databaseUrl: string; schema?: string; leaseMs?: number; maxConcurrentJobs?: number }): TestDeployment {
+export function deployment(opts: {
+  natsUrl: string;
+  databaseUrl: string;
+  schema?: string;
+  leaseMs?: number;
+  maxConcurrentJobs?: number;
+}): TestDeployment {
   const dir = mkdtempSync(join(tmpdir(), "jetflow-orch-"));
   const markers = join(dir, "markers.jsonl");
   writeFileSync(markers, "");
@@ -52,7 +58,11 @@ export function readMarkers(d: TestDeployment): Record<string, any>[] {
 }
 
 /** Runs the `jetflow` CLI from source and resolves with its exit code and output (bounded). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [join(root, "bin/jetflow.js"), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -116,7 +126,12 @@ export async function startOrchestratorProcess(d: TestDeployment, timeoutMs = 30
 }
 
 /** Polls `check` until it returns a value (bounded); for state that has no event to wait on. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

@@ -75,7 +75,9 @@ t(`${RUNS} runs submitted concurrently all complete; each outbox event is in the
     assert.is(info.state.messages, outboxEvents, "one stream message per outbox event");
     const ids = await collectEventIds(nc, topology.streams.events, outboxEvents);
     assert.is(ids.size, outboxEvents, "no event id appears twice");
-    const outboxIds = (await sql<{ n: number }[]>`select count(*)::int as n from jetflow.outbox where kind = 'event' and id = any(${[...ids]})`)[0]!.n;
+    const outboxIds = (
+      await sql<{ n: number }[]>`select count(*)::int as n from jetflow.outbox where kind = 'event' and id = any(${[...ids]})`
+    )[0]!.n;
     assert.is(outboxIds, outboxEvents, "every stream message is an outbox row");
   } finally {
     await sql.end();

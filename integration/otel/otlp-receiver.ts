@@ -83,7 +83,8 @@ export class OtlpReceiver {
     const text = Buffer.concat(chunks).toString("utf8");
     try {
       if (req.method !== "POST") throw new Error(`unexpected ${req.method} ${req.url}`);
-      if (!String(req.headers["content-type"] ?? "").includes("json")) throw new Error(`not OTLP JSON: content-type ${req.headers["content-type"]}`);
+      if (!String(req.headers["content-type"] ?? "").includes("json"))
+        throw new Error(`not OTLP JSON: content-type ${req.headers["content-type"]}`);
       const body = JSON.parse(text);
       if (req.url === "/v1/traces") this.traces(body);
       else if (req.url === "/v1/metrics") this.metrics(body);
@@ -95,7 +96,9 @@ export class OtlpReceiver {
     }
   }
 
-  private traces(body: { resourceSpans?: { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[] }): void {
+  private traces(body: {
+    resourceSpans?: { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
+  }): void {
     for (const rs of body.resourceSpans ?? []) {
       const service = String(attrs(rs.resource?.attributes)["service.name"] ?? "");
       for (const ss of rs.scopeSpans ?? []) {
@@ -115,7 +118,9 @@ export class OtlpReceiver {
     }
   }
 
-  private metrics(body: { resourceMetrics?: { resource?: { attributes?: KeyValue[] }; scopeMetrics?: { metrics?: Record<string, unknown>[] }[] }[] }): void {
+  private metrics(body: {
+    resourceMetrics?: { resource?: { attributes?: KeyValue[] }; scopeMetrics?: { metrics?: Record<string, unknown>[] }[] }[];
+  }): void {
     type Dp = { attributes?: KeyValue[]; asInt?: string | number; asDouble?: number; count?: string | number; sum?: number };
     for (const rm of body.resourceMetrics ?? []) {
       const resource = attrs(rm.resource?.attributes);
@@ -128,8 +133,18 @@ export class OtlpReceiver {
           const sum = m.sum as { dataPoints?: Dp[] } | undefined;
           const hist = m.histogram as { dataPoints?: Dp[] } | undefined;
           const gauge = m.gauge as { dataPoints?: Dp[] } | undefined;
-          for (const dp of [...(sum?.dataPoints ?? []), ...(gauge?.dataPoints ?? [])]) this.put({ service, instance, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
-          for (const dp of hist?.dataPoints ?? []) this.put({ service, instance, name, unit, attributes: attrs(dp.attributes), value: Number(dp.count ?? 0), sum: Number(dp.sum ?? 0) });
+          for (const dp of [...(sum?.dataPoints ?? []), ...(gauge?.dataPoints ?? [])])
+            this.put({ service, instance, name, unit, attributes: attrs(dp.attributes), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+          for (const dp of hist?.dataPoints ?? [])
+            this.put({
+              service,
+              instance,
+              name,
+              unit,
+              attributes: attrs(dp.attributes),
+              value: Number(dp.count ?? 0),
+              sum: Number(dp.sum ?? 0),
+            });
         }
       }
     }

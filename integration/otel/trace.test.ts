@@ -18,7 +18,15 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { OtlpReceiver, type ReceivedSpan } from "./otlp-receiver.js";
 import { QUEUE, VERSION, heavy } from "./fixtures/activity.js";
 import { startTelemetry, type Telemetry } from "../../otel/index.js";
-import { WorkflowBuilder, createBroker, createKernel, createNodeHost, defineRemoteStage, defineStage, type NodeHost } from "../../src/index.js";
+import {
+  WorkflowBuilder,
+  createBroker,
+  createKernel,
+  createNodeHost,
+  defineRemoteStage,
+  defineStage,
+  type NodeHost,
+} from "../../src/index.js";
 import type { Topology } from "../../src/contract/topology.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { InMemoryActivityTaskStore, InMemoryBlobStore, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
@@ -27,7 +35,12 @@ import { createJetStreamJobTransport, type JetStreamJobTransport } from "../../a
 import { createJetStreamEventSink } from "../../adapters/jetstream/event-sink.js";
 import { startApiService, type ApiService } from "../../adapters/jetstream/api/service.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
-import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer } from "../../adapters/jetstream/remote/index.js";
+import {
+  createJetStreamTaskDispatcher,
+  ensureTaskConsumer,
+  startBrokerResponders,
+  startReportConsumer,
+} from "../../adapters/jetstream/remote/index.js";
 
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
@@ -46,7 +59,11 @@ let stopOrchestrator: (() => Promise<void>) | null = null;
 /** What survives an orchestrator restart (the database, in production). */
 const persistence = new InMemoryPersistence();
 const taskStore = new InMemoryActivityTaskStore();
-const workerEnv = (id: string) => ({ NATS_URL: svc!.nats.url, TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }), WORKER_ID: id });
+const workerEnv = (id: string) => ({
+  NATS_URL: svc!.nats.url,
+  TOPOLOGY: JSON.stringify({ prefix: topology.prefix, streamPrefix: topology.streamPrefix }),
+  WORKER_ID: id,
+});
 const startWorkers = async () => {
   workers = await Promise.all(WORKER_IDS.map((id) => spawnWorker(workerEnv(id))));
 };
@@ -57,9 +74,19 @@ const startWorkers = async () => {
  */
 async function startOrchestrator(): Promise<() => Promise<void>> {
   const stops: (() => Promise<void>)[] = [];
-  const jobTransport: JetStreamJobTransport = await createJetStreamJobTransport(nc, { topology, leaseMs: 10_000, maxDeliveries: 5, ensure: { storage: "memory" } });
+  const jobTransport: JetStreamJobTransport = await createJetStreamJobTransport(nc, {
+    topology,
+    leaseMs: 10_000,
+    maxDeliveries: 5,
+    ensure: { storage: "memory" },
+  });
   stops.push(() => jobTransport.close());
-  const broker = createBroker({ store: taskStore, presigner: new LocalObjectServer(new InMemoryBlobStore()), clock: systemClock, leaseMs: 5_000 });
+  const broker = createBroker({
+    store: taskStore,
+    presigner: new LocalObjectServer(new InMemoryBlobStore()),
+    clock: systemClock,
+    leaseMs: 5_000,
+  });
   broker.attachDispatcher(createJetStreamTaskDispatcher(nc, { topology }));
   await ensureTaskConsumer(await jetstreamManager(nc), { topology, queue: QUEUE, codeVersion: VERSION, leaseMs: 5_000, maxDeliver: 5 });
   const responders = await startBrokerResponders(nc, broker, { topology, queues: [QUEUE] });
@@ -80,7 +107,10 @@ async function startOrchestrator(): Promise<() => Promise<void>> {
   });
   const workflows = [
     new WorkflowBuilder("otel-wf", "OTel", "one remote activity", input, z.object({ r: z.number() })).pipe(remote).build(),
-    new WorkflowBuilder("otel-wf2", "OTel 2", "a remote activity, then a local stage", input, z.object({ r: z.number() })).pipe(remote).pipe(finish).build(),
+    new WorkflowBuilder("otel-wf2", "OTel 2", "a remote activity, then a local stage", input, z.object({ r: z.number() }))
+      .pipe(remote)
+      .pipe(finish)
+      .build(),
   ];
   const kernel = createKernel({
     persistence,
@@ -91,7 +121,14 @@ async function startOrchestrator(): Promise<() => Promise<void>> {
     clock: systemClock,
     registry: { getWorkflow: (id) => workflows.find((w) => w.id === id) },
   });
-  const host: NodeHost = createNodeHost({ kernel, jobTransport, workerId: `orch-${randomUUID().slice(0, 6)}`, handleSignals: false, orchestrationIntervalMs: 100, jobPollIntervalMs: 200 });
+  const host: NodeHost = createNodeHost({
+    kernel,
+    jobTransport,
+    workerId: `orch-${randomUUID().slice(0, 6)}`,
+    handleSignals: false,
+    orchestrationIntervalMs: 100,
+    jobPollIntervalMs: 200,
+  });
   await host.start();
   stops.push(() => host.stop());
   const api: ApiService = await startApiService(nc, { kernel, jobTransport, prefix: topology.prefix });
@@ -105,13 +142,17 @@ async function startOrchestrator(): Promise<() => Promise<void>> {
 async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${workerStderr ? `; worker stderr:\n${workerStderr}` : ""}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${workerStderr ? `; worker stderr:\n${workerStderr}` : ""}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER_SCRIPT], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER_SCRIPT], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stderr!.on("data", (b: Buffer) => (workerStderr = (workerStderr + b.toString()).slice(-20_000)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker not ready in 20 s; stderr:\n${workerStderr}`)), 20_000);
@@ -190,19 +231,27 @@ async function submit(n: number, mode: "ok" | "flaky" | "fail", workflowId = "ot
 
 async function finalStatus(runId: string): Promise<string> {
   let status = "";
-  await until(async () => {
-    status = (await client.getRun({ workflowRunId: runId })).run.status;
-    return status === "COMPLETED" || status === "FAILED";
-  }, 20_000, `run ${runId} to finish`);
+  await until(
+    async () => {
+      status = (await client.getRun({ workflowRunId: runId })).run.status;
+      return status === "COMPLETED" || status === "FAILED";
+    },
+    20_000,
+    `run ${runId} to finish`,
+  );
   return status;
 }
 
 /** `jetflow runs create` in its own process (its SDK flushes when the command ends); returns the run id. */
 async function cliSubmit(input: unknown): Promise<string> {
-  const child = spawn(process.execPath, [CLI, "runs", "create", "otel-wf", "--input", JSON.stringify(input), "--json", "--servers", svc!.nats.url, "--prefix", topology.prefix], {
-    env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, "runs", "create", "otel-wf", "--input", JSON.stringify(input), "--json", "--servers", svc!.nats.url, "--prefix", topology.prefix],
+    {
+      env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   let err = "";
   child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
@@ -230,7 +279,11 @@ t("every span of a run, from four processes, shares one trace id with correct pa
   const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
   const one = (name: string): ReceivedSpan | undefined => inTrace().find((s) => s.name === name);
   const apiClientOf = () => inTrace().find((s) => s.name === "jetflow.api runs.create" && s.kind === SpanKind.CLIENT + 1);
-  await until(() => ["activity.execute", "activity.report.apply", "stage heavy"].every((n) => one(n)) && apiClientOf() !== undefined, 10_000, "the run's spans at the receiver");
+  await until(
+    () => ["activity.execute", "activity.report.apply", "stage heavy"].every((n) => one(n)) && apiClientOf() !== undefined,
+    10_000,
+    "the run's spans at the receiver",
+  );
   assert.equal(receiver.errors, []);
 
   const spans = inTrace();
@@ -243,7 +296,13 @@ t("every span of a run, from four processes, shares one trace id with correct pa
   const dispatch = one("activity.dispatch")!;
   const exec = one("activity.execute")!;
   const apply = one("activity.report.apply")!;
-  for (const [s, what] of [[apiClient, "api client"], [apiServer, "api server"], [run, "run"], [dispatch, "dispatch"]] as const) assert.ok(s, `${what} span in the trace`);
+  for (const [s, what] of [
+    [apiClient, "api client"],
+    [apiServer, "api server"],
+    [run, "run"],
+    [dispatch, "dispatch"],
+  ] as const)
+    assert.ok(s, `${what} span in the trace`);
 
   // Parent chain: CLI request → API server → run → stage attempt → dispatch → worker execute → report apply.
   assert.is(apiClient!.parentSpanId, "", "the CLI's request span is the root");
@@ -290,16 +349,31 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
     ["jetflow.activity.duration", { "jetflow.task.outcome": "failed" }, 1, "jetflow-worker"],
   ];
   const seen = () => expected.map(([name, match, , service]) => value(name, match, service));
-  await until(() => seen().every((v, i) => v >= expected[i]![2]), 10_000, `metrics ${JSON.stringify(expected.map((e, i) => [e[0], e[1], e[2]]))}`).catch((e) => {
+  await until(
+    () => seen().every((v, i) => v >= expected[i]![2]),
+    10_000,
+    `metrics ${JSON.stringify(expected.map((e, i) => [e[0], e[1], e[2]]))}`,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(seen())}`);
   });
-  assert.equal(seen(), expected.map((e) => e[2]), "exact counts once exported");
+  assert.equal(
+    seen(),
+    expected.map((e) => e[2]),
+    "exact counts once exported",
+  );
   assert.equal([...new Set(receiver.metric("jetflow.activity.duration").map((p) => p.unit))], ["s"]);
   assert.equal([...new Set(receiver.metric("jetflow.activity.tasks").map((p) => p.unit))], ["{task}"]);
   const durations = receiver.metric("jetflow.activity.duration").filter((p) => p.service === "jetflow-worker");
-  assert.ok(durations.every((p) => p.sum !== undefined && p.sum >= 0 && p.sum < 60), "durations are in seconds");
+  assert.ok(
+    durations.every((p) => p.sum !== undefined && p.sum >= 0 && p.sum < 60),
+    "durations are in seconds",
+  );
   // Exports run every 500 ms: the latest one after the workload sees an empty queue.
-  await until(() => receiver.metric("jetflow.jobs.queued").some((p) => p.value === 0), 5_000, "the queue depth gauge at 0 once every job was consumed");
+  await until(
+    () => receiver.metric("jetflow.jobs.queued").some((p) => p.value === 0),
+    5_000,
+    "the queue depth gauge at 0 once every job was consumed",
+  );
   const depth = receiver.metric("jetflow.jobs.queued").find((p) => p.value === 0)!;
   assert.is(depth.unit, "{job}");
   assert.ok(String(depth.attributes["jetflow.host.id"]).startsWith("orch-"));
@@ -313,7 +387,11 @@ t("a scripted workload exports run, task, redelivery and duration metrics with t
 t("a run suspended across an orchestrator restart still lands in one trace", async () => {
   await stopWorkers(); // the task will wait in the stream
   const { runId, traceId } = await submit(5, "ok", "otel-wf2");
-  await until(async () => (await client.getRun({ workflowRunId: runId })).stages.some((s) => s.stageId === "heavy" && s.status === "SUSPENDED"), 10_000, "the remote stage to suspend");
+  await until(
+    async () => (await client.getRun({ workflowRunId: runId })).stages.some((s) => s.stageId === "heavy" && s.status === "SUSPENDED"),
+    10_000,
+    "the remote stage to suspend",
+  );
   // Restart: a new kernel, host, broker and API that know the run only from the stores.
   await stopOrchestrator!();
   stopOrchestrator = null;
@@ -323,7 +401,11 @@ t("a run suspended across an orchestrator restart still lands in one trace", asy
 
   const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
   const one = (name: string) => inTrace().find((s) => s.name === name);
-  await until(() => ["run", "activity.dispatch", "activity.execute", "activity.report.apply", "stage finish"].every((n) => one(n)), 10_000, "the resumed run's spans");
+  await until(
+    () => ["run", "activity.dispatch", "activity.execute", "activity.report.apply", "stage finish"].every((n) => one(n)),
+    10_000,
+    "the resumed run's spans",
+  );
   const run = one("run")!;
   const exec = one("activity.execute")!;
   assert.is(one("stage finish")!.parentSpanId, run.spanId, "the stage after the restart descends from the run span created before it");

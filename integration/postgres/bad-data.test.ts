@@ -33,9 +33,27 @@ t("bad stored JSON and unregistered workflows fail their own runs with clear err
   // its host died before the transition, so run.reapStuck picks it up.
   await p.createRun({ ...base, id: "bad-stage-output", workflowId: "triple", input: { n: 1 } });
   const longAgo = new Date(now.getTime() - 3_600_000);
-  await p.updateRun("bad-stage-output", { status: "RUNNING", currentGroupIndex: 0, claimedBy: "gone", startedAt: longAgo, lastActivityAt: longAgo }, longAgo);
-  await p.upsertStage({ id: "bad-stage-output-a", workflowRunId: "bad-stage-output", stageId: "a", stageName: "Step a", groupIndex: 0, maxAttempts: 3, traceContext: null, now: longAgo });
-  await p.updateStage("bad-stage-output", "a", { status: "COMPLETED", attempt: 1, output: { n: "corrupt" }, startedAt: longAgo, completedAt: longAgo }, longAgo);
+  await p.updateRun(
+    "bad-stage-output",
+    { status: "RUNNING", currentGroupIndex: 0, claimedBy: "gone", startedAt: longAgo, lastActivityAt: longAgo },
+    longAgo,
+  );
+  await p.upsertStage({
+    id: "bad-stage-output-a",
+    workflowRunId: "bad-stage-output",
+    stageId: "a",
+    stageName: "Step a",
+    groupIndex: 0,
+    maxAttempts: 3,
+    traceContext: null,
+    now: longAgo,
+  });
+  await p.updateStage(
+    "bad-stage-output",
+    "a",
+    { status: "COMPLETED", attempt: 1, output: { n: "corrupt" }, startedAt: longAgo, completedAt: longAgo },
+    longAgo,
+  );
 
   const [singles, triples] = await Promise.all([cluster.createRuns("single", 40), cluster.createRuns("triple", 10), cluster.startHosts(2)]);
   const counts = await cluster.waitSettled(45_000).catch((err: Error) => {

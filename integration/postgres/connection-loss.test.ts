@@ -56,10 +56,12 @@ t("a transaction whose connection is killed rejects with a connection error; the
       const created = await waitFor(
         "the pool to serve queries again",
         () =>
-          p.createRun({ id: `r${round}`, workflowId: "w", input: null, config: {}, priority: 0, traceContext: null, now: new Date() }).catch((e: unknown) => {
-            if (!isConnectionError(e)) throw e;
-            return null;
-          }),
+          p
+            .createRun({ id: `r${round}`, workflowId: "w", input: null, config: {}, priority: 0, traceContext: null, now: new Date() })
+            .catch((e: unknown) => {
+              if (!isConnectionError(e)) throw e;
+              return null;
+            }),
         10_000,
       );
       assert.is(created.id, `r${round}`);
@@ -80,7 +82,15 @@ t("a waiting dequeue still wakes on enqueue after its LISTEN connection was term
     const job = { jobId: "r:s:1", workflowRunId: "r", workflowId: "w", stageId: "s", attempt: 1, maxAttempts: 3, priority: 0, payload: {} };
     const started = Date.now();
     const waiting = transport.dequeue({ workerId: "w", waitMs: 20_000 }).catch((e: unknown) => e);
-    await waitFor("a fresh connection to accept the enqueue", () => transport.enqueue([job]).then(() => true, (e: unknown) => (isConnectionError(e) ? null : Promise.reject(e))), 10_000);
+    await waitFor(
+      "a fresh connection to accept the enqueue",
+      () =>
+        transport.enqueue([job]).then(
+          () => true,
+          (e: unknown) => (isConnectionError(e) ? null : Promise.reject(e)),
+        ),
+      10_000,
+    );
     const got = await waiting;
     assert.ok(got && typeof got === "object" && "jobId" in got, `delivered, got ${String(got)}`);
     assert.ok(Date.now() - started < 15_000, "woken by the notification, not by the 60 s poll cap");

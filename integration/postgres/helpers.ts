@@ -31,7 +31,12 @@ export async function migratedSchema(sql: postgres.Sql): Promise<{ schema: strin
 }
 
 /** Polls `probe` until truthy or fails after `timeoutMs` naming `what` (a bounded wait on a condition). */
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

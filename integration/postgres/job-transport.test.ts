@@ -14,10 +14,27 @@ const sql = svc ? client(svc.postgres.url, 20) : null;
 const open: PostgresJobTransport[] = [];
 
 function job(i: number, extra: Partial<JobSpec> = {}): JobSpec {
-  return { jobId: `run-${i}:s:1`, workflowRunId: `run-${i}`, workflowId: "w", stageId: "s", attempt: 1, maxAttempts: 3, priority: 0, payload: { i }, ...extra };
+  return {
+    jobId: `run-${i}:s:1`,
+    workflowRunId: `run-${i}`,
+    workflowId: "w",
+    stageId: "s",
+    attempt: 1,
+    maxAttempts: 3,
+    priority: 0,
+    payload: { i },
+    ...extra,
+  };
 }
-function transport(schema: string, opts: { leaseMs?: number; maxDeliveries?: number; separateClient?: boolean } = {}): PostgresJobTransport {
-  const tr = createPostgresJobTransport(opts.separateClient ? svc!.postgres.url : sql!, { schema, leaseMs: opts.leaseMs, maxDeliveries: opts.maxDeliveries });
+function transport(
+  schema: string,
+  opts: { leaseMs?: number; maxDeliveries?: number; separateClient?: boolean } = {},
+): PostgresJobTransport {
+  const tr = createPostgresJobTransport(opts.separateClient ? svc!.postgres.url : sql!, {
+    schema,
+    leaseMs: opts.leaseMs,
+    maxDeliveries: opts.maxDeliveries,
+  });
   open.push(tr);
   return tr;
 }
@@ -40,7 +57,11 @@ t("four transports on separate clients drain 400 jobs with no job delivered twic
     ),
   );
   assert.is(seen.size, 400);
-  assert.equal([...seen.values()].filter((n) => n > 1), [], "no double delivery");
+  assert.equal(
+    [...seen.values()].filter((n) => n > 1),
+    [],
+    "no double delivery",
+  );
   assert.is(await ts[0]!.depth(), 0);
 });
 

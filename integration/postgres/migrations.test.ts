@@ -40,14 +40,32 @@ t("migrate creates every table, records the version, and a second run is a no-op
   const versions = shipped.map((m) => m.version);
   const before = await migrationStatus(sql!, { schema });
   assert.equal(before.applied, []);
-  assert.equal(before.pending.map((p) => p.version), versions);
+  assert.equal(
+    before.pending.map((p) => p.version),
+    versions,
+  );
 
   assert.equal(await migrate(sql!, { schema }), versions);
-  for (const table of ["runs", "stages", "logs", "artifacts", "outbox", "idempotency_keys", "annotations", "ai_calls", "activity_tasks", "jobs", "migrations"]) {
+  for (const table of [
+    "runs",
+    "stages",
+    "logs",
+    "artifacts",
+    "outbox",
+    "idempotency_keys",
+    "annotations",
+    "ai_calls",
+    "activity_tasks",
+    "jobs",
+    "migrations",
+  ]) {
     assert.ok(await tableExists(schema, table), `${table} exists`);
   }
   const status = await migrationStatus(sql!, { schema });
-  assert.equal(status.applied.map((a) => [a.version, a.name]), shipped.map((m) => [m.version, m.name]));
+  assert.equal(
+    status.applied.map((a) => [a.version, a.name]),
+    shipped.map((m) => [m.version, m.name]),
+  );
   assert.equal(status.applied[0]!.name, "init");
   assert.ok(status.applied[0]!.appliedAt instanceof Date);
   assert.equal(status.pending, []);
@@ -63,7 +81,11 @@ t("concurrent migrate calls (separate clients) apply each version exactly once",
   const clients = Array.from({ length: 5 }, () => client(svc!.postgres.url, 2));
   try {
     const results = await Promise.all(clients.map((c) => migrate(c, { schema })));
-    assert.equal(results.flat().sort((a, b) => a - b), loadMigrations().map((m) => m.version), `applied by exactly one caller: ${JSON.stringify(results)}`);
+    assert.equal(
+      results.flat().sort((a, b) => a - b),
+      loadMigrations().map((m) => m.version),
+      `applied by exactly one caller: ${JSON.stringify(results)}`,
+    );
     assert.equal((await migrationStatus(sql!, { schema })).pending, []);
   } finally {
     await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
@@ -88,8 +110,14 @@ t("a failing migration rolls back alone: the schema stays at the previous versio
   assert.ok((err as Error).message.includes("missing_table"), "the database's reason is kept");
 
   const status = await migrationStatus(sql!, { schema, dir });
-  assert.equal(status.applied.map((a) => a.version), [1, 2]);
-  assert.equal(status.pending.map((p) => p.file), ["0003_broken.sql", "0004_after.sql"]);
+  assert.equal(
+    status.applied.map((a) => a.version),
+    [1, 2],
+  );
+  assert.equal(
+    status.pending.map((p) => p.file),
+    ["0003_broken.sql", "0004_after.sql"],
+  );
   assert.ok(await tableExists(schema, "b"));
   assert.not.ok(await tableExists(schema, "c"), "the failed file's own statements rolled back");
   assert.not.ok(await tableExists(schema, "d"), "later files are not applied");

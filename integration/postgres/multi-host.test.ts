@@ -56,7 +56,11 @@ t("4 host processes run 500 single-stage and 100 three-stage runs: each body onc
   const jobCounts = Object.fromEntries(jobs.map((j) => [j.state, j.n]));
   assert.equal(jobCounts, { done: 800 }, `jobs by state: ${JSON.stringify(jobCounts)}`);
   const hostsUsed = await sql<{ host: string }[]>`select distinct host from public.test_executions order by host`;
-  assert.equal(hostsUsed.map((h) => h.host), ["h0", "h1", "h2", "h3"], "the work was shared");
+  assert.equal(
+    hostsUsed.map((h) => h.host),
+    ["h0", "h1", "h2", "h3"],
+    "the work was shared",
+  );
   process.stderr.write(`multi-host: 600 runs / 800 stages on 4 processes in ${Date.now() - started} ms\n`);
 });
 

@@ -22,7 +22,16 @@ t("top-level JSON strings, numbers, booleans, null and arrays round-trip as them
     assert.equal((await p.getRun(`r${i}`))!.input, v, `input ${JSON.stringify(v)}`);
     await p.updateRun(`r${i}`, { output: v }, now);
     assert.equal((await p.getRun(`r${i}`))!.output, v, `output ${JSON.stringify(v)}`);
-    await p.upsertStage({ id: `s${i}`, workflowRunId: `r${i}`, stageId: "s", stageName: "S", groupIndex: 0, maxAttempts: 1, traceContext: null, now });
+    await p.upsertStage({
+      id: `s${i}`,
+      workflowRunId: `r${i}`,
+      stageId: "s",
+      stageName: "S",
+      groupIndex: 0,
+      maxAttempts: 1,
+      traceContext: null,
+      now,
+    });
     const st = await p.updateStage(`r${i}`, "s", { output: v, suspendedState: v }, now);
     assert.equal([st!.output, st!.suspendedState], [v, v]);
     await p.completeIdempotencyKey("cmd", `k${i}`, v, now);
@@ -55,11 +64,15 @@ t("getRun({ forUpdate }) inside a transaction blocks a second locker until the f
     order.push(`second sees ${run!.status}`);
   });
   // The second locker is blocked on the row lock (visible in pg_locks) until the first commits.
-  await waitFor("the second transaction to wait on the row lock", async () => {
-    const w = await sql!`select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+  await waitFor(
+    "the second transaction to wait on the row lock",
+    async () => {
+      const w = await sql!`select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
       where not l.granted and a.datname = current_database()`;
-    return w[0]!.n > 0;
-  }, 5_000);
+      return w[0]!.n > 0;
+    },
+    5_000,
+  );
   assert.equal(order, ["first locked"]);
   releaseFirst();
   await Promise.all([first, second]);
@@ -74,10 +87,15 @@ t("a transaction that throws leaves nothing behind; two schemas never see each o
   const err = await pa
     .transaction(async (tx) => {
       await tx.createRun(newRun("gone", 1));
-      await tx.appendOutbox([{ id: "o1", kind: "event", workflowRunId: "gone", type: "x", payload: {}, createdAt: now, claimedUntil: null }]);
+      await tx.appendOutbox([
+        { id: "o1", kind: "event", workflowRunId: "gone", type: "x", payload: {}, createdAt: now, claimedUntil: null },
+      ]);
       throw new Error("boom");
     })
-    .then(() => null, (e: Error) => e.message);
+    .then(
+      () => null,
+      (e: Error) => e.message,
+    );
   assert.is(err, "boom");
   assert.is(await pa.getRun("gone"), null);
   assert.equal(await pa.claimOutbox({ now, limit: 10, leaseMs: 1000 }), []);

@@ -30,7 +30,8 @@ const TUNING = {
 async function terminateAll(adminUrl: string, database: string): Promise<number> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
-    const rows = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
+    const rows =
+      await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
     return rows.filter((r) => r.ok).length;
   } finally {
     await admin.end({ timeout: 2 });
@@ -41,7 +42,9 @@ t("runs complete across pg_terminate_backend of every host connection; no body r
   cluster = await startCluster(svc!.postgres.url, TUNING);
   const { sql } = cluster;
   // Completion instants on the database's clock (the same clock as test_executions.executed_at).
-  await sql.unsafe(`
+  await sql
+    .unsafe(
+      `
     create table public.test_stage_completions (run_id text, stage_id text, at timestamptz not null default clock_timestamp());
     create function public.test_record_completion() returns trigger language plpgsql as $$
     begin
@@ -50,7 +53,9 @@ t("runs complete across pg_terminate_backend of every host connection; no body r
       end if;
       return new;
     end $$;
-    create trigger test_completion after update on ${SCHEMA}.stages for each row execute function public.test_record_completion();`).simple();
+    create trigger test_completion after update on ${SCHEMA}.stages for each row execute function public.test_record_completion();`,
+    )
+    .simple();
   await Promise.all([cluster.createRuns("single", 200), cluster.createRuns("triple", 40), cluster.startHosts(2)]);
 
   // Kill connections twice while stages are executing.

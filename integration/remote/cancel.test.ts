@@ -32,7 +32,14 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
   const pg = await postgresTaskStore(svc!.postgres.url);
   cleanups.push(() => pg.close());
   const topology = freshTopology();
-  const orch = await startOrchestrator({ url: svc!.nats.url, topology, queue: QUEUE, codeVersion: VERSION, leaseMs: 5_000, taskStore: pg.store });
+  const orch = await startOrchestrator({
+    url: svc!.nats.url,
+    topology,
+    queue: QUEUE,
+    codeVersion: VERSION,
+    leaseMs: 5_000,
+    taskStore: pg.store,
+  });
   cleanups.push(() => orch.close());
 
   let enteredAt = 0;
@@ -57,11 +64,27 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
     return { output: { r: ctx.input.n } };
   });
 
-  const kern = await startKernelOrchestrator({ sql: pg.sql, schema: pg.schema, broker: orch.broker, activity, queue: QUEUE, stageCodeVersion: VERSION, workerId: "orch-1" });
+  const kern = await startKernelOrchestrator({
+    sql: pg.sql,
+    schema: pg.schema,
+    broker: orch.broker,
+    activity,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    workerId: "orch-1",
+  });
   cleanups.push(() => kern.stop());
   const nc = await connect({ servers: svc!.nats.url });
   const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({ transport, queue: QUEUE, stageCodeVersion: VERSION, workerId: "w1", pollWaitMs: 300, heartbeatIntervalMs: HEARTBEAT_MS, registry: { heavy: activity } });
+  const w = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    workerId: "w1",
+    pollWaitMs: 300,
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    registry: { heavy: activity },
+  });
   cleanups.push(async () => {
     await w.stop({ drain: false });
     await transport.close?.();
@@ -69,7 +92,12 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
   });
   w.start();
 
-  const { workflowRunId } = await kern.kernel.dispatch({ type: "run.create", idempotencyKey: "cancel-1", workflowId: WORKFLOW_ID, input: { n: 1 } });
+  const { workflowRunId } = await kern.kernel.dispatch({
+    type: "run.create",
+    idempotencyKey: "cancel-1",
+    workflowId: WORKFLOW_ID,
+    input: { n: 1 },
+  });
   await until(() => enteredAt > 0, 15_000, "the activity to start on the worker");
   const [task] = await pg.store.listTasks({ workflowRunId });
   assert.is(task?.status, "LEASED");
@@ -81,16 +109,33 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
   assert.equal(res, { cancelled: true, status: "CANCELLED" });
   await until(() => abortedAt > 0, HEARTBEAT_MS * 10, "ctx.signal to fire");
   const elapsed = abortedAt - cancelledAt;
-  assert.ok(elapsed <= HEARTBEAT_MS + ROUND_TRIP_SLACK_MS, `ctx.signal fired ${elapsed} ms after run.cancel (heartbeat interval ${HEARTBEAT_MS} ms)`);
+  assert.ok(
+    elapsed <= HEARTBEAT_MS + ROUND_TRIP_SLACK_MS,
+    `ctx.signal fired ${elapsed} ms after run.cancel (heartbeat interval ${HEARTBEAT_MS} ms)`,
+  );
   assert.match(String((abortReason as Error)?.message), /cancel/i);
 
   // The worker reports "cancelled" for its attempt; the broker records and refuses it.
   await until(() => orch.reports.some((r) => r.taskId === taskId), 10_000, "the worker's report verdict");
-  assert.equal(orch.reports.find((r) => r.taskId === taskId), { accepted: false, reason: "run_cancelled", taskId });
+  assert.equal(
+    orch.reports.find((r) => r.taskId === taskId),
+    { accepted: false, reason: "run_cancelled", taskId },
+  );
   assert.is(w.getStats().cancelled, 1);
 
   // Even a "completed" report of that same attempt (a worker that ignored its signal) changes nothing.
-  const forged = { v: 1, taskId, attempt: task!.attempt, leaseToken: task!.leaseToken!, workerId: "w1", codeVersion: VERSION, outcome: "completed", output: { r: 99 }, logs: [], reportedAt: new Date().toISOString() };
+  const forged = {
+    v: 1,
+    taskId,
+    attempt: task!.attempt,
+    leaseToken: task!.leaseToken!,
+    workerId: "w1",
+    codeVersion: VERSION,
+    outcome: "completed",
+    output: { r: 99 },
+    logs: [],
+    reportedAt: new Date().toISOString(),
+  };
   await jetstream(orch.nc).publish(topology.reportSubject(QUEUE), JSON.stringify(forged), { msgID: `${taskId}:ignored-signal` });
   await until(() => orch.reports.filter((r) => r.taskId === taskId).length === 2, 10_000, "the second report's verdict");
   assert.equal(orch.reports.filter((r) => r.taskId === taskId)[1], { accepted: false, reason: "run_cancelled", taskId });
@@ -99,10 +144,16 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
   assert.is(after?.status, "CANCELLED");
   assert.is(after?.output, null);
   assert.is(after?.error, "run cancelled");
-  assert.equal((await pg.store.rejectedReports(taskId)).map((r) => r.reason), ["run_cancelled", "run_cancelled"]);
+  assert.equal(
+    (await pg.store.rejectedReports(taskId)).map((r) => r.reason),
+    ["run_cancelled", "run_cancelled"],
+  );
   const view = await kern.kernel.runs.get(workflowRunId);
   assert.is(view?.run.status, "CANCELLED");
-  assert.equal(view?.stages.map((s) => s.status), ["CANCELLED"]);
+  assert.equal(
+    view?.stages.map((s) => s.status),
+    ["CANCELLED"],
+  );
 });
 
 test.run();

@@ -37,7 +37,15 @@ async function setup(leaseMs: number) {
   const worker = async (workerId: string, registry: Parameters<typeof createActivityWorker>[0]["registry"], heartbeatIntervalMs = 200) => {
     const nc: NatsConnection = await connect({ servers: svc!.nats.url });
     const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-    const w: ActivityWorker = createActivityWorker({ transport, queue: QUEUE, stageCodeVersion: VERSION, registry, workerId, pollWaitMs: 500, heartbeatIntervalMs });
+    const w: ActivityWorker = createActivityWorker({
+      transport,
+      queue: QUEUE,
+      stageCodeVersion: VERSION,
+      registry,
+      workerId,
+      pollWaitMs: 500,
+      heartbeatIntervalMs,
+    });
     cleanups.push(async () => {
       await w.stop({ drain: false });
       await transport.close?.();
@@ -95,7 +103,18 @@ t("a killed worker's task is redelivered as attempt 2 after the lease; its late 
   assert.equal(out?.output, { r: 101 });
 
   // The dead worker's report arrives late (e.g. replayed from its disk): fenced off.
-  const late = { v: 1, taskId, attempt: 1, leaseToken: oldToken, workerId: "w-dies", codeVersion: VERSION, outcome: "completed", output: { r: -1 }, logs: [], reportedAt: new Date().toISOString() };
+  const late = {
+    v: 1,
+    taskId,
+    attempt: 1,
+    leaseToken: oldToken,
+    workerId: "w-dies",
+    codeVersion: VERSION,
+    outcome: "completed",
+    output: { r: -1 },
+    logs: [],
+    reportedAt: new Date().toISOString(),
+  };
   const js = (await import("@nats-io/jetstream")).jetstream(orch.nc);
   await js.publish(topology.reportSubject(QUEUE), JSON.stringify(late), { msgID: `${taskId}:late` });
   await until(() => orch.reports.some((r) => !r.accepted), 5_000, "the late report's verdict");
@@ -112,11 +131,24 @@ t("a report published first under a guessable id cannot suppress the lease holde
   const entered = gate();
   const go = gate();
   gatesToOpen.push(go);
-  await worker("w-genuine", { heavy: stage("heavy", async (ctx) => (entered.open(), await go.promise, { output: { r: ctx.input.n * 3 } })) });
+  await worker("w-genuine", {
+    heavy: stage("heavy", async (ctx) => (entered.open(), await go.promise, { output: { r: ctx.input.n * 3 } })),
+  });
   const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 5 } }));
   await entered.promise;
   // Another worker of any queue knows the task id and attempt (they are predictable), not the lease token.
-  const forged = { v: 1, taskId, attempt: 1, leaseToken: "guessed", workerId: "w-attacker", codeVersion: VERSION, outcome: "failed", error: "forged", logs: [], reportedAt: new Date().toISOString() };
+  const forged = {
+    v: 1,
+    taskId,
+    attempt: 1,
+    leaseToken: "guessed",
+    workerId: "w-attacker",
+    codeVersion: VERSION,
+    outcome: "failed",
+    error: "forged",
+    logs: [],
+    reportedAt: new Date().toISOString(),
+  };
   const js = (await import("@nats-io/jetstream")).jetstream(orch.nc);
   for (const msgID of [`${taskId}:1`, reportMsgId(taskId, 1, "guessed"), reportMsgId(taskId, 1, "")]) {
     const ack = await js.publish(topology.reportSubject(QUEUE), JSON.stringify(forged), { msgID });
@@ -127,7 +159,10 @@ t("a report published first under a guessable id cannot suppress the lease holde
   assert.is(out?.status, "completed", "the genuine report was applied, not dropped as a duplicate");
   assert.equal(out?.output, { r: 15 });
   assert.is(out?.workerId, "w-genuine");
-  assert.ok(orch.reports.some((r) => r.taskId === taskId && !r.accepted), "the forged reports were refused (wrong lease token)");
+  assert.ok(
+    orch.reports.some((r) => r.taskId === taskId && !r.accepted),
+    "the forged reports were refused (wrong lease token)",
+  );
 });
 
 t("a heartbeating activity running 3x AckWait keeps its delivery (no redelivery)", async () => {
@@ -160,7 +195,11 @@ t("a worker whose lease expired reports late without acking the message its succ
   const bGo = gate();
   gatesToOpen.push(aGo, bGo);
   // Worker A never heartbeats within the lease (a long GC pause, a frozen VM): its delivery expires.
-  const a = await worker("w-paused", { heavy: stage("heavy", async () => (aEntered.open(), await aGo.promise, { output: { r: 1 } })) }, 60_000);
+  const a = await worker(
+    "w-paused",
+    { heavy: stage("heavy", async () => (aEntered.open(), await aGo.promise, { output: { r: 1 } })) },
+    60_000,
+  );
   const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 1 } }));
   await aEntered.promise;
   await worker("w-next", { heavy: stage("heavy", async () => (bEntered.open(), await bGo.promise, { output: { r: 2 } })) });

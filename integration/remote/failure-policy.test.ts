@@ -52,7 +52,14 @@ async function runRemote(
   };
   const nc: NatsConnection = await connect({ servers: svc!.nats.url });
   const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w: ActivityWorker = createActivityWorker({ transport, queue: QUEUE, stageCodeVersion: VERSION, registry: { heavy }, workerId: "w1", pollWaitMs: 500 });
+  const w: ActivityWorker = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    registry: { heavy },
+    workerId: "w1",
+    pollWaitMs: 500,
+  });
   cleanups.push(async () => {
     await w.stop({ drain: false });
     await transport.close?.();

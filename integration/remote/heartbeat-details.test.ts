@@ -29,13 +29,28 @@ t("the next attempt sees the last heartbeat details after the worker's connectio
   const pg = await postgresTaskStore(svc!.postgres.url);
   cleanups.push(() => pg.close());
   const topology = freshTopology();
-  const orch: Orchestrator<PostgresActivityTaskStore> = await startOrchestrator({ url: svc!.nats.url, topology, queue: QUEUE, codeVersion: VERSION, leaseMs: LEASE_MS, taskStore: pg.store });
+  const orch: Orchestrator<PostgresActivityTaskStore> = await startOrchestrator({
+    url: svc!.nats.url,
+    topology,
+    queue: QUEUE,
+    codeVersion: VERSION,
+    leaseMs: LEASE_MS,
+    taskStore: pg.store,
+  });
   cleanups.push(() => orch.close());
 
   async function worker(workerId: string, body: Parameters<typeof stage>[1]) {
     const nc = await connect({ servers: svc!.nats.url });
     const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-    const w: ActivityWorker = createActivityWorker({ transport, queue: QUEUE, stageCodeVersion: VERSION, registry: { heavy: stage("heavy", body) }, workerId, pollWaitMs: 300, heartbeatIntervalMs: 100 });
+    const w: ActivityWorker = createActivityWorker({
+      transport,
+      queue: QUEUE,
+      stageCodeVersion: VERSION,
+      registry: { heavy: stage("heavy", body) },
+      workerId,
+      pollWaitMs: 300,
+      heartbeatIntervalMs: 100,
+    });
     cleanups.push(async () => {
       await w.stop({ drain: false });
       await transport.close?.();

@@ -6,7 +6,13 @@ import { InMemoryBlobStore } from "../../src/testing/in-memory-blob-store.js";
 import { createBroker, type Broker, type ReportResult } from "../../src/remote/index.js";
 import type { Topology } from "../../src/contract/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
-import { createJetStreamTaskDispatcher, ensureTaskConsumer, startBrokerResponders, startReportConsumer, type ReportDeadLetter } from "../../adapters/jetstream/remote/index.js";
+import {
+  createJetStreamTaskDispatcher,
+  ensureTaskConsumer,
+  startBrokerResponders,
+  startReportConsumer,
+  type ReportDeadLetter,
+} from "../../adapters/jetstream/remote/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";
 import type { ActivityTaskStore } from "../../src/ports/activity-task-store.js";
 import type postgres from "postgres";
@@ -43,11 +49,24 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   const blobs = new InMemoryBlobStore();
   const objects = new LocalObjectServer(blobs);
   await objects.start();
-  const broker = createBroker({ store, presigner: objects, blobStore: blobs, clock: { now: () => new Date() }, leaseMs: o.leaseMs, defaultMaxAttempts: 3 });
+  const broker = createBroker({
+    store,
+    presigner: objects,
+    blobStore: blobs,
+    clock: { now: () => new Date() },
+    leaseMs: o.leaseMs,
+    defaultMaxAttempts: 3,
+  });
   broker.attachDispatcher(createJetStreamTaskDispatcher(nc, { topology: o.topology }));
   const jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { topology: o.topology, storage: "memory" });
-  await ensureTaskConsumer(jsm, { topology: o.topology, queue: o.queue, codeVersion: o.codeVersion, leaseMs: o.leaseMs, maxDeliver: o.maxDeliver ?? 5 });
+  await ensureTaskConsumer(jsm, {
+    topology: o.topology,
+    queue: o.queue,
+    codeVersion: o.codeVersion,
+    leaseMs: o.leaseMs,
+    maxDeliver: o.maxDeliver ?? 5,
+  });
   const responders = await startBrokerResponders(nc, broker, { topology: o.topology, queues: [o.queue] });
   const reports: ReportResult[] = [];
   const deadLetters: ReportDeadLetter[] = [];
@@ -86,7 +105,9 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
 }
 
 /** A Postgres client on `url`, a freshly migrated schema and the broker's task store in it. */
-export async function postgresTaskStore(url: string): Promise<{ sql: postgres.Sql; schema: string; store: PostgresActivityTaskStore; close(): Promise<void> }> {
+export async function postgresTaskStore(
+  url: string,
+): Promise<{ sql: postgres.Sql; schema: string; store: PostgresActivityTaskStore; close(): Promise<void> }> {
   const sql = client(url, 10);
   const { schema, drop } = await migratedSchema(sql);
   return {

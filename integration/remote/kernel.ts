@@ -32,8 +32,21 @@ export async function startKernelOrchestrator(o: {
   /** How often the suspended stage is checked. Default 100 ms. */
   pollIntervalMs?: number;
 }): Promise<KernelOrchestrator> {
-  const remote = defineRemoteStage(o.activity, o.broker, { queue: o.queue, stageCodeVersion: o.stageCodeVersion, pollIntervalMs: o.pollIntervalMs ?? 100, maxWaitMs: 120_000 });
-  const workflow = new WorkflowBuilder(WORKFLOW_ID, "remote", "one remote activity", z.object({ n: z.number() }), z.object({ r: z.number() })).pipe(remote).build();
+  const remote = defineRemoteStage(o.activity, o.broker, {
+    queue: o.queue,
+    stageCodeVersion: o.stageCodeVersion,
+    pollIntervalMs: o.pollIntervalMs ?? 100,
+    maxWaitMs: 120_000,
+  });
+  const workflow = new WorkflowBuilder(
+    WORKFLOW_ID,
+    "remote",
+    "one remote activity",
+    z.object({ n: z.number() }),
+    z.object({ r: z.number() }),
+  )
+    .pipe(remote)
+    .build();
   const jobTransport = createPostgresJobTransport(o.sql, { schema: o.schema, leaseMs: 10_000, pollIntervalMs: 100 });
   const sink = new CollectingEventSink();
   const kernel = createKernel({
@@ -48,7 +61,15 @@ export async function startKernelOrchestrator(o: {
       await o.broker.cancelRun(runId);
     },
   });
-  const host = createNodeHost({ kernel, jobTransport, workerId: o.workerId, orchestrationIntervalMs: 50, jobPollIntervalMs: 50, handleSignals: false, shutdownTimeoutMs: 5_000 });
+  const host = createNodeHost({
+    kernel,
+    jobTransport,
+    workerId: o.workerId,
+    orchestrationIntervalMs: 50,
+    jobPollIntervalMs: 50,
+    handleSignals: false,
+    shutdownTimeoutMs: 5_000,
+  });
   await host.start();
   return {
     kernel,

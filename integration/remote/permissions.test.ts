@@ -32,7 +32,12 @@ test.before(async () => {
   });
   // Another queue's consumer exists, so a refusal below is about permissions, not a missing consumer.
   await ensureTaskConsumer(await jetstreamManager(orch.nc), { topology, queue: "other", codeVersion: "v1", leaseMs: 2_000, maxDeliver: 3 });
-  worker = await connect({ servers: nats.url, user: "worker-default", pass: PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD, inboxPrefix: "_INBOX_worker-default" });
+  worker = await connect({
+    servers: nats.url,
+    user: "worker-default",
+    pass: PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
+    inboxPrefix: "_INBOX_worker-default",
+  });
 });
 test.after(async () => {
   await worker?.close();
@@ -42,7 +47,15 @@ test.after(async () => {
 
 t("the worker user is ALLOWED to pull its own queue, heartbeat, and report: a task completes", async () => {
   const transport = createNatsWorkerTransport(worker, { topology, queue: "default", codeVersion: "v1" });
-  const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w1", pollWaitMs: 500, heartbeatIntervalMs: 200, registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n * 3 } })) } });
+  const w = createActivityWorker({
+    transport,
+    queue: "default",
+    stageCodeVersion: "v1",
+    workerId: "w1",
+    pollWaitMs: 500,
+    heartbeatIntervalMs: 200,
+    registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n * 3 } })) },
+  });
   w.start();
   try {
     const taskId = await orch.broker.submit(spec({ queue: "default", codeVersion: "v1", input: { n: 5 } }));
@@ -57,15 +70,24 @@ t("the worker user is ALLOWED to pull its own queue, heartbeat, and report: a ta
 
 t("the worker user is DENIED pulling another queue's consumer", async () => {
   const subject = `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${taskConsumerName("other", "v1")}`;
-  await assertDenied(worker.request(subject, JSON.stringify({ batch: 1, expires: 100_000_000 }), { timeout: 2_000, noMux: true }), "pull of queue other");
+  await assertDenied(
+    worker.request(subject, JSON.stringify({ batch: 1, expires: 100_000_000 }), { timeout: 2_000, noMux: true }),
+    "pull of queue other",
+  );
   const other = createNatsWorkerTransport(worker, { topology, queue: "other", codeVersion: "v1" });
   await assertDenied(other.next("other", { workerId: "w1", codeVersion: "v1", labels: {}, waitMs: 200 }), "transport.next on queue other");
   assert.ok(!worker.isClosed(), "a refusal does not cost the connection");
 });
 
 t("the worker user is DENIED the submission API and creating streams", async () => {
-  await assertDenied(worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }), "runs.create");
-  await assertDenied(worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }), "stream create");
+  await assertDenied(
+    worker.request(topology.apiSubject("runs.create"), JSON.stringify({ workflowId: "wf", input: {} }), { timeout: 2_000 }),
+    "runs.create",
+  );
+  await assertDenied(
+    worker.request("$JS.API.STREAM.CREATE.EVIL", JSON.stringify({ name: "EVIL", subjects: ["evil.>"] }), { timeout: 2_000 }),
+    "stream create",
+  );
   const names: string[] = [];
   for await (const page of (await jetstreamManager(orch.nc)).streams.names()) names.push(...(Array.isArray(page) ? page : [page]));
   assert.not.ok(names.includes("EVIL"));
@@ -81,7 +103,9 @@ t("the worker user's plain publish to jetflow.api.> is DENIED by the server", as
     }
   })();
   let bound: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<string>((resolve) => (bound = setTimeout(() => resolve("no permissions violation reported within 5 s"), 5_000)));
+  const timedOut = new Promise<string>(
+    (resolve) => (bound = setTimeout(() => resolve("no permissions violation reported within 5 s"), 5_000)),
+  );
   worker.publish(topology.apiSubject("runs.cancel"), JSON.stringify({ workflowRunId: "x" }));
   const message = await Promise.race([seen, timedOut]);
   clearTimeout(bound);

@@ -33,7 +33,14 @@ test.after(async () => {
 t("a malformed task is terminated by the worker transport and never reaches the stage; the next task runs", async () => {
   const ran: number[] = [];
   const transport = createNatsWorkerTransport(wnc, { topology, queue: "default", codeVersion: "v1" });
-  const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w", pollWaitMs: 300, registry: { heavy: stage("heavy", async (ctx) => (ran.push(ctx.input.n), { output: { r: ctx.input.n } })) } });
+  const w = createActivityWorker({
+    transport,
+    queue: "default",
+    stageCodeVersion: "v1",
+    workerId: "w",
+    pollWaitMs: 300,
+    registry: { heavy: stage("heavy", async (ctx) => (ran.push(ctx.input.n), { output: { r: ctx.input.n } })) },
+  });
   await jetstream(orch.nc).publish(topology.taskSubject("default", "v1"), "{ not a task");
   w.start();
   try {
@@ -55,14 +62,30 @@ t("a malformed report is dead-lettered with its reason and the report consumer k
   await until(() => orch.deadLetters.length === 1, 5_000, "the dead letter");
   assert.match(orch.deadLetters[0]!.reason, /report message/);
   assert.match(orch.deadLetters[0]!.body, /"taskId":"x"/);
-  const unknown = { v: 1, taskId: "nope", attempt: 1, leaseToken: "t", workerId: "w", codeVersion: "v1", outcome: "failed", error: "x", logs: [], reportedAt: new Date().toISOString() };
+  const unknown = {
+    v: 1,
+    taskId: "nope",
+    attempt: 1,
+    leaseToken: "t",
+    workerId: "w",
+    codeVersion: "v1",
+    outcome: "failed",
+    error: "x",
+    logs: [],
+    reportedAt: new Date().toISOString(),
+  };
   await js.publish(topology.reportSubject("default"), JSON.stringify(unknown));
   await until(() => orch.reports.some((r) => r.taskId === "nope"), 5_000, "the next report's verdict");
-  assert.equal(orch.reports.find((r) => r.taskId === "nope"), { accepted: false, reason: "unknown_task", taskId: "nope" });
+  assert.equal(
+    orch.reports.find((r) => r.taskId === "nope"),
+    { accepted: false, reason: "unknown_task", taskId: "nope" },
+  );
 });
 
 t("a malformed heartbeat request gets a typed error reply naming the field", async () => {
-  const m = await wnc.request(brokerSubject(topology, "default", "heartbeat"), JSON.stringify({ taskId: "t", attempt: 0 }), { timeout: 2_000 });
+  const m = await wnc.request(brokerSubject(topology, "default", "heartbeat"), JSON.stringify({ taskId: "t", attempt: 0 }), {
+    timeout: 2_000,
+  });
   const r = parseTaskErrorReply(m.data);
   assert.ok(r.ok, new TextDecoder().decode(m.data));
   if (r.ok) {
@@ -87,7 +110,10 @@ t("ensureTaskConsumer is idempotent, follows a new lease, and never merges two (
 });
 
 /** Requests `body` on the broker's `op` subject and returns the typed error reply (fails on any other answer). */
-async function refusal(op: "heartbeat" | "presign", body: string): Promise<{ code: string; message: string; issues?: { path: string; message: string }[] }> {
+async function refusal(
+  op: "heartbeat" | "presign",
+  body: string,
+): Promise<{ code: string; message: string; issues?: { path: string; message: string }[] }> {
   const m = await wnc.request(brokerSubject(topology, "default", op), body, { timeout: 2_000 });
   const r = parseTaskErrorReply(m.data);
   assert.ok(r.ok, `expected an error reply to ${body}, got ${new TextDecoder().decode(m.data)}`);
@@ -118,14 +144,28 @@ t("a task with the wrong schema and one with a forged task id are terminated wit
   const ran: number[] = [];
   const logged: { level: string; msg: string; obj: Record<string, unknown> }[] = [];
   const log = (level: string) => (obj: Record<string, unknown>, msg?: string) => void logged.push({ level, msg: msg ?? "", obj });
-  const transport = createNatsWorkerTransport(wnc, { topology, queue: "default", codeVersion: "v1", logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") } });
-  const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w", pollWaitMs: 300, registry: { heavy: stage("heavy", async (ctx) => (ran.push(ctx.input.n), { output: { r: ctx.input.n } })) } });
+  const transport = createNatsWorkerTransport(wnc, {
+    topology,
+    queue: "default",
+    codeVersion: "v1",
+    logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+  });
+  const w = createActivityWorker({
+    transport,
+    queue: "default",
+    stageCodeVersion: "v1",
+    workerId: "w",
+    pollWaitMs: 300,
+    registry: { heavy: stage("heavy", async (ctx) => (ran.push(ctx.input.n), { output: { r: ctx.input.n } })) },
+  });
   const js = jetstream(orch.nc);
   await js.publish(topology.taskSubject("default", "v1"), JSON.stringify({ v: 1, taskId: "wrong-shape", queue: 7 }));
   await js.publish(topology.taskSubject("default", "v1"), JSON.stringify(forgedTask("run-forged.heavy.1")));
   w.start();
   try {
-    const taskId = await orch.broker.submit(spec({ workflowRunId: "run-after-forgery", queue: "default", codeVersion: "v1", input: { n: 5 } }));
+    const taskId = await orch.broker.submit(
+      spec({ workflowRunId: "run-after-forgery", queue: "default", codeVersion: "v1", input: { n: 5 } }),
+    );
     assert.is((await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 }))?.status, "completed");
     assert.equal(ran, [5], "only the real task ran");
     const malformed = logged.find((l) => l.msg.startsWith("malformed task"));
@@ -162,12 +202,22 @@ t("presign and heartbeat requests that are not JSON, have the wrong schema or fo
   }
   const shape = await refusal("presign", JSON.stringify({ taskId: "t", attempt: 1, leaseToken: "x", op: "steal", key: "k" }));
   assert.is(shape.code, "VALIDATION");
-  assert.ok(shape.issues?.some((i) => i.path === "op"), JSON.stringify(shape));
-  const forgedPresign = await refusal("presign", JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", op: "put", key: "a.bin" }));
+  assert.ok(
+    shape.issues?.some((i) => i.path === "op"),
+    JSON.stringify(shape),
+  );
+  const forgedPresign = await refusal(
+    "presign",
+    JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", op: "put", key: "a.bin" }),
+  );
   assert.is(forgedPresign.code, "INVALID_STATE");
   assert.match(forgedPresign.message, /no-such-task.*does not exist/);
   // A forged start is refused in the reply body (not an error): the worker would terminate the delivery.
-  const m = await wnc.request(brokerSubject(topology, "default", "heartbeat"), JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", workerId: "w", codeVersion: "v1", start: true }), { timeout: 2_000 });
+  const m = await wnc.request(
+    brokerSubject(topology, "default", "heartbeat"),
+    JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", workerId: "w", codeVersion: "v1", start: true }),
+    { timeout: 2_000 },
+  );
   const hb = parseHeartbeatReply(m.data);
   assert.ok(hb.ok);
   if (hb.ok) assert.equal(hb.value, { accepted: false, cancelled: false, reason: "unknown_task" });
@@ -175,7 +225,14 @@ t("presign and heartbeat requests that are not JSON, have the wrong schema or fo
 
 t("after all of the above the same orchestrator still completes a task end to end", async () => {
   const transport = createNatsWorkerTransport(wnc, { topology, queue: "default", codeVersion: "v1" });
-  const w = createActivityWorker({ transport, queue: "default", stageCodeVersion: "v1", workerId: "w-last", pollWaitMs: 300, registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n + 1 } })) } });
+  const w = createActivityWorker({
+    transport,
+    queue: "default",
+    stageCodeVersion: "v1",
+    workerId: "w-last",
+    pollWaitMs: 300,
+    registry: { heavy: stage("heavy", async (ctx) => ({ output: { r: ctx.input.n + 1 } })) },
+  });
   w.start();
   try {
     const taskId = await orch.broker.submit(spec({ workflowRunId: "run-survivor", queue: "default", codeVersion: "v1", input: { n: 41 } }));

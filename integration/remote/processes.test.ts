@@ -50,8 +50,22 @@ test.before(async () => {
       database: { url: svc.postgres.url, migrate: true },
       nats: { servers: nats.url, user: "orchestrator", password: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-      s3: { bucket: svc.s3.bucket, endpoint: svc.s3.endpoint, region: svc.s3.region, accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey, forcePathStyle: true },
-      remote: { leaseMs: LEASE_MS, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }], reapIntervalMs: 500, reportPollMs: 200, unservedAfterMs: 300, unservedCheckMs: 100 },
+      s3: {
+        bucket: svc.s3.bucket,
+        endpoint: svc.s3.endpoint,
+        region: svc.s3.region,
+        accessKeyId: svc.s3.accessKeyId,
+        secretAccessKey: svc.s3.secretAccessKey,
+        forcePathStyle: true,
+      },
+      remote: {
+        leaseMs: LEASE_MS,
+        queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],
+        reapIntervalMs: 500,
+        reportPollMs: 200,
+        unservedAfterMs: 300,
+        unservedCheckMs: 100,
+      },
       logLevel: "info",
       healthPort: orchestratorHealthPort,
     }),
@@ -81,14 +95,22 @@ test.after(async () => {
 /** `jetflow worker` flags of the scoped worker user, exactly as an operator would pass them. */
 function workerArgs(): string[] {
   return [
-    "--queue", "default",
-    "--code-version", "v1",
-    "--module", new URL("./fixtures/artifact-stages.ts", import.meta.url).pathname,
-    "--servers", nats!.url,
-    "--user", "worker-default",
-    "--password", PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
-    "--heartbeat-ms", "250",
-    "--poll-ms", "500",
+    "--queue",
+    "default",
+    "--code-version",
+    "v1",
+    "--module",
+    new URL("./fixtures/artifact-stages.ts", import.meta.url).pathname,
+    "--servers",
+    nats!.url,
+    "--user",
+    "worker-default",
+    "--password",
+    PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
+    "--heartbeat-ms",
+    "250",
+    "--poll-ms",
+    "500",
   ];
 }
 
@@ -101,7 +123,10 @@ async function startWorkers(): Promise<WorkerProcess[]> {
 }
 
 function markers(): Record<string, any>[] {
-  return readFileSync(d.markers, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(d.markers, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 async function objectBytes(key: string): Promise<Uint8Array> {
@@ -111,10 +136,22 @@ async function objectBytes(key: string): Promise<Uint8Array> {
 
 t("a remote stage in a worker process GETs its input and PUTs a 20 MiB output by presigned URL; the bytes round-trip", async () => {
   const pool = await startWorkers();
-  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 256 * 1024, outputBytes: 20 * MiB }, idempotencyKey: "roundtrip-1" });
+  const { workflowRunId } = await client.createRun({
+    workflowId: "artifact-roundtrip",
+    input: { inputBytes: 256 * 1024, outputBytes: 20 * MiB },
+    idempotencyKey: "roundtrip-1",
+  });
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 60_000 });
   assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${orchestrator!.log().slice(-3000)}`);
-  const out = result.output as { outputKey: string; size: number; sha256: string; verifiedSha256: string; verifiedSize: number; attempt: number; workerPid: number };
+  const out = result.output as {
+    outputKey: string;
+    size: number;
+    sha256: string;
+    verifiedSha256: string;
+    verifiedSize: number;
+    attempt: number;
+    workerPid: number;
+  };
 
   // Expected bytes computed here, from the input artifact as stored, independently of both sides.
   const input = await objectBytes(`runs/${workflowRunId}/prepare/input.bin`);
@@ -126,7 +163,10 @@ t("a remote stage in a worker process GETs its input and PUTs a 20 MiB output by
   assert.is(out.verifiedSha256, expected, "the orchestrator read the same bytes back");
   assert.is(out.verifiedSize, 20 * MiB);
   assert.ok(out.outputKey.startsWith(`runs/${workflowRunId}/transform/1/`), out.outputKey);
-  assert.ok(pool.some((w) => w.pid === out.workerPid), "the stage ran in a worker process");
+  assert.ok(
+    pool.some((w) => w.pid === out.workerPid),
+    "the stage ran in a worker process",
+  );
   assert.is.not(out.workerPid, orchestrator!.pid);
 
   // SIGTERM drains: both workers exit 0 and say so.
@@ -137,8 +177,17 @@ t("a remote stage in a worker process GETs its input and PUTs a 20 MiB output by
 
 t("kill -9 of the worker mid-activity: after the lease the task is redelivered to the other worker and the run completes", async () => {
   const pool = await startWorkers();
-  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 64 * 1024, outputBytes: MiB, hangFirstAttempt: true }, idempotencyKey: "kill9-1" });
-  const first = await until("attempt 1 to start on a worker", async () => markers().find((m) => m.runId === workflowRunId && m.attempt === 1 && m.event === "start"), 30_000, 20);
+  const { workflowRunId } = await client.createRun({
+    workflowId: "artifact-roundtrip",
+    input: { inputBytes: 64 * 1024, outputBytes: MiB, hangFirstAttempt: true },
+    idempotencyKey: "kill9-1",
+  });
+  const first = await until(
+    "attempt 1 to start on a worker",
+    async () => markers().find((m) => m.runId === workflowRunId && m.attempt === 1 && m.event === "start"),
+    30_000,
+    20,
+  );
   const victim = pool.find((w) => w.pid === first.pid);
   assert.ok(victim, `attempt 1 ran in an unknown process ${first.pid}`);
   const survivor = pool.find((w) => w !== victim)!;
@@ -160,12 +209,24 @@ t("kill -9 of the worker mid-activity: after the lease the task is redelivered t
 
 t("SIGTERM on a worker mid-activity drains: the task finishes and reports on that worker, which then exits 0", async () => {
   const pool = await startWorkers();
-  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 1_500 }, idempotencyKey: "drain-1" });
-  const first = await until("the task to start on a worker", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"), 30_000, 20);
+  const { workflowRunId } = await client.createRun({
+    workflowId: "artifact-roundtrip",
+    input: { inputBytes: 1024, outputBytes: 1024, holdMs: 1_500 },
+    idempotencyKey: "drain-1",
+  });
+  const first = await until(
+    "the task to start on a worker",
+    async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"),
+    30_000,
+    20,
+  );
   const busy = pool.find((w) => w.pid === first.pid)!;
   const code = await busy.stop();
   assert.is(code, 0, busy.log());
-  assert.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end" && m.pid === busy.pid), "the in-flight task finished before the exit");
+  assert.ok(
+    markers().some((m) => m.runId === workflowRunId && m.event === "end" && m.pid === busy.pid),
+    "the in-flight task finished before the exit",
+  );
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
   const out = result.output as { attempt: number; workerPid: number };
@@ -175,63 +236,149 @@ t("SIGTERM on a worker mid-activity drains: the task finishes and reports on tha
 
 t("runs cancel over the API interrupts the activity in its worker process within a heartbeat; the run ends CANCELLED", async () => {
   await startWorkers();
-  const { workflowRunId } = await client.createRun({ workflowId: "artifact-roundtrip", input: { inputBytes: 1024, outputBytes: 1024, holdMs: 60_000 }, idempotencyKey: "cancel-1" });
-  await until("the 60 s activity to start", async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"), 30_000, 20);
+  const { workflowRunId } = await client.createRun({
+    workflowId: "artifact-roundtrip",
+    input: { inputBytes: 1024, outputBytes: 1024, holdMs: 60_000 },
+    idempotencyKey: "cancel-1",
+  });
+  await until(
+    "the 60 s activity to start",
+    async () => markers().find((m) => m.runId === workflowRunId && m.event === "start"),
+    30_000,
+    20,
+  );
   const cancelledAt = Date.now();
   const reply = await client.cancelRun({ workflowRunId, reason: "operator pressed stop" });
   assert.is(reply.status, "CANCELLED");
-  const aborted = await until("ctx.signal to fire in the worker", async () => markers().find((m) => m.runId === workflowRunId && m.event === "aborted"), 10_000, 20);
+  const aborted = await until(
+    "ctx.signal to fire in the worker",
+    async () => markers().find((m) => m.runId === workflowRunId && m.event === "aborted"),
+    10_000,
+    20,
+  );
   // Heartbeats every 250 ms carry the cancellation; the bound leaves room for a loaded CI machine.
   assert.ok(aborted.at - cancelledAt < 2_500, `aborted ${aborted.at - cancelledAt} ms after the cancel`);
   assert.match(aborted.reason, /cancel/i);
   const run = await client.getRun({ workflowRunId });
   assert.is(run.run.status, "CANCELLED", "no late report overwrote the cancellation");
-  assert.not.ok(markers().some((m) => m.runId === workflowRunId && m.event === "end"), "the activity never finished its work");
+  assert.not.ok(
+    markers().some((m) => m.runId === workflowRunId && m.event === "end"),
+    "the activity never finished its work",
+  );
 });
 
-t("`jetflow workers drain <id>` during 5 running tasks: all 5 report, nothing new is pulled, the process exits 0; /healthz tracks it", async () => {
-  const port = await freePort();
-  const w = await startWorkerProcess("w-drain", [...workerArgs(), "--concurrency", "5", "--health-port", String(port), "--fleet-heartbeat-ms", "500"], d.env);
-  workers.push(w);
-  const input = { inputBytes: 1024, outputBytes: 1024, holdMs: 3_000 };
-  const ids = (await Promise.all([1, 2, 3, 4, 5].map((i) => client.createRun({ workflowId: "artifact-roundtrip", input, idempotencyKey: `fleet-drain-${i}` })))).map((r) => r.workflowRunId);
-  await until("5 tasks running on w-drain", async () => ids.every((id) => markers().some((m) => m.runId === id && m.event === "start" && m.pid === w.pid)) || null, 30_000, 20);
-  // A sixth task waits in the stream: the worker is at capacity, and after the drain it must not take it.
-  const extra = (await client.createRun({ workflowId: "artifact-roundtrip", input: { ...input, holdMs: 0 }, idempotencyKey: "fleet-drain-6" })).workflowRunId;
-  await until("the sixth task to be dispatched", async () => (await client.getRun({ workflowRunId: extra })).stages.some((s) => s.stageId === "transform" && s.status === "SUSPENDED") || null, 30_000, 20);
-  const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<string, unknown>;
-  assert.equal([health.healthy, health.status, health.inFlight, health.capacity], [true, "running", 5, 5]);
-  // The operator user (not the worker's) may send control requests.
-  const drain = await new Promise<{ code: number; out: string }>((done) =>
-    execFile(process.execPath, ["bin/jetflow.js", "workers", "drain", "w-drain", "--servers", nats!.url, "--user", "operator", "--password", PASSWORDS.JETFLOW_OPERATOR_PASSWORD], { cwd: new URL("../..", import.meta.url).pathname, env: d.env, timeout: 60_000 }, (err, stdout, stderr) =>
-      done({ code: err ? 1 : 0, out: stdout + stderr }),
-    ),
-  );
-  assert.is(drain.code, 0, drain.out);
-  assert.is(await w.exited(), 0, w.log());
-  for (const id of ids) assert.ok(markers().some((m) => m.runId === id && m.event === "end" && m.pid === w.pid), `task of ${id} finished before the exit`);
-  assert.not.ok(markers().some((m) => m.runId === extra && m.pid === w.pid), "the drained worker pulled nothing new");
-  const results = await Promise.all(ids.map((id) => watchRun(nc, client, id, { prefix: "jetflow", timeoutMs: 30_000 })));
-  assert.equal(results.map((r) => [r.status, (r.output as { attempt: number } | undefined)?.attempt]), ids.map(() => ["COMPLETED", 1]), "reported by the drained worker, not redelivered");
-  await client.cancelRun({ workflowRunId: extra, reason: "test cleanup" });
-});
+t(
+  "`jetflow workers drain <id>` during 5 running tasks: all 5 report, nothing new is pulled, the process exits 0; /healthz tracks it",
+  async () => {
+    const port = await freePort();
+    const w = await startWorkerProcess(
+      "w-drain",
+      [...workerArgs(), "--concurrency", "5", "--health-port", String(port), "--fleet-heartbeat-ms", "500"],
+      d.env,
+    );
+    workers.push(w);
+    const input = { inputBytes: 1024, outputBytes: 1024, holdMs: 3_000 };
+    const ids = (
+      await Promise.all(
+        [1, 2, 3, 4, 5].map((i) => client.createRun({ workflowId: "artifact-roundtrip", input, idempotencyKey: `fleet-drain-${i}` })),
+      )
+    ).map((r) => r.workflowRunId);
+    await until(
+      "5 tasks running on w-drain",
+      async () => ids.every((id) => markers().some((m) => m.runId === id && m.event === "start" && m.pid === w.pid)) || null,
+      30_000,
+      20,
+    );
+    // A sixth task waits in the stream: the worker is at capacity, and after the drain it must not take it.
+    const extra = (
+      await client.createRun({ workflowId: "artifact-roundtrip", input: { ...input, holdMs: 0 }, idempotencyKey: "fleet-drain-6" })
+    ).workflowRunId;
+    await until(
+      "the sixth task to be dispatched",
+      async () =>
+        (await client.getRun({ workflowRunId: extra })).stages.some((s) => s.stageId === "transform" && s.status === "SUSPENDED") || null,
+      30_000,
+      20,
+    );
+    const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<
+      string,
+      unknown
+    >;
+    assert.equal([health.healthy, health.status, health.inFlight, health.capacity], [true, "running", 5, 5]);
+    // The operator user (not the worker's) may send control requests.
+    const drain = await new Promise<{ code: number; out: string }>((done) =>
+      execFile(
+        process.execPath,
+        [
+          "bin/jetflow.js",
+          "workers",
+          "drain",
+          "w-drain",
+          "--servers",
+          nats!.url,
+          "--user",
+          "operator",
+          "--password",
+          PASSWORDS.JETFLOW_OPERATOR_PASSWORD,
+        ],
+        { cwd: new URL("../..", import.meta.url).pathname, env: d.env, timeout: 60_000 },
+        (err, stdout, stderr) => done({ code: err ? 1 : 0, out: stdout + stderr }),
+      ),
+    );
+    assert.is(drain.code, 0, drain.out);
+    assert.is(await w.exited(), 0, w.log());
+    for (const id of ids)
+      assert.ok(
+        markers().some((m) => m.runId === id && m.event === "end" && m.pid === w.pid),
+        `task of ${id} finished before the exit`,
+      );
+    assert.not.ok(
+      markers().some((m) => m.runId === extra && m.pid === w.pid),
+      "the drained worker pulled nothing new",
+    );
+    const results = await Promise.all(ids.map((id) => watchRun(nc, client, id, { prefix: "jetflow", timeoutMs: 30_000 })));
+    assert.equal(
+      results.map((r) => [r.status, (r.output as { attempt: number } | undefined)?.attempt]),
+      ids.map(() => ["COMPLETED", 1]),
+      "reported by the drained worker, not redelivered",
+    );
+    await client.cancelRun({ workflowRunId: extra, reason: "test cleanup" });
+  },
+);
 
 t("a task no live worker can serve is reported in stats and the stage's logs, and runs once a matching worker joins", async () => {
   // No worker with gpu=true is running (those of earlier tests lack the label).
-  const { workflowRunId } = await client.createRun({ workflowId: "gpu-roundtrip", input: { inputBytes: 1024, outputBytes: 1024 }, idempotencyKey: "gpu-1" });
-  const stuck = await until("the task to be reported unserved", async () => (await client.stats()).unservedTasks?.find((u) => u.workflowRunId === workflowRunId), 30_000, 50);
+  const { workflowRunId } = await client.createRun({
+    workflowId: "gpu-roundtrip",
+    input: { inputBytes: 1024, outputBytes: 1024 },
+    idempotencyKey: "gpu-1",
+  });
+  const stuck = await until(
+    "the task to be reported unserved",
+    async () => (await client.stats()).unservedTasks?.find((u) => u.workflowRunId === workflowRunId),
+    30_000,
+    50,
+  );
   assert.is(stuck.stageId, "transform");
   assert.equal(stuck.requiredLabels, { gpu: "true" });
   assert.match(stuck.reason, /has the labels gpu=true|serves queue "default"/);
   const got = await client.getRun({ workflowRunId, logs: 100 });
-  assert.ok(got.logs?.some((l) => l.level === "WARN" && /waiting for a worker/.test(l.message)), JSON.stringify(got.logs));
+  assert.ok(
+    got.logs?.some((l) => l.level === "WARN" && /waiting for a worker/.test(l.message)),
+    JSON.stringify(got.logs),
+  );
 
   const gpu = await startWorkerProcess("w-gpu", [...workerArgs(), "--labels", "gpu=true"], d.env);
   workers.push(gpu);
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
   assert.is((result.output as { workerPid: number }).workerPid, gpu.pid);
-  await until("the task to leave the unserved list", async () => !(await client.stats()).unservedTasks?.some((u) => u.workflowRunId === workflowRunId), 10_000, 50);
+  await until(
+    "the task to leave the unserved list",
+    async () => !(await client.stats()).unservedTasks?.some((u) => u.workflowRunId === workflowRunId),
+    10_000,
+    50,
+  );
 });
 
 t("the orchestrator's /healthz reports NATS, Postgres and its host", async () => {

@@ -20,7 +20,14 @@ test("a silent server: the request is abandoned after socketTimeoutMs, per attem
   const port = (silent.address() as { port: number }).port;
   const store = createS3BlobStore({
     bucket: "jetflow",
-    clientConfig: { region: "us-east-1", endpoint: `http://127.0.0.1:${port}`, credentials, forcePathStyle: true, socketTimeoutMs: 300, maxAttempts: 2 },
+    clientConfig: {
+      region: "us-east-1",
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials,
+      forcePathStyle: true,
+      socketTimeoutMs: 300,
+      maxAttempts: 2,
+    },
   });
   try {
     const started = Date.now();

@@ -17,7 +17,12 @@ import {
 } from "../../adapters/s3/index.js";
 import { ValidationError } from "../../src/contract/errors.js";
 
-const ok = { region: "us-east-1", endpoint: "http://127.0.0.1:9000", credentials: { accessKeyId: "a", secretAccessKey: "b" }, forcePathStyle: true };
+const ok = {
+  region: "us-east-1",
+  endpoint: "http://127.0.0.1:9000",
+  credentials: { accessKeyId: "a", secretAccessKey: "b" },
+  forcePathStyle: true,
+};
 
 /** The error thrown by `fn`, asserted to be an S3ConfigError whose issues name `field`. */
 function refusal(fn: () => unknown, field: string): S3ConfigError {
@@ -53,7 +58,10 @@ test("region, endpoint and credentials are checked field by field", () => {
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, region: "" } }), "clientConfig.region");
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, endpoint: "not a url" } }), "clientConfig.endpoint");
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, endpoint: "ftp://host" } }), "clientConfig.endpoint");
-  refusal(store({ bucket: "jetflow", clientConfig: { ...ok, credentials: { accessKeyId: "a" } } }), "clientConfig.credentials.secretAccessKey");
+  refusal(
+    store({ bucket: "jetflow", clientConfig: { ...ok, credentials: { accessKeyId: "a" } } }),
+    "clientConfig.credentials.secretAccessKey",
+  );
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, forcePathStyle: "yes" } }), "clientConfig.forcePathStyle");
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, regoin: "typo" } }), "clientConfig");
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, socketTimeoutMs: 0 } }), "clientConfig.socketTimeoutMs");
@@ -67,7 +75,10 @@ test("credentials: static keys (even ones the SDK has tagged) or a provider func
   createS3BlobStore({ bucket: "jetflow", clientConfig: { ...ok, credentials: async () => ok.credentials } }).close();
   createS3BlobStore({ bucket: "jetflow", clientConfig: { region: "eu-west-1" } }).close(); // default chain
   refusal(store({ bucket: "jetflow", clientConfig: { ...ok, credentials: "key:secret" } }), "clientConfig.credentials");
-  refusal(store({ bucket: "jetflow", clientConfig: { ...ok, credentials: { accessKeyId: "", secretAccessKey: "b" } } }), "clientConfig.credentials.accessKeyId");
+  refusal(
+    store({ bucket: "jetflow", clientConfig: { ...ok, credentials: { accessKeyId: "", secretAccessKey: "b" } } }),
+    "clientConfig.credentials.accessKeyId",
+  );
 });
 
 test("exactly one of client and clientConfig", () => {
@@ -130,7 +141,10 @@ test("per-call options are validated too: expiry, content type, part numbers", a
         (e: unknown) => e,
       );
       assert.instance(err, ValidationError, `${field}: ${String(err)}`);
-      assert.ok((err as ValidationError).issues.some((i) => i.path === field), `${field}: ${JSON.stringify((err as ValidationError).issues)}`);
+      assert.ok(
+        (err as ValidationError).issues.some((i) => i.path === field),
+        `${field}: ${JSON.stringify((err as ValidationError).issues)}`,
+      );
     }
   } finally {
     p.close();

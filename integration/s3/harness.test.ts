@@ -25,7 +25,10 @@ t("the service has what a client needs, and the SDK works with s3ClientConfig", 
     const got = await client.send(new GetObjectCommand({ Bucket: svc.bucket, Key: "a & b/c.txt" }));
     assert.is(await got.Body!.transformToString(), "hi");
     const listed = await client.send(new ListObjectsV2Command({ Bucket: svc.bucket }));
-    assert.equal(listed.Contents?.map((o) => o.Key), ["a & b/c.txt"]);
+    assert.equal(
+      listed.Contents?.map((o) => o.Key),
+      ["a & b/c.txt"],
+    );
   } finally {
     client.destroy();
   }

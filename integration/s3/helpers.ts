@@ -3,7 +3,13 @@
  * it, and what a credential-free worker does with presigned URLs (plain `fetch`, no SDK).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createS3BlobStore, createS3Presigner, type S3BlobStore, type S3Presigner, type S3PresignerConfig } from "../../adapters/s3/index.js";
+import {
+  createS3BlobStore,
+  createS3Presigner,
+  type S3BlobStore,
+  type S3Presigner,
+  type S3PresignerConfig,
+} from "../../adapters/s3/index.js";
 import type { PresignedUrl } from "../../src/ports/presigner.js";
 import { services, type S3Service } from "../harness/index.js";
 import { s3ClientConfig } from "../harness/s3.js";
@@ -25,7 +31,10 @@ export async function startS3(): Promise<{ svc: S3Service; stop(): Promise<void>
 }
 
 /** A presigner and a blob store on `svc`'s bucket, under `prefix`. */
-export function adapters(svc: S3Service, opts: { prefix?: string; presigner?: Partial<S3PresignerConfig> } = {}): { presigner: S3Presigner; store: S3BlobStore } {
+export function adapters(
+  svc: S3Service,
+  opts: { prefix?: string; presigner?: Partial<S3PresignerConfig> } = {},
+): { presigner: S3Presigner; store: S3BlobStore } {
   const clientConfig = adapterClientConfig(svc);
   return {
     presigner: createS3Presigner({ bucket: svc.bucket, prefix: opts.prefix, clientConfig, ...opts.presigner }),
@@ -44,7 +53,11 @@ export function sha256(data: Uint8Array): string {
 }
 
 /** What a worker does with a presigned PUT: send exactly the signed headers, nothing else. */
-export async function putWithUrl(p: Pick<PresignedUrl, "url" | "headers">, body: Uint8Array, extraHeaders: Record<string, string> = {}): Promise<Response> {
+export async function putWithUrl(
+  p: Pick<PresignedUrl, "url" | "headers">,
+  body: Uint8Array,
+  extraHeaders: Record<string, string> = {},
+): Promise<Response> {
   return fetch(p.url, { method: "PUT", body, headers: { ...p.headers, ...extraHeaders } });
 }
 

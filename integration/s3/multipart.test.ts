@@ -19,7 +19,10 @@ t("a 150 MB object goes up in presigned parts (fetch only) and comes back byte-i
   const up = await presigner.createMultipartUpload(key, { size: blob.data.byteLength, contentType: "video/mp4" });
   // Default 64 MiB parts: 64 + 64 + 22 MiB.
   assert.is(up.partSize, 64 * MiB);
-  assert.equal(up.parts.map((p) => p.partNumber), [1, 2, 3]);
+  assert.equal(
+    up.parts.map((p) => p.partNumber),
+    [1, 2, 3],
+  );
   assert.is(up.key, key);
   assert.ok(up.expiresAt.getTime() > Date.now());
   const etags = await uploadParts(up.parts, up.partSize, blob.data, 3);
@@ -77,12 +80,21 @@ t("part URLs that expired mid-upload are re-signed for the same upload and the u
   const blob = randomBlob(11 * MiB);
   const key = "runs/r4/s/1/slow.bin";
   const past = new Date(Date.now() - 2 * 3600_000);
-  const stale = createS3Presigner({ bucket: s3!.svc.bucket, prefix: "jetflow/", clientConfig: adapterClientConfig(s3!.svc), clock: { now: () => past } });
+  const stale = createS3Presigner({
+    bucket: s3!.svc.bucket,
+    prefix: "jetflow/",
+    clientConfig: adapterClientConfig(s3!.svc),
+    clock: { now: () => past },
+  });
   try {
     const up = await stale.createMultipartUpload(key, { size: blob.data.byteLength, partSize: 5 * MiB, expiresInSec: 60 });
     const first = await drain(await fetch(up.parts[0]!.url, { method: "PUT", body: blob.data.subarray(0, up.partSize) }));
     assert.is(first.status, 403, first.text);
-    const fresh = await presigner.presignUploadParts(key, up.uploadId, up.parts.map((p) => p.partNumber));
+    const fresh = await presigner.presignUploadParts(
+      key,
+      up.uploadId,
+      up.parts.map((p) => p.partNumber),
+    );
     assert.ok(fresh.expiresAt.getTime() > Date.now());
     const etags = await uploadParts(fresh.parts, up.partSize, blob.data);
     await presigner.completeMultipartUpload(key, up.uploadId, etags);
@@ -106,13 +118,15 @@ t("a bad part size or part list is refused before S3 is asked, naming the field"
     );
     assert.ok(err instanceof Error && err.message.includes(field), `${JSON.stringify(opts)}: ${String(err)}`);
   }
-  const dup = await presigner.completeMultipartUpload("runs/bad", "u1", [
-    { partNumber: 1, etag: "a" },
-    { partNumber: 1, etag: "b" },
-  ]).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const dup = await presigner
+    .completeMultipartUpload("runs/bad", "u1", [
+      { partNumber: 1, etag: "a" },
+      { partNumber: 1, etag: "b" },
+    ])
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   assert.match(String(dup), /parts: must not repeat a partNumber/);
 });
 

@@ -6,7 +6,17 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createS3Presigner } from "../../adapters/s3/index.js";
-import { adapterClientConfig, adapters, drain, putWithUrl, randomBlob, sha256, startS3, stripSignature, tamperSignature } from "./helpers.js";
+import {
+  adapterClientConfig,
+  adapters,
+  drain,
+  putWithUrl,
+  randomBlob,
+  sha256,
+  startS3,
+  stripSignature,
+  tamperSignature,
+} from "./helpers.js";
 
 const s3 = await startS3();
 const t = s3 ? test : test.skip;
@@ -59,7 +69,10 @@ t("a URL presigned for key A does not grant key B (GET or PUT), even though B ex
   const getA = await presigner.presignGet("runs/r1/s/1/a.txt");
   await assertDenied(await fetch(getA.url.replace("runs/r1/s/1/a.txt", "runs/r2/s/1/b.txt")), "GET A's URL on B");
   const putA = await presigner.presignPut("runs/r1/s/1/a.txt");
-  await assertDenied(await putWithUrl({ ...putA, url: putA.url.replace("runs/r1/s/1/a.txt", "runs/r2/s/1/b.txt") }, enc.encode("overwrite")), "PUT A's URL on B");
+  await assertDenied(
+    await putWithUrl({ ...putA, url: putA.url.replace("runs/r1/s/1/a.txt", "runs/r2/s/1/b.txt") }, enc.encode("overwrite")),
+    "PUT A's URL on B",
+  );
   assert.equal(await store.get("runs/r2/s/1/b.txt"), enc.encode("B"));
   assert.is(await assertOk(await fetch(getA.url), "control GET A"), "A");
 });

@@ -43,11 +43,17 @@ test.before(async () => {
   writeFileSync(join(dir, "markers"), "");
   // Outside the repository, so nothing resolves from the repo's node_modules by accident.
   app = join(dir, "worker-machine");
-  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir, "-w", "@jetflow/worker"], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir, "-w", "@jetflow/worker"], {
+    cwd: root,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const tarball = join(dir, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
   await run("mkdir", ["-p", app]);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "worker-machine", version: "1.0.0", private: true, type: "module" }));
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", tarball], { cwd: app, maxBuffer: 64 * 1024 * 1024 });
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", tarball], {
+    cwd: app,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   copyFileSync(join(import.meta.dirname, "fixtures", "activities.mjs"), join(app, "activities.mjs"));
 
   const configFile = join(dir, "orchestrator.json");
@@ -58,7 +64,14 @@ test.before(async () => {
       database: { url: svc.postgres.url, migrate: true },
       nats: { servers: nats.url, user: "orchestrator", password: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-      s3: { bucket: svc.s3.bucket, endpoint: svc.s3.endpoint, region: svc.s3.region, accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey, forcePathStyle: true },
+      s3: {
+        bucket: svc.s3.bucket,
+        endpoint: svc.s3.endpoint,
+        region: svc.s3.region,
+        accessKeyId: svc.s3.accessKeyId,
+        secretAccessKey: svc.s3.secretAccessKey,
+        forcePathStyle: true,
+      },
       remote: { leaseMs: 5_000, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 3 }], reapIntervalMs: 500, reportPollMs: 200 },
       logLevel: "info",
     }),
@@ -81,22 +94,48 @@ test.after(async () => {
 });
 
 t("the packed worker package depends on NATS, zod and the OpenTelemetry API only", async () => {
-  const manifest = JSON.parse(readFileSync(join(app, "node_modules", "@jetflow", "worker", "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(app, "node_modules", "@jetflow", "worker", "package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+  };
   for (const name of Object.keys(manifest.dependencies)) {
     assert.ok(/^(@nats-io\/|zod$|@opentelemetry\/api$)/.test(name), `unexpected dependency ${name}`);
   }
   const { stdout } = await run("npm", ["ls", "--all", "--omit=dev", "--parseable"], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
   const installed = stdout.split("\n").filter(Boolean).slice(1);
   assert.ok(installed.length > 0 && installed.length <= 30, `${installed.length} packages installed`);
-  assert.equal(installed.filter((p) => FORBIDDEN.test(p)), []);
+  assert.equal(
+    installed.filter((p) => FORBIDDEN.test(p)),
+    [],
+  );
 });
 
 t("a worker installed from the package alone runs a remote stage: presigned upload, report, run completed", async () => {
   worker = await startWorkerProcess(
     "w-package",
-    ["--queue", "default", "--code-version", "v1", "--module", "./activities.mjs", "--servers", nats!.url, "--user", "worker-default", "--password", PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD, "--heartbeat-ms", "500", "--poll-ms", "500"],
+    [
+      "--queue",
+      "default",
+      "--code-version",
+      "v1",
+      "--module",
+      "./activities.mjs",
+      "--servers",
+      nats!.url,
+      "--user",
+      "worker-default",
+      "--password",
+      PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
+      "--heartbeat-ms",
+      "500",
+      "--poll-ms",
+      "500",
+    ],
     { ...process.env, JETFLOW_TEST_MARKERS: join(dir, "markers") },
-    { command: [process.execPath, join(app, "node_modules", "@jetflow", "worker", "bin", "jetflow-worker.js")], cwd: app, timeoutMs: 60_000 },
+    {
+      command: [process.execPath, join(app, "node_modules", "@jetflow", "worker", "bin", "jetflow-worker.js")],
+      cwd: app,
+      timeoutMs: 60_000,
+    },
   );
   const { workflowRunId } = await client.createRun({ workflowId: "shout", input: { text: "  hello " }, idempotencyKey: "package-hello" });
   const result = await watchRun(nc!, client, workflowRunId, { prefix: "jetflow", timeoutMs: 60_000 });
@@ -115,8 +154,15 @@ t("NonRetryableStageError from the package's defineStage fails the run at attemp
   const result = await watchRun(nc!, client, workflowRunId, { prefix: "jetflow", timeoutMs: 60_000 });
   assert.is(result.status, "FAILED");
   assert.match(result.error ?? "", /nothing to shout/);
-  const executions = readFileSync(join(dir, "markers"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { text: string; attempt: number });
-  assert.equal(executions.filter((e) => e.text === ""), [{ text: "", attempt: 1 }], "ran once, not retried");
+  const executions = readFileSync(join(dir, "markers"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { text: string; attempt: number });
+  assert.equal(
+    executions.filter((e) => e.text === ""),
+    [{ text: "", attempt: 1 }],
+    "ran once, not retried",
+  );
 });
 
 test.run();

@@ -24,9 +24,7 @@ export interface ConfigIssue {
 }
 
 /** Result of validating a run's per-stage config: the defaulted config, or the issues. */
-export type ConfigValidation =
-  | { success: true; config: Record<string, unknown> }
-  | { success: false; issues: ConfigIssue[] };
+export type ConfigValidation = { success: true; config: Record<string, unknown> } | { success: false; issues: ConfigIssue[] };
 
 /** A built, immutable workflow: a linear list of execution groups. */
 export interface Workflow<TInput = unknown, TOutput = unknown> {

@@ -18,8 +18,10 @@ export type WithStageOutputs<TCtx, S extends AnyStage> = TCtx & { [E in S as E["
  * A built workflow that also remembers, at the type level only, the outputs of its stages keyed
  * by id (`__context` is never set at runtime). `createStageIds` and `WorkflowContextOf` read it.
  */
-export interface TypedWorkflow<TInput, TOutput, TCtx extends Record<string, unknown> = Record<string, unknown>>
-  extends Workflow<TInput, TOutput> {
+export interface TypedWorkflow<TInput, TOutput, TCtx extends Record<string, unknown> = Record<string, unknown>> extends Workflow<
+  TInput,
+  TOutput
+> {
   readonly __context?: TCtx;
 }
 
@@ -52,7 +54,10 @@ export class WorkflowBuilder<
   ) {
     const issues: ValidationIssue[] = [];
     if (typeof id !== "string" || !WORKFLOW_ID_PATTERN.test(id)) {
-      issues.push({ path: "id", message: `${JSON.stringify(id)} must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit` });
+      issues.push({
+        path: "id",
+        message: `${JSON.stringify(id)} must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      });
     }
     if (typeof name !== "string" || name.trim() === "") issues.push({ path: "name", message: "must be a non-empty string" });
     if (typeof description !== "string") issues.push({ path: "description", message: "must be a string" });
@@ -78,7 +83,9 @@ export class WorkflowBuilder<
   /** Freezes the groups into a `Workflow`; throws when there is no stage. */
   build(): TypedWorkflow<TInput, TOutput, TCtx> {
     if (this.groups.length === 0) {
-      throw new ValidationError(`invalid workflow "${this.id}"`, [{ path: "groups", message: "a workflow needs at least one stage (call pipe or parallel)" }]);
+      throw new ValidationError(`invalid workflow "${this.id}"`, [
+        { path: "groups", message: "a workflow needs at least one stage (call pipe or parallel)" },
+      ]);
     }
     const groups: ExecutionGroup[] = this.groups.map((g, index) => ({ index, parallel: g.parallel, stages: g.stages }));
     return buildWorkflow<TInput, TOutput, TCtx>({
@@ -105,11 +112,15 @@ export class WorkflowBuilder<
         issues.push({ path: at, message: "is not a stage (use defineStage or defineAsyncBatchStage)" });
         return;
       }
-      if (!STAGE_ID_PATTERN.test(stage.id)) issues.push({ path: `${at}.id`, message: `${JSON.stringify(stage.id)} is not a valid stage id` });
+      if (!STAGE_ID_PATTERN.test(stage.id))
+        issues.push({ path: `${at}.id`, message: `${JSON.stringify(stage.id)} is not a valid stage id` });
       if (earlier.has(stage.id) || inGroup.has(stage.id)) issues.push({ path: `${at}.id`, message: `duplicate stage id "${stage.id}"` });
       for (const dep of stage.dependencies ?? []) {
         if (earlier.has(dep)) continue;
-        const why = inGroup.has(dep) || stages.some((s) => s !== stage && s?.id === dep) ? "is in the same parallel group" : "is not in an earlier group";
+        const why =
+          inGroup.has(dep) || stages.some((s) => s !== stage && s?.id === dep)
+            ? "is in the same parallel group"
+            : "is not in an earlier group";
         issues.push({ path: `${at}.dependencies`, message: `stage "${stage.id}" depends on "${dep}", which ${why}` });
       }
       inGroup.add(stage.id);
@@ -134,5 +145,12 @@ function isSchema(s: unknown): s is z.ZodType {
 function looksLikeStage(s: unknown): s is AnyStage {
   if (typeof s !== "object" || s === null) return false;
   const st = s as Partial<AnyStage>;
-  return typeof st.id === "string" && typeof st.execute === "function" && typeof st.schemas === "object" && st.schemas !== null && isSchema(st.schemas.output) && isSchema(st.schemas.config);
+  return (
+    typeof st.id === "string" &&
+    typeof st.execute === "function" &&
+    typeof st.schemas === "object" &&
+    st.schemas !== null &&
+    isSchema(st.schemas.output) &&
+    isSchema(st.schemas.config)
+  );
 }

@@ -15,7 +15,6 @@ import type {
 import { STAGE_ID_PATTERN } from "./stage-id.js";
 import { DEFAULT_RETRY_POLICY } from "./failure-policy.js";
 
-
 /** A stage whose id is known at the type level (so a builder can key its output by it). */
 export type DefinedStage<
   TId extends string,
@@ -112,7 +111,10 @@ export function defineAsyncBatchStage<
 >(def: AsyncBatchStageDefinition<TId, I, O, C, TState, TCtx>): DefinedStage<TId, I, O, C, TCtx, TState> {
   const issues = commonIssues(def, "async-batch");
   if (def.mode !== undefined && def.mode !== "async-batch") {
-    issues.push({ path: "mode", message: `defineAsyncBatchStage makes async-batch stages; use defineStage for mode "${String(def.mode)}"` });
+    issues.push({
+      path: "mode",
+      message: `defineAsyncBatchStage makes async-batch stages; use defineStage for mode "${String(def.mode)}"`,
+    });
   }
   if (typeof def.checkCompletion !== "function") {
     issues.push({ path: "checkCompletion", message: "an async-batch stage needs a checkCompletion function" });
@@ -128,21 +130,30 @@ function isSchema(s: unknown): s is z.ZodType {
   return typeof s === "object" && s !== null && typeof (s as { safeParse?: unknown }).safeParse === "function";
 }
 
-function commonIssues(def: CommonDefinition<string, SchemaOrNone, z.ZodType, z.ZodType> & { execute?: unknown }, kind: string): ValidationIssue[] {
+function commonIssues(
+  def: CommonDefinition<string, SchemaOrNone, z.ZodType, z.ZodType> & { execute?: unknown },
+  kind: string,
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (typeof def !== "object" || def === null) return [{ path: "", message: `a ${kind} stage definition must be an object` }];
   if (typeof def.id !== "string" || !STAGE_ID_PATTERN.test(def.id)) {
-    issues.push({ path: "id", message: `${JSON.stringify(def.id)} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit` });
+    issues.push({
+      path: "id",
+      message: `${JSON.stringify(def.id)} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit`,
+    });
   }
   if (typeof def.name !== "string" || def.name.trim() === "") issues.push({ path: "name", message: "must be a non-empty string" });
-  if (def.description !== undefined && typeof def.description !== "string") issues.push({ path: "description", message: "must be a string" });
+  if (def.description !== undefined && typeof def.description !== "string")
+    issues.push({ path: "description", message: "must be a string" });
   const schemas = def.schemas as Partial<StageSchemas<SchemaOrNone, z.ZodType, z.ZodType>> | undefined;
   if (typeof schemas !== "object" || schemas === null) {
     issues.push({ path: "schemas", message: "must be { input, output, config } zod schemas" });
   } else {
-    if (schemas.input !== "none" && !isSchema(schemas.input)) issues.push({ path: "schemas.input", message: 'must be a zod schema or "none"' });
+    if (schemas.input !== "none" && !isSchema(schemas.input))
+      issues.push({ path: "schemas.input", message: 'must be a zod schema or "none"' });
     if (!isSchema(schemas.output)) issues.push({ path: "schemas.output", message: "must be a zod schema" });
-    if (!isSchema(schemas.config)) issues.push({ path: "schemas.config", message: "must be a zod schema (z.object({}) when the stage takes no config)" });
+    if (!isSchema(schemas.config))
+      issues.push({ path: "schemas.config", message: "must be a zod schema (z.object({}) when the stage takes no config)" });
   }
   if (typeof def.execute !== "function") issues.push({ path: "execute", message: "must be a function" });
   if (def.dependencies !== undefined) {
@@ -151,7 +162,8 @@ function commonIssues(def: CommonDefinition<string, SchemaOrNone, z.ZodType, z.Z
     } else {
       const seen = new Set<string>();
       def.dependencies.forEach((d: unknown, i: number) => {
-        if (typeof d !== "string" || !STAGE_ID_PATTERN.test(d)) issues.push({ path: `dependencies.${i}`, message: `${JSON.stringify(d)} is not a valid stage id` });
+        if (typeof d !== "string" || !STAGE_ID_PATTERN.test(d))
+          issues.push({ path: `dependencies.${i}`, message: `${JSON.stringify(d)} is not a valid stage id` });
         else if (d === def.id) issues.push({ path: `dependencies.${i}`, message: "a stage cannot depend on itself" });
         else if (seen.has(d)) issues.push({ path: `dependencies.${i}`, message: `"${d}" is listed twice` });
         else seen.add(d);
@@ -169,7 +181,8 @@ function retryIssues(retry: Partial<RetryPolicy> | undefined): ValidationIssue[]
   const r = retryPolicyOf(retry);
   if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) issues.push({ path: "retry.maxAttempts", message: "must be an integer >= 1" });
   if (!Number.isFinite(r.backoffMs) || r.backoffMs < 0) issues.push({ path: "retry.backoffMs", message: "must be a number >= 0" });
-  if (!Number.isFinite(r.maxBackoffMs) || r.maxBackoffMs < r.backoffMs) issues.push({ path: "retry.maxBackoffMs", message: "must be a number >= retry.backoffMs" });
+  if (!Number.isFinite(r.maxBackoffMs) || r.maxBackoffMs < r.backoffMs)
+    issues.push({ path: "retry.maxBackoffMs", message: "must be a number >= retry.backoffMs" });
   return issues;
 }
 

@@ -26,7 +26,6 @@ export const WORKFLOW_EVENT_TYPES = [
 /** Type of a workflow event (`workflow:started`, `stage:completed`, ...). */
 export type WorkflowEventType = (typeof WORKFLOW_EVENT_TYPES)[number];
 
-
 /** Schema of a workflow event as published on the events stream. */
 export const EventMessage = z.object({
   v: z.literal(1),

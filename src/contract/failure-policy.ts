@@ -33,7 +33,11 @@ export function backoffDelay(n: number, baseMs: number, maxMs: number): number {
 
 /** Delay before the retry that follows failed attempt `attempt` (1-based) under a stage's policy. */
 export function retryDelayMs(attempt: number, policy?: Partial<RetryPolicy>): number {
-  return backoffDelay(attempt, policy?.backoffMs ?? DEFAULT_RETRY_POLICY.backoffMs, policy?.maxBackoffMs ?? DEFAULT_RETRY_POLICY.maxBackoffMs);
+  return backoffDelay(
+    attempt,
+    policy?.backoffMs ?? DEFAULT_RETRY_POLICY.backoffMs,
+    policy?.maxBackoffMs ?? DEFAULT_RETRY_POLICY.maxBackoffMs,
+  );
 }
 
 /**

@@ -84,7 +84,10 @@ export function parseJsonBody(body: Uint8Array | string | unknown, what: string)
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {
-    return { ok: false, error: new ProtocolError(`${what} is not JSON: ${(err as Error).message}`, [{ path: "", message: "not valid JSON" }]) };
+    return {
+      ok: false,
+      error: new ProtocolError(`${what} is not JSON: ${(err as Error).message}`, [{ path: "", message: "not valid JSON" }]),
+    };
   }
 }
 

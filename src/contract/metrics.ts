@@ -38,15 +38,27 @@ function instruments(): Instruments {
   if (cached?.provider === provider) return cached.instruments;
   const meter = provider.getMeter(METER_NAME);
   const created: Instruments = {
-    runTransitions: meter.createCounter("jetflow.run.transitions", { unit: "{run}", description: "Runs entering a status (created, started, completed, failed, cancelled, rerun)" }),
+    runTransitions: meter.createCounter("jetflow.run.transitions", {
+      unit: "{run}",
+      description: "Runs entering a status (created, started, completed, failed, cancelled, rerun)",
+    }),
     tasks: meter.createCounter("jetflow.activity.tasks", { unit: "{task}", description: "Remote activity tasks finished, by outcome" }),
-    redeliveries: meter.createCounter("jetflow.activity.redeliveries", { unit: "{delivery}", description: "Task deliveries after the first (lease expired, released for retry, worker lost)" }),
-    activityDuration: meter.createHistogram("jetflow.activity.duration", { unit: "s", description: "Wall time of one activity attempt on a worker" }),
+    redeliveries: meter.createCounter("jetflow.activity.redeliveries", {
+      unit: "{delivery}",
+      description: "Task deliveries after the first (lease expired, released for retry, worker lost)",
+    }),
+    activityDuration: meter.createHistogram("jetflow.activity.duration", {
+      unit: "s",
+      description: "Wall time of one activity attempt on a worker",
+    }),
     heartbeatGap: meter.createHistogram("jetflow.activity.heartbeat.gap", {
       unit: "s",
       description: "Time between an attempt's accepted heartbeats, seen by the worker; alert well before it reaches the lease",
     }),
-    outboxLag: meter.createHistogram("jetflow.outbox.lag", { unit: "s", description: "Time from an outbox row's commit to its publication (events and jobs)" }),
+    outboxLag: meter.createHistogram("jetflow.outbox.lag", {
+      unit: "s",
+      description: "Time from an outbox row's commit to its publication (events and jobs)",
+    }),
   };
   cached = { provider, instruments: created };
   return created;

@@ -27,21 +27,23 @@ export function recordSpanError(span: Span, err: unknown): void {
  */
 export async function inSpan<T>(name: string, opts: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
   const parent = opts.parent ?? context.active();
-  return trace.getTracer(TRACER_NAME).startActiveSpan(
-    name,
-    { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) },
-    parent,
-    async (span) => {
-      try {
-        return await fn(span);
-      } catch (err) {
-        recordSpanError(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
-  );
+  return trace
+    .getTracer(TRACER_NAME)
+    .startActiveSpan(
+      name,
+      { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) },
+      parent,
+      async (span) => {
+        try {
+          return await fn(span);
+        } catch (err) {
+          recordSpanError(span, err);
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
 }
 
 export { SpanKind };

@@ -61,12 +61,7 @@ export interface RetryPolicy {
 }
 
 /** What a stage's code sees: its input, config, run ids, logging, annotations, artifacts and abort signal. */
-export interface StageContext<
-  TInput,
-  TConfig,
-  TCtx extends Record<string, unknown> = Record<string, unknown>,
-  TState = unknown,
-> {
+export interface StageContext<TInput, TConfig, TCtx extends Record<string, unknown> = Record<string, unknown>, TState = unknown> {
   workflowRunId: string;
   workflowId: string;
   stageId: string;
@@ -119,8 +114,7 @@ export type StageOutcome<O, S = unknown> = CompletedOutcome<O> | SuspendedOutcom
 
 /** What `checkCompletion` returns: ready with the output, or not yet. */
 export type CompletionCheck<O> =
-  | { ready: true; output: O; customMetrics?: Record<string, number> }
-  | { ready: false; error?: string; nextCheckIn?: number };
+  { ready: true; output: O; customMetrics?: Record<string, number> } | { ready: false; error?: string; nextCheckIn?: number };
 
 /** Context passed to `checkCompletion` (no input re-validation, logs and annotations buffered). */
 export interface CheckContext<TConfig> {
@@ -151,9 +145,7 @@ export interface Stage<
   readonly mode: StageMode;
   readonly schemas: StageSchemas<I, O, C>;
   readonly retry: RetryPolicy;
-  execute(
-    ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>,
-  ): Promise<StageOutcome<z.output<O>, TState>>;
+  execute(ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>): Promise<StageOutcome<z.output<O>, TState>>;
   checkCompletion?(state: TState, ctx: CheckContext<z.output<C>>): Promise<CompletionCheck<z.output<O>>>;
   /** Set by `defineRemoteStage`: where the activity runs. */
   readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string> };

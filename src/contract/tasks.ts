@@ -190,12 +190,17 @@ export const PresignRequest = z
     partSize: z.number().int().min(1).optional(),
     contentType: z.string().max(255).optional(),
     uploadId: z.string().min(1).optional(),
-    parts: z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) })).max(10_000).optional(),
+    parts: z
+      .array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) }))
+      .max(10_000)
+      .optional(),
   })
   .superRefine((r, ctx) => {
     if (r.op === "multipart" && r.size === undefined) ctx.addIssue({ code: "custom", path: ["size"], message: "multipart needs size" });
-    if ((r.op === "complete" || r.op === "abort") && !r.uploadId) ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
-    if (r.op === "complete" && (!r.parts || r.parts.length === 0)) ctx.addIssue({ code: "custom", path: ["parts"], message: "complete needs parts" });
+    if ((r.op === "complete" || r.op === "abort") && !r.uploadId)
+      ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
+    if (r.op === "complete" && (!r.parts || r.parts.length === 0))
+      ctx.addIssue({ code: "custom", path: ["parts"], message: "complete needs parts" });
   });
 /** A worker's request for a presigned URL within its task's scope. */
 export type PresignRequest = z.output<typeof PresignRequest>;
@@ -240,17 +245,26 @@ function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseR
 /** Parses a task body (bytes, text or parsed JSON); never throws. */
 export const parseTaskMessage = (body: unknown): ParseResult<TaskMessage> => parseWith(TaskMessage, "task message", body);
 /** Parses a heartbeat request; never throws. */
-export const parseHeartbeatRequest = (body: unknown): ParseResult<HeartbeatRequest> => parseWith(HeartbeatRequest, "heartbeat request", body);
+export const parseHeartbeatRequest = (body: unknown): ParseResult<HeartbeatRequest> =>
+  parseWith(HeartbeatRequest, "heartbeat request", body);
 /** Parses a start request; never throws. */
 export const parseStartRequest = (body: unknown): ParseResult<StartRequest> => parseWith(StartRequest, "start request", body);
 
 /** A body on the heartbeat subject: a StartRequest when it says `"start": true`, else a HeartbeatRequest. */
-export function parseHeartbeatOrStart(body: unknown): ParseResult<({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest)> {
+export function parseHeartbeatOrStart(
+  body: unknown,
+): ParseResult<({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest)> {
   const json = parseJsonBody(body, "heartbeat request");
   if (!json.ok) return json;
   const isStart = typeof json.value === "object" && json.value !== null && (json.value as { start?: unknown }).start === true;
   const r = isStart ? parseStartRequest(json.value) : parseHeartbeatRequest(json.value);
-  return r.ok ? { ok: true, value: { ...r.value, kind: isStart ? "start" : "beat" } as ({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest) } : r;
+  return r.ok
+    ? {
+        ok: true,
+        value: { ...r.value, kind: isStart ? "start" : "beat" } as
+          ({ kind: "start" } & StartRequest) | ({ kind: "beat" } & HeartbeatRequest),
+      }
+    : r;
 }
 /** Parses a heartbeat reply; never throws. */
 export const parseHeartbeatReply = (body: unknown): ParseResult<HeartbeatReply> => parseWith(HeartbeatReply, "heartbeat reply", body);

@@ -35,10 +35,12 @@ export function encodeToken(value: string, field = "token"): string {
 /** Inverse of {@link encodeToken}; rejects text that no encoding could have produced. */
 export function decodeToken(token: string, field = "token"): string {
   if (!ENCODED.test(token)) {
-    throw new ProtocolError(`${field} "${token}" is not an encoded subject token`, [{ path: field, message: "not an encoded subject token" }]);
+    throw new ProtocolError(`${field} "${token}" is not an encoded subject token`, [
+      { path: field, message: "not an encoded subject token" },
+    ]);
   }
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     if (token[i] === "~") {
       bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
       i += 3;

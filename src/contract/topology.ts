@@ -36,7 +36,14 @@ export interface TopologyOptions {
 export interface Topology {
   readonly prefix: string;
   readonly streamPrefix: string;
-  readonly streams: { readonly jobs: string; readonly jobsDelayed: string; readonly jobsDead: string; readonly tasks: string; readonly reports: string; readonly events: string };
+  readonly streams: {
+    readonly jobs: string;
+    readonly jobsDelayed: string;
+    readonly jobsDead: string;
+    readonly tasks: string;
+    readonly reports: string;
+    readonly events: string;
+  };
   /** Durable consumer names (scoped to their stream). */
   readonly consumers: { readonly jobs: string; readonly jobsDelayed: string; readonly jobsDead: string };
   /** Subject a job is published to when it is due now. */
@@ -51,7 +58,15 @@ export interface Topology {
   /** `<p>.api.<endpoint>` (endpoint names are fixed, dotted: `runs.create`). */
   apiSubject(endpoint: string): string;
   /** Stream subject filters. */
-  readonly filters: { readonly jobs: string; readonly jobsDelayed: string; readonly jobsDead: string; readonly tasks: string; readonly reports: string; readonly events: string; readonly api: string };
+  readonly filters: {
+    readonly jobs: string;
+    readonly jobsDelayed: string;
+    readonly jobsDead: string;
+    readonly tasks: string;
+    readonly reports: string;
+    readonly events: string;
+    readonly api: string;
+  };
   /** Advisory the server publishes when a message of `stream`/`consumer` exhausts MaxDeliver. */
   maxDeliveriesAdvisory(stream: string, consumer: string): string;
 }
@@ -64,10 +79,14 @@ export function createTopology(opts: TopologyOptions = {}): Topology {
   const prefix = opts.prefix ?? "jetflow";
   const streamPrefix = opts.streamPrefix ?? "JETFLOW";
   if (!PREFIX.test(prefix)) {
-    throw new ProtocolError(`prefix "${prefix}" must be dot-separated tokens of letters, digits, _ and -`, [{ path: "prefix", message: "not subject-safe" }]);
+    throw new ProtocolError(`prefix "${prefix}" must be dot-separated tokens of letters, digits, _ and -`, [
+      { path: "prefix", message: "not subject-safe" },
+    ]);
   }
   if (!STREAM_PREFIX.test(streamPrefix)) {
-    throw new ProtocolError(`streamPrefix "${streamPrefix}" may only hold letters, digits, _ and -`, [{ path: "streamPrefix", message: "not a valid stream name part" }]);
+    throw new ProtocolError(`streamPrefix "${streamPrefix}" may only hold letters, digits, _ and -`, [
+      { path: "streamPrefix", message: "not a valid stream name part" },
+    ]);
   }
   const p = prefix;
   return {

@@ -21,6 +21,10 @@ export function issuesFromZod(error: z.ZodError, prefix = ""): ValidationIssue[]
 }
 
 /** `what: a.b: message; c: message` — the message every validation error carries. */
-export function formatIssues(what: string, issues: readonly ValidationIssue[], render: (path: string) => string = (p) => p || "(root)"): string {
+export function formatIssues(
+  what: string,
+  issues: readonly ValidationIssue[],
+  render: (path: string) => string = (p) => p || "(root)",
+): string {
   return `${what}: ${issues.map((i) => `${render(i.path)}: ${i.message}`).join("; ")}`;
 }

@@ -63,11 +63,7 @@ const tuningSchema = z.object({
 export type ResolvedTuning = Omit<z.output<typeof tuningSchema>, "logger"> & { logger: Logger };
 
 /** Validates a host's options (the shared tuning extended by `extra`) and fills defaults. @throws ValidationError */
-export function resolveOptions<S extends z.ZodRawShape>(
-  what: string,
-  opts: HostBase,
-  extra: S,
-): ResolvedTuning & z.output<z.ZodObject<S>> {
+export function resolveOptions<S extends z.ZodRawShape>(what: string, opts: HostBase, extra: S): ResolvedTuning & z.output<z.ZodObject<S>> {
   const o = parseOptions(what, tuningSchema.extend(extra), opts) as ResolvedTuning & z.output<z.ZodObject<S>>;
   return { ...o, logger: o.logger ?? stderrLogger };
 }
@@ -79,7 +75,6 @@ export const stderrLogger: Logger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: "warn", msg, ...obj })}\n`),
   error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: "error", msg, ...obj })}\n`),
 };
-
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -38,7 +38,13 @@ export interface RunJobOptions {
  * which the kernel's fencing makes harmless.
  */
 export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<JobDisposition> {
-  const ctx = { workerId: o.workerId, jobId: job.jobId, workflowRunId: job.workflowRunId, stageId: job.stageId, deliveryCount: job.deliveryCount };
+  const ctx = {
+    workerId: o.workerId,
+    jobId: job.jobId,
+    workflowRunId: job.workflowRunId,
+    stageId: job.stageId,
+    deliveryCount: job.deliveryCount,
+  };
   let result: JobExecuteResult;
   try {
     result = await o.kernel.dispatch({
@@ -63,7 +69,10 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
       try {
         await o.kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
       } catch (err) {
-        o.logger.error({ ...ctx, err: errorMessage(err) }, "run.transition after a completed job failed; run.reapStuck will repair the run");
+        o.logger.error(
+          { ...ctx, err: errorMessage(err) },
+          "run.transition after a completed job failed; run.reapStuck will repair the run",
+        );
       }
       return { kind: "completed", result };
     }

@@ -111,10 +111,13 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     if (earlyTick) clearTimeout(earlyTick.timer);
     earlyTick = {
       at: when,
-      timer: setTimeout(() => {
-        earlyTick = null;
-        if (stats.consecutiveTickFailures === 0) tickSleeper.wake();
-      }, Math.max(0, when - Date.now())),
+      timer: setTimeout(
+        () => {
+          earlyTick = null;
+          if (stats.consecutiveTickFailures === 0) tickSleeper.wake();
+        },
+        Math.max(0, when - Date.now()),
+      ),
     };
   }
 
@@ -163,9 +166,14 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
       }
       if (!running) {
         // Leased while stop() began: hand it straight back rather than start new work.
-        await jobTransport.fail(job, { error: "host stopping", retry: true, delayMs: 0 }).catch((err) =>
-          logger.error({ jobId: job.jobId, err: errorMessage(err) }, "could not hand back a job leased during stop; its lease will expire"),
-        );
+        await jobTransport
+          .fail(job, { error: "host stopping", retry: true, delayMs: 0 })
+          .catch((err) =>
+            logger.error(
+              { jobId: job.jobId, err: errorMessage(err) },
+              "could not hand back a job leased during stop; its lease will expire",
+            ),
+          );
         break;
       }
       await executeJob(job);
@@ -213,7 +221,9 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     loops = [guard("orchestration", tickLoop()), ...Array.from({ length: o.maxConcurrentJobs }, (_, i) => guard(`job-${i}`, jobLane(i)))];
     const depth = jobTransport.depth?.bind(jobTransport);
     stopObservingDepth = depth
-      ? observeJobQueueDepth(depth, { "jetflow.host.id": o.workerId }, (err) => logger.warn({ err: errorMessage(err) }, "queue depth not observed"))
+      ? observeJobQueueDepth(depth, { "jetflow.host.id": o.workerId }, (err) =>
+          logger.warn({ err: errorMessage(err) }, "queue depth not observed"),
+        )
       : null;
     logger.info({ maxConcurrentJobs: o.maxConcurrentJobs }, "host started");
   }

@@ -66,9 +66,16 @@ const jobMessageSchema = z.object({
 
 /** Node-host options a shared config object may carry; the serverless host has no loops, so it ignores them. */
 const NODE_ONLY_OPTIONS = Object.fromEntries(
-  ["orchestrationIntervalMs", "jobPollIntervalMs", "maxConcurrentJobs", "handleSignals", "shutdownTimeoutMs", "abortGraceMs", "heartbeatIntervalMs", "maxTickBackoffMs"].map(
-    (k) => [k, z.unknown().optional()],
-  ),
+  [
+    "orchestrationIntervalMs",
+    "jobPollIntervalMs",
+    "maxConcurrentJobs",
+    "handleSignals",
+    "shutdownTimeoutMs",
+    "abortGraceMs",
+    "heartbeatIntervalMs",
+    "maxTickBackoffMs",
+  ].map((k) => [k, z.unknown().optional()]),
 );
 
 /**
@@ -102,7 +109,10 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
           await kernel.dispatch({ type: "run.transition", workflowRunId: m.workflowRunId });
         } catch (err) {
           // The stage is committed; acking is right and run.reapStuck repairs the run.
-          logger.error({ jobId: m.jobId, err: errorMessage(err) }, "run.transition after a completed job failed; run.reapStuck will repair the run");
+          logger.error(
+            { jobId: m.jobId, err: errorMessage(err) },
+            "run.transition after a completed job failed; run.reapStuck will repair the run",
+          );
         }
         return { outcome: "completed" };
       }
@@ -118,7 +128,8 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
 
   async function processAvailableJobs(opts: { maxJobs?: number } = {}): Promise<ProcessJobsResult> {
     const maxJobs = opts.maxJobs ?? 1;
-    if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new ValidationError("invalid processAvailableJobs options", [{ path: "maxJobs", message: "must be an integer >= 1" }]);
+    if (!Number.isInteger(maxJobs) || maxJobs < 1)
+      throw new ValidationError("invalid processAvailableJobs options", [{ path: "maxJobs", message: "must be an integer >= 1" }]);
     const out: ProcessJobsResult = { processed: 0, succeeded: 0, failed: 0 };
     for (let i = 0; i < maxJobs; i++) {
       const job: LeasedJob | null = await jobTransport.dequeue({ workerId: o.workerId, waitMs: 0 });

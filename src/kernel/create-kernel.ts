@@ -42,7 +42,10 @@ const REQUIRED = ["persistence", "blobStore", "jobTransport", "eventSink", "sche
 export function createKernel(config: KernelConfig): Kernel {
   const missing = REQUIRED.filter((k) => config?.[k] == null);
   if (missing.length > 0) {
-    throw new ValidationError("invalid kernel config", missing.map((k) => ({ path: k, message: "is required" })));
+    throw new ValidationError(
+      "invalid kernel config",
+      missing.map((k) => ({ path: k, message: "is required" })),
+    );
   }
   const dispatch = async <C extends KernelCommand>(command: C): Promise<CommandResult<C>> => {
     const handler = HANDLERS[command?.type as KernelCommand["type"]] as ((d: KernelDeps, c: C) => Promise<unknown>) | undefined;

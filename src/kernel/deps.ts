@@ -84,10 +84,7 @@ export function resolveOptions(config: KernelConfig): ResolvedOptions {
   return { ...o, cancelCheckIntervalMs: Math.max(1, o.cancelCheckIntervalMs) };
 }
 
-export function createDeps(
-  config: KernelConfig,
-  dispatch: KernelDeps["dispatch"],
-): KernelDeps {
+export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"]): KernelDeps {
   const deps: KernelDeps = {
     persistence: config.persistence,
     blobStore: config.blobStore,

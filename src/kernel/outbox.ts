@@ -112,7 +112,15 @@ export async function deliverRows(
       report.failed++;
       if (deadLetter) report.deadLettered++;
       deps.logger.warn(
-        { outboxId: row.id, kind: row.kind, type: row.type, workflowRunId: row.workflowRunId, attempt: row.attempts + 1, deadLetter, err: errorMessage(err) },
+        {
+          outboxId: row.id,
+          kind: row.kind,
+          type: row.type,
+          workflowRunId: row.workflowRunId,
+          attempt: row.attempts + 1,
+          deadLetter,
+          err: errorMessage(err),
+        },
         "outbox delivery failed",
       );
       await deps.persistence.markOutboxFailed(row.id, errorMessage(err), deps.clock.now(), deadLetter);

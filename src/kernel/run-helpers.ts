@@ -5,20 +5,13 @@ import type { AnyStage } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
 import { type OutboxBatch, jobIdOf } from "./outbox.js";
 
-
 export function maxAttemptsOf(deps: KernelDeps, stage: AnyStage): number {
   const n = stage.retry?.maxAttempts;
   return typeof n === "number" && n >= 1 ? Math.floor(n) : deps.options.defaultMaxAttempts;
 }
 
 /** Queues the job of the stage's next attempt (or of `attempt` when given). */
-export function queueStageJob(
-  batch: OutboxBatch,
-  run: RunRecord,
-  stage: StageRecord,
-  attempt: number,
-  availableAt?: Date,
-): string {
+export function queueStageJob(batch: OutboxBatch, run: RunRecord, stage: StageRecord, attempt: number, availableAt?: Date): string {
   const jobId = jobIdOf(run.id, stage.stageId, attempt);
   batch.job({
     jobId,
@@ -88,12 +81,9 @@ export async function failRun(
   now: Date,
   batch: OutboxBatch,
 ): Promise<RunRecord | null> {
-  const updated = await tx.updateRun(
-    run.id,
-    { status: "FAILED", error: message, completedAt: now, lastActivityAt: now },
-    now,
-    { status: ["PENDING", "RUNNING"] },
-  );
+  const updated = await tx.updateRun(run.id, { status: "FAILED", error: message, completedAt: now, lastActivityAt: now }, now, {
+    status: ["PENDING", "RUNNING"],
+  });
   if (!updated) return null;
   for (const s of await tx.listStages(run.id)) {
     if (s.status !== "PENDING" && s.status !== "RUNNING" && s.status !== "SUSPENDED") continue;

@@ -10,7 +10,9 @@ export function stagePrefix(runId: string, stageId: string): string {
 
 function checkName(name: string): void {
   if (typeof name !== "string" || name === "" || name.startsWith("/") || name.split("/").some((p) => p === ".." || p === "")) {
-    throw new ValidationError("invalid artifact name", [{ path: "name", message: `"${String(name)}" must be a relative path without empty or ".." segments` }]);
+    throw new ValidationError("invalid artifact name", [
+      { path: "name", message: `"${String(name)}" must be a relative path without empty or ".." segments` },
+    ]);
   }
 }
 

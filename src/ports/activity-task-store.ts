@@ -88,7 +88,12 @@ export interface ActivityTaskStore {
   /** Idempotent by taskId: returns the existing task unchanged when it already exists. */
   createTask(task: NewActivityTask): Promise<ActivityTaskRecord>;
   getTask(taskId: string): Promise<ActivityTaskRecord | null>;
-  listTasks(filter: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]>;
+  listTasks(filter: {
+    workflowRunId?: string;
+    status?: ActivityTaskStatus[];
+    queue?: string;
+    limit?: number;
+  }): Promise<ActivityTaskRecord[]>;
   /**
    * A worker starts `attempt`: accepted only when the task is not terminal, `attempt` is newer
    * than the stored one (or equal with the same token, for an idempotent retry of this call), and

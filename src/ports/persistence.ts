@@ -29,15 +29,7 @@ export interface NewRun {
 export type RunPatch = Partial<
   Pick<
     RunRecord,
-    | "status"
-    | "output"
-    | "error"
-    | "currentGroupIndex"
-    | "claimedBy"
-    | "startedAt"
-    | "completedAt"
-    | "lastActivityAt"
-    | "traceContext"
+    "status" | "output" | "error" | "currentGroupIndex" | "claimedBy" | "startedAt" | "completedAt" | "lastActivityAt" | "traceContext"
   >
 >;
 
@@ -139,10 +131,7 @@ export interface AnnotationFilter {
 }
 
 /** Outcome of acquiring an idempotency key: acquired, already completed with its result, or in progress. */
-export type IdempotencyAcquire =
-  | { kind: "acquired" }
-  | { kind: "completed"; result: unknown }
-  | { kind: "in_progress" };
+export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; result: unknown } | { kind: "in_progress" };
 
 /**
  * Everything the kernel reads and writes, as one unit of work.
@@ -172,13 +161,7 @@ export interface PersistenceTx {
   upsertStage(stage: NewStage): Promise<StageRecord>;
   getStage(workflowRunId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null>;
   listStages(workflowRunId: string): Promise<StageRecord[]>;
-  updateStage(
-    workflowRunId: string,
-    stageId: string,
-    patch: StagePatch,
-    now: Date,
-    guard?: StageGuard,
-  ): Promise<StageRecord | null>;
+  updateStage(workflowRunId: string, stageId: string, patch: StagePatch, now: Date, guard?: StageGuard): Promise<StageRecord | null>;
   deleteStages(workflowRunId: string, stageIds: string[]): Promise<number>;
   /**
    * SUSPENDED stages with nextPollAt <= now, soonest first. Each returned stage gets

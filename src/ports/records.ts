@@ -17,7 +17,6 @@ export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ["COMPLETED", "FAILED
 /** Stage statuses after which a stage never changes. */
 export const TERMINAL_STAGE_STATUSES: readonly StageStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 
-
 /** A workflow run as stored. */
 export interface RunRecord {
   id: string;
@@ -112,7 +111,6 @@ export interface OutboxRecord {
   /** Set when the row exhausted its retries; plugin.replayDLQ clears it. */
   deadLetteredAt: Date | null;
 }
-
 
 /** One key/value fact about a run (or one of its stages). */
 export interface AnnotationRecord {

@@ -38,7 +38,11 @@ export async function toOutcome(t: ActivityTaskRecord, blobStore: BlobStore | un
 }
 
 async function readOutputRef(taskId: string, key: string, blobStore: BlobStore | undefined): Promise<unknown> {
-  if (!blobStore) throw new JetflowError("UNAVAILABLE", `task "${taskId}" stored its output by reference (${key}); the broker needs a blobStore to read it`);
+  if (!blobStore)
+    throw new JetflowError(
+      "UNAVAILABLE",
+      `task "${taskId}" stored its output by reference (${key}); the broker needs a blobStore to read it`,
+    );
   const bytes = await blobStore.get(key);
   if (!bytes) throw new JetflowError("INVALID_STATE", `task "${taskId}" output object ${key} is missing`);
   try {

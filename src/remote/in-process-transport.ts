@@ -8,7 +8,14 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../ports/clock.js";
 import { ProtocolError } from "../contract/protocol-error.js";
-import { type HeartbeatReply, type PresignReply, type ReportMessage, type TaskMessage, labelsSatisfy, parseTaskMessage } from "../contract/tasks.js";
+import {
+  type HeartbeatReply,
+  type PresignReply,
+  type ReportMessage,
+  type TaskMessage,
+  labelsSatisfy,
+  parseTaskMessage,
+} from "../contract/tasks.js";
 import type { Broker, ReportResult } from "./broker.js";
 import type { TaskDispatcher } from "./types.js";
 import type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../contract/worker-transport.js";
@@ -73,7 +80,17 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
   function enqueue(queue: string, codeVersion: string, body: unknown, taskId: string | null): void {
     // Nats-Msg-Id deduplication: one live message per task.
     if (taskId !== null && entries.some((e) => e.taskId === taskId)) return;
-    entries.push({ seq: ++seq, queue, codeVersion, body: typeof body === "string" ? body : JSON.stringify(body), taskId, deliveries: 0, leasedToken: null, leaseUntil: 0, availableAt: 0 });
+    entries.push({
+      seq: ++seq,
+      queue,
+      codeVersion,
+      body: typeof body === "string" ? body : JSON.stringify(body),
+      taskId,
+      deliveries: 0,
+      leasedToken: null,
+      leaseUntil: 0,
+      availableAt: 0,
+    });
     wake();
   }
 
@@ -133,7 +150,14 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
           entry.leaseUntil = now() + broker.leaseMs;
           let reply: HeartbeatReply;
           try {
-            const start = { start: true, taskId: task.taskId, attempt: entry.deliveries, workerId: o.workerId, codeVersion: o.codeVersion, capability: task.capability };
+            const start = {
+              start: true,
+              taskId: task.taskId,
+              attempt: entry.deliveries,
+              workerId: o.workerId,
+              codeVersion: o.codeVersion,
+              capability: task.capability,
+            };
             reply = await broker.handleHeartbeat(JSON.parse(JSON.stringify(start)), { queue });
           } catch (err) {
             entry.leasedToken = null; // nak: the broker could not be reached; redeliver
@@ -149,7 +173,13 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
             continue;
           }
           entry.leasedToken = reply.leaseToken;
-          return { task, attempt: entry.deliveries, leaseToken: reply.leaseToken, workerId: o.workerId, heartbeatDetails: reply.heartbeatDetails };
+          return {
+            task,
+            attempt: entry.deliveries,
+            leaseToken: reply.leaseToken,
+            workerId: o.workerId,
+            heartbeatDetails: reply.heartbeatDetails,
+          };
         }
         const remaining = bound - Date.now();
         if (remaining <= 0) return null;
@@ -159,7 +189,15 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
 
     async heartbeat(lease, details) {
       const reply = await broker.handleHeartbeat(
-        JSON.parse(JSON.stringify({ taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken, workerId: lease.workerId, details })),
+        JSON.parse(
+          JSON.stringify({
+            taskId: lease.task.taskId,
+            attempt: lease.attempt,
+            leaseToken: lease.leaseToken,
+            workerId: lease.workerId,
+            details,
+          }),
+        ),
       );
       const e = find(lease);
       // working(): only the delivery that still holds the message extends its AckWait.
@@ -183,14 +221,27 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
     async release(lease, { delayMs }) {
       const e = find(lease);
       if (!e || e.leasedToken !== lease.leaseToken) return; // a stale delivery cannot nak its successor
-      await broker.handleHeartbeat(JSON.parse(JSON.stringify({ taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken, workerId: lease.workerId, release: true })));
+      await broker.handleHeartbeat(
+        JSON.parse(
+          JSON.stringify({
+            taskId: lease.task.taskId,
+            attempt: lease.attempt,
+            leaseToken: lease.leaseToken,
+            workerId: lease.workerId,
+            release: true,
+          }),
+        ),
+      );
       e.leasedToken = null;
       e.availableAt = now() + Math.max(0, delayMs);
       wake();
     },
 
     async presign(lease, req: PresignCall): Promise<PresignReply> {
-      return broker.presign(JSON.parse(JSON.stringify({ ...req, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken })), { queue: lease.task.queue });
+      return broker.presign(
+        JSON.parse(JSON.stringify({ ...req, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken })),
+        { queue: lease.task.queue },
+      );
     },
   };
 

@@ -45,7 +45,11 @@ export function resolveScopedKey(scope: KeyScope, op: PresignRequest["op"], key:
   checkSegments(abs, key, allowed);
   if (abs.endsWith("/")) throw new PresignRefusedError(key, "the key names a folder, not an object", allowed);
   if (!abs.startsWith(allowed) || abs === allowed) {
-    throw new PresignRefusedError(key, writing ? "writes are confined to this attempt's prefix" : "reads are confined to this run", allowed);
+    throw new PresignRefusedError(
+      key,
+      writing ? "writes are confined to this attempt's prefix" : "reads are confined to this run",
+      allowed,
+    );
   }
   return abs;
 }

@@ -45,10 +45,14 @@ const remoteExecutorSchema = z.object({
 /** Creates an executor that runs every stage it is given as a remote activity through `client`. */
 export function createRemoteExecutor(client: RemoteActivityClient, options: RemoteExecutorOptions): ActivityExecutor {
   // The client is an argument, not an option, but its issue is reported with the options' ones.
-  const opts = parseOptions("remote executor", remoteExecutorSchema.extend({ client: withMethods("a Broker or RemoteActivityClient", "waitForOutcome") }), {
-    ...options,
-    client,
-  });
+  const opts = parseOptions(
+    "remote executor",
+    remoteExecutorSchema.extend({ client: withMethods("a Broker or RemoteActivityClient", "waitForOutcome") }),
+    {
+      ...options,
+      client,
+    },
+  );
   const { pollIntervalMs, timeoutMs, clock } = opts;
 
   return {
@@ -74,7 +78,10 @@ export function createRemoteExecutor(client: RemoteActivityClient, options: Remo
         request.context.heartbeat();
         let outcome;
         try {
-          outcome = await client.waitForOutcome(taskId, { timeoutMs: Math.max(1, Math.min(pollIntervalMs, deadline - clock.now().getTime())), signal: request.signal });
+          outcome = await client.waitForOutcome(taskId, {
+            timeoutMs: Math.max(1, Math.min(pollIntervalMs, deadline - clock.now().getTime())),
+            signal: request.signal,
+          });
         } catch (err) {
           if (!request.signal.aborted) throw err;
           // The kernel gave up on the attempt (or the run was cancelled): stop the worker too.
@@ -95,7 +102,11 @@ export function createRemoteExecutor(client: RemoteActivityClient, options: Remo
         if (outcome.status === "completed") {
           return { output: outcome.output, ...(outcome.metrics ? { customMetrics: outcome.metrics } : {}) };
         }
-        throw new RemoteActivityError(taskId, outcome.status, `remote activity ${outcome.status} (task ${taskId}, attempt ${outcome.attempt}): ${outcome.error ?? outcome.status}`);
+        throw new RemoteActivityError(
+          taskId,
+          outcome.status,
+          `remote activity ${outcome.status} (task ${taskId}, attempt ${outcome.attempt}): ${outcome.error ?? outcome.status}`,
+        );
       }
     },
   };

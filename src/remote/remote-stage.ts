@@ -42,12 +42,14 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   if (!stage || typeof stage.execute !== "function") issues.push({ path: "stage", message: "must be a stage" });
   if (!client || typeof client.submit !== "function") issues.push({ path: "client", message: "must be a Broker or RemoteActivityClient" });
   if (typeof opts?.queue !== "string" || opts.queue === "") issues.push({ path: "queue", message: "must be a non-empty string" });
-  if (typeof opts?.stageCodeVersion !== "string" || opts.stageCodeVersion === "") issues.push({ path: "stageCodeVersion", message: "must be a non-empty string" });
+  if (typeof opts?.stageCodeVersion !== "string" || opts.stageCodeVersion === "")
+    issues.push({ path: "stageCodeVersion", message: "must be a non-empty string" });
   const pollIntervalMs = opts?.pollIntervalMs ?? 5_000;
   const maxWaitMs = opts?.maxWaitMs ?? 3_600_000;
   if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
   if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
-  if (stage?.mode === "async-batch") issues.push({ path: "stage.mode", message: "an async-batch stage already suspends; wrap the activity itself" });
+  if (stage?.mode === "async-batch")
+    issues.push({ path: "stage.mode", message: "an async-batch stage already suspends; wrap the activity itself" });
   if (issues.length > 0) throw new ValidationError(`defineRemoteStage(${String(stage?.id)})`, issues);
 
   const clock = opts.clock ?? systemClock;
@@ -106,7 +108,10 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
         }
         return { ready: true, output: parsed.data, ...(outcome.metrics ? { customMetrics: outcome.metrics } : {}) };
       }
-      return { ready: false, error: `remote activity ${outcome.status} (task ${state.taskId}, attempt ${outcome.attempt}): ${outcome.error ?? outcome.status}` };
+      return {
+        ready: false,
+        error: `remote activity ${outcome.status} (task ${state.taskId}, attempt ${outcome.attempt}): ${outcome.error ?? outcome.status}`,
+      };
     },
   };
   return Object.freeze(wrapper) as S;

@@ -8,7 +8,10 @@ export async function replayWorkerRecords(
   ctx: { log(level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void>; annotate: Annotate },
 ): Promise<void> {
   for (const l of outcome.logs) {
-    await ctx.log(l.level, l.message, { ...(l.meta ?? {}), remote: { taskId: outcome.taskId, attempt: outcome.attempt, workerId: outcome.workerId, at: l.at } });
+    await ctx.log(l.level, l.message, {
+      ...(l.meta ?? {}),
+      remote: { taskId: outcome.taskId, attempt: outcome.attempt, workerId: outcome.workerId, at: l.at },
+    });
   }
   for (const a of outcome.annotations) {
     ctx.annotate({ attributes: a.attributes, ...(a.idempotencyKey ? { idempotencyKey: a.idempotencyKey } : {}) });

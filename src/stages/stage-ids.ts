@@ -6,7 +6,11 @@ import { STAGE_ID_PATTERN } from "../contract/stage-id.js";
 export type StageIdMap<Ids extends string> = { readonly [K in Ids]: K };
 
 /** Stage ids of a workflow built by `WorkflowBuilder` (string when unknown at the type level). */
-export type StageIdsOf<W> = W extends { readonly __context?: infer C } ? (string extends keyof C ? string : Extract<keyof C, string>) : string;
+export type StageIdsOf<W> = W extends { readonly __context?: infer C }
+  ? string extends keyof C
+    ? string
+    : Extract<keyof C, string>
+  : string;
 
 /** Where stage ids can be checked against: a workflow, a list of ids, or a map from `defineStageIds`. */
 export type StageIdSource = Pick<Workflow, "id" | "getStageIds"> | readonly string[] | Readonly<Record<string, string>>;
@@ -27,7 +31,8 @@ export function defineStageIds<const Ids extends readonly string[]>(ids: Ids): S
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   ids.forEach((id, i) => {
-    if (typeof id !== "string" || !STAGE_ID_PATTERN.test(id)) issues.push({ path: String(i), message: `${JSON.stringify(id)} is not a valid stage id` });
+    if (typeof id !== "string" || !STAGE_ID_PATTERN.test(id))
+      issues.push({ path: String(i), message: `${JSON.stringify(id)} is not a valid stage id` });
     else if (seen.has(id)) issues.push({ path: String(i), message: `"${id}" is listed twice` });
     else seen.add(id);
   });
@@ -44,7 +49,13 @@ function describe(source: StageIdSource): { label: string; ids: string[] } {
   return { label: "(stage id map)", ids: Object.values(source as Record<string, string>) };
 }
 
-type IdsOfSource<S> = S extends readonly (infer T extends string)[] ? T : S extends Readonly<Record<string, infer V extends string>> ? (S extends Pick<Workflow, "getStageIds"> ? StageIdsOf<S> : V) : StageIdsOf<S>;
+type IdsOfSource<S> = S extends readonly (infer T extends string)[]
+  ? T
+  : S extends Readonly<Record<string, infer V extends string>>
+    ? S extends Pick<Workflow, "getStageIds">
+      ? StageIdsOf<S>
+      : V
+    : StageIdsOf<S>;
 
 /** True when `id` names a stage of `source`; narrows `id` to the source's ids. */
 export function isValidStageId<S extends StageIdSource>(source: S, id: unknown): id is IdsOfSource<S> {

@@ -65,7 +65,12 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     return t ? deepCopy(t) : null;
   }
 
-  async listTasks(f: { workflowRunId?: string; status?: ActivityTaskStatus[]; queue?: string; limit?: number }): Promise<ActivityTaskRecord[]> {
+  async listTasks(f: {
+    workflowRunId?: string;
+    status?: ActivityTaskStatus[];
+    queue?: string;
+    limit?: number;
+  }): Promise<ActivityTaskRecord[]> {
     return [...this.tasks.values()]
       .filter((t) => f.workflowRunId === undefined || t.workflowRunId === f.workflowRunId)
       .filter((t) => !f.status || f.status.includes(t.status))

@@ -75,7 +75,8 @@ export class InMemoryJobQueue implements JobTransport {
     this.forgetFinishedBefore(now - this.dedupeWindowMs);
     let added = false;
     for (const job of jobs) {
-      if (typeof job.jobId !== "string" || job.jobId === "") throw new TypeError("InMemoryJobQueue.enqueue: jobId must be a non-empty string");
+      if (typeof job.jobId !== "string" || job.jobId === "")
+        throw new TypeError("InMemoryJobQueue.enqueue: jobId must be a non-empty string");
       this.enqueued.push(deepCopy(job));
       if (this.entries.has(job.jobId) || this.finished.has(job.jobId)) continue;
       this.entries.set(job.jobId, {

@@ -84,7 +84,9 @@ export class InMemoryPersistence implements Persistence {
 
   /** Test inspection: every outbox row, published or not, oldest first. */
   async outboxRows(): Promise<OutboxRecord[]> {
-    return this.locked("outboxRows", () => [...this.state.outbox.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(deepCopy));
+    return this.locked("outboxRows", () =>
+      [...this.state.outbox.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(deepCopy),
+    );
   }
 
   async close(): Promise<void> {}
@@ -104,40 +106,82 @@ export class InMemoryPersistence implements Persistence {
     return this.mutex.run(async () => op());
   }
 
-  createRun(run: NewRun): Promise<RunRecord> { return this.locked("createRun", () => this.direct.createRun(run)); }
-  getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> { return this.locked("getRun", () => this.direct.getRun(id, opts)); }
-  updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> { return this.locked("updateRun", () => this.direct.updateRun(id, patch, now, guard)); }
-  listRuns(filter: RunFilter): Promise<RunRecord[]> { return this.locked("listRuns", () => this.direct.listRuns(filter)); }
-  countRunsByStatus(): Promise<Record<RunStatus, number>> { return this.locked("countRunsByStatus", () => this.direct.countRunsByStatus()); }
-  claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]> { return this.locked("claimPendingRuns", () => this.direct.claimPendingRuns(limit, workerId, now)); }
-  findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]> { return this.locked("findStaleRunningRuns", () => this.direct.findStaleRunningRuns(before, limit)); }
+  createRun(run: NewRun): Promise<RunRecord> {
+    return this.locked("createRun", () => this.direct.createRun(run));
+  }
+  getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
+    return this.locked("getRun", () => this.direct.getRun(id, opts));
+  }
+  updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
+    return this.locked("updateRun", () => this.direct.updateRun(id, patch, now, guard));
+  }
+  listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    return this.locked("listRuns", () => this.direct.listRuns(filter));
+  }
+  countRunsByStatus(): Promise<Record<RunStatus, number>> {
+    return this.locked("countRunsByStatus", () => this.direct.countRunsByStatus());
+  }
+  claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]> {
+    return this.locked("claimPendingRuns", () => this.direct.claimPendingRuns(limit, workerId, now));
+  }
+  findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]> {
+    return this.locked("findStaleRunningRuns", () => this.direct.findStaleRunningRuns(before, limit));
+  }
 
-  upsertStage(stage: NewStage): Promise<StageRecord> { return this.locked("upsertStage", () => this.direct.upsertStage(stage)); }
-  getStage(runId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null> { return this.locked("getStage", () => this.direct.getStage(runId, stageId, opts)); }
-  listStages(runId: string): Promise<StageRecord[]> { return this.locked("listStages", () => this.direct.listStages(runId)); }
+  upsertStage(stage: NewStage): Promise<StageRecord> {
+    return this.locked("upsertStage", () => this.direct.upsertStage(stage));
+  }
+  getStage(runId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
+    return this.locked("getStage", () => this.direct.getStage(runId, stageId, opts));
+  }
+  listStages(runId: string): Promise<StageRecord[]> {
+    return this.locked("listStages", () => this.direct.listStages(runId));
+  }
   updateStage(runId: string, stageId: string, patch: StagePatch, now: Date, guard?: StageGuard): Promise<StageRecord | null> {
     return this.locked("updateStage", () => this.direct.updateStage(runId, stageId, patch, now, guard));
   }
-  deleteStages(runId: string, stageIds: string[]): Promise<number> { return this.locked("deleteStages", () => this.direct.deleteStages(runId, stageIds)); }
+  deleteStages(runId: string, stageIds: string[]): Promise<number> {
+    return this.locked("deleteStages", () => this.direct.deleteStages(runId, stageIds));
+  }
   claimDueSuspendedStages(now: Date, limit: number, leaseMs: number): Promise<StageRecord[]> {
     return this.locked("claimDueSuspendedStages", () => this.direct.claimDueSuspendedStages(now, limit, leaseMs));
   }
 
-  appendLogs(logs: NewLog[]): Promise<void> { return this.locked("appendLogs", () => this.direct.appendLogs(logs)); }
-  listLogs(runId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]> { return this.locked("listLogs", () => this.direct.listLogs(runId, opts)); }
+  appendLogs(logs: NewLog[]): Promise<void> {
+    return this.locked("appendLogs", () => this.direct.appendLogs(logs));
+  }
+  listLogs(runId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]> {
+    return this.locked("listLogs", () => this.direct.listLogs(runId, opts));
+  }
 
-  recordArtifact(a: ArtifactRecord): Promise<void> { return this.locked("recordArtifact", () => this.direct.recordArtifact(a)); }
-  listArtifacts(runId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]> { return this.locked("listArtifacts", () => this.direct.listArtifacts(runId, opts)); }
-  deleteArtifacts(runId: string, keyPrefix: string): Promise<number> { return this.locked("deleteArtifacts", () => this.direct.deleteArtifacts(runId, keyPrefix)); }
+  recordArtifact(a: ArtifactRecord): Promise<void> {
+    return this.locked("recordArtifact", () => this.direct.recordArtifact(a));
+  }
+  listArtifacts(runId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]> {
+    return this.locked("listArtifacts", () => this.direct.listArtifacts(runId, opts));
+  }
+  deleteArtifacts(runId: string, keyPrefix: string): Promise<number> {
+    return this.locked("deleteArtifacts", () => this.direct.deleteArtifacts(runId, keyPrefix));
+  }
 
-  appendOutbox(rows: NewOutboxRow[]): Promise<void> { return this.locked("appendOutbox", () => this.direct.appendOutbox(rows)); }
-  claimOutbox(o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> { return this.locked("claimOutbox", () => this.direct.claimOutbox(o)); }
-  markOutboxPublished(ids: string[], now: Date): Promise<void> { return this.locked("markOutboxPublished", () => this.direct.markOutboxPublished(ids, now)); }
+  appendOutbox(rows: NewOutboxRow[]): Promise<void> {
+    return this.locked("appendOutbox", () => this.direct.appendOutbox(rows));
+  }
+  claimOutbox(o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> {
+    return this.locked("claimOutbox", () => this.direct.claimOutbox(o));
+  }
+  markOutboxPublished(ids: string[], now: Date): Promise<void> {
+    return this.locked("markOutboxPublished", () => this.direct.markOutboxPublished(ids, now));
+  }
   markOutboxFailed(id: string, error: string, now: Date, deadLetter: boolean): Promise<void> {
     return this.locked("markOutboxFailed", () => this.direct.markOutboxFailed(id, error, now, deadLetter));
   }
-  listDeadLetters(limit: number): Promise<OutboxRecord[]> { return this.locked("listDeadLetters", () => this.direct.listDeadLetters(limit)); }
-  requeueDeadLetters(ids: string[], now: Date): Promise<number> { return this.locked("requeueDeadLetters", () => this.direct.requeueDeadLetters(ids, now)); }
+  listDeadLetters(limit: number): Promise<OutboxRecord[]> {
+    return this.locked("listDeadLetters", () => this.direct.listDeadLetters(limit));
+  }
+  requeueDeadLetters(ids: string[], now: Date): Promise<number> {
+    return this.locked("requeueDeadLetters", () => this.direct.requeueDeadLetters(ids, now));
+  }
 
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
     return this.locked("acquireIdempotencyKey", () => this.direct.acquireIdempotencyKey(command, key, now, opts));
@@ -145,11 +189,21 @@ export class InMemoryPersistence implements Persistence {
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
     return this.locked("completeIdempotencyKey", () => this.direct.completeIdempotencyKey(command, key, result, now));
   }
-  releaseIdempotencyKey(command: string, key: string): Promise<void> { return this.locked("releaseIdempotencyKey", () => this.direct.releaseIdempotencyKey(command, key)); }
+  releaseIdempotencyKey(command: string, key: string): Promise<void> {
+    return this.locked("releaseIdempotencyKey", () => this.direct.releaseIdempotencyKey(command, key));
+  }
 
-  insertAnnotations(rows: NewAnnotation[]): Promise<number> { return this.locked("insertAnnotations", () => this.direct.insertAnnotations(rows)); }
-  listAnnotations(runId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]> { return this.locked("listAnnotations", () => this.direct.listAnnotations(runId, filter)); }
+  insertAnnotations(rows: NewAnnotation[]): Promise<number> {
+    return this.locked("insertAnnotations", () => this.direct.insertAnnotations(rows));
+  }
+  listAnnotations(runId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]> {
+    return this.locked("listAnnotations", () => this.direct.listAnnotations(runId, filter));
+  }
 
-  recordAICall(call: AICallRecord): Promise<void> { return this.locked("recordAICall", () => this.direct.recordAICall(call)); }
-  listAICalls(topicPrefix: string): Promise<AICallRecord[]> { return this.locked("listAICalls", () => this.direct.listAICalls(topicPrefix)); }
+  recordAICall(call: AICallRecord): Promise<void> {
+    return this.locked("recordAICall", () => this.direct.recordAICall(call));
+  }
+  listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
+    return this.locked("listAICalls", () => this.direct.listAICalls(topicPrefix));
+  }
 }

@@ -10,7 +10,11 @@ import { acceptanceEnv } from "./support/env.js";
 const fetchDoc = defineStage({
   id: "fetch",
   name: "Fetch",
-  schemas: { input: z.object({ url: z.string().url() }), output: z.object({ text: z.string() }), config: z.object({ prefix: z.string().default(">") }) },
+  schemas: {
+    input: z.object({ url: z.string().url() }),
+    output: z.object({ text: z.string() }),
+    config: z.object({ prefix: z.string().default(">") }),
+  },
   async execute(ctx) {
     await ctx.log("INFO", `fetching ${ctx.input.url}`);
     ctx.annotate("fetch.url", ctx.input.url);
@@ -37,9 +41,17 @@ const upper = defineStage({
 const batch = defineAsyncBatchStage({
   id: "summarise",
   name: "Summarise",
-  schemas: { input: z.object({ count: z.object({ n: z.number() }), upper: z.string() }), output: z.object({ summary: z.string() }), config: z.object({}) },
+  schemas: {
+    input: z.object({ count: z.object({ n: z.number() }), upper: z.string() }),
+    output: z.object({ summary: z.string() }),
+    config: z.object({}),
+  },
   async execute(ctx) {
-    return { suspended: true, state: { job: `${ctx.input.upper}:${ctx.input.count.n}` }, pollConfig: { pollInterval: 1000, maxWaitTime: 60_000 } };
+    return {
+      suspended: true,
+      state: { job: `${ctx.input.upper}:${ctx.input.count.n}` },
+      pollConfig: { pollInterval: 1000, maxWaitTime: 60_000 },
+    };
   },
   async checkCompletion(state: { job: string }) {
     return { ready: true, output: { summary: state.job } };
@@ -47,7 +59,13 @@ const batch = defineAsyncBatchStage({
 });
 
 test("a built workflow with a parallel group and an async-batch stage completes", async () => {
-  const wf = new WorkflowBuilder("docs", "Docs", "fetch and summarise", z.object({ url: z.string().url() }), z.object({ summary: z.string() }))
+  const wf = new WorkflowBuilder(
+    "docs",
+    "Docs",
+    "fetch and summarise",
+    z.object({ url: z.string().url() }),
+    z.object({ summary: z.string() }),
+  )
     .pipe(fetchDoc)
     .parallel([countWords, upper])
     .pipe(batch)
@@ -61,17 +79,32 @@ test("a built workflow with a parallel group and an async-batch stage completes"
   const view = (await env.kernel.runs.get(id))!;
   assert.is(view.run.status, "COMPLETED");
   assert.equal(view.run.output, { summary: "#HTTPS://X.IO:13" });
-  assert.equal((await env.kernel.annotations.list(id, { keyPrefix: "fetch." })).map((a) => a.value), ["https://x.io"]);
+  assert.equal(
+    (await env.kernel.annotations.list(id, { keyPrefix: "fetch." })).map((a) => a.value),
+    ["https://x.io"],
+  );
   await env.kernel.dispatch({ type: "outbox.flush" });
-  assert.equal(env.sink.ofType("workflow:completed").map((e) => e.data.output), [{ summary: "#HTTPS://X.IO:13" }]);
+  assert.equal(
+    env.sink.ofType("workflow:completed").map((e) => e.data.output),
+    [{ summary: "#HTTPS://X.IO:13" }],
+  );
 });
 
 test("builder-level config validation errors reach run.create callers naming stage and field", async () => {
   const wf = new WorkflowBuilder("docs", "Docs", "", z.object({ url: z.string().url() }), z.any()).pipe(fetchDoc).build();
   const env = acceptanceEnv([wf]);
   const err = await env.kernel
-    .dispatch({ type: "run.create", idempotencyKey: "k", workflowId: "docs", input: { url: "https://x.io" }, config: { fetch: { prefix: 5 } } })
-    .then(() => null, (e: Error) => e);
+    .dispatch({
+      type: "run.create",
+      idempotencyKey: "k",
+      workflowId: "docs",
+      input: { url: "https://x.io" },
+      config: { fetch: { prefix: 5 } },
+    })
+    .then(
+      () => null,
+      (e: Error) => e,
+    );
   assert.match(err?.message ?? "", /config\.fetch\.prefix/);
 });
 

@@ -39,7 +39,10 @@ test("a superseded attempt (redelivery took over) cannot overwrite the newer att
   assert.equal({ o: late.outcome, g: late.ghost, a: late.attempt }, { o: "failed", g: true, a: 1 });
   const st = (await env.kernel.runs.get(id))!.stages[0]!;
   assert.equal([st.status, st.output, st.attempt], ["COMPLETED", "new", 2]);
-  assert.equal((await env.kernel.annotations.list(id, { keyPrefix: "result." })).map((a) => a.value), ["attempt-2"]);
+  assert.equal(
+    (await env.kernel.annotations.list(id, { keyPrefix: "result." })).map((a) => a.value),
+    ["attempt-2"],
+  );
   await env.kernel.dispatch({ type: "run.transition", workflowRunId: id });
   assert.equal((await env.kernel.runs.get(id))!.run.output, "new");
 });
@@ -70,7 +73,10 @@ test("outbox: a persistently failing plugin dead-letters; plugin.replayDLQ redel
         id: "billing",
         name: "Billing",
         on: ["workflow:completed"],
-        handle: async (e) => { if (!healthy) throw new Error("billing API 500"); delivered.push(e.workflowRunId); },
+        handle: async (e) => {
+          if (!healthy) throw new Error("billing API 500");
+          delivered.push(e.workflowRunId);
+        },
       }),
     ],
     options: { outboxMaxAttempts: 2 },
@@ -80,7 +86,10 @@ test("outbox: a persistently failing plugin dead-letters; plugin.replayDLQ redel
   const f = await env.kernel.dispatch({ type: "outbox.flush" }); // attempt 2 → dead letter
   assert.equal({ failed: f.failed, dead: f.deadLettered }, { failed: 1, dead: 1 });
   const dead = await env.persistence.listDeadLetters(10);
-  assert.equal(dead.map((d) => d.type), ["workflow:completed"]);
+  assert.equal(
+    dead.map((d) => d.type),
+    ["workflow:completed"],
+  );
   assert.match(dead[0]!.lastError!, /billing API 500/);
   assert.equal(delivered, []);
   healthy = true;
@@ -92,9 +101,20 @@ test("outbox: a persistently failing plugin dead-letters; plugin.replayDLQ redel
 
 test("parallel group outputs are keyed by stage id; ctx.require/optional; a 4-group workflow completes", async () => {
   const seenByReport: { input: unknown; optional: unknown; req: unknown } = { input: null, optional: "unset", req: null };
-  const fetch = stage({ id: "fetch", input: z.object({ url: z.string() }), execute: async (ctx) => ({ output: { body: `<${ctx.input.url}>` } }) });
-  const parse = stage({ id: "parse", input: z.object({ body: z.string() }), execute: async (ctx) => ({ output: { words: ctx.input.body.length } }) });
-  const lang = stage({ id: "lang", execute: async (ctx) => ({ output: (ctx.require("fetch") as { body: string }).body.includes("fr") ? "fr" : "en" }) });
+  const fetch = stage({
+    id: "fetch",
+    input: z.object({ url: z.string() }),
+    execute: async (ctx) => ({ output: { body: `<${ctx.input.url}>` } }),
+  });
+  const parse = stage({
+    id: "parse",
+    input: z.object({ body: z.string() }),
+    execute: async (ctx) => ({ output: { words: ctx.input.body.length } }),
+  });
+  const lang = stage({
+    id: "lang",
+    execute: async (ctx) => ({ output: (ctx.require("fetch") as { body: string }).body.includes("fr") ? "fr" : "en" }),
+  });
   const size = stage({ id: "size", execute: async (ctx) => ({ output: (ctx.require("parse") as { words: number }).words }) });
   const report = stage({
     id: "report",

@@ -19,10 +19,17 @@ test("run.create twice with one key returns one run; concurrent same key raises 
   const complete = env.persistence.completeIdempotencyKey.bind(env.persistence);
   let holding!: () => void;
   const held = new Promise<void>((r) => (holding = r));
-  env.persistence.completeIdempotencyKey = async (...args) => { holding(); await gate; return complete(...args); };
+  env.persistence.completeIdempotencyKey = async (...args) => {
+    holding();
+    await gate;
+    return complete(...args);
+  };
   const inFlight = env.kernel.dispatch({ ...cmd, idempotencyKey: "order-43" });
   await held;
-  const err = await env.kernel.dispatch({ ...cmd, idempotencyKey: "order-43" }).then(() => null, (e: unknown) => e);
+  const err = await env.kernel.dispatch({ ...cmd, idempotencyKey: "order-43" }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.instance(err, IdempotencyInProgressError);
   release();
   await inFlight;
@@ -34,8 +41,14 @@ test("cancelling a run while a stage is suspended: no job of that run executes a
   let checks = 0;
   const s = stage({
     id: "wait",
-    execute: async () => { bodies++; return { suspended: true, state: { id: 1 }, pollConfig: { pollInterval: 1000, maxWaitTime: 60_000 } }; },
-    checkCompletion: async () => { checks++; return { ready: true, output: {} }; },
+    execute: async () => {
+      bodies++;
+      return { suspended: true, state: { id: 1 }, pollConfig: { pollInterval: 1000, maxWaitTime: 60_000 } };
+    },
+    checkCompletion: async () => {
+      checks++;
+      return { ready: true, output: {} };
+    },
   });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
@@ -83,7 +96,10 @@ test("run.rerunFrom deletes the later stages' artifacts and re-runs only those s
   assert.equal(await env.blobs.list(`runs/${id}/transform/`), []);
   assert.equal(await env.blobs.list(`runs/${id}/load/`), []);
   assert.equal(await env.blobs.list(`runs/${id}/extract/`), [`runs/${id}/extract/part-1.bin`]);
-  assert.equal((await env.persistence.listArtifacts(id)).map((a) => a.key), [`runs/${id}/extract/part-1.bin`]);
+  assert.equal(
+    (await env.persistence.listArtifacts(id)).map((a) => a.key),
+    [`runs/${id}/extract/part-1.bin`],
+  );
   assert.ok(env.types(id).includes("workflow:rerun"));
 
   await env.drain();
@@ -96,7 +112,15 @@ test("run.rerunFrom deletes the later stages' artifacts and re-runs only those s
 
 test("a throwing stage is retried up to its max attempts, then the run fails with the stage's error message", async () => {
   let calls = 0;
-  const s = stage({ id: "fetch", maxAttempts: 4, backoffMs: 10, execute: async () => { calls++; throw new Error("upstream 503"); } });
+  const s = stage({
+    id: "fetch",
+    maxAttempts: 4,
+    backoffMs: 10,
+    execute: async () => {
+      calls++;
+      throw new Error("upstream 503");
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   for (let i = 0; i < 6; i++) {
@@ -128,15 +152,30 @@ test("annotations of a failing stage roll back with it; a successful stage's are
   await env.drain();
   env.clock.advance(1000);
   await env.drain();
-  await env.kernel.annotations.attach(id, { actor: { kind: "user", id: "alice" }, attributes: { "review.ok": true }, idempotencyKey: "r1" });
-  const again = await env.kernel.annotations.attach(id, { actor: { kind: "user", id: "alice" }, attributes: { "review.ok": true }, idempotencyKey: "r1" });
+  await env.kernel.annotations.attach(id, {
+    actor: { kind: "user", id: "alice" },
+    attributes: { "review.ok": true },
+    idempotencyKey: "r1",
+  });
+  const again = await env.kernel.annotations.attach(id, {
+    actor: { kind: "user", id: "alice" },
+    attributes: { "review.ok": true },
+    idempotencyKey: "r1",
+  });
   assert.is(again.inserted, 0);
 
   const decisions = await env.kernel.annotations.list(id, { keyPrefix: "decision." });
-  assert.equal(decisions.map((a) => `${a.key}=${a.value}`).sort(), ["decision.confidence=0.42", "decision.outcome=low", "decision.rationale=below threshold"]);
+  assert.equal(decisions.map((a) => `${a.key}=${a.value}`).sort(), [
+    "decision.confidence=0.42",
+    "decision.outcome=low",
+    "decision.rationale=below threshold",
+  ]);
   const agent = await env.kernel.annotations.list(id, { actorId: "triage-v3" });
   assert.equal(agent.map((a) => a.key).sort(), ["decision.confidence", "note.free"]);
-  assert.equal((await env.kernel.annotations.list(id, { actorId: "alice" })).map((a) => a.key), ["review.ok"]);
+  assert.equal(
+    (await env.kernel.annotations.list(id, { actorId: "alice" })).map((a) => a.key),
+    ["review.ok"],
+  );
   assert.ok(!(await env.kernel.annotations.list(id)).some((a) => a.value === "rolled-back"));
 });
 
@@ -144,7 +183,12 @@ test("invalid input or config is rejected with a zod error that names the field"
   const s = stage({ id: "mail", config: z.object({ retries: z.number().int().min(0) }), execute: async () => ({ output: 1 }) });
   const env = makeEnv([workflow("wf", [s], { input: z.object({ email: z.string().email() }) })]);
   const bad = (input: unknown, config?: unknown) =>
-    env.kernel.dispatch({ type: "run.create", idempotencyKey: String(Math.random()), workflowId: "wf", input, config: config as never }).then(() => null, (e: Error) => e);
+    env.kernel
+      .dispatch({ type: "run.create", idempotencyKey: String(Math.random()), workflowId: "wf", input, config: config as never })
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
   const e1 = await bad({ email: "not-an-email" }, { mail: { retries: 1 } });
   assert.instance(e1, ValidationError);
   assert.match(e1!.message, /input\.email: Invalid email/);

@@ -12,7 +12,9 @@ import ts from "typescript";
 const root = join(import.meta.dirname, "..", "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> };
 /** Source file of each subpath: ./dist/x/index.d.ts -> x/index.ts. */
-const entries = Object.entries(pkg.exports).map(([sub, e]) => [sub, join(root, e.types.replace(/^\.\/dist\//, "").replace(/\.d\.ts$/, ".ts"))] as const);
+const entries = Object.entries(pkg.exports).map(
+  ([sub, e]) => [sub, join(root, e.types.replace(/^\.\/dist\//, "").replace(/\.d\.ts$/, ".ts"))] as const,
+);
 // The worker package's own entry is owned by worker-sdk/ (documented there); it is still checked for `export *`.
 const TSDOC_EXEMPT = new Set(["./worker"]);
 
@@ -23,7 +25,11 @@ test("every entry point lists its exports by name (no export *)", () => {
 
 test("every declaration an entry point exports has TSDoc", () => {
   const files = entries.filter(([sub]) => !TSDOC_EXEMPT.has(sub)).map(([, f]) => f);
-  const parsed = ts.getParsedCommandLineOfConfigFile(join(root, "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    join(root, "tsconfig.json"),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   const program = ts.createProgram(files, parsed!.options);
   const checker = program.getTypeChecker();
   const missing = new Set<string>();

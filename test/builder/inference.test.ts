@@ -8,7 +8,11 @@ import { createStageIds, defineStage } from "../../src/stages/index.js";
 const count = defineStage({
   id: "count",
   name: "Count",
-  schemas: { input: z.object({ text: z.string() }), output: z.object({ words: z.number() }), config: z.object({ min: z.number().default(1) }) },
+  schemas: {
+    input: z.object({ text: z.string() }),
+    output: z.object({ words: z.number() }),
+    config: z.object({ min: z.number().default(1) }),
+  },
   async execute(ctx) {
     const text: string = ctx.input.text;
     const min: number = ctx.config.min;

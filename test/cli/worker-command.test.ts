@@ -19,7 +19,18 @@ const parse = (...flags: string[]): WorkerOptions => {
 };
 
 test("flags parse: labels become a record, numbers are coerced, the scoped inbox needs no flag", () => {
-  const o = parse("--concurrency", "4", "--labels", "gpu=a100, region=eu", "--user", "worker-default", "--password", "p", "--heartbeat-ms", "250");
+  const o = parse(
+    "--concurrency",
+    "4",
+    "--labels",
+    "gpu=a100, region=eu",
+    "--user",
+    "worker-default",
+    "--password",
+    "p",
+    "--heartbeat-ms",
+    "250",
+  );
   assert.is(o.concurrency, 4);
   assert.equal(o.labels, { gpu: "a100", region: "eu" });
   assert.is(o.heartbeatMs, 250);
@@ -66,11 +77,19 @@ test("the stage module must export stage definitions", async () => {
 test("everything `jetflow worker` can load is credential-free: no postgres, no @aws-sdk, no adapters", async () => {
   const { output } = await cruise(
     ["cli/commands/worker.ts", "worker-sdk/cli/main.ts", "worker-sdk/cli/run-worker.ts"],
-    { baseDir: root, tsPreCompilationDeps: true, tsConfig: { fileName: join(root, "tsconfig.json") }, doNotFollow: { path: "(^|/)node_modules/" } },
+    {
+      baseDir: root,
+      tsPreCompilationDeps: true,
+      tsConfig: { fileName: join(root, "tsconfig.json") },
+      doNotFollow: { path: "(^|/)node_modules/" },
+    },
     { extensionAlias: { ".js": [".ts", ".js"] } },
   );
   const reached = (output as ICruiseResult).modules.map((m) => m.source);
-  assert.ok(reached.some((s) => s.startsWith("worker-sdk/")), "the cruise followed the imports");
+  assert.ok(
+    reached.some((s) => s.startsWith("worker-sdk/")),
+    "the cruise followed the imports",
+  );
   const forbidden = reached.filter((s) => /node_modules\/(postgres|@aws-sdk)\/|^adapters\//.test(s));
   assert.equal(forbidden, []);
 });

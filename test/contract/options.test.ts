@@ -41,7 +41,10 @@ async function refuses(what: string, key: string, fn: () => unknown): Promise<vo
   } catch (e) {
     caught = e;
   }
-  assert.ok(caught instanceof ValidationError || caught instanceof WorkerConfigError, `${what}: expected a ValidationError for "${key}", got ${String(caught)}`);
+  assert.ok(
+    caught instanceof ValidationError || caught instanceof WorkerConfigError,
+    `${what}: expected a ValidationError for "${key}", got ${String(caught)}`,
+  );
   const e = caught as ValidationError | WorkerConfigError;
   assert.ok(
     e.issues.some((i) => i.path === key || i.message.includes(`"${key}"`)),
@@ -58,9 +61,18 @@ test("parseOptions fills defaults, drops explicit undefined, and refuses unknown
   const schema = z.object({ leaseMs: positiveInt.default(30_000), name: z.string().optional() });
   assert.equal(parseOptions("thing", schema, { leaseMs: undefined }), { leaseMs: 30_000 });
   assert.equal(parseOptions("thing", schema, undefined), { leaseMs: 30_000 });
-  assert.throws(() => parseOptions("thing", schema, { leaseMS: 5 }), (e: Error) => e instanceof ValidationError && /^invalid thing options: .*leaseMS/.test(e.message));
-  assert.throws(() => parseOptions("thing", schema, { leaseMs: -1 }), (e: Error) => e instanceof ValidationError && /leaseMs: /.test(e.message));
-  assert.throws(() => parseOptions("thing", schema, "fast"), (e: Error) => e instanceof ValidationError && /must be an object/.test(e.message));
+  assert.throws(
+    () => parseOptions("thing", schema, { leaseMS: 5 }),
+    (e: Error) => e instanceof ValidationError && /^invalid thing options: .*leaseMS/.test(e.message),
+  );
+  assert.throws(
+    () => parseOptions("thing", schema, { leaseMs: -1 }),
+    (e: Error) => e instanceof ValidationError && /leaseMs: /.test(e.message),
+  );
+  assert.throws(
+    () => parseOptions("thing", schema, "fast"),
+    (e: Error) => e instanceof ValidationError && /must be an object/.test(e.message),
+  );
 });
 
 test("the kernel refuses a misspelt option and takes its defaults from KERNEL_DEFAULTS", async () => {
@@ -73,17 +85,27 @@ test("the kernel refuses a misspelt option and takes its defaults from KERNEL_DE
 test("hosts, broker and remote executor refuse misspelt options", async () => {
   const base = { kernel: env.kernel, jobTransport: new InMemoryJobQueue(), workerId: "w" };
   await refuses("node host", "orchestrationIntervalMS", () => createNodeHost({ ...base, orchestrationIntervalMS: 5 } as never));
-  const ports = { store: new InMemoryActivityTaskStore(), presigner: { presignGet: async () => ({}) } as never, clock: { now: () => new Date() } };
+  const ports = {
+    store: new InMemoryActivityTaskStore(),
+    presigner: { presignGet: async () => ({}) } as never,
+    clock: { now: () => new Date() },
+  };
   await refuses("broker", "leaseMS", () => createBroker({ ...ports, leaseMS: 10 } as never));
   await refuses("broker", "store", () => createBroker({ ...ports, store: {} as never }));
   const client = { waitForOutcome: async () => null } as never;
-  await refuses("remote executor", "timeout", () => createRemoteExecutor(client, { queue: "q", stageCodeVersion: "v", timeout: 5 } as never));
+  await refuses("remote executor", "timeout", () =>
+    createRemoteExecutor(client, { queue: "q", stageCodeVersion: "v", timeout: 5 } as never),
+  );
 });
 
 test("every JetStream adapter refuses misspelt options before touching the connection", async () => {
-  await refuses("job transport", "leaseMS", () => createJetStreamJobTransport(nc, { leaseMs: 1000, maxDeliveries: 3, leaseMS: 5 } as never));
+  await refuses("job transport", "leaseMS", () =>
+    createJetStreamJobTransport(nc, { leaseMs: 1000, maxDeliveries: 3, leaseMS: 5 } as never),
+  );
   await refuses("job transport", "maxDeliveries", () => createJetStreamJobTransport(nc, { leaseMs: 1000, maxDeliveries: 0 }));
-  await refuses("job transport", "ensure", () => createJetStreamJobTransport(nc, { leaseMs: 1000, maxDeliveries: 3, ensure: { replica: 3 } as never }));
+  await refuses("job transport", "ensure", () =>
+    createJetStreamJobTransport(nc, { leaseMs: 1000, maxDeliveries: 3, ensure: { replica: 3 } as never }),
+  );
   await refuses("event sink", "ackTimeout", () => createJetStreamEventSink(nc, { ackTimeout: 5 } as never));
   await refuses("task dispatcher", "ackTimeout", () => createJetStreamTaskDispatcher(nc, { topology, ackTimeout: 5 } as never));
   await refuses("broker responders", "queue", () => startBrokerResponders(nc, broker, { topology, queue: "a" } as never));
@@ -106,7 +128,11 @@ test("S3, telemetry, worker and orchestrator config refuse misspelt options", as
   await refuses("telemetry", "serviceNam", () => startTelemetry({ serviceName: "s", serviceNam: "s" } as never));
   const registry = { s: { id: "s", execute: async () => ({}) } } as never;
   await refuses("worker", "heartbeatMS", () => resolveWorkerOptions({ transport: {} as never, registry, heartbeatMS: 5 } as never));
-  const cfgEnv = { JETFLOW_DATABASE_URL: "postgres://x@127.0.0.1/db", JETFLOW_NATS_URL: "nats://127.0.0.1:4222", JETFLOW_WORKFLOWS: "./w.js" };
+  const cfgEnv = {
+    JETFLOW_DATABASE_URL: "postgres://x@127.0.0.1/db",
+    JETFLOW_NATS_URL: "nats://127.0.0.1:4222",
+    JETFLOW_WORKFLOWS: "./w.js",
+  };
   const { mkdtempSync, writeFileSync } = await import("node:fs");
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");

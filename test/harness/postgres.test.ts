@@ -85,7 +85,10 @@ const tools = findClusterTools();
 const tc = tools.binDir && !tools.unavailable ? test : test.skip;
 
 tc("a throwaway cluster starts on a free port and is gone after the last release", async () => {
-  const [a, b] = await Promise.all([acquireCluster({ ...tools, binDir: tools.binDir! }), acquireCluster({ ...tools, binDir: tools.binDir! })]);
+  const [a, b] = await Promise.all([
+    acquireCluster({ ...tools, binDir: tools.binDir! }),
+    acquireCluster({ ...tools, binDir: tools.binDir! }),
+  ]);
   assert.is(a.adminUrl, b.adminUrl, "one cluster per process");
   const port = Number(new URL(a.adminUrl).port);
   const [row] = await query(a.adminUrl, (sql) => sql<{ fsync: string }[]>`show fsync`);

@@ -5,7 +5,9 @@ import type { Kernel } from "../../src/kernel/types.js";
 import type { DequeueOptions, JobSpec, JobTransport, LeasedJob } from "../../src/ports/job-transport.js";
 import type { Logger } from "../../src/ports/logger.js";
 
-type Handler<T extends KernelCommandType> = (cmd: Extract<KernelCommand, { type: T }>) => Promise<CommandResultMap[T]> | CommandResultMap[T];
+type Handler<T extends KernelCommandType> = (
+  cmd: Extract<KernelCommand, { type: T }>,
+) => Promise<CommandResultMap[T]> | CommandResultMap[T];
 
 const defaults: { [T in KernelCommandType]?: Handler<T> } = {
   "run.claimPending": () => ({ claimed: [] }),
@@ -110,7 +112,8 @@ export interface LogEntry {
 /** A Logger that keeps entries so tests can assert a failure was reported, not swallowed. */
 export function collectingLogger(): Logger & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
-  const at = (level: LogEntry["level"]) => (obj: Record<string, unknown>, msg?: string) => void entries.push({ level, obj, ...(msg ? { msg } : {}) });
+  const at = (level: LogEntry["level"]) => (obj: Record<string, unknown>, msg?: string) =>
+    void entries.push({ level, obj, ...(msg ? { msg } : {}) });
   return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 

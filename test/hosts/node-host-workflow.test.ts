@@ -28,7 +28,15 @@ function setup(translator: TranslationService = createTranslationService({ laten
     clock: systemClock,
     registry: { getWorkflow: (id) => (id === workflow.id ? workflow : undefined) },
   });
-  const host = createNodeHost({ kernel, jobTransport, workerId: "it-1", orchestrationIntervalMs: 20, jobPollIntervalMs: 20, maxConcurrentJobs, handleSignals: false });
+  const host = createNodeHost({
+    kernel,
+    jobTransport,
+    workerId: "it-1",
+    orchestrationIntervalMs: 20,
+    jobPollIntervalMs: 20,
+    maxConcurrentJobs,
+    handleSignals: false,
+  });
   return { workflow, sink, kernel, host, jobTransport };
 }
 
@@ -37,8 +45,16 @@ test("a 4-group workflow with an async-batch stage completes under the node host
   const ids = createStageIds(workflow);
   await host.start();
   try {
-    const { workflowRunId } = await kernel.dispatch({ type: "run.create", idempotencyKey: "it-1", workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId: "tiny" } });
-    const done = await sink.waitFor((e) => e.workflowRunId === workflowRunId && (e.type === "workflow:completed" || e.type === "workflow:failed"), 5_000);
+    const { workflowRunId } = await kernel.dispatch({
+      type: "run.create",
+      idempotencyKey: "it-1",
+      workflowId: DOCUMENT_WORKFLOW_ID,
+      input: { documentId: "tiny" },
+    });
+    const done = await sink.waitFor(
+      (e) => e.workflowRunId === workflowRunId && (e.type === "workflow:completed" || e.type === "workflow:failed"),
+      5_000,
+    );
     assert.is(done.type, "workflow:completed", JSON.stringify(done.data));
 
     const expected = {
@@ -64,7 +80,12 @@ test("a 4-group workflow with an async-batch stage completes under the node host
     ]);
 
     const types = sink.events.filter((e) => e.workflowRunId === workflowRunId).map((e) => (e.stageId ? `${e.type}(${e.stageId})` : e.type));
-    for (const t of ["stage:suspended(translate-batch)", "stage:resumed(translate-batch)", "stage:completed(word-stats)", "stage:completed(summarize)"]) {
+    for (const t of [
+      "stage:suspended(translate-batch)",
+      "stage:resumed(translate-batch)",
+      "stage:completed(word-stats)",
+      "stage:completed(summarize)",
+    ]) {
       assert.ok(types.includes(t), `missing ${t} in ${types.join(", ")}`);
     }
     // Order of the groups is respected: the report starts only after the batch resumed.
@@ -87,11 +108,19 @@ test("several runs complete side by side with concurrent job lanes", async () =>
   try {
     const runIds: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await kernel.dispatch({ type: "run.create", idempotencyKey: `many-${i}`, workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId: "tiny" } });
+      const r = await kernel.dispatch({
+        type: "run.create",
+        idempotencyKey: `many-${i}`,
+        workflowId: DOCUMENT_WORKFLOW_ID,
+        input: { documentId: "tiny" },
+      });
       runIds.push(r.workflowRunId);
     }
     for (const id of runIds) {
-      const e = await sink.waitFor((ev) => ev.workflowRunId === id && (ev.type === "workflow:completed" || ev.type === "workflow:failed"), 5_000);
+      const e = await sink.waitFor(
+        (ev) => ev.workflowRunId === id && (ev.type === "workflow:completed" || ev.type === "workflow:failed"),
+        5_000,
+      );
       assert.is(e.type, "workflow:completed");
     }
   } finally {
@@ -105,13 +134,25 @@ test("a batch the external service lost fails the run with the stage's reason", 
   const { sink, kernel, host } = setup(lost);
   await host.start();
   try {
-    const { workflowRunId } = await kernel.dispatch({ type: "run.create", idempotencyKey: "lost", workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId: "tiny" } });
-    const e = await sink.waitFor((ev) => ev.workflowRunId === workflowRunId && (ev.type === "workflow:completed" || ev.type === "workflow:failed"), 5_000);
+    const { workflowRunId } = await kernel.dispatch({
+      type: "run.create",
+      idempotencyKey: "lost",
+      workflowId: DOCUMENT_WORKFLOW_ID,
+      input: { documentId: "tiny" },
+    });
+    const e = await sink.waitFor(
+      (ev) => ev.workflowRunId === workflowRunId && (ev.type === "workflow:completed" || ev.type === "workflow:failed"),
+      5_000,
+    );
     assert.is(e.type, "workflow:failed");
     const view = await kernel.runs.get(workflowRunId);
     assert.is(view?.run.status, "FAILED");
     assert.match(String(view?.run.error), /batch-x is unknown/);
-    assert.is(view?.stages.find((s) => s.stageId === "report"), undefined, "the report never started");
+    assert.is(
+      view?.stages.find((s) => s.stageId === "report"),
+      undefined,
+      "the report never started",
+    );
   } finally {
     await host.stop();
   }
@@ -121,8 +162,16 @@ test("a NonRetryableStageError fails the run on its first attempt", async () => 
   const { sink, kernel, host } = setup();
   await host.start();
   try {
-    const { workflowRunId } = await kernel.dispatch({ type: "run.create", idempotencyKey: "missing", workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId: "missing" } });
-    const e = await sink.waitFor((ev) => ev.workflowRunId === workflowRunId && (ev.type === "workflow:completed" || ev.type === "workflow:failed"), 5_000);
+    const { workflowRunId } = await kernel.dispatch({
+      type: "run.create",
+      idempotencyKey: "missing",
+      workflowId: DOCUMENT_WORKFLOW_ID,
+      input: { documentId: "missing" },
+    });
+    const e = await sink.waitFor(
+      (ev) => ev.workflowRunId === workflowRunId && (ev.type === "workflow:completed" || ev.type === "workflow:failed"),
+      5_000,
+    );
     assert.is(e.type, "workflow:failed");
     assert.match(String(e.data.error), /no document "missing"/);
     assert.is(sink.events.filter((ev) => ev.workflowRunId === workflowRunId && ev.type === "stage:retrying").length, 0);

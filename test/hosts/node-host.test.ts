@@ -44,7 +44,13 @@ test("getStats reports identity and counters; isRunning/uptime follow start and 
 });
 
 test("a tick dispatches claim, poll, reap stale, reap stuck and flush with the configured limits", async () => {
-  const { host, kernel } = setup({ maxClaimsPerTick: 3, maxSuspendedChecksPerTick: 4, staleLeaseThresholdMs: 5000, stuckRunThresholdMs: 7000, maxOutboxFlushPerTick: 9 });
+  const { host, kernel } = setup({
+    maxClaimsPerTick: 3,
+    maxSuspendedChecksPerTick: 4,
+    staleLeaseThresholdMs: 5000,
+    stuckRunThresholdMs: 7000,
+    maxOutboxFlushPerTick: 9,
+  });
   await host.start();
   await waitFor(() => kernel.of("outbox.flush").length >= 1, 2000, "flush");
   await host.stop();
@@ -154,7 +160,10 @@ test("failed attempts (kernel-scheduled retry, final, ghost) complete the job: n
   await host.start();
   await waitFor(() => transport.calls.length === 3, 2000, "three settles");
   await host.stop();
-  assert.equal(transport.calls, jobs.map((j) => ({ op: "complete", jobId: j.jobId })));
+  assert.equal(
+    transport.calls,
+    jobs.map((j) => ({ op: "complete", jobId: j.jobId })),
+  );
   assert.is(kernel.of("run.transition").length, 0);
   assert.is(host.getStats().jobsFailed, 3);
 });
@@ -298,7 +307,11 @@ test("stop() waits for the in-flight job to finish and settle before resolving",
 
 test("after shutdownTimeoutMs stop() aborts in-flight jobs through their signal", async () => {
   const { host, kernel, transport, logger } = setup({ shutdownTimeoutMs: 30 });
-  kernel.on("job.execute", (cmd) => new Promise((resolve) => cmd.signal!.addEventListener("abort", () => resolve({ outcome: "failed", error: "aborted", retry: true }))));
+  kernel.on(
+    "job.execute",
+    (cmd) =>
+      new Promise((resolve) => cmd.signal!.addEventListener("abort", () => resolve({ outcome: "failed", error: "aborted", retry: true }))),
+  );
   transport.push();
   await host.start();
   await waitFor(() => host.getStats().jobsInFlight === 1, 2000, "job running");
@@ -381,17 +394,33 @@ test("the host can be started again after stop", async () => {
 
 test("bad options are refused with a ValidationError naming each field", () => {
   try {
-    createNodeHost({ kernel: {} as never, jobTransport: new FakeTransport(), workerId: "", orchestrationIntervalMs: -5, maxConcurrentJobs: 0 });
+    createNodeHost({
+      kernel: {} as never,
+      jobTransport: new FakeTransport(),
+      workerId: "",
+      orchestrationIntervalMs: -5,
+      maxConcurrentJobs: 0,
+    });
     assert.unreachable();
   } catch (err) {
     assert.instance(err, ValidationError);
-    assert.equal((err as ValidationError).issues.map((i) => i.path).sort(), ["kernel", "maxConcurrentJobs", "orchestrationIntervalMs", "workerId"]);
+    assert.equal((err as ValidationError).issues.map((i) => i.path).sort(), [
+      "kernel",
+      "maxConcurrentJobs",
+      "orchestrationIntervalMs",
+      "workerId",
+    ]);
   }
 });
 
 test("a misspelt option is refused rather than silently ignored", () => {
   try {
-    createNodeHost({ kernel: new FakeKernel(), jobTransport: new FakeTransport(), workerId: "w", orchestrationIntervalMS: 5 } as NodeHostConfig);
+    createNodeHost({
+      kernel: new FakeKernel(),
+      jobTransport: new FakeTransport(),
+      workerId: "w",
+      orchestrationIntervalMS: 5,
+    } as NodeHostConfig);
     assert.unreachable();
   } catch (err) {
     assert.instance(err, ValidationError);

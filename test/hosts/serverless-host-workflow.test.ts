@@ -4,7 +4,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createServerlessHost } from "../../src/hosts/index.js";
 import { createKernel } from "../../src/kernel/create-kernel.js";
-import { CollectingEventSink, FakeClock, InMemoryBlobStore, InMemoryJobQueue, InMemoryPersistence, NoopScheduler } from "../../src/testing/index.js";
+import {
+  CollectingEventSink,
+  FakeClock,
+  InMemoryBlobStore,
+  InMemoryJobQueue,
+  InMemoryPersistence,
+  NoopScheduler,
+} from "../../src/testing/index.js";
 import { createTranslationService } from "../../demo/translation-service.js";
 import { DOCUMENT_WORKFLOW_ID, createDocumentWorkflow } from "../../demo/workflow.js";
 
@@ -24,7 +31,12 @@ test("maintenance ticks and job batches drive the 4-group workflow to completion
     registry: { getWorkflow: (id) => (id === workflow.id ? workflow : undefined) },
   });
   const host = createServerlessHost({ kernel, jobTransport, workerId: "fn" });
-  const { workflowRunId } = await kernel.dispatch({ type: "run.create", idempotencyKey: "sls", workflowId: DOCUMENT_WORKFLOW_ID, input: { documentId: "d" } });
+  const { workflowRunId } = await kernel.dispatch({
+    type: "run.create",
+    idempotencyKey: "sls",
+    workflowId: DOCUMENT_WORKFLOW_ID,
+    input: { documentId: "d" },
+  });
 
   const ticks = [];
   let processed = 0;
@@ -36,11 +48,17 @@ test("maintenance ticks and job batches drive the 4-group workflow to completion
   }
   const view = await kernel.runs.get(workflowRunId);
   assert.is(view?.run.status, "COMPLETED", view?.run.error ?? "");
-  assert.equal((view?.run.output as { translation: unknown }).translation, { language: "pig-latin", sentences: ["Oneway otway eethray.", "Ourfay ivefay ixsay."] });
+  assert.equal((view?.run.output as { translation: unknown }).translation, {
+    language: "pig-latin",
+    sentences: ["Oneway otway eethray.", "Ourfay ivefay ixsay."],
+  });
   assert.is(processed, 5, "fetch, two parallel stages, the batch's first execution, report");
   assert.is(ticks[0]!.claimed, 1);
   assert.ok(ticks.every((t) => t.errors.length === 0));
-  assert.ok(ticks.some((t) => t.suspendedChecked > 0), "the suspended batch was polled");
+  assert.ok(
+    ticks.some((t) => t.suspendedChecked > 0),
+    "the suspended batch was polled",
+  );
   assert.is(sink.ofType("stage:resumed").length, 1);
 });
 

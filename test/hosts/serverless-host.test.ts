@@ -8,7 +8,14 @@ function setup() {
   const kernel = new FakeKernel();
   const transport = new FakeTransport();
   const logger = collectingLogger();
-  const host = createServerlessHost({ kernel, jobTransport: transport, workerId: "fn-1", logger, jobRetryBaseDelayMs: 500, jobRetryMaxDelayMs: 4000 });
+  const host = createServerlessHost({
+    kernel,
+    jobTransport: transport,
+    workerId: "fn-1",
+    logger,
+    jobRetryBaseDelayMs: 500,
+    jobRetryMaxDelayMs: 4000,
+  });
   return { kernel, transport, logger, host };
 }
 
@@ -18,7 +25,13 @@ test("handleJob executes the job with its delivery facts and transitions the run
   const { host, kernel } = setup();
   assert.equal(await host.handleJob({ ...msg, deliveryCount: 2 }), { outcome: "completed" });
   assert.equal(kernel.commands, [
-    { type: "job.execute", workflowRunId: "r1", workflowId: "wf", stageId: "s", delivery: { jobId: "r1:s:1", deliveryCount: 2, attempt: 1 } },
+    {
+      type: "job.execute",
+      workflowRunId: "r1",
+      workflowId: "wf",
+      stageId: "s",
+      delivery: { jobId: "r1:s:1", deliveryCount: 2, attempt: 1 },
+    },
     { type: "run.transition", workflowRunId: "r1" },
   ]);
 });
@@ -42,7 +55,12 @@ test("job.execute throwing asks the platform to retry with backoff, and is logge
   kernel.on("job.execute", () => {
     throw new Error("db down");
   });
-  assert.equal(await host.handleJob({ ...msg, deliveryCount: 3 }), { outcome: "failed", error: "db down", retry: true, retryDelayMs: 2000 });
+  assert.equal(await host.handleJob({ ...msg, deliveryCount: 3 }), {
+    outcome: "failed",
+    error: "db down",
+    retry: true,
+    retryDelayMs: 2000,
+  });
   assert.ok(logger.entries.some((e) => e.level === "error" && e.obj.err === "db down"));
 });
 
@@ -78,13 +96,20 @@ test("processAvailableJobs takes one job by default, without waiting", async () 
 
 test("processAvailableJobs stops at an empty queue and counts outcomes", async () => {
   const { host, kernel, transport } = setup();
-  const outcomes = [{ outcome: "completed" as const }, { outcome: "suspended" as const, nextPollAt: new Date() }, { outcome: "failed" as const, error: "x" }];
+  const outcomes = [
+    { outcome: "completed" as const },
+    { outcome: "suspended" as const, nextPollAt: new Date() },
+    { outcome: "failed" as const, error: "x" },
+  ];
   kernel.on("job.execute", () => outcomes.shift()!);
   transport.push();
   transport.push();
   transport.push();
   assert.equal(await host.processAvailableJobs({ maxJobs: 10 }), { processed: 3, succeeded: 2, failed: 1 });
-  assert.equal(transport.calls.map((c) => c.op), ["complete", "suspend", "complete"]);
+  assert.equal(
+    transport.calls.map((c) => c.op),
+    ["complete", "suspend", "complete"],
+  );
   assert.is(transport.dequeues.length, 4);
 });
 
@@ -101,12 +126,24 @@ test("processAvailableJobs refuses maxJobs < 1", async () => {
 test("runMaintenanceTick returns what each step did", async () => {
   const { host, kernel } = setup();
   kernel
-    .on("run.claimPending", () => ({ claimed: [{ workflowRunId: "a", workflowId: "wf", jobIds: ["j"] }, { workflowRunId: "b", workflowId: "wf", jobIds: ["k"] }] }))
+    .on("run.claimPending", () => ({
+      claimed: [
+        { workflowRunId: "a", workflowId: "wf", jobIds: ["j"] },
+        { workflowRunId: "b", workflowId: "wf", jobIds: ["k"] },
+      ],
+    }))
     .on("stage.pollSuspended", () => ({ checked: 4, resumed: 1, failed: 0, resumedRunIds: ["c"] }))
     .on("lease.reapStale", () => ({ released: 3, deadLettered: 0 }))
     .on("run.reapStuck", () => ({ inspected: 5, requeued: 1, failed: 1, runIds: ["d", "e"] }))
     .on("outbox.flush", () => ({ published: 7, failed: 0, deadLettered: 0 }));
-  assert.equal(await host.runMaintenanceTick(), { claimed: 2, suspendedChecked: 4, staleReleased: 3, eventsFlushed: 7, stuckReaped: 2, errors: [] });
+  assert.equal(await host.runMaintenanceTick(), {
+    claimed: 2,
+    suspendedChecked: 4,
+    staleReleased: 3,
+    eventsFlushed: 7,
+    stuckReaped: 2,
+    errors: [],
+  });
   // Resumed stages are transitioned by the kernel's pollSuspended, not again by the host.
   assert.is(kernel.of("run.transition").length, 0);
 });

@@ -5,9 +5,19 @@ import { makeEnv, stage, workflow } from "./support/harness.js";
 
 test("cancel marks run and non-terminal stages CANCELLED; queued jobs become ghosts, never retried", async () => {
   let calls = 0;
-  const s = stage({ id: "s", execute: async () => { calls++; return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    execute: async () => {
+      calls++;
+      return { output: 1 };
+    },
+  });
   const hooked: string[] = [];
-  const env = makeEnv([workflow("wf", [s])], { onRunCancelled: async (id) => { hooked.push(id); } });
+  const env = makeEnv([workflow("wf", [s])], {
+    onRunCancelled: async (id) => {
+      hooked.push(id);
+    },
+  });
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
   const c = await env.kernel.dispatch({ type: "run.cancel", workflowRunId: id, reason: "user asked" });
@@ -29,10 +39,14 @@ test("cancel aborts an in-process execution at once and its late outcome is disc
   const running = new Promise<void>((r) => (started = r));
   const s = stage({
     id: "s",
-    execute: (ctx) => new Promise((_, reject) => {
-      started();
-      ctx.signal.addEventListener("abort", () => { sawAbort = true; reject(new Error("aborted")); });
-    }),
+    execute: (ctx) =>
+      new Promise((_, reject) => {
+        started();
+        ctx.signal.addEventListener("abort", () => {
+          sawAbort = true;
+          reject(new Error("aborted"));
+        });
+      }),
   });
   const env = makeEnv([workflow("wf", [s])], { options: { cancelCheckIntervalMs: 60_000 } });
   const id = await env.create("wf", {});
@@ -51,10 +65,11 @@ test("a stage notices a cancel made elsewhere through the status poll", async ()
   const running = new Promise<void>((r) => (started = r));
   const s = stage({
     id: "s",
-    execute: (ctx) => new Promise((_, reject) => {
-      started();
-      ctx.signal.addEventListener("abort", () => reject(new Error("aborted")));
-    }),
+    execute: (ctx) =>
+      new Promise((_, reject) => {
+        started();
+        ctx.signal.addEventListener("abort", () => reject(new Error("aborted")));
+      }),
   });
   const env = makeEnv([workflow("wf", [s])], { options: { cancelCheckIntervalMs: 5 } });
   const id = await env.create("wf", {});
@@ -89,7 +104,14 @@ test("rerunFrom requires a finished run and a known stage", async () => {
 
 test("rerunFrom a failed run gives the stage fresh attempts with new job ids", async () => {
   let fail = true;
-  const s = stage({ id: "s", maxAttempts: 1, execute: async () => { if (fail) throw new Error("down"); return { output: "up" }; } });
+  const s = stage({
+    id: "s",
+    maxAttempts: 1,
+    execute: async () => {
+      if (fail) throw new Error("down");
+      return { output: "up" };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   await env.drain();
@@ -100,16 +122,28 @@ test("rerunFrom a failed run gives the stage fresh attempts with new job ids", a
   const run = (await env.kernel.runs.get(id))!.run;
   assert.is(run.status, "COMPLETED");
   assert.is(run.error, null);
-  assert.equal(env.queue.enqueued.map((j) => j.jobId), [`${id}:s:1`, `${id}:s:2`]);
+  assert.equal(
+    env.queue.enqueued.map((j) => j.jobId),
+    [`${id}:s:1`, `${id}:s:2`],
+  );
 });
 
 test("rerunFrom refuses to skip over an earlier stage that never completed", async () => {
-  const a = stage({ id: "a", maxAttempts: 1, execute: async () => { throw new Error("broken"); } });
+  const a = stage({
+    id: "a",
+    maxAttempts: 1,
+    execute: async () => {
+      throw new Error("broken");
+    },
+  });
   const b = stage({ id: "b", execute: async () => ({ output: 1 }) });
   const env = makeEnv([workflow("wf", [a, b])]);
   const id = await env.create("wf", {});
   await env.drain();
-  const err = await env.kernel.dispatch({ type: "run.rerunFrom", workflowRunId: id, fromStageId: "b" }).then(() => null, (e) => e);
+  const err = await env.kernel.dispatch({ type: "run.rerunFrom", workflowRunId: id, fromStageId: "b" }).then(
+    () => null,
+    (e) => e,
+  );
   assert.instance(err, InvalidStateError);
   assert.match((err as Error).message, /earlier stage "a" is FAILED; rerun from "a"/);
 });

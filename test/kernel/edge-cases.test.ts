@@ -5,12 +5,18 @@ import { JetflowError, RunNotFoundError, ValidationError } from "../../src/contr
 import { makeEnv, stage, workflow } from "./support/harness.js";
 
 test("createKernel names every missing port", () => {
-  assert.throws(() => createKernel({} as never), (e: Error) => e instanceof ValidationError && /persistence: is required/.test(e.message) && /clock: is required/.test(e.message));
+  assert.throws(
+    () => createKernel({} as never),
+    (e: Error) => e instanceof ValidationError && /persistence: is required/.test(e.message) && /clock: is required/.test(e.message),
+  );
 });
 
 test("job.execute for an unknown run raises RunNotFoundError", async () => {
   const env = makeEnv([]);
-  const err = await env.kernel.dispatch({ type: "job.execute", workflowRunId: "nope", workflowId: "wf", stageId: "s" }).then(() => null, (e) => e);
+  const err = await env.kernel.dispatch({ type: "job.execute", workflowRunId: "nope", workflowId: "wf", stageId: "s" }).then(
+    () => null,
+    (e) => e,
+  );
   assert.instance(err, RunNotFoundError);
 });
 
@@ -27,14 +33,28 @@ test("a redelivery past the last attempt fails the stage as exhausted instead of
   let calls = 0;
   let release!: () => void;
   const hang = new Promise<void>((r) => (release = r));
-  const s = stage({ id: "s", maxAttempts: 1, execute: async () => { calls++; await hang; return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    maxAttempts: 1,
+    execute: async () => {
+      calls++;
+      await hang;
+      return { output: 1 };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])], { options: { cancelCheckIntervalMs: 60_000 } });
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
   const job = (await env.queue.dequeue({ workerId: "w" }))!;
   const delivery = { jobId: job.jobId, deliveryCount: 1, attempt: 1 };
   const first = env.kernel.dispatch({ type: "job.execute", workflowRunId: id, workflowId: "wf", stageId: "s", delivery });
-  const again = await env.kernel.dispatch({ type: "job.execute", workflowRunId: id, workflowId: "wf", stageId: "s", delivery: { ...delivery, deliveryCount: 2 } });
+  const again = await env.kernel.dispatch({
+    type: "job.execute",
+    workflowRunId: id,
+    workflowId: "wf",
+    stageId: "s",
+    delivery: { ...delivery, deliveryCount: 2 },
+  });
   assert.is(again.outcome, "failed");
   assert.match(again.error!, /exhausted 1 attempts/);
   release();
@@ -60,7 +80,10 @@ test("query side: stageOutput of an unfinished stage is a clear error; counts by
   await env.create("wf", {});
   const claimed = await env.kernel.dispatch({ type: "run.claimPending", workerId: "w", maxClaims: 1 });
   const id = claimed.claimed[0]!.workflowRunId;
-  const err = await env.kernel.runs.stageOutput(id, "s").then(() => null, (e) => e);
+  const err = await env.kernel.runs.stageOutput(id, "s").then(
+    () => null,
+    (e) => e,
+  );
   assert.instance(err, JetflowError);
   assert.is((err as JetflowError).code, "INVALID_STATE");
   const counts = await env.kernel.runs.countByStatus!();
@@ -69,20 +92,29 @@ test("query side: stageOutput of an unfinished stage is a clear error; counts by
 
 test("unknown command types are rejected with a validation error", async () => {
   const env = makeEnv([]);
-  const err = await env.kernel.dispatch({ type: "run.explode" } as never).then(() => null, (e) => e);
+  const err = await env.kernel.dispatch({ type: "run.explode" } as never).then(
+    () => null,
+    (e) => e,
+  );
   assert.instance(err, ValidationError);
   assert.match((err as Error).message, /unknown command type "run.explode"/);
 });
 
 test("annotations.attach on a missing run raises RunNotFoundError; attach can target a stage", async () => {
   const env = makeEnv([workflow("wf", [stage({ id: "s", execute: async () => ({ output: 1 }) })])]);
-  const missing = await env.kernel.annotations.attach("nope", { attributes: { a: 1 } }).then(() => null, (e) => e);
+  const missing = await env.kernel.annotations.attach("nope", { attributes: { a: 1 } }).then(
+    () => null,
+    (e) => e,
+  );
   assert.instance(missing, RunNotFoundError);
   const id = await env.create("wf", {});
   const r = await env.kernel.annotations.attach(id, { stageId: "s", attributes: { "qa.ok": true, "qa.by": "bot" } });
   assert.is(r.inserted, 2);
   const rows = await env.kernel.annotations.list(id, { stageId: "s" });
-  assert.equal(rows.map((a) => [a.key, a.actor.id]).sort(), [["qa.by", "jetflow"], ["qa.ok", "jetflow"]]);
+  assert.equal(rows.map((a) => [a.key, a.actor.id]).sort(), [
+    ["qa.by", "jetflow"],
+    ["qa.ok", "jetflow"],
+  ]);
 });
 
 test.run();

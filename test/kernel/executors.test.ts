@@ -14,8 +14,19 @@ test("the routing executor sends listed stages to the remote executor and the re
     },
   };
   let localRuns = 0;
-  const prep = stage({ id: "prep", execute: async () => { localRuns++; return { output: { file: "a.mov" } }; } });
-  const heavy = stage({ id: "transcode", execute: async () => { throw new Error("must not run in-process"); } });
+  const prep = stage({
+    id: "prep",
+    execute: async () => {
+      localRuns++;
+      return { output: { file: "a.mov" } };
+    },
+  });
+  const heavy = stage({
+    id: "transcode",
+    execute: async () => {
+      throw new Error("must not run in-process");
+    },
+  });
   const env = makeEnv([workflow("media", [prep, heavy])], { executor: createRoutingExecutor({ remote, remoteStageIds: ["transcode"] }) });
   const id = await env.create("media", {});
   await env.drain();
@@ -26,7 +37,12 @@ test("the routing executor sends listed stages to the remote executor and the re
 
 test("a remote executor's failure is an ordinary retryable attempt failure", async () => {
   let calls = 0;
-  const remote: ActivityExecutor = { async execute() { if (++calls === 1) throw new Error("worker lost"); return { output: 7 }; } };
+  const remote: ActivityExecutor = {
+    async execute() {
+      if (++calls === 1) throw new Error("worker lost");
+      return { output: 7 };
+    },
+  };
   const env = makeEnv([workflow("wf", [stage({ id: "r", execute: async () => ({ output: 0 }) })])], {
     executor: createRoutingExecutor({ remote, remoteStageIds: new Set(["r"]) }),
   });
@@ -46,10 +62,29 @@ test("the local executor refuses to start an already aborted attempt", async () 
   const ac = new AbortController();
   ac.abort(new Error("host stopping"));
   let ran = false;
-  const s = stage({ id: "s", execute: async () => { ran = true; return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    execute: async () => {
+      ran = true;
+      return { output: 1 };
+    },
+  });
   const err = await createLocalExecutor()
-    .execute({ workflowRunId: "r", workflowId: "w", stageId: "s", attempt: 1, stage: s, context: {} as never, input: {}, config: {}, signal: ac.signal })
-    .then(() => null, (e: Error) => e);
+    .execute({
+      workflowRunId: "r",
+      workflowId: "w",
+      stageId: "s",
+      attempt: 1,
+      stage: s,
+      context: {} as never,
+      input: {},
+      config: {},
+      signal: ac.signal,
+    })
+    .then(
+      () => null,
+      (e: Error) => e,
+    );
   assert.match(err?.message ?? "", /host stopping/);
   assert.is(ran, false);
 });

@@ -5,7 +5,15 @@ import { makeEnv, stage, workflow } from "./support/harness.js";
 
 test("a throwing stage is retried with exponential backoff, then the run fails with its message", async () => {
   let calls = 0;
-  const flaky = stage({ id: "fetch", maxAttempts: 3, backoffMs: 100, execute: async () => { calls++; throw new Error("boom"); } });
+  const flaky = stage({
+    id: "fetch",
+    maxAttempts: 3,
+    backoffMs: 100,
+    execute: async () => {
+      calls++;
+      throw new Error("boom");
+    },
+  });
   const env = makeEnv([workflow("wf", [flaky])]);
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
@@ -26,7 +34,10 @@ test("a throwing stage is retried with exponential backoff, then the run fails w
   assert.is(view?.run.status, "FAILED");
   assert.is(view?.run.error, 'stage "fetch" failed: boom');
   assert.is(view?.stages[0]?.status, "FAILED");
-  assert.equal(env.queue.enqueued.map((j) => j.jobId), [`${id}:fetch:1`, `${id}:fetch:2`, `${id}:fetch:3`]);
+  assert.equal(
+    env.queue.enqueued.map((j) => j.jobId),
+    [`${id}:fetch:1`, `${id}:fetch:2`, `${id}:fetch:3`],
+  );
   const types = env.sink.types(id);
   assert.is(types.filter((t) => t === "stage:retrying").length, 2);
   assert.ok(types.includes("stage:failed") && types.includes("workflow:failed"));
@@ -34,7 +45,13 @@ test("a throwing stage is retried with exponential backoff, then the run fails w
 
 test("a stage that recovers on a retry completes the run", async () => {
   let calls = 0;
-  const s = stage({ id: "s", execute: async () => { if (++calls === 1) throw new Error("transient"); return { output: { ok: true } }; } });
+  const s = stage({
+    id: "s",
+    execute: async () => {
+      if (++calls === 1) throw new Error("transient");
+      return { output: { ok: true } };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   await env.drain();
@@ -48,7 +65,14 @@ test("a stage that recovers on a retry completes the run", async () => {
 
 test("zod failures of stage output are not retried and name the field", async () => {
   let calls = 0;
-  const s = stage({ id: "s", output: z.object({ n: z.number() }), execute: async () => { calls++; return { output: { n: "x" } }; } });
+  const s = stage({
+    id: "s",
+    output: z.object({ n: z.number() }),
+    execute: async () => {
+      calls++;
+      return { output: { n: "x" } };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   await env.drain();
@@ -60,7 +84,14 @@ test("zod failures of stage output are not retried and name the field", async ()
 
 test("a zod error thrown by stage code is not retried", async () => {
   let calls = 0;
-  const s = stage({ id: "s", execute: async () => { calls++; z.object({ a: z.string() }).parse({}); return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    execute: async () => {
+      calls++;
+      z.object({ a: z.string() }).parse({});
+      return { output: 1 };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   await env.drain();
@@ -72,12 +103,25 @@ test("a zod error thrown by stage code is not retried", async () => {
 
 test("invalid stage config fails the stage without running it, naming the field", async () => {
   let calls = 0;
-  const s = stage({ id: "s", config: z.object({ n: z.number() }), execute: async () => { calls++; return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    config: z.object({ n: z.number() }),
+    execute: async () => {
+      calls++;
+      return { output: 1 };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {}, { config: { s: { n: 1 } } });
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
   const job = await env.queue.dequeue({ workerId: "w" });
-  const r = await env.kernel.dispatch({ type: "job.execute", workflowRunId: id, workflowId: "wf", stageId: "s", config: { s: { n: "bad" } } });
+  const r = await env.kernel.dispatch({
+    type: "job.execute",
+    workflowRunId: id,
+    workflowId: "wf",
+    stageId: "s",
+    config: { s: { n: "bad" } },
+  });
   assert.ok(job);
   assert.is(r.outcome, "failed");
   assert.is(r.retry, undefined);
@@ -120,9 +164,15 @@ test("logs are kept for failed attempts and stage annotations of a failed attemp
   env.clock.advance(1000);
   await env.drain();
   const logs = await env.kernel.runs.logs(id, { stageId: "s" });
-  assert.equal(logs.map((l) => l.message), ["attempt 1", "attempt 2"]);
+  assert.equal(
+    logs.map((l) => l.message),
+    ["attempt 1", "attempt 2"],
+  );
   const anns = await env.kernel.annotations.list(id, { keyPrefix: "decision." });
-  assert.equal(anns.map((a) => a.value), ["good"]);
+  assert.equal(
+    anns.map((a) => a.value),
+    ["good"],
+  );
   assert.equal(anns[0]?.actor, { kind: "stage", id: "s" });
 });
 
@@ -150,7 +200,10 @@ test("artifacts are written under the stage prefix and readable by later stages"
   const out = (await env.kernel.runs.get(id))!.run.output as { text: string; escaped: string };
   assert.is(out.text, "hello");
   assert.match(out.escaped, /outside run/);
-  assert.equal((await env.persistence.listArtifacts(id)).map((x) => x.key), [`runs/${id}/a/report.txt`]);
+  assert.equal(
+    (await env.persistence.listArtifacts(id)).map((x) => x.key),
+    [`runs/${id}/a/report.txt`],
+  );
 });
 
 test("job.execute with an idempotency key replays the first result without re-running", async () => {
@@ -167,7 +220,14 @@ test("job.execute with an idempotency key replays the first result without re-ru
 });
 
 test("heartbeats reach the host's onHeartbeat callback", async () => {
-  const s = stage({ id: "s", execute: async (ctx) => { ctx.heartbeat(); ctx.heartbeat({ pct: 50 }); return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    execute: async (ctx) => {
+      ctx.heartbeat();
+      ctx.heartbeat({ pct: 50 });
+      return { output: 1 };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])]);
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });

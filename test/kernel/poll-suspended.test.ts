@@ -7,7 +7,11 @@ function batchWorkflow(check: () => Promise<any>, opts: { maxWaitTime?: number }
   const submit = stage({
     id: "batch",
     output: z.object({ results: z.array(z.number()) }),
-    execute: async () => ({ suspended: true, state: { batchId: "b-1" }, pollConfig: { pollInterval: 1000, maxWaitTime: opts.maxWaitTime ?? 10_000 } }),
+    execute: async () => ({
+      suspended: true,
+      state: { batchId: "b-1" },
+      pollConfig: { pollInterval: 1000, maxWaitTime: opts.maxWaitTime ?? 10_000 },
+    }),
     checkCompletion: async (state: { batchId: string }, ctx) => {
       await ctx.log("INFO", `checking ${state.batchId}`);
       return check();
@@ -35,7 +39,11 @@ test("a suspended stage is polled when due, resumes, and the run transitions to 
   env.clock.advance(1000);
   const res = await env.kernel.dispatch({ type: "stage.pollSuspended" });
   assert.equal(res, { checked: 1, resumed: 1, failed: 0, resumedRunIds: [id] });
-  assert.equal(env.queue.jobs.map((j) => j.stageId), ["after"], "transition queued the next group");
+  assert.equal(
+    env.queue.jobs.map((j) => j.stageId),
+    ["after"],
+    "transition queued the next group",
+  );
   await env.drain();
   const run = (await env.kernel.runs.get(id))!.run;
   assert.is(run.status, "COMPLETED");
@@ -69,7 +77,15 @@ test("a check reporting an error fails the stage and the run", async () => {
 
 test("a stage still waiting after maxWaitTime times out", async () => {
   let checks = 0;
-  const env = makeEnv([batchWorkflow(async () => { checks++; return { ready: false }; }, { maxWaitTime: 3000 })]);
+  const env = makeEnv([
+    batchWorkflow(
+      async () => {
+        checks++;
+        return { ready: false };
+      },
+      { maxWaitTime: 3000 },
+    ),
+  ]);
   const id = await env.create("batch-wf", {});
   await env.drain();
   env.clock.advance(3001);

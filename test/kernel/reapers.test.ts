@@ -17,7 +17,17 @@ test("lease.reapStale fails the stage and run of a job the transport dead-letter
 
 test("a dead letter for an attempt the stage already moved past is ignored", async () => {
   let calls = 0;
-  const env = makeEnv([workflow("wf", [stage({ id: "s", execute: async () => { if (++calls === 1) throw new Error("x"); return { output: 1 }; } })])]);
+  const env = makeEnv([
+    workflow("wf", [
+      stage({
+        id: "s",
+        execute: async () => {
+          if (++calls === 1) throw new Error("x");
+          return { output: 1 };
+        },
+      }),
+    ]),
+  ]);
   const id = await env.create("wf", {});
   await env.drain(); // attempt 1 failed, retry for attempt 2 queued
   const r = await env.kernel.dispatch({ type: "job.deadLetter", workflowRunId: id, stageId: "s", attempt: 1, reason: "late" });
@@ -36,7 +46,10 @@ test("run.reapStuck transitions a run whose group completed but whose transition
   env.clock.advance(60_001);
   const r = await env.kernel.dispatch({ type: "run.reapStuck", stuckThresholdMs: 60_000 });
   assert.equal(r.runIds, [id]);
-  assert.equal(env.queue.jobs.map((j) => j.stageId), ["b"]);
+  assert.equal(
+    env.queue.jobs.map((j) => j.stageId),
+    ["b"],
+  );
 });
 
 test("run.reapStuck re-enqueues a lost job; a redelivered RUNNING attempt is taken over with a new attempt", async () => {
@@ -89,7 +102,15 @@ test("a long, healthy in-process stage keeps its run alive, so run.reapStuck doe
   let started!: () => void;
   const running = new Promise<void>((r) => (started = r));
   let calls = 0;
-  const s = stage({ id: "s", execute: async () => { calls++; started(); await hang; return { output: 1 }; } });
+  const s = stage({
+    id: "s",
+    execute: async () => {
+      calls++;
+      started();
+      await hang;
+      return { output: 1 };
+    },
+  });
   const env = makeEnv([workflow("wf", [s])], { options: { cancelCheckIntervalMs: 2, stuckThresholdMs: 60_000 } });
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });

@@ -43,7 +43,11 @@ test("concurrent dispatch with the same key raises IdempotencyInProgressError", 
   const complete = env.persistence.completeIdempotencyKey.bind(env.persistence);
   let holding!: () => void;
   const held = new Promise<void>((r) => (holding = r));
-  env.persistence.completeIdempotencyKey = async (...args) => { holding(); await gate; return complete(...args); };
+  env.persistence.completeIdempotencyKey = async (...args) => {
+    holding();
+    await gate;
+    return complete(...args);
+  };
   const cmd = { type: "run.create", idempotencyKey: "race", workflowId: "greet", input: { email: "a@b.co" } } as const;
   const first = env.kernel.dispatch(cmd);
   await held;
@@ -100,14 +104,21 @@ test("unknown workflow raises WorkflowNotFoundError", async () => {
 
 test("annotations given at creation are stored with the default system actor", async () => {
   const env = makeEnv([wf()]);
-  const id = await env.create("greet", { email: "a@b.co" }, {
-    annotations: [
-      { attributes: { "trigger.source": "webhook" } },
-      { actor: { kind: "user", id: "alice" }, attributes: { "trigger.reason": "manual" } },
-    ],
-  });
+  const id = await env.create(
+    "greet",
+    { email: "a@b.co" },
+    {
+      annotations: [
+        { attributes: { "trigger.source": "webhook" } },
+        { actor: { kind: "user", id: "alice" }, attributes: { "trigger.reason": "manual" } },
+      ],
+    },
+  );
   const all = await env.kernel.annotations.list(id);
-  assert.equal(all.map((a) => [a.key, a.actor.id]).sort(), [["trigger.reason", "alice"], ["trigger.source", "jetflow"]]);
+  assert.equal(all.map((a) => [a.key, a.actor.id]).sort(), [
+    ["trigger.reason", "alice"],
+    ["trigger.source", "jetflow"],
+  ]);
   assert.is(all.find((a) => a.key === "trigger.source")?.actor.kind, "system");
 });
 
@@ -116,7 +127,10 @@ test("run.claimPending starts group 0 and enqueues attempt-1 jobs with determini
   const id = await env.create("greet", { email: "a@b.co" });
   const r = await env.kernel.dispatch({ type: "run.claimPending", workerId: "w1" });
   assert.equal(r.claimed, [{ workflowRunId: id, workflowId: "greet", jobIds: [`${id}:greet:1`] }]);
-  assert.equal(env.queue.jobs.map((j) => j.jobId), [`${id}:greet:1`]);
+  assert.equal(
+    env.queue.jobs.map((j) => j.jobId),
+    [`${id}:greet:1`],
+  );
   const view = await env.kernel.runs.get(id);
   assert.is(view?.run.status, "RUNNING");
   assert.is(view?.run.currentGroupIndex, 0);
@@ -127,13 +141,19 @@ test("run.claimPending starts group 0 and enqueues attempt-1 jobs with determini
 test("a claimed run whose workflow is no longer registered fails clearly without blocking others", async () => {
   const good = wf();
   const ghostWf = workflow("gone", [greet]);
-  const reg = new Map([["greet", good], ["gone", ghostWf]]);
+  const reg = new Map([
+    ["greet", good],
+    ["gone", ghostWf],
+  ]);
   const env = makeEnv([], { registry: { getWorkflow: (id) => reg.get(id) } });
   const bad = await env.create("gone", { email: "a@b.co" });
   const ok = await env.create("greet", { email: "a@b.co" });
   reg.delete("gone");
   const r = await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
-  assert.equal(r.claimed.map((c) => c.workflowRunId), [ok]);
+  assert.equal(
+    r.claimed.map((c) => c.workflowRunId),
+    [ok],
+  );
   const failed = await env.kernel.runs.get(bad);
   assert.is(failed?.run.status, "FAILED");
   assert.match(failed?.run.error ?? "", /workflow "gone" is not registered/);
@@ -144,7 +164,10 @@ test("the kernel lets the store take over idempotency keys abandoned longer than
   const seen: (Date | undefined)[] = [];
   const store: Persistence = env.persistence;
   const acquire = store.acquireIdempotencyKey.bind(store);
-  store.acquireIdempotencyKey = async (c, k, now, opts) => { seen.push(opts?.staleBefore); return acquire(c, k, now, opts); };
+  store.acquireIdempotencyKey = async (c, k, now, opts) => {
+    seen.push(opts?.staleBefore);
+    return acquire(c, k, now, opts);
+  };
   await env.create("greet", { email: "a@b.co" });
   assert.is(seen[0]?.getTime(), env.clock.now().getTime() - 90_000);
 });

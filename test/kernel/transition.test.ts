@@ -13,7 +13,11 @@ test("parallel group output is keyed by stage id; require/optional read earlier 
     execute: async (ctx) => {
       seen.push(ctx.input, ctx.optional("missing"), ctx.require("b2"));
       let err = "";
-      try { ctx.require("nope"); } catch (e) { err = (e as Error).message; }
+      try {
+        ctx.require("nope");
+      } catch (e) {
+        err = (e as Error).message;
+      }
       return { output: { input: ctx.input, err } };
     },
   });
@@ -29,10 +33,22 @@ test("parallel group output is keyed by stage id; require/optional read earlier 
 
 test("a 4-group workflow completes with the final output persisted and in workflow:completed", async () => {
   const order: string[] = [];
-  const mk = (id: string, f: (x: any) => unknown) => stage({ id, execute: async (ctx) => { order.push(id); return { output: f(ctx.input) }; } });
+  const mk = (id: string, f: (x: any) => unknown) =>
+    stage({
+      id,
+      execute: async (ctx) => {
+        order.push(id);
+        return { output: f(ctx.input) };
+      },
+    });
   const wf = workflow(
     "four",
-    [mk("g0", (i) => ({ n: i.n + 1 })), mk("g1", (i) => ({ n: i.n * 10 })), [mk("g2a", (i) => i.n), mk("g2b", (i) => -i.n)], mk("g3", (i) => ({ sum: i.g2a + i.g2b, a: i.g2a }))],
+    [
+      mk("g0", (i) => ({ n: i.n + 1 })),
+      mk("g1", (i) => ({ n: i.n * 10 })),
+      [mk("g2a", (i) => i.n), mk("g2b", (i) => -i.n)],
+      mk("g3", (i) => ({ sum: i.g2a + i.g2b, a: i.g2a })),
+    ],
     { input: z.object({ n: z.number() }), output: z.object({ sum: z.number(), a: z.number() }) },
   );
   const env = makeEnv([wf]);
@@ -63,7 +79,13 @@ test("concurrent transitions after two parallel stages finish advance exactly on
   let nextRuns = 0;
   const a = stage({ id: "a", execute: async () => ({ output: 1 }) });
   const b = stage({ id: "b", execute: async () => ({ output: 2 }) });
-  const c = stage({ id: "c", execute: async () => { nextRuns++; return { output: 3 }; } });
+  const c = stage({
+    id: "c",
+    execute: async () => {
+      nextRuns++;
+      return { output: 3 };
+    },
+  });
   const env = makeEnv([workflow("wf", [[a, b], c])]);
   const id = await env.create("wf", {});
   await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
@@ -74,7 +96,10 @@ test("concurrent transitions after two parallel stages finish advance exactly on
     env.kernel.dispatch({ type: "run.transition", workflowRunId: id }),
   ]);
   assert.equal(results.map((r) => r.action).sort(), ["advanced", "noop"]);
-  assert.equal(env.queue.jobs.map((j) => j.stageId), ["c"]);
+  assert.equal(
+    env.queue.jobs.map((j) => j.stageId),
+    ["c"],
+  );
   await env.drain();
   assert.is(nextRuns, 1);
   assert.is((await env.kernel.runs.get(id))!.run.status, "COMPLETED");
@@ -92,7 +117,13 @@ test("transition is a noop while the group is still in progress", async () => {
 });
 
 test("a failing parallel stage fails the run and cancels its sibling, whose late result is discarded", async () => {
-  const bad = stage({ id: "bad", maxAttempts: 1, execute: async () => { throw new Error("kaput"); } });
+  const bad = stage({
+    id: "bad",
+    maxAttempts: 1,
+    execute: async () => {
+      throw new Error("kaput");
+    },
+  });
   const slow = stage({ id: "slow", execute: async () => ({ output: 1 }) });
   const env = makeEnv([workflow("wf", [[slow, bad]])]);
   const id = await env.create("wf", {});
@@ -114,7 +145,13 @@ test("a suspension hints the scheduler when the stage should be polled", async (
     execute: async () => ({ suspended: true, state: {}, pollConfig: { pollInterval: 5000, maxWaitTime: 60_000 } }),
     checkCompletion: async () => ({ ready: false }),
   });
-  const env = makeEnv([workflow("wf", [s])], { scheduler: { schedule: async (c, at) => { hints.push([c.type, at.getTime()]); } } });
+  const env = makeEnv([workflow("wf", [s])], {
+    scheduler: {
+      schedule: async (c, at) => {
+        hints.push([c.type, at.getTime()]);
+      },
+    },
+  });
   await env.create("wf", {});
   await env.drain();
   assert.equal(hints, [["stage.pollSuspended", env.clock.now().getTime() + 5000]]);

@@ -23,7 +23,10 @@ const queues = [{ queue: "default", codeVersion: "v1" }];
 
 async function load(extra: Record<string, unknown>): Promise<OrchestratorConfig> {
   const file = join(dir, `c-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify({ workflows, database: { url: "postgres://127.0.0.1:1/none" }, nats: { servers: "nats://127.0.0.1:1" }, ...extra }));
+  writeFileSync(
+    file,
+    JSON.stringify({ workflows, database: { url: "postgres://127.0.0.1:1/none" }, nats: { servers: "nats://127.0.0.1:1" }, ...extra }),
+  );
   return loadOrchestratorConfig(file, {});
 }
 
@@ -54,7 +57,18 @@ test("the remote section gets defaults and is refused without s3, twice-listed, 
   await refused({ remote: { queues } }, /remote: needs an "s3" section/);
   await refused({ s3, remote: { queues: [] } }, /remote\.queues: list at least one/);
   await refused({ s3, remote: { queues: [...queues, ...queues] } }, /remote\.queues\.1: queue "default" version "v1" is listed twice/);
-  await refused({ s3, remote: { queues: [{ queue: "q", codeVersion: "v1", leaseMs: 1000 }, { queue: "q", codeVersion: "v2" }] } }, /queue "q" has two leases/);
+  await refused(
+    {
+      s3,
+      remote: {
+        queues: [
+          { queue: "q", codeVersion: "v1", leaseMs: 1000 },
+          { queue: "q", codeVersion: "v2" },
+        ],
+      },
+    },
+    /queue "q" has two leases/,
+  );
 });
 
 test("remote.stage binds only configured queues and versions; without a remote section it says what to add", async () => {

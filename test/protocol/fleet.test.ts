@@ -2,7 +2,16 @@
 // records validate with field-named errors, and workersServing picks who can run a labelled task.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { controlFilter, controlSubject, parseControlReply, parseWorkerRecord, workerRegistryBucket, workerRegistryKey, workersServing, type WorkerRecord } from "../../src/contract/fleet.js";
+import {
+  controlFilter,
+  controlSubject,
+  parseControlReply,
+  parseWorkerRecord,
+  workerRegistryBucket,
+  workerRegistryKey,
+  workersServing,
+  type WorkerRecord,
+} from "../../src/contract/fleet.js";
 
 const record = (over: Partial<WorkerRecord & { healthy: boolean }> = {}): WorkerRecord & { healthy: boolean } => ({
   v: 1,
@@ -50,7 +59,8 @@ test("workersServing: healthy running workers of the queue and version whose lab
     record({ id: "gpu-v2", labels: { gpu: "true" }, stageCodeVersion: "v2" }),
     record({ id: "gpu-other-queue", labels: { gpu: "true" }, queue: "other" }),
   ];
-  const ids = (req: Record<string, string>) => workersServing(workers, { queue: "render", codeVersion: "v1", requiredLabels: req }).map((w) => w.id);
+  const ids = (req: Record<string, string>) =>
+    workersServing(workers, { queue: "render", codeVersion: "v1", requiredLabels: req }).map((w) => w.id);
   assert.equal(ids({ gpu: "true" }), ["gpu"]);
   assert.equal(ids({}), ["gpu", "cpu"]);
   assert.equal(ids({ gpu: "false" }), [], "nobody can serve it: the caller reports it");

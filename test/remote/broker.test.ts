@@ -18,7 +18,15 @@ const start = async (f: Fix, taskId: string, attempt: number, extra: Record<stri
   if (t?.status === "LEASED" && t.attempt < attempt) {
     await f.broker.handleHeartbeat({ taskId, attempt: t.attempt, leaseToken: t.leaseToken, workerId: t.workerId, release: true });
   }
-  const r = await f.broker.handleHeartbeat({ start: true, taskId, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: t?.capability, ...extra });
+  const r = await f.broker.handleHeartbeat({
+    start: true,
+    taskId,
+    attempt,
+    workerId: `w${attempt}`,
+    codeVersion: "v1",
+    capability: t?.capability,
+    ...extra,
+  });
   return { ...r, leaseToken: r.leaseToken ?? "" };
 };
 const report = (taskId: string, attempt: number, leaseToken: string, over: Record<string, unknown> = {}) => ({
@@ -150,7 +158,10 @@ test("presign: keys outside the attempt prefix are refused (confused deputy)", a
       (err: unknown) => assert.instance(err, PresignRefusedError, `${op} ${key}`),
     );
   }
-  assert.ok(f.objects.signed.every((s) => s.key.startsWith("runs/run-1/")), "nothing outside the run was signed");
+  assert.ok(
+    f.objects.signed.every((s) => s.key.startsWith("runs/run-1/")),
+    "nothing outside the run was signed",
+  );
 });
 
 test("presign from a superseded attempt is refused: it cannot write over its successor", async () => {
@@ -177,7 +188,10 @@ test("reapExpired: deadline passed fails; last attempt's lost lease fails as exh
   await start(f, retry, 1);
   clock.advance(2_000);
   const r1 = await f.broker.reapExpired();
-  assert.equal(r1.failed.map((x) => x.taskId), [last]);
+  assert.equal(
+    r1.failed.map((x) => x.taskId),
+    [last],
+  );
   assert.match(r1.failed[0]!.error, /attempts exhausted: attempt 1 of 1/);
   assert.is(r1.leasesExpired, 1);
   assert.is((await f.broker.getOutcome(retry))!.status, "pending");
@@ -248,7 +262,10 @@ test("waitForOutcome is woken by the report, not by its timeout", async () => {
   const other = await f.broker.submit(spec({ stageId: "z" }));
   const w2 = f.broker.waitForOutcome(other, { timeoutMs: 30_000, signal: ac.signal });
   ac.abort(new Error("gave up"));
-  await w2.then(() => assert.unreachable(), (err: Error) => assert.is(err.message, "gave up"));
+  await w2.then(
+    () => assert.unreachable(),
+    (err: Error) => assert.is(err.message, "gave up"),
+  );
 });
 
 test("a start without the task message's capability, or through another queue, is refused as for an unknown task and changes nothing", async () => {
@@ -274,7 +291,15 @@ test("the broker issues the lease token; a token the worker sends with its start
   const f = await makeFixture();
   const id = await f.broker.submit(spec());
   const cap = (await f.store.getTask(id))!.capability!;
-  const r = await f.broker.handleHeartbeat({ start: true, taskId: id, attempt: 1, workerId: "w1", codeVersion: "v1", capability: cap, leaseToken: "chosen-by-worker" });
+  const r = await f.broker.handleHeartbeat({
+    start: true,
+    taskId: id,
+    attempt: 1,
+    workerId: "w1",
+    codeVersion: "v1",
+    capability: cap,
+    leaseToken: "chosen-by-worker",
+  });
   assert.ok(r.accepted && r.leaseToken && r.leaseToken !== "chosen-by-worker");
   assert.is((await f.store.getTask(id))!.leaseToken, r.leaseToken);
   const forged = await f.broker.report(report(id, 1, "chosen-by-worker"));
@@ -286,7 +311,8 @@ test("a newer attempt cannot take a live lease; it is told when to retry, and st
   const f = await makeFixture({ clock, leaseMs: 10_000 });
   const id = await f.broker.submit(spec({ maxAttempts: 10 }));
   const cap = (await f.store.getTask(id))!.capability!;
-  const begin = (attempt: number) => f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: cap });
+  const begin = (attempt: number) =>
+    f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: cap });
   const s1 = await begin(1);
   assert.ok(s1.accepted);
   clock.advance(5_000);
@@ -312,7 +338,11 @@ test("presigns and reports through another queue's subject are refused", async (
     () => assert.unreachable("presign via queue b"),
     (err: Error) => assert.match(err.message, /does not exist|unknown|not found/i),
   );
-  assert.equal(await f.broker.report(report(id, 1, s.leaseToken), null, { queue: "b" }), { accepted: false, reason: "unknown_task", taskId: id });
+  assert.equal(await f.broker.report(report(id, 1, s.leaseToken), null, { queue: "b" }), {
+    accepted: false,
+    reason: "unknown_task",
+    taskId: id,
+  });
   assert.ok((await f.broker.report(report(id, 1, s.leaseToken), null, { queue: "a" })).accepted);
 });
 

@@ -61,7 +61,14 @@ test("defineRemoteStage suspends with the task id and resumes from the worker's 
   assert.is(out.suspended, true);
   assert.is(out.pollConfig.pollInterval, 10);
   assert.equal(await remote.checkCompletion!(out.state, checkCtx()), { ready: false, nextCheckIn: 10 });
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy }, workerId: "w", pollWaitMs: 50 });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy },
+    workerId: "w",
+    pollWaitMs: 50,
+  });
   w.start();
   await until(async () => (await f.broker.getOutcome(out.state.taskId))!.status === "completed");
   await w.stop();
@@ -104,9 +111,26 @@ test("createRemoteExecutor blocks until the worker reports, heartbeating the ker
     await ctx.log("INFO", "remote log");
     return { output: { r: 5 } };
   });
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy: slow }, workerId: "w", pollWaitMs: 50 });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy: slow },
+    workerId: "w",
+    pollWaitMs: 50,
+  });
   w.start();
-  const running = exec.execute({ workflowRunId: "run-1", workflowId: "wf", stageId: "heavy", attempt: 1, stage: slow, context: k.ctx, input: { n: 1 }, config: {}, signal: new AbortController().signal });
+  const running = exec.execute({
+    workflowRunId: "run-1",
+    workflowId: "wf",
+    stageId: "heavy",
+    attempt: 1,
+    stage: slow,
+    context: k.ctx,
+    input: { n: 1 },
+    config: {},
+    signal: new AbortController().signal,
+  });
   await until(() => k.beats() >= 3, 3_000, "kernel heartbeats while waiting");
   go.open();
   assert.equal(await running, { output: { r: 5 } });
@@ -126,10 +150,28 @@ test("createRemoteExecutor: aborting the request fails the task and interrupts t
     );
     return { output: { r: 0 } };
   });
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy: blocking }, workerId: "w", pollWaitMs: 50, heartbeatIntervalMs: 20 });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy: blocking },
+    workerId: "w",
+    pollWaitMs: 50,
+    heartbeatIntervalMs: 20,
+  });
   w.start();
   const ac = new AbortController();
-  const running = exec.execute({ workflowRunId: "run-1", workflowId: "wf", stageId: "heavy", attempt: 1, stage: blocking, context: kernelCtx().ctx, input: { n: 1 }, config: {}, signal: ac.signal });
+  const running = exec.execute({
+    workflowRunId: "run-1",
+    workflowId: "wf",
+    stageId: "heavy",
+    attempt: 1,
+    stage: blocking,
+    context: kernelCtx().ctx,
+    input: { n: 1 },
+    config: {},
+    signal: ac.signal,
+  });
   await entered.promise;
   ac.abort(new Error("kernel gave up"));
   await running.then(

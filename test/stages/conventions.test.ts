@@ -12,7 +12,11 @@ test("typedKey carries the key at runtime and nothing else", () => {
 
 test("typedKey refuses keys that are not dotted lower-case segments", () => {
   for (const bad of ["", "Decision.Outcome", "a..b", ".a", "a.", "has space"]) {
-    assert.throws(() => typedKey(bad), (err: unknown) => err instanceof ValidationError, bad);
+    assert.throws(
+      () => typedKey(bad),
+      (err: unknown) => err instanceof ValidationError,
+      bad,
+    );
   }
 });
 

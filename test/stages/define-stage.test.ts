@@ -5,7 +5,11 @@ import { InvalidStateError, JetflowError, ValidationError } from "../../src/cont
 import { DEFAULT_RETRY_POLICY, NonRetryableStageError, defineAsyncBatchStage, defineStage } from "../../src/stages/index.js";
 import type { StageContext } from "../../src/contract/stage-types.js";
 
-const schemas = { input: z.object({ text: z.string() }), output: z.object({ words: z.number() }), config: z.object({ min: z.number().default(1) }) };
+const schemas = {
+  input: z.object({ text: z.string() }),
+  output: z.object({ words: z.number() }),
+  config: z.object({ min: z.number().default(1) }),
+};
 
 function validationIssues(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -23,7 +27,12 @@ function ctxOf<I, C>(input: I, config: C): StageContext<I, C> {
 }
 
 test("defineStage fills defaults: no dependencies, default retry policy, sync mode", () => {
-  const s = defineStage({ id: "count", name: "Count", schemas, execute: async (ctx) => ({ output: { words: ctx.input.text.split(" ").length } }) });
+  const s = defineStage({
+    id: "count",
+    name: "Count",
+    schemas,
+    execute: async (ctx) => ({ output: { words: ctx.input.text.split(" ").length } }),
+  });
   assert.equal(s.id, "count");
   assert.equal(s.dependencies, []);
   assert.equal(s.retry, { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 60_000 });
@@ -35,7 +44,13 @@ test("defineStage fills defaults: no dependencies, default retry policy, sync mo
 test("defineStage keeps a partial retry policy and fills the rest", () => {
   const s = defineStage({ id: "r", name: "R", schemas, retry: { maxAttempts: 7 }, execute: async () => ({ output: { words: 0 } }) });
   assert.equal(s.retry, { maxAttempts: 7, backoffMs: 1000, maxBackoffMs: 60_000 });
-  const u = defineStage({ id: "u", name: "U", schemas, retry: { maxAttempts: undefined, backoffMs: 5 }, execute: async () => ({ output: { words: 0 } }) });
+  const u = defineStage({
+    id: "u",
+    name: "U",
+    schemas,
+    retry: { maxAttempts: undefined, backoffMs: 5 },
+    execute: async () => ({ output: { words: 0 } }),
+  });
   assert.equal(u.retry, { maxAttempts: 3, backoffMs: 5, maxBackoffMs: 60_000 });
 });
 
@@ -62,7 +77,12 @@ test("execute runs the user's function with the typed context", async () => {
 });
 
 test("a sync stage that returns a suspension fails loudly instead of hanging forever", async () => {
-  const s = defineStage({ id: "oops", name: "Oops", schemas, execute: (async () => ({ suspended: true, state: {}, pollConfig: { pollInterval: 1, maxWaitTime: 1 } })) as never });
+  const s = defineStage({
+    id: "oops",
+    name: "Oops",
+    schemas,
+    execute: (async () => ({ suspended: true, state: {}, pollConfig: { pollInterval: 1, maxWaitTime: 1 } })) as never,
+  });
   try {
     await s.execute(ctxOf({ text: "" }, { min: 1 }) as never);
     assert.unreachable("should throw");
@@ -78,7 +98,11 @@ test("stage ids: letters, digits, '_' and '-'; dots, colons, slashes, spaces and
   }
   for (const id of ["", "a.b", "run:1", "a/b", "has space", "-lead", "x".repeat(65)]) {
     const issues = validationIssues(() => defineStage({ id, name: "x", schemas, execute: async () => ({ output: { words: 0 } }) }));
-    assert.equal(issues.map((i) => i.path), ["id"], `id ${JSON.stringify(id)}`);
+    assert.equal(
+      issues.map((i) => i.path),
+      ["id"],
+      `id ${JSON.stringify(id)}`,
+    );
   }
 });
 
@@ -114,27 +138,50 @@ test("missing schemas object is a validation error, not a TypeError", () => {
 });
 
 test("a stage cannot depend on itself", () => {
-  const issues = validationIssues(() => defineStage({ id: "a", name: "A", dependencies: ["a"], schemas, execute: async () => ({ output: { words: 0 } }) }));
+  const issues = validationIssues(() =>
+    defineStage({ id: "a", name: "A", dependencies: ["a"], schemas, execute: async () => ({ output: { words: 0 } }) }),
+  );
   assert.equal(issues, [{ path: "dependencies.0", message: "a stage cannot depend on itself" }]);
 });
 
 test("maxBackoffMs below backoffMs is refused", () => {
   const issues = validationIssues(() =>
-    defineStage({ id: "a", name: "A", retry: { backoffMs: 5000, maxBackoffMs: 10 }, schemas, execute: async () => ({ output: { words: 0 } }) }),
+    defineStage({
+      id: "a",
+      name: "A",
+      retry: { backoffMs: 5000, maxBackoffMs: 10 },
+      schemas,
+      execute: async () => ({ output: { words: 0 } }),
+    }),
   );
-  assert.equal(issues.map((i) => i.path), ["retry.maxBackoffMs"]);
+  assert.equal(
+    issues.map((i) => i.path),
+    ["retry.maxBackoffMs"],
+  );
 });
 
 test("defineStage refuses checkCompletion and async mode (they belong to defineAsyncBatchStage)", () => {
   const issues = validationIssues(() =>
-    defineStage({ id: "a", name: "A", mode: "async-batch", schemas, execute: async () => ({ output: { words: 0 } }), checkCompletion: async () => ({ ready: false }) } as never),
+    defineStage({
+      id: "a",
+      name: "A",
+      mode: "async-batch",
+      schemas,
+      execute: async () => ({ output: { words: 0 } }),
+      checkCompletion: async () => ({ ready: false }),
+    } as never),
   );
   assert.equal(issues.map((i) => i.path).sort(), ["checkCompletion", "mode"]);
 });
 
 test("defineAsyncBatchStage requires checkCompletion and sets mode async-batch", async () => {
-  const issues = validationIssues(() => defineAsyncBatchStage({ id: "b", name: "B", schemas, execute: async () => ({ output: { words: 0 } }) } as never));
-  assert.equal(issues.map((i) => i.path), ["checkCompletion"]);
+  const issues = validationIssues(() =>
+    defineAsyncBatchStage({ id: "b", name: "B", schemas, execute: async () => ({ output: { words: 0 } }) } as never),
+  );
+  assert.equal(
+    issues.map((i) => i.path),
+    ["checkCompletion"],
+  );
 
   const s = defineAsyncBatchStage({
     id: "batch",
@@ -152,9 +199,19 @@ test("defineAsyncBatchStage requires checkCompletion and sets mode async-batch",
 
 test("defineAsyncBatchStage refuses mode sync", () => {
   const issues = validationIssues(() =>
-    defineAsyncBatchStage({ id: "b", name: "B", mode: "sync", schemas, execute: async () => ({ output: { words: 0 } }), checkCompletion: async () => ({ ready: false }) } as never),
+    defineAsyncBatchStage({
+      id: "b",
+      name: "B",
+      mode: "sync",
+      schemas,
+      execute: async () => ({ output: { words: 0 } }),
+      checkCompletion: async () => ({ ready: false }),
+    } as never),
   );
-  assert.equal(issues.map((i) => i.path), ["mode"]);
+  assert.equal(
+    issues.map((i) => i.path),
+    ["mode"],
+  );
 });
 
 test("the error message names the stage", () => {

@@ -3,10 +3,26 @@ import * as assert from "uvu/assert";
 import { z } from "zod";
 import { WorkflowBuilder } from "../../src/builder/index.js";
 import { StageNotFoundError, ValidationError } from "../../src/contract/errors.js";
-import { UnknownStageIdError, assertValidStageId, createStageIds, defineStage, defineStageIds, isValidStageId } from "../../src/stages/index.js";
+import {
+  UnknownStageIdError,
+  assertValidStageId,
+  createStageIds,
+  defineStage,
+  defineStageIds,
+  isValidStageId,
+} from "../../src/stages/index.js";
 
-const mk = (id: string) => defineStage({ id, name: id, schemas: { input: z.any(), output: z.any(), config: z.object({}) }, execute: async () => ({ output: null }) });
-const wf = new WorkflowBuilder("docs", "Docs", "", z.any(), z.any()).pipe(mk("fetch")).parallel([mk("stats"), mk("summary")]).build();
+const mk = (id: string) =>
+  defineStage({
+    id,
+    name: id,
+    schemas: { input: z.any(), output: z.any(), config: z.object({}) },
+    execute: async () => ({ output: null }),
+  });
+const wf = new WorkflowBuilder("docs", "Docs", "", z.any(), z.any())
+  .pipe(mk("fetch"))
+  .parallel([mk("stats"), mk("summary")])
+  .build();
 
 test("createStageIds maps every stage id of a workflow to itself", () => {
   const ids = createStageIds(wf);
@@ -23,7 +39,10 @@ test("defineStageIds makes constants from a tuple and refuses bad or repeated id
     assert.unreachable();
   } catch (err) {
     assert.instance(err, ValidationError);
-    assert.equal((err as ValidationError).issues.map((i) => i.path), ["1", "2"]);
+    assert.equal(
+      (err as ValidationError).issues.map((i) => i.path),
+      ["1", "2"],
+    );
   }
 });
 

@@ -12,10 +12,23 @@ import {
 import type { JobSpec, WorkflowEvent } from "../../src/ports/index.js";
 
 const job = (jobId: string, priority = 0, availableAt?: Date): JobSpec => ({
-  jobId, workflowRunId: "r", workflowId: "wf", stageId: "s", attempt: 1, maxAttempts: 3, priority, payload: {}, ...(availableAt ? { availableAt } : {}),
+  jobId,
+  workflowRunId: "r",
+  workflowId: "wf",
+  stageId: "s",
+  attempt: 1,
+  maxAttempts: 3,
+  priority,
+  payload: {},
+  ...(availableAt ? { availableAt } : {}),
 });
 const event = (id: string, type: WorkflowEvent["type"] = "workflow:started"): WorkflowEvent => ({
-  id, type, workflowRunId: "r", workflowId: "wf", timestamp: "2026-01-01T00:00:00.000Z", data: {},
+  id,
+  type,
+  workflowRunId: "r",
+  workflowId: "wf",
+  timestamp: "2026-01-01T00:00:00.000Z",
+  data: {},
 });
 
 test("FakeClock starts at a fixed instant, advances and jumps only when told", () => {
@@ -45,7 +58,10 @@ test("CollectingEventSink de-duplicates by id, waits for a match, and times out 
     await sink.waitFor((e) => e.type === "workflow:failed", 30);
     assert.unreachable("should time out");
   } catch (err) {
-    assert.match(String((err as Error).message), "no matching event within 30ms; 2 event(s) collected: workflow:started, workflow:completed");
+    assert.match(
+      String((err as Error).message),
+      "no matching event within 30ms; 2 event(s) collected: workflow:started, workflow:completed",
+    );
   }
   sink.clear();
   assert.equal(sink.events, []);
@@ -58,7 +74,10 @@ test("CollectingEventSink de-duplicates by id, waits for a match, and times out 
   }
   sink.failWith(null);
   await sink.publish(event("e3"));
-  assert.equal(sink.ofType("workflow:started").map((e) => e.id), ["e3"]);
+  assert.equal(
+    sink.ofType("workflow:started").map((e) => e.id),
+    ["e3"],
+  );
 });
 
 test("NoopScheduler records what it was asked to schedule", async () => {

@@ -4,7 +4,15 @@ import { createActivityWorker } from "../../worker-sdk/index.js";
 import { makeFixture, spec, stage, until } from "../remote/helpers/fixture.js";
 
 const run = async (f: Awaited<ReturnType<typeof makeFixture>>, body: Parameters<typeof stage>[1], over: Record<string, unknown> = {}) => {
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy: stage("heavy", body) }, workerId: "w", pollWaitMs: 50, ...over });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy: stage("heavy", body) },
+    workerId: "w",
+    pollWaitMs: 50,
+    ...over,
+  });
   const id = await f.broker.submit(spec({ maxAttempts: 1 }));
   w.start();
   await until(async () => (await f.broker.getOutcome(id))!.status !== "pending", 5_000, "outcome");
@@ -48,7 +56,10 @@ test("large artifacts go up as presigned multipart and are reassembled byte for 
       { partSize: 1_000 },
     );
     assert.is(o.status, "completed");
-    assert.equal(f.objects.signed.filter((s) => s.op === "multipart").map((s) => s.key), ["runs/run-1/heavy/1/big.bin"]);
+    assert.equal(
+      f.objects.signed.filter((s) => s.op === "multipart").map((s) => s.key),
+      ["runs/run-1/heavy/1/big.bin"],
+    );
     assert.equal([...(await f.blobs.get("runs/run-1/heavy/1/big.bin"))!], [...data]);
   } finally {
     await f.close();

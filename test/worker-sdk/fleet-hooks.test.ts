@@ -33,7 +33,17 @@ test("join gets the worker's identity; changes follow in-flight; leave sees the 
     return { output: { r: ctx.input.n } };
   });
   const m = recordingMember();
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy }, workerId: "w-hooks", labels: { gpu: "true" }, maxConcurrentTasks: 2, pollWaitMs: 50, fleet: m.member });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy },
+    workerId: "w-hooks",
+    labels: { gpu: "true" },
+    maxConcurrentTasks: 2,
+    pollWaitMs: 50,
+    fleet: m.member,
+  });
   await f.broker.submit(spec({ kernelAttempt: 1 }));
   await f.broker.submit(spec({ kernelAttempt: 2 }));
   w.start();
@@ -59,7 +69,15 @@ test("a drain requested through the view resolves done(); a hard stop escalates 
     return { output: { r: 0 } };
   });
   const m = recordingMember();
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy }, workerId: "w-esc", pollWaitMs: 50, fleet: m.member });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy },
+    workerId: "w-esc",
+    pollWaitMs: 50,
+    fleet: m.member,
+  });
   const id = await f.broker.submit(spec());
   w.start();
   await entered.promise;
@@ -79,7 +97,14 @@ test("a drain requested through the view resolves done(); a hard stop escalates 
 test("a worker stopped before it started resolves done() without joining or leaving", async () => {
   const f = await makeFixture();
   const m = recordingMember();
-  const w = createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry: { heavy: stage("heavy", async () => ({ output: { r: 0 } })) }, workerId: "w-idle", fleet: m.member });
+  const w = createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: { heavy: stage("heavy", async () => ({ output: { r: 0 } })) },
+    workerId: "w-idle",
+    fleet: m.member,
+  });
   await w.stop();
   await w.done();
   assert.is(w.getStats().status, "stopped");

@@ -52,10 +52,16 @@ test("a throwing report is a 503 naming the error; unknown paths are 404", async
 });
 
 test("an invalid or taken port is refused at start", async () => {
-  assert.match((await rejection(startHealthServer({ port: 70_000, report: () => ({ healthy: true, status: "x" }) }))).message, /0\.\.65535/);
+  assert.match(
+    (await rejection(startHealthServer({ port: 70_000, report: () => ({ healthy: true, status: "x" }) }))).message,
+    /0\.\.65535/,
+  );
   const first = await startHealthServer({ port: 0, report: () => ({ healthy: true, status: "x" }) });
   try {
-    assert.match((await rejection(startHealthServer({ port: first.port, report: () => ({ healthy: true, status: "x" }) }))).message, /EADDRINUSE/);
+    assert.match(
+      (await rejection(startHealthServer({ port: first.port, report: () => ({ healthy: true, status: "x" }) }))).message,
+      /EADDRINUSE/,
+    );
   } finally {
     await first.close();
   }

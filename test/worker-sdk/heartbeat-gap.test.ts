@@ -12,7 +12,11 @@ const recorded: { name: string; value: number; attrs: unknown }[] = [];
 const instrument = (name: string) => ({ record: (value: number, attrs: unknown) => recorded.push({ name, value, attrs }), add: () => {} });
 // A recording MeterProvider is all this needs; the real SDK is exercised by integration/otel.
 const provider = {
-  getMeter: () => ({ createHistogram: instrument, createCounter: instrument, createObservableGauge: () => ({ addCallback() {}, removeCallback() {} }) }),
+  getMeter: () => ({
+    createHistogram: instrument,
+    createCounter: instrument,
+    createObservableGauge: () => ({ addCallback() {}, removeCallback() {} }),
+  }),
 } as unknown as MeterProvider;
 
 test.before(() => {
@@ -23,7 +27,10 @@ test.after(() => {
 });
 
 test("each accepted heartbeat records the seconds since the previous one; a refused one records nothing", async () => {
-  const replies: HeartbeatReply[] = [{ accepted: true, cancelled: false }, { accepted: false, cancelled: false, reason: "lease not held" }];
+  const replies: HeartbeatReply[] = [
+    { accepted: true, cancelled: false },
+    { accepted: false, cancelled: false, reason: "lease not held" },
+  ];
   const transport = { heartbeat: async () => replies.shift()! } as unknown as WorkerTransport;
   const lease = { task: { taskId: "t1", queue: "render" }, attempt: 1, leaseToken: "tok", workerId: "w" } as unknown as LeasedTask;
   const hb = new Heartbeater(transport, lease, 1, () => {}, silentWorkerLogger);

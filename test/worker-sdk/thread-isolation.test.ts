@@ -10,9 +10,20 @@ const MODULE = new URL("./fixtures/thread-activities.ts", import.meta.url).pathn
 const mod = await loadStageModule(MODULE);
 
 const make = (f: Fixture, over: Record<string, unknown> = {}, transport: WorkerTransport = f.transport.worker): ActivityWorker =>
-  createActivityWorker({ transport, queue: "q", stageCodeVersion: "v1", registry: mod.stages, modulePath: mod.file, workerId: "w1", pollWaitMs: 50, heartbeatIntervalMs: 50, ...over });
+  createActivityWorker({
+    transport,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry: mod.stages,
+    modulePath: mod.file,
+    workerId: "w1",
+    pollWaitMs: 50,
+    heartbeatIntervalMs: 50,
+    ...over,
+  });
 const outcome = async (f: Fixture, id: string) => (await f.broker.getOutcome(id))!;
-const terminal = (f: Fixture, id: string, ms = 20_000) => until(async () => (await outcome(f, id)).status !== "pending", ms, `task ${id} to end`);
+const terminal = (f: Fixture, id: string, ms = 20_000) =>
+  until(async () => (await outcome(f, id)).status !== "pending", ms, `task ${id} to end`);
 
 /** The transport, recording when the attempt's lease was taken, each heartbeat, and the report. */
 function recording(t: WorkerTransport) {
@@ -51,7 +62,11 @@ test("a CPU-bound activity keeps its lease in a thread: heartbeats continue, ano
   assert.is(o.status, "completed");
   assert.equal(o.output, { r: BUSY_MS });
   assert.is(o.attempt, 1);
-  assert.equal(o.logs.map((l) => l.message), ["body ran on attempt 1"], "the body ran exactly once");
+  assert.equal(
+    o.logs.map((l) => l.message),
+    ["body ran on attempt 1"],
+    "the body ran exactly once",
+  );
   const t = thief.getStats();
   assert.is(t.completed + t.failed + t.released + t.cancelled, 0, "the other worker never received the task");
   assert.ok(rec.maxGap() < LEASE_MS, `longest silence ${rec.maxGap()} ms stayed under the ${LEASE_MS} ms lease`);
@@ -131,7 +146,10 @@ test("cancelling the run aborts ctx.signal inside the thread", async () => {
   // The broker keeps no logs of a cancelled task, so read them from the report the worker sent.
   const report = rec.reports[0]!;
   assert.is(report.outcome, "cancelled");
-  assert.ok(report.logs.some((l) => /^aborted in thread: activity task .* was cancelled/.test(l.message)), JSON.stringify(report.logs));
+  assert.ok(
+    report.logs.some((l) => /^aborted in thread: activity task .* was cancelled/.test(l.message)),
+    JSON.stringify(report.logs),
+  );
 });
 
 test("an activity that ignores its signal is terminated after the grace period; the attempt ends cancelled", async () => {
@@ -174,7 +192,10 @@ test("artifacts put/get/list work from the thread, single and multipart", async 
       listed: ["runs/run-1/artifacts/1/blob.bin"],
       callerBytes: 2_500,
     });
-    assert.equal(f.objects.signed.filter((s) => s.op === "multipart").map((s) => s.key), ["runs/run-1/artifacts/1/blob.bin"]);
+    assert.equal(
+      f.objects.signed.filter((s) => s.op === "multipart").map((s) => s.key),
+      ["runs/run-1/artifacts/1/blob.bin"],
+    );
   } finally {
     await f.close();
   }

@@ -6,11 +6,25 @@ import { createActivityWorker } from "../../worker-sdk/index.js";
 import { WorkerConfigError } from "../../worker-sdk/errors.js";
 import { gate, makeFixture, spec, stage, until } from "../remote/helpers/fixture.js";
 
-const worker = (f: Awaited<ReturnType<typeof makeFixture>>, registry: Record<string, ReturnType<typeof stage>>, over: Record<string, unknown> = {}) =>
-  createActivityWorker({ transport: f.transport.worker, queue: "q", stageCodeVersion: "v1", registry, workerId: "w1", pollWaitMs: 50, heartbeatIntervalMs: 20, ...over });
+const worker = (
+  f: Awaited<ReturnType<typeof makeFixture>>,
+  registry: Record<string, ReturnType<typeof stage>>,
+  over: Record<string, unknown> = {},
+) =>
+  createActivityWorker({
+    transport: f.transport.worker,
+    queue: "q",
+    stageCodeVersion: "v1",
+    registry,
+    workerId: "w1",
+    pollWaitMs: 50,
+    heartbeatIntervalMs: 20,
+    ...over,
+  });
 
 const outcome = async (f: Awaited<ReturnType<typeof makeFixture>>, id: string) => (await f.broker.getOutcome(id))!;
-const terminal = (f: Awaited<ReturnType<typeof makeFixture>>, id: string) => until(async () => (await outcome(f, id)).status !== "pending", 5_000, `task ${id} to end`);
+const terminal = (f: Awaited<ReturnType<typeof makeFixture>>, id: string) =>
+  until(async () => (await outcome(f, id)).status !== "pending", 5_000, `task ${id} to end`);
 
 test("happy path: the real stage runs on the worker; output, logs and annotations come back", async () => {
   const f = await makeFixture();
@@ -37,7 +51,7 @@ test("happy path: the real stage runs on the worker; output, logs and annotation
 test("invalid input is a non-retryable failure on the first attempt", async () => {
   const f = await makeFixture();
   let ran = 0;
-  const w = worker(f, { heavy: stage("heavy", async () => ((ran++), { output: { r: 1 } })) });
+  const w = worker(f, { heavy: stage("heavy", async () => (ran++, { output: { r: 1 } })) });
   const id = await f.broker.submit(spec({ input: { n: "seven" } }));
   w.start();
   await terminal(f, id);
@@ -75,7 +89,11 @@ test("a retryable failure is redelivered as attempt 2, which sees attempt 1's he
 
 test("the last attempt's failure is reported as failed", async () => {
   const f = await makeFixture();
-  const w = worker(f, { heavy: stage("heavy", async () => { throw new Error("always"); }) });
+  const w = worker(f, {
+    heavy: stage("heavy", async () => {
+      throw new Error("always");
+    }),
+  });
   const id = await f.broker.submit(spec({ maxAttempts: 2 }));
   w.start();
   await terminal(f, id);
@@ -141,7 +159,10 @@ test("lease expiry: attempt 2 takes over; attempt 1's late report is refused and
   release2.open();
   await terminal(f, id);
   await Promise.all([a.stop(), b.stop()]);
-  assert.equal(f.transport.reportResults.map((r) => r.accepted), [false, true]);
+  assert.equal(
+    f.transport.reportResults.map((r) => r.accepted),
+    [false, true],
+  );
   assert.is(f.transport.reportResults[0]!.reason, "stale_attempt");
   const o = await outcome(f, id);
   assert.equal(o.output, { r: 200 });
@@ -252,7 +273,10 @@ test("ctx.require is unavailable without workflowContext and works when the task
 
 test("worker options are validated", () => {
   const f = { transport: { worker: { next() {} } } } as never;
-  assert.throws(() => worker(f, { heavy: stage("heavy", async () => ({ output: { r: 1 } })) }, { maxConcurrentTasks: 0 }), (e: unknown) => e instanceof WorkerConfigError);
+  assert.throws(
+    () => worker(f, { heavy: stage("heavy", async () => ({ output: { r: 1 } })) }, { maxConcurrentTasks: 0 }),
+    (e: unknown) => e instanceof WorkerConfigError,
+  );
   assert.throws(() => worker(f, {}), /registry holds no stage/);
   assert.throws(() => worker(f, { other: stage("heavy", async () => ({ output: { r: 1 } })) }), /not a stage with that id/);
 });

@@ -24,7 +24,13 @@ const camel = (kebab: string): string => kebab.replace(/-([a-z])/g, (_, c: strin
 
 /** Renders `usage` and the flag table as `--help` prints it. */
 export function helpText(usage: string, flags: readonly FlagSpec[]): string {
-  const rows = flags.map((f) => [`${f.short ? `-${f.short}, ` : "    "}--${f.name}${f.type === "string" ? " <value>" : ""}`, `${f.help}${f.env ? ` (env ${f.env})` : ""}`] as const);
+  const rows = flags.map(
+    (f) =>
+      [
+        `${f.short ? `-${f.short}, ` : "    "}--${f.name}${f.type === "string" ? " <value>" : ""}`,
+        `${f.help}${f.env ? ` (env ${f.env})` : ""}`,
+      ] as const,
+  );
   const width = Math.max(...rows.map((r) => r[0].length));
   return `Usage: ${usage}\n\nOptions:\n${rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`).join("\n")}\n  ${"-h, --help".padEnd(width)}  print this help\n`;
 }
@@ -37,7 +43,12 @@ export type ParsedFlags<T> = { help: true } | { help: false; options: T };
  * their env variable, and validates with `schema`. Unknown flags and bad values are refused
  * with a WorkerConfigError naming each flag (`--heartbeat-ms: expected number`).
  */
-export function parseFlags<S extends z.ZodType>(argv: readonly string[], flags: readonly FlagSpec[], schema: S, env: NodeJS.ProcessEnv = process.env): ParsedFlags<z.output<S>> {
+export function parseFlags<S extends z.ZodType>(
+  argv: readonly string[],
+  flags: readonly FlagSpec[],
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedFlags<z.output<S>> {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
   for (const f of flags) {
     options[f.name] = { type: f.type, ...(f.short ? { short: f.short } : {}) };
@@ -70,7 +81,10 @@ export const Labels = z
   .string()
   .transform((s, ctx) => {
     const out: Record<string, string> = {};
-    for (const pair of s.split(",").map((p) => p.trim()).filter(Boolean)) {
+    for (const pair of s
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const eq = pair.indexOf("=");
       if (eq <= 0) {
         ctx.addIssue({ code: "custom", message: `"${pair}" is not key=value` });

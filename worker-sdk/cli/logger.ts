@@ -9,13 +9,19 @@ const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: Infinity } as
 export type LogLevelName = keyof typeof LEVELS;
 
 /** A logger writing lines at or above `level`, each with `base` fields. */
-export function createJsonLogger(level: LogLevelName, base: Record<string, unknown>, write: (line: string) => void = (l) => process.stderr.write(l)): WorkerLogger {
+export function createJsonLogger(
+  level: LogLevelName,
+  base: Record<string, unknown>,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): WorkerLogger {
   const min = LEVELS[level];
   const at =
     (name: Exclude<LogLevelName, "silent">) =>
     (obj: Record<string, unknown>, msg?: string): void => {
       if (LEVELS[name] < min) return;
-      write(`${JSON.stringify({ level: name, time: Date.now(), ...base, ...traceLogFields(), ...obj, ...(msg !== undefined ? { msg } : {}) })}\n`);
+      write(
+        `${JSON.stringify({ level: name, time: Date.now(), ...base, ...traceLogFields(), ...obj, ...(msg !== undefined ? { msg } : {}) })}\n`,
+      );
     };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

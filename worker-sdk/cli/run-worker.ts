@@ -65,11 +65,25 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     heartbeatIntervalMs: opts.heartbeatMs,
     pollWaitMs: opts.pollMs,
     logger,
-    ...(opts.fleet ? { fleet: createNatsFleetMember(nc, { topology, logger, ...(opts.fleetHeartbeatMs ? { heartbeatIntervalMs: opts.fleetHeartbeatMs } : {}) }) } : {}),
+    ...(opts.fleet
+      ? {
+          fleet: createNatsFleetMember(nc, {
+            topology,
+            logger,
+            ...(opts.fleetHeartbeatMs ? { heartbeatIntervalMs: opts.fleetHeartbeatMs } : {}),
+          }),
+        }
+      : {}),
   });
   worker.start();
-  const health = opts.healthPort === undefined ? null : await startHealthServer({ port: opts.healthPort, report: () => workerHealth(worker.getStats(), opts, nc.isClosed()) });
-  logger.info({ stages: [...registry.keys()], codeVersion: opts.codeVersion, concurrency: opts.concurrency, isolation: opts.isolation }, "worker started");
+  const health =
+    opts.healthPort === undefined
+      ? null
+      : await startHealthServer({ port: opts.healthPort, report: () => workerHealth(worker.getStats(), opts, nc.isClosed()) });
+  logger.info(
+    { stages: [...registry.keys()], codeVersion: opts.codeVersion, concurrency: opts.concurrency, isolation: opts.isolation },
+    "worker started",
+  );
 
   const exitCode = await new Promise<number>((done) => {
     let signals = 0;
@@ -119,7 +133,8 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
 export function workerHealth(s: WorkerStats, o: Pick<WorkerOptions, "pollMs" | "concurrency">, disconnected: boolean, now = Date.now()) {
   const sincePull = s.lastPullAt ? now - s.lastPullAt.getTime() : null;
   const pulling = s.inFlight >= o.concurrency || (sincePull !== null && sincePull <= Math.max(60_000, 3 * o.pollMs));
-  const healthy = !disconnected && (s.status === "running" || s.status === "draining" || s.status === "idle") && (pulling || s.status === "idle");
+  const healthy =
+    !disconnected && (s.status === "running" || s.status === "draining" || s.status === "idle") && (pulling || s.status === "idle");
   return {
     healthy,
     status: disconnected ? "disconnected" : s.status,

@@ -18,11 +18,22 @@ const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject t
 /** The flags of a worker-service process, in help order. */
 export const SERVICE_FLAGS: readonly FlagSpec[] = [
   { name: "service-id", type: "string", help: "unique id of this service (default: the host name)", env: "JETFLOW_WORKER_SERVICE_ID" },
-  { name: "servers", short: "s", type: "string", help: "NATS server URL(s), comma separated (default nats://127.0.0.1:4222)", env: "JETFLOW_NATS_URL" },
+  {
+    name: "servers",
+    short: "s",
+    type: "string",
+    help: "NATS server URL(s), comma separated (default nats://127.0.0.1:4222)",
+    env: "JETFLOW_NATS_URL",
+  },
   { name: "creds", type: "string", help: "NATS credentials file", env: "JETFLOW_NATS_CREDS" },
   { name: "user", type: "string", help: "NATS user", env: "JETFLOW_NATS_USER" },
   { name: "password", type: "string", help: "NATS password", env: "JETFLOW_NATS_PASSWORD" },
-  { name: "inbox-prefix", type: "string", help: "reply inbox prefix of a scoped user (default: from the creds file)", env: "JETFLOW_NATS_INBOX_PREFIX" },
+  {
+    name: "inbox-prefix",
+    type: "string",
+    help: "reply inbox prefix of a scoped user (default: from the creds file)",
+    env: "JETFLOW_NATS_INBOX_PREFIX",
+  },
   { name: "prefix", type: "string", help: "subject prefix (default jetflow)", env: "JETFLOW_PREFIX" },
   { name: "stream-prefix", type: "string", help: "stream name prefix (default JETFLOW)", env: "JETFLOW_STREAM_PREFIX" },
   { name: "timeout", type: "string", help: "connect timeout in ms (default 10000)" },
@@ -33,8 +44,18 @@ export const SERVICE_FLAGS: readonly FlagSpec[] = [
 /** Validated options of a worker-service process. */
 export const ServiceOptions = z
   .object({
-    serviceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -").default(hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64)),
-    servers: z.string().min(1).default(process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
+    serviceId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and -")
+      .default(
+        hostname()
+          .replace(/[^A-Za-z0-9_-]/g, "_")
+          .slice(0, 64),
+      ),
+    servers: z
+      .string()
+      .min(1)
+      .default(process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
     creds: z.string().min(1).optional(),
     user: z.string().min(1).optional(),
     password: z.string().optional(),
@@ -59,7 +80,12 @@ export function parseServiceArgs(argv: readonly string[], env: NodeJS.ProcessEnv
 export async function runWorkerService(o: ServiceOptions): Promise<number> {
   const logger = createJsonLogger(o.logLevel, { service: "jetflow-worker-service", serviceId: o.serviceId });
   const nc = await connectNats({ ...o, name: `worker-service-${o.serviceId}` });
-  const service = await startWorkerService({ nc, serviceId: o.serviceId, topology: createTopology({ prefix: o.prefix, streamPrefix: o.streamPrefix }), logger });
+  const service = await startWorkerService({
+    nc,
+    serviceId: o.serviceId,
+    topology: createTopology({ prefix: o.prefix, streamPrefix: o.streamPrefix }),
+    logger,
+  });
   const health =
     o.healthPort === undefined
       ? null
@@ -67,7 +93,13 @@ export async function runWorkerService(o: ServiceOptions): Promise<number> {
           port: o.healthPort,
           report: () => {
             const projects = service.list();
-            return { healthy: !nc.isClosed(), status: nc.isClosed() ? "disconnected" : "running", serviceId: o.serviceId, inFlight: projects.reduce((n, p) => n + p.inFlight, 0), projects };
+            return {
+              healthy: !nc.isClosed(),
+              status: nc.isClosed() ? "disconnected" : "running",
+              serviceId: o.serviceId,
+              inFlight: projects.reduce((n, p) => n + p.inFlight, 0),
+              projects,
+            };
           },
         });
   logger.info({ subject: workerServiceSubject(o.prefix, o.serviceId, "start") }, "worker service ready");

@@ -15,24 +15,56 @@ const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject t
 export const WORKER_FLAGS: readonly FlagSpec[] = [
   { name: "queue", short: "q", type: "string", help: "task queue to pull (required)" },
   { name: "code-version", type: "string", help: "stage code version this worker runs; must match the orchestrator's (required)" },
-  { name: "module", short: "m", type: "string", help: "module exporting `stages` (array or { id: stage }) or a default export of one (required)" },
+  {
+    name: "module",
+    short: "m",
+    type: "string",
+    help: "module exporting `stages` (array or { id: stage }) or a default export of one (required)",
+  },
   { name: "concurrency", type: "string", help: "tasks run at once (default 1)" },
   { name: "labels", type: "string", help: "k=v,... labels that tasks' requiredLabels are matched against" },
-  { name: "servers", short: "s", type: "string", help: "NATS server URL(s), comma separated (default nats://127.0.0.1:4222)", env: "JETFLOW_NATS_URL" },
+  {
+    name: "servers",
+    short: "s",
+    type: "string",
+    help: "NATS server URL(s), comma separated (default nats://127.0.0.1:4222)",
+    env: "JETFLOW_NATS_URL",
+  },
   { name: "user", type: "string", help: "NATS user", env: "JETFLOW_NATS_USER" },
   { name: "password", type: "string", help: "NATS password", env: "JETFLOW_NATS_PASSWORD" },
   { name: "creds", type: "string", help: "NATS credentials file (from `jetflow creds issue`)", env: "JETFLOW_NATS_CREDS" },
-  { name: "inbox-prefix", type: "string", help: "reply inbox prefix (default: from the creds file, or _INBOX_<user>)", env: "JETFLOW_NATS_INBOX_PREFIX" },
+  {
+    name: "inbox-prefix",
+    type: "string",
+    help: "reply inbox prefix (default: from the creds file, or _INBOX_<user>)",
+    env: "JETFLOW_NATS_INBOX_PREFIX",
+  },
   { name: "worker-id", type: "string", help: "id reported with every task (default worker-<host>-<pid>)" },
   { name: "prefix", type: "string", help: "subject prefix (default jetflow)", env: "JETFLOW_PREFIX" },
   { name: "stream-prefix", type: "string", help: "stream name prefix (default JETFLOW)", env: "JETFLOW_STREAM_PREFIX" },
-  { name: "heartbeat-ms", type: "string", help: `heartbeat interval; keep it well below the orchestrator's lease (default ${DEFAULT_TASK_HEARTBEAT_INTERVAL_MS})` },
+  {
+    name: "heartbeat-ms",
+    type: "string",
+    help: `heartbeat interval; keep it well below the orchestrator's lease (default ${DEFAULT_TASK_HEARTBEAT_INTERVAL_MS})`,
+  },
   { name: "poll-ms", type: "string", help: "longest single pull (default 5000)" },
-  { name: "isolation", type: "string", help: "where stage code runs: thread (a worker thread per attempt; default) or inline (on the worker's event loop)" },
+  {
+    name: "isolation",
+    type: "string",
+    help: "where stage code runs: thread (a worker thread per attempt; default) or inline (on the worker's event loop)",
+  },
   { name: "thread-heap-mb", type: "string", help: `heap limit of an activity thread in MiB (default ${DEFAULT_THREAD_HEAP_MB})` },
-  { name: "cancel-grace-ms", type: "string", help: `how long a cancelled activity may ignore its signal before its thread is terminated (default ${DEFAULT_CANCEL_GRACE_MS})` },
+  {
+    name: "cancel-grace-ms",
+    type: "string",
+    help: `how long a cancelled activity may ignore its signal before its thread is terminated (default ${DEFAULT_CANCEL_GRACE_MS})`,
+  },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
-  { name: "fleet", type: "boolean", help: "register in the fleet registry and answer control requests (default on; --no-fleet to disable)" },
+  {
+    name: "fleet",
+    type: "boolean",
+    help: "register in the fleet registry and answer control requests (default on; --no-fleet to disable)",
+  },
   { name: "fleet-heartbeat-ms", type: "string", help: "registry heartbeat (default 30000)" },
   { name: "health-port", type: "string", help: "serve GET /healthz (status, in-flight, last successful pull) on this port" },
 ];
@@ -45,7 +77,10 @@ export const WorkerOptions = z
     module: token("--module (the file exporting the stage definitions)"),
     concurrency: z.coerce.number().int().min(1).max(1024).default(1),
     labels: Labels,
-    servers: z.string().min(1).default(process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
+    servers: z
+      .string()
+      .min(1)
+      .default(process.env.NATS_URL ?? "nats://127.0.0.1:4222"),
     user: z.string().min(1).optional(),
     password: z.string().optional(),
     creds: z.string().min(1).optional(),
@@ -68,7 +103,8 @@ export const WorkerOptions = z
   .strict()
   .superRefine((o, ctx) => {
     if (o.creds && o.user) ctx.addIssue({ code: "custom", path: ["creds"], message: "give either --creds or --user/--password, not both" });
-    if (o.user && o.password === undefined) ctx.addIssue({ code: "custom", path: ["password"], message: "is required with --user (or env JETFLOW_NATS_PASSWORD)" });
+    if (o.user && o.password === undefined)
+      ctx.addIssue({ code: "custom", path: ["password"], message: "is required with --user (or env JETFLOW_NATS_PASSWORD)" });
   });
 export type WorkerOptions = z.output<typeof WorkerOptions>;
 

@@ -47,7 +47,12 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
   /** One request in a CLIENT span whose context travels in the request headers (the server span is its child). */
   function call<E extends ApiEndpoint>(endpoint: E, request: ApiRequest<E>): Promise<ApiReply<E>> {
     const subject = apiSubject(endpoint, prefix);
-    const attributes = { "rpc.system": "jetflow", "rpc.method": endpoint, "messaging.system": "nats", "messaging.destination.name": subject };
+    const attributes = {
+      "rpc.system": "jetflow",
+      "rpc.method": endpoint,
+      "messaging.system": "nats",
+      "messaging.destination.name": subject,
+    };
     return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.CLIENT, attributes }, () => send(endpoint, subject, request));
   }
 

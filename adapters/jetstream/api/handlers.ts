@@ -54,8 +54,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { runs: runs.map(runToJson) };
     },
     "runs.cancel": async (req) => kernel.dispatch({ type: "run.cancel", workflowRunId: req.workflowRunId, reason: req.reason }),
-    "runs.rerun": async (req) =>
-      kernel.dispatch({ type: "run.rerunFrom", workflowRunId: req.workflowRunId, fromStageId: req.fromStageId }),
+    "runs.rerun": async (req) => kernel.dispatch({ type: "run.rerunFrom", workflowRunId: req.workflowRunId, fromStageId: req.fromStageId }),
     "runs.annotate": async (req) => {
       if (!(await kernel.runs.get(req.workflowRunId))) throw new RunNotFoundError(req.workflowRunId);
       return kernel.annotations.attach(req.workflowRunId, {

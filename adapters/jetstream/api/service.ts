@@ -81,7 +81,12 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
 
   /** Handles one request in a SERVER span, child of the caller's span (request headers); `run` spans descend from it. */
   function handle(endpoint: ApiEndpoint, msg: ServiceMsg): Promise<void> {
-    const attributes = { "rpc.system": "jetflow", "rpc.method": endpoint, "messaging.system": "nats", "messaging.destination.name": msg.subject };
+    const attributes = {
+      "rpc.system": "jetflow",
+      "rpc.method": endpoint,
+      "messaging.system": "nats",
+      "messaging.destination.name": msg.subject,
+    };
     const parent = extractTraceHeaders(msg.headers);
     return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.SERVER, attributes, parent }, async (span) => {
       try {

@@ -14,7 +14,17 @@
  */
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed, type KeyPair } from "@nats-io/jwt";
+import {
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+  fromSeed,
+  type KeyPair,
+} from "@nats-io/jwt";
 import type { Topology } from "../../../src/contract/topology.js";
 import { workerPermissions, type WorkerPermissions } from "./worker-permissions.js";
 
@@ -28,9 +38,21 @@ export class NatsAuthError extends Error {
 
 /** "Unlimited" everywhere: nats-server 2.9 reads a missing limit as 0 (no connections at all). */
 const UNLIMITED_ACCOUNT = {
-  subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1,
-  mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, max_ack_pending: -1,
-  mem_max_stream_bytes: -1, disk_max_stream_bytes: -1,
+  subs: -1,
+  data: -1,
+  payload: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  conn: -1,
+  leaf: -1,
+  mem_storage: -1,
+  disk_storage: -1,
+  streams: -1,
+  consumer: -1,
+  max_ack_pending: -1,
+  mem_max_stream_bytes: -1,
+  disk_max_stream_bytes: -1,
 };
 
 const SECRET = 0o600;
@@ -92,13 +114,21 @@ export async function initNatsAuth(dir: string, opts: { force?: boolean; account
   await writeFile(join(dir, "resolver.conf"), resolverConf);
   const orchestratorCreds = await userCreds(account, "orchestrator", { pub: { allow: [">"] }, sub: { allow: [">"] } });
   await writeSecret(join(dir, "orchestrator.creds"), orchestratorCreds);
-  return { dir, operatorPublicKey: operator.getPublicKey(), accountPublicKey: accountPub, resolverConf: join(dir, "resolver.conf"), orchestratorCreds: join(dir, "orchestrator.creds") };
+  return {
+    dir,
+    operatorPublicKey: operator.getPublicKey(),
+    accountPublicKey: accountPub,
+    resolverConf: join(dir, "resolver.conf"),
+    orchestratorCreds: join(dir, "orchestrator.creds"),
+  };
 }
 
 async function loadAccount(dir: string): Promise<KeyPair> {
   const path = join(dir, "account.nk");
   const seed = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new NatsAuthError(e.code === "ENOENT" ? `${path} not found: run \`jetflow creds init --dir ${dir}\` first` : `${path}: ${e.message}`);
+    throw new NatsAuthError(
+      e.code === "ENOENT" ? `${path} not found: run \`jetflow creds init --dir ${dir}\` first` : `${path}: ${e.message}`,
+    );
   });
   try {
     return fromSeed(new TextEncoder().encode(seed.trim()));
@@ -107,7 +137,12 @@ async function loadAccount(dir: string): Promise<KeyPair> {
   }
 }
 
-async function userCreds(account: KeyPair, name: string, perms: { pub: { allow: string[] }; sub: { allow: string[] }; resp?: { max: number; ttl: number } }, expiresAt?: Date): Promise<string> {
+async function userCreds(
+  account: KeyPair,
+  name: string,
+  perms: { pub: { allow: string[] }; sub: { allow: string[] }; resp?: { max: number; ttl: number } },
+  expiresAt?: Date,
+): Promise<string> {
   const user = createUser();
   const jwt = await encodeUser(name, user, account, { ...perms }, expiresAt ? { exp: Math.floor(expiresAt.getTime() / 1000) } : {});
   return new TextDecoder().decode(fmtCreds(jwt, user));
@@ -133,6 +168,15 @@ export async function issueWorkerCreds(
   const account = await loadAccount(dir);
   const permissions = workerPermissions(topology, o);
   // resp = allow_responses: one reply per received request, within the server's default window.
-  const creds = await userCreds(account, o.name, { pub: { allow: permissions.publish }, sub: { allow: permissions.subscribe }, ...(permissions.allowResponses ? { resp: { max: 1, ttl: 0 } } : {}) }, o.expiresAt);
+  const creds = await userCreds(
+    account,
+    o.name,
+    {
+      pub: { allow: permissions.publish },
+      sub: { allow: permissions.subscribe },
+      ...(permissions.allowResponses ? { resp: { max: 1, ttl: 0 } } : {}),
+    },
+    o.expiresAt,
+  );
   return { creds, permissions, expiresAt: o.expiresAt ?? null };
 }

@@ -18,7 +18,12 @@ export interface SendWorkerControlOptions {
  * @throws JetflowError UNAVAILABLE when no worker of that id answers (or the request is denied);
  *   VALIDATION when the reply is malformed.
  */
-export async function sendWorkerControl(nc: NatsConnection, workerId: string, op: ControlOp, opts: SendWorkerControlOptions = {}): Promise<ControlReply> {
+export async function sendWorkerControl(
+  nc: NatsConnection,
+  workerId: string,
+  op: ControlOp,
+  opts: SendWorkerControlOptions = {},
+): Promise<ControlReply> {
   const subject = controlSubject(opts.prefix ?? "jetflow", workerId, op);
   let data: Uint8Array;
   try {
@@ -29,6 +34,7 @@ export async function sendWorkerControl(nc: NatsConnection, workerId: string, op
     throw new JetflowError("UNAVAILABLE", `${op} request to worker "${workerId}" failed: ${why}`);
   }
   const r = parseControlReply(data);
-  if (!r.ok) throw new JetflowError("VALIDATION", `worker "${workerId}" sent an unreadable ${op} reply: ${r.error.message}`, r.error.issues);
+  if (!r.ok)
+    throw new JetflowError("VALIDATION", `worker "${workerId}" sent an unreadable ${op} reply: ${r.error.message}`, r.error.issues);
   return r.value;
 }

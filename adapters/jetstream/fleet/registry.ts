@@ -31,9 +31,15 @@ export interface EnsureWorkerRegistryOptions {
 /** Creates the registry bucket when missing (an existing bucket is left as it is). Returns its name. */
 export async function ensureWorkerRegistry(nc: NatsConnection, opts: EnsureWorkerRegistryOptions = {}): Promise<string> {
   const ttlMs = opts.ttlMs ?? DEFAULT_REGISTRY_TTL_MS;
-  if (!Number.isInteger(ttlMs) || ttlMs < 100) throw new ValidationError("ensureWorkerRegistry options", [{ path: "ttlMs", message: "must be an integer >= 100" }]);
+  if (!Number.isInteger(ttlMs) || ttlMs < 100)
+    throw new ValidationError("ensureWorkerRegistry options", [{ path: "ttlMs", message: "must be an integer >= 100" }]);
   const bucket = workerRegistryBucket(opts.prefix ?? "jetflow");
-  await new Kvm(nc).create(bucket, { history: 1, ttl: ttlMs, storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File, replicas: opts.replicas ?? 1 });
+  await new Kvm(nc).create(bucket, {
+    history: 1,
+    ttl: ttlMs,
+    storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
+    replicas: opts.replicas ?? 1,
+  });
   return bucket;
 }
 
@@ -60,7 +66,10 @@ export interface ListWorkersOptions {
  * Every registered worker, sorted by queue then id. Malformed entries are skipped and logged through
  * `onInvalid` (never silently). An absent bucket lists no worker.
  */
-export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions & { onInvalid?: (key: string, reason: string) => void } = {}): Promise<WorkerListing[]> {
+export async function listWorkers(
+  nc: NatsConnection,
+  opts: ListWorkersOptions & { onInvalid?: (key: string, reason: string) => void } = {},
+): Promise<WorkerListing[]> {
   const bucket = workerRegistryBucket(opts.prefix ?? "jetflow");
   const stream = `KV_${bucket}`;
   const unhealthyAfter = opts.unhealthyAfterMs ?? DEFAULT_UNHEALTHY_AFTER_MS;
@@ -72,7 +81,8 @@ export async function listWorkers(nc: NatsConnection, opts: ListWorkersOptions &
   let seq = 1;
   // Bounded: rewrites during the walk only append, so the walk ends unless writers outpace it for this long.
   for (let reads = 0; ; reads++) {
-    if (reads > MAX_READS) throw new JetflowError("UNAVAILABLE", `the worker registry ${stream} changed faster than it could be read (${MAX_READS} reads)`);
+    if (reads > MAX_READS)
+      throw new JetflowError("UNAVAILABLE", `the worker registry ${stream} changed faster than it could be read (${MAX_READS} reads)`);
     const m = await nextEntry(jsm, stream, seq, filter);
     if (!m) break;
     seq = m.seq + 1;

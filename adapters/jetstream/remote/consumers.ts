@@ -5,7 +5,14 @@
  * Filters never overlap (a work-queue stream refuses overlapping filtered consumers).
  */
 import { DEFAULT_TASK_LEASE_MS } from "../../../src/contract/defaults.js";
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import type { Topology } from "../../../src/contract/topology.js";
@@ -88,7 +95,11 @@ async function info(jsm: JetStreamManager, stream: string, name: string): Promis
   }
 }
 
-async function ensureDurable(jsm: JetStreamManager, stream: string, want: Partial<ConsumerConfig> & { durable_name: string; filter_subject: string }): Promise<EnsuredConsumer> {
+async function ensureDurable(
+  jsm: JetStreamManager,
+  stream: string,
+  want: Partial<ConsumerConfig> & { durable_name: string; filter_subject: string },
+): Promise<EnsuredConsumer> {
   const name = want.durable_name;
   let have = await info(jsm, stream, name);
   if (!have) {
@@ -102,11 +113,18 @@ async function ensureDurable(jsm: JetStreamManager, stream: string, want: Partia
     }
   }
   if (have.config.filter_subject !== want.filter_subject) {
-    throw new JetflowError("CONFLICT", `consumer ${stream}/${name} filters "${have.config.filter_subject ?? ""}", expected "${want.filter_subject}"`);
+    throw new JetflowError(
+      "CONFLICT",
+      `consumer ${stream}/${name} filters "${have.config.filter_subject ?? ""}", expected "${want.filter_subject}"`,
+    );
   }
   const keys = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
   const drift = keys.filter((k) => have!.config[k] !== want[k]);
   if (drift.length === 0) return { stream, name, action: "unchanged" };
-  await jsm.consumers.update(stream, name, { ack_wait: want.ack_wait, max_deliver: want.max_deliver, max_ack_pending: want.max_ack_pending });
+  await jsm.consumers.update(stream, name, {
+    ack_wait: want.ack_wait,
+    max_deliver: want.max_deliver,
+    max_ack_pending: want.max_ack_pending,
+  });
   return { stream, name, action: "updated" };
 }

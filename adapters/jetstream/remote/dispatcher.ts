@@ -32,7 +32,11 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
       // Trace headers from the task's persisted carrier (its dispatch span), also on a re-publish.
       const headers = natsHeaders();
       injectTraceHeaders(headers, contextFromCarrier(task.traceContext));
-      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, { msgID: task.taskId, timeout, ...(headers.keys().length > 0 ? { headers } : {}) });
+      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, {
+        msgID: task.taskId,
+        timeout,
+        ...(headers.keys().length > 0 ? { headers } : {}),
+      });
     },
     async notifyCancelled(notice) {
       nc.publish(cancelNoticeSubject(opts.topology), JSON.stringify(notice));

@@ -4,7 +4,13 @@
  * `createNatsWorkerTransport` from the worker SDK.
  */
 export { createJetStreamTaskDispatcher, type JetStreamTaskDispatcherOptions } from "./dispatcher.js";
-export { ensureTaskConsumer, ensureReportConsumer, type EnsureTaskConsumerOptions, type EnsureReportConsumerOptions, type EnsuredConsumer } from "./consumers.js";
+export {
+  ensureTaskConsumer,
+  ensureReportConsumer,
+  type EnsureTaskConsumerOptions,
+  type EnsureReportConsumerOptions,
+  type EnsuredConsumer,
+} from "./consumers.js";
 export { startBrokerResponders, type BrokerResponders, type BrokerRespondersOptions } from "./responders.js";
 export { startReportConsumer, type ReportConsumer, type ReportConsumerOptions, type ReportDeadLetter } from "./report-consumer.js";
 export { brokerSubject, brokerFilter, cancelNoticeSubject, taskConsumerName, reportConsumerName, type BrokerOp } from "./names.js";

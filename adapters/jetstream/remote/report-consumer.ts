@@ -74,13 +74,21 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
       result = await broker.report(m.data, carrierFromHeaders(m.headers), { queue: opts.queue });
     } catch (err) {
       if (err instanceof ProtocolError) {
-        const dl: ReportDeadLetter = { subject: m.subject, body: new TextDecoder().decode(m.data), reason: err.message, streamSequence: m.meta.streamSequence };
+        const dl: ReportDeadLetter = {
+          subject: m.subject,
+          body: new TextDecoder().decode(m.data),
+          reason: err.message,
+          streamSequence: m.meta.streamSequence,
+        };
         logger.error({ ...dl, queue: opts.queue }, "report dead-lettered: not a valid report");
         opts.onDeadLetter?.(dl);
         await m.ack(ackTimeoutMs);
         return;
       }
-      logger.warn({ queue: opts.queue, seq: m.meta.streamSequence, err: (err as Error)?.message ?? String(err) }, "report not recorded; retrying later");
+      logger.warn(
+        { queue: opts.queue, seq: m.meta.streamSequence, err: (err as Error)?.message ?? String(err) },
+        "report not recorded; retrying later",
+      );
       await m.nak(retryDelayMs);
       return;
     }

@@ -31,7 +31,11 @@ export interface BrokerResponders {
 }
 
 /** Subscribes the heartbeat and presign responders of `broker`. Resolves once the server has the subscriptions. */
-export async function startBrokerResponders(nc: NatsConnection, broker: Broker, options: BrokerRespondersOptions): Promise<BrokerResponders> {
+export async function startBrokerResponders(
+  nc: NatsConnection,
+  broker: Broker,
+  options: BrokerRespondersOptions,
+): Promise<BrokerResponders> {
   const opts = parseBrokerRespondersOptions(options);
   const logger = opts.logger;
   const group = opts.group;

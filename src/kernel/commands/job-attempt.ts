@@ -32,7 +32,6 @@ export interface AttemptResult {
   annotations: AnnotationBuffer;
 }
 
-
 /** Tracks this process's execution of a run so run.cancel can abort it at once. */
 function trackInflight(deps: KernelDeps, runId: string, ac: AbortController): () => void {
   let set = deps.inflight.get(runId);
@@ -86,7 +85,10 @@ async function stageInputs(deps: KernelDeps, claim: Claim): Promise<{ input: unk
   const g = claim.stage.groupIndex;
   if (g === 0) return { input: claim.run.input, workflowContext: {} };
   const stages = await deps.persistence.listStages(claim.run.id);
-  const workflowContext = await loadOutputs(deps, stages.filter((s) => s.groupIndex < g));
+  const workflowContext = await loadOutputs(
+    deps,
+    stages.filter((s) => s.groupIndex < g),
+  );
   return { input: groupOutput(claim.workflow, g - 1, workflowContext), workflowContext };
 }
 

@@ -18,10 +18,16 @@ const GHOST: JobExecuteResult = { outcome: "failed", ghost: true };
  * held, phase 3 commits the outcome (tx) fenced by the attempt's execution token.
  */
 export async function jobExecute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult> {
-  return withIdempotency(deps, "job.execute", cmd.idempotencyKey, () => execute(deps, cmd), (stored) => ({
-    ...stored,
-    ...(stored.nextPollAt ? { nextPollAt: new Date(stored.nextPollAt) } : {}),
-  }));
+  return withIdempotency(
+    deps,
+    "job.execute",
+    cmd.idempotencyKey,
+    () => execute(deps, cmd),
+    (stored) => ({
+      ...stored,
+      ...(stored.nextPollAt ? { nextPollAt: new Date(stored.nextPollAt) } : {}),
+    }),
+  );
 }
 
 async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult> {
@@ -163,7 +169,15 @@ async function applyOutcome(
     const s = await tx.updateStage(
       run.id,
       stageDef.id,
-      { status: "COMPLETED", output: o.output, outputRef: o.outputRef, metrics: o.metrics, error: null, completedAt: now, suspendedState: null },
+      {
+        status: "COMPLETED",
+        output: o.output,
+        outputRef: o.outputRef,
+        metrics: o.metrics,
+        error: null,
+        completedAt: now,
+        suspendedState: null,
+      },
       now,
       guard,
     );

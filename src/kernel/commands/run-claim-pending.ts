@@ -33,7 +33,9 @@ export async function startRun(deps: KernelDeps, claimedRun: RunRecord): Promise
     if (!run || run.status !== "RUNNING" || run.currentGroupIndex >= 0) return null;
     const workflow = deps.registry.getWorkflow(run.workflowId);
     if (!workflow || workflow.groups.length === 0) {
-      const why = !workflow ? `workflow "${run.workflowId}" is not registered on this kernel` : `workflow "${run.workflowId}" has no stages`;
+      const why = !workflow
+        ? `workflow "${run.workflowId}" is not registered on this kernel`
+        : `workflow "${run.workflowId}" has no stages`;
       await failRun(tx, run, why, now, batch);
       await batch.write(tx);
       return null;

@@ -59,9 +59,7 @@ async function create(
       const now = deps.clock.now();
       const batch = new OutboxBatch(deps, now);
       const id = deps.newId();
-      const rows = (cmd.annotations ?? []).flatMap((a) =>
-        annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now),
-      );
+      const rows = (cmd.annotations ?? []).flatMap((a) => annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now));
       const run = await deps.persistence.transaction(async (tx) => {
         const created = await tx.createRun({
           id,

@@ -60,7 +60,9 @@ async function repairRun(deps: KernelDeps, stale: RunRecord): Promise<{ repair: 
       return { repair: "failed", jobs: 0 };
     }
     const stages = (await tx.listStages(run.id)).filter((s) => s.groupIndex === run.currentGroupIndex);
-    const settled = group.stages.every((d) => stages.some((s) => s.stageId === d.id && (s.status === "COMPLETED" || s.status === "FAILED")));
+    const settled = group.stages.every((d) =>
+      stages.some((s) => s.stageId === d.id && (s.status === "COMPLETED" || s.status === "FAILED")),
+    );
     if (settled) return { repair: "transition", jobs: 0 };
     let jobs = 0;
     if (stages.length < group.stages.length) {

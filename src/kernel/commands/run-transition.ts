@@ -41,7 +41,9 @@ async function attempt(deps: KernelDeps, cmd: RunTransitionCommand, preloaded: P
     const workflow = deps.registry.getWorkflow(run.workflowId);
     const group = workflow?.groups[idx];
     if (!workflow || !group) {
-      const why = !workflow ? `workflow "${run.workflowId}" is not registered on this kernel` : `run is at group ${idx}, which workflow "${workflow.id}" does not have`;
+      const why = !workflow
+        ? `workflow "${run.workflowId}" is not registered on this kernel`
+        : `run is at group ${idx}, which workflow "${workflow.id}" does not have`;
       await failRun(tx, run, why, now, batch);
       await batch.write(tx);
       return { action: "failed", groupIndex: idx };
@@ -87,4 +89,3 @@ async function attempt(deps: KernelDeps, cmd: RunTransitionCommand, preloaded: P
   await deliverFastPath(deps, batch);
   return res;
 }
-

@@ -24,7 +24,10 @@ export async function stagePollSuspended(deps: KernelDeps, cmd: StagePollSuspend
       r = await checkOne(deps, stage);
     } catch (err) {
       // Isolated per stage: its claim lease expires and a later poll tries again.
-      deps.logger.error({ workflowRunId: stage.workflowRunId, stageId: stage.stageId, err: errorMessage(err) }, "suspended stage check failed");
+      deps.logger.error(
+        { workflowRunId: stage.workflowRunId, stageId: stage.stageId, err: errorMessage(err) },
+        "suspended stage check failed",
+      );
       continue;
     }
     if (r === "skipped") continue;
@@ -75,7 +78,11 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
 
   const parsedConfig = def.schemas.config.safeParse(run.config[stage.stageId] ?? {});
   if (!parsedConfig.success) {
-    return failSuspended(deps, stage, new ValidationError("invalid stage config", issuesFromZod(parsedConfig.error, `config.${stage.stageId}`)).message);
+    return failSuspended(
+      deps,
+      stage,
+      new ValidationError("invalid stage config", issuesFromZod(parsedConfig.error, `config.${stage.stageId}`)).message,
+    );
   }
   const logs = new LogBuffer(deps, run.id, stage.stageId);
   const annotations = new AnnotationBuffer(deps, run.id, stage.stageId);
@@ -141,7 +148,9 @@ async function reschedule(deps: KernelDeps, stage: StageRecord, inMs: number, lo
   const now = deps.clock.now();
   await deps.persistence.transaction(async (tx) => {
     if (logs.logs.length > 0) await tx.appendLogs(logs.logs);
-    await tx.updateStage(stage.workflowRunId, stage.stageId, { nextPollAt: new Date(now.getTime() + inMs) }, now, { status: ["SUSPENDED"] });
+    await tx.updateStage(stage.workflowRunId, stage.stageId, { nextPollAt: new Date(now.getTime() + inMs) }, now, {
+      status: ["SUSPENDED"],
+    });
   });
   return "waiting";
 }

@@ -10,16 +10,40 @@ export interface ActivityTaskStoreUnderTest extends Disposable {
 
 function newTask(o: Partial<NewActivityTask> = {}): NewActivityTask {
   return {
-    taskId: randomUUID(), workflowRunId: randomUUID(), workflowId: "wf-conformance", stageId: "render", queue: "gpu",
-    codeVersion: "v1", requiredLabels: { gpu: "true" }, maxAttempts: 3, capability: "cap-secret", input: { frames: [1, 2] }, config: { q: "high" },
-    deadline: null, traceContext: null, now: T0, ...o,
+    taskId: randomUUID(),
+    workflowRunId: randomUUID(),
+    workflowId: "wf-conformance",
+    stageId: "render",
+    queue: "gpu",
+    codeVersion: "v1",
+    requiredLabels: { gpu: "true" },
+    maxAttempts: 3,
+    capability: "cap-secret",
+    input: { frames: [1, 2] },
+    config: { q: "high" },
+    deadline: null,
+    traceContext: null,
+    now: T0,
+    ...o,
   };
 }
 
 /** Starts `attempt`; by default a live lease does not block it (`liveLeaseCutoff` far in the future). */
-const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000), liveLeaseCutoff = at(1e12)) => ({ attempt, leaseToken, workerId: `w-${attempt}`, leaseDeadline, now: at(attempt), liveLeaseCutoff });
+const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000), liveLeaseCutoff = at(1e12)) => ({
+  attempt,
+  leaseToken,
+  workerId: `w-${attempt}`,
+  leaseDeadline,
+  now: at(attempt),
+  liveLeaseCutoff,
+});
 const report = (attempt: number, leaseToken: string, o: Partial<ActivityReport> = {}): ActivityReport => ({
-  attempt, leaseToken, outcome: "completed", output: { ok: true }, raw: { attempt, leaseToken, via: "conformance" }, ...o,
+  attempt,
+  leaseToken,
+  outcome: "completed",
+  output: { ok: true },
+  raw: { attempt, leaseToken, via: "conformance" },
+  ...o,
 });
 
 /** The fencing the remote-activity broker relies on: a stale attempt can never overwrite a newer one. */
@@ -29,11 +53,33 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       const n = newTask({ deadline: at(3_600_000), traceContext: { traceparent: "tp" } });
       const created = await s.createTask(n);
       eq(created, {
-        taskId: n.taskId, workflowRunId: n.workflowRunId, workflowId: n.workflowId, stageId: "render", queue: "gpu", codeVersion: "v1",
-        requiredLabels: { gpu: "true" }, status: "PENDING", attempt: 0, maxAttempts: 3, capability: "cap-secret", leaseToken: null, leaseDeadline: null,
-        workerId: null, input: { frames: [1, 2] }, config: { q: "high" }, heartbeatDetails: null, heartbeatAt: null, outcome: null,
-        output: null, error: null, report: null, reportedAt: null, deadline: at(3_600_000), traceContext: { traceparent: "tp" },
-        createdAt: T0, updatedAt: T0,
+        taskId: n.taskId,
+        workflowRunId: n.workflowRunId,
+        workflowId: n.workflowId,
+        stageId: "render",
+        queue: "gpu",
+        codeVersion: "v1",
+        requiredLabels: { gpu: "true" },
+        status: "PENDING",
+        attempt: 0,
+        maxAttempts: 3,
+        capability: "cap-secret",
+        leaseToken: null,
+        leaseDeadline: null,
+        workerId: null,
+        input: { frames: [1, 2] },
+        config: { q: "high" },
+        heartbeatDetails: null,
+        heartbeatAt: null,
+        outcome: null,
+        output: null,
+        error: null,
+        report: null,
+        reportedAt: null,
+        deadline: at(3_600_000),
+        traceContext: { traceparent: "tp" },
+        createdAt: T0,
+        updatedAt: T0,
       });
       eq(await s.createTask({ ...n, input: { other: 1 }, queue: "cpu", now: at(5) }), created);
       eq(await s.getTask(n.taskId), created);
@@ -47,15 +93,27 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       await s.createTask(newTask());
       await s.startAttempt(b.taskId, start(1, "t"));
       eq((await s.listTasks({ workflowRunId: run })).map((t) => t.taskId).sort(), [a.taskId, b.taskId].sort());
-      eq((await s.listTasks({ workflowRunId: run, status: ["LEASED"] })).map((t) => t.taskId), [b.taskId]);
-      eq((await s.listTasks({ workflowRunId: run, queue: "gpu" })).map((t) => t.taskId), [a.taskId]);
+      eq(
+        (await s.listTasks({ workflowRunId: run, status: ["LEASED"] })).map((t) => t.taskId),
+        [b.taskId],
+      );
+      eq(
+        (await s.listTasks({ workflowRunId: run, queue: "gpu" })).map((t) => t.taskId),
+        [a.taskId],
+      );
     },
 
     "startAttempt accepts only a newer attempt, or the same attempt with the same token": async ({ store: s }) => {
       const { taskId } = await s.createTask(newTask());
       const r1 = await s.startAttempt(taskId, start(1, "t1", at(30_000)));
       equal(r1.accepted, true);
-      eq(r1.task && [r1.task.status, r1.task.attempt, r1.task.leaseToken, r1.task.workerId, r1.task.leaseDeadline], ["LEASED", 1, "t1", "w-1", at(30_000)]);
+      eq(r1.task && [r1.task.status, r1.task.attempt, r1.task.leaseToken, r1.task.workerId, r1.task.leaseDeadline], [
+        "LEASED",
+        1,
+        "t1",
+        "w-1",
+        at(30_000),
+      ]);
       equal((await s.startAttempt(taskId, start(1, "t1"))).accepted, true, "idempotent retry of the same call");
       equal((await s.startAttempt(taskId, start(1, "other"))).accepted, false, "same attempt, other token");
       equal((await s.startAttempt(taskId, start(2, "t2"))).accepted, true);
@@ -72,7 +130,13 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       equal(early.accepted, false, "attempt 1 holds its lease until 30 s");
       eq(early.task && [early.task.attempt, early.task.leaseToken, early.task.leaseDeadline], [1, "t1", at(30_000)]);
       equal((await s.startAttempt(taskId, start(2, "t2", at(60_000), at(30_000)))).accepted, true, "expired: taken over");
-      const beat = await s.recordHeartbeat(taskId, { attempt: 2, leaseToken: "t2", details: null, leaseDeadline: at(40_000), now: at(35_000) });
+      const beat = await s.recordHeartbeat(taskId, {
+        attempt: 2,
+        leaseToken: "t2",
+        details: null,
+        leaseDeadline: at(40_000),
+        now: at(35_000),
+      });
       equal(beat.accepted, true);
       equal((await s.startAttempt(taskId, start(3, "t3", at(90_000), at(39_999)))).accepted, false, "a heartbeat extended it");
     },
@@ -87,7 +151,8 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       const { taskId, workflowRunId } = await s.createTask(newTask());
       await s.startAttempt(taskId, start(1, "t1"));
       await s.startAttempt(taskId, start(2, "t2"));
-      const beat = (attempt: number, leaseToken: string, details: unknown) => s.recordHeartbeat(taskId, { attempt, leaseToken, details, leaseDeadline: at(90_000), now: at(50) });
+      const beat = (attempt: number, leaseToken: string, details: unknown) =>
+        s.recordHeartbeat(taskId, { attempt, leaseToken, details, leaseDeadline: at(90_000), now: at(50) });
       eq(await beat(1, "t1", { p: 1 }), { accepted: false, cancelled: false });
       eq(await beat(2, "wrong", { p: 1 }), { accepted: false, cancelled: false });
       eq(await beat(2, "t2", { progress: 0.5, cursor: "c-9" }), { accepted: true, cancelled: false });
@@ -105,9 +170,10 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       const v1 = await s.recordReport(taskId, report(1, "t1", { output: { frames: 2 } }), at(100));
       equal(v1.accepted, true);
       ok(v1.accepted);
-      eq([v1.task.status, v1.task.outcome, v1.task.output, v1.task.reportedAt, v1.task.report], [
-        "COMPLETED", "completed", { frames: 2 }, at(100), { attempt: 1, leaseToken: "t1", via: "conformance" },
-      ]);
+      eq(
+        [v1.task.status, v1.task.outcome, v1.task.output, v1.task.reportedAt, v1.task.report],
+        ["COMPLETED", "completed", { frames: 2 }, at(100), { attempt: 1, leaseToken: "t1", via: "conformance" }],
+      );
       const v2 = await s.recordReport(taskId, report(1, "t1", { outcome: "failed", error: "late" }), at(200));
       eq(v2.accepted ? "accepted" : v2.reason, "already_terminal");
       eq(await s.getTask(taskId), v1.task, "the first outcome stands");

@@ -51,7 +51,8 @@ export function blobStoreConformance(factory: () => Promise<BlobStoreUnderTest>)
     },
 
     "list returns the keys under a prefix, sorted, and nothing else": async ({ store: s }) => {
-      for (const k of ["runs/r1/s/b.json", "runs/r1/s/a.json", "runs/r1/t/c.json", "runs/r10/s/a.json", "other/x"]) await s.put(k, bytes(k));
+      for (const k of ["runs/r1/s/b.json", "runs/r1/s/a.json", "runs/r1/t/c.json", "runs/r10/s/a.json", "other/x"])
+        await s.put(k, bytes(k));
       eq(await s.list("runs/r1/"), ["runs/r1/s/a.json", "runs/r1/s/b.json", "runs/r1/t/c.json"]);
       eq(await s.list("runs/r1/s/"), ["runs/r1/s/a.json", "runs/r1/s/b.json"]);
       eq(await s.list("runs/r1"), ["runs/r1/s/a.json", "runs/r1/s/b.json", "runs/r1/t/c.json", "runs/r10/s/a.json"]);
@@ -68,7 +69,12 @@ export function blobStoreConformance(factory: () => Promise<BlobStoreUnderTest>)
     },
 
     "keys with spaces, unicode and deep nesting round-trip": async ({ store: s }) => {
-      const keys = ["runs/r3/with space/file name.txt", "runs/r3/ünïcødé/日本.json", "runs/r3/a/b/c/d/e/f.bin", "runs/r3/plus+and=eq&amp.txt"];
+      const keys = [
+        "runs/r3/with space/file name.txt",
+        "runs/r3/ünïcødé/日本.json",
+        "runs/r3/a/b/c/d/e/f.bin",
+        "runs/r3/plus+and=eq&amp.txt",
+      ];
       for (const k of keys) await s.put(k, bytes(k));
       for (const k of keys) eq(await s.get(k), bytes(k), k);
       eq(await s.list("runs/r3/"), [...keys].sort());

@@ -66,16 +66,17 @@ async function nothingDelivered(t: JobTransport, forMs: number, why: string): Pr
  * Every behaviour the kernel relies on from a JobTransport. `factory` must return a fresh, empty
  * queue (its own stream/table) honouring the given lease length and delivery limit.
  */
-export function jobTransportConformance(
-  factory: (opts: JobTransportCaseOptions) => Promise<JobTransportUnderTest>,
-): ConformanceCase[] {
+export function jobTransportConformance(factory: (opts: JobTransportCaseOptions) => Promise<JobTransportUnderTest>): ConformanceCase[] {
   const withLimits = (maxDeliveries: number) => () => factory({ leaseMs: LEASE_MS, maxDeliveries });
   const std = withLimits(5);
   return [
     ...defineCases("job transport", std, {
       "enqueue/dequeue round-trips every JobSpec field; first delivery has count 1 and a lease": async ({ transport: t }) => {
         const full = spec({
-          attempt: 2, maxAttempts: 4, priority: 3, availableAt: new Date(Date.now() - 1_000),
+          attempt: 2,
+          maxAttempts: 4,
+          priority: 3,
+          availableAt: new Date(Date.now() - 1_000),
           payload: { config: { nested: [1, "two", null, { x: true }] }, text: "héllo 🌍" },
           traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "k=v" },
         });
@@ -140,7 +141,10 @@ export function jobTransportConformance(
           got.push(j.jobId);
           await t.complete(j);
         }
-        eq(got, jobs.map((j) => j.jobId));
+        eq(
+          got,
+          jobs.map((j) => j.jobId),
+        );
       },
 
       "a job is not delivered before availableAt": async ({ transport: t }) => {
@@ -260,7 +264,10 @@ export function jobTransportConformance(
           if (!found) equal(await t.dequeue({ workerId: "w", waitMs: 50 }), null, "no delivery beyond maxDeliveries");
         }
         ok(found, `dead letter not reported within ${BOUND_MS}ms`);
-        eq([found.job.jobId, found.job.workflowRunId, found.job.stageId, found.job.attempt], [j.jobId, j.workflowRunId, j.stageId, j.attempt]);
+        eq(
+          [found.job.jobId, found.job.workflowRunId, found.job.stageId, found.job.attempt],
+          [j.jobId, j.workflowRunId, j.stageId, j.attempt],
+        );
         ok(typeof found.reason === "string" && found.reason.length > 0, "a reason");
         const later = await t.releaseStale(new Date(), 0);
         ok(!later.deadLettered.some((d) => d.job.jobId === j.jobId), "reported once");

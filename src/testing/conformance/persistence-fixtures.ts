@@ -10,7 +10,7 @@ export interface PersistenceUnderTest extends Disposable {
 
 /** JSON exercising what stores mangle: nesting, nulls, unicode, floats, empty containers. */
 export const RICH_JSON = {
-  text: "héllo 🌍 \"quoted\" \\ back",
+  text: 'héllo 🌍 "quoted" \\ back',
   n: 42,
   f: 0.1,
   neg: -7.25,

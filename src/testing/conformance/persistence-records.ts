@@ -6,7 +6,13 @@ import { type ConformanceCase, T0, at, defineCases } from "./case.js";
 import { type PersistenceUnderTest, RICH_JSON, newRun, sortedIds } from "./persistence-fixtures.js";
 
 const outboxRow = (workflowRunId: string, createdAt: Date, claimedUntil: Date | null, type = "workflow:started"): NewOutboxRow => ({
-  id: randomUUID(), kind: "event", workflowRunId, type, payload: { type, n: 1 }, createdAt, claimedUntil,
+  id: randomUUID(),
+  kind: "event",
+  workflowRunId,
+  type,
+  payload: { type, n: 1 },
+  createdAt,
+  claimedUntil,
 });
 
 /** Logs, artifacts, outbox, idempotency keys, annotations and AI calls of the Persistence port. */
@@ -16,7 +22,13 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       const run = newRun();
       await p.createRun(run);
       const log = (stageId: string | null, ms: number, meta: Record<string, unknown> | null): NewLog => ({
-        id: randomUUID(), workflowRunId: run.id, stageId, level: "INFO", message: `m${ms} ✓`, meta, createdAt: at(ms),
+        id: randomUUID(),
+        workflowRunId: run.id,
+        stageId,
+        level: "INFO",
+        message: `m${ms} ✓`,
+        meta,
+        createdAt: at(ms),
       });
       const l3 = log("s1", 30, null);
       const l1 = log(null, 10, RICH_JSON);
@@ -35,18 +47,34 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       const other = newRun();
       await p.createRun(run);
       await p.createRun(other);
-      const art = (workflowRunId: string, key: string, size = 1) => ({ workflowRunId, stageId: "s", key, size, contentType: "application/json", createdAt: T0 });
+      const art = (workflowRunId: string, key: string, size = 1) => ({
+        workflowRunId,
+        stageId: "s",
+        key,
+        size,
+        contentType: "application/json",
+        createdAt: T0,
+      });
       const base = `runs/${run.id}`;
       await p.recordArtifact(art(run.id, `${base}/s/b.json`));
       await p.recordArtifact(art(run.id, `${base}/s/a.json`));
       await p.recordArtifact({ ...art(run.id, `${base}/t/c.bin`), stageId: null, contentType: null });
       await p.recordArtifact(art(other.id, `runs/${other.id}/s/a.json`));
       await p.recordArtifact(art(run.id, `${base}/s/a.json`, 99));
-      eq(await p.listArtifacts(run.id, { keyPrefix: `${base}/s/` }), [art(run.id, `${base}/s/a.json`, 99), art(run.id, `${base}/s/b.json`)]);
-      eq((await p.listArtifacts(run.id)).map((a) => a.key), [`${base}/s/a.json`, `${base}/s/b.json`, `${base}/t/c.bin`]);
+      eq(await p.listArtifacts(run.id, { keyPrefix: `${base}/s/` }), [
+        art(run.id, `${base}/s/a.json`, 99),
+        art(run.id, `${base}/s/b.json`),
+      ]);
+      eq(
+        (await p.listArtifacts(run.id)).map((a) => a.key),
+        [`${base}/s/a.json`, `${base}/s/b.json`, `${base}/t/c.bin`],
+      );
       equal((await p.listArtifacts(run.id))[2]?.contentType, null);
       equal(await p.deleteArtifacts(run.id, `${base}/s/`), 2);
-      eq((await p.listArtifacts(run.id)).map((a) => a.key), [`${base}/t/c.bin`]);
+      eq(
+        (await p.listArtifacts(run.id)).map((a) => a.key),
+        [`${base}/t/c.bin`],
+      );
       equal((await p.listArtifacts(other.id)).length, 1, "other runs keep theirs");
     },
 
@@ -59,12 +87,25 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       await p.appendOutbox([preClaimed, free2, free1]);
       const claimed = await p.claimOutbox({ now: at(100), limit: 10, leaseMs: 5000 });
       const expected = (r: NewOutboxRow, claimedUntil: Date): OutboxRecord => ({
-        ...r, publishedAt: null, claimedUntil, attempts: 0, lastError: null, deadLetteredAt: null,
+        ...r,
+        publishedAt: null,
+        claimedUntil,
+        attempts: 0,
+        lastError: null,
+        deadLetteredAt: null,
       });
       eq(claimed, [expected(free1, at(5100)), expected(free2, at(5100))]);
       eq(await p.claimOutbox({ now: at(100), limit: 10, leaseMs: 5000 }), [], "claimed rows are skipped");
-      eq((await p.claimOutbox({ now: at(1000), limit: 10, leaseMs: 5000 })).map((r) => r.id), [preClaimed.id], "an expired claim frees the row");
-      eq((await p.claimOutbox({ now: at(5100), limit: 1, leaseMs: 5000 })).map((r) => r.id), [free1.id], "limit is honoured");
+      eq(
+        (await p.claimOutbox({ now: at(1000), limit: 10, leaseMs: 5000 })).map((r) => r.id),
+        [preClaimed.id],
+        "an expired claim frees the row",
+      );
+      eq(
+        (await p.claimOutbox({ now: at(5100), limit: 1, leaseMs: 5000 })).map((r) => r.id),
+        [free1.id],
+        "limit is honoured",
+      );
     },
 
     "outbox: claim by ids takes the writer's own pre-claimed rows; published rows are never claimed": async ({ persistence: p }) => {
@@ -73,10 +114,16 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       const a = outboxRow(run.id, at(0), at(60_000));
       const b = outboxRow(run.id, at(1), at(60_000));
       await p.appendOutbox([a, b]);
-      eq((await p.claimOutbox({ now: at(10), limit: 10, leaseMs: 30_000, ids: [a.id] })).map((r) => r.id), [a.id]);
+      eq(
+        (await p.claimOutbox({ now: at(10), limit: 10, leaseMs: 30_000, ids: [a.id] })).map((r) => r.id),
+        [a.id],
+      );
       await p.markOutboxPublished([a.id], at(20));
       eq(await p.claimOutbox({ now: at(10), limit: 10, leaseMs: 30_000, ids: [a.id] }), []);
-      eq((await p.claimOutbox({ now: at(120_000), limit: 10, leaseMs: 1000 })).map((r) => r.id), [b.id]);
+      eq(
+        (await p.claimOutbox({ now: at(120_000), limit: 10, leaseMs: 1000 })).map((r) => r.id),
+        [b.id],
+      );
     },
 
     "outbox: failures count attempts and free the row; a dead letter waits until requeued": async ({ persistence: p }) => {
@@ -87,15 +134,24 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       await p.claimOutbox({ now: at(1), limit: 10, leaseMs: 60_000 });
       await p.markOutboxFailed(r.id, "sink down", at(2), false);
       const retry = await p.claimOutbox({ now: at(3), limit: 10, leaseMs: 60_000 });
-      eq(retry.map((x) => [x.id, x.attempts, x.lastError, x.deadLetteredAt]), [[r.id, 1, "sink down", null]]);
+      eq(
+        retry.map((x) => [x.id, x.attempts, x.lastError, x.deadLetteredAt]),
+        [[r.id, 1, "sink down", null]],
+      );
       await p.markOutboxFailed(r.id, "still down", at(4), true);
       eq(await p.claimOutbox({ now: at(10_000_000), limit: 10, leaseMs: 1000 }), [], "dead letters are not delivered");
       const dead = await p.listDeadLetters(10);
-      eq(dead.map((x) => [x.id, x.attempts, x.lastError, x.deadLetteredAt, x.publishedAt]), [[r.id, 2, "still down", at(4), null]]);
+      eq(
+        dead.map((x) => [x.id, x.attempts, x.lastError, x.deadLetteredAt, x.publishedAt]),
+        [[r.id, 2, "still down", at(4), null]],
+      );
       equal(await p.requeueDeadLetters([r.id, randomUUID()], at(5)), 1);
       eq(await p.listDeadLetters(10), []);
       const again = await p.claimOutbox({ now: at(6), limit: 10, leaseMs: 1000 });
-      eq(again.map((x) => [x.id, x.attempts, x.deadLetteredAt]), [[r.id, 0, null]]);
+      eq(
+        again.map((x) => [x.id, x.attempts, x.deadLetteredAt]),
+        [[r.id, 0, null]],
+      );
       equal(await p.requeueDeadLetters([r.id], at(7)), 0, "a row that is not dead-lettered is not requeued");
     },
 
@@ -129,14 +185,29 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one concurrent acquirer wins");
     },
 
-    "idempotency: an IN_PROGRESS key older than staleBefore is taken over once; a fresh or completed one is not": async ({ persistence: p }) => {
+    "idempotency: an IN_PROGRESS key older than staleBefore is taken over once; a fresh or completed one is not": async ({
+      persistence: p,
+    }) => {
       eq(await p.acquireIdempotencyKey("run.create", "crashed", at(0)), { kind: "acquired" });
-      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(10), { staleBefore: at(0) }), { kind: "in_progress" }, "not older than staleBefore");
-      const racers = await Promise.all(Array.from({ length: 6 }, () => p.acquireIdempotencyKey("run.create", "crashed", at(20), { staleBefore: at(5) })));
+      eq(
+        await p.acquireIdempotencyKey("run.create", "crashed", at(10), { staleBefore: at(0) }),
+        { kind: "in_progress" },
+        "not older than staleBefore",
+      );
+      const racers = await Promise.all(
+        Array.from({ length: 6 }, () => p.acquireIdempotencyKey("run.create", "crashed", at(20), { staleBefore: at(5) })),
+      );
       equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one racer takes an abandoned key over");
-      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(21), { staleBefore: at(5) }), { kind: "in_progress" }, "the takeover refreshed the key");
+      eq(
+        await p.acquireIdempotencyKey("run.create", "crashed", at(21), { staleBefore: at(5) }),
+        { kind: "in_progress" },
+        "the takeover refreshed the key",
+      );
       await p.completeIdempotencyKey("run.create", "crashed", { runId: "r9" }, at(22));
-      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(99), { staleBefore: at(98) }), { kind: "completed", result: { runId: "r9" } });
+      eq(await p.acquireIdempotencyKey("run.create", "crashed", at(99), { staleBefore: at(98) }), {
+        kind: "completed",
+        result: { runId: "r9" },
+      });
     },
 
     "annotations: exact round-trip, filters, idempotency keys de-duplicated per run": async ({ persistence: p }) => {
@@ -145,8 +216,15 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       await p.createRun(run);
       await p.createRun(other);
       const ann = (o: Partial<NewAnnotation>): NewAnnotation => ({
-        id: randomUUID(), workflowRunId: run.id, stageId: null, key: "review.status", value: RICH_JSON,
-        actor: { kind: "user", id: "alice" }, idempotencyKey: null, createdAt: at(0), ...o,
+        id: randomUUID(),
+        workflowRunId: run.id,
+        stageId: null,
+        key: "review.status",
+        value: RICH_JSON,
+        actor: { kind: "user", id: "alice" },
+        idempotencyKey: null,
+        createdAt: at(0),
+        ...o,
       });
       const a1 = ann({ idempotencyKey: "once" });
       const a2 = ann({ key: "review.score", value: 0.5, stageId: "s1", actor: { kind: "agent", id: "bot" }, createdAt: at(1) });
@@ -163,7 +241,15 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
 
     "AI calls are listed by topic prefix": async ({ persistence: p }) => {
       const call = (topic: string, ms: number) => ({
-        id: randomUUID(), topic, model: "m-1", callType: "chat", inputTokens: 10, outputTokens: 5, cost: 0.0125, meta: { t: 0.2 }, createdAt: at(ms),
+        id: randomUUID(),
+        topic,
+        model: "m-1",
+        callType: "chat",
+        inputTokens: 10,
+        outputTokens: 5,
+        cost: 0.0125,
+        meta: { t: 0.2 },
+        createdAt: at(ms),
       });
       const c1 = call("workflow.r1.stage.a", 0);
       const c2 = call("workflow.r1.stage.b", 1);

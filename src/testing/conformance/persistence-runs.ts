@@ -8,11 +8,29 @@ import { type PersistenceUnderTest, RICH_JSON, newRun, newStage, sortedIds } fro
 export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>): ConformanceCase[] {
   return defineCases("persistence", factory, {
     "createRun/getRun round-trip every field exactly": async ({ persistence: p }) => {
-      const n = newRun({ input: RICH_JSON, config: { a: { x: [1, 2] }, b: {} }, priority: 7, traceContext: { traceparent: "00-abc-def-01" } });
+      const n = newRun({
+        input: RICH_JSON,
+        config: { a: { x: [1, 2] }, b: {} },
+        priority: 7,
+        traceContext: { traceparent: "00-abc-def-01" },
+      });
       const expected: RunRecord = {
-        id: n.id, workflowId: n.workflowId, status: "PENDING", input: RICH_JSON, config: { a: { x: [1, 2] }, b: {} },
-        output: null, error: null, currentGroupIndex: -1, priority: 7, claimedBy: null, traceContext: { traceparent: "00-abc-def-01" },
-        createdAt: T0, updatedAt: T0, startedAt: null, completedAt: null, lastActivityAt: T0,
+        id: n.id,
+        workflowId: n.workflowId,
+        status: "PENDING",
+        input: RICH_JSON,
+        config: { a: { x: [1, 2] }, b: {} },
+        output: null,
+        error: null,
+        currentGroupIndex: -1,
+        priority: 7,
+        claimedBy: null,
+        traceContext: { traceparent: "00-abc-def-01" },
+        createdAt: T0,
+        updatedAt: T0,
+        startedAt: null,
+        completedAt: null,
+        lastActivityAt: T0,
       };
       eq(await p.createRun(n), expected);
       eq(await p.getRun(n.id), expected);
@@ -36,7 +54,12 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       await p.createRun(n);
       const r1 = await p.updateRun(n.id, { status: "RUNNING", startedAt: at(1), currentGroupIndex: 0, claimedBy: "w1" }, at(2));
       eq(r1 && { s: r1.status, st: r1.startedAt, g: r1.currentGroupIndex, c: r1.claimedBy, u: r1.updatedAt, i: r1.input }, {
-        s: "RUNNING", st: at(1), g: 0, c: "w1", u: at(2), i: { a: 1 },
+        s: "RUNNING",
+        st: at(1),
+        g: 0,
+        c: "w1",
+        u: at(2),
+        i: { a: 1 },
       });
       const r2 = await p.updateRun(n.id, { status: "COMPLETED", output: RICH_JSON, completedAt: at(3), claimedBy: null }, at(3));
       eq(r2?.output, RICH_JSON);
@@ -71,10 +94,28 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       await p.createRun(run);
       const s = newStage(run.id, "extract", { groupIndex: 2, maxAttempts: 4, traceContext: { traceparent: "tp" } });
       const expected = {
-        id: s.id, workflowRunId: run.id, stageId: "extract", stageName: "Stage extract", groupIndex: 2, status: "PENDING", attempt: 0,
-        maxAttempts: 4, executionToken: null, output: null, outputRef: null, error: null, suspendedState: null, nextPollAt: null,
-        pollIntervalMs: null, maxWaitUntil: null, metrics: null, traceContext: { traceparent: "tp" }, createdAt: T0, updatedAt: T0,
-        startedAt: null, completedAt: null,
+        id: s.id,
+        workflowRunId: run.id,
+        stageId: "extract",
+        stageName: "Stage extract",
+        groupIndex: 2,
+        status: "PENDING",
+        attempt: 0,
+        maxAttempts: 4,
+        executionToken: null,
+        output: null,
+        outputRef: null,
+        error: null,
+        suspendedState: null,
+        nextPollAt: null,
+        pollIntervalMs: null,
+        maxWaitUntil: null,
+        metrics: null,
+        traceContext: { traceparent: "tp" },
+        createdAt: T0,
+        updatedAt: T0,
+        startedAt: null,
+        completedAt: null,
       };
       eq(await p.upsertStage(s), expected);
       eq(await p.upsertStage(newStage(run.id, "extract", { stageName: "other", groupIndex: 9, now: at(10) })), expected);
@@ -87,9 +128,20 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       await p.createRun(run);
       await p.upsertStage(newStage(run.id, "s"));
       const patch = {
-        status: "SUSPENDED" as const, attempt: 1, executionToken: "tok-1", output: RICH_JSON, outputRef: "runs/x/out.json", error: "e",
-        suspendedState: { batchId: "b-1", items: [1, 2] }, nextPollAt: at(100), pollIntervalMs: 5000, maxWaitUntil: at(9000),
-        metrics: { tokens: 12, ms: 3.5 }, traceContext: { traceparent: "tp2" }, startedAt: at(1), completedAt: null,
+        status: "SUSPENDED" as const,
+        attempt: 1,
+        executionToken: "tok-1",
+        output: RICH_JSON,
+        outputRef: "runs/x/out.json",
+        error: "e",
+        suspendedState: { batchId: "b-1", items: [1, 2] },
+        nextPollAt: at(100),
+        pollIntervalMs: 5000,
+        maxWaitUntil: at(9000),
+        metrics: { tokens: 12, ms: 3.5 },
+        traceContext: { traceparent: "tp2" },
+        startedAt: at(1),
+        completedAt: null,
       };
       const updated = await p.updateStage(run.id, "s", patch, at(2));
       ok(updated);
@@ -107,7 +159,9 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       equal(await p.updateStage(run.id, "s", { status: "RUNNING" }, at(1), { executionToken: "someone" }), null);
       equal(await p.updateStage(run.id, "s", { status: "RUNNING" }, at(1), { attempt: 1 }), null);
       const claimed = await p.updateStage(run.id, "s", { status: "RUNNING", attempt: 1, executionToken: "t1" }, at(1), {
-        status: ["PENDING"], executionToken: null, attempt: 0,
+        status: ["PENDING"],
+        executionToken: null,
+        attempt: 0,
       });
       equal(claimed?.executionToken, "t1");
       // A superseded execution (old token) can no longer commit.
@@ -126,9 +180,15 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       await p.upsertStage(newStage(run.id, "a", { groupIndex: 0 }));
       await p.upsertStage(newStage(run.id, "b", { groupIndex: 1 }));
       await p.upsertStage(newStage(other.id, "a", { groupIndex: 0 }));
-      eq((await p.listStages(run.id)).map((s) => s.stageId), ["a", "b", "c"]);
+      eq(
+        (await p.listStages(run.id)).map((s) => s.stageId),
+        ["a", "b", "c"],
+      );
       equal(await p.deleteStages(run.id, ["b", "c", "nope"]), 2);
-      eq((await p.listStages(run.id)).map((s) => s.stageId), ["a"]);
+      eq(
+        (await p.listStages(run.id)).map((s) => s.stageId),
+        ["a"],
+      );
       equal((await p.listStages(other.id)).length, 1);
     },
 
@@ -146,7 +206,9 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       equal((await p.listStages(n.id)).length, 1);
     },
 
-    "transaction that throws rolls back every write (runs, stages, logs, outbox, annotations, artifacts, keys)": async ({ persistence: p }) => {
+    "transaction that throws rolls back every write (runs, stages, logs, outbox, annotations, artifacts, keys)": async ({
+      persistence: p,
+    }) => {
       const existing = newRun();
       const before = await p.createRun(existing);
       const fresh = newRun();
@@ -157,10 +219,40 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
           await tx.upsertStage(newStage(fresh.id, "s"));
           await tx.updateRun(existing.id, { status: "RUNNING", output: { x: 1 } }, at(1));
           await tx.upsertStage(newStage(existing.id, "s2"));
-          await tx.appendLogs([{ id: randomUUID(), workflowRunId: existing.id, stageId: null, level: "INFO", message: "m", meta: null, createdAt: at(1) }]);
-          await tx.appendOutbox([{ id: randomUUID(), kind: "event", workflowRunId: existing.id, type: "workflow:started", payload: {}, createdAt: at(1), claimedUntil: null }]);
-          await tx.insertAnnotations([{ id: randomUUID(), workflowRunId: existing.id, stageId: null, key: "k", value: 1, actor: { kind: "user", id: "u" }, idempotencyKey: "ik", createdAt: at(1) }]);
-          await tx.recordArtifact({ workflowRunId: existing.id, stageId: null, key: `runs/${existing.id}/a.bin`, size: 3, contentType: null, createdAt: at(1) });
+          await tx.appendLogs([
+            { id: randomUUID(), workflowRunId: existing.id, stageId: null, level: "INFO", message: "m", meta: null, createdAt: at(1) },
+          ]);
+          await tx.appendOutbox([
+            {
+              id: randomUUID(),
+              kind: "event",
+              workflowRunId: existing.id,
+              type: "workflow:started",
+              payload: {},
+              createdAt: at(1),
+              claimedUntil: null,
+            },
+          ]);
+          await tx.insertAnnotations([
+            {
+              id: randomUUID(),
+              workflowRunId: existing.id,
+              stageId: null,
+              key: "k",
+              value: 1,
+              actor: { kind: "user", id: "u" },
+              idempotencyKey: "ik",
+              createdAt: at(1),
+            },
+          ]);
+          await tx.recordArtifact({
+            workflowRunId: existing.id,
+            stageId: null,
+            key: `runs/${existing.id}/a.bin`,
+            size: 3,
+            contentType: null,
+            createdAt: at(1),
+          });
           equal((await tx.acquireIdempotencyKey("cmd", "k1", at(1))).kind, "acquired");
           throw boom;
         }),
@@ -210,8 +302,14 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       const running = newRun({ priority: 99, now: at(0) });
       for (const n of [low, highNew, highOld, mid, running]) await p.createRun(n);
       await p.updateRun(running.id, { status: "RUNNING" }, at(1));
-      eq((await p.claimPendingRuns(3, "w", at(100))).map((r) => r.id), [highOld.id, highNew.id, mid.id]);
-      eq((await p.claimPendingRuns(3, "w", at(100))).map((r) => r.id), [low.id]);
+      eq(
+        (await p.claimPendingRuns(3, "w", at(100))).map((r) => r.id),
+        [highOld.id, highNew.id, mid.id],
+      );
+      eq(
+        (await p.claimPendingRuns(3, "w", at(100))).map((r) => r.id),
+        [low.id],
+      );
       eq(await p.claimPendingRuns(3, "w", at(100)), []);
     },
 
@@ -226,8 +324,14 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       const old1 = await mk("RUNNING", at(100));
       await mk("RUNNING", at(5000));
       await mk("PENDING", at(50));
-      eq((await p.findStaleRunningRuns(at(1000), 10)).map((r) => r.id), [old1, old2]);
-      eq((await p.findStaleRunningRuns(at(1000), 1)).map((r) => r.id), [old1]);
+      eq(
+        (await p.findStaleRunningRuns(at(1000), 10)).map((r) => r.id),
+        [old1, old2],
+      );
+      eq(
+        (await p.findStaleRunningRuns(at(1000), 1)).map((r) => r.id),
+        [old1],
+      );
       eq(await p.findStaleRunningRuns(at(100), 10), [], "the cutoff is strict");
     },
 
@@ -239,15 +343,33 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
         await p.createRun(n);
       }
       await p.updateRun(runs[4]!, { status: "COMPLETED" }, at(100));
-      eq((await p.listRuns({ workflowId: "wf-a" })).map((r) => r.id), [runs[6], runs[4], runs[2], runs[0]]);
-      eq((await p.listRuns({ status: ["COMPLETED"] })).map((r) => r.id), [runs[4]]);
-      eq((await p.listRuns({ workflowId: "wf-a", status: ["PENDING"] })).map((r) => r.id), [runs[6], runs[2], runs[0]]);
+      eq(
+        (await p.listRuns({ workflowId: "wf-a" })).map((r) => r.id),
+        [runs[6], runs[4], runs[2], runs[0]],
+      );
+      eq(
+        (await p.listRuns({ status: ["COMPLETED"] })).map((r) => r.id),
+        [runs[4]],
+      );
+      eq(
+        (await p.listRuns({ workflowId: "wf-a", status: ["PENDING"] })).map((r) => r.id),
+        [runs[6], runs[2], runs[0]],
+      );
       const page1 = await p.listRuns({ limit: 3 });
-      eq(page1.map((r) => r.id), [runs[6], runs[5], runs[4]]);
+      eq(
+        page1.map((r) => r.id),
+        [runs[6], runs[5], runs[4]],
+      );
       const page2 = await p.listRuns({ limit: 3, createdBefore: page1[2]!.createdAt });
-      eq(page2.map((r) => r.id), [runs[3], runs[2], runs[1]]);
+      eq(
+        page2.map((r) => r.id),
+        [runs[3], runs[2], runs[1]],
+      );
       const page3 = await p.listRuns({ limit: 3, createdBefore: page2[2]!.createdAt });
-      eq(page3.map((r) => r.id), [runs[0]]);
+      eq(
+        page3.map((r) => r.id),
+        [runs[0]],
+      );
     },
 
     "countRunsByStatus counts every status, zeros included": async ({ persistence: p }) => {
@@ -275,10 +397,16 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       await mk("not-due", "SUSPENDED", at(5000));
       await mk("running", "RUNNING", at(0));
       const now = at(1000);
-      eq((await p.claimDueSuspendedStages(now, 10, 60_000)).map((s) => s.stageId), ["sooner-due", "later-due"]);
+      eq(
+        (await p.claimDueSuspendedStages(now, 10, 60_000)).map((s) => s.stageId),
+        ["sooner-due", "later-due"],
+      );
       eq((await p.getStage(run.id, "sooner-due"))?.nextPollAt, at(61_000), "the claim is nextPollAt = now + leaseMs");
       eq(await p.claimDueSuspendedStages(now, 10, 60_000), []);
-      eq((await p.claimDueSuspendedStages(at(61_000), 1, 60_000)).map((s) => s.stageId), ["not-due"]);
+      eq(
+        (await p.claimDueSuspendedStages(at(61_000), 1, 60_000)).map((s) => s.stageId),
+        ["not-due"],
+      );
     },
 
     "concurrent claimDueSuspendedStages never return the same stage twice": async ({ persistence: p }) => {

@@ -47,8 +47,7 @@ export function updateRun(s: MemoryState, id: string, patch: RunPatch, now: Date
 }
 
 /** Newest first; ties broken by id (descending) so pages are deterministic. */
-const newestFirst = (a: RunRecord, b: RunRecord): number =>
-  ms(b.createdAt) - ms(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+const newestFirst = (a: RunRecord, b: RunRecord): number => ms(b.createdAt) - ms(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 export function listRuns(s: MemoryState, f: RunFilter): RunRecord[] {
   return [...s.runs.values()]

@@ -113,7 +113,13 @@ export function requeueDeadLetters(s: MemoryState, ids: string[]): number {
   return n;
 }
 
-export function acquireIdempotencyKey(s: MemoryState, command: string, key: string, now: Date, opts?: { staleBefore?: Date }): IdempotencyAcquire {
+export function acquireIdempotencyKey(
+  s: MemoryState,
+  command: string,
+  key: string,
+  now: Date,
+  opts?: { staleBefore?: Date },
+): IdempotencyAcquire {
   const row = s.idempotency.get(pairKey(command, key));
   if (row?.status === "COMPLETED") return { kind: "completed", result: deepCopy(row.result) };
   // An IN_PROGRESS key last touched before staleBefore was abandoned (its holder crashed): take it over.
@@ -138,7 +144,14 @@ export function completeIdempotencyKey(s: MemoryState, command: string, key: str
     row.updatedAt = new Date(ms(now));
   } else {
     // Completing without acquiring still caches the result (an upsert in SQL).
-    s.idempotency.set(k, { command, key, status: "COMPLETED", result: deepCopy(result ?? null), createdAt: new Date(ms(now)), updatedAt: new Date(ms(now)) });
+    s.idempotency.set(k, {
+      command,
+      key,
+      status: "COMPLETED",
+      result: deepCopy(result ?? null),
+      createdAt: new Date(ms(now)),
+      updatedAt: new Date(ms(now)),
+    });
   }
 }
 
@@ -178,5 +191,8 @@ export function recordAICall(s: MemoryState, c: AICallRecord): void {
 }
 
 export function listAICalls(s: MemoryState, topicPrefix: string): AICallRecord[] {
-  return s.aiCalls.filter((c) => c.topic.startsWith(topicPrefix)).sort(byCreatedAt).map(deepCopy);
+  return s.aiCalls
+    .filter((c) => c.topic.startsWith(topicPrefix))
+    .sort(byCreatedAt)
+    .map(deepCopy);
 }

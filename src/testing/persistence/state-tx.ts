@@ -42,44 +42,104 @@ export class StateTx implements PersistenceTx {
     return this.state();
   }
 
-  async createRun(run: NewRun): Promise<RunRecord> { return rs.createRun(this.s(), run); }
-  async getRun(id: string, _opts?: { forUpdate?: boolean }): Promise<RunRecord | null> { return rs.getRun(this.s(), id); }
-  async updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> { return rs.updateRun(this.s(), id, patch, now, guard); }
-  async listRuns(filter: RunFilter): Promise<RunRecord[]> { return rs.listRuns(this.s(), filter); }
-  async countRunsByStatus(): Promise<Record<RunStatus, number>> { return rs.countRunsByStatus(this.s()); }
-  async claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]> { return rs.claimPendingRuns(this.s(), limit, workerId, now); }
-  async findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]> { return rs.findStaleRunningRuns(this.s(), before, limit); }
+  async createRun(run: NewRun): Promise<RunRecord> {
+    return rs.createRun(this.s(), run);
+  }
+  async getRun(id: string, _opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
+    return rs.getRun(this.s(), id);
+  }
+  async updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
+    return rs.updateRun(this.s(), id, patch, now, guard);
+  }
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    return rs.listRuns(this.s(), filter);
+  }
+  async countRunsByStatus(): Promise<Record<RunStatus, number>> {
+    return rs.countRunsByStatus(this.s());
+  }
+  async claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]> {
+    return rs.claimPendingRuns(this.s(), limit, workerId, now);
+  }
+  async findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]> {
+    return rs.findStaleRunningRuns(this.s(), before, limit);
+  }
 
-  async upsertStage(stage: NewStage): Promise<StageRecord> { return rs.upsertStage(this.s(), stage); }
-  async getStage(runId: string, stageId: string, _opts?: { forUpdate?: boolean }): Promise<StageRecord | null> { return rs.getStage(this.s(), runId, stageId); }
-  async listStages(runId: string): Promise<StageRecord[]> { return rs.listStages(this.s(), runId); }
+  async upsertStage(stage: NewStage): Promise<StageRecord> {
+    return rs.upsertStage(this.s(), stage);
+  }
+  async getStage(runId: string, stageId: string, _opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
+    return rs.getStage(this.s(), runId, stageId);
+  }
+  async listStages(runId: string): Promise<StageRecord[]> {
+    return rs.listStages(this.s(), runId);
+  }
   async updateStage(runId: string, stageId: string, patch: StagePatch, now: Date, guard?: StageGuard): Promise<StageRecord | null> {
     return rs.updateStage(this.s(), runId, stageId, patch, now, guard);
   }
-  async deleteStages(runId: string, stageIds: string[]): Promise<number> { return rs.deleteStages(this.s(), runId, stageIds); }
-  async claimDueSuspendedStages(now: Date, limit: number, leaseMs: number): Promise<StageRecord[]> { return rs.claimDueSuspendedStages(this.s(), now, limit, leaseMs); }
+  async deleteStages(runId: string, stageIds: string[]): Promise<number> {
+    return rs.deleteStages(this.s(), runId, stageIds);
+  }
+  async claimDueSuspendedStages(now: Date, limit: number, leaseMs: number): Promise<StageRecord[]> {
+    return rs.claimDueSuspendedStages(this.s(), now, limit, leaseMs);
+  }
 
-  async appendLogs(logs: NewLog[]): Promise<void> { side.appendLogs(this.s(), logs); }
-  async listLogs(runId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]> { return side.listLogs(this.s(), runId, opts); }
+  async appendLogs(logs: NewLog[]): Promise<void> {
+    side.appendLogs(this.s(), logs);
+  }
+  async listLogs(runId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]> {
+    return side.listLogs(this.s(), runId, opts);
+  }
 
-  async recordArtifact(a: ArtifactRecord): Promise<void> { side.recordArtifact(this.s(), a); }
-  async listArtifacts(runId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]> { return side.listArtifacts(this.s(), runId, opts); }
-  async deleteArtifacts(runId: string, keyPrefix: string): Promise<number> { return side.deleteArtifacts(this.s(), runId, keyPrefix); }
+  async recordArtifact(a: ArtifactRecord): Promise<void> {
+    side.recordArtifact(this.s(), a);
+  }
+  async listArtifacts(runId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]> {
+    return side.listArtifacts(this.s(), runId, opts);
+  }
+  async deleteArtifacts(runId: string, keyPrefix: string): Promise<number> {
+    return side.deleteArtifacts(this.s(), runId, keyPrefix);
+  }
 
-  async appendOutbox(rows: NewOutboxRow[]): Promise<void> { side.appendOutbox(this.s(), rows); }
-  async claimOutbox(o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> { return side.claimOutbox(this.s(), o); }
-  async markOutboxPublished(ids: string[], now: Date): Promise<void> { side.markOutboxPublished(this.s(), ids, now); }
-  async markOutboxFailed(id: string, error: string, now: Date, deadLetter: boolean): Promise<void> { side.markOutboxFailed(this.s(), id, error, now, deadLetter); }
-  async listDeadLetters(limit: number): Promise<OutboxRecord[]> { return side.listDeadLetters(this.s(), limit); }
-  async requeueDeadLetters(ids: string[], _now: Date): Promise<number> { return side.requeueDeadLetters(this.s(), ids); }
+  async appendOutbox(rows: NewOutboxRow[]): Promise<void> {
+    side.appendOutbox(this.s(), rows);
+  }
+  async claimOutbox(o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> {
+    return side.claimOutbox(this.s(), o);
+  }
+  async markOutboxPublished(ids: string[], now: Date): Promise<void> {
+    side.markOutboxPublished(this.s(), ids, now);
+  }
+  async markOutboxFailed(id: string, error: string, now: Date, deadLetter: boolean): Promise<void> {
+    side.markOutboxFailed(this.s(), id, error, now, deadLetter);
+  }
+  async listDeadLetters(limit: number): Promise<OutboxRecord[]> {
+    return side.listDeadLetters(this.s(), limit);
+  }
+  async requeueDeadLetters(ids: string[], _now: Date): Promise<number> {
+    return side.requeueDeadLetters(this.s(), ids);
+  }
 
-  async acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> { return side.acquireIdempotencyKey(this.s(), command, key, now, opts); }
-  async completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> { side.completeIdempotencyKey(this.s(), command, key, result, now); }
-  async releaseIdempotencyKey(command: string, key: string): Promise<void> { side.releaseIdempotencyKey(this.s(), command, key); }
+  async acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
+    return side.acquireIdempotencyKey(this.s(), command, key, now, opts);
+  }
+  async completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
+    side.completeIdempotencyKey(this.s(), command, key, result, now);
+  }
+  async releaseIdempotencyKey(command: string, key: string): Promise<void> {
+    side.releaseIdempotencyKey(this.s(), command, key);
+  }
 
-  async insertAnnotations(rows: NewAnnotation[]): Promise<number> { return side.insertAnnotations(this.s(), rows); }
-  async listAnnotations(runId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]> { return side.listAnnotations(this.s(), runId, filter); }
+  async insertAnnotations(rows: NewAnnotation[]): Promise<number> {
+    return side.insertAnnotations(this.s(), rows);
+  }
+  async listAnnotations(runId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]> {
+    return side.listAnnotations(this.s(), runId, filter);
+  }
 
-  async recordAICall(call: AICallRecord): Promise<void> { side.recordAICall(this.s(), call); }
-  async listAICalls(topicPrefix: string): Promise<AICallRecord[]> { return side.listAICalls(this.s(), topicPrefix); }
+  async recordAICall(call: AICallRecord): Promise<void> {
+    side.recordAICall(this.s(), call);
+  }
+  async listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
+    return side.listAICalls(this.s(), topicPrefix);
+  }
 }

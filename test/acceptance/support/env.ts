@@ -46,7 +46,13 @@ export function acceptanceEnv(workflows: AnyWorkflow[], extra: Partial<KernelCon
     ...extra,
   });
   return {
-    kernel, persistence, queue, blobs, sink, scheduler, clock,
+    kernel,
+    persistence,
+    queue,
+    blobs,
+    sink,
+    scheduler,
+    clock,
     ...driver(kernel, queue),
     types: (runId) => sink.events.filter((e) => e.workflowRunId === runId).map((e) => e.type),
   };

@@ -3,7 +3,15 @@
 // lost jobs and transport give-ups. Acceptance tests use the shared src/testing adapters instead.
 import { randomUUID } from "node:crypto";
 import type {
-  BlobStore, Clock, DequeueOptions, EventSink, JobSpec, JobTransport, LeasedJob, WorkflowEvent, DeadLetteredJob,
+  BlobStore,
+  Clock,
+  DequeueOptions,
+  EventSink,
+  JobSpec,
+  JobTransport,
+  LeasedJob,
+  WorkflowEvent,
+  DeadLetteredJob,
 } from "../../../src/ports/index.js";
 
 export class TestClock implements Clock {

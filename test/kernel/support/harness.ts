@@ -109,7 +109,10 @@ export function driver(kernel: Kernel, queue: JobTransport): Pick<TestEnv, "crea
       const job = await queue.dequeue({ workerId: "w" });
       if (!job) return null;
       const result = await kernel.dispatch({
-        type: "job.execute", workflowRunId: job.workflowRunId, workflowId: job.workflowId, stageId: job.stageId,
+        type: "job.execute",
+        workflowRunId: job.workflowRunId,
+        workflowId: job.workflowId,
+        stageId: job.stageId,
         delivery: { jobId: job.jobId, deliveryCount: job.deliveryCount, attempt: job.attempt },
       });
       const r = result as { outcome: string; retry?: boolean; nextPollAt?: Date };

@@ -48,7 +48,11 @@ export class LocalObjectServer implements Presigner {
     if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));
   }
 
-  private async handle(method: string, url: URL, body: Uint8Array): Promise<{ status: number; body?: Uint8Array; headers?: Record<string, string> }> {
+  private async handle(
+    method: string,
+    url: URL,
+    body: Uint8Array,
+  ): Promise<{ status: number; body?: Uint8Array; headers?: Record<string, string> }> {
     const key = decodeURIComponent(url.pathname.slice("/o/".length));
     const uploadId = url.searchParams.get("uploadId");
     if (method === "PUT" && uploadId) {
@@ -82,7 +86,10 @@ export class LocalObjectServer implements Presigner {
     this.uploads.set(uploadId, { key, parts: new Map() });
     this.signed.push({ op: "multipart", key });
     const n = Math.max(1, Math.ceil(opts.size / partSize));
-    const parts = Array.from({ length: n }, (_, i) => ({ partNumber: i + 1, url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}` }));
+    const parts = Array.from({ length: n }, (_, i) => ({
+      partNumber: i + 1,
+      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}`,
+    }));
     return { key, uploadId, partSize, parts, expiresAt: new Date(Date.now() + 60_000) };
   }
   async completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void> {
@@ -122,7 +129,11 @@ export async function makeFixture(opts: { clock?: Clock; leaseMs?: number; http?
 }
 
 /** A plain sync stage object (no builder needed). */
-export function stage(id: string, execute: (ctx: StageContext<any, any>) => Promise<{ output: unknown }>, schemas?: Partial<AnyStage["schemas"]>): AnyStage {
+export function stage(
+  id: string,
+  execute: (ctx: StageContext<any, any>) => Promise<{ output: unknown }>,
+  schemas?: Partial<AnyStage["schemas"]>,
+): AnyStage {
   return {
     id,
     name: id,
@@ -136,7 +147,17 @@ export function stage(id: string, execute: (ctx: StageContext<any, any>) => Prom
 
 /** A spec for broker.submit with defaults. */
 export function spec(over: Partial<Parameters<Broker["submit"]>[0]> = {}): Parameters<Broker["submit"]>[0] {
-  return { workflowRunId: "run-1", workflowId: "wf", stageId: "heavy", kernelAttempt: 1, queue: "q", codeVersion: "v1", input: { n: 2 }, config: {}, ...over };
+  return {
+    workflowRunId: "run-1",
+    workflowId: "wf",
+    stageId: "heavy",
+    kernelAttempt: 1,
+    queue: "q",
+    codeVersion: "v1",
+    input: { n: 2 },
+    config: {},
+    ...over,
+  };
 }
 
 /** Waits until `cond()` holds, polling on the event loop, failing after `ms` (a bound, not a sleep). */
