@@ -27,6 +27,8 @@ import { systemClock } from "../src/ports/clock.js";
 import type { ActivityTaskStore } from "../src/ports/activity-task-store.js";
 import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
+import type { Kernel } from "../src/kernel/types.js";
+import { wakeSuspendedStages } from "../src/remote/wake-on-outcome.js";
 
 /**
  * What a workflow module gets to build remote stages bound to this orchestrator's brokers.
@@ -62,6 +64,8 @@ export interface OrchestratorRemote {
    * every queue's broker, so the first broker's call cancels them all; the others wake their waiters.
    */
   cancelRun(workflowRunId: string): Promise<void>;
+  /** Resumes a remote stage's run as soon as its task's outcome is recorded here (`stage.wake`), not at the stage's next poll. */
+  wakeStagesOf(kernel: Pick<Kernel, "dispatch">): void;
   /** Stops everything `start` started (idempotent; safe when `start` never ran or failed halfway). */
   stop(): Promise<void>;
 }
@@ -89,6 +93,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       store: null,
       start: async () => {},
       cancelRun: async () => {},
+      wakeStagesOf: () => {},
       stop: async () => {},
     };
   }
@@ -193,6 +198,12 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       for (const b of brokers.values()) {
         const ids = await b.cancelRun(workflowRunId);
         if (ids.length > 0) deps.logger.info({ workflowRunId, taskIds: ids }, "remote tasks cancelled with their run");
+      }
+    },
+    wakeStagesOf(kernel) {
+      for (const b of brokers.values()) {
+        const unsubscribe = wakeSuspendedStages(b, kernel, deps.logger);
+        stoppers.push(async () => unsubscribe());
       }
     },
     stop: () => (stopping ??= stopAll()),

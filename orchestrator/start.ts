@@ -23,6 +23,10 @@ import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";
 import { startHealthServer, type HealthReport } from "../worker-sdk/health-server.js";
 import { createOrchestratorRemote } from "./remote.js";
+import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES } from "../src/contract/defaults.js";
+
+/** Without an object store every output must stay in Postgres, so the inline limit is raised to this. */
+const NO_OBJECT_STORE_INLINE_LIMIT_BYTES = 8 * 1024 * 1024;
 
 /** A running orchestrator: its kernel and NATS connection; `stop()` shuts it down gracefully. */
 export interface Orchestrator {
@@ -121,8 +125,13 @@ export async function startOrchestrator(
       logger,
       // A cancelled run interrupts its in-flight remote activities, not just its local jobs.
       onRunCancelled: (workflowRunId) => remote.cancelRun(workflowRunId),
-      options: { inlineOutputLimitBytes: config.inlineOutputLimitBytes ?? (config.s3 || opts.blobStore ? 64 * 1024 : 8 * 1024 * 1024) },
+      options: {
+        inlineOutputLimitBytes:
+          config.inlineOutputLimitBytes ??
+          (config.s3 || opts.blobStore ? DEFAULT_INLINE_OUTPUT_LIMIT_BYTES : NO_OBJECT_STORE_INLINE_LIMIT_BYTES),
+      },
     });
+    remote.wakeStagesOf(kernel);
     const host = createNodeHost({
       kernel,
       jobTransport,

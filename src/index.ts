@@ -30,6 +30,7 @@ export { createRoutingExecutor } from "./executors/routing.js";
 
 // Remote stages: orchestrator side of remote activities
 export { defineRemoteStage } from "./remote/remote-stage.js";
+export { wakeSuspendedStages } from "./remote/wake-on-outcome.js";
 export { createRemoteExecutor } from "./remote/remote-executor.js";
 export { Broker, createBroker } from "./remote/broker.js";
 export { PresignRefusedError, LeaseNotHeldError, TaskNotFoundError, DispatcherMissingError, RemoteActivityError } from "./remote/errors.js";
@@ -119,6 +120,8 @@ export type {
   RunTransitionResult,
   StagePollSuspendedCommand,
   StagePollSuspendedResult,
+  StageWakeCommand,
+  StageWakeResult,
 } from "./kernel/commands.js";
 
 // Host and executor types

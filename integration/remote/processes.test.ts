@@ -277,7 +277,8 @@ t(
       d.env,
     );
     workers.push(w);
-    const input = { inputBytes: 1024, outputBytes: 1024, holdMs: 3_000 };
+    // The five tasks stay in flight until the drain request was answered, however slow the machine.
+    const input = { inputBytes: 1024, outputBytes: 1024, holdUntilReleased: true };
     const ids = (
       await Promise.all(
         [1, 2, 3, 4, 5].map((i) => client.createRun({ workflowId: "artifact-roundtrip", input, idempotencyKey: `fleet-drain-${i}` })),
@@ -291,7 +292,11 @@ t(
     );
     // A sixth task waits in the stream: the worker is at capacity, and after the drain it must not take it.
     const extra = (
-      await client.createRun({ workflowId: "artifact-roundtrip", input: { ...input, holdMs: 0 }, idempotencyKey: "fleet-drain-6" })
+      await client.createRun({
+        workflowId: "artifact-roundtrip",
+        input: { ...input, holdUntilReleased: false },
+        idempotencyKey: "fleet-drain-6",
+      })
     ).workflowRunId;
     await until(
       "the sixth task to be dispatched",
@@ -326,6 +331,7 @@ t(
       ),
     );
     assert.is(drain.code, 0, drain.out);
+    writeFileSync(`${d.markers}.release`, "");
     assert.is(await w.exited(), 0, w.log());
     for (const id of ids)
       assert.ok(

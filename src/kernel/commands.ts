@@ -112,6 +112,18 @@ export interface StagePollSuspendedResult {
   resumedRunIds: string[];
 }
 
+/** The external work of a SUSPENDED stage finished: check it now rather than at its next poll. */
+export interface StageWakeCommand {
+  type: "stage.wake";
+  workflowRunId: string;
+  stageId: string;
+}
+/** Result of `stage.wake`: whether the stage was still SUSPENDED, and whether the check resumed it. */
+export interface StageWakeResult {
+  woken: boolean;
+  resumed: boolean;
+}
+
 /** Releases expired job leases; fails stages whose jobs exhausted their deliveries. */
 export interface LeaseReapStaleCommand {
   type: "lease.reapStale";
@@ -181,6 +193,7 @@ export type KernelCommand =
   | RunRerunFromCommand
   | JobExecuteCommand
   | StagePollSuspendedCommand
+  | StageWakeCommand
   | LeaseReapStaleCommand
   | RunReapStuckCommand
   | OutboxFlushCommand
@@ -196,6 +209,7 @@ export interface CommandResultMap {
   "run.rerunFrom": RunRerunFromResult;
   "job.execute": JobExecuteResult;
   "stage.pollSuspended": StagePollSuspendedResult;
+  "stage.wake": StageWakeResult;
   "lease.reapStale": LeaseReapStaleResult;
   "run.reapStuck": RunReapStuckResult;
   "outbox.flush": OutboxFlushResult;

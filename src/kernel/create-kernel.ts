@@ -13,6 +13,7 @@ import { runReapStuck } from "./commands/run-reap-stuck.js";
 import { runRerunFrom } from "./commands/run-rerun-from.js";
 import { runTransition } from "./commands/run-transition.js";
 import { stagePollSuspended } from "./commands/stage-poll-suspended.js";
+import { stageWake } from "./commands/stage-wake.js";
 import { loadOutput } from "./run-helpers.js";
 import type { Kernel, KernelConfig } from "./types.js";
 
@@ -26,6 +27,7 @@ const HANDLERS: Handlers = {
   "run.rerunFrom": runRerunFrom,
   "job.execute": jobExecute,
   "stage.pollSuspended": stagePollSuspended,
+  "stage.wake": stageWake,
   "lease.reapStale": leaseReapStale,
   "run.reapStuck": runReapStuck,
   "outbox.flush": outboxFlush,

@@ -26,7 +26,7 @@ import type { TraceCarrier } from "../ports/records.js";
 import { SpanKind, inSpan } from "../contract/spans.js";
 import { countTaskOutcome } from "../contract/metrics.js";
 import { DispatcherMissingError, versionMismatchMessage } from "./errors.js";
-import { OutcomeWaiters, abortReason } from "./outcome-waiters.js";
+import { type OutcomeListener, OutcomeWaiters, abortReason } from "./outcome-waiters.js";
 import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
@@ -89,7 +89,7 @@ export class Broker implements RemoteActivityClient {
   }
 
   /** Subscribes to terminal outcomes recorded through this broker instance. */
-  onOutcome(listener: (taskId: string) => void): () => void {
+  onOutcome(listener: OutcomeListener): () => void {
     return this.waiters.onOutcome(listener);
   }
 
@@ -225,7 +225,7 @@ export class Broker implements RemoteActivityClient {
       const verdict = await this.opts.store.recordReport(msg.taskId, report, this.opts.clock.now());
       if (verdict.accepted) {
         countTaskOutcome(report.outcome, task.queue);
-        this.waiters.notify(msg.taskId);
+        this.waiters.notify(msg.taskId, { workflowRunId: task.workflowRunId, stageId: task.stageId });
       } else {
         span.setAttribute("jetflow.report.refused", verdict.reason ?? "refused");
         this.logger.info(
@@ -293,7 +293,7 @@ export class Broker implements RemoteActivityClient {
     const t = await this.opts.store.failTask(taskId, error, this.opts.clock.now());
     if (t) {
       countTaskOutcome("failed", t.queue);
-      this.waiters.notify(taskId);
+      this.waiters.notify(taskId, { workflowRunId: t.workflowRunId, stageId: t.stageId });
     }
   }
 
@@ -316,7 +316,7 @@ export class Broker implements RemoteActivityClient {
       const failed = await this.opts.store.failTask(t.taskId, error, now);
       if (failed) {
         countTaskOutcome("failed", t.queue);
-        this.waiters.notify(t.taskId);
+        this.waiters.notify(t.taskId, { workflowRunId: t.workflowRunId, stageId: t.stageId });
         result.failed.push({ taskId: t.taskId, error });
       }
     }

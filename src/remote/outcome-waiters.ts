@@ -4,22 +4,31 @@
  */
 export type WakeReason = "notified" | "timeout" | "aborted";
 
+/** The run and stage a task belongs to, told to outcome listeners so they can wake the stage. */
+export interface OutcomeRef {
+  workflowRunId: string;
+  stageId: string;
+}
+
+/** Told about every terminal outcome recorded by this process (with its stage when known). */
+export type OutcomeListener = (taskId: string, ref?: OutcomeRef) => void;
+
 export class OutcomeWaiters {
   private readonly waiters = new Map<string, Set<() => void>>();
-  private readonly listeners = new Set<(taskId: string) => void>();
+  private readonly listeners = new Set<OutcomeListener>();
 
   /** Wakes everyone waiting on `taskId` and tells outcome listeners. */
-  notify(taskId: string): void {
+  notify(taskId: string, ref?: OutcomeRef): void {
     const set = this.waiters.get(taskId);
     if (set) {
       this.waiters.delete(taskId);
       for (const wake of set) wake();
     }
-    for (const l of this.listeners) l(taskId);
+    for (const l of this.listeners) l(taskId, ref);
   }
 
   /** Subscribes to every terminal outcome seen by this process; returns the unsubscribe. */
-  onOutcome(listener: (taskId: string) => void): () => void {
+  onOutcome(listener: OutcomeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

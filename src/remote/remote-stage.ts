@@ -16,7 +16,10 @@ export interface RemoteStageOptions {
   queue: string;
   /** The code version workers must run; a task created under another version fails naming both. */
   stageCodeVersion: string;
-  /** How often the kernel checks for the outcome. Default 5 s. */
+  /**
+   * Fallback check interval. An orchestrator that applies the outcome wakes the stage at once
+   * (`stage.wake`); the poll only covers an outcome applied where no kernel listens. Default 5 s.
+   */
   pollIntervalMs?: number;
   /** How long the stage may stay suspended (also the task's deadline). Default 1 h. */
   maxWaitMs?: number;
