@@ -40,11 +40,17 @@ export const OrchestratorConfig = z
     }),
     jobs: z
       .strictObject({
-        /** Job lease = JetStream AckWait. */
+        /**
+         * Where the kernel's jobs queue: a JetStream work-queue stream (default), or the
+         * Postgres `jobs` table (pg-boss style: one server less to run; the API, events and
+         * remote activities still use NATS).
+         */
+        transport: z.enum(["jetstream", "postgres"]).default("jetstream"),
+        /** Job lease = JetStream AckWait (or the Postgres row lease). */
         leaseMs: z.number().int().min(100).default(30_000),
         maxDeliveries: z.number().int().min(1).default(5),
       })
-      .default({ leaseMs: 30_000, maxDeliveries: 5 }),
+      .default({ transport: "jetstream", leaseMs: 30_000, maxDeliveries: 5 }),
     host: z
       .strictObject({
         workerId: z.string().min(1).optional(),

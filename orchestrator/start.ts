@@ -11,6 +11,7 @@ import { startApiService } from "../adapters/jetstream/api/service.js";
 import type { ApiService } from "../adapters/jetstream/api/service.js";
 import { createJetStreamEventSink } from "../adapters/jetstream/event-sink.js";
 import { createJetStreamJobTransport } from "../adapters/jetstream/job-transport.js";
+import { createPostgresJobTransport } from "../adapters/postgres/job-transport.js";
 import { ensureTopology } from "../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry } from "../adapters/jetstream/fleet/index.js";
 import { createTopology } from "../src/contract/topology.js";
@@ -90,13 +91,21 @@ export async function startOrchestrator(
     });
     // Workers register themselves in this bucket; they may not create it (no $JS.API grant).
     await ensureWorkerRegistry(nc, { prefix: topology.prefix, replicas: config.nats.replicas });
-    const jobTransport = await createJetStreamJobTransport(nc, {
-      topology,
-      leaseMs: config.jobs.leaseMs,
-      maxDeliveries: config.jobs.maxDeliveries,
-      ensure: false,
-      logger,
-    });
+    const jobTransport =
+      config.jobs.transport === "postgres"
+        ? createPostgresJobTransport(sql, {
+            schema: config.database.schema,
+            leaseMs: config.jobs.leaseMs,
+            maxDeliveries: config.jobs.maxDeliveries,
+            logger,
+          })
+        : await createJetStreamJobTransport(nc, {
+            topology,
+            leaseMs: config.jobs.leaseMs,
+            maxDeliveries: config.jobs.maxDeliveries,
+            ensure: false,
+            logger,
+          });
     closers.push(() => jobTransport.close());
     await remote.start(nc, topology);
 

@@ -63,9 +63,11 @@ function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
-interface Cluster {
+export interface Cluster {
   adminUrl: string;
   stop(): Promise<void>;
+  /** An immediate shutdown (like a crash: no checkpoint) and a start on the same port and data. */
+  restart(): Promise<void>;
 }
 
 async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & ClusterTools): Promise<Cluster> {
@@ -94,10 +96,11 @@ async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & Clus
   try {
     await exec("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"]);
     let port = 0;
+    let settings = "";
     // Retry with a new port if another process bound ours between freePort() and the bind.
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
-      const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+      settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
       try {
         // -w makes pg_ctl wait until the server accepts connections (its own bounded probe, -t).
         await exec("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-o", settings, "-w", "-t", "30", "start"]);
@@ -108,7 +111,10 @@ async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & Clus
         throw new Error(`pg_ctl start failed: ${(err as Error).message}\n--- postgres log ---\n${log.slice(-4000)}`);
       }
     }
-    return { adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: destroy };
+    const restart = async (): Promise<void> => {
+      await exec("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-o", settings, "-m", "immediate", "-w", "-t", "60", "restart"]);
+    };
+    return { adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: destroy, restart };
   } catch (err) {
     await destroy();
     throw err;
@@ -144,4 +150,12 @@ export async function acquireCluster(tools: ClusterTools & { binDir: string }): 
       await cluster.stop();
     },
   };
+}
+
+/**
+ * A cluster of the caller's own, not shared with usePostgres(): for tests that restart Postgres
+ * under running processes (chaos), which must not disturb other test files' databases.
+ */
+export async function startDedicatedCluster(tools: ClusterTools & { binDir: string }): Promise<Cluster> {
+  return startCluster(tools);
 }

@@ -1,0 +1,249 @@
+// Chaos: two orchestrator PROCESSES and two worker PROCESSES run the local → remote → local
+// artifact workflow while the test, in a seeded order, kill -9s orchestrators and workers
+// mid-task, restarts nats-server (SIGKILL, same store dir) and restarts Postgres (immediate
+// shutdown of a cluster of this file's own). Asserts: every run reaches a terminal state, no
+// stage or task has two terminal outcomes, no attempt's body ran twice, and every idempotency
+// key maps to one run. Prints the counts and the recovery time per fault kind.
+// JETFLOW_CHAOS_RUNS scales the load (default 10), JETFLOW_CHAOS_SEED replays an order.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { rmSync, writeFileSync } from "node:fs";
+import fc from "fast-check";
+import postgres from "postgres";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { inCI, REPO_NATS_PASSWORDS, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
+import { findClusterTools, startDedicatedCluster, type Cluster } from "../harness/pg-cluster.js";
+import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import { readMarkers, startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
+import { startWorkerProcess, type WorkerProcess } from "../remote/worker-process.js";
+import { remoteDeployment, remoteWorkerArgs } from "../fuzz/remote-deployment.js";
+
+const RUNS = Number(process.env.JETFLOW_CHAOS_RUNS ?? 10);
+const SEED = Number(process.env.JETFLOW_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const FAULTS = ["orchestrator-kill9", "worker-kill9", "nats-restart", "postgres-restart"] as const;
+type Fault = (typeof FAULTS)[number];
+const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+
+const tools = findClusterTools();
+if (tools.unavailable && inCI()) throw new Error(`chaos needs a restartable Postgres: ${tools.unavailable}`);
+const nats: NatsService | null = tools.unavailable ? null : await useRepoNats("integration/chaos");
+let svc: Services<"s3"> | null = null;
+if (nats) svc = await services(["s3"]);
+const t = nats && svc ? test : test.skip;
+if (tools.unavailable) console.warn(`SKIP integration/chaos: ${tools.unavailable}`);
+
+let pg: Cluster;
+let databaseUrl: string;
+let d: TestDeployment;
+const orchestrators: OrchestratorProcess[] = [];
+const workers: WorkerProcess[] = [];
+let nc: NatsConnection;
+let client: JetflowClient;
+let sql: postgres.Sql;
+
+test.before(async () => {
+  if (!nats || !svc) return;
+  await setUp().catch((e: unknown) => {
+    console.error("set-up failed:", e); // uvu reports a failing hook without its error
+    throw e;
+  });
+});
+
+async function setUp(): Promise<void> {
+  if (!nats || !svc) return;
+  console.log(`chaos seed ${SEED} (replay with JETFLOW_CHAOS_SEED=${SEED}), ${RUNS} runs`);
+  pg = await startDedicatedCluster(tools as { binDir: string });
+  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+  await admin`create database jetflow_chaos`;
+  await admin.end();
+  databaseUrl = pg.adminUrl.replace(/\/postgres$/, "/jetflow_chaos");
+  d = remoteDeployment({ nats, databaseUrl, s3: svc.s3 });
+  orchestrators.push(await startOrchestratorProcess(d));
+  orchestrators.push(await startOrchestratorProcess(d));
+  for (const id of ["w-1", "w-2"]) workers.push(await startWorkerProcess(id, remoteWorkerArgs(nats), d.env));
+  nc = await connect({
+    servers: nats.url,
+    user: "orchestrator",
+    pass: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  client = createJetflowClient(nc, { timeoutMs: 5_000 });
+  sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
+}
+
+test.after(async () => {
+  await Promise.all([...workers, ...orchestrators].map((p) => p.kill9()));
+  await sql?.end({ timeout: 5 });
+  await nc?.close();
+  await svc?.stop();
+  await nats?.stop();
+  await pg?.stop();
+  if (d) rmSync(d.dir, { recursive: true, force: true });
+});
+
+/** runs.create with an idempotency key, retried through outages: the retry must find the same run. */
+async function submit(key: string, holdMs: number): Promise<string> {
+  return until(
+    `runs.create ${key} to be accepted`,
+    async () => {
+      try {
+        const r = await client.createRun({
+          workflowId: "artifact-roundtrip",
+          input: { inputBytes: 1024, outputBytes: 4096, holdMs },
+          idempotencyKey: key,
+        });
+        return r.workflowRunId;
+      } catch {
+        return null; // NATS or Postgres is down, or no orchestrator answered yet: retry with the same key
+      }
+    },
+    120_000,
+    200,
+  );
+}
+
+async function statusOf(runId: string): Promise<string | null> {
+  try {
+    return (await client.getRun({ workflowRunId: runId })).run.status;
+  } catch {
+    return null; // an outage: ask again
+  }
+}
+
+async function terminal(runId: string, timeoutMs = 180_000): Promise<string> {
+  try {
+    return await until(
+      `run ${runId} to end`,
+      async () => {
+        const s = await statusOf(runId);
+        return s && TERMINAL.has(s) ? s : null;
+      },
+      timeoutMs,
+      200,
+    );
+  } catch (e) {
+    // What the run was stuck on, for the failure message.
+    const stages = await sql`select stage_id, status, attempt, next_poll_at, updated_at from jetflow.stages where run_id = ${runId}`;
+    const tasks =
+      await sql`select task_id, status, attempt, worker_id, lease_deadline, updated_at from jetflow.activity_tasks where run_id = ${runId}`;
+    const [run] = await sql`select status, claimed_by, updated_at, last_activity_at from jetflow.runs where id = ${runId}`;
+    throw new Error(
+      `${(e as Error).message} (seed ${SEED})\nrun ${JSON.stringify(run)}\nstages ${JSON.stringify(stages)}\ntasks ${JSON.stringify(tasks)}\nmarkers ${JSON.stringify(readMarkers(d).filter((m) => m.runId === runId))}`,
+    );
+  }
+}
+
+async function inject(fault: Fault, rng: () => number): Promise<void> {
+  if (fault === "orchestrator-kill9") {
+    const i = Math.floor(rng() * orchestrators.length);
+    await orchestrators[i]!.kill9();
+    orchestrators[i] = await startOrchestratorProcess(d, 60_000);
+  } else if (fault === "worker-kill9") {
+    const i = Math.floor(rng() * workers.length);
+    const id = workers[i]!.workerId;
+    await workers[i]!.kill9();
+    workers[i] = await startWorkerProcess(id, remoteWorkerArgs(nats!), d.env, { timeoutMs: 60_000 });
+  } else if (fault === "nats-restart") {
+    await nats!.restart!();
+  } else {
+    await pg.restart();
+  }
+}
+
+t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: all end, none doubled", async () => {
+  const rng = fc.sample(fc.double({ min: 0, max: 0.999 }), { seed: SEED, numRuns: 1_000 });
+  let r = 0;
+  const next = () => rng[r++ % rng.length]!;
+  const order = [...FAULTS, FAULTS[Math.floor(next() * 4)]!, FAULTS[Math.floor(next() * 4)]!].sort(() => next() - 0.5);
+
+  const keys = Array.from({ length: RUNS }, (_, i) => `chaos-${i}`);
+  const runIds = await Promise.all(keys.map((k) => submit(k, Math.floor(next() * 3_000))));
+  const recovery: Record<string, number[]> = {};
+  let probes = 0;
+  for (const fault of order) {
+    // Fault while tasks are in flight: wait for some transform attempt to have started.
+    await until("a task in flight", async () => readMarkers(d).some((m) => m.event === "start"), 60_000, 50);
+    const at = Date.now();
+    await inject(fault, next);
+    // Recovery: the time until a run submitted at the fault completes end to end.
+    const key = `probe-${probes++}`;
+    keys.push(key);
+    const probe = await submit(key, 0);
+    runIds.push(probe);
+    assert.is(await terminal(probe), "COMPLETED", `probe after ${fault} (seed ${SEED})`);
+    (recovery[fault] ??= []).push(Date.now() - at);
+    console.log(`  ${fault}: recovered in ${((Date.now() - at) / 1000).toFixed(1)} s`);
+    // More load for the next fault.
+    const more = `chaos-more-${probes}`;
+    keys.push(more);
+    runIds.push(await submit(more, Math.floor(next() * 3_000)));
+  }
+
+  const statuses = await Promise.all(runIds.map((id) => terminal(id)));
+  const byStatus = statuses.reduce<Record<string, number>>((acc, s) => ((acc[s] = (acc[s] ?? 0) + 1), acc), {});
+  assert.equal(byStatus, { COMPLETED: runIds.length }, `every run completes (seed ${SEED})`);
+
+  // No attempt's body ran twice: one start per (run, attempt) of the remote stage.
+  const starts = new Map<string, number>();
+  for (const m of readMarkers(d).filter((m) => m.event === "start")) {
+    const k = `${m.runId}#${m.attempt}`;
+    starts.set(k, (starts.get(k) ?? 0) + 1);
+  }
+  assert.equal(
+    [...starts].filter(([, n]) => n > 1),
+    [],
+    "an attempt's body ran twice",
+  );
+
+  // One terminal outcome per task and per stage, in Postgres and in the events stream.
+  const tasks = await sql<{ run_id: string; n: number }[]>`select run_id, count(*)::int as n from jetflow.activity_tasks
+    where status = 'COMPLETED' group by run_id having count(*) > 1`;
+  assert.equal(tasks, [], "a run with two completed tasks of one stage");
+  const doubled = await terminalEventsTwice(runIds);
+  assert.equal(doubled, [], "a stage or run with two different terminal events");
+
+  // Idempotency: each key names one run, that run is the one its submitter got, and no run exists without a key.
+  const mapped = await sql<{ key: string; run: string }[]>`select key, result->>'workflowRunId' as run
+    from jetflow.idempotency_keys where command = 'run.create' and status = 'COMPLETED' order by key`;
+  const expected = keys.map((k, i) => ({ key: k, run: runIds[i]! })).sort((a, b) => (a.key < b.key ? -1 : 1));
+  assert.equal(
+    mapped.map((m) => ({ key: m.key, run: m.run })),
+    expected,
+    "each idempotency key maps to the run its submitter got",
+  );
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from jetflow.runs`;
+  const runs = row!.n;
+  assert.is(runs, keys.length, "no run beyond the submitted ones (a create retried through a fault made no orphan)");
+
+  const lines = Object.entries(recovery).map(([k, ms]) => `${k}: ${ms.map((x) => (x / 1000).toFixed(1)).join(", ")} s`);
+  console.log(
+    `chaos: ${runIds.length} runs, ${order.length} faults (${order.join(", ")}), all COMPLETED, none doubled; recovery ${lines.join("; ")}`,
+  );
+});
+
+/** Distinct terminal event ids per (run, stage): an outcome replayed keeps its id, a second outcome has a new one. */
+async function terminalEventsTwice(runIds: string[]): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const js = jsm.jetstream();
+  const consumer = await js.consumers.get("JETFLOW_EVENTS"); // ordered, ephemeral
+  const info = await jsm.streams.info("JETFLOW_EVENTS");
+  const ids = new Map<string, Set<string>>();
+  const want = new Set(runIds);
+  const terminalTypes = new Set(["stage:completed", "stage:failed", "workflow:completed", "workflow:failed", "workflow:cancelled"]);
+  let seen = 0;
+  const messages = await consumer.fetch({ max_messages: info.state.messages, expires: 30_000 });
+  for await (const m of messages) {
+    seen++;
+    const e = m.json<{ id: string; type: string; workflowRunId: string; stageId?: string }>();
+    if (want.has(e.workflowRunId) && terminalTypes.has(e.type)) {
+      const k = `${e.workflowRunId}/${e.stageId ?? "run"}/${e.type.split(":")[0]}`;
+      (ids.get(k) ?? ids.set(k, new Set()).get(k)!).add(e.id);
+    }
+    if (seen >= info.state.messages) break;
+  }
+  return [...ids].filter(([, s]) => s.size > 1).map(([k]) => k);
+}
+
+test.run();
