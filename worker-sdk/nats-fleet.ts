@@ -3,7 +3,7 @@
  * bucket (a put per heartbeat and per change; the bucket's max_age expires entries of dead
  * workers) and answers `<p>.ctl.<workerId>.status|drain|stop` requests.
  *
- * Needs only: publish `$KV.<bucket>.<queue>.>` (PubAck on its inbox), subscribe `<p>.ctl.<id>.*`,
+ * Needs only: publish `$KV.<bucket>.<queue>.<id>` (PubAck on its inbox), subscribe `<p>.ctl.<id>.*`,
  * and `allow_responses` to answer. The bucket itself is created by the orchestrator
  * (`ensureWorkerRegistry`); a worker never calls `$JS.API`.
  */
@@ -13,6 +13,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import {
   ControlOp,
   DEFAULT_FLEET_HEARTBEAT_MS,
+  parseControlRequest,
   WorkerRecord,
   controlFilter,
   workerRegistryBucket,
@@ -110,12 +111,18 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
   }
 
   function onControl(m: Msg): void {
+    const w = view!;
+    // Anything but a well-formed request for this worker and this subject's op is ignored (and never
+    // answered: a reply to a JetStream delivery's ack subject would ack it). See ControlRequest.
     const op = ControlOp.safeParse(m.subject.split(".").at(-1));
-    if (!op.success || !m.reply) {
-      logger.warn({ subject: m.subject }, "ignored a control message that is not a status/drain/stop request");
+    const body = parseControlRequest(m.data);
+    if (!op.success || !m.reply || !body.ok || body.value.op !== op.data || body.value.workerId !== w.workerId || m.headers?.code) {
+      logger.warn(
+        { subject: m.subject, reason: body.ok ? "op, worker id or reply does not match" : body.error.message },
+        "ignored a message on a control subject that is not a control request for this worker",
+      );
       return;
     }
-    const w = view!;
     const status = w.getStats().status;
     let accepted = true;
     let reason: string | undefined;

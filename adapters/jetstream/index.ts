@@ -26,7 +26,8 @@ export { brokerSubject, brokerFilter, cancelNoticeSubject, taskConsumerName, rep
 
 // Worker credentials and permissions
 export { initNatsAuth, issueWorkerCreds, NatsAuthError } from "./auth/nats-auth.js";
-export { workerPermissions, workerInboxPrefix } from "./auth/worker-permissions.js";
+export { workerPermissions, workerInboxPrefix, workerImports, controlExport } from "./auth/worker-permissions.js";
+export { revokeWorkerCreds, pushAccountJwt } from "./auth/revoke.js";
 
 // Job transport and event sink types
 export type { JetStreamJobTransport, JetStreamJobTransportOptions } from "./job-transport.js";
@@ -50,4 +51,6 @@ export type { BrokerOp } from "./remote/names.js";
 
 // Credential types
 export type { NatsAuthInit, IssuedWorkerCreds } from "./auth/nats-auth.js";
-export type { WorkerPermissions } from "./auth/worker-permissions.js";
+export type { WorkerPermissions, SharedService } from "./auth/worker-permissions.js";
+export type { RevokeResult } from "./auth/revoke.js";
+export type { IssuedCred } from "./auth/auth-dir.js";

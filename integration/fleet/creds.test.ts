@@ -58,12 +58,26 @@ test.before(async () => {
     await jetstream(orch).publish(topology.taskSubject(queue, "v1"), JSON.stringify({ probe: queue }));
   }
   const out = join(dir, "worker-a.creds");
-  const printed = jetflow("creds", "issue", "--dir", dir, "--queue", "a", "--code-version", "v1", "--out", out, "--json");
-  assert.is(JSON.parse(printed).inboxPrefix, "_INBOX_worker-a");
+  const printed = jetflow(
+    "creds",
+    "issue",
+    "--dir",
+    dir,
+    "--queue",
+    "a",
+    "--code-version",
+    "v1",
+    "--worker-id",
+    "creds-w1",
+    "--out",
+    out,
+    "--json",
+  );
+  assert.is(JSON.parse(printed).inboxPrefix, "_INBOX_worker-a-creds-w1");
   assert.is(statSync(out).mode & 0o777, 0o600, "the credential file is private");
   const creds = readFileSync(out);
   const inboxPrefix = await inboxPrefixFromCreds(creds);
-  assert.is(inboxPrefix, "_INBOX_worker-a");
+  assert.is(inboxPrefix, "_INBOX_worker-a-creds-w1");
   worker = await connect({ servers: nats.url, authenticator: credsAuthenticator(creds), inboxPrefix: inboxPrefix! });
 });
 test.after(async () => {
@@ -140,7 +154,7 @@ t("with that credential a worker joins the fleet and obeys a drain; it may not s
 t("issuing without `creds init` fails with a clear message", () => {
   const r = spawnSync(
     process.execPath,
-    ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1"],
+    ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1", "--worker-id", "w"],
     { cwd: root, encoding: "utf8", timeout: 60_000 },
   );
   assert.is.not(r.status, 0);

@@ -23,7 +23,7 @@ let workerNc: NatsConnection;
 test.before(async () => {
   if (!nats) return;
   fleet = await startFleet({ url: nats.url, topology, connect: { user: "orchestrator", pass: PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD } });
-  const w = await fleet.worker("w-perm", {
+  const w = await fleet.worker("worker-default", {
     stages: { heavy: stage("heavy", async () => ({ output: { r: 1 } })) },
     labels: { os: "linux" },
     connect: { user: "worker-default", pass: PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD, inboxPrefix: "_INBOX_worker-default" },
@@ -39,21 +39,24 @@ test.after(async () => {
 
 t("a worker user registers itself; the operator user lists it and asks its status", async () => {
   await until(
-    async () => (await listWorkers(operator, { prefix: topology.prefix })).some((w) => w.id === "w-perm" && w.status === "running"),
+    async () => (await listWorkers(operator, { prefix: topology.prefix })).some((w) => w.id === "worker-default" && w.status === "running"),
     5_000,
     "the worker in the registry, read as operator",
   );
-  const reply = await sendWorkerControl(operator, "w-perm", "status", { prefix: topology.prefix });
+  const reply = await sendWorkerControl(operator, "worker-default", "status", { prefix: topology.prefix });
   assert.is(reply.accepted, true);
   assert.equal(reply.worker.labels, { os: "linux" });
 });
 
 t("a worker user is DENIED sending control requests and writing another queue's registry entries", async () => {
   for (const op of ["status", "drain", "stop"] as const) {
-    await assertDenied(workerNc.request(controlSubject(topology.prefix, "w-perm", op), "", { timeout: 2_000 }), `ctl ${op} from a worker`);
+    await assertDenied(
+      workerNc.request(controlSubject(topology.prefix, "worker-default", op), "", { timeout: 2_000 }),
+      `ctl ${op} from a worker`,
+    );
   }
   await assertDenied(
-    sendWorkerControl(workerNc, "w-perm", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }),
+    sendWorkerControl(workerNc, "worker-default", "drain", { prefix: topology.prefix, timeoutMs: 2_000 }),
     "sendWorkerControl from a worker",
   );
   await assertDenied(workerNc.request("$KV.jetflow_workers.other.w-evil", "{}", { timeout: 2_000 }), "registry write for queue other");
@@ -63,7 +66,7 @@ t("a worker user is DENIED sending control requests and writing another queue's 
 });
 
 t("the operator user drains a worker", async () => {
-  const reply = await sendWorkerControl(operator, "w-perm", "drain", { prefix: topology.prefix });
+  const reply = await sendWorkerControl(operator, "worker-default", "drain", { prefix: topology.prefix });
   assert.is(reply.accepted, true);
   await until(
     async () => (await listWorkers(operator, { prefix: topology.prefix }))[0]?.status === "stopped",

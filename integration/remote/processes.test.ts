@@ -271,8 +271,9 @@ t(
   "`jetflow workers drain <id>` during 5 running tasks: all 5 report, nothing new is pulled, the process exits 0; /healthz tracks it",
   async () => {
     const port = await freePort();
+    // The worker id the shipped config's worker-default user is scoped to: only it may answer its control subject.
     const w = await startWorkerProcess(
-      "w-drain",
+      "worker-default",
       [...workerArgs(), "--concurrency", "5", "--health-port", String(port), "--fleet-heartbeat-ms", "500"],
       d.env,
     );
@@ -285,7 +286,7 @@ t(
       )
     ).map((r) => r.workflowRunId);
     await until(
-      "5 tasks running on w-drain",
+      "5 tasks running on worker-default",
       async () => ids.every((id) => markers().some((m) => m.runId === id && m.event === "start" && m.pid === w.pid)) || null,
       30_000,
       20,
@@ -318,7 +319,7 @@ t(
           "bin/jetflow.js",
           "workers",
           "drain",
-          "w-drain",
+          "worker-default",
           "--servers",
           nats!.url,
           "--user",
@@ -374,7 +375,8 @@ t("a task no live worker can serve is reported in stats and the stage's logs, an
     JSON.stringify(got.logs),
   );
 
-  const gpu = await startWorkerProcess("w-gpu", [...workerArgs(), "--labels", "gpu=true"], d.env);
+  // It must register in the fleet registry as the id its user is scoped to (nats-server.conf).
+  const gpu = await startWorkerProcess("worker-default", [...workerArgs(), "--labels", "gpu=true"], d.env);
   workers.push(gpu);
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");

@@ -6,7 +6,7 @@
  * | -------------------------------------- | ------------------------------------------------------------ |
  * | KV bucket `<p>_workers` (dots → `_`)   | one entry per worker, bucket max_age = TTL (dead workers expire) |
  * | key `<queue>.<workerId>` (encoded)     | a {@link WorkerRecord}, rewritten on every heartbeat and change |
- * | `<p>.ctl.<workerId>.status|drain|stop` | request/reply served by that worker: a {@link ControlReply} |
+ * | `<p>.ctl.<workerId>.status|drain|stop` | request: a {@link ControlRequest}; reply: a {@link ControlReply} |
  *
  * The key starts with the queue so a worker user may be granted `$KV.<bucket>.<queue>.>` only.
  */
@@ -57,6 +57,22 @@ export type WorkerRecord = z.output<typeof WorkerRecord>;
 export const ControlOp = z.enum(["status", "drain", "stop"]);
 /** Control operations a worker answers. */
 export type ControlOp = z.output<typeof ControlOp>;
+
+/**
+ * The body of a control request. Strict and tagged: a worker acts only on a body that parses and
+ * names its own id and the subject's op, so a message that reaches a control subject some other way
+ * (a JetStream delivery or a broker reply whose reply subject a hostile worker pointed there) is ignored.
+ */
+export const ControlRequest = z
+  .object({
+    type: z.literal("jetflow.worker.control"),
+    v: z.literal(1),
+    op: ControlOp,
+    workerId: id,
+  })
+  .strict();
+/** The body of a control request. */
+export type ControlRequest = z.output<typeof ControlRequest>;
 
 /** What a worker answers to a control request: accepted, and its record at that moment. */
 export const ControlReply = z.object({
@@ -116,5 +132,8 @@ function parseWith<S extends z.ZodType>(schema: S, what: string, body: Uint8Arra
 
 /** Parses a worker registry entry; never throws. */
 export const parseWorkerRecord = (body: Uint8Array | string): ParseResult<WorkerRecord> => parseWith(WorkerRecord, "worker record", body);
+/** Parses a control request body; never throws. */
+export const parseControlRequest = (body: Uint8Array | string): ParseResult<ControlRequest> =>
+  parseWith(ControlRequest, "control request", body);
 /** Parses a control reply; never throws. */
 export const parseControlReply = (body: Uint8Array | string): ParseResult<ControlReply> => parseWith(ControlReply, "control reply", body);

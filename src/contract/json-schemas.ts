@@ -6,7 +6,7 @@
 import { z } from "zod";
 import * as api from "./api-messages.js";
 import { EventMessage } from "./event-message.js";
-import { ControlReply, WorkerRecord } from "./fleet.js";
+import { ControlReply, ControlRequest, WorkerRecord } from "./fleet.js";
 import { JobMessage } from "./job-message.js";
 import * as tasks from "./tasks.js";
 import * as ws from "./worker-service.js";
@@ -22,6 +22,7 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "presign-reply": tasks.PresignReply,
   "task-error-reply": tasks.TaskErrorReply,
   "worker-record": WorkerRecord,
+  "control-request": ControlRequest,
   "control-reply": ControlReply,
   "job-message": JobMessage,
   "event-message": EventMessage,

@@ -1,14 +1,57 @@
 /**
- * The exact NATS permissions of a worker of one (queue, code version): the same allow lists
- * as the worker template in the repository's nats-server.conf, as data, so `jetflow creds
- * issue` can sign them into a user JWT. Anything not listed is denied (an allow list denies
- * the rest), which is what keeps a stolen worker credential from touching other queues, the
- * submission API or the stream topology.
+ * The NATS trust boundary of workers, as data: what the JETFLOW account (streams, orchestrator)
+ * shares with the WORKERS account (every worker credential), and what one worker user of that
+ * account may do. The repository's nats-server.conf spells out the same lists for a static
+ * config; `jetflow creds init|issue` signs them into account and user JWTs.
+ *
+ * Why two accounts: a JetStream pull (`$JS.API.CONSUMER.MSG.NEXT…`) may name ANY reply subject
+ * and the server delivers there whatever the puller's publish permissions, so inside one account
+ * a worker could steer a task delivery into a subject a stream captures (a forged event, a junk
+ * job). Across a service import the reply subject is replaced by an internal `_R_.…` subject of
+ * the exporting account, so every answer to a worker's request can only come back into the
+ * WORKERS account, which holds no stream.
  */
 import type { Topology } from "../../../src/contract/topology.js";
-import { workerRegistryBucket } from "../../../src/contract/fleet.js";
+import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/fleet.js";
 import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, taskConsumerName } from "../remote/names.js";
+
+/** One service the JETFLOW account exports to the WORKERS account (or the reverse, for control). */
+export interface SharedService {
+  subject: string;
+  /**
+   * `Stream`: several answers may come back (a pull's delivery, or its 404/408 status, after a wait);
+   * `Singleton`: exactly one (the mapping is dropped after the first answer).
+   */
+  responseType: "Singleton" | "Stream";
+  /** Why a worker needs it. */
+  why: string;
+}
+
+/**
+ * What the JETFLOW account exports as services and the WORKERS account imports: everything the
+ * worker SDK puts on the wire (worker-sdk/nats-transport.ts, worker-sdk/nats-fleet.ts), and nothing
+ * else. Per-queue and per-worker narrowing is the job of each worker user's permissions.
+ */
+export function workerImports(topology: Topology): SharedService[] {
+  const p = topology.prefix;
+  return [
+    {
+      subject: `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.*`,
+      responseType: "Stream",
+      why: "pull a task (raw MSG.NEXT; the delivery or a status answer comes back after up to `expires`)",
+    },
+    { subject: `$JS.ACK.${topology.streams.tasks}.>`, responseType: "Singleton", why: "ack / +WPI / -NAK / +TERM its deliveries" },
+    { subject: `${p}.reports.*`, responseType: "Singleton", why: "publish a report (JetStream PubAck)" },
+    { subject: `${p}.broker.*.*`, responseType: "Singleton", why: "broker start/heartbeat and presign requests" },
+    { subject: `$KV.${workerRegistryBucket(p)}.>`, responseType: "Singleton", why: "its fleet registry entry (JetStream PubAck)" },
+  ];
+}
+
+/** What the WORKERS account exports and the JETFLOW account imports: control requests to workers. */
+export function controlExport(topology: Topology): SharedService {
+  return { subject: `${topology.prefix}.ctl.*.*`, responseType: "Singleton", why: "status/drain/stop requests, answered by the worker" };
+}
 
 /** Publish/subscribe allow lists plus the inbox prefix the worker must connect with. */
 export interface WorkerPermissions {
@@ -27,12 +70,16 @@ export function workerInboxPrefix(name: string): string {
 }
 
 /**
- * Permissions of a worker credential named `name` serving `queue` at `codeVersion`: pull its
- * own task consumer, ack its own deliveries, publish its queue's reports, call its queue's
- * broker (heartbeat, presign), and receive replies on its own inbox. The consumer name embeds
- * the version, so a credential is per (queue, version), like a deploy.
+ * Permissions of a worker credential named `name`, for worker `workerId` serving `queue` at
+ * `codeVersion`: pull its own task consumer, ack its own deliveries, publish its queue's reports,
+ * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
+ * control requests, and receive replies on its own inbox. The consumer name embeds the version,
+ * so a credential is per (queue, version, worker), like a deploy.
  */
-export function workerPermissions(topology: Topology, o: { queue: string; codeVersion: string; name: string }): WorkerPermissions {
+export function workerPermissions(
+  topology: Topology,
+  o: { queue: string; codeVersion: string; name: string; workerId: string },
+): WorkerPermissions {
   const consumer = taskConsumerName(o.queue, o.codeVersion);
   const inboxPrefix = workerInboxPrefix(o.name);
   return {
@@ -40,12 +87,12 @@ export function workerPermissions(topology: Topology, o: { queue: string; codeVe
       `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}`,
       `$JS.ACK.${topology.streams.tasks}.${consumer}.>`,
       topology.reportSubject(o.queue),
-      brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".>"),
-      // Its fleet registry entry (keys are <queue>.<workerId>): visible in `jetflow workers list`.
-      `$KV.${workerRegistryBucket(topology.prefix)}.${encodeToken(o.queue, "queue")}.>`,
+      brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".*"),
+      // Exactly its own entry: it can neither overwrite nor delete another worker's.
+      `$KV.${workerRegistryBucket(topology.prefix)}.${workerRegistryKey(o.queue, o.workerId)}`,
     ],
-    // Control requests are received (drain/stop/status) and answered through allowResponses; never sent.
-    subscribe: [`${inboxPrefix}.>`, `${topology.prefix}.ctl.*.*`],
+    // Control requests are received and answered through allowResponses; never sent.
+    subscribe: [`${inboxPrefix}.>`, `${topology.prefix}.ctl.${encodeToken(o.workerId, "workerId")}.*`],
     allowResponses: true,
     inboxPrefix,
   };

@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetflowError } from "../../../src/contract/errors.js";
-import { controlSubject, parseControlReply, type ControlOp, type ControlReply } from "../../../src/contract/fleet.js";
+import { controlSubject, parseControlReply, type ControlOp, type ControlReply, type ControlRequest } from "../../../src/contract/fleet.js";
 
 export interface SendWorkerControlOptions {
   prefix?: string;
@@ -25,9 +25,10 @@ export async function sendWorkerControl(
   opts: SendWorkerControlOptions = {},
 ): Promise<ControlReply> {
   const subject = controlSubject(opts.prefix ?? "jetflow", workerId, op);
+  const body: ControlRequest = { type: "jetflow.worker.control", v: 1, op, workerId };
   let data: Uint8Array;
   try {
-    data = (await nc.request(subject, "", { timeout: opts.timeoutMs ?? 5_000 })).data;
+    data = (await nc.request(subject, JSON.stringify(body), { timeout: opts.timeoutMs ?? 5_000 })).data;
   } catch (err) {
     const msg = (err as Error).message ?? String(err);
     const why = /no responders|503/i.test(msg) ? `no worker "${workerId}" is listening` : msg;

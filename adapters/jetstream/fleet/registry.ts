@@ -28,7 +28,14 @@ export interface EnsureWorkerRegistryOptions {
   replicas?: number;
 }
 
-/** Creates the registry bucket when missing (an existing bucket is left as it is). Returns its name. */
+/**
+ * Creates the registry bucket when missing (an existing bucket keeps its TTL and storage) and makes
+ * sure its stream refuses `Nats-Rollup` headers. Returns its name.
+ *
+ * Rollups are refused because a KV stream accepts `Nats-Rollup: all` from anyone allowed to publish
+ * a single key, which purges the whole bucket: one worker could erase the fleet. jetflow never purges
+ * the registry (entries expire with max_age), so nothing legitimate needs them.
+ */
 export async function ensureWorkerRegistry(nc: NatsConnection, opts: EnsureWorkerRegistryOptions = {}): Promise<string> {
   const ttlMs = opts.ttlMs ?? DEFAULT_REGISTRY_TTL_MS;
   if (!Number.isInteger(ttlMs) || ttlMs < 100)
@@ -40,6 +47,10 @@ export async function ensureWorkerRegistry(nc: NatsConnection, opts: EnsureWorke
     storage: opts.storage === "memory" ? StorageType.Memory : StorageType.File,
     replicas: opts.replicas ?? 1,
   });
+  // The KV client always creates buckets with rollups allowed; switch them off (an editable setting on 2.9).
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(`KV_${bucket}`);
+  if (info.config.allow_rollup_hdrs) await jsm.streams.update(info.config.name, { ...info.config, allow_rollup_hdrs: false });
   return bucket;
 }
 
