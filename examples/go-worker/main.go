@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ func main() {
 	streamPrefix := flag.String("stream-prefix", "JETFLOW", "stream name prefix")
 	labels := flag.String("labels", "", "labels k=v,k=v")
 	heartbeatEvery := flag.Duration("heartbeat", 5*time.Second, "heartbeat interval (well below the lease)")
+	fleetEvery := flag.Duration("fleet-heartbeat", 30*time.Second, "registry heartbeat; 0 = do not join the fleet")
 	retryBackoff := flag.Duration("retry-backoff", time.Second, "delay before the first retry (doubles per attempt)")
 	flag.Parse()
 
@@ -70,20 +72,35 @@ func main() {
 	}
 
 	draining := make(chan struct{})
+	var drainOnce, hardOnce sync.Once
+	stop := func(drain bool) { // drain: finish the task in flight; otherwise give it back
+		drainOnce.Do(func() { log.Printf("draining"); close(draining) })
+		if !drain {
+			hardOnce.Do(func() { close(w.hardStop) })
+		}
+	}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-signals
-		log.Printf("draining")
-		close(draining)
+		stop(true)
 		<-signals
-		close(w.hardStop)
+		stop(false)
 	}()
+	var f *fleet
+	if *fleetEvery > 0 {
+		if f, err = joinFleet(w, *prefix, *queue, *fleetEvery, stop); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	log.Printf("worker started id=%s queue=%s version=%s", w.id, *queue, *codeVersion)
 	for {
 		select {
 		case <-draining:
+			if f != nil {
+				f.leave()
+			}
 			log.Printf("worker stopped")
 			return
 		default:
@@ -97,8 +114,18 @@ func main() {
 			time.Sleep(time.Second)
 			continue
 		}
+		if m != nil && isClosed(draining) {
+			_ = delivery{nc, m}.nak(0) // pulled while the drain began: give it back unstarted
+			continue
+		}
 		if m != nil {
+			if f != nil {
+				f.inFlight(1)
+			}
 			w.handle(m)
+			if f != nil {
+				f.inFlight(0)
+			}
 		}
 	}
 }
@@ -111,4 +138,13 @@ func parseLabels(s string) map[string]string {
 		}
 	}
 	return out
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

@@ -48,6 +48,8 @@ export interface GoWorker {
   log(): string;
   /** Resolves once the log matches `re` (bounded). */
   waitFor(re: RegExp, what: string, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code when the process exits on its own. */
+  exited(): Promise<number | null>;
   /** SIGTERM and wait for the exit code (SIGKILL after 15 s). */
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
@@ -95,6 +97,7 @@ export async function startGoWorker(binary: string, args: string[]): Promise<GoW
     pid: child.pid!,
     log: () => log,
     waitFor,
+    exited: () => exited,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill("SIGTERM");

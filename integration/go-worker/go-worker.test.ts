@@ -14,7 +14,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { REPO_NATS_PASSWORDS, freePort, s3ClientConfig, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun, type WatchResult } from "../../adapters/jetstream/api/watch-run.js";
-import { startOrchestratorProcess, type OrchestratorProcess } from "../orchestrator/support.js";
+import { listWorkers, sendWorkerControl } from "../../adapters/jetstream/fleet/index.js";
+import { startOrchestratorProcess, until, type OrchestratorProcess } from "../orchestrator/support.js";
 import { buildGoWorker, startGoWorker, type GoWorker } from "./go-process.js";
 import { reversed, sha256 } from "./fixtures/workflows.js";
 
@@ -105,6 +106,8 @@ async function goWorker(id: string): Promise<GoWorker> {
     "300ms",
     "-retry-backoff",
     "100ms",
+    "-fleet-heartbeat",
+    "500ms",
   ]);
   workers.push(w);
   return w;
@@ -206,6 +209,28 @@ t("kill -9 of the Go worker mid-task: after the lease the task is redelivered an
   assert.is(out.attempt, 2);
   assert.is(out.verifiedSha256, out.expectedSha256);
   assert.match(second.log(), /task reported task=\S+ attempt=2 outcome=completed/);
+});
+
+t("the Go worker's registry entry is a valid worker record, and a drain control request stops it with exit 0", async () => {
+  const w = await goWorker("go-fleet");
+  const invalid: string[] = [];
+  const entry = await until(
+    "the Go worker's registry entry",
+    async () =>
+      (await listWorkers(nc, { prefix: "jetflow", onInvalid: (key, why) => invalid.push(`${key}: ${why}`) })).find(
+        (x) => x.id === "go-fleet" && x.status === "running",
+      ),
+    10_000,
+    50,
+  );
+  assert.equal(invalid, [], "every entry parses as a WorkerRecord");
+  assert.equal([entry.queue, entry.stageCodeVersion, entry.pid, entry.healthy], ["default", "v1", w.pid, true]);
+  const reply = await sendWorkerControl(nc, "go-fleet", "drain");
+  assert.equal([reply.op, reply.accepted, reply.worker.id, reply.worker.status], ["drain", true, "go-fleet", "draining"]);
+  assert.is(await w.exited(), 0, `the drain ends the process:\n${w.log()}`);
+  assert.match(w.log(), /worker stopped/);
+  const last = (await listWorkers(nc, { prefix: "jetflow" })).find((x) => x.id === "go-fleet");
+  assert.is(last?.status, "stopped", "the final record says goodbye");
 });
 
 test.run();
