@@ -21,6 +21,7 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "presign-request": tasks.PresignRequest,
   "presign-reply": tasks.PresignReply,
   "task-error-reply": tasks.TaskErrorReply,
+  "cancel-notice": tasks.CancelNotice,
   "worker-record": WorkerRecord,
   "control-request": ControlRequest,
   "control-reply": ControlReply,

@@ -10,6 +10,7 @@
  * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, `Nats-Msg-Id = reportMsgId(...)`, PubAck'ed before the task is acked |
  * | PresignRequest/Reply    | request/reply                                                       |
  * | TaskErrorReply          | reply to any request the broker refuses                             |
+ * | CancelNotice            | best-effort core publish on `<p>.notices.cancelled`                 |
  *
  * The attempt number is NOT in the task message: it is the transport's delivery count.
  */
@@ -222,6 +223,17 @@ export const PresignReply = z.object({
 });
 /** The broker's answer to a presign request: the URL(s) to use. */
 export type PresignReply = z.output<typeof PresignReply>;
+
+/**
+ * Best-effort notice (core NATS, not stored) on `<p>.notices.cancelled` that tasks of a run were
+ * cancelled. Informational only: the heartbeat reply's `cancelled: true` is what a worker must act on.
+ */
+export const CancelNotice = z.object({
+  workflowRunId: id,
+  taskIds: z.array(id),
+});
+/** The cancel notice the broker publishes when a run's tasks are cancelled. */
+export type CancelNotice = z.output<typeof CancelNotice>;
 
 /** Reply to a refused request: a machine code, a message, and the failing fields when any. */
 export const TaskErrorReply = z.object({

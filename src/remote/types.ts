@@ -3,7 +3,7 @@
  * `TaskDispatcher` (orchestrator → workers); stages and executors talk to a
  * `RemoteActivityClient` (the Broker, or a proxy to one).
  */
-import type { TaskMessage, ReportLog, ReportAnnotation } from "../contract/tasks.js";
+import type { CancelNotice, TaskMessage, ReportLog, ReportAnnotation } from "../contract/tasks.js";
 import type { TraceCarrier } from "../ports/records.js";
 
 /**
@@ -16,7 +16,7 @@ export interface TaskDispatcher {
   /** Durable once resolved; must be idempotent per taskId. */
   publish(task: TaskMessage): Promise<void>;
   /** Best effort: tells workers these tasks of the run were cancelled. */
-  notifyCancelled(notice: { workflowRunId: string; taskIds: string[] }): Promise<void>;
+  notifyCancelled(notice: CancelNotice): Promise<void>;
 }
 
 /** What a stage or executor asks the broker to run remotely. */

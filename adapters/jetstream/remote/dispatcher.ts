@@ -7,7 +7,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { contextFromCarrier, injectTraceHeaders } from "../../../src/contract/trace-headers.js";
-import { TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
+import { CancelNotice, TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { TaskDispatcher } from "../../../src/remote/types.js";
 import { cancelNoticeSubject } from "./names.js";
@@ -39,7 +39,7 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
       });
     },
     async notifyCancelled(notice) {
-      nc.publish(cancelNoticeSubject(opts.topology), JSON.stringify(notice));
+      nc.publish(cancelNoticeSubject(opts.topology), encodeTaskBody(CancelNotice, "cancel notice", notice));
     },
   };
 }
