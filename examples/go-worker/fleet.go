@@ -4,6 +4,7 @@ package main
 // bucket, and the status/drain/stop control requests an operator sends to this worker.
 
 import (
+	"bytes"
 	"encoding/json"
 	"log"
 	"os"
@@ -87,9 +88,25 @@ func (f *fleet) set(change func(*workerRecord)) {
 	}
 }
 
-// control answers `<p>.ctl.<workerId>.<op>` (empty body; the op is the last token).
+// controlRequest is the only body a worker acts on (schemas/control-request.json).
+type controlRequest struct {
+	Type     string `json:"type"`
+	V        int    `json:"v"`
+	Op       string `json:"op"`
+	WorkerID string `json:"workerId"`
+}
+
+// control answers `<p>.ctl.<workerId>.<op>`. Anything but a well-formed request naming this
+// worker and the subject's op is ignored without a reply: a pull or broker reply steered onto
+// this subject by another worker must never stop us.
 func (f *fleet) control(m *nats.Msg) {
 	op := m.Subject[strings.LastIndex(m.Subject, ".")+1:]
+	var req controlRequest
+	dec := json.NewDecoder(bytes.NewReader(m.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Type != "jetflow.worker.control" || req.V != 1 || req.Op != op || req.WorkerID != f.rec.ID {
+		return
+	}
 	f.mu.Lock()
 	status := f.rec.Status
 	f.mu.Unlock()

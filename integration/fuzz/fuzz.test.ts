@@ -57,7 +57,8 @@ async function setUp(): Promise<void> {
   console.log(`fuzz seed ${SEED} (replay with JETFLOW_FUZZ_SEED=${SEED})`);
   d = remoteDeployment({ nats, databaseUrl: svc.postgres.url, s3: svc.s3 });
   orchestrator = await startOrchestratorProcess(d);
-  worker = await startWorkerProcess("w-fuzz", remoteWorkerArgs(nats), d.env);
+  // The id the shipped config's worker-default user is scoped to (registry entry, control subject).
+  worker = await startWorkerProcess("worker-default", remoteWorkerArgs(nats), d.env);
   orch = await connect({ servers: nats.url, user: "orchestrator", pass: P.JETFLOW_ORCHESTRATOR_PASSWORD });
   operator = await connect({ servers: nats.url, user: "operator", pass: P.JETFLOW_OPERATOR_PASSWORD });
   attacker = await connect({
@@ -214,7 +215,6 @@ function targets(ids: { held: { runId: string; taskId: string }; sentinel: { run
       },
     );
   }
-  list.push({ name: "control status", send: request(operator, "jetflow.ctl.w-fuzz.status"), template: {} });
   return list;
 }
 
@@ -274,6 +274,18 @@ t(`${TOTAL} hostile messages: every one answered, no process dies, nothing chang
     // A run submitted after the burst completes.
     await completedRun(`fuzz-after-${burst}`);
   }
+
+  // Control: a worker answers only well-formed control requests (a malformed one could be a
+  // delivery steered onto its subject), so hostile ones are published, then a valid one must be answered.
+  const controlTemplate = { type: "jetflow.worker.control", v: 1, op: "status", workerId: "worker-default" };
+  const control = fc.sample(hostileBody(controlTemplate), { seed: SEED, numRuns: 300 });
+  for (const body of control) operator.publish("jetflow.ctl.worker-default.status", body);
+  await operator.flush();
+  const status = await operator.request("jetflow.ctl.worker-default.status", JSON.stringify(controlTemplate), {
+    timeout: REQUEST_TIMEOUT_MS,
+  });
+  assert.is((status.json() as { op: string }).op, "status", "the worker still answers its control subject");
+  assert.ok(alive(worker.pid) && worker.child.exitCode === null, `worker died on control messages\n${worker.log().slice(-4000)}`);
 
   assert.is(await rowsOf(sentinel.runId), sentinelRows, `the sentinel run's rows changed (seed ${SEED})`);
   // Runs exist only where a create said so: the two fixtures, a held and an "after" run per burst, and the fuzz's own creates.

@@ -212,24 +212,25 @@ t("kill -9 of the Go worker mid-task: after the lease the task is redelivered an
 });
 
 t("the Go worker's registry entry is a valid worker record, and a drain control request stops it with exit 0", async () => {
-  const w = await goWorker("go-fleet");
+  // The id the shipped config's worker-default user is scoped to: only it may write its entry and answer its control subject.
+  const w = await goWorker("worker-default");
   const invalid: string[] = [];
   const entry = await until(
     "the Go worker's registry entry",
     async () =>
       (await listWorkers(nc, { prefix: "jetflow", onInvalid: (key, why) => invalid.push(`${key}: ${why}`) })).find(
-        (x) => x.id === "go-fleet" && x.status === "running",
+        (x) => x.id === "worker-default" && x.status === "running",
       ),
     10_000,
     50,
   );
   assert.equal(invalid, [], "every entry parses as a WorkerRecord");
   assert.equal([entry.queue, entry.stageCodeVersion, entry.pid, entry.healthy], ["default", "v1", w.pid, true]);
-  const reply = await sendWorkerControl(nc, "go-fleet", "drain");
-  assert.equal([reply.op, reply.accepted, reply.worker.id, reply.worker.status], ["drain", true, "go-fleet", "draining"]);
+  const reply = await sendWorkerControl(nc, "worker-default", "drain");
+  assert.equal([reply.op, reply.accepted, reply.worker.id, reply.worker.status], ["drain", true, "worker-default", "draining"]);
   assert.is(await w.exited(), 0, `the drain ends the process:\n${w.log()}`);
   assert.match(w.log(), /worker stopped/);
-  const last = (await listWorkers(nc, { prefix: "jetflow" })).find((x) => x.id === "go-fleet");
+  const last = (await listWorkers(nc, { prefix: "jetflow" })).find((x) => x.id === "worker-default");
   assert.is(last?.status, "stopped", "the final record says goodbye");
 });
 

@@ -70,7 +70,7 @@ export interface Cluster {
   restart(): Promise<void>;
 }
 
-async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & ClusterTools): Promise<Cluster> {
+async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & ClusterTools, durable = false): Promise<Cluster> {
   sweepStaleTempDirs(TEMP_PREFIX, (dir) => {
     const pid = postmasterPid(join(dir, "data"));
     if (pid) killPid(pid, "SIGKILL");
@@ -100,7 +100,7 @@ async function startCluster(tools: Required<Pick<ClusterTools, "binDir">> & Clus
     // Retry with a new port if another process bound ours between freePort() and the bind.
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
-      settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+      settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${durable ? "" : " -c synchronous_commit=off"} -c full_page_writes=off -c max_connections=300`;
       try {
         // -w makes pg_ctl wait until the server accepts connections (its own bounded probe, -t).
         await exec("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-o", settings, "-w", "-t", "30", "start"]);
@@ -157,5 +157,7 @@ export async function acquireCluster(tools: ClusterTools & { binDir: string }): 
  * under running processes (chaos), which must not disturb other test files' databases.
  */
 export async function startDedicatedCluster(tools: ClusterTools & { binDir: string }): Promise<Cluster> {
-  return startCluster(tools);
+  // synchronous_commit stays on: an immediate shutdown must not lose a commit the client saw
+  // (fsync=off only risks an OS crash, which a restart is not).
+  return startCluster(tools, true);
 }
