@@ -57,6 +57,8 @@ export const OrchestratorConfig = z
         orchestrationIntervalMs: z.number().int().positive().default(1_000),
         jobPollIntervalMs: z.number().int().positive().default(1_000),
         staleLeaseThresholdMs: z.number().int().positive().default(60_000),
+        /** RUNNING runs with no activity for this long are repaired (e.g. claimed while Postgres restarted). Default 5 min. */
+        stuckRunThresholdMs: z.number().int().positive().optional(),
         maxConcurrentJobs: z.number().int().positive().default(4),
       })
       .default({ orchestrationIntervalMs: 1_000, jobPollIntervalMs: 1_000, staleLeaseThresholdMs: 60_000, maxConcurrentJobs: 4 }),

@@ -150,6 +150,7 @@ export async function startOrchestrator(
       orchestrationIntervalMs: config.host.orchestrationIntervalMs,
       jobPollIntervalMs: config.host.jobPollIntervalMs,
       staleLeaseThresholdMs: config.host.staleLeaseThresholdMs,
+      ...(config.host.stuckRunThresholdMs ? { stuckRunThresholdMs: config.host.stuckRunThresholdMs } : {}),
       maxConcurrentJobs: config.host.maxConcurrentJobs,
       // Several heartbeats per lease, so one slow heartbeat never lets a live job be redelivered.
       heartbeatIntervalMs: Math.max(100, Math.floor(config.jobs.leaseMs / 3)),

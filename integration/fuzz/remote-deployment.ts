@@ -29,7 +29,7 @@ export function remoteDeployment(o: {
       nats: { servers: o.nats.url, user: "orchestrator", password: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       // A short job lease, so a kill -9'd orchestrator's jobs go to the other one within seconds.
       jobs: { transport: o.transport ?? "jetstream", leaseMs: 3_000, maxDeliveries: 20 },
-      host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, staleLeaseThresholdMs: 10_000 },
+      host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, staleLeaseThresholdMs: 10_000, stuckRunThresholdMs: 15_000 },
       s3: {
         bucket: o.s3.bucket,
         endpoint: o.s3.endpoint,
