@@ -43,7 +43,12 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
         },
         async () => {
           if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
-          const p = await transport.presign(lease, { op: "put", key: name, size: bytes.byteLength, ...(contentType ? { contentType } : {}) });
+          const p = await transport.presign(lease, {
+            op: "put",
+            key: name,
+            size: bytes.byteLength,
+            ...(contentType ? { contentType } : {}),
+          });
           if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
           const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
           if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);

@@ -264,12 +264,16 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
         .catch((err: unknown) => fail("completeMultipartUpload", key, err));
       // Every part URL was signed for its size, yet a completion may list fewer parts (or a store may
       // not enforce signed lengths): the object itself must be exactly what was declared.
-      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key })).catch((err: unknown) => fail("completeMultipartUpload", key, err));
+      const head = await client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key }))
+        .catch((err: unknown) => fail("completeMultipartUpload", key, err));
       const size = head.ContentLength ?? -1;
       const recorded = head.Metadata?.[DECLARED_SIZE_META];
       const declared = recorded === undefined ? undefined : Number(recorded);
       if ((declared !== undefined && size !== declared) || (maxSize !== undefined && size > maxSize) || size < 0) {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key })).catch((err: unknown) => fail("completeMultipartUpload", key, err));
+        await client
+          .send(new DeleteObjectCommand({ Bucket: bucket, Key }))
+          .catch((err: unknown) => fail("completeMultipartUpload", key, err));
         throw new UploadSizeMismatchError(bucket, Key, size, declared, maxSize);
       }
       return { size };

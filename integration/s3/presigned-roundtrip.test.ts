@@ -12,7 +12,10 @@ const { presigner, store } = s3 ? adapters(s3.svc, { prefix: "jetflow/" }) : ({}
 
 t("a 20 MB random binary round-trips byte-for-byte through presigned PUT then GET (fetch only)", async () => {
   const blob = randomBlob(20 * 1024 * 1024);
-  const put = await presigner.presignPut("runs/r1/encode/1/video.bin", { size: blob.data.byteLength, contentType: "application/octet-stream" });
+  const put = await presigner.presignPut("runs/r1/encode/1/video.bin", {
+    size: blob.data.byteLength,
+    contentType: "application/octet-stream",
+  });
   assert.is(put.method, "PUT");
   assert.equal(put.headers, { "content-type": "application/octet-stream" });
   // The URL is the whole grant: it names the access key but must never carry the secret.

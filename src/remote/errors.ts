@@ -18,11 +18,15 @@ export class UploadTooLargeError extends JetflowError {
     readonly size: number,
     readonly maxUploadBytes: number,
   ) {
-    super("VALIDATION", `upload refused for key "${key}": ${size} bytes exceed the task's maxUploadBytes limit of ${maxUploadBytes} bytes`, {
-      key,
-      size,
-      maxUploadBytes,
-    });
+    super(
+      "VALIDATION",
+      `upload refused for key "${key}": ${size} bytes exceed the task's maxUploadBytes limit of ${maxUploadBytes} bytes`,
+      {
+        key,
+        size,
+        maxUploadBytes,
+      },
+    );
   }
 }
 
