@@ -69,6 +69,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
     queue: opts.queue,
     stageCodeVersion: opts.stageCodeVersion,
     ...(opts.requiredLabels ? { requiredLabels: { ...opts.requiredLabels } } : {}),
+    ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
   };
 
   const wrapper: AnyStage = {

@@ -131,13 +131,22 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function makeFixture(opts: { clock?: Clock; leaseMs?: number; http?: boolean } = {}): Promise<Fixture> {
+export async function makeFixture(
+  opts: { clock?: Clock; leaseMs?: number; http?: boolean; maxUploadBytes?: number } = {},
+): Promise<Fixture> {
   const store = new InMemoryActivityTaskStore();
   const blobs = new InMemoryBlobStore();
   const objects = new LocalObjectServer(blobs);
   if (opts.http) await objects.start();
   const clock = opts.clock ?? { now: () => new Date() };
-  const broker = new Broker({ store, presigner: objects, clock, blobStore: blobs, leaseMs: opts.leaseMs ?? 30_000 });
+  const broker = new Broker({
+    store,
+    presigner: objects,
+    clock,
+    blobStore: blobs,
+    leaseMs: opts.leaseMs ?? 30_000,
+    ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
+  });
   const transport = createInProcessTransport(broker, { clock });
   return { store, blobs, objects, broker, transport, close: () => objects.close() };
 }
