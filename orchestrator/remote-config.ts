@@ -1,4 +1,4 @@
-import { DEFAULT_TASK_LEASE_MS } from "../src/contract/defaults.js";
+import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TASK_LEASE_MS } from "../src/contract/defaults.js";
 import { z } from "zod";
 
 /** One (queue, code version) the orchestrator serves: a durable task consumer plus the broker's responders. */
@@ -26,6 +26,11 @@ export const RemoteConfig = z
     defaultMaxAttempts: z.number().int().min(1).default(3),
     /** Lifetime of presigned URLs (seconds). */
     presignExpiresInSec: z.number().int().min(1).max(604_800).default(900),
+    /**
+     * Largest artifact (bytes) one worker upload may store, for stages that set no `maxUploadBytes`.
+     * Signed into every upload URL. Default 5 GiB (S3's single-PUT limit).
+     */
+    maxUploadBytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(DEFAULT_MAX_UPLOAD_BYTES),
     /** How often tasks past their deadline or out of attempts are failed, and stranded PENDING tasks re-published. */
     reapIntervalMs: z.number().int().min(50).default(5_000),
     /** A PENDING task this old is re-published (a crash between create and publish); JetStream dedups by task id. */

@@ -131,6 +131,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
         leaseMs: q.leaseMs ?? remote.leaseMs,
         defaultMaxAttempts: remote.defaultMaxAttempts,
         presignExpiresInSec: remote.presignExpiresInSec,
+        maxUploadBytes: remote.maxUploadBytes,
       }),
     );
   }

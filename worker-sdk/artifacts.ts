@@ -6,7 +6,7 @@
 import { DEFAULT_PART_SIZE } from "../src/contract/defaults.js";
 import type { StageArtifacts } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
-import { ArtifactTransferError } from "./errors.js";
+import { ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
 import { SpanKind, inSpan } from "../src/contract/spans.js";
 
@@ -31,6 +31,9 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
     async put(name, data, opts) {
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
       const contentType = opts?.contentType;
+      // Refuse before any request: the broker would refuse the presign, and the URL binds the size anyway.
+      const limit = lease.task.maxUploadBytes;
+      if (limit !== undefined && bytes.byteLength > limit) throw new ArtifactTooLargeError(name, bytes.byteLength, limit);
       const multipart = bytes.byteLength > o.partSize;
       return inSpan(
         "artifact.upload",
@@ -40,7 +43,12 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
         },
         async () => {
           if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
-          const p = await transport.presign(lease, { op: "put", key: name, ...(contentType ? { contentType } : {}) });
+          const p = await transport.presign(lease, {
+            op: "put",
+            key: name,
+            size: bytes.byteLength,
+            ...(contentType ? { contentType } : {}),
+          });
           if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
           const res = await fetch(p.url, { method: "PUT", headers: p.headers ?? {}, body: bytes, signal: o.signal });
           if (!res.ok) throw new ArtifactTransferError(`PUT ${p.key} failed: HTTP ${res.status} ${await safeText(res)}`);

@@ -6,6 +6,7 @@ export type WorkerErrorCode =
   | "VALIDATION"
   | "NOT_AVAILABLE_REMOTELY"
   | "ARTIFACT"
+  | "ARTIFACT_TOO_LARGE"
   | "CONFIG"
   | "VERSION_MISMATCH"
   | "ACTIVITY_CRASHED";
@@ -62,6 +63,24 @@ export class NotAvailableRemotelyError extends WorkerError {
 export class ArtifactTransferError extends WorkerError {
   constructor(message: string) {
     super("ARTIFACT", message, true);
+  }
+}
+
+/**
+ * An artifact larger than the task's `maxUploadBytes`: refused before any request is sent (the
+ * orchestrator would refuse it too). Not retryable: the same output is as large next time.
+ */
+export class ArtifactTooLargeError extends WorkerError {
+  constructor(
+    readonly artifact: string,
+    readonly size: number,
+    readonly maxUploadBytes: number,
+  ) {
+    super(
+      "ARTIFACT_TOO_LARGE",
+      `artifact "${artifact}" is ${size} bytes, over the task's maxUploadBytes limit of ${maxUploadBytes} bytes (set maxUploadBytes on the remote stage to raise it)`,
+      false,
+    );
   }
 }
 

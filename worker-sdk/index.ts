@@ -20,6 +20,7 @@ export {
   TaskValidationError,
   NotAvailableRemotelyError,
   ArtifactTransferError,
+  ArtifactTooLargeError,
   WorkerConfigError,
   ActivityCrashedError,
   ActivityHeapExhaustedError,

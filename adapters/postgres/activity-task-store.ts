@@ -45,6 +45,8 @@ function toTask(r: Row): ActivityTaskRecord {
     attempt: r.attempt as number,
     maxAttempts: r.max_attempts as number,
     capability: jn<string>(r.capability),
+    // bigint arrives as a string; the limit stays a safe integer (the broker validates it).
+    maxUploadBytes: r.max_upload_bytes === null || r.max_upload_bytes === undefined ? null : Number(r.max_upload_bytes),
     leaseToken: jn<string>(r.lease_token),
     leaseDeadline: dn(r.lease_deadline),
     workerId: jn<string>(r.worker_id),
@@ -79,9 +81,9 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
     const { sql, t } = this;
     const ins = await sql`
       insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
-        attempt, max_attempts, capability, input, config, deadline, trace_context, created_at, updated_at)
+        attempt, max_attempts, capability, max_upload_bytes, input, config, deadline, trace_context, created_at, updated_at)
       values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
-        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${json(sql, n.input)}, ${json(sql, n.config)},
+        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${n.maxUploadBytes ?? null}, ${json(sql, n.input)}, ${json(sql, n.config)},
         ${n.deadline}, ${json(sql, n.traceContext)}, ${n.now}, ${n.now})
       on conflict (task_id) do nothing returning *`;
     if (ins[0]) return toTask(ins[0]);

@@ -78,3 +78,23 @@ export class S3ConfigError extends ValidationError {
     super(what, issues);
   }
 }
+
+/**
+ * A completed multipart object is not the size declared when the upload started, or is over the
+ * caller's limit. The object has been deleted; retrying the same upload cannot help.
+ */
+export class UploadSizeMismatchError extends JetflowError {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly size: number,
+    readonly declaredSize: number | undefined,
+    readonly maxSize: number | undefined,
+  ) {
+    const why =
+      declaredSize !== undefined && size !== declaredSize
+        ? `its ${size} bytes differ from the ${declaredSize} bytes declared when the upload started`
+        : `its ${size} bytes exceed the limit of ${maxSize} bytes`;
+    super("VALIDATION", `multipart upload s3://${bucket}/${key} refused and deleted: ${why}`, { bucket, key, size, declaredSize, maxSize });
+  }
+}

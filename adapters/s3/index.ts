@@ -8,11 +8,11 @@ export { createS3BlobStore } from "./blob-store.js";
 export { createS3Presigner } from "./presigner.js";
 
 // Errors
-export { S3AdapterError, S3ConfigError } from "./errors.js";
+export { S3AdapterError, S3ConfigError, UploadSizeMismatchError } from "./errors.js";
 
 // Limits and multipart planning
 export { MAX_PRESIGN_EXPIRES_SEC } from "./config.js";
-export { DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, partRange, planMultipart } from "./multipart-plan.js";
+export { DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MAX_PUT_SIZE, MIN_PART_SIZE, partRange, planMultipart } from "./multipart-plan.js";
 export { MAX_KEY_BYTES } from "./keys.js";
 
 // Adapter and config types

@@ -10,6 +10,8 @@ const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 /** Largest part S3 accepts. */
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** Largest object S3 accepts in a single PUT. */
+export const MAX_PUT_SIZE = 5 * 1024 * MiB;
 /** Most parts one upload may have. */
 export const MAX_PARTS = 10_000;
 /** Part size when the caller names none: few enough requests, small enough to retry cheaply. */
@@ -58,6 +60,12 @@ export function planMultipart(size: number, partSize?: number): MultipartPlan {
     );
   }
   return { partSize: ps, partCount, lastPartSize: size - (partCount - 1) * ps };
+}
+
+/** Byte size of part `partNumber` (1-based) under `plan`: what its URL is signed for. */
+export function partSizeOf(plan: MultipartPlan, partNumber: number): number {
+  const { start, end } = partRange(plan, partNumber);
+  return end - start;
 }
 
 /** Byte range `[start, end)` of part `partNumber` (1-based) under `plan`: what a worker uploads. */

@@ -7,7 +7,9 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
@@ -17,9 +19,12 @@ import { z } from "zod";
 import { systemClock } from "../../src/ports/clock.js";
 import type { MultipartUpload, PresignedPart, PresignedUrl, Presigner } from "../../src/ports/presigner.js";
 import { expiresInSecSchema, parseOrThrow, presignerConfigSchema, resolveClient, type S3PresignerConfig } from "./config.js";
-import { S3AdapterError, type S3Operation } from "./errors.js";
+import { S3AdapterError, UploadSizeMismatchError, type S3Operation } from "./errors.js";
 import { objectKey } from "./keys.js";
-import { MAX_PARTS, planMultipart } from "./multipart-plan.js";
+import { MAX_PARTS, MAX_PUT_SIZE, partSizeOf, planMultipart, type MultipartPlan } from "./multipart-plan.js";
+
+/** User metadata (x-amz-meta-*) recording a multipart upload's declared size, set by the orchestrator at creation. */
+const DECLARED_SIZE_META = "jetflow-declared-size";
 
 /** A Presigner on S3, plus re-signing of parts and shutdown. */
 export interface S3Presigner extends Presigner {
@@ -28,13 +33,15 @@ export interface S3Presigner extends Presigner {
   readonly client: S3Client;
   /**
    * Fresh URLs for some parts of an upload already started, for a worker whose part URLs
-   * expired mid-upload (a multi-GB upload can outlive a URL). Same `uploadId`, same parts.
+   * expired mid-upload (a multi-GB upload can outlive a URL). Same `uploadId`, same parts:
+   * `size` and `partSize` must be those the upload was created with (each URL is signed for its
+   * part's exact size, and completion checks the total against the size recorded at creation).
    */
   presignUploadParts(
     key: string,
     uploadId: string,
     partNumbers: number[],
-    opts?: { expiresInSec?: number },
+    opts: { size: number; partSize?: number; expiresInSec?: number },
   ): Promise<{ parts: PresignedPart[]; expiresAt: Date }>;
   /** Destroys the client if the presigner created it. */
   close(): void;
@@ -45,8 +52,15 @@ const contentTypeSchema = z
   .min(1, "must not be empty")
   .refine((v) => !/[\r\n]/.test(v), "must not contain line breaks");
 
+const byteSize = z.number().int("must be a whole number of bytes").min(0, "must not be negative");
 const getOptsSchema = z.strictObject({ expiresInSec: expiresInSecSchema.optional() });
-const putOptsSchema = z.strictObject({ expiresInSec: expiresInSecSchema.optional(), contentType: contentTypeSchema.optional() });
+const putOptsSchema = z.strictObject({
+  size: byteSize.max(MAX_PUT_SIZE, `must be at most ${MAX_PUT_SIZE} bytes (5 GiB, S3's single-PUT limit; use multipart)`),
+  expiresInSec: expiresInSecSchema.optional(),
+  contentType: contentTypeSchema.optional(),
+});
+const reSignOptsSchema = z.strictObject({ size: z.number(), partSize: z.number().optional(), expiresInSec: expiresInSecSchema.optional() });
+const completeOptsSchema = z.strictObject({ maxSize: byteSize.optional() });
 const multipartOptsSchema = z.strictObject({
   size: z.number(),
   partSize: z.number().optional(),
@@ -89,7 +103,11 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
     signingDate: Date,
     signableHeaders?: Set<string>,
   ): Promise<string> {
-    const args = { expiresIn: expiresInSec, signingDate, signableHeaders };
+    const upload = !(command instanceof GetObjectCommand);
+    // Content-Length is signed for every upload, so the store refuses a body of any other size
+    // (the SDK signs it whenever the command has ContentLength; naming it makes that explicit).
+    const signable = upload ? new Set([...(signableHeaders ?? []), "content-length"]) : signableHeaders;
+    const args = { expiresIn: expiresInSec, signingDate, signableHeaders: signable };
     // One call per command type: getSignedUrl's generics do not accept a union of commands.
     const signing =
       command instanceof GetObjectCommand
@@ -107,6 +125,10 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
         new Error('the S3 client signs a body checksum into presigned URLs; create it with requestChecksumCalculation: "WHEN_REQUIRED"'),
       );
     }
+    // Never hand out an upload URL that does not bind its size: that would be an unbounded upload.
+    if (upload && !(new URL(url).searchParams.get("X-Amz-SignedHeaders") ?? "").split(";").includes("content-length")) {
+      fail(op, key, new Error("the presigned upload URL does not sign content-length; refusing an unbounded upload URL"));
+    }
     return url;
   }
 
@@ -119,21 +141,17 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
     key: string,
     Key: string,
     uploadId: string,
+    plan: MultipartPlan,
     partNumbers: number[],
     expiresInSec: number,
     signingDate: Date,
   ): Promise<PresignedPart[]> {
     return Promise.all(
-      partNumbers.map(async (partNumber) => ({
-        partNumber,
-        url: await sign(
-          "createMultipartUpload",
-          key,
-          new UploadPartCommand({ Bucket: bucket, Key, UploadId: uploadId, PartNumber: partNumber }),
-          expiresInSec,
-          signingDate,
-        ),
-      })),
+      partNumbers.map(async (partNumber) => {
+        const size = partSizeOf(plan, partNumber);
+        const command = new UploadPartCommand({ Bucket: bucket, Key, UploadId: uploadId, PartNumber: partNumber, ContentLength: size });
+        return { partNumber, size, url: await sign("createMultipartUpload", key, command, expiresInSec, signingDate) };
+      }),
     );
   }
 
@@ -151,7 +169,7 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       return { url, method: "GET", key, expiresAt: expiry(signingDate, sec), headers: {} };
     },
 
-    async presignPut(key, opts = {}): Promise<PresignedUrl> {
+    async presignPut(key, opts): Promise<PresignedUrl> {
       const o = parseOrThrow("invalid presignPut options", putOptsSchema, opts);
       const Key = objectKey(prefix, key);
       const sec = o.expiresInSec ?? defaultExpiresInSec;
@@ -162,7 +180,7 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       const url = await sign(
         "presignPut",
         key,
-        new PutObjectCommand({ Bucket: bucket, Key, ContentType: o.contentType }),
+        new PutObjectCommand({ Bucket: bucket, Key, ContentType: o.contentType, ContentLength: o.size }),
         sec,
         signingDate,
         signed,
@@ -178,14 +196,22 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       const plan = planMultipart(o.size, o.partSize);
       const sec = o.expiresInSec ?? defaultExpiresInSec;
       const created = await client
-        .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key, ContentType: o.contentType }))
+        .send(
+          new CreateMultipartUploadCommand({
+            Bucket: bucket,
+            Key,
+            ContentType: o.contentType,
+            // Written with the orchestrator's credentials: completion checks the object against it.
+            Metadata: { [DECLARED_SIZE_META]: String(o.size) },
+          }),
+        )
         .catch((err: unknown) => fail("createMultipartUpload", key, err));
       const uploadId = created.UploadId;
       if (!uploadId) return fail("createMultipartUpload", key, new Error("S3 returned no UploadId"));
       const signingDate = signingInstant();
       const numbers = Array.from({ length: plan.partCount }, (_, i) => i + 1);
       try {
-        const parts = await presignParts(key, Key, uploadId, numbers, sec, signingDate);
+        const parts = await presignParts(key, Key, uploadId, plan, numbers, sec, signingDate);
         return { key, uploadId, partSize: plan.partSize, parts, expiresAt: expiry(signingDate, sec) };
       } catch (err) {
         // Nobody else knows this uploadId: abort it so it does not bill storage forever.
@@ -199,8 +225,9 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       }
     },
 
-    async presignUploadParts(key, uploadId, partNumbers, opts = {}) {
-      const o = parseOrThrow("invalid presignUploadParts options", getOptsSchema, opts);
+    async presignUploadParts(key, uploadId, partNumbers, opts) {
+      const o = parseOrThrow("invalid presignUploadParts options", reSignOptsSchema, opts);
+      const plan = planMultipart(o.size, o.partSize);
       parseOrThrow(
         "invalid presignUploadParts arguments",
         z.strictObject({ uploadId: uploadIdSchema, partNumbers: z.array(partNumberSchema) }),
@@ -212,12 +239,13 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       const Key = objectKey(prefix, key);
       const sec = o.expiresInSec ?? defaultExpiresInSec;
       const signingDate = signingInstant();
-      const parts = await presignParts(key, Key, uploadId, partNumbers, sec, signingDate);
+      const parts = await presignParts(key, Key, uploadId, plan, partNumbers, sec, signingDate);
       return { parts, expiresAt: expiry(signingDate, sec) };
     },
 
-    async completeMultipartUpload(key, uploadId, parts) {
+    async completeMultipartUpload(key, uploadId, parts, opts = {}) {
       const Key = objectKey(prefix, key);
+      const { maxSize } = parseOrThrow("invalid completeMultipartUpload options", completeOptsSchema, opts);
       parseOrThrow("invalid completeMultipartUpload arguments", z.strictObject({ uploadId: uploadIdSchema, parts: completedPartsSchema }), {
         uploadId,
         parts,
@@ -234,6 +262,21 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
           }),
         )
         .catch((err: unknown) => fail("completeMultipartUpload", key, err));
+      // Every part URL was signed for its size, yet a completion may list fewer parts (or a store may
+      // not enforce signed lengths): the object itself must be exactly what was declared.
+      const head = await client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key }))
+        .catch((err: unknown) => fail("completeMultipartUpload", key, err));
+      const size = head.ContentLength ?? -1;
+      const recorded = head.Metadata?.[DECLARED_SIZE_META];
+      const declared = recorded === undefined ? undefined : Number(recorded);
+      if ((declared !== undefined && size !== declared) || (maxSize !== undefined && size > maxSize) || size < 0) {
+        await client
+          .send(new DeleteObjectCommand({ Bucket: bucket, Key }))
+          .catch((err: unknown) => fail("completeMultipartUpload", key, err));
+        throw new UploadSizeMismatchError(bucket, Key, size, declared, maxSize);
+      }
+      return { size };
     },
 
     async abortMultipartUpload(key, uploadId) {

@@ -15,6 +15,7 @@ import {
 } from "../../adapters/jetstream/remote/index.js";
 import { LocalObjectServer } from "../../test/remote/helpers/fixture.js";
 import type { ActivityTaskStore } from "../../src/ports/activity-task-store.js";
+import type { Presigner } from "../../src/ports/presigner.js";
 import type postgres from "postgres";
 import { createPostgresActivityTaskStore, type PostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
 import { client, migratedSchema } from "../postgres/helpers.js";
@@ -43,6 +44,10 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   connect?: Partial<ConnectionOptions>;
   taskStore?: S;
   reportConsumer?: boolean;
+  /** Replaces the local object server (e.g. an S3 presigner on the harness's S3). */
+  presigner?: Presigner;
+  /** The broker's default upload limit (tasks whose spec sets none). */
+  maxUploadBytes?: number;
 }): Promise<Orchestrator<S>> {
   const nc = await connect({ servers: o.url, ...o.connect });
   const store = (o.taskStore ?? new InMemoryActivityTaskStore()) as S;
@@ -51,7 +56,8 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   await objects.start();
   const broker = createBroker({
     store,
-    presigner: objects,
+    presigner: o.presigner ?? objects,
+    ...(o.maxUploadBytes !== undefined ? { maxUploadBytes: o.maxUploadBytes } : {}),
     blobStore: blobs,
     clock: { now: () => new Date() },
     leaseMs: o.leaseMs,

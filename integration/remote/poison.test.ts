@@ -208,7 +208,7 @@ t("presign and heartbeat requests that are not JSON, have the wrong schema or fo
   );
   const forgedPresign = await refusal(
     "presign",
-    JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", op: "put", key: "a.bin" }),
+    JSON.stringify({ taskId: "no-such-task", attempt: 1, leaseToken: "x", op: "put", key: "a.bin", size: 1 }),
   );
   assert.is(forgedPresign.code, "INVALID_STATE");
   assert.match(forgedPresign.message, /no-such-task.*does not exist/);

@@ -101,18 +101,67 @@ test("a passed-in client on the SDK's default checksum mode is refused at presig
   const fine = new S3Client({ ...base, requestChecksumCalculation: "WHEN_REQUIRED" });
   try {
     const err = await createS3Presigner({ bucket: "jetflow", client: risky })
-      .presignPut("k")
+      .presignPut("k", { size: 1 })
       .then(
         () => undefined,
         (e: unknown) => e,
       );
     assert.instance(err, S3AdapterError);
     assert.match((err as Error).message, /requestChecksumCalculation: "WHEN_REQUIRED"/);
-    const put = await createS3Presigner({ bucket: "jetflow", client: fine }).presignPut("k");
+    const put = await createS3Presigner({ bucket: "jetflow", client: fine }).presignPut("k", { size: 1 });
     assert.not.match(put.url, /x-amz-checksum/i);
   } finally {
     risky.destroy();
     fine.destroy();
+  }
+});
+
+test("upload URLs always sign Content-Length; a client whose middleware drops it is refused instead of handing out an unbounded URL", async () => {
+  const base = { region: "us-east-1", endpoint: "http://127.0.0.1:9000", credentials: ok.credentials, forcePathStyle: true };
+  const fine = new S3Client({ ...base, requestChecksumCalculation: "WHEN_REQUIRED" });
+  const lossy = new S3Client({ ...base, requestChecksumCalculation: "WHEN_REQUIRED" });
+  // Stands in for any SDK change or middleware that would leave the size out of the signature.
+  lossy.middlewareStack.add(
+    (next) => async (args) => {
+      const req = args.request as { headers?: Record<string, string> };
+      if (req.headers) delete req.headers["content-length"];
+      return next(args);
+    },
+    { step: "build", name: "dropContentLength" },
+  );
+  try {
+    const put = await createS3Presigner({ bucket: "jetflow", client: fine }).presignPut("k", { size: 42 });
+    assert.is(new URL(put.url).searchParams.get("X-Amz-SignedHeaders"), "content-length;host");
+    const err = await createS3Presigner({ bucket: "jetflow", client: lossy })
+      .presignPut("k", { size: 42 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.instance(err, S3AdapterError);
+    assert.match((err as Error).message, /does not sign content-length/);
+  } finally {
+    fine.destroy();
+    lossy.destroy();
+  }
+});
+
+test("a single presigned PUT is limited to S3's 5 GiB and needs a whole, non-negative size", async () => {
+  const p = createS3Presigner({ bucket: "jetflow", clientConfig: ok });
+  try {
+    for (const size of [5 * 1024 ** 3 + 1, -1, 1.5]) {
+      const err = await p.presignPut("k", { size }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.instance(err, S3ConfigError, String(size));
+      assert.ok(
+        (err as S3ConfigError).issues.some((i) => i.path === "size"),
+        String(size),
+      );
+    }
+  } finally {
+    p.close();
   }
 });
 
@@ -130,8 +179,8 @@ test("per-call options are validated too: expiry, content type, part numbers", a
   try {
     for (const [call, field] of [
       [() => p.presignGet("k", { expiresInSec: 1.5 }), "expiresInSec"],
-      [() => p.presignPut("k", { contentType: "text/plain\r\nx-evil: 1" }), "contentType"],
-      [() => p.presignPut("", {}), "key"],
+      [() => p.presignPut("k", { size: 1, contentType: "text/plain\r\nx-evil: 1" }), "contentType"],
+      [() => p.presignPut("", { size: 1 }), "key"],
       [() => p.completeMultipartUpload("k", "u", []), "parts"],
       [() => p.completeMultipartUpload("k", "u", [{ partNumber: 0, etag: "e" }]), "parts.0.partNumber"],
       [() => p.abortMultipartUpload("k", ""), "uploadId"],

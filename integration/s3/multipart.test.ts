@@ -94,6 +94,7 @@ t("part URLs that expired mid-upload are re-signed for the same upload and the u
       key,
       up.uploadId,
       up.parts.map((p) => p.partNumber),
+      { size: blob.data.byteLength, partSize: 5 * MiB },
     );
     assert.ok(fresh.expiresAt.getTime() > Date.now());
     const etags = await uploadParts(fresh.parts, up.partSize, blob.data);

@@ -12,7 +12,10 @@ const { presigner, store } = s3 ? adapters(s3.svc, { prefix: "jetflow/" }) : ({}
 
 t("a 20 MB random binary round-trips byte-for-byte through presigned PUT then GET (fetch only)", async () => {
   const blob = randomBlob(20 * 1024 * 1024);
-  const put = await presigner.presignPut("runs/r1/encode/1/video.bin", { contentType: "application/octet-stream" });
+  const put = await presigner.presignPut("runs/r1/encode/1/video.bin", {
+    size: blob.data.byteLength,
+    contentType: "application/octet-stream",
+  });
   assert.is(put.method, "PUT");
   assert.equal(put.headers, { "content-type": "application/octet-stream" });
   // The URL is the whole grant: it names the access key but must never carry the secret.
@@ -33,7 +36,7 @@ t("a 20 MB random binary round-trips byte-for-byte through presigned PUT then GE
 
 t("what a worker PUTs is what the orchestrator's BlobStore reads (same prefix), and vice versa", async () => {
   const blob = randomBlob(300_000);
-  const put = await presigner.presignPut("runs/r2/s/1/out.bin");
+  const put = await presigner.presignPut("runs/r2/s/1/out.bin", { size: blob.data.byteLength });
   assert.is((await drain(await putWithUrl(put, blob.data))).status, 200);
   const read = await store.get("runs/r2/s/1/out.bin");
   assert.ok(read);
@@ -50,7 +53,7 @@ t("what a worker PUTs is what the orchestrator's BlobStore reads (same prefix), 
 t("expiresAt is the signing instant plus the requested lifetime (default 900 s)", async () => {
   const before = Date.now();
   const dflt = await presigner.presignGet("k");
-  const short = await presigner.presignPut("k", { expiresInSec: 30 });
+  const short = await presigner.presignPut("k", { size: 1, expiresInSec: 30 });
   const after = Date.now();
   const within = (d: Date, sec: number): boolean => d.getTime() >= before + sec * 1000 - 1000 && d.getTime() <= after + sec * 1000;
   assert.ok(within(dflt.expiresAt, 900), dflt.expiresAt.toISOString());
@@ -70,7 +73,7 @@ t("a presigned GET of a key nobody wrote answers 404, not an empty body", async 
 });
 
 t("an empty object round-trips through presigned URLs", async () => {
-  const put = await presigner.presignPut("empty");
+  const put = await presigner.presignPut("empty", { size: 0 });
   assert.is((await drain(await putWithUrl(put, new Uint8Array(0)))).status, 200);
   const res = await fetch((await presigner.presignGet("empty")).url);
   assert.is(res.status, 200);
@@ -80,7 +83,7 @@ t("an empty object round-trips through presigned URLs", async () => {
 t("keys with spaces, unicode, '+', '&' and '=' work through presigned URLs", async () => {
   for (const key of ["runs/r5/with space/ü日本.bin", "runs/r5/a+b&c=d.txt", "runs/r5/(x)!*'~.txt"]) {
     const body = new TextEncoder().encode(key);
-    const put = await presigner.presignPut(key);
+    const put = await presigner.presignPut(key, { size: body.byteLength });
     const res = await drain(await putWithUrl(put, body));
     assert.is(res.status, 200, `${key}: ${res.text}`);
     assert.equal(await store.get(key), body, key);

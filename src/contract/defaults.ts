@@ -17,3 +17,10 @@ export const DEFAULT_STUCK_RUN_THRESHOLD_MS = 5 * 60_000;
 
 /** Part size of a worker's multipart uploads (S3 allows 5 MiB to 5 GiB). */
 export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
+
+/**
+ * Largest artifact one upload may store, unless the stage or the orchestrator's `remote` config
+ * says otherwise: 5 GiB, S3's limit for a single PUT. Bigger artifacts need a stage that raises it
+ * (multipart then goes up to S3's own 10,000 parts of 5 GiB).
+ */
+export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024;

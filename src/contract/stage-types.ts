@@ -148,7 +148,7 @@ export interface Stage<
   execute(ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>): Promise<StageOutcome<z.output<O>, TState>>;
   checkCompletion?(state: TState, ctx: CheckContext<z.output<C>>): Promise<CompletionCheck<z.output<O>>>;
   /** Set by `defineRemoteStage`: where the activity runs. */
-  readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string> };
+  readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string>; maxUploadBytes?: number };
 }
 
 /** A stage of any types (registries and executors hold these). */

@@ -53,6 +53,12 @@ export const TaskMessage = z.object({
    * echo it. Absent only in tasks created before it existed.
    */
   capability: z.string().min(16).max(200).optional(),
+  /**
+   * Largest artifact (bytes) one upload of this task may store. The broker refuses presigns over it
+   * and signs the declared size into every upload URL; the worker SDK refuses such a put before any
+   * request. Absent only in tasks created before it existed (the broker then applies its default).
+   */
+  maxUploadBytes: z.number().int().min(1).optional(),
   createdAt: isoDate,
 });
 /** A remote task as published on a queue's task stream. */
@@ -187,7 +193,12 @@ export const PresignRequest = z
     leaseToken: z.string().min(1).max(200),
     op: z.enum(["get", "put", "multipart", "complete", "abort", "list"]),
     key: z.string().max(1024),
+    /**
+     * put and multipart: the exact byte size of the object. The broker refuses a size over the task's
+     * `maxUploadBytes` and signs it into the URL(s): the store rejects a body of any other size.
+     */
     size: z.number().int().min(0).optional(),
+    /** multipart: the size of every part but the last (the last is `size - (parts - 1) * partSize`). */
     partSize: z.number().int().min(1).optional(),
     contentType: z.string().max(255).optional(),
     uploadId: z.string().min(1).optional(),
@@ -197,7 +208,8 @@ export const PresignRequest = z
       .optional(),
   })
   .superRefine((r, ctx) => {
-    if (r.op === "multipart" && r.size === undefined) ctx.addIssue({ code: "custom", path: ["size"], message: "multipart needs size" });
+    if ((r.op === "put" || r.op === "multipart") && r.size === undefined)
+      ctx.addIssue({ code: "custom", path: ["size"], message: `${r.op} needs size (the exact byte size of the upload)` });
     if ((r.op === "complete" || r.op === "abort") && !r.uploadId)
       ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
     if (r.op === "complete" && (!r.parts || r.parts.length === 0))
@@ -213,10 +225,12 @@ export const PresignReply = z.object({
   url: z.string().optional(),
   method: z.enum(["GET", "PUT"]).optional(),
   headers: z.record(z.string(), z.string()).optional(),
-  /** multipart: one PUT URL per part. */
+  /** multipart: one PUT URL per part, each signed for exactly `size` bytes. */
   uploadId: z.string().optional(),
   partSize: z.number().int().optional(),
-  parts: z.array(z.object({ partNumber: z.number().int(), url: z.string() })).optional(),
+  parts: z.array(z.object({ partNumber: z.number().int(), url: z.string(), size: z.number().int().min(0).optional() })).optional(),
+  /** put and multipart: the byte size signed into the URL(s); complete: the size of the stored object. */
+  size: z.number().int().min(0).optional(),
   /** list: keys under the attempt's stage prefix. */
   keys: z.array(z.string()).optional(),
   expiresAt: isoDate.optional(),

@@ -27,6 +27,8 @@ export interface ActivityTaskRecord {
    * subject. Starting an attempt requires it. Null for tasks created before it existed.
    */
   capability: string | null;
+  /** Largest artifact one upload of this task may store (bytes). Null for tasks created before it was recorded. */
+  maxUploadBytes: number | null;
   /** Token of the attempt that holds the lease (issued by the broker); only its heartbeats and report are accepted. */
   leaseToken: string | null;
   leaseDeadline: Date | null;
@@ -61,6 +63,8 @@ export interface NewActivityTask {
   maxAttempts: number;
   /** See {@link ActivityTaskRecord.capability}. */
   capability: string;
+  /** See {@link ActivityTaskRecord.maxUploadBytes}. */
+  maxUploadBytes?: number | null;
   input: unknown;
   config: unknown;
   deadline: Date | null;

@@ -8,10 +8,11 @@ export interface PresignedUrl {
   headers: Record<string, string>;
 }
 
-/** One part's presigned upload URL. */
+/** One part's presigned upload URL, valid only for a body of exactly `size` bytes. */
 export interface PresignedPart {
   partNumber: number;
   url: string;
+  size: number;
 }
 
 /** A multipart upload with a presigned URL per part. */
@@ -29,12 +30,29 @@ export interface MultipartUpload {
  */
 export interface Presigner {
   presignGet(key: string, opts?: { expiresInSec?: number }): Promise<PresignedUrl>;
-  presignPut(key: string, opts?: { expiresInSec?: number; contentType?: string }): Promise<PresignedUrl>;
-  /** Starts a multipart upload of `size` bytes and presigns one PUT URL per part. */
+  /**
+   * A PUT URL for a body of exactly `size` bytes: the size is signed (Content-Length), so the store
+   * refuses any other body.
+   */
+  presignPut(key: string, opts: { size: number; expiresInSec?: number; contentType?: string }): Promise<PresignedUrl>;
+  /**
+   * Starts a multipart upload of `size` bytes and presigns one PUT URL per part, each signed for its
+   * exact part size; the declared `size` is recorded with the upload for `completeMultipartUpload`.
+   */
   createMultipartUpload(
     key: string,
     opts: { size: number; partSize?: number; expiresInSec?: number; contentType?: string },
   ): Promise<MultipartUpload>;
-  completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  /**
+   * Completes the upload, then checks the stored object: its size must equal the size declared at
+   * creation and must not exceed `maxSize`; otherwise the object is deleted and an error thrown.
+   * Resolves with the stored size.
+   */
+  completeMultipartUpload(
+    key: string,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+    opts?: { maxSize?: number },
+  ): Promise<{ size: number }>;
   abortMultipartUpload(key: string, uploadId: string): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /** Options of the broker: the ports it drives, its defaults, and their one strict parse. */
 import { z } from "zod";
 import { DEFAULT_RETRY_POLICY } from "../contract/failure-policy.js";
-import { DEFAULT_TASK_LEASE_MS } from "../contract/defaults.js";
+import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TASK_LEASE_MS } from "../contract/defaults.js";
 import { parseOptions, positiveInt, withMethods } from "../contract/options.js";
 import type { ActivityTaskStore } from "../ports/activity-task-store.js";
 import type { BlobStore } from "../ports/blob-store.js";
@@ -26,6 +26,11 @@ export interface BrokerOptions {
   defaultMaxAttempts?: number;
   /** Lifetime of presigned URLs. Default 900 s. */
   presignExpiresInSec?: number;
+  /**
+   * Largest artifact one upload may store, for tasks whose stage sets no `maxUploadBytes`.
+   * Default 5 GiB ({@link DEFAULT_MAX_UPLOAD_BYTES}).
+   */
+  maxUploadBytes?: number;
 }
 
 /** Every broker default, by name. */
@@ -33,6 +38,7 @@ export const BROKER_DEFAULTS = {
   leaseMs: DEFAULT_TASK_LEASE_MS,
   defaultMaxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
   presignExpiresInSec: 900,
+  maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
 } as const;
 
 const schema = z.object({
@@ -45,6 +51,7 @@ const schema = z.object({
   leaseMs: positiveInt.default(BROKER_DEFAULTS.leaseMs),
   defaultMaxAttempts: positiveInt.default(BROKER_DEFAULTS.defaultMaxAttempts),
   presignExpiresInSec: positiveInt.default(BROKER_DEFAULTS.presignExpiresInSec),
+  maxUploadBytes: positiveInt.max(Number.MAX_SAFE_INTEGER).default(BROKER_DEFAULTS.maxUploadBytes),
 });
 
 /** Broker options with every default applied. */

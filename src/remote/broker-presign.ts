@@ -5,7 +5,7 @@ import type { Clock } from "../ports/clock.js";
 import type { Presigner } from "../ports/presigner.js";
 import type { PresignReply, PresignRequest } from "../contract/tasks.js";
 import { JetflowError } from "../contract/errors.js";
-import { LeaseNotHeldError, TaskNotFoundError } from "./errors.js";
+import { LeaseNotHeldError, TaskNotFoundError, UploadTooLargeError } from "./errors.js";
 import { resolveScopedKey } from "./presign-scope.js";
 
 export interface PresignDeps {
@@ -14,6 +14,8 @@ export interface PresignDeps {
   clock: Clock;
   blobStore: BlobStore | undefined;
   expiresInSec: number;
+  /** Upload limit of tasks that carry none (created before tasks recorded theirs). */
+  defaultMaxUploadBytes: number;
 }
 
 /**
@@ -35,27 +37,35 @@ export async function presignForTask(deps: PresignDeps, req: PresignRequest, via
   }
   const key = resolveScopedKey({ workflowRunId: task.workflowRunId, stageId: task.stageId, attempt: req.attempt }, req.op, req.key);
   const expiresInSec = deps.expiresInSec;
+  // Never trust the worker: whatever its SDK checked, the size is bounded here and signed into the URL.
+  const maxUploadBytes = task.maxUploadBytes ?? deps.defaultMaxUploadBytes;
+  const bounded = (size: number): number => {
+    if (size > maxUploadBytes) throw new UploadTooLargeError(req.key, size, maxUploadBytes);
+    return size;
+  };
   switch (req.op) {
     case "get": {
       const u = await deps.presigner.presignGet(key, { expiresInSec });
       return { key, url: u.url, method: u.method, headers: u.headers, expiresAt: u.expiresAt.toISOString() };
     }
     case "put": {
-      const u = await deps.presigner.presignPut(key, { expiresInSec, ...(req.contentType ? { contentType: req.contentType } : {}) });
-      return { key, url: u.url, method: u.method, headers: u.headers, expiresAt: u.expiresAt.toISOString() };
+      const size = bounded(req.size!);
+      const u = await deps.presigner.presignPut(key, { size, expiresInSec, ...(req.contentType ? { contentType: req.contentType } : {}) });
+      return { key, url: u.url, method: u.method, headers: u.headers, size, expiresAt: u.expiresAt.toISOString() };
     }
     case "multipart": {
       const m = await deps.presigner.createMultipartUpload(key, {
-        size: req.size ?? 0,
+        size: bounded(req.size!),
         expiresInSec,
         ...(req.partSize ? { partSize: req.partSize } : {}),
         ...(req.contentType ? { contentType: req.contentType } : {}),
       });
-      return { key, uploadId: m.uploadId, partSize: m.partSize, parts: m.parts, expiresAt: m.expiresAt.toISOString() };
+      return { key, uploadId: m.uploadId, partSize: m.partSize, parts: m.parts, size: req.size!, expiresAt: m.expiresAt.toISOString() };
     }
-    case "complete":
-      await deps.presigner.completeMultipartUpload(key, req.uploadId!, req.parts!);
-      return { key };
+    case "complete": {
+      const done = await deps.presigner.completeMultipartUpload(key, req.uploadId!, req.parts!, { maxSize: maxUploadBytes });
+      return { key, size: done.size };
+    }
     case "abort":
       await deps.presigner.abortMultipartUpload(key, req.uploadId!);
       return { key };

@@ -135,6 +135,7 @@ export class Broker implements RemoteActivityClient {
       requiredLabels: spec.requiredLabels ?? {},
       maxAttempts: spec.maxAttempts ?? this.defaultMaxAttempts,
       capability: newSecret(),
+      maxUploadBytes: spec.maxUploadBytes ?? this.opts.maxUploadBytes,
       input: spec.input,
       config: spec.config,
       deadline: spec.deadline ?? null,
@@ -167,6 +168,7 @@ export class Broker implements RemoteActivityClient {
       ...(workflowContext ? { workflowContext } : {}),
       ...(t.traceContext ? { traceContext: t.traceContext } : {}),
       ...(t.capability ? { capability: t.capability } : {}),
+      maxUploadBytes: t.maxUploadBytes ?? this.opts.maxUploadBytes,
       createdAt: t.createdAt.toISOString(),
     };
     const r = TaskMessage.safeParse(body);
@@ -268,6 +270,7 @@ export class Broker implements RemoteActivityClient {
         clock: this.opts.clock,
         blobStore: this.opts.blobStore,
         expiresInSec: this.presignExpiresInSec,
+        defaultMaxUploadBytes: this.opts.maxUploadBytes,
       },
       req,
       via?.queue,

@@ -8,6 +8,28 @@ export class PresignRefusedError extends JetflowError {
   }
 }
 
+/**
+ * A presign for an upload larger than the task allows (its `maxUploadBytes`): refused before any
+ * URL is signed. Retrying the same upload cannot help.
+ */
+export class UploadTooLargeError extends JetflowError {
+  constructor(
+    readonly key: string,
+    readonly size: number,
+    readonly maxUploadBytes: number,
+  ) {
+    super(
+      "VALIDATION",
+      `upload refused for key "${key}": ${size} bytes exceed the task's maxUploadBytes limit of ${maxUploadBytes} bytes`,
+      {
+        key,
+        size,
+        maxUploadBytes,
+      },
+    );
+  }
+}
+
 /** The caller's attempt does not hold the task's lease (stale, superseded or never started). */
 export class LeaseNotHeldError extends JetflowError {
   constructor(taskId: string, attempt: number, detail: string) {

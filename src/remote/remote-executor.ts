@@ -26,6 +26,8 @@ export interface RemoteExecutorOptions {
   requiredLabels?: Record<string, string>;
   /** Deliveries per task. Default: the stage's retry.maxAttempts. */
   maxAttempts?: number;
+  /** Largest artifact one upload may store, for stages whose `stage.remote` sets none. Default: the broker's. */
+  maxUploadBytes?: number;
   clock?: Clock;
 }
 
@@ -39,6 +41,7 @@ const remoteExecutorSchema = z.object({
   timeoutMs: positiveInt.default(REMOTE_EXECUTOR_DEFAULTS.timeoutMs),
   requiredLabels: z.record(z.string(), z.string()).optional(),
   maxAttempts: positiveInt.optional(),
+  maxUploadBytes: positiveInt.max(Number.MAX_SAFE_INTEGER).optional(),
   clock: withMethods<Clock>("a Clock", "now").default(systemClock),
 });
 
@@ -61,6 +64,7 @@ export function createRemoteExecutor(client: RemoteActivityClient, options: Remo
       const remote = request.stage.remote;
       const startedAt = clock.now().getTime();
       const deadline = startedAt + timeoutMs;
+      const maxUploadBytes = remote?.maxUploadBytes ?? opts.maxUploadBytes;
       const taskId = await client.submit({
         workflowRunId: request.workflowRunId,
         workflowId: request.workflowId,
@@ -73,6 +77,7 @@ export function createRemoteExecutor(client: RemoteActivityClient, options: Remo
         input: request.input ?? null,
         config: request.config ?? {},
         deadline: new Date(deadline),
+        ...(maxUploadBytes !== undefined ? { maxUploadBytes } : {}),
       });
       for (;;) {
         request.context.heartbeat();

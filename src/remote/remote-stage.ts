@@ -30,6 +30,13 @@ export interface RemoteStageOptions {
   includeWorkflowContext?: boolean;
   /** Time source for the task deadline. Default: the system clock. */
   clock?: Clock;
+  /**
+   * Largest artifact (bytes) one `ctx.artifacts.put` of this stage may store; carried in the task.
+   * The worker SDK refuses a bigger put before any request, the orchestrator refuses the presign,
+   * and the size is signed into the upload URL. Default: the orchestrator's `remote.maxUploadBytes`
+   * (5 GiB unless configured).
+   */
+  maxUploadBytes?: number;
 }
 
 /** State the suspended stage keeps (JSON). */
@@ -51,6 +58,8 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   const maxWaitMs = opts?.maxWaitMs ?? 3_600_000;
   if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
   if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
+  if (opts?.maxUploadBytes !== undefined && !(Number.isSafeInteger(opts.maxUploadBytes) && opts.maxUploadBytes > 0))
+    issues.push({ path: "maxUploadBytes", message: "must be a positive whole number of bytes" });
   if (stage?.mode === "async-batch")
     issues.push({ path: "stage.mode", message: "an async-batch stage already suspends; wrap the activity itself" });
   if (issues.length > 0) throw new ValidationError(`defineRemoteStage(${String(stage?.id)})`, issues);
@@ -60,6 +69,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
     queue: opts.queue,
     stageCodeVersion: opts.stageCodeVersion,
     ...(opts.requiredLabels ? { requiredLabels: { ...opts.requiredLabels } } : {}),
+    ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
   };
 
   const wrapper: AnyStage = {
@@ -84,6 +94,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
         input: ctx.input ?? null,
         config: ctx.config ?? {},
         deadline: new Date(clock.now().getTime() + maxWaitMs),
+        ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
         ...(opts.includeWorkflowContext ? { workflowContext: { ...ctx.workflowContext } } : {}),
       });
       return {

@@ -35,6 +35,8 @@ export interface SubmitSpec {
   config: unknown;
   /** Absolute time after which the task fails if not done. */
   deadline?: Date | null;
+  /** Largest artifact one upload of the task may store. Default: the broker's `maxUploadBytes`. */
+  maxUploadBytes?: number;
   /** Outputs of earlier stages, for stages that call ctx.require on the worker. */
   workflowContext?: Record<string, unknown>;
   traceContext?: TraceCarrier | null;

@@ -39,6 +39,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       attempt: 0,
       maxAttempts: n.maxAttempts,
       capability: n.capability,
+      maxUploadBytes: n.maxUploadBytes ?? null,
       leaseToken: null,
       leaseDeadline: null,
       workerId: null,

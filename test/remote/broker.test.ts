@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { randomUUID } from "node:crypto";
 import { FakeClock } from "../../src/testing/fake-clock.js";
 import { ProtocolError } from "../../src/contract/protocol-error.js";
-import { LeaseNotHeldError, PresignRefusedError } from "../../src/remote/errors.js";
+import { LeaseNotHeldError, PresignRefusedError, UploadTooLargeError } from "../../src/remote/errors.js";
 import { makeFixture, spec } from "./helpers/fixture.js";
 
 type Fix = Awaited<ReturnType<typeof makeFixture>>;
@@ -131,11 +131,64 @@ test("a worker of another code version starting the task fails it naming both ve
   assert.match(o!.error!, /"v1".*"v9"/);
 });
 
+test("presign: uploads are bounded by the task's maxUploadBytes (the stage's, else the broker's default), declared and refused above it", async () => {
+  const f = await makeFixture({ maxUploadBytes: 100 });
+  const tooBig = async (p: Promise<unknown>, limit: number) => {
+    const err = await p.then(
+      () => assert.unreachable("expected UploadTooLargeError"),
+      (e: unknown) => e,
+    );
+    assert.instance(err, UploadTooLargeError);
+    assert.is((err as UploadTooLargeError).code, "VALIDATION");
+    assert.match((err as Error).message, `maxUploadBytes limit of ${limit} bytes`);
+  };
+  const dflt = await f.broker.submit(spec());
+  assert.is((await f.store.getTask(dflt))?.maxUploadBytes, 100);
+  const s = await start(f, dflt, 1);
+  const req = (over: Record<string, unknown>) => ({ taskId: dflt, attempt: 1, leaseToken: s.leaseToken, key: "o.bin", ...over });
+  await tooBig(f.broker.presign(req({ op: "put", size: 101 })), 100);
+  await tooBig(f.broker.presign(req({ op: "multipart", size: 101, partSize: 5 * 1024 * 1024 })), 100);
+  assert.is((await f.broker.presign(req({ op: "put", size: 100 }))).size, 100);
+  await f.broker.presign(req({ op: "put" })).then(
+    () => assert.unreachable("a put without size"),
+    (e: Error) => assert.match(e.message, /put needs size/),
+  );
+
+  // The stage's own limit wins, both ways.
+  const own = await f.broker.submit(spec({ workflowRunId: "run-2", maxUploadBytes: 1000 }));
+  assert.is(f.broker.toTaskMessage((await f.store.getTask(own))!).maxUploadBytes, 1000);
+  const s2 = await start(f, own, 1);
+  const ok = await f.broker.presign({ taskId: own, attempt: 1, leaseToken: s2.leaseToken, op: "put", key: "o.bin", size: 1000 });
+  assert.is(ok.size, 1000);
+
+  // A task stored before tasks recorded their limit gets the broker's default.
+  const legacy = await f.store.createTask({
+    taskId: "legacy",
+    workflowRunId: "run-3",
+    workflowId: "wf",
+    stageId: "heavy",
+    queue: "q",
+    codeVersion: "v1",
+    requiredLabels: {},
+    maxAttempts: 3,
+    capability: "legacy-capability-secret",
+    input: { n: 1 },
+    config: {},
+    deadline: null,
+    traceContext: null,
+    now: new Date(),
+  });
+  assert.is(legacy.maxUploadBytes, null);
+  assert.is(f.broker.toTaskMessage(legacy).maxUploadBytes, 100);
+  const s3 = await start(f, "legacy", 1);
+  await tooBig(f.broker.presign({ taskId: "legacy", attempt: 1, leaseToken: s3.leaseToken, op: "put", key: "o.bin", size: 101 }), 100);
+});
+
 test("presign: keys outside the attempt prefix are refused (confused deputy)", async () => {
   const f = await makeFixture();
   const id = await f.broker.submit(spec());
   const s = await start(f, id, 1);
-  const req = (op: string, key: string) => ({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op, key });
+  const req = (op: string, key: string) => ({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op, key, size: 1 });
   const ok = await f.broker.presign(req("put", "out/a.bin"));
   assert.is(ok.key, "runs/run-1/heavy/1/out/a.bin");
   assert.is((await f.broker.presign(req("put", "runs/run-1/heavy/1/b.bin"))).key, "runs/run-1/heavy/1/b.bin");
@@ -170,7 +223,7 @@ test("presign from a superseded attempt is refused: it cannot write over its suc
   const s1 = await start(f, id, 1);
   await start(f, id, 2);
   try {
-    await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, op: "put", key: "x" });
+    await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s1.leaseToken, op: "put", key: "x", size: 1 });
     assert.unreachable();
   } catch (err) {
     assert.instance(err, LeaseNotHeldError);
@@ -334,7 +387,7 @@ test("presigns and reports through another queue's subject are refused", async (
   const f = await makeFixture();
   const id = await f.broker.submit(spec({ queue: "a" }));
   const s = await start(f, id, 1);
-  await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op: "put", key: "x" }, { queue: "b" }).then(
+  await f.broker.presign({ taskId: id, attempt: 1, leaseToken: s.leaseToken, op: "put", key: "x", size: 1 }, { queue: "b" }).then(
     () => assert.unreachable("presign via queue b"),
     (err: Error) => assert.match(err.message, /does not exist|unknown|not found/i),
   );

@@ -77,6 +77,20 @@ test("defineRemoteStage suspends with the task id and resumes from the worker's 
   assert.equal(logs, ["on the worker"]);
 });
 
+test("a remote stage's maxUploadBytes is stored with its task and carried in the task message", async () => {
+  const f = await makeFixture({ maxUploadBytes: 5_000 });
+  const limited = defineRemoteStage(heavy, f.broker, { queue: "q", stageCodeVersion: "v1", maxUploadBytes: 123 });
+  assert.equal(limited.remote, { queue: "q", stageCodeVersion: "v1", maxUploadBytes: 123 });
+  const out = (await limited.execute(kernelCtx().ctx)) as { state: { taskId: string } };
+  const task = (await f.store.getTask(out.state.taskId))!;
+  assert.is(task.maxUploadBytes, 123);
+  assert.is(f.broker.toTaskMessage(task).maxUploadBytes, 123);
+  // Without the option, the broker's default.
+  const plain = defineRemoteStage(heavy, f.broker, { queue: "q", stageCodeVersion: "v1" });
+  const out2 = (await plain.execute(kernelCtx({ workflowRunId: "run-2" }).ctx)) as { state: { taskId: string } };
+  assert.is((await f.store.getTask(out2.state.taskId))!.maxUploadBytes, 5_000);
+});
+
 test("defineRemoteStage: failed and cancelled outcomes become stage errors", async () => {
   const f = await makeFixture();
   const remote = defineRemoteStage(heavy, f.broker, { queue: "q", stageCodeVersion: "v1" });
@@ -188,6 +202,16 @@ test("createRemoteExecutor: aborting the request fails the task and interrupts t
 
 test("defineRemoteStage and createRemoteExecutor validate their options", () => {
   assert.throws(() => defineRemoteStage(heavy, {} as never, { queue: "", stageCodeVersion: "v1" }), /queue/);
+  for (const maxUploadBytes of [0, -1, 1.5]) {
+    assert.throws(
+      () => defineRemoteStage(heavy, { submit: noop } as never, { queue: "q", stageCodeVersion: "v1", maxUploadBytes }),
+      /maxUploadBytes/,
+    );
+    assert.throws(
+      () => createRemoteExecutor({ waitForOutcome: noop } as never, { queue: "q", stageCodeVersion: "v1", maxUploadBytes }),
+      /maxUploadBytes/,
+    );
+  }
   assert.throws(() => createRemoteExecutor({} as never, { queue: "q", stageCodeVersion: "" }), /stageCodeVersion/);
 });
 

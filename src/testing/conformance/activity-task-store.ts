@@ -19,6 +19,8 @@ function newTask(o: Partial<NewActivityTask> = {}): NewActivityTask {
     requiredLabels: { gpu: "true" },
     maxAttempts: 3,
     capability: "cap-secret",
+    // Over 2^32: the limit must survive a 64-bit column exactly.
+    maxUploadBytes: 6 * 1024 ** 3,
     input: { frames: [1, 2] },
     config: { q: "high" },
     deadline: null,
@@ -64,6 +66,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
         attempt: 0,
         maxAttempts: 3,
         capability: "cap-secret",
+        maxUploadBytes: 6 * 1024 ** 3,
         leaseToken: null,
         leaseDeadline: null,
         workerId: null,
@@ -84,6 +87,13 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       eq(await s.createTask({ ...n, input: { other: 1 }, queue: "cpu", now: at(5) }), created);
       eq(await s.getTask(n.taskId), created);
       equal(await s.getTask(randomUUID()), null);
+    },
+
+    "a task created without maxUploadBytes reads back null (the broker applies its default)": async ({ store: s }) => {
+      const n = newTask();
+      delete n.maxUploadBytes;
+      equal((await s.createTask(n)).maxUploadBytes, null);
+      equal((await s.getTask(n.taskId))?.maxUploadBytes, null);
     },
 
     "listTasks filters by run, status and queue": async ({ store: s }) => {

@@ -54,6 +54,9 @@ export class LocalObjectServer implements Presigner {
     body: Uint8Array,
   ): Promise<{ status: number; body?: Uint8Array; headers?: Record<string, string> }> {
     const key = decodeURIComponent(url.pathname.slice("/o/".length));
+    // Like a store checking a signed Content-Length: an upload URL takes exactly its size.
+    const signedSize = url.searchParams.get("size");
+    if (method === "PUT" && signedSize !== null && Number(signedSize) !== body.byteLength) return { status: 403 };
     const uploadId = url.searchParams.get("uploadId");
     if (method === "PUT" && uploadId) {
       const u = this.uploads.get(uploadId);
@@ -70,15 +73,16 @@ export class LocalObjectServer implements Presigner {
     return got ? { status: 200, body: got } : { status: 404 };
   }
 
-  private url(key: string, method: "GET" | "PUT"): PresignedUrl {
+  private url(key: string, method: "GET" | "PUT", size?: number): PresignedUrl {
     this.signed.push({ op: method, key });
-    return { url: `${this.base}/o/${encodeURIComponent(key)}`, method, key, expiresAt: new Date(Date.now() + 60_000), headers: {} };
+    const q = size === undefined ? "" : `?size=${size}`;
+    return { url: `${this.base}/o/${encodeURIComponent(key)}${q}`, method, key, expiresAt: new Date(Date.now() + 60_000), headers: {} };
   }
   async presignGet(key: string) {
     return this.url(key, "GET");
   }
-  async presignPut(key: string) {
-    return this.url(key, "PUT");
+  async presignPut(key: string, opts: { size: number }) {
+    return this.url(key, "PUT", opts.size);
   }
   async createMultipartUpload(key: string, opts: { size: number; partSize?: number }): Promise<MultipartUpload> {
     const partSize = opts.partSize ?? 5 * 1024 * 1024;
@@ -86,13 +90,20 @@ export class LocalObjectServer implements Presigner {
     this.uploads.set(uploadId, { key, parts: new Map() });
     this.signed.push({ op: "multipart", key });
     const n = Math.max(1, Math.ceil(opts.size / partSize));
+    const sizeOf = (i: number): number => (i < n - 1 ? partSize : opts.size - (n - 1) * partSize);
     const parts = Array.from({ length: n }, (_, i) => ({
       partNumber: i + 1,
-      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}`,
+      size: sizeOf(i),
+      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}&size=${sizeOf(i)}`,
     }));
     return { key, uploadId, partSize, parts, expiresAt: new Date(Date.now() + 60_000) };
   }
-  async completeMultipartUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void> {
+  async completeMultipartUpload(
+    key: string,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+    opts: { maxSize?: number } = {},
+  ): Promise<{ size: number }> {
     const u = this.uploads.get(uploadId);
     if (!u || u.key !== key) throw new Error(`unknown upload ${uploadId}`);
     const chunks = parts.map((p) => {
@@ -100,8 +111,11 @@ export class LocalObjectServer implements Presigner {
       if (!c || p.etag !== `"etag-${p.partNumber}"`) throw new Error(`part ${p.partNumber} missing or bad etag`);
       return c;
     });
-    await this.blobs.put(key, new Uint8Array(Buffer.concat(chunks)));
+    const object = new Uint8Array(Buffer.concat(chunks));
+    if (opts.maxSize !== undefined && object.byteLength > opts.maxSize) throw new Error(`object over ${opts.maxSize} bytes`);
+    await this.blobs.put(key, object);
     this.uploads.delete(uploadId);
+    return { size: object.byteLength };
   }
   async abortMultipartUpload(_key: string, uploadId: string): Promise<void> {
     this.uploads.delete(uploadId);
@@ -117,13 +131,22 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function makeFixture(opts: { clock?: Clock; leaseMs?: number; http?: boolean } = {}): Promise<Fixture> {
+export async function makeFixture(
+  opts: { clock?: Clock; leaseMs?: number; http?: boolean; maxUploadBytes?: number } = {},
+): Promise<Fixture> {
   const store = new InMemoryActivityTaskStore();
   const blobs = new InMemoryBlobStore();
   const objects = new LocalObjectServer(blobs);
   if (opts.http) await objects.start();
   const clock = opts.clock ?? { now: () => new Date() };
-  const broker = new Broker({ store, presigner: objects, clock, blobStore: blobs, leaseMs: opts.leaseMs ?? 30_000 });
+  const broker = new Broker({
+    store,
+    presigner: objects,
+    clock,
+    blobStore: blobs,
+    leaseMs: opts.leaseMs ?? 30_000,
+    ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
+  });
   const transport = createInProcessTransport(broker, { clock });
   return { store, blobs, objects, broker, transport, close: () => objects.close() };
 }
