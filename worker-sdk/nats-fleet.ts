@@ -24,6 +24,7 @@ import { createTopology, type Topology } from "../src/contract/topology.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import { headerSafe, serveRequest } from "../src/contract/guarded-reply.js";
 import type { WorkerStatus } from "./worker.js";
 
 export interface NatsFleetMemberOptions {
@@ -109,30 +110,32 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
     });
   }
 
+  /** Answers one control request through the guarded reply path: a throw (closed connection, bad state) is logged, never unhandled. */
   function onControl(m: Msg): void {
     const op = ControlOp.safeParse(m.subject.split(".").at(-1));
     if (!op.success || !m.reply) {
-      logger.warn({ subject: m.subject }, "ignored a control message that is not a status/drain/stop request");
+      logger.warn({ subject: headerSafe(m.subject) }, "ignored a control message that is not a status/drain/stop request");
       return;
     }
+    void serveRequest(m, () => control(op.data), { logger, context: { op: op.data } });
+  }
+
+  function control(op: ControlOp): ControlReply {
     const w = view!;
     const status = w.getStats().status;
     let accepted = true;
     let reason: string | undefined;
-    if (op.data !== "status") {
+    if (op !== "status") {
       if (status === "stopped" || status === "failed") {
         accepted = false;
         reason = `worker is already ${status}`;
       } else {
-        logger.info({ op: op.data, workerId: w.workerId }, "control request: stopping");
+        logger.info({ op, workerId: w.workerId }, "control request: stopping");
         // The synchronous part of stop() already flips the status to draining, so the reply shows it.
-        w.stop({ drain: op.data === "drain" }).catch((err: unknown) =>
-          logger.error({ err: String(err) }, "stop requested over NATS failed"),
-        );
+        w.stop({ drain: op === "drain" }).catch((err: unknown) => logger.error({ err: String(err) }, "stop requested over NATS failed"));
       }
     }
-    const reply: ControlReply = { op: op.data, accepted, ...(reason ? { reason } : {}), worker: record() };
-    m.respond(JSON.stringify(reply));
+    return { op, accepted, ...(reason ? { reason } : {}), worker: record() };
   }
 
   return {
