@@ -98,6 +98,16 @@ const tail = (text, n = TAIL_LINES) => {
   return (lines.length > n ? [`... (${lines.length - n} earlier lines)`, ...lines.slice(-n)] : lines).join("\n");
 };
 
+/** uvu's failure reports (from its first `FAIL "test name"` on, bounded), else the tail of stdout. */
+function uvuFailures(stdout) {
+  const clean = stripAnsi(stdout);
+  const at = clean.search(/^\s*FAIL\s+"/m);
+  if (at < 0) return ["--- stdout (tail) ---", tail(clean)];
+  const lines = clean.slice(at).trimEnd().split("\n");
+  const max = TAIL_LINES * 5;
+  return ["--- uvu failures ---", ...lines.slice(0, max), ...(lines.length > max ? [`... (${lines.length - max} more lines)`] : [])];
+}
+
 /** Why a file failed, in one line: the runner's own facts, not only what uvu managed to print. */
 function failureReason({ r, totals, fileFailed }) {
   const reasons = [];
@@ -152,7 +162,7 @@ for (const f of failures) {
   const out = [`\n===== ${f.rel} =====`, `reason: ${failureReason(f)}`];
   // uvu prints its failure details on stdout at the end; a crash or hang leaves them out, so both
   // streams' tails are shown (the stderr tail holds the error of a crash, or the last logs of a hang).
-  if (f.r.stdout.trim()) out.push(`--- stdout (tail) ---`, tail(f.r.stdout));
+  if (f.r.stdout.trim()) out.push(...uvuFailures(f.r.stdout));
   if (f.r.stderr.trim()) out.push(`--- stderr (tail) ---`, tail(f.r.stderr));
   if (!f.r.stdout.trim() && !f.r.stderr.trim()) out.push("(the file printed nothing)");
   process.stdout.write(`${out.join("\n")}\n`);
