@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Runs every uvu test file in its own Node process (so a file's servers, timers and
 // globals die with it), sums uvu's per-file totals and ends with one line
-// `N passed, M failed[, K skipped]`. Exits non-zero on any failure or when no test ran.
+// `N passed, M failed[, K skipped]`. Exits non-zero on any failure or when no test ran, and
+// under CI=true also when any test was skipped (CI never skips: a skip would pass silently).
+// Every failing file is reported with its reason (failed tests, exit code or signal, timeout,
+// crash before uvu's summary) and the tail of its stderr and stdout.
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -56,8 +59,10 @@ function runFile(file) {
       detached: true,
     });
     let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => ((output += d), (stdout += d)));
+    child.stderr.on("data", (d) => ((output += d), (stderr += d)));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -75,7 +80,7 @@ function runFile(file) {
       } catch {
         /* group already empty */
       }
-      resolveRun({ file, code, signal, output, timedOut, ms: Date.now() - started });
+      resolveRun({ file, code, signal, output, stdout, stderr, timedOut, ms: Date.now() - started });
     });
   });
 }
@@ -85,6 +90,34 @@ let failed = 0;
 let skipped = 0;
 const queue = [...files];
 const failures = [];
+const skippedFiles = [];
+const TAIL_LINES = Number(process.env.JETFLOW_TEST_TAIL_LINES ?? 80);
+
+const tail = (text, n = TAIL_LINES) => {
+  const lines = stripAnsi(text).trimEnd().split("\n");
+  return (lines.length > n ? [`... (${lines.length - n} earlier lines)`, ...lines.slice(-n)] : lines).join("\n");
+};
+
+/** uvu's failure reports (from its first `FAIL "test name"` on, bounded), else the tail of stdout. */
+function uvuFailures(stdout) {
+  const clean = stripAnsi(stdout);
+  const at = clean.search(/^\s*FAIL\s+"/m);
+  if (at < 0) return ["--- stdout (tail) ---", tail(clean)];
+  const lines = clean.slice(at).trimEnd().split("\n");
+  const max = TAIL_LINES * 5;
+  return ["--- uvu failures ---", ...lines.slice(0, max), ...(lines.length > max ? [`... (${lines.length - max} more lines)`] : [])];
+}
+
+/** Why a file failed, in one line: the runner's own facts, not only what uvu managed to print. */
+function failureReason({ r, totals, fileFailed }) {
+  const reasons = [];
+  if (r.timedOut) reasons.push(`timed out after ${FILE_TIMEOUT_MS} ms and was killed (JETFLOW_TEST_FILE_TIMEOUT_MS)`);
+  if (totals && totals.total > totals.passed) reasons.push(`${fileFailed} test(s) failed`);
+  if (!totals && !r.timedOut) reasons.push("ended before uvu printed its summary (crash, unhandled error or process.exit)");
+  if (r.signal && !r.timedOut) reasons.push(`killed by ${r.signal}`);
+  else if (r.code !== 0 && r.code !== null) reasons.push(`exit code ${r.code}`);
+  return reasons.join("; ") || "failed";
+}
 
 async function worker() {
   while (queue.length > 0) {
@@ -111,7 +144,8 @@ async function worker() {
     process.stdout.write(
       `${status} ${rel}  ${filePassed} passed, ${fileFailed} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""}  ${(r.ms / 1000).toFixed(1)}s${why}\n`,
     );
-    if (fileFailed > 0) failures.push({ rel, output: r.output });
+    if (fileSkipped > 0) skippedFiles.push(rel);
+    if (fileFailed > 0) failures.push({ rel, r, totals, fileFailed });
     else if (process.env.JETFLOW_TEST_VERBOSE) process.stdout.write(stripAnsi(r.output));
   }
 }
@@ -125,7 +159,18 @@ if (files.length === 0) {
 await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
 
 for (const f of failures) {
-  process.stdout.write(`\n===== ${f.rel} =====\n${stripAnsi(f.output).trimEnd()}\n`);
+  const out = [`\n===== ${f.rel} =====`, `reason: ${failureReason(f)}`];
+  // uvu prints its failure details on stdout at the end; a crash or hang leaves them out, so both
+  // streams' tails are shown (the stderr tail holds the error of a crash, or the last logs of a hang).
+  if (f.r.stdout.trim()) out.push(...uvuFailures(f.r.stdout));
+  if (f.r.stderr.trim()) out.push(`--- stderr (tail) ---`, tail(f.r.stderr));
+  if (!f.r.stdout.trim() && !f.r.stderr.trim()) out.push("(the file printed nothing)");
+  process.stdout.write(`${out.join("\n")}\n`);
 }
-process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
-process.exit(failed > 0 || passed === 0 ? 1 : 0);
+const ciSkips = process.env.CI === "true" && skipped > 0;
+if (ciSkips) {
+  process.stdout.write(`\nCI=true: ${skipped} test(s) skipped, which CI does not allow (a skipped test passes silently):\n`);
+  for (const f of skippedFiles) process.stdout.write(`  ${f}\n`);
+}
+process.stdout.write(`\n${passed} passed, ${failed + (ciSkips ? skipped : 0)} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+process.exit(failed > 0 || passed === 0 || ciSkips ? 1 : 0);

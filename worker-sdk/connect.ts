@@ -21,6 +21,13 @@ export interface NatsConnectOptions {
   inboxPrefix?: string | undefined;
   /** Connect timeout in ms. */
   timeout?: number | undefined;
+  /**
+   * Reconnect attempts after the connection is lost (per server, nats.js semantics); -1 = forever.
+   * Once they are spent the connection closes. Default: the nats.js default (10).
+   */
+  maxReconnectAttempts?: number | undefined;
+  /** Wait between reconnect attempts to the same server, in ms (plus up to 100 ms jitter). Default 2000. */
+  reconnectTimeWaitMs?: number | undefined;
 }
 
 /** Connects; the caller closes the connection. A failure names the servers it tried. */
@@ -32,6 +39,8 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       servers: opts.servers.split(",").map((s) => s.trim()),
       name: opts.name,
       ...(opts.timeout ? { timeout: opts.timeout } : {}),
+      ...(opts.maxReconnectAttempts !== undefined ? { maxReconnectAttempts: opts.maxReconnectAttempts } : {}),
+      ...(opts.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: opts.reconnectTimeWaitMs } : {}),
       ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
       ...(opts.user ? { user: opts.user, pass: opts.password ?? "" } : {}),
       ...(inboxPrefix ? { inboxPrefix } : {}),

@@ -25,6 +25,7 @@ import { createTopology, type Topology } from "../src/contract/topology.js";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import { headerSafe, serveRequest } from "../src/contract/guarded-reply.js";
 import type { WorkerStatus } from "./worker.js";
 
 export interface NatsFleetMemberOptions {
@@ -110,6 +111,7 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
     });
   }
 
+  /** Answers one control request through the guarded reply path: a throw (closed connection, bad state) is logged, never unhandled. */
   function onControl(m: Msg): void {
     const w = view!;
     // Anything but a well-formed request for this worker and this subject's op is ignored (and never
@@ -118,28 +120,30 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
     const body = parseControlRequest(m.data);
     if (!op.success || !m.reply || !body.ok || body.value.op !== op.data || body.value.workerId !== w.workerId || m.headers?.code) {
       logger.warn(
-        { subject: m.subject, reason: body.ok ? "op, worker id or reply does not match" : body.error.message },
+        { subject: headerSafe(m.subject), reason: body.ok ? "op, worker id or reply does not match" : body.error.message },
         "ignored a message on a control subject that is not a control request for this worker",
       );
       return;
     }
+    void serveRequest(m, () => control(op.data), { logger, context: { op: op.data } });
+  }
+
+  function control(op: ControlOp): ControlReply {
+    const w = view!;
     const status = w.getStats().status;
     let accepted = true;
     let reason: string | undefined;
-    if (op.data !== "status") {
+    if (op !== "status") {
       if (status === "stopped" || status === "failed") {
         accepted = false;
         reason = `worker is already ${status}`;
       } else {
-        logger.info({ op: op.data, workerId: w.workerId }, "control request: stopping");
+        logger.info({ op, workerId: w.workerId }, "control request: stopping");
         // The synchronous part of stop() already flips the status to draining, so the reply shows it.
-        w.stop({ drain: op.data === "drain" }).catch((err: unknown) =>
-          logger.error({ err: String(err) }, "stop requested over NATS failed"),
-        );
+        w.stop({ drain: op === "drain" }).catch((err: unknown) => logger.error({ err: String(err) }, "stop requested over NATS failed"));
       }
     }
-    const reply: ControlReply = { op: op.data, accepted, ...(reason ? { reason } : {}), worker: record() };
-    m.respond(JSON.stringify(reply));
+    return { op, accepted, ...(reason ? { reason } : {}), worker: record() };
   }
 
   return {

@@ -24,6 +24,7 @@ import { createNatsWorkerTransport } from "./nats-transport.js";
 import { ProjectWorker, type TransportFactory } from "./project-worker.js";
 import type { Isolation } from "./worker-options.js";
 import { formatIssues, issuesFromZod } from "../src/contract/validation.js";
+import { serveRequest } from "../src/contract/guarded-reply.js";
 
 export interface WorkerServiceOptions {
   nc: NatsConnection;
@@ -172,15 +173,14 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     });
   }
 
-  async function respond(op: WsOp, msg: ServiceMsg): Promise<void> {
-    try {
-      msg.respond(JSON.stringify(await handlers[op](msg.data)));
-    } catch (e) {
-      const code = e instanceof WsError ? e.code : "INTERNAL";
-      const message = e instanceof Error ? e.message : String(e);
-      if (code === "INTERNAL") logger.error({ op, err: message }, "worker service request failed unexpectedly");
-      msg.respondError(STATUS[code], `${code}: ${message}`, JSON.stringify({ error: { code, message } }));
-    }
+  /** Answers one request through the guarded reply path: never rejects, headers sanitised, internals hidden. */
+  function respond(op: WsOp, msg: ServiceMsg): Promise<void> {
+    return serveRequest(msg, () => handlers[op](msg.data), {
+      logger,
+      context: { op },
+      classify: (e) => (e instanceof WsError ? { code: e.code, status: STATUS[e.code], message: e.message } : undefined),
+      errorBody: (e) => ({ error: { code: e.code, message: e.message } }),
+    });
   }
 
   return {

@@ -25,6 +25,9 @@ const MaxDeliverAdvisory = z.object({
   deliveries: z.number().int(),
 });
 
+/** Attempts at handling one advisory before it is given up (bounds a failure that repeats). */
+const MAX_ADVISORY_DELIVERIES = 20;
+
 export interface DrainOptions {
   topology: Topology;
   /** Stop after this many advisories (bounds one releaseStale call). */
@@ -47,6 +50,15 @@ export async function drainDeadLetters(nc: NatsConnection, jsm: JetStreamManager
       advisory = MaxDeliverAdvisory.parse(JSON.parse(new TextDecoder().decode(m.data)));
     } catch (err) {
       logger.error({ err: (err as Error).message, subject: m.subject }, "unreadable max-deliveries advisory; dropped");
+      await m.term();
+      continue;
+    }
+    if (m.meta.deliveryCount > MAX_ADVISORY_DELIVERIES) {
+      // Handling it failed every time (the dead-letters consumer has no MaxDeliver): stop, loudly.
+      logger.error(
+        { seq: advisory.stream_seq, stream: advisory.stream, deliveries: m.meta.deliveryCount },
+        "max-deliveries advisory could not be handled; dropped (the job stays in its stream for an operator)",
+      );
       await m.term();
       continue;
     }

@@ -18,8 +18,15 @@ export const JETSTREAM_DEFAULTS = {
   deadLetterWaitMs: 100,
   /** Longest pull of a background loop (delayed-job promoter, report consumer); bounds stop(). */
   pollMs: 1_000,
-  /** Redelivery delay of a report after a transient failure. */
+  /** Redelivery delay of a report after its first transient failure; doubles per delivery. */
   reportRetryDelayMs: 1_000,
+  /** Cap of that doubling delay. */
+  reportMaxRetryDelayMs: 30_000,
+  /**
+   * Deliveries of one report before it is dead-lettered. With the delays above, ~13 minutes of a
+   * failing store; the task's lease then expires and the attempt is redelivered or fails.
+   */
+  reportMaxDeliveries: 30,
   /** Reports handled at once per queue (each is one Postgres commit). */
   reportConcurrency: 8,
   /** Queue group shared by every orchestrator's broker responders. */
@@ -79,6 +86,8 @@ const reportConsumer = z.object({
   ensure: z.boolean().default(true),
   pollMs: positiveInt.default(JETSTREAM_DEFAULTS.pollMs),
   retryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportRetryDelayMs),
+  maxRetryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportMaxRetryDelayMs),
+  maxDeliveries: positiveInt.default(JETSTREAM_DEFAULTS.reportMaxDeliveries),
   ackTimeoutMs: positiveInt.default(JETSTREAM_DEFAULTS.ackTimeoutMs),
   concurrency: positiveInt.default(JETSTREAM_DEFAULTS.reportConcurrency),
   logger,

@@ -1,6 +1,8 @@
 // Two real orchestrator processes (`jetflow orchestrator`) on one Postgres and one NATS.
-// A SIGKILL inside a long job.execute: the job is redelivered after its lease to the survivor,
-// which completes the run. Plus the CLI's `runs create --wait`, `runs get` and `runs watch`.
+// An orchestrator paused (SIGSTOP) inside a long job.execute: the job is redelivered after its
+// lease to the other one; the paused attempt then resumes, finishes late, and its commit is
+// fenced, so only the redelivered attempt's outcome counts. Plus the CLI's `runs create --wait`, `runs get` and `runs watch`.
+import { writeFileSync } from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
@@ -33,33 +35,50 @@ test.after(async () => {
   await svc?.stop();
 });
 
-t("SIGKILL inside a long job.execute: the job is redelivered to the other orchestrator and the run completes", async () => {
+t("an attempt paused past its lease finishes late and is fenced: only the redelivered attempt's outcome counts", async () => {
   const client = createJetflowClient(nc, { timeoutMs: 10_000 });
   const { workflowRunId } = await client.createRun({ workflowId: "marathon", input: { tag: "x" }, idempotencyKey: "marathon-1" });
+  const release = (attempt: number) => writeFileSync(`${d.markers}.release-${workflowRunId}-${attempt}`, "");
+  const marker = (attempt: number, event: string) =>
+    readMarkers(d).find((m) => m.runId === workflowRunId && m.attempt === attempt && m.event === event);
 
-  const first = await until("attempt 1 to start", async () =>
-    readMarkers(d).find((m) => m.runId === workflowRunId && m.attempt === 1 && m.event === "start"),
-  );
+  const first = await until("attempt 1 to start", async () => marker(1, "start"));
   const victim = procs.find((p) => p.pid === first.pid);
   assert.ok(victim, `attempt 1 ran in an unknown process ${first.pid}`);
   const survivor = procs.find((p) => p !== victim)!;
-  const killedAt = Date.now();
-  await victim.kill9();
+  const pausedAt = Date.now();
+  victim.pause(); // no heartbeats: the lease (1.5 s) lapses and the job is redelivered
+  try {
+    const second = await until("attempt 2 to start on the survivor", async () => marker(2, "start"));
+    assert.is(second.pid, survivor.pid);
+    assert.ok(Date.now() - pausedAt >= 1000, "redelivered only after the lease");
+  } finally {
+    // Attempt 1 resumes while attempt 2 still owns the stage: it runs to its end and tries to commit.
+    release(1);
+    victim.resume();
+  }
+  await until("the late attempt 1 to finish its body", async () => marker(1, "end"));
+  // Its commit is fenced (ghost): its outcome is discarded but its log line is kept, so the log
+  // proves the commit was attempted and refused.
+  await until("the late attempt 1's commit to be processed", async () => {
+    const view = await client.getRun({ workflowRunId, logs: 100 });
+    return view.logs?.some((l) => l.message === `attempt 1 finished in process ${victim.pid}`) ? view : undefined;
+  });
+  const during = await client.getRun({ workflowRunId });
+  assert.is(during.run.status, "RUNNING", "the late attempt did not complete the run");
+  assert.is(during.stages[0]!.status, "RUNNING");
+  assert.is(during.stages[0]!.attempt, 2, "attempt 2 still owns the stage");
 
+  release(2);
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 30_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
-  const output = result.output as { finishedBy: number; attempt: number };
-  assert.is(output.finishedBy, survivor.pid, "the survivor finished the run");
-  assert.is(output.attempt, 2);
-  // Redelivery waits for the lease (1.5 s) to lapse; it does not happen instantly.
-  const second = readMarkers(d).find((m) => m.runId === workflowRunId && m.attempt === 2 && m.event === "start");
-  assert.ok(second, "attempt 2 started");
+  assert.equal(result.output, { finishedBy: survivor.pid, attempt: 2 }, "only the redelivered attempt's outcome counts");
   const view = await client.getRun({ workflowRunId });
   assert.is(view.stages[0]!.status, "COMPLETED");
   assert.is(view.stages[0]!.attempt, 2);
-  assert.ok(Date.now() - killedAt >= 1000, "redelivered only after the lease");
-  // Exactly one execution finished: the killed attempt left no "end" marker and no other outcome.
-  assert.is(readMarkers(d).filter((m) => m.runId === workflowRunId && m.event === "end").length, 1);
+  // Both bodies finished (the fence was really exercised), one outcome counted.
+  const ends = readMarkers(d).filter((m) => m.runId === workflowRunId && m.event === "end");
+  assert.equal(ends.map((m) => m.attempt).sort(), [1, 2]);
 });
 
 t("`runs create --wait` returns the run's output; `runs get` and `runs watch` show each stage", async () => {

@@ -14,6 +14,10 @@ export interface OrchestratorProcess {
   /** SIGTERM and wait for exit (bounded); SIGKILL if it does not go. */
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
+  /** SIGSTOP: the process keeps its state but runs nothing (no heartbeat) until {@link resume}. */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
 }
 
 export interface TestDeployment {
@@ -122,6 +126,8 @@ export async function startOrchestratorProcess(d: TestDeployment, timeoutMs = 30
       child.kill("SIGKILL");
       await exited;
     },
+    pause: () => void child.kill("SIGSTOP"),
+    resume: () => void child.kill("SIGCONT"),
   };
 }
 

@@ -14,6 +14,9 @@ export interface WorkerProcess {
   stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL and wait until the process is gone. */
   kill9(): Promise<void>;
+  /** SIGSTOP: the process keeps its state but runs nothing (no heartbeat) until `resume`. */
+  pause(): void;
+  resume(): void;
   /** Resolves with the exit code when the process exits on its own (e.g. after a fleet drain). */
   exited(): Promise<number | null>;
 }
@@ -67,6 +70,8 @@ export async function startWorkerProcess(
       return code;
     },
     exited: () => exited,
+    pause: () => void child.kill("SIGSTOP"),
+    resume: () => void child.kill("SIGCONT"),
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGKILL");

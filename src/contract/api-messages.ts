@@ -5,16 +5,20 @@
  */
 import { z } from "zod";
 import { WorkerRecord } from "./fleet.js";
+import { ERROR_STATUS } from "./public-error.js";
+import { INT4_MAX, identifier, int4, storableJson, storableText } from "./storable.js";
 
-const id = z.string().min(1).max(200);
+const id = identifier(200);
 const runStatus = z.enum(["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]);
 const stageStatus = z.enum(["PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "FAILED", "CANCELLED"]);
 const isoDate = z.string().datetime({ offset: true });
-const actor = z.object({ kind: z.enum(["system", "user", "agent", "stage"]), id: z.string().min(1) });
+// A request date must also fit a timestamptz column (year 1 or later).
+const requestDate = isoDate.refine((s) => !s.startsWith("0000"), { error: "year must be 0001 or later" });
+const actor = z.object({ kind: z.enum(["system", "user", "agent", "stage"]), id: identifier(200) });
 const annotationInput = z.object({
   actor: actor.optional(),
-  attributes: z.record(z.string().min(1), z.unknown()),
-  idempotencyKey: z.string().min(1).optional(),
+  attributes: z.record(storableText(200).min(1), storableJson()),
+  idempotencyKey: storableText(200).min(1).optional(),
 });
 
 /** Endpoint names under `<prefix>.api.`; each maps to one request and one reply schema. */
@@ -34,12 +38,13 @@ export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
 /** `runs.create` request: workflow, input, per-stage config, idempotency key. */
 export const RunCreateRequest = z.object({
   workflowId: id,
-  input: z.unknown(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  input: storableJson(),
+  config: z.record(storableText(200), storableJson()).optional(),
   /** Required: a retried submission with the same key returns the first run. */
-  idempotencyKey: z.string().min(1, "idempotencyKey is required").max(200),
-  priority: z.number().int().optional(),
-  annotations: z.array(annotationInput).optional(),
+  idempotencyKey: storableText(200).min(1, "idempotencyKey is required"),
+  /** Higher runs first; a Postgres integer (int4). */
+  priority: int4().optional(),
+  annotations: z.array(annotationInput).max(1_000).optional(),
 });
 /** `runs.create` reply. */
 export const RunCreateReply = z.object({ workflowRunId: id, status: runStatus, created: z.boolean() });
@@ -95,13 +100,13 @@ export const RunListRequest = z.object({
   status: z.array(runStatus).optional(),
   limit: z.number().int().min(1).max(500).default(50),
   /** Keyset pagination: runs created strictly before this instant. */
-  createdBefore: isoDate.optional(),
+  createdBefore: requestDate.optional(),
 });
 /** `runs.list` reply. */
 export const RunListReply = z.object({ runs: z.array(RunJson) });
 
 /** `runs.cancel` request. */
-export const RunCancelRequest = z.object({ workflowRunId: id, reason: z.string().max(1000).optional() });
+export const RunCancelRequest = z.object({ workflowRunId: id, reason: storableText(1000).optional() });
 /** `runs.cancel` reply. */
 export const RunCancelReply = z.object({ cancelled: z.boolean(), status: runStatus });
 
@@ -146,7 +151,10 @@ export const StatsReply = z.object({
 });
 
 /** `workers.list`: the worker registry (docs/fleet.md), optionally for one queue. */
-export const WorkersListRequest = z.object({ queue: id.optional(), unhealthyAfterMs: z.number().int().positive().optional() });
+export const WorkersListRequest = z.object({
+  queue: id.optional(),
+  unhealthyAfterMs: z.number().int().positive().max(INT4_MAX).optional(),
+});
 /** `workers.list` reply. */
 export const WorkersListReply = z.object({
   workers: z.array(WorkerRecord.extend({ healthy: z.boolean(), lastSeenMs: z.number().min(0) })),
@@ -158,6 +166,8 @@ export const ApiErrorBody = z.object({
     code: z.string(),
     message: z.string(),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    /** Set on UNAVAILABLE and INTERNAL errors: the server logged the full error under this id. */
+    correlationId: z.string().optional(),
   }),
 });
 
@@ -179,18 +189,7 @@ export type ApiRequest<E extends ApiEndpoint> = z.input<(typeof API_SCHEMAS)[E][
 export type ApiReply<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["reply"]>;
 
 /** Numeric code placed in the `Nats-Service-Error-Code` header for each jetflow error code. */
-export const API_ERROR_STATUS: Record<string, number> = {
-  VALIDATION: 400,
-  BAD_REQUEST: 400,
-  WORKFLOW_NOT_FOUND: 404,
-  RUN_NOT_FOUND: 404,
-  STAGE_NOT_FOUND: 404,
-  IDEMPOTENCY_IN_PROGRESS: 409,
-  INVALID_STATE: 409,
-  CONFLICT: 409,
-  UNAVAILABLE: 503,
-  INTERNAL: 500,
-};
+export const API_ERROR_STATUS: Readonly<Record<string, number>> = ERROR_STATUS;
 
 /** Subject of an API endpoint under a prefix (default "jetflow"). */
 export function apiSubject(endpoint: ApiEndpoint, prefix = "jetflow"): string {

@@ -18,9 +18,13 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { type ParseResult, ProtocolError } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
+import { toPublicError } from "./public-error.js";
+import { identifier, int4, storableJson, storableText } from "./storable.js";
 
 const isoDate = z.string().datetime({ offset: true });
-const id = z.string().min(1).max(512);
+const id = identifier(512);
+const attempt = int4().min(1);
+const leaseToken = identifier(200);
 const labels = z.record(z.string(), z.string());
 
 /** A task published for workers of `queue` running `codeVersion`. */
@@ -34,7 +38,7 @@ export const TaskMessage = z.object({
   codeVersion: id,
   requiredLabels: labels,
   /** Deliveries after which the task fails (the worker stops retrying before it). */
-  maxAttempts: z.number().int().min(1),
+  maxAttempts: int4().min(1),
   input: z.unknown(),
   config: z.unknown(),
   /** Progress of the previous attempt when known at publish time (the start reply is authoritative). */
@@ -75,22 +79,23 @@ export const StartRequest = z.object({
   start: z.literal(true),
   taskId: id,
   /** The JetStream delivery count of this delivery. */
-  attempt: z.number().int().min(1),
+  attempt,
   workerId: id,
   /** Worker's code version: a mismatch fails the task, naming both versions. */
   codeVersion: id,
   /** The task message's `capability`. */
-  capability: z.string().max(200).optional(),
+  capability: storableText(200).optional(),
 });
 export type StartRequest = z.output<typeof StartRequest>;
 
 /** Liveness + progress of one started attempt, with the lease token its start reply issued. */
 export const HeartbeatRequest = z.object({
   taskId: id,
-  attempt: z.number().int().min(1),
-  leaseToken: z.string().min(1).max(200),
+  attempt,
+  leaseToken,
   workerId: id,
-  details: z.unknown().optional(),
+  /** Stored as jsonb: no U+0000, no lone surrogates. */
+  details: storableJson().optional(),
   /** The holder gives its lease up (it is about to nak the delivery for a retry or a stop), so the redelivery can start at once. */
   release: z.boolean().optional(),
 });
@@ -143,8 +148,8 @@ export const ReportMessage = z
   .object({
     v: z.literal(1),
     taskId: id,
-    attempt: z.number().int().min(1),
-    leaseToken: z.string().min(1).max(200),
+    attempt,
+    leaseToken,
     workerId: id,
     codeVersion: id,
     outcome: z.enum(["completed", "failed", "cancelled"]),
@@ -189,21 +194,21 @@ export function reportMsgId(taskId: string, attempt: number, leaseToken: string)
 export const PresignRequest = z
   .object({
     taskId: id,
-    attempt: z.number().int().min(1),
-    leaseToken: z.string().min(1).max(200),
+    attempt,
+    leaseToken,
     op: z.enum(["get", "put", "multipart", "complete", "abort", "list"]),
-    key: z.string().max(1024),
+    key: storableText(1024),
     /**
      * put and multipart: the exact byte size of the object. The broker refuses a size over the task's
      * `maxUploadBytes` and signs it into the URL(s): the store rejects a body of any other size.
      */
-    size: z.number().int().min(0).optional(),
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     /** multipart: the size of every part but the last (the last is `size - (parts - 1) * partSize`). */
-    partSize: z.number().int().min(1).optional(),
-    contentType: z.string().max(255).optional(),
-    uploadId: z.string().min(1).optional(),
+    partSize: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    contentType: storableText(255).optional(),
+    uploadId: storableText(1024).min(1).optional(),
     parts: z
-      .array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) }))
+      .array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: storableText(1024).min(1) }))
       .max(10_000)
       .optional(),
   })
@@ -316,16 +321,13 @@ export function unwrap<T>(r: ParseResult<T>): T {
   return r.value;
 }
 
-/** Builds an error reply from any thrown value (typed errors keep their code and issues). */
+/**
+ * Builds an error reply from any thrown value: typed errors keep their code and issues; anything
+ * else is made client-safe by {@link toPublicError} (no database or connection detail).
+ */
 export function toTaskErrorReply(err: unknown): TaskErrorReply {
-  if (err instanceof ProtocolError) return { error: { code: err.code, message: err.message, issues: err.issues } };
-  const e = err as { code?: unknown; message?: unknown };
-  return {
-    error: {
-      code: typeof e?.code === "string" ? e.code : "INTERNAL",
-      message: typeof e?.message === "string" ? e.message : String(err),
-    },
-  };
+  const e = toPublicError(err);
+  return { error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) } };
 }
 
 /** True when `labels` carries every required label with the same value. */

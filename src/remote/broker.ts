@@ -21,6 +21,7 @@ import {
   unwrap,
 } from "../contract/tasks.js";
 import { zodToProtocolError } from "../contract/job-message.js";
+import { fieldName, findUnstorable, toStorable } from "../contract/storable.js";
 import { carrierFromContext, contextFromCarrier } from "../contract/trace-headers.js";
 import type { TraceCarrier } from "../ports/records.js";
 import { SpanKind, inSpan } from "../contract/spans.js";
@@ -55,6 +56,18 @@ export interface ReapResult {
   failed: { taskId: string; error: string }[];
   /** Leases that expired with attempts left: the transport redelivers them. */
   leasesExpired: number;
+}
+
+/**
+ * Why a report can never be stored (a string holding U+0000 or a lone surrogate anywhere in its
+ * output, error, logs, annotations or metrics), or null. Postgres refuses such values in `text`
+ * and `jsonb`, so recording the report as sent would fail on every redelivery.
+ */
+export function unstorableReport(msg: ReportMessage): string | null {
+  const { output, outputRef, error, logs, annotations, metrics } = msg;
+  const found = findUnstorable({ output, outputRef, error, logs, annotations, metrics });
+  if (!found) return null;
+  return `report of attempt ${msg.attempt} refused: ${fieldName("", found.path)} ${found.reason}; the task fails without retry (the same value cannot be stored on any attempt)`;
 }
 
 /** Creates a broker. */
@@ -239,7 +252,36 @@ export class Broker implements RemoteActivityClient {
     });
   }
 
+  /**
+   * Fails the reporting attempt with `reason` when the store refused its report as data (a value
+   * it can never hold): fenced by the report's lease token like any report, so a stale attempt
+   * changes nothing. @throws ProtocolError for a malformed body.
+   */
+  async failReport(raw: unknown, reason: string): Promise<ReportResult> {
+    const msg = unwrap(parseReportMessage(raw));
+    const audit = toStorable({ v: 1, taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, outcome: "failed", error: reason });
+    const verdict = await this.opts.store.recordReport(
+      msg.taskId,
+      { attempt: msg.attempt, leaseToken: msg.leaseToken, raw: audit, outcome: "failed", error: reason },
+      this.opts.clock.now(),
+    );
+    if (verdict.accepted) {
+      countTaskOutcome("failed", verdict.task.queue);
+      this.waiters.notify(msg.taskId, { workflowRunId: verdict.task.workflowRunId, stageId: verdict.task.stageId });
+      return { accepted: true, taskId: msg.taskId };
+    }
+    return { accepted: false, reason: verdict.reason, taskId: msg.taskId };
+  }
+
   private toActivityReport(task: ActivityTaskRecord, msg: ReportMessage): ActivityReport {
+    const refused = unstorableReport(msg);
+    if (refused) {
+      // The value can never be stored, so retrying cannot help: the attempt fails (still fenced by
+      // its lease) with a reason naming the field, and an audit copy with the characters replaced.
+      this.logger.warn({ taskId: msg.taskId, attempt: msg.attempt, workerId: msg.workerId, error: refused }, "remote report refused");
+      const raw = toStorable({ ...msg, outcome: "failed", error: refused, output: undefined, outputRef: undefined });
+      return { attempt: msg.attempt, leaseToken: msg.leaseToken, raw, outcome: "failed", error: refused };
+    }
     const base = { attempt: msg.attempt, leaseToken: msg.leaseToken, raw: msg };
     if (msg.codeVersion !== task.codeVersion) {
       // Deploy safety: a report from other code never resumes the task, it fails it (still fenced).

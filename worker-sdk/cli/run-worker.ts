@@ -46,7 +46,10 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     password: opts.password,
     // A scoped worker user may only receive replies under its own inbox (docs/security.md).
     inboxPrefix: opts.inboxPrefix ?? (opts.user ? `_INBOX_${opts.user}` : undefined),
+    maxReconnectAttempts: opts.reconnectAttempts,
+    reconnectTimeWaitMs: opts.reconnectWaitMs,
   });
+  const connection = watchConnection(nc, opts, logger);
   const topology = createTopology({ prefix: opts.prefix, streamPrefix: opts.streamPrefix });
   const transport = createNatsWorkerTransport(nc, { topology, queue: opts.queue, codeVersion: opts.codeVersion, logger });
   const worker = createActivityWorker({
@@ -87,6 +90,7 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
 
   const exitCode = await new Promise<number>((done) => {
     let signals = 0;
+    let connectionLost = false;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals === 1) {
@@ -107,15 +111,26 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     process.on("SIGINT", onSignal);
     // A fleet drain/stop request (`jetflow workers drain <id>`) ends the worker too: exit 0 once it has.
     void worker.done().then(() => {
-      if (signals === 0) {
+      // A stop after the connection was lost is not a control request: that path exits 1.
+      if (signals === 0 && !connectionLost) {
         logger.info({}, "stopped by a control request");
         done(0);
       }
     });
     void nc.closed().then((err) => {
       if (signals > 0) return;
-      // Without NATS nothing can be pulled or reported; leases expire and tasks go to other workers.
-      logger.error({ err: err?.message ?? "closed" }, "NATS connection lost; stopping");
+      connectionLost = true;
+      // Reconnecting gave up: nothing can be pulled or reported; leases expire and tasks go to other workers.
+      const spent = connection.disconnectedAt ? Date.now() - connection.disconnectedAt : 0;
+      logger.error(
+        {
+          err: err?.message ?? "closed",
+          reconnectAttempts: opts.reconnectAttempts,
+          reconnectWaitMs: opts.reconnectWaitMs,
+          disconnectedMs: spent,
+        },
+        `NATS connection lost: gave up reconnecting after ${opts.reconnectAttempts} attempts (${Math.round(spent / 1000)} s); exiting 1`,
+      );
       void worker.stop({ drain: false }).finally(() => done(1));
     });
   });
@@ -124,6 +139,37 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
   if (!nc.isClosed()) await nc.drain();
   logger.info({ ...worker.getStats(), lastPullAt: undefined }, "worker stopped");
   return exitCode;
+}
+
+/**
+ * Logs every disconnect and reconnect of `nc` (the client reconnects by itself, `attempts` times
+ * `waitMs` apart) and remembers when the connection went down, for the give-up message.
+ */
+function watchConnection(
+  nc: NatsConnection,
+  o: Pick<WorkerOptions, "reconnectAttempts" | "reconnectWaitMs">,
+  logger: ReturnType<typeof createJsonLogger>,
+): { disconnectedAt: number | null } {
+  const state: { disconnectedAt: number | null } = { disconnectedAt: null };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        state.disconnectedAt ??= Date.now();
+        const forever = o.reconnectAttempts < 0;
+        logger.warn(
+          { server: "server" in s ? s.server : undefined, reconnectAttempts: o.reconnectAttempts, reconnectWaitMs: o.reconnectWaitMs },
+          forever
+            ? "NATS connection lost; reconnecting without limit"
+            : `NATS connection lost; reconnecting (up to ${o.reconnectAttempts} attempts, ${o.reconnectWaitMs} ms apart, then exit 1)`,
+        );
+      } else if (s.type === "reconnect") {
+        const downMs = state.disconnectedAt ? Date.now() - state.disconnectedAt : 0;
+        state.disconnectedAt = null;
+        logger.info({ server: "server" in s ? s.server : undefined, downMs }, "NATS connection re-established");
+      }
+    }
+  })().catch((err: unknown) => logger.warn({ err: String(err) }, "NATS status watch ended"));
+  return state;
 }
 
 /**

@@ -8,6 +8,11 @@ import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.
 import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB } from "../worker-options.js";
 import { type FlagSpec, Labels, helpText, parseFlags } from "./flags.js";
 
+/** Reconnect attempts after a lost NATS connection before the worker exits 1 (~60 s with the wait below). */
+export const DEFAULT_RECONNECT_ATTEMPTS = 30;
+/** Wait between two reconnect attempts. */
+export const DEFAULT_RECONNECT_WAIT_MS = 2_000;
+
 const token = (what: string) => z.string().min(1, `${what} is required`);
 const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject token");
 
@@ -67,6 +72,12 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "fleet-heartbeat-ms", type: "string", help: "registry heartbeat (default 30000)" },
   { name: "health-port", type: "string", help: "serve GET /healthz (status, in-flight, last successful pull) on this port" },
+  {
+    name: "reconnect-attempts",
+    type: "string",
+    help: `reconnect attempts after the NATS connection is lost, then exit 1; -1 = forever (default ${DEFAULT_RECONNECT_ATTEMPTS})`,
+  },
+  { name: "reconnect-wait-ms", type: "string", help: `wait between reconnect attempts (default ${DEFAULT_RECONNECT_WAIT_MS})` },
 ];
 
 /** Validated options of a worker process. */
@@ -99,6 +110,9 @@ export const WorkerOptions = z
     fleet: z.boolean().default(true),
     fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
     healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
+    /** With the wait below: how long a worker keeps reconnecting before it exits 1 (~attempts x wait). */
+    reconnectAttempts: z.coerce.number().int().min(-1).max(1_000_000).default(DEFAULT_RECONNECT_ATTEMPTS),
+    reconnectWaitMs: z.coerce.number().int().min(10).max(600_000).default(DEFAULT_RECONNECT_WAIT_MS),
   })
   .strict()
   .superRefine((o, ctx) => {

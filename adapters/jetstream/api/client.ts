@@ -7,14 +7,25 @@ import { API_SCHEMAS, ApiErrorBody, apiSubject } from "../../../src/contract/api
 import type { ApiEndpoint, ApiReply, ApiRequest } from "../../../src/contract/api-messages.js";
 import { parseClientOptions } from "../options.js";
 
-/** An error reply from the jetflow API, with the server's symbolic code and field issues. */
+/**
+ * An error reply from the jetflow API, with the server's symbolic code and field issues.
+ * `code` VALIDATION (400) names the bad fields in `issues`; UNAVAILABLE (503) means a backing
+ * service is down and the call may be retried; INTERNAL (500) carries a `correlationId` under
+ * which the server logged the full error.
+ */
 export class ApiError extends JetflowError {
   readonly status: number;
   readonly issues: { path: string; message: string }[];
-  constructor(code: string, message: string, status: number, issues: { path: string; message: string }[] = []) {
+  readonly correlationId: string | undefined;
+  constructor(code: string, message: string, status: number, issues: { path: string; message: string }[] = [], correlationId?: string) {
     super(code as JetflowErrorCode, message, issues);
     this.status = status;
     this.issues = issues;
+    this.correlationId = correlationId;
+  }
+  /** True when retrying later may succeed (the server or a service behind it is unavailable). */
+  get retryable(): boolean {
+    return this.code === "UNAVAILABLE";
   }
 }
 
@@ -65,8 +76,8 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
       const description = msg.headers?.get("Nats-Service-Error") ?? "";
       const body = ApiErrorBody.safeParse(safeJson(msg.data));
       if (body.success) {
-        const { code, message, issues } = body.data.error;
-        throw new ApiError(code, message, Number(status), issues ?? []);
+        const { code, message, issues, correlationId } = body.data.error;
+        throw new ApiError(code, message, Number(status), issues ?? [], correlationId);
       }
       throw new ApiError("INTERNAL", description || `error ${status}`, Number(status));
     }

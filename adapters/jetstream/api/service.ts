@@ -2,14 +2,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
+import { serveRequest } from "../../../src/contract/guarded-reply.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
-import { API_ENDPOINTS, API_ERROR_STATUS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
+import { API_ENDPOINTS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
 import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
 import { extractTraceHeaders } from "../../../src/contract/trace-headers.js";
+import type { Span } from "@opentelemetry/api";
 import { SpanKind, inSpan, recordSpanError } from "../../../src/contract/spans.js";
 import { issuesFromZod } from "../../../src/contract/validation.js";
 import { parseApiServiceOptions } from "../options.js";
@@ -74,12 +76,15 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
           logger.error({ err: err.message, endpoint }, "api endpoint subscription failed");
           return;
         }
-        void handle(endpoint, msg);
+        void handle(endpoint, msg).catch((e: unknown) => logger.error({ endpoint, err: String(e) }, "api request handling failed"));
       },
     });
   }
 
-  /** Handles one request in a SERVER span, child of the caller's span (request headers); `run` spans descend from it. */
+  /**
+   * Handles one request in a SERVER span, child of the caller's span (request headers); `run` spans descend from it.
+   * Never rejects: the guarded reply path answers every failure (sanitised headers, no infrastructure details).
+   */
   function handle(endpoint: ApiEndpoint, msg: ServiceMsg): Promise<void> {
     const attributes = {
       "rpc.system": "jetflow",
@@ -87,29 +92,27 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
       "messaging.system": "nats",
       "messaging.destination.name": msg.subject,
     };
-    const parent = extractTraceHeaders(msg.headers);
-    return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.SERVER, attributes, parent }, async (span) => {
-      try {
-        const request = parseRequest(endpoint, msg.data);
-        const reply = await (handlers[endpoint] as (r: unknown) => Promise<unknown>)(request);
-        msg.respond(JSON.stringify(reply));
-      } catch (e) {
-        recordSpanError(span, e);
-        respondError(endpoint, msg, e);
-      }
+    let parent;
+    try {
+      parent = extractTraceHeaders(msg.headers);
+    } catch {
+      parent = undefined; // unreadable trace headers only cost the trace link
+    }
+    const serve = (span?: Span) =>
+      serveRequest(msg, () => (handlers[endpoint] as (r: unknown) => Promise<unknown>)(parseRequest(endpoint, msg.data)), {
+        logger,
+        context: { endpoint },
+        onError: (e) => {
+          if (span) recordSpanError(span, e);
+        },
+      });
+    return inSpan(`jetflow.api ${endpoint}`, { kind: SpanKind.SERVER, attributes, ...(parent ? { parent } : {}) }, (span) =>
+      serve(span),
+    ).catch((err: unknown) => {
+      // Only the tracing wrapper can fail here (serveRequest never rejects): still answer.
+      logger.error({ endpoint, err: String(err) }, "api request span failed");
+      return serve();
     });
-  }
-
-  function respondError(endpoint: ApiEndpoint, msg: ServiceMsg, e: unknown): void {
-    const known = e instanceof JetflowError;
-    const code = known ? e.code : "INTERNAL";
-    const message = e instanceof Error ? e.message : String(e);
-    if (!known) logger.error({ endpoint, err: message }, "api request failed unexpectedly");
-    const body = {
-      error: { code, message, ...(e instanceof ValidationError ? { issues: e.issues } : {}) },
-    };
-    // The header carries a numeric status (service protocol); the body carries jetflow's symbolic code.
-    msg.respondError(API_ERROR_STATUS[code] ?? 500, `${code}: ${message}`, JSON.stringify(body));
   }
 
   return {
@@ -127,7 +130,7 @@ function parseRequest(endpoint: ApiEndpoint, data: Uint8Array): unknown {
     try {
       json = JSON.parse(new TextDecoder().decode(data));
     } catch (e) {
-      throw new BadRequestError(`request body is not valid JSON: ${(e as Error).message}`);
+      throw new BadRequestError(`request body is not valid JSON: ${(e as Error).message}`); // the body echo is the client's own input
     }
   }
   const parsed = API_SCHEMAS[endpoint].request.safeParse(json);

@@ -3,7 +3,11 @@
  * `reports-<queue>` consumer and hands each body to `broker.report`. The message is acked only
  * after the broker resolved (the verdict is stored), so a crash redelivers it to another
  * orchestrator. A body that is not a report (ProtocolError) is acked and recorded as a dead
- * letter with the reason; any other error naks with a delay (the report is retried, never lost).
+ * letter with the reason. A report the store refuses as data (SQLSTATE class 22/23: a value it
+ * can never hold) is dead-lettered at once and its attempt failed with that reason (fenced by the
+ * lease token). Any other error naks with a doubling delay, at most `maxDeliveries` times: then the
+ * report is dead-lettered, and the task's lease expiry redelivers or fails the attempt. No report
+ * is retried without bound.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -35,8 +39,12 @@ export interface ReportConsumerOptions {
   ensure?: boolean;
   /** Longest single pull; bounds `stop()`. Default 1000 ms. */
   pollMs?: number;
-  /** Redelivery delay after a transient failure. Default 1000 ms. */
+  /** Redelivery delay after the first transient failure, doubling per delivery. Default 1000 ms. */
   retryDelayMs?: number;
+  /** Cap of the doubling redelivery delay. Default 30 000 ms. */
+  maxRetryDelayMs?: number;
+  /** Deliveries of one report before it is dead-lettered (bounds retries). Default 30. */
+  maxDeliveries?: number;
   /** Bound on ack confirmations. Default 5000 ms. */
   ackTimeoutMs?: number;
   /**
@@ -58,6 +66,12 @@ export interface ReportConsumer {
   stop(): Promise<void>;
 }
 
+/** True for a database refusal of the data itself (SQLSTATE class 22 data exception, 23 integrity violation): never transient. */
+function isStoreDataError(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  return typeof e?.code === "string" && typeof e.severity === "string" && /^2[23][0-9A-Z]{3}$/.test(e.code);
+}
+
 /** Starts the pull loop of `queue`'s report consumer. */
 export async function startReportConsumer(nc: NatsConnection, broker: Broker, options: ReportConsumerOptions): Promise<ReportConsumer> {
   const opts = parseReportConsumerOptions(options);
@@ -65,8 +79,19 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
   const stream = opts.topology.streams.reports;
   const consumer = reportConsumerName(opts.queue);
   if (opts.ensure) await ensureReportConsumer(await jetstreamManager(nc), { topology: opts.topology, queue: opts.queue });
-  const { pollMs, retryDelayMs, ackTimeoutMs } = opts;
+  const { pollMs, retryDelayMs, maxRetryDelayMs, maxDeliveries, ackTimeoutMs } = opts;
   const stopCtl = new AbortController();
+
+  function deadLetter(m: PulledMessage, reason: string): void {
+    const dl: ReportDeadLetter = {
+      subject: m.subject,
+      body: new TextDecoder().decode(m.data),
+      reason,
+      streamSequence: m.meta.streamSequence,
+    };
+    logger.error({ ...dl, queue: opts.queue, deliveries: m.meta.deliveryCount }, "report dead-lettered");
+    opts.onDeadLetter?.(dl);
+  }
 
   async function handle(m: PulledMessage): Promise<void> {
     let result: ReportResult;
@@ -74,22 +99,35 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
       result = await broker.report(m.data, carrierFromHeaders(m.headers), { queue: opts.queue });
     } catch (err) {
       if (err instanceof ProtocolError) {
-        const dl: ReportDeadLetter = {
-          subject: m.subject,
-          body: new TextDecoder().decode(m.data),
-          reason: err.message,
-          streamSequence: m.meta.streamSequence,
-        };
-        logger.error({ ...dl, queue: opts.queue }, "report dead-lettered: not a valid report");
-        opts.onDeadLetter?.(dl);
+        deadLetter(m, `not a valid report: ${err.message}`);
         await m.ack(ackTimeoutMs);
         return;
       }
+      const detail = (err as Error)?.message ?? String(err);
+      if (isStoreDataError(err)) {
+        // Retrying cannot help: fail the attempt with the reason (fenced by its lease token).
+        const reason = `the store refused the report (SQLSTATE ${(err as { code: string }).code}): ${detail}`;
+        deadLetter(m, reason);
+        await broker
+          .failReport(m.data, reason)
+          .catch((e: unknown) =>
+            logger.error({ queue: opts.queue, err: (e as Error)?.message ?? String(e) }, "failing the attempt of a refused report failed"),
+          );
+        await m.ack(ackTimeoutMs);
+        return;
+      }
+      const deliveries = m.meta.deliveryCount;
+      if (deliveries >= maxDeliveries) {
+        deadLetter(m, `report not recorded after ${deliveries} deliveries; last error: ${detail}`);
+        await m.ack(ackTimeoutMs);
+        return;
+      }
+      const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(deliveries - 1, 20));
       logger.warn(
-        { queue: opts.queue, seq: m.meta.streamSequence, err: (err as Error)?.message ?? String(err) },
+        { queue: opts.queue, seq: m.meta.streamSequence, deliveries, retryInMs: delay, err: detail },
         "report not recorded; retrying later",
       );
-      await m.nak(retryDelayMs);
+      await m.nak(delay);
       return;
     }
     await m.ack(ackTimeoutMs);

@@ -1,12 +1,13 @@
 /**
  * The orchestrator's request/reply responders for workers: heartbeats and presigns arrive on
  * `<p>.broker.<queue>.heartbeat|presign` (see names.ts), are fed raw to the Broker, and any
- * thrown error becomes a `TaskErrorReply` (never a crash, never a silent drop). Every
+ * thrown error becomes a `TaskErrorReply` through the guarded reply path (never a crash, never a
+ * silent drop, never a database detail). Every
  * orchestrator joins the same queue group, so each request is answered once.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../../src/ports/logger.js";
-import { toTaskErrorReply } from "../../../src/contract/tasks.js";
+import { serveRequest } from "../../../src/contract/guarded-reply.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { Broker } from "../../../src/remote/broker.js";
 import type { Via } from "../../../src/remote/task-capability.js";
@@ -47,22 +48,15 @@ export async function startBrokerResponders(
     presign: (raw, via) => broker.presign(raw, via),
   };
 
-  const answer = async (op: BrokerOp, m: Msg): Promise<void> => {
-    let reply: unknown;
-    try {
-      // The queue is the one of the subject: the only one a worker's permissions let it publish to.
-      reply = await handlers[op](m.data, { queue: queueOfBrokerSubject(m.subject) });
-    } catch (err) {
-      // Refusals (malformed body, lease not held, key outside the prefix) are answers, not failures.
-      logger.info({ subject: m.subject, err: (err as Error)?.message ?? String(err) }, `broker ${op} refused`);
-      reply = toTaskErrorReply(err);
-    }
-    if (!m.reply) {
-      logger.warn({ subject: m.subject }, `broker ${op} request without a reply subject; dropped`);
-      return;
-    }
-    m.respond(JSON.stringify(reply));
-  };
+  // Refusals (malformed body, lease not held, key outside the prefix) are answers, not failures;
+  // infrastructure errors answer UNAVAILABLE and anything else INTERNAL, with no internal detail.
+  // serveRequest never rejects, whatever the body, the handler or the reply subject holds.
+  const answer = (op: BrokerOp, m: Msg): Promise<void> =>
+    serveRequest(m, () => handlers[op](m.data, { queue: queueOfBrokerSubject(m.subject) }), {
+      logger,
+      context: { op },
+      onError: (err) => logger.info({ subject: m.subject, err: (err as Error)?.message ?? String(err) }, `broker ${op} refused`),
+    });
 
   for (const op of ["heartbeat", "presign"] as const) {
     const list = opts.queues ? opts.queues.map((q) => brokerSubject(opts.topology, q, op)) : [brokerFilter(opts.topology, op)];
@@ -76,9 +70,7 @@ export async function startBrokerResponders(
               logger.error({ subject, err: err.message }, "broker responder subscription failed");
               return;
             }
-            const p = answer(op, m)
-              .catch((e: unknown) => logger.error({ subject: m.subject, err: String(e) }, `broker ${op} reply could not be sent`))
-              .finally(() => inFlight.delete(p));
+            const p = answer(op, m).finally(() => inFlight.delete(p));
             inFlight.add(p);
           },
         }),
