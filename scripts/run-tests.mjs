@@ -6,7 +6,7 @@
 // Every failing file is reported with its reason (failed tests, exit code or signal, timeout,
 // crash before uvu's summary) and the tail of its stderr and stdout.
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { cpus } from "node:os";
 
@@ -49,7 +49,18 @@ function parseTotals(text) {
   return { total: last(total), passed: last(passed), skipped: skipped ? last(skipped) : 0 };
 }
 
+/**
+ * A file that needs more than the default budget says so in a comment near its top,
+ * `// test-file-timeout-ms: 600000` (long suites: fuzz, chaos); scaled by the same env factor.
+ */
+function fileTimeoutMs(file) {
+  const head = readFileSync(file, "utf8").slice(0, 4000);
+  const m = head.match(/test-file-timeout-ms:\s*(\d+)/);
+  return m ? Math.max(FILE_TIMEOUT_MS, Number(m[1]) * (FILE_TIMEOUT_MS / 300_000)) : FILE_TIMEOUT_MS;
+}
+
 function runFile(file) {
+  const timeoutMs = fileTimeoutMs(file);
   return new Promise((resolveRun) => {
     const started = Date.now();
     const child = spawn(process.execPath, ["--import", "tsx", file], {
@@ -71,7 +82,7 @@ function runFile(file) {
       } catch {
         /* already gone */
       }
-    }, FILE_TIMEOUT_MS);
+    }, timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       // Anything the file left in its process group (servers it spawned) goes with it.
@@ -80,7 +91,7 @@ function runFile(file) {
       } catch {
         /* group already empty */
       }
-      resolveRun({ file, code, signal, output, stdout, stderr, timedOut, ms: Date.now() - started });
+      resolveRun({ file, code, signal, output, stdout, stderr, timedOut, timeoutMs, ms: Date.now() - started });
     });
   });
 }
@@ -111,7 +122,7 @@ function uvuFailures(stdout) {
 /** Why a file failed, in one line: the runner's own facts, not only what uvu managed to print. */
 function failureReason({ r, totals, fileFailed }) {
   const reasons = [];
-  if (r.timedOut) reasons.push(`timed out after ${FILE_TIMEOUT_MS} ms and was killed (JETFLOW_TEST_FILE_TIMEOUT_MS)`);
+  if (r.timedOut) reasons.push(`timed out after ${r.timeoutMs} ms and was killed (JETFLOW_TEST_FILE_TIMEOUT_MS)`);
   if (totals && totals.total > totals.passed) reasons.push(`${fileFailed} test(s) failed`);
   if (!totals && !r.timedOut) reasons.push("ended before uvu printed its summary (crash, unhandled error or process.exit)");
   if (r.signal && !r.timedOut) reasons.push(`killed by ${r.signal}`);
@@ -140,7 +151,7 @@ async function worker() {
     failed += fileFailed;
     skipped += fileSkipped;
     const status = fileFailed > 0 ? "FAIL" : "ok  ";
-    const why = r.timedOut ? ` (timed out after ${FILE_TIMEOUT_MS} ms)` : "";
+    const why = r.timedOut ? ` (timed out after ${r.timeoutMs} ms)` : "";
     process.stdout.write(
       `${status} ${rel}  ${filePassed} passed, ${fileFailed} failed${fileSkipped ? `, ${fileSkipped} skipped` : ""}  ${(r.ms / 1000).toFixed(1)}s${why}\n`,
     );

@@ -1,3 +1,4 @@
+// test-file-timeout-ms: 600000
 // Fuzz: hostile messages at every API endpoint and every worker-facing subject of a real
 // orchestrator PROCESS (NATS with the repository's users, Postgres, S3) while a real worker
 // process holds a task. Seeded (JETFLOW_FUZZ_SEED) so a failure replays; JETFLOW_FUZZ_MESSAGES
@@ -307,7 +308,7 @@ t(`${TOTAL} hostile messages: every one answered, no process dies, nothing chang
     250,
   );
   console.log(
-    `${sent} fuzz messages, ${replied} replied, 0 crashes (seed ${SEED}, ${createdOk} runs created, orchestrator RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB)`,
+    `${sent} fuzz messages, ${replied} replied, 0 crashes (seed ${SEED}, ${control.length} control messages ignored by design, ${createdOk} runs created, orchestrator RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB)`,
   );
 });
 

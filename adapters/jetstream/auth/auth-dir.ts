@@ -72,6 +72,7 @@ export const IssuedCred = z
     revokedAt: z.string().nullable(),
   })
   .strict();
+/** One credential `jetflow creds issue` wrote, as `creds list` shows it. */
 export type IssuedCred = z.output<typeof IssuedCred>;
 
 async function readJson<S extends z.ZodType>(path: string, schema: S, missing: () => z.output<S>): Promise<z.output<S>> {
