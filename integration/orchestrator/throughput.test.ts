@@ -48,7 +48,12 @@ t(`${RUNS} runs submitted concurrently all complete; each outbox event is in the
     Array.from({ length: RUNS }, (_, i) =>
       client.createRun({ workflowId: "greet-shout", input: { name: `n${i}` }, idempotencyKey: `bulk-${i}` }),
     ),
-  );
+  ).catch((e: Error) => {
+    // A 500 names a correlation id the answering orchestrator logged with the full error: show it.
+    const id = /correlation id ([\w-]+)/.exec(e.message)?.[1];
+    const logged = procs.flatMap((p) => p.log().split("\n")).filter((l) => id && l.includes(id));
+    throw new Error(`${e.message}\n${logged.join("\n")}`);
+  });
   assert.is(new Set(created.map((c) => c.workflowRunId)).size, RUNS);
 
   let timer: NodeJS.Timeout | undefined;

@@ -16,6 +16,7 @@ import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { deriveOutput, sha256 } from "./fixtures/artifact-stages.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";
+import { remoteWorkerArgs } from "../fuzz/remote-deployment.js";
 import { execFile } from "node:child_process";
 import { freePort } from "../harness/index.js";
 
@@ -94,24 +95,7 @@ test.after(async () => {
 
 /** `jetflow worker` flags of the scoped worker user, exactly as an operator would pass them. */
 function workerArgs(): string[] {
-  return [
-    "--queue",
-    "default",
-    "--code-version",
-    "v1",
-    "--module",
-    new URL("./fixtures/artifact-stages.ts", import.meta.url).pathname,
-    "--servers",
-    nats!.url,
-    "--user",
-    "worker-default",
-    "--password",
-    PASSWORDS.JETFLOW_WORKER_DEFAULT_PASSWORD,
-    "--heartbeat-ms",
-    "250",
-    "--poll-ms",
-    "500",
-  ];
+  return remoteWorkerArgs(nats!, 250);
 }
 
 /** Two worker processes as the scoped worker user. */

@@ -28,6 +28,7 @@ export interface ResolvedOptions {
   cancelCheckIntervalMs: number;
   suspendedCheckLeaseMs: number;
   stuckThresholdMs: number;
+  unstartedRunThresholdMs: number;
 }
 
 /**
@@ -64,6 +65,7 @@ export const KERNEL_DEFAULTS = {
   cancelCheckIntervalMs: 1000,
   suspendedCheckLeaseMs: 60_000,
   stuckThresholdMs: DEFAULT_STUCK_RUN_THRESHOLD_MS,
+  unstartedRunThresholdMs: 10_000,
 } as const satisfies ResolvedOptions;
 
 const kernelOptionsSchema = z.object({
@@ -75,6 +77,7 @@ const kernelOptionsSchema = z.object({
   cancelCheckIntervalMs: nonNegativeInt.default(KERNEL_DEFAULTS.cancelCheckIntervalMs),
   suspendedCheckLeaseMs: nonNegativeInt.default(KERNEL_DEFAULTS.suspendedCheckLeaseMs),
   stuckThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.stuckThresholdMs),
+  unstartedRunThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.unstartedRunThresholdMs),
 });
 
 /** Applies defaults and validates options; throws ValidationError on nonsense or a misspelt option rather than misbehaving later. */

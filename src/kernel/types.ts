@@ -30,6 +30,12 @@ export interface KernelOptions {
   suspendedCheckLeaseMs?: number;
   /** run.reapStuck's default inactivity threshold when the command gives none. Default 5 min. */
   stuckThresholdMs?: number;
+  /**
+   * A RUNNING run whose first group never started (claimed, then the start failed: a lost
+   * connection, a crash) is started by `run.reapStuck` after this long. No stage can be running
+   * yet, so this is far shorter than `stuckThresholdMs`. Default 10 s.
+   */
+  unstartedRunThresholdMs?: number;
 }
 
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */

@@ -131,4 +131,20 @@ test("a long, healthy in-process stage keeps its run alive, so run.reapStuck doe
   assert.is(calls, 1);
 });
 
+test("run.reapStuck starts a claimed run whose first group never started after seconds, not the stuck threshold", async () => {
+  const env = makeEnv([workflow("wf", [stage({ id: "s", execute: async () => ({ output: 1 }) })])]);
+  const id = await env.create("wf", {});
+  // The claim committed, then starting group 0 failed (a lost connection): RUNNING, no stage, no job.
+  await env.persistence.claimPendingRuns(10, "w", env.clock.now());
+  assert.is((await env.kernel.runs.get(id))!.run.currentGroupIndex, -1);
+  assert.equal((await env.kernel.dispatch({ type: "run.reapStuck" })).runIds, [], "not before the unstarted threshold");
+  env.clock.advance(10_001);
+  const r = await env.kernel.dispatch({ type: "run.reapStuck" });
+  assert.equal(r.runIds, [id], "started after 10 s although the stuck threshold is 5 min");
+  assert.equal(
+    env.queue.jobs.map((j) => j.stageId),
+    ["s"],
+  );
+});
+
 test.run();

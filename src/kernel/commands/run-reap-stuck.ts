@@ -15,7 +15,14 @@ type Repair = "transition" | "requeued" | "failed" | "waiting";
 export async function runReapStuck(deps: KernelDeps, cmd: RunReapStuckCommand): Promise<RunReapStuckResult> {
   const now = deps.clock.now();
   const threshold = cmd.stuckThresholdMs ?? deps.options.stuckThresholdMs;
-  const runs = await deps.persistence.findStaleRunningRuns(new Date(now.getTime() - threshold), cmd.maxRuns ?? 50);
+  const max = cmd.maxRuns ?? 50;
+  const stale = await deps.persistence.findStaleRunningRuns(new Date(now.getTime() - threshold), max);
+  // Claimed runs whose first group never started are repaired after a much shorter wait: nothing
+  // of theirs can be running. (Without this a run claimed during a Postgres blip waited 5 min.)
+  const unstartedBefore = new Date(now.getTime() - Math.min(threshold, deps.options.unstartedRunThresholdMs));
+  const unstarted = (await deps.persistence.findStaleRunningRuns(unstartedBefore, max * 10)).filter((r) => r.currentGroupIndex < 0);
+  const seen = new Set(stale.map((r) => r.id));
+  const runs = [...stale, ...unstarted.filter((r) => !seen.has(r.id)).slice(0, max)];
   const result: RunReapStuckResult = { inspected: 0, requeued: 0, failed: 0, runIds: [] };
   for (const run of runs) {
     result.inspected++;
