@@ -47,9 +47,17 @@ t("a malformed task is terminated by the worker transport and never reaches the 
     const taskId = await orch.broker.submit(spec({ workflowRunId: "run-poison", queue: "default", codeVersion: "v1", input: { n: 4 } }));
     assert.is((await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 }))?.status, "completed");
     assert.equal(ran, [4]);
-    const info = await (await jetstreamManager(orch.nc)).consumers.info(topology.streams.tasks, taskConsumerName("default", "v1"));
-    assert.is(info.num_pending, 0);
-    assert.is(info.num_ack_pending, 0, "the malformed message is not left waiting for redelivery");
+    // The good task's +ACK follows its report's PubAck, so it can trail the outcome: wait (bounded).
+    const jsm = await jetstreamManager(orch.nc);
+    const info = () => jsm.consumers.info(topology.streams.tasks, taskConsumerName("default", "v1"));
+    await until(
+      async () => {
+        const i = await info();
+        return i.num_pending === 0 && i.num_ack_pending === 0;
+      },
+      15_000,
+      "the task consumer to hold no pending or unacked message (the malformed one must not wait for redelivery)",
+    );
   } finally {
     await w.stop();
     await transport.close?.();

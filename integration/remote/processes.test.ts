@@ -389,10 +389,13 @@ t("a task no live worker can serve is reported in stats and the stage's logs, an
   assert.is(stuck.stageId, "transform");
   assert.equal(stuck.requiredLabels, { gpu: "true" });
   assert.match(stuck.reason, /has the labels gpu=true|serves queue "default"/);
-  const got = await client.getRun({ workflowRunId, logs: 100 });
-  assert.ok(
-    got.logs?.some((l) => l.level === "WARN" && /waiting for a worker/.test(l.message)),
-    JSON.stringify(got.logs),
+  // The stage log is written by the same watch, right after the stats entry: wait for it (bounded).
+  await until(
+    "the stage's log to say it waits for a worker",
+    async () =>
+      (await client.getRun({ workflowRunId, logs: 100 })).logs?.some((l) => l.level === "WARN" && /waiting for a worker/.test(l.message)),
+    30_000,
+    50,
   );
 
   // It must register in the fleet registry as the id its user is scoped to (nats-server.conf).
