@@ -1,11 +1,8 @@
 // An orchestrator config for the artifact round-trip workflow (local → remote → local) on the
 // repository's nats-server.conf users, written into a fresh directory: shared by the fuzz and
 // chaos suites, which start orchestrator and worker processes on it.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { REPO_NATS_PASSWORDS, type NatsService, type S3Service } from "../harness/index.js";
-import type { TestDeployment } from "../orchestrator/support.js";
+import { writeDeployment, type TestDeployment } from "../orchestrator/support.js";
 
 /** Writes orchestrator.json and an empty markers file into a fresh directory. */
 export function remoteDeployment(o: {
@@ -17,38 +14,30 @@ export function remoteDeployment(o: {
   /** The kernel's JobTransport (orchestrator `jobs.transport`). Default jetstream. */
   transport?: "jetstream" | "postgres";
 }): TestDeployment {
-  const dir = mkdtempSync(join(tmpdir(), "jetflow-fuzz-"));
-  const markers = join(dir, "markers.jsonl");
-  writeFileSync(markers, "");
-  const configFile = join(dir, "orchestrator.json");
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      workflows: new URL("../remote/fixtures/artifact-workflows.ts", import.meta.url).pathname,
-      database: { url: o.databaseUrl, migrate: true },
-      nats: { servers: o.nats.url, user: "orchestrator", password: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
-      // A short job lease, so a kill -9'd orchestrator's jobs go to the other one within seconds.
-      jobs: { transport: o.transport ?? "jetstream", leaseMs: 3_000, maxDeliveries: 20 },
-      host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, staleLeaseThresholdMs: 10_000, stuckRunThresholdMs: 15_000 },
-      s3: {
-        bucket: o.s3.bucket,
-        endpoint: o.s3.endpoint,
-        region: o.s3.region,
-        accessKeyId: o.s3.accessKeyId,
-        secretAccessKey: o.s3.secretAccessKey,
-        forcePathStyle: true,
-      },
-      remote: {
-        leaseMs: o.leaseMs ?? 2_000,
-        queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],
-        reapIntervalMs: 500,
-        reportPollMs: 200,
-      },
-      logLevel: "info",
-      ...(o.healthPort ? { healthPort: o.healthPort } : {}),
-    }),
-  );
-  return { dir, markers, configFile, env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", JETFLOW_TEST_MARKERS: markers } };
+  return writeDeployment("jetflow-fuzz-", {
+    workflows: new URL("../remote/fixtures/artifact-workflows.ts", import.meta.url).pathname,
+    database: { url: o.databaseUrl, migrate: true },
+    nats: { servers: o.nats.url, user: "orchestrator", password: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
+    // A short job lease, so a kill -9'd orchestrator's jobs go to the other one within seconds.
+    jobs: { transport: o.transport ?? "jetstream", leaseMs: 3_000, maxDeliveries: 20 },
+    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, staleLeaseThresholdMs: 10_000, stuckRunThresholdMs: 15_000 },
+    s3: {
+      bucket: o.s3.bucket,
+      endpoint: o.s3.endpoint,
+      region: o.s3.region,
+      accessKeyId: o.s3.accessKeyId,
+      secretAccessKey: o.s3.secretAccessKey,
+      forcePathStyle: true,
+    },
+    remote: {
+      leaseMs: o.leaseMs ?? 2_000,
+      queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],
+      reapIntervalMs: 500,
+      reportPollMs: 200,
+    },
+    logLevel: "info",
+    ...(o.healthPort ? { healthPort: o.healthPort } : {}),
+  });
 }
 
 /** `jetflow worker` flags of the scoped `worker-default` user for the artifact stages. */

@@ -35,21 +35,26 @@ export function deployment(opts: {
   leaseMs?: number;
   maxConcurrentJobs?: number;
 }): TestDeployment {
-  const dir = mkdtempSync(join(tmpdir(), "jetflow-orch-"));
+  return writeDeployment("jetflow-orch-", {
+    workflows: join(root, "integration/orchestrator/fixtures/workflows.ts"),
+    database: { url: opts.databaseUrl, schema: opts.schema ?? "jetflow", migrate: true },
+    nats: { servers: opts.natsUrl },
+    jobs: { leaseMs: opts.leaseMs ?? 1500, maxDeliveries: 5 },
+    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, maxConcurrentJobs: opts.maxConcurrentJobs ?? 4 },
+    logLevel: "info",
+  });
+}
+
+/**
+ * A fresh temp dir holding `orchestrator.json` (`config`) and an empty markers file, with the env
+ * that points the CLI (from source) and stage bodies at them: what every process test deploys.
+ */
+export function writeDeployment(prefix: string, config: Record<string, unknown>): TestDeployment {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const markers = join(dir, "markers.jsonl");
   writeFileSync(markers, "");
   const configFile = join(dir, "orchestrator.json");
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      workflows: join(root, "integration/orchestrator/fixtures/workflows.ts"),
-      database: { url: opts.databaseUrl, schema: opts.schema ?? "jetflow", migrate: true },
-      nats: { servers: opts.natsUrl },
-      jobs: { leaseMs: opts.leaseMs ?? 1500, maxDeliveries: 5 },
-      host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, maxConcurrentJobs: opts.maxConcurrentJobs ?? 4 },
-      logLevel: "info",
-    }),
-  );
+  writeFileSync(configFile, JSON.stringify(config));
   return { dir, markers, configFile, env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", JETFLOW_TEST_MARKERS: markers } };
 }
 
