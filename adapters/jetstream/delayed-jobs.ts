@@ -23,7 +23,17 @@ export interface DelayedJobPromoterOptions {
   pollMs?: number;
   ackTimeoutMs: number;
   logger: Logger;
-  /** Called for a delayed message whose body cannot be read (it is terminated, never promoted). */
+  /**
+   * Deliveries of one delayed message after which a promotion that keeps failing (the jobs stream
+   * refuses it: too large, no stream for the subject) is given up and dead-lettered. Default 20.
+   */
+  maxPromotionAttempts?: number;
+  /** First retry delay of a failed promotion; doubles per delivery, capped at 60 s. Default 1000 ms. */
+  promotionRetryMs?: number;
+  /**
+   * Called for a delayed message that is terminated, never promoted: its body cannot be read, or
+   * its promotion failed `maxPromotionAttempts` times. `reason` says which.
+   */
   onPoison(subject: string, data: Uint8Array, headers: import("@nats-io/transport-node").MsgHdrs | undefined, reason: string): void;
 }
 
@@ -37,6 +47,8 @@ export interface DelayedJobPromoter {
 export function startDelayedJobPromoter(nc: NatsConnection, js: JetStreamClient, opts: DelayedJobPromoterOptions): DelayedJobPromoter {
   const { topology: t, logger } = opts;
   const pollMs = opts.pollMs ?? 1_000;
+  const maxAttempts = opts.maxPromotionAttempts ?? 20;
+  const retryMs = opts.promotionRetryMs ?? 1_000;
   let stopped = false;
   let promoted = 0;
 
@@ -50,7 +62,7 @@ export function startDelayedJobPromoter(nc: NatsConnection, js: JetStreamClient,
     const parsed = parseJob(m.data);
     if (!parsed.ok) {
       await m.term();
-      opts.onPoison(m.subject, m.data, m.headers, parsed.error.message);
+      opts.onPoison(m.subject, m.data, m.headers, `unreadable job message: ${parsed.error.message}`);
       return;
     }
     const job = parsed.value;
@@ -59,7 +71,25 @@ export function startDelayedJobPromoter(nc: NatsConnection, js: JetStreamClient,
       await m.nak(remaining);
       return;
     }
-    await js.publish(t.jobSubject(job.priority), m.data, { msgID: job.jobId, headers: m.headers, timeout: opts.ackTimeoutMs });
+    const subject = t.jobSubject(job.priority);
+    try {
+      await js.publish(subject, m.data, { msgID: job.jobId, headers: m.headers, timeout: opts.ackTimeoutMs });
+    } catch (err) {
+      if (stopped || nc.isClosed()) throw err;
+      // The delayed consumer has no MaxDeliver (not-due naks must not spend attempts), so a job the
+      // jobs stream keeps refusing would otherwise come back forever: count its deliveries instead.
+      const attempts = m.meta.deliveryCount;
+      const why = (err as Error).message;
+      if (attempts >= maxAttempts) {
+        await m.term();
+        opts.onPoison(m.subject, m.data, m.headers, `promotion to ${subject} failed ${attempts} times; last error: ${why}`);
+        return;
+      }
+      const delay = Math.min(60_000, retryMs * 2 ** Math.min(attempts - 1, 16));
+      logger.warn({ jobId: job.jobId, attempts, retryInMs: delay, err: why }, "delayed-job promoter: promotion failed; retrying later");
+      await m.nak(delay);
+      return;
+    }
     await m.ack(opts.ackTimeoutMs);
     promoted++;
   };

@@ -55,6 +55,10 @@ export interface JetStreamJobTransportOptions {
   deadLetterWaitMs?: number;
   /** Longest pull of the delayed-job promoter; bounds close(). Default 1000 ms. */
   promoterPollMs?: number;
+  /** See DelayedJobPromoterOptions.maxPromotionAttempts. Default 20. */
+  maxPromotionAttempts?: number;
+  /** See DelayedJobPromoterOptions.promotionRetryMs. Default 1000 ms. */
+  promotionRetryMs?: number;
   logger?: Logger;
 }
 
@@ -281,6 +285,8 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     this.promoter = startDelayedJobPromoter(this.nc, this.js, {
       topology: this.topology,
       pollMs: this.opts.promoterPollMs,
+      maxPromotionAttempts: this.opts.maxPromotionAttempts,
+      promotionRetryMs: this.opts.promotionRetryMs,
       ackTimeoutMs: this.ackTimeoutMs,
       logger: this.logger,
       onPoison: (subject, data, headers, reason) => this.recordPoison(subject, data, headers, reason),
@@ -289,11 +295,11 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
 
   private recordPoison(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, reason: string): void {
     const job = jobFromHeaders(headers, data);
-    if (job) this.poison.push({ job, reason: `unreadable job message: ${reason}` });
+    if (job) this.poison.push({ job, reason });
     else
       this.logger.error(
         { subject, reason, body: new TextDecoder().decode(data).slice(0, 1024) },
-        "unreadable job message without a job id; terminated",
+        "terminated a job message without a readable job id",
       );
   }
 

@@ -60,6 +60,8 @@ const jobTransport = z.object({
   promoteDelayedJobs: z.boolean().default(true),
   deadLetterWaitMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.deadLetterWaitMs),
   promoterPollMs: positiveInt.default(JETSTREAM_DEFAULTS.pollMs),
+  maxPromotionAttempts: positiveInt.default(20),
+  promotionRetryMs: positiveInt.default(1_000),
   logger,
 });
 

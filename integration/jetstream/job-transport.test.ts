@@ -164,6 +164,39 @@ t("a delayed job is not handed out early and arrives with its full delivery budg
   await a.complete(job);
 });
 
+t("a delayed job the jobs stream keeps refusing is dead-lettered after bounded retries, not retried forever", async () => {
+  const topology = freshTopology();
+  const nc = await conn();
+  const a = await createJetStreamJobTransport(nc, {
+    topology,
+    leaseMs: LEASE_MS,
+    maxDeliveries: 5,
+    promoterPollMs: 200,
+    maxPromotionAttempts: 3,
+    promotionRetryMs: 50,
+  });
+  open.unshift(a);
+  // An operator shrank the jobs stream's message limit: every promotion of this job is refused.
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(topology.streams.jobs);
+  await jsm.streams.update(topology.streams.jobs, { ...info.config, max_msg_size: 16 });
+  const job = makeJob({ availableAt: new Date(Date.now() + 100) });
+  await a.enqueue([job]);
+  assert.is(await a.dequeue({ workerId: "a", waitMs: 0 }), null); // starts the promoter
+  const dead: DeadLetteredJob[] = [];
+  await eventually("a dead letter for the unpromotable job", 30_000, async () => {
+    dead.push(...(await a.releaseStale(new Date(), 0)).deadLettered);
+    return dead.length > 0 ? true : undefined;
+  });
+  assert.is(dead.length, 1);
+  assert.is(dead[0]!.job.jobId, job.jobId);
+  assert.match(dead[0]!.reason, /promotion to .* failed 3 times/);
+  // Terminated: the delayed stream no longer holds it, so nothing keeps retrying.
+  await eventually("delayed stream drained", 10_000, async () =>
+    (await jsm.streams.info(topology.streams.jobsDelayed)).state.messages === 0 ? true : undefined,
+  );
+});
+
 t("operations with a superseded lease token are ignored", async () => {
   const topology = freshTopology();
   const a = await transport(await conn(), topology);
