@@ -6,8 +6,9 @@
  */
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { jetstream } from "@nats-io/jetstream";
-import { reportMsgId } from "../../src/contract/tasks.js";
-import { brokerSubject } from "../../adapters/jetstream/remote/names.js";
+import { nanos } from "@nats-io/transport-node";
+import { TaskMessage, reportMsgId } from "../../src/contract/tasks.js";
+import { brokerSubject, taskConsumerName } from "../../adapters/jetstream/remote/names.js";
 import { MAX_UPLOAD } from "./fixtures/workflows.js";
 import { type AttackContext, type ForbiddenOperation, WentThrough, brokerRefuses, leavesTask, reportsSettled } from "./refusals.js";
 
@@ -116,7 +117,40 @@ const upload = (name: string, declared: number, body: () => Uint8Array | Readabl
   },
 });
 
+/**
+ * A peer of the same queue may ack, nak or term ANY delivery of its consumer (NATS grants acks per
+ * consumer, and the server checks only the stream sequence of an ack subject): it naks the peer's
+ * delivery by its guessed sequence, pulls the redelivery and so holds the task's capability. The
+ * broker must still refuse `body` while the peer's lease is live, before failing anything.
+ */
+const viaRedelivery = (
+  name: string,
+  body: (c: AttackContext, task: TaskMessage, attempt: number) => Record<string, unknown>,
+): ForbiddenOperation => ({
+  kind: "stealing a live lease (attempt+1)",
+  name,
+  run: (c) =>
+    leavesTask(c, c.victims.peer, async () => {
+      const consumer = taskConsumerName(c.queue, "v1");
+      c.atk.publish(`$JS.ACK.${c.env.topology.streams.tasks}.${consumer}.1.${c.victims.peerSeq}.1.1700000000000000000.0`, "-NAK");
+      const next = `$JS.API.CONSUMER.MSG.NEXT.${c.env.topology.streams.tasks}.${consumer}`;
+      const m = await c.atk.request(next, JSON.stringify({ batch: 1, expires: nanos(5_000) }), { timeout: 10_000, noMux: true });
+      if (!m.reply?.startsWith("$JS.ACK."))
+        throw new Error(`suite error: the nak'ed delivery did not come back (status ${m.headers?.code})`);
+      const task = TaskMessage.parse(m.json());
+      if (task.taskId !== c.victims.peer) throw new Error(`suite error: redelivered ${task.taskId}, not the peer's task`);
+      return brokerRefuses(c.atk, heartbeatSubject(c), body(c, task, Number(m.reply.split(".")[4])));
+    }),
+});
+
 export const brokerOperations: ForbiddenOperation[] = [
+  viaRedelivery("fail the peer's live task by version mismatch, holding its redelivery", (c, t, n) =>
+    start(c, t.taskId, n, { capability: t.capability, codeVersion: "bogus" }),
+  ),
+  viaRedelivery("fail the peer's live task as attempts exhausted, holding its redelivery", (c, t) =>
+    start(c, t.taskId, t.maxAttempts + 1, { capability: t.capability }),
+  ),
+  viaRedelivery("take the peer's live lease, holding its redelivery", (c, t, n) => start(c, t.taskId, n, { capability: t.capability })),
   // Cross-queue start and takeover, forged failure.
   beat(
     "cross-queue start/takeover",

@@ -21,7 +21,7 @@ export interface AttackContext {
   me: string;
   peerId: string;
   /** Tasks the attacker was NOT delivered: held by the peer, of queue b, of its own queue at version v2. */
-  victims: { peer: string; b: string; v2: string; peerRun: string; bRun: string };
+  victims: { peer: string; b: string; v2: string; peerRun: string; bRun: string; peerSeq: number };
   /** The task the attacker was legitimately delivered and started (its own lease). */
   own: { taskId: string; runId: string; attempt: number; leaseToken: string; capability: string; ackSubject: string };
   /**

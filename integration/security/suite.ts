@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import * as assert from "uvu/assert";
 import { nanos } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
@@ -26,7 +26,8 @@ import { brokerOperations } from "./operations-broker.js";
 import { credsOperations } from "./operations-creds.js";
 
 /** Every forbidden operation, in the order they are tried. */
-export const forbiddenOperations: ForbiddenOperation[] = [...natsOperations, ...brokerOperations, ...credsOperations];
+// Broker operations first: the pull-reply attempts leave junk tasks queued, which the redelivery attempts would pull.
+export const forbiddenOperations: ForbiddenOperation[] = [...brokerOperations, ...natsOperations, ...credsOperations];
 
 /** Polls `read` (bounded by `ms`) until it returns a value. */
 async function until<T>(read: () => Promise<T | null | undefined>, ms: number, what: string): Promise<T> {
@@ -60,6 +61,17 @@ export async function runOf(env: SecurityEnv, runId: string, status: string, ms 
     ms,
     `run ${runId} to be ${status}`,
   );
+}
+
+/** The tasks-stream sequence of `taskId`'s message (an attacker guesses it: sequences are small counters). */
+async function streamSeqOf(env: SecurityEnv, taskId: string): Promise<number> {
+  const jsm = await jetstreamManager(env.orch);
+  const { first_seq, last_seq } = (await jsm.streams.info(env.topology.streams.tasks)).state;
+  for (let seq = first_seq; seq <= last_seq; seq++) {
+    const m = await jsm.streams.getMessage(env.topology.streams.tasks, { seq }).catch(() => null);
+    if (m && m.json<{ taskId?: string }>().taskId === taskId) return seq;
+  }
+  throw new Error(`no message of task ${taskId} in the tasks stream`);
 }
 
 /** What the suite prepared and must clean up. */
@@ -161,7 +173,7 @@ export async function prepare(env: SecurityEnv): Promise<Prepared> {
     other: "b",
     me: env.attacker.workerId,
     peerId: env.peer.workerId,
-    victims: { peer: peerTask, b: bTask, v2: v2Task, peerRun: runs.peer, bRun: runs.b },
+    victims: { peer: peerTask, b: bTask, v2: v2Task, peerRun: runs.peer, bRun: runs.b, peerSeq: await streamSeqOf(env, peerTask) },
     own: { taskId: ownTask, runId: runs.own, attempt, leaseToken: started.leaseToken, capability: task.capability!, ackSubject: m.reply! },
     counts: { reports: 0, junkTasks: 0, ownRegistryWrites: 0 },
     peerStops,
