@@ -2,7 +2,9 @@
 import * as assert from "uvu/assert";
 import type { SecurityEnv } from "./env.js";
 import { workerRegistryBucket } from "../../src/contract/fleet.js";
-import { attempt, completeOwnTask, prepare, runOf } from "./suite.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { taskConsumerName } from "../../adapters/jetstream/remote/names.js";
+import { attempt, completeOwnTask, prepare, runOf, until } from "./suite.js";
 import { differences, snapshot } from "./snapshot.js";
 
 export async function runAcceptance(env: SecurityEnv): Promise<void> {
@@ -32,6 +34,18 @@ export async function runAcceptance(env: SecurityEnv): Promise<void> {
     });
     assert.equal(diff, [], "Postgres, streams and registry after the attempts");
     assert.is(after.streams[reports]?.messages, 0, "every report the attacker could store was consumed (and refused)");
+
+    // KNOWN LIMIT (docs/security.md): acks are granted per consumer, so the credential can +TERM a
+    // queue peer's delivery by its stream sequence. Contained: the broker's state is untouched and the
+    // peer's outcome still counts; what is lost is that delivery's redelivery should the peer die.
+    const consumer = taskConsumerName(ctx.queue, "v1");
+    const jsm = await jetstreamManager(env.orch);
+    const held = () => jsm.streams.getMessage(tasks, { seq: ctx.victims.peerSeq }).catch(() => null);
+    assert.ok(await held(), "the peer's task message is in the stream before the term");
+    ctx.atk.publish(`$JS.ACK.${tasks}.${consumer}.1.${ctx.victims.peerSeq}.1.1700000000000000000.0`, "+TERM");
+    await ctx.atk.flush();
+    const gone = await until(async () => ((await held()) === null ? true : null), 5_000, "the peer's task message to be removed");
+    assert.ok(gone, "the limit still exists (if this fails, it was fixed: update docs/security.md)");
 
     // Legitimate work is unaffected: the peer's genuine report is not a duplicate of anything the
     // attacker published, the attacker's own task completes by the protocol, the victims wait untouched.

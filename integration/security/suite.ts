@@ -30,7 +30,7 @@ import { credsOperations } from "./operations-creds.js";
 export const forbiddenOperations: ForbiddenOperation[] = [...brokerOperations, ...natsOperations, ...credsOperations];
 
 /** Polls `read` (bounded by `ms`) until it returns a value. */
-async function until<T>(read: () => Promise<T | null | undefined>, ms: number, what: string): Promise<T> {
+export async function until<T>(read: () => Promise<T | null | undefined>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await read();
