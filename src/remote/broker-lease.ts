@@ -3,7 +3,7 @@
  * issued token) and extending it by heartbeat. Pure functions of the store and the clock, so
  * the fencing rules read in one place.
  */
-import type { ActivityTaskStore } from "../ports/activity-task-store.js";
+import type { ActivityTaskRecord, ActivityTaskStore } from "../ports/activity-task-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
 import type { HeartbeatReply, HeartbeatRequest, StartRequest } from "../contract/tasks.js";
@@ -43,6 +43,13 @@ export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via
   if (task.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
   if (task.status === "COMPLETED" || task.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
   const now = clock.now();
+  const liveLeaseCutoff = new Date(now.getTime() + takeoverGraceMs(b.leaseMs));
+  // Refused before anything can fail the task: a stale attempt, or a newer one while the current
+  // lease is live. A peer of the same queue can get a leased task redelivered to itself (it may
+  // nak any delivery of its consumer), and must not fail the holder's task by claiming another
+  // version or an attempt past maxAttempts.
+  const live = task.status === "LEASED" && task.leaseDeadline !== null && task.leaseDeadline.getTime() > liveLeaseCutoff.getTime();
+  if (req.attempt <= task.attempt || live) return refusedStart(task, req, now);
   let failure: string | null = null;
   if (req.codeVersion !== undefined && req.codeVersion !== task.codeVersion) {
     failure = versionMismatchMessage(task.codeVersion, req.codeVersion, `worker "${req.workerId}"`);
@@ -57,7 +64,6 @@ export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via
   }
   const leaseDeadline = new Date(now.getTime() + b.leaseMs);
   const leaseToken = newSecret();
-  const liveLeaseCutoff = new Date(now.getTime() + takeoverGraceMs(b.leaseMs));
   const r = await store.startAttempt(task.taskId, {
     attempt: req.attempt,
     leaseToken,
@@ -67,20 +73,7 @@ export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via
     liveLeaseCutoff,
   });
   if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
-  if (!r.accepted) {
-    const cur = r.task;
-    if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
-    if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
-      const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
-      return {
-        accepted: false,
-        cancelled: false,
-        reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`,
-        retryAfterMs,
-      };
-    }
-    return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
-  }
+  if (!r.accepted) return refusedStart(r.task, req, now);
   return {
     accepted: true,
     cancelled: false,
@@ -88,6 +81,21 @@ export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via
     ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
     leaseDeadline: leaseDeadline.toISOString(),
   };
+}
+
+/** The answer to a start the lease rule refuses: the current attempt's lease is live, or the start is stale. */
+function refusedStart(cur: ActivityTaskRecord | null, req: StartRequest, now: Date): HeartbeatReply {
+  if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
+  if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
+    const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
+    return {
+      accepted: false,
+      cancelled: false,
+      reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`,
+      retryAfterMs,
+    };
+  }
+  return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
 }
 
 /** Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to stop. */

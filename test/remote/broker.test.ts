@@ -383,6 +383,30 @@ test("a newer attempt cannot take a live lease; it is told when to retry, and st
   assert.ok((await begin(5)).accepted, "a released lease is taken at once");
 });
 
+test("a peer holding a redelivery (and so the capability) cannot fail a task whose lease is live: not by version, not past maxAttempts, not as a stale attempt", async () => {
+  const clock = new FakeClock();
+  const f = await makeFixture({ clock, leaseMs: 10_000 });
+  const id = await f.broker.submit(spec({ maxAttempts: 3 }));
+  const cap = (await f.store.getTask(id))!.capability!;
+  const begin = (attempt: number, codeVersion = "v1") =>
+    f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId: "peer", codeVersion, capability: cap });
+  assert.ok((await begin(1)).accepted);
+  clock.advance(1_000);
+  for (const [what, r] of [
+    ["another version, newer attempt", await begin(2, "bogus")],
+    ["past maxAttempts", await begin(9)],
+    ["another version, same attempt", await begin(1, "bogus")],
+  ] as const) {
+    assert.is(r.accepted, false, what);
+    assert.match(r.reason!, /^(lease_live|stale_attempt)/, `${what}: ${r.reason}`);
+  }
+  const t = (await f.store.getTask(id))!;
+  assert.equal([t.status, t.attempt, t.workerId], ["LEASED", 1, "peer"], "the holder's task is untouched");
+  clock.advance(12_000); // the lease lapsed: a redelivery from other code fails the task, as before
+  assert.match((await begin(2, "bogus")).reason!, /code version mismatch/);
+  assert.is((await f.store.getTask(id))!.status, "FAILED");
+});
+
 test("presigns and reports through another queue's subject are refused", async () => {
   const f = await makeFixture();
   const id = await f.broker.submit(spec({ queue: "a" }));

@@ -16,6 +16,7 @@ import {
   DEFAULT_UNHEALTHY_AFTER_MS,
   parseWorkerRecord,
   workerRegistryBucket,
+  workerRegistryKey,
   type WorkerRecord,
 } from "../../../src/contract/fleet.js";
 
@@ -103,6 +104,13 @@ export async function listWorkers(
     const r = parseWorkerRecord(m.data);
     if (!r.ok) {
       opts.onInvalid?.(m.subject, r.error.message);
+      continue;
+    }
+    // A worker credential may write only its own key, but anything into it: the key, not the body,
+    // says who wrote it, so an entry claiming another worker or queue is not listed.
+    const ownKey = `$KV.${bucket}.${workerRegistryKey(r.value.queue, r.value.id)}`;
+    if (m.subject !== ownKey) {
+      opts.onInvalid?.(m.subject, `entry claims worker "${r.value.id}" of queue "${r.value.queue}", whose key is ${ownKey}`);
       continue;
     }
     if (opts.queue && r.value.queue !== opts.queue) continue;
