@@ -65,7 +65,8 @@ export function register(program: Command): void {
     .option("--health-port <port>", "orchestrator /healthz port (default 19464, a free one if taken; 0 = any)")
     .action(async (raw: Record<string, unknown>) => {
       const o = parseOptions(DevOptions, raw);
-      if (o.natsCreds && !o.natsUrl) throw new InvalidArgumentError("--nats-creds needs --nats-url (the started server uses its own credentials)");
+      if (o.natsCreds && !o.natsUrl)
+        throw new InvalidArgumentError("--nats-creds needs --nats-url (the started server uses its own credentials)");
       // Loaded lazily: the stack pulls in postgres, the AWS SDK and s3rver, which other commands should not pay for.
       const { startDevStack } = await import("../dev/stack.js");
       const { renderBanner } = await import("../dev/banner.js");

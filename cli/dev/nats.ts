@@ -27,7 +27,9 @@ export function natsInstallHint(looked: string[]): string {
   return [
     "jetflow dev needs a NATS server with JetStream and found none:",
     `  no executable nats-server in PATH (${looked.length} directories) and no Docker engine answered.`,
-    ...(offPath.length ? [`  ${offPath[0]} exists but is not on your PATH: export PATH="$PATH:${offPath[0]!.replace(/\/nats-server$/, "")}"`] : []),
+    ...(offPath.length
+      ? [`  ${offPath[0]} exists but is not on your PATH: export PATH="$PATH:${offPath[0]!.replace(/\/nats-server$/, "")}"`]
+      : []),
     "Install one of these, then run jetflow dev again:",
     "  Debian/Ubuntu:  sudo apt-get install -y nats-server",
     "  macOS:          brew install nats-server",
@@ -152,9 +154,12 @@ async function startContainer(authConfig: string, looked: string[]): Promise<Dev
   } catch {
     throw new DevSetupError(natsInstallHint(looked));
   }
-  const config = ["listen: 0.0.0.0:4222", 'jetstream { store_dir: "/data/jetstream" }', "", authConfig.replace(/dir: "[^"]*"/, 'dir: "/data/jwt"')].join(
-    "\n",
-  );
+  const config = [
+    "listen: 0.0.0.0:4222",
+    'jetstream { store_dir: "/data/jetstream" }',
+    "",
+    authConfig.replace(/dir: "[^"]*"/, 'dir: "/data/jwt"'),
+  ].join("\n");
   const container = await new tc.GenericContainer("nats:2.10")
     .withCopyContentToContainer([{ content: config, target: "/etc/nats/jetflow.conf" }])
     .withCommand(["-c", "/etc/nats/jetflow.conf"])

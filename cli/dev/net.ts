@@ -54,7 +54,10 @@ function probeOnce(port: number, greeting: string | undefined, timeoutMs: number
  * Resolves once 127.0.0.1:`port` accepts a connection (and greets with `greeting`), rejects after
  * `deadlineMs` or as soon as `abort()` names a reason (e.g. the server process exited).
  */
-export async function waitForPort(port: number, opts: { greeting?: string; deadlineMs: number; abort?: () => string | undefined }): Promise<void> {
+export async function waitForPort(
+  port: number,
+  opts: { greeting?: string; deadlineMs: number; abort?: () => string | undefined },
+): Promise<void> {
   const until = Date.now() + opts.deadlineMs;
   let wait = 5;
   for (;;) {

@@ -59,6 +59,8 @@ export interface DevStackOptions {
 /** A running stack. `stop()` ends every process and frees every port it took. */
 export interface DevStack {
   urls: { nats: string; postgres: string; s3: string; health: string };
+  /** Where artifacts are and how to reach them (the embedded server's fixed dev keys, or AWS_* env). */
+  s3: { endpoint: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   sources: { nats: string; postgres: string; s3: string };
   /** The `creds init` directory (operator-mode NATS only). */
   credsDir: string | undefined;
@@ -198,24 +200,31 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
     if (workerModule && o.workers.length > 0) {
       const bin = join(packageRoot(), "bin", "jetflow.js");
       const topology = createTopology();
+      // One at a time: issuing rewrites the directory's list of issued credentials.
+      const credsFiles = new Map<string, string | undefined>();
+      for (const w of o.workers) {
+        if (!credsDir) {
+          credsFiles.set(w.id, o.natsCreds);
+          continue;
+        }
+        // Same code as `jetflow creds issue`: the worker may pull, ack and report for this queue only.
+        const issued = await issueWorkerCreds(credsDir, topology, {
+          queue,
+          codeVersion,
+          workerId: w.id,
+          name: `worker-${queue}-${w.id}`.replace(/[^A-Za-z0-9_-]/g, "_"),
+          expiresAt: new Date(Date.now() + 7 * 86_400_000),
+        });
+        mkdirSync(join(credsDir, "workers"), { recursive: true });
+        const file = join(credsDir, "workers", `${w.id}.creds`);
+        await writeFile(file, issued.creds, { mode: 0o600 });
+        await chmod(file, 0o600);
+        credsFiles.set(w.id, file);
+      }
       await Promise.all(
         o.workers.map(async (w) => {
-          let credsFile: string | undefined = credsDir ? undefined : o.natsCreds;
-          if (credsDir) {
-            // Same code as `jetflow creds issue`: the worker may pull, ack and report for this queue only.
-            const issued = await issueWorkerCreds(credsDir, topology, {
-              queue,
-              codeVersion,
-              workerId: w.id,
-              name: `worker-${queue}-${w.id}`.replace(/[^A-Za-z0-9_-]/g, "_"),
-              expiresAt: new Date(Date.now() + 7 * 86_400_000),
-            });
-            mkdirSync(join(credsDir, "workers"), { recursive: true });
-            credsFile = join(credsDir, "workers", `${w.id}.creds`);
-            await writeFile(credsFile, issued.creds, { mode: 0o600 });
-            await chmod(credsFile, 0o600);
-          }
-          return startDevWorker({
+          const credsFile = credsFiles.get(w.id);
+          const worker = await startDevWorker({
             id: w.id,
             ...(w.labels ? { labels: w.labels } : {}),
             bin,
@@ -228,10 +237,8 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
             logDir,
             env: { ...process.env, ...o.workerEnv },
             readyTimeoutMs: 90_000,
-          }).then((worker) => {
-            workers.push(worker);
-            return worker;
           });
+          workers.push(worker);
         }),
       );
     } else if (o.workers.length > 0) {
@@ -239,7 +246,12 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
     }
     return {
       urls: { nats: natsUrl, postgres: databaseUrl, s3: s3Conf.endpoint, health: `http://127.0.0.1:${health.port}/healthz` },
-      sources: { nats: nats?.source ?? "--nats-url", postgres: pg?.source ?? "--database-url", s3: s3 ? "embedded s3rver (SigV4)" : "--s3-endpoint" },
+      s3: s3Conf,
+      sources: {
+        nats: nats?.source ?? "--nats-url",
+        postgres: pg?.source ?? "--database-url",
+        s3: s3 ? "embedded s3rver (SigV4)" : "--s3-endpoint",
+      },
       credsDir,
       cliCreds,
       workflows,

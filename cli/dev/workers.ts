@@ -40,7 +40,10 @@ export interface StartWorkerOptions {
 /** Starts `jetflow worker` and resolves once it logged "worker started" (bounded), else rejects with its log. */
 export async function startDevWorker(o: StartWorkerOptions): Promise<DevWorker> {
   const args = [o.bin, "worker", "--queue", o.queue, "--code-version", o.codeVersion, "--worker-id", o.id, "--module", o.module];
-  args.push("--servers", o.servers, "--heartbeat-ms", String(o.heartbeatMs), "--fleet-heartbeat-ms", "5000");
+  // Short pulls: a draining worker waits for its current pull, so this bounds how long Ctrl+C takes.
+  args.push("--servers", o.servers, "--heartbeat-ms", String(o.heartbeatMs), "--poll-ms", "1000", "--fleet-heartbeat-ms", "5000");
+  // Inline: no per-attempt thread (and TypeScript compile in it), so a dev round trip takes milliseconds.
+  args.push("--isolation", "inline");
   if (o.credsFile) args.push("--creds", o.credsFile);
   if (o.labels) args.push("--labels", o.labels);
   const logFile = join(o.logDir, `worker-${o.id}.log`);
@@ -61,7 +64,10 @@ export async function startDevWorker(o: StartWorkerOptions): Promise<DevWorker> 
     child.once("error", () => resolve(null));
   });
   await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`worker ${o.id} did not start within ${o.readyTimeoutMs} ms:\n${recent}`)), o.readyTimeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`worker ${o.id} did not start within ${o.readyTimeoutMs} ms:\n${recent}`)),
+      o.readyTimeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       log.write(chunk);
       if (started) return;

@@ -55,7 +55,11 @@ export const wordStats = defineStage({
     }
     const bytes = await ctx.artifacts.get(ctx.input.artifactKey); // presigned GET
     if (!bytes) throw new Error(`document ${ctx.input.artifactKey} is missing`);
-    const words = new TextDecoder().decode(bytes).toLowerCase().match(/[a-z']+/g) ?? [];
+    const words =
+      new TextDecoder()
+        .decode(bytes)
+        .toLowerCase()
+        .match(/[a-z']+/g) ?? [];
     const counts = new Map<string, number>();
     for (const w of words) if (!STOP.has(w) && w.length > 2) counts.set(w, (counts.get(w) ?? 0) + 1);
     const topWords = [...counts.entries()]
@@ -68,10 +72,10 @@ export const wordStats = defineStage({
   },
 });
 
-/** Renders a cover image (SVG) for the document: the "GPU" work, run only by a worker labelled gpu=true. */
+/** Renders a cover image (SVG) for the document: the "heavy" work a GPU worker would do. */
 export const renderCover = defineStage({
   id: "render-cover",
-  name: "Render cover (gpu)",
+  name: "Render cover",
   schemas: { input: DocumentRef, output: CoverOutput, config: z.object({}) },
   retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 100 },
   async execute(ctx) {

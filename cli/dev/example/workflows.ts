@@ -5,7 +5,7 @@
  * | group | stage | where |
  * | --- | --- | --- |
  * | 0 | fetch-document | orchestrator; stores the text as an artifact |
- * | 1 | word-stats, render-cover, summarize (parallel) | a worker; a worker labelled gpu=true; orchestrator |
+ * | 1 | word-stats, render-cover, summarize (parallel) | a worker; a worker; orchestrator |
  * | 2 | translate-batch | async-batch: submits to a batch service, suspends, resumes when done |
  * | 3 | report | orchestrator; reads the workers' artifacts back, stores report.json |
  */
@@ -139,12 +139,12 @@ export function createWorkflows({ remote }: WorkflowModuleContext) {
     new WorkflowBuilder(
       EXAMPLE_WORKFLOW_ID,
       "Document report",
-      "fetch a document; word stats on a worker, a cover on a gpu worker and a summary in parallel; a batch translation; a report",
+      "fetch a document; word stats and a cover on workers and a summary in parallel; a batch translation; a report",
       ExampleInput,
       ReportOutput,
     )
       .pipe(fetchDocument)
-      .parallel([remote.stage(wordStats, onWorker), remote.stage(renderCover, { ...onWorker, requiredLabels: { gpu: "true" } }), summarize])
+      .parallel([remote.stage(wordStats, onWorker), remote.stage(renderCover, onWorker), summarize])
       .pipe(translate)
       .pipe(report)
       .build(),
