@@ -65,6 +65,12 @@ export function register(program: Command): void {
     .option("--health-port <port>", "orchestrator /healthz port (default 19464, a free one if taken; 0 = any)")
     .action(async (raw: Record<string, unknown>) => {
       const o = parseOptions(DevOptions, raw);
+      // The printed "export JETFLOW_NATS_URL=… JETFLOW_NATS_CREDS=<dir>/nats-auth/…" is for other
+      // shells; when it is set in this one, it names the dev server itself, not an external NATS.
+      if (!raw.natsUrl && o.natsCreds && resolve(o.natsCreds).startsWith(`${resolve(o.dir, "nats-auth")}/`)) {
+        o.natsUrl = "";
+        o.natsCreds = "";
+      }
       if (o.natsCreds && !o.natsUrl)
         throw new InvalidArgumentError("--nats-creds needs --nats-url (the started server uses its own credentials)");
       // Loaded lazily: the stack pulls in postgres, the AWS SDK and s3rver, which other commands should not pay for.
@@ -100,13 +106,17 @@ export function register(program: Command): void {
         });
       }
       let stopping = false;
+      let firstSignalAt = 0;
       await new Promise<void>((done) => {
         const onSignal = (signal: NodeJS.Signals) => {
+          // One Ctrl+C can arrive twice (the terminal's group signal, and npx relaying it).
+          if (stopping && Date.now() - firstSignalAt < 2_000) return;
           if (stopping) {
             say(`second ${signal}: killing what is left`);
             process.exit(130); // the stack's exit hook SIGKILLs the children
           }
           stopping = true;
+          firstSignalAt = Date.now();
           say(`${signal}: stopping workers, orchestrator, NATS, S3 and Postgres`);
           stack.stop().then(
             () => {

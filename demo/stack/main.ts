@@ -50,10 +50,13 @@ async function main(): Promise<number> {
   let nc: NatsConnection | undefined;
   let view: ProgressView | undefined;
   const refused: string[] = [];
-  let interrupted = false;
+  let interruptedAt = 0;
   const onSignal = () => {
-    if (interrupted) process.exit(130); // the stack's exit hook kills what is left
-    interrupted = true;
+    // One Ctrl+C can arrive twice (the terminal's group signal, and tsx/npm relaying it):
+    // only a signal well after the first one means "force".
+    if (interruptedAt && Date.now() - interruptedAt > 2_000) process.exit(130); // the stack's exit hook kills what is left
+    if (interruptedAt) return;
+    interruptedAt = Date.now();
     say("\ninterrupted: stopping every process the demo started");
     void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
   };
@@ -138,8 +141,9 @@ async function main(): Promise<number> {
     await nc?.close();
     if (stack) {
       say("\nstopping workers, orchestrator, NATS, S3 and Postgres …");
+      const t1 = Date.now();
       await stack.stop();
-      say("all demo processes stopped.");
+      say(`all demo processes stopped (${((Date.now() - t1) / 1000).toFixed(1)} s).`);
     }
     rmSync(chaosFile, { force: true });
     await telemetry.shutdown();

@@ -8,6 +8,7 @@ import type { DevStack } from "../../cli/dev/stack.js";
 interface ReportOutput {
   artifacts: Record<string, string>;
   ranBy: Record<string, string>;
+  taskAttempts: Record<string, number>;
   topWords: string[];
   translation: string[];
 }
@@ -35,9 +36,11 @@ export async function printSummary(o: {
   for (const s of [...run.stages].sort((a, b) => a.groupIndex - b.groupIndex)) {
     const ms = s.startedAt && s.completedAt ? Date.parse(s.completedAt) - Date.parse(s.startedAt) : undefined;
     const worker = out.ranBy?.[s.stageId];
+    // A remote stage's kernel attempt stays 1 while its task is redelivered; the task's attempt is the one to show.
+    const attempt = out.taskAttempts?.[s.stageId] ?? s.attempt;
     const who = worker ? `${worker} (worker process, pid ${pidOf(worker) ?? "?"})` : `orchestrator (pid ${process.pid})`;
     say(
-      `  ${s.stageId.padEnd(16)} ${String(s.attempt).padStart(7)}  ${ms !== undefined ? `${(ms / 1000).toFixed(2)} s`.padStart(8) : "       -"}  ${who}  ${s.status}`,
+      `  ${s.stageId.padEnd(16)} ${String(attempt).padStart(7)}  ${ms !== undefined ? `${(ms / 1000).toFixed(2)} s`.padStart(8) : "       -"}  ${who}  ${s.status}`,
     );
   }
   let ok = o.result.status === "COMPLETED";
@@ -63,12 +66,12 @@ export async function printSummary(o: {
   }
   if (out.translation) say(`\n  translation (async batch): ${out.translation.join(" ")}`);
   if (o.chaos) {
-    const ws = run.stages.find((s) => s.stageId === "word-stats");
+    const attempts = out.taskAttempts?.["word-stats"] ?? 0;
     say(
-      `\n  chaos: word-stats took ${ws?.attempt ?? "?"} attempts; ${o.refused.length} late report(s) refused by the broker (fencing)` +
+      `\n  chaos: word-stats completed on task attempt ${attempts}; ${o.refused.length} late report(s) refused by the broker (fencing)` +
         (o.refused.length ? "" : " — expected one"),
     );
-    ok &&= (ws?.attempt ?? 0) >= 2 && o.refused.length > 0;
+    ok &&= attempts >= 2 && o.refused.length > 0;
   }
   const dir = relative(process.cwd(), stack.logDir.replace(/\/logs$/, "")) || ".";
   say("");

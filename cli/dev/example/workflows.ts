@@ -103,6 +103,8 @@ const ReportOutput = z.object({
   translation: z.array(z.string()),
   artifacts: z.record(z.string(), z.string()),
   ranBy: z.record(z.string(), z.string()),
+  /** Attempt of the remote task that counted (2 after a redelivery). */
+  taskAttempts: z.record(z.string(), z.number().int()),
 });
 
 const report = defineStage({
@@ -126,6 +128,7 @@ const report = defineStage({
       translation: translation.sentences,
       artifacts: { document: doc.artifactKey, stats: stats.artifactKey, cover: cover.artifactKey },
       ranBy: { "word-stats": stats.worker, "render-cover": cover.worker },
+      taskAttempts: { "word-stats": stats.attempt, "render-cover": cover.attempt },
     };
     const put = await ctx.artifacts.put("report.json", JSON.stringify(body, null, 2), { contentType: "application/json" });
     return { output: { ...body, artifacts: { ...body.artifacts, report: put.key } } };
