@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alive, killGroup, root, start, type Proc } from "./processes.js";
+import { natsOrSkip } from "./processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jetflow-demo-test-"));
 // As root the embedded Postgres runs as user postgres, which must be able to enter the state directory.
@@ -19,7 +20,21 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("npm run demo completes a run on worker processes and exits 0, leaving no process behind", async () => {
+const t = natsOrSkip("integration/dev/demo") ? test : test.skip;
+
+/** Runs the demo's entry from the test's own directory (its .jetflow/ state is this test's) until it exits. */
+async function runDemo(args: string[]): Promise<{ code: number | null; out: string }> {
+  demo = start(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "demo/stack/main.ts"), ...args], { cwd: dir });
+  const { code } = await Promise.race([
+    demo.exited,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`demo did not finish in 240 s:\n${demo!.output()}`)), 240_000).unref(),
+    ),
+  ]);
+  return { code, out: demo.output() };
+}
+
+t("npm run demo completes a run on worker processes and exits 0, leaving no process behind", async () => {
   // The demo's entry, run from an empty directory so its .jetflow/ state is this test's own.
   demo = start(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "demo/stack/main.ts")], { cwd: dir });
   const { code } = await Promise.race([
@@ -40,6 +55,15 @@ test("npm run demo completes a run on worker processes and exits 0, leaving no p
   assert.ok(trace && !/^0+$/.test(trace[1]!), `a real trace id: ${trace?.[1]}`);
   assert.match(out, /npx jetflow runs get [0-9a-f-]{36}/);
   for (const p of pids) assert.not.ok(alive(p.pid), `worker ${p.id} (pid ${p.pid}) still runs`);
+});
+
+t("--chaos: the frozen worker's task is redelivered to the other worker and its late report is refused", async () => {
+  const { code, out } = await runDemo(["--chaos"]);
+  assert.is(code, 0, out);
+  assert.match(out, /chaos: froze worker-(gpu|cpu) \(pid \d+, SIGSTOP\) mid-task/);
+  assert.match(out, /chaos: broker REFUSED the late report of attempt 1 from worker-(gpu|cpu)/);
+  assert.match(out, /word-stats completed on task attempt 2; 1 late report\(s\) refused/);
+  assert.match(out, /word-stats\/2\/stats\.json/, "the artifact of the redelivered attempt is the one kept");
 });
 
 test.run();

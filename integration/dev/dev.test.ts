@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { alive, killGroup, listening, root, start, type Proc } from "./processes.js";
+import { alive, killGroup, listening, natsOrSkip, root, start, type Proc } from "./processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jetflow-dev-test-"));
 // As root the embedded Postgres runs as user postgres, which must be able to enter the state directory.
@@ -24,7 +24,9 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("jetflow dev starts the stack; runs create --wait from another process completes; SIGINT leaves no process or port", async () => {
+const t = natsOrSkip("integration/dev/dev") ? test : test.skip;
+
+t("jetflow dev starts the stack; runs create --wait from another process completes; SIGINT leaves no process or port", async () => {
   dev = start(process.execPath, [bin, "dev", "--nats-port", "0", "--postgres-port", "0", "--s3-port", "0", "--health-port", "0"], {
     cwd: dir,
     env: cleanEnv,

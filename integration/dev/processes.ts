@@ -1,6 +1,8 @@
 /** Spawning the real `jetflow dev` / demo processes for integration/dev tests, with bounded, event-driven waits. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect as tcpConnect } from "node:net";
+import { findNatsServer } from "../../cli/dev/nats.js";
+import { inCI } from "../harness/lifecycle.js";
 
 export const root = new URL("../..", import.meta.url).pathname;
 
@@ -90,4 +92,12 @@ export function killGroup(p: Proc | undefined): void {
       // already gone
     }
   }
+}
+
+/** True when `jetflow dev` can start nats-server here; outside CI a missing one skips (loudly), in CI it fails. */
+export function natsOrSkip(who: string): boolean {
+  if (findNatsServer().bin) return true;
+  if (inCI()) throw new Error(`${who}: nats-server is not on PATH (apt-get install -y nats-server)`);
+  console.warn(`SKIP ${who}: nats-server is not on PATH (apt-get install -y nats-server)`);
+  return false;
 }
