@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerCreds } from "./creds.js";
+import { register as registerDev } from "./dev.js";
 import { register as registerMigrate } from "./migrate.js";
 import { register as registerOrchestrator } from "./orchestrator.js";
 import { register as registerRuns } from "./runs.js";
@@ -16,6 +17,7 @@ import { register as registerWorker } from "./worker.js";
 /** Registers all subcommands on the root `jetflow` program. */
 export function registerCommands(program: Command): void {
   registerCreds(program);
+  registerDev(program);
   registerMigrate(program);
   registerOrchestrator(program);
   registerRuns(program);

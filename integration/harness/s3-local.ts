@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { makeOwnedTempDir, onProcessExit, sweepStaleTempDirs } from "./lifecycle.js";
-import { patchS3rverModules, realS3Middleware, type KoaContext } from "./s3rver-compat.js";
+import { patchS3rverModules, realS3Middleware, type KoaContext } from "../../cli/dev/s3rver-compat.js";
 import type { S3Service } from "./types.js";
 
 /** Credentials of the local server. Fixed so a failing test can be replayed by hand (curl, aws-cli). */

@@ -1,7 +1,7 @@
 /**
  * Makes the in-process `@20minutes/s3rver` 4 behave like S3 where jetflow's tests can tell the
  * difference. Each fix names the s3rver behaviour it corrects; none weakens verification.
- * Used only by ./s3-local.ts.
+ * Used by the embedded S3 of `jetflow dev` (./s3.ts) and the test harness (integration/harness/s3-local.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { access, rm } from "node:fs/promises";
