@@ -115,7 +115,15 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async startAttempt(
     taskId: string,
-    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
+    s: {
+      attempt: number;
+      leaseToken: string;
+      workerId: string;
+      leaseDeadline: Date;
+      now: Date;
+      liveLeaseCutoff: Date;
+      capability?: string | null;
+    },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
     const { sql, t } = this;
     // A newer attempt, or the same call repeated by the current holder (idempotent retry).
@@ -123,6 +131,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
         worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
       where task_id = ${taskId} and status <> all(${TERMINAL})
+        ${s.capability !== undefined ? sql`and capability is not distinct from ${s.capability}` : sql``}
         and ((attempt < ${s.attempt} and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
           or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
       returning *`;
@@ -132,13 +141,14 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async recordHeartbeat(
     taskId: string,
-    b: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
   ): Promise<{ accepted: boolean; cancelled: boolean }> {
     const { sql, t } = this;
+    const holds = sql`task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}`;
     const rows = await sql`
-      update ${t.activityTasks} set heartbeat_details = ${json(sql, b.details)}, heartbeat_at = ${b.now},
-        lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
-      where task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}
+      update ${t.activityTasks} set ${b.details !== undefined ? sql`heartbeat_details = ${json(sql, b.details)},` : sql``}
+        heartbeat_at = ${b.now}, lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
+      where ${holds}
       returning task_id`;
     if (rows.length > 0) return { accepted: true, cancelled: false };
     // Any holder of a cancelled task is told to stop, whichever attempt it runs.

@@ -28,6 +28,8 @@ export interface LeasedTask {
   heartbeatDetails: unknown;
   /** W3C trace context the delivery carried (message headers, else the task body's carrier). */
   traceContext?: TraceCarrier;
+  /** The lease length the broker stated at start (the task consumer's AckWait), when it did. */
+  leaseMs?: number;
 }
 
 /** Options of {@link WorkerTransport.next}: who asks, and how long to wait. */
@@ -49,7 +51,18 @@ export type PresignCall = Omit<PresignRequest, "taskId" | "attempt" | "leaseToke
 export interface WorkerTransport {
   /** The next task this worker may run, already started at the broker; null when none arrived in time. */
   next(queue: string, opts: NextOptions): Promise<LeasedTask | null>;
-  /** Extends the lease and stores progress; the reply says whether to stop (`cancelled`, `!accepted`). */
+  /**
+   * Optional: up to `max` tasks in one go (one pull, their starts in parallel), waiting like
+   * `next` when none is ready; empty when none arrived in time. Workers with free capacity for
+   * several tasks use it instead of `next`.
+   */
+  nextBatch?(queue: string, opts: NextOptions, max: number): Promise<LeasedTask[]>;
+  /**
+   * Optional: keeps the delivery alive at the transport alone (JetStream: `+WPI`, no broker
+   * request, no database write). Plain liveness beats between broker heartbeats use it.
+   */
+  keepAlive?(lease: LeasedTask): Promise<void>;
+  /** Extends the lease and stores progress (`details` undefined: no new progress); the reply says whether to stop (`cancelled`, `!accepted`). */
   heartbeat(lease: LeasedTask, details: unknown): Promise<HeartbeatReply>;
   /** Persists the report durably, then acknowledges the task (never the other way round). */
   report(lease: LeasedTask, report: ReportMessage): Promise<void>;
