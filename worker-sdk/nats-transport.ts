@@ -6,7 +6,6 @@
  * | --------- | --------------------------------------------------------------------------------- |
  * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
  * | nextBatch | one `{batch: max, no_wait}` pull of what is ready (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
- * | keepAlive | `+WPI` on the ack subject only (AckWait restarts): a plain liveness beat           |
  * | heartbeat | `+WPI` on the ack subject (AckWait restarts), then heartbeat request/reply       |
  * | report    | if the delivery was renewed more than half a lease ago: `+WPI` + heartbeat (still ours?); publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
  * | release   | `-NAK {"delay"}`                                                                  |
@@ -249,7 +248,6 @@ export function createNatsWorkerTransport(
       workerId: o.workerId,
       heartbeatDetails: reply.heartbeatDetails,
       ...(traceContext ? { traceContext } : {}),
-      ...(reply.leaseMs !== undefined ? { leaseMs: reply.leaseMs } : {}),
     };
   }
 
@@ -339,14 +337,6 @@ export function createNatsWorkerTransport(
       if (failed && leases.length === 0) throw failed.reason;
       if (failed) logger.warn({ err: String(failed.reason) }, "some pulled tasks could not be started; given back");
       return leases;
-    },
-
-    async keepAlive(l) {
-      const d = held.get(l.leaseToken);
-      if (!d) return;
-      const at = performance.now();
-      await send(d.reply, "+WPI");
-      d.renewedAt = at;
     },
 
     async heartbeat(l, details) {

@@ -5,6 +5,7 @@
  * tasks finish, then it resolves. Given the activity module's path, each attempt's stage code
  * runs in its own worker thread (see thread-runner.ts); options: worker-options.ts.
  */
+import { setMaxListeners } from "node:events";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
@@ -53,6 +54,8 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const inFlight = new Map<string, Promise<void>>();
   const pollAbort = new AbortController();
   const hardStop = new AbortController();
+  // Every in-flight task listens for a hard stop: allow as many listeners as tasks without a leak warning.
+  setMaxListeners(max + 10, hardStop.signal);
   let loop: Promise<void> | null = null;
   let stopping = false;
   let stopped: Promise<void> | null = null;

@@ -28,8 +28,6 @@ export interface LeasedTask {
   heartbeatDetails: unknown;
   /** W3C trace context the delivery carried (message headers, else the task body's carrier). */
   traceContext?: TraceCarrier;
-  /** The lease length the broker stated at start (the task consumer's AckWait), when it did. */
-  leaseMs?: number;
 }
 
 /** Options of {@link WorkerTransport.next}: who asks, and how long to wait. */
@@ -57,11 +55,6 @@ export interface WorkerTransport {
    * several tasks use it instead of `next`.
    */
   nextBatch?(queue: string, opts: NextOptions, max: number): Promise<LeasedTask[]>;
-  /**
-   * Optional: keeps the delivery alive at the transport alone (JetStream: `+WPI`, no broker
-   * request, no database write). Plain liveness beats between broker heartbeats use it.
-   */
-  keepAlive?(lease: LeasedTask): Promise<void>;
   /** Extends the lease and stores progress (`details` undefined: no new progress); the reply says whether to stop (`cancelled`, `!accepted`). */
   heartbeat(lease: LeasedTask, details: unknown): Promise<HeartbeatReply>;
   /** Persists the report durably, then acknowledges the task (never the other way round). */
