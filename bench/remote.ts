@@ -22,7 +22,12 @@ import { spec, stage } from "../test/remote/helpers/fixture.js";
 
 const N = Number(process.argv[2] ?? 500);
 const SUBMITTERS = Number(process.argv[3] ?? 16);
-const WORKERS = [1, 4, 16];
+/** [worker processes, maxConcurrentTasks each]: 16 tasks in flight either way. */
+const WORKERS: [number, number][] = [
+  [1, 16],
+  [4, 4],
+  [16, 1],
+];
 const QUEUE = "bench";
 const VERSION = "v1";
 const enc = new TextEncoder();
@@ -75,6 +80,7 @@ async function remoteRun(
   n: number,
   width: number,
   oneInFlight = false,
+  perWorker = 1,
 ): Promise<Measured> {
   const pg = await postgresTaskStore(pgUrl);
   const topology = freshTopology();
@@ -105,6 +111,7 @@ async function remoteRun(
         workerId: `w${i}`,
         registry: { heavy: body },
         pollWaitMs: 1_000,
+        maxConcurrentTasks: perWorker,
       });
       w.start();
       running.push({ w, nc, ...(transport.close ? { close: transport.close } : {}) });
@@ -232,11 +239,12 @@ async function main(): Promise<void> {
     // Warm-up (JIT, connection pools), not reported.
     await remoteRun(nats.url, pgsvc.url, 4, Math.min(100, N), SUBMITTERS);
     await rawRun(nc, nats.url, 4, Math.min(100, N), SUBMITTERS);
-    for (const w of WORKERS) {
-      const raw = await rawRun(nc, nats.url, w, N, SUBMITTERS);
-      const remote = await remoteRun(nats.url, pgsvc.url, w, N, SUBMITTERS);
+    for (const [w, per] of WORKERS) {
+      // The raw loop holds one message per connection, so it runs w x per connections.
+      const raw = await rawRun(nc, nats.url, w * per, N, SUBMITTERS);
+      const remote = await remoteRun(nats.url, pgsvc.url, w, N, SUBMITTERS, false, per);
       console.log(
-        `${String(w).padStart(2)} workers: remote ${rate(remote, N)} tasks/s (${remote.ms.toFixed(0)} ms), raw JetStream ${rate(raw, N)} msgs/s (${raw.ms.toFixed(0)} ms), ratio remote/raw ${(raw.ms / remote.ms).toFixed(2)}`,
+        `${String(w).padStart(2)} workers x ${String(per).padStart(2)}: remote ${rate(remote, N)} tasks/s (${remote.ms.toFixed(0)} ms), raw JetStream ${rate(raw, N)} msgs/s (${raw.ms.toFixed(0)} ms), ratio remote/raw ${(raw.ms / remote.ms).toFixed(2)}`,
       );
       console.log(`   dispatch latency under load: remote ${lat(remote)}; raw ${lat(raw)}`);
     }

@@ -1,7 +1,8 @@
 /**
  * Keeps one attempt's lease alive and forwards progress. Sends at most one heartbeat per
- * interval (always the latest details), and one every interval even if the stage never calls
- * `ctx.heartbeat`, so a cancel is noticed within one interval.
+ * interval, and one every interval even if the stage never calls `ctx.heartbeat`, so a cancel
+ * is noticed within one interval. Details travel only when the stage reported new ones: a plain
+ * liveness beat carries none and the broker keeps the stored ones (e.g. a previous attempt's).
  */
 import type { HeartbeatReply } from "../src/contract/tasks.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
@@ -47,9 +48,10 @@ export class Heartbeater {
   private send(): void {
     if (this.inflight) return; // coalesce: the next tick carries the latest details
     this.lastSentAt = Date.now();
+    const details = this.dirty ? this.latest : undefined;
     this.dirty = false;
     this.inflight = this.transport
-      .heartbeat(this.lease, this.latest)
+      .heartbeat(this.lease, details)
       .then(
         (reply) => {
           if (reply.accepted) {
@@ -60,6 +62,8 @@ export class Heartbeater {
           this.onReply(reply);
         },
         (err: unknown) => {
+          // Unsent details go with the next beat (unless newer ones replaced them meanwhile).
+          if (details !== undefined) this.dirty = true;
           // The lease may still be valid; the next tick retries, and a lost lease shows in its reply.
           this.logger.warn({ taskId: this.lease.task.taskId, attempt: this.lease.attempt, err: String(err) }, "heartbeat failed");
         },

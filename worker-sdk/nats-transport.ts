@@ -5,8 +5,9 @@
  * | call      | wire                                                                              |
  * | --------- | --------------------------------------------------------------------------------- |
  * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
+ * | nextBatch | one `{batch: max, no_wait}` pull of what is ready (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
  * | heartbeat | `+WPI` on the ack subject (AckWait restarts), then heartbeat request/reply       |
- * | report    | publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
+ * | report    | if the delivery was renewed more than half a lease ago: `+WPI` + heartbeat (still ours?); publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
  * | release   | `-NAK {"delay"}`                                                                  |
  * | presign   | request/reply on `<p>.broker.<queue>.presign`                                     |
  *
@@ -34,6 +35,7 @@ import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
 import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
+import { pullReady } from "./ready-pull.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 
 export interface NatsWorkerTransportOptions {
@@ -65,6 +67,10 @@ export class NatsTransportError extends Error {
 interface Delivery {
   reply: string;
   attempt: number;
+  /** performance.now() when its AckWait last restarted, or earlier: the pull was sent, or a +WPI. */
+  renewedAt: number;
+  /** AckWait as the broker stated it (or the `leaseMs` option); unknown: always re-check before the report. */
+  leaseMs: number | undefined;
 }
 
 const enc = new TextEncoder();
@@ -178,8 +184,8 @@ export function createNatsWorkerTransport(
     return Number.isInteger(n) && n >= 1 ? n : null;
   }
 
-  /** Turns one pulled message into a lease, or disposes of it and returns null. */
-  async function lease(m: Msg, o: NextOptions): Promise<LeasedTask | null> {
+  /** Turns one pulled message into a lease, or disposes of it and returns null. `pulledAt`: when the pull was sent. */
+  async function lease(m: Msg, o: NextOptions, pulledAt: number): Promise<LeasedTask | null> {
     const attempt = m.reply ? deliveryCount(m.reply) : null;
     if (!m.reply || attempt === null) {
       logger.error({ subject: m.subject, reply: m.reply ?? "" }, "pulled a message without a JetStream ack subject; ignored");
@@ -232,7 +238,7 @@ export function createNatsWorkerTransport(
       return null;
     }
     const leaseToken = reply.leaseToken!;
-    held.set(leaseToken, { reply: m.reply, attempt });
+    held.set(leaseToken, { reply: m.reply, attempt, renewedAt: pulledAt, leaseMs: reply.leaseMs ?? opts.leaseMs });
     // The message's trace headers (the broker's dispatch span) win over the body's persisted carrier.
     const traceContext = carrierFromHeaders(m.headers) ?? task.traceContext;
     return {
@@ -245,11 +251,23 @@ export function createNatsWorkerTransport(
     };
   }
 
+  /**
+   * Whether the delivery certainly has not been redelivered: its AckWait restarted less than half
+   * a lease ago, so the server cannot have handed the message to a later attempt yet.
+   */
+  function fresh(d: Delivery | undefined): boolean {
+    return d !== undefined && d.leaseMs !== undefined && performance.now() - d.renewedAt < d.leaseMs / 2;
+  }
+
   /** Drops `l` from the held deliveries unless the broker confirms it still holds the lease (or the task was cancelled). */
   async function verifyLease(l: LeasedTask): Promise<void> {
     const d = held.get(l.leaseToken);
     try {
-      if (d) await send(d.reply, "+WPI");
+      if (d) {
+        const at = performance.now();
+        await send(d.reply, "+WPI");
+        d.renewedAt = at;
+      }
       const reply = await heartbeatRequest({ taskId: l.task.taskId, attempt: l.attempt, leaseToken: l.leaseToken, workerId: l.workerId });
       if (reply.accepted || reply.cancelled) return;
       logger.info(
@@ -266,7 +284,7 @@ export function createNatsWorkerTransport(
     held.delete(l.leaseToken);
   }
 
-  return {
+  const transport: WorkerTransport & { readonly consumer: string } = {
     consumer,
     async next(queue, o) {
       if (queue !== opts.queue || o.codeVersion !== opts.codeVersion) {
@@ -280,17 +298,55 @@ export function createNatsWorkerTransport(
       while (!signal.aborted) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) return null;
+        const pulledAt = performance.now();
         const m = await pullOrAbort(Math.max(1, Math.min(remaining, maxPullMs)), signal);
         if (!m) continue;
-        const leased = await lease(m, o);
+        const leased = await lease(m, o, pulledAt);
         if (leased) return leased;
       }
       return null;
     },
 
+    async nextBatch(queue, o, max) {
+      if (max <= 1) {
+        const one = await transport.next(queue, o);
+        return one ? [one] : [];
+      }
+      const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
+      if (signal.aborted) return [];
+      const pulledAt = performance.now();
+      let ready: Msg[];
+      try {
+        ready = await pullReady(nc, nextSubject, max, timeout);
+      } catch (err) {
+        throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} failed: ${(err as Error).message}`);
+      }
+      if (signal.aborted) {
+        await Promise.all(ready.map((m) => nak(m.reply!, 0)));
+        return [];
+      }
+      if (ready.length === 0) {
+        // Nothing waiting: long-poll for one, so an idle worker starts a new task the moment it is published.
+        const one = await transport.next(queue, o);
+        return one ? [one] : [];
+      }
+      const settled = await Promise.allSettled(ready.map((m) => lease(m, o, pulledAt)));
+      const leases = settled.flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value] : []));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      // Those that failed were given back (nak) by lease(); an error surfaces only when nothing started.
+      if (failed && leases.length === 0) throw failed.reason;
+      if (failed) logger.warn({ err: String(failed.reason) }, "some pulled tasks could not be started; given back");
+      return leases;
+    },
+
     async heartbeat(l, details) {
       const d = held.get(l.leaseToken);
-      if (d) await send(d.reply, "+WPI"); // only the delivery we still hold extends its AckWait
+      if (d) {
+        // Only the delivery we still hold extends its AckWait.
+        const at = performance.now();
+        await send(d.reply, "+WPI");
+        d.renewedAt = at;
+      }
       const reply = await heartbeatRequest({
         taskId: l.task.taskId,
         attempt: l.attempt,
@@ -307,8 +363,9 @@ export function createNatsWorkerTransport(
     async report(l, report) {
       const body = encodeTaskBody(ReportMessage, "report message", report);
       // Still ours? The server applies an ack by stream sequence, so a delivery whose lease expired
-      // must not ack the message a later attempt now holds. The check also renews the lease for the ack.
-      await verifyLease(l);
+      // must not ack the message a later attempt now holds. The check also renews the lease for the
+      // ack. Skipped while the delivery is fresh: no redelivery can exist before its AckWait ends.
+      if (!fresh(held.get(l.leaseToken))) await verifyLease(l);
       // Durable first: the PubAck proves JetStream stored the report; a retry of the same attempt is deduplicated.
       await js.publish(topology.reportSubject(opts.queue), body, {
         msgID: reportMsgId(l.task.taskId, l.attempt, l.leaseToken),
@@ -358,4 +415,5 @@ export function createNatsWorkerTransport(
       held.clear();
     },
   };
+  return transport;
 }

@@ -5,10 +5,12 @@
  * tasks finish, then it resolves. Given the activity module's path, each attempt's stage code
  * runs in its own worker thread (see thread-runner.ts); options: worker-options.ts.
  */
+import { setMaxListeners } from "node:events";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
+import type { LeasedTask } from "./transport.js";
 import { resolveWorkerOptions, type ActivityWorkerOptions } from "./worker-options.js";
 import { abortableDelay } from "../src/contract/abortable-delay.js";
 import { LoopBackoff } from "../src/contract/failure-policy.js";
@@ -52,6 +54,8 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const inFlight = new Map<string, Promise<void>>();
   const pollAbort = new AbortController();
   const hardStop = new AbortController();
+  // Every in-flight task listens for a hard stop: allow as many listeners as tasks without a leak warning.
+  setMaxListeners(max + 10, hardStop.signal);
   let loop: Promise<void> | null = null;
   let stopping = false;
   let stopped: Promise<void> | null = null;
@@ -87,15 +91,16 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
         await Promise.race(inFlight.values());
         continue;
       }
-      let lease;
+      let leases: LeasedTask[];
       try {
-        lease = await opts.transport.next(opts.queue, {
-          workerId: opts.workerId,
-          codeVersion: opts.stageCodeVersion,
-          labels,
-          waitMs: pollWaitMs,
-          signal: pollAbort.signal,
-        });
+        const next = { workerId: opts.workerId, codeVersion: opts.stageCodeVersion, labels, waitMs: pollWaitMs, signal: pollAbort.signal };
+        // Lease up to the free capacity in one pull (its starts in parallel), not one task per round trip.
+        const free = max - inFlight.size;
+        if (opts.transport.nextBatch && free > 1) leases = await opts.transport.nextBatch(opts.queue, next, free);
+        else {
+          const one = await opts.transport.next(opts.queue, next);
+          leases = one ? [one] : [];
+        }
         errorBackoff.reset();
       } catch (err) {
         logger.error({ queue: opts.queue, err: err instanceof Error ? err.message : String(err) }, "pulling a task failed");
@@ -103,34 +108,38 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
         continue;
       }
       stats.lastPullAt = new Date();
-      if (!lease) continue;
       if (stopping) {
-        // Arrived while stopping: hand it straight back rather than start new work.
-        await opts.transport.release(lease, { delayMs: 0 });
-        stats.released++;
+        // Arrived while stopping: hand them straight back rather than start new work.
+        for (const lease of leases) await opts.transport.release(lease, { delayMs: 0 });
+        stats.released += leases.length;
         break;
       }
-      const key = `${lease.task.taskId}#${lease.attempt}`;
-      const stage = registry.get(lease.task.stageId);
-      settle(
-        key,
-        runTask(
-          {
-            transport: opts.transport,
-            stage,
-            knownStageIds: [...registry.keys()],
-            codeVersion: opts.stageCodeVersion,
-            heartbeatIntervalMs,
-            partSize: o.partSize,
-            inlineOutputLimitBytes: o.inlineOutputLimitBytes,
-            thread,
-            hardStop: hardStop.signal,
-            logger,
-          },
-          lease,
-        ),
-      );
+      for (const lease of leases) start(lease);
     }
+  }
+
+  /** Runs a leased task in the background, counted in `inFlight`. */
+  function start(lease: LeasedTask): void {
+    const key = `${lease.task.taskId}#${lease.attempt}`;
+    const stage = registry.get(lease.task.stageId);
+    settle(
+      key,
+      runTask(
+        {
+          transport: opts.transport,
+          stage,
+          knownStageIds: [...registry.keys()],
+          codeVersion: opts.stageCodeVersion,
+          heartbeatIntervalMs,
+          partSize: o.partSize,
+          inlineOutputLimitBytes: o.inlineOutputLimitBytes,
+          thread,
+          hardStop: hardStop.signal,
+          logger,
+        },
+        lease,
+      ),
+    );
   }
 
   async function shutdown(drain: boolean, failed: boolean): Promise<void> {

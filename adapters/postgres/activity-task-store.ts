@@ -17,6 +17,7 @@ import type { TraceCarrier } from "../../src/ports/records.js";
 import { json } from "./rows.js";
 import { type Tables, tables } from "./tables.js";
 import { parseSchemaOnlyOptions } from "./options.js";
+import { GroupCommit } from "./activity-task-group-commit.js";
 
 const TERMINAL: ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCELLED" } as const;
@@ -69,23 +70,29 @@ function toTask(r: Row): ActivityTaskRecord {
 /** ActivityTaskStore on Postgres; the client is the caller's (never closed here). */
 export class PostgresActivityTaskStore implements ActivityTaskStore {
   private readonly t: Tables;
+  /** Inserts, starts, heartbeats and reports of concurrent tasks share commits (one WAL flush per group). */
+  private readonly writes: GroupCommit;
 
   constructor(
     private readonly sql: postgres.Sql,
     schema: string,
   ) {
     this.t = tables(sql, schema);
+    this.writes = new GroupCommit(sql);
   }
 
   async createTask(n: NewActivityTask): Promise<ActivityTaskRecord> {
     const { sql, t } = this;
-    const ins = await sql`
+    const ins = await this.writes.run(
+      n.taskId,
+      (db) => db`
       insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
         attempt, max_attempts, capability, max_upload_bytes, input, config, deadline, trace_context, created_at, updated_at)
       values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
         ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${n.maxUploadBytes ?? null}, ${json(sql, n.input)}, ${json(sql, n.config)},
         ${n.deadline}, ${json(sql, n.traceContext)}, ${n.now}, ${n.now})
-      on conflict (task_id) do nothing returning *`;
+      on conflict (task_id) do nothing returning *`,
+    );
     if (ins[0]) return toTask(ins[0]);
     const existing = await this.getTask(n.taskId);
     if (!existing) throw new Error(`createTask: task ${n.taskId} neither inserted nor found`);
@@ -115,31 +122,46 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async startAttempt(
     taskId: string,
-    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
+    s: {
+      attempt: number;
+      leaseToken: string;
+      workerId: string;
+      leaseDeadline: Date;
+      now: Date;
+      liveLeaseCutoff: Date;
+      capability?: string | null;
+    },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
-    const { sql, t } = this;
+    const { t } = this;
     // A newer attempt, or the same call repeated by the current holder (idempotent retry).
-    const rows = await sql`
+    const rows = await this.writes.run(
+      taskId,
+      (db) => db`
       update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
         worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
       where task_id = ${taskId} and status <> all(${TERMINAL})
+        ${s.capability !== undefined ? db`and capability is not distinct from ${s.capability}` : db``}
         and ((attempt < ${s.attempt} and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
           or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
-      returning *`;
+      returning *`,
+    );
     if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
     return { accepted: false, task: await this.getTask(taskId) };
   }
 
   async recordHeartbeat(
     taskId: string,
-    b: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
   ): Promise<{ accepted: boolean; cancelled: boolean }> {
     const { sql, t } = this;
-    const rows = await sql`
-      update ${t.activityTasks} set heartbeat_details = ${json(sql, b.details)}, heartbeat_at = ${b.now},
-        lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
+    const rows = await this.writes.run(
+      taskId,
+      (db) => db`
+      update ${t.activityTasks} set ${b.details !== undefined ? db`heartbeat_details = ${json(sql, b.details)},` : db``}
+        heartbeat_at = ${b.now}, lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}
-      returning task_id`;
+      returning task_id`,
+    );
     if (rows.length > 0) return { accepted: true, cancelled: false };
     // Any holder of a cancelled task is told to stop, whichever attempt it runs.
     const cur = await sql`select status from ${t.activityTasks} where task_id = ${taskId}`;
@@ -148,11 +170,14 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async recordReport(taskId: string, r: ActivityReport, now: Date): Promise<ReportVerdict> {
     const { sql, t } = this;
-    const rows = await sql`
+    const rows = await this.writes.run(
+      taskId,
+      (db) => db`
       update ${t.activityTasks} set status = ${STATUS_OF[r.outcome]}, outcome = ${r.outcome}, output = ${json(sql, r.output)},
         error = ${r.error ?? null}, report = ${json(sql, r.raw)}, reported_at = ${now}, updated_at = ${now}
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${r.attempt} and lease_token = ${r.leaseToken}
-      returning *`;
+      returning *`,
+    );
     if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
     const task = await this.getTask(taskId);
     const reason: Reason = !task

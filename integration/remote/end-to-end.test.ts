@@ -159,8 +159,12 @@ t("a report published first under a guessable id cannot suppress the lease holde
   assert.is(out?.status, "completed", "the genuine report was applied, not dropped as a duplicate");
   assert.equal(out?.output, { r: 15 });
   assert.is(out?.workerId, "w-genuine");
+  // A refusal's verdict trails its audit insert and ack, so it may come after the genuine outcome.
+  await until(() => orch.reports.some((r) => r.taskId === taskId && !r.accepted), 10_000, "the forged reports' verdicts");
   assert.ok(
-    orch.reports.some((r) => r.taskId === taskId && !r.accepted),
+    orch.reports
+      .filter((r) => r.taskId === taskId && !r.accepted)
+      .every((r) => r.reason === "stale_attempt" || r.reason === "already_terminal"),
     "the forged reports were refused (wrong lease token)",
   );
 });

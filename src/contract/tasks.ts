@@ -112,6 +112,12 @@ export const HeartbeatReply = z.object({
   /** On start: the previous attempt's last details. */
   heartbeatDetails: z.unknown().optional(),
   leaseDeadline: isoDate.optional(),
+  /**
+   * On an accepted start or beat: the lease length in ms (the task consumer's AckWait). A worker
+   * that renewed its delivery less than half of it ago knows no redelivery can exist yet, so it
+   * may ack its report without asking the broker again.
+   */
+  leaseMs: z.number().int().positive().optional(),
   /** On an accepted start: the lease token of this attempt, issued by the broker (a worker never chooses one). */
   leaseToken: z.string().min(1).max(200).optional(),
   /** On a start refused because another attempt's lease is still live: give the delivery back (nak) with this delay. */

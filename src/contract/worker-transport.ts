@@ -49,7 +49,13 @@ export type PresignCall = Omit<PresignRequest, "taskId" | "attempt" | "leaseToke
 export interface WorkerTransport {
   /** The next task this worker may run, already started at the broker; null when none arrived in time. */
   next(queue: string, opts: NextOptions): Promise<LeasedTask | null>;
-  /** Extends the lease and stores progress; the reply says whether to stop (`cancelled`, `!accepted`). */
+  /**
+   * Optional: up to `max` tasks in one go (one pull, their starts in parallel), waiting like
+   * `next` when none is ready; empty when none arrived in time. Workers with free capacity for
+   * several tasks use it instead of `next`.
+   */
+  nextBatch?(queue: string, opts: NextOptions, max: number): Promise<LeasedTask[]>;
+  /** Extends the lease and stores progress (`details` undefined: no new progress); the reply says whether to stop (`cancelled`, `!accepted`). */
   heartbeat(lease: LeasedTask, details: unknown): Promise<HeartbeatReply>;
   /** Persists the report durably, then acknowledges the task (never the other way round). */
   report(lease: LeasedTask, report: ReportMessage): Promise<void>;

@@ -107,12 +107,27 @@ export interface ActivityTaskStore {
    */
   startAttempt(
     taskId: string,
-    start: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
+    start: {
+      attempt: number;
+      leaseToken: string;
+      workerId: string;
+      leaseDeadline: Date;
+      now: Date;
+      liveLeaseCutoff: Date;
+      /**
+       * When given, the start also requires the stored capability to equal this one (the broker
+       * checked the worker's against a cached copy and skipped reading the row).
+       */
+      capability?: string | null;
+    },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }>;
-  /** Stores progress and extends the lease, for the current attempt only. `cancelled` tells the worker to stop. */
+  /**
+   * Stores progress and extends the lease, for the current attempt only (one guarded update, no
+   * read first). `details` undefined keeps the stored details. `cancelled` tells the worker to stop.
+   */
   recordHeartbeat(
     taskId: string,
-    beat: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+    beat: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
   ): Promise<{ accepted: boolean; cancelled: boolean }>;
   /** Sets the single terminal outcome; later or stale reports are refused with a reason. */
   recordReport(taskId: string, report: ActivityReport, now: Date): Promise<ReportVerdict>;

@@ -10,6 +10,7 @@ import type { HeartbeatReply, HeartbeatRequest, StartRequest } from "../contract
 import { countRedelivery } from "../contract/metrics.js";
 import { versionMismatchMessage } from "./errors.js";
 import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
+import type { TaskFacts, TaskFactsCache } from "./task-facts.js";
 
 /** What the lease functions need from the broker. */
 export interface LeaseContext {
@@ -17,6 +18,8 @@ export interface LeaseContext {
   clock: Clock;
   logger: Logger;
   leaseMs: number;
+  /** Immutable facts of tasks this broker created or read: a start whose checks pass here skips reading the row. */
+  facts?: TaskFactsCache;
   /** Fails the task for good (version mismatch, deadline, attempts exhausted). */
   failTask(taskId: string, error: string): Promise<void>;
 }
@@ -30,6 +33,79 @@ export interface LeaseContext {
  * `retryAfterMs`), so a peer cannot steal a lease its holder keeps heartbeating.
  */
 export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via): Promise<HeartbeatReply> {
+  const cached = b.facts?.get(req.taskId);
+  if (cached && admits(cached, req, via, b.clock.now())) {
+    const fast = await startCached(b, cached, req);
+    if (fast) return fast;
+  }
+  return startRead(b, req, via);
+}
+
+/** Whether the cached facts let attempt `req.attempt` start with no failure to record (else the slow path decides). */
+function admits(t: TaskFacts, req: StartRequest, via: Via | undefined, now: Date): boolean {
+  return (
+    (!via || via.queue === t.queue) &&
+    capabilityMatches(t.capability, req.capability) &&
+    (req.codeVersion === undefined || req.codeVersion === t.codeVersion) &&
+    !(t.deadline && t.deadline.getTime() <= now.getTime()) &&
+    req.attempt <= t.maxAttempts
+  );
+}
+
+/**
+ * The start as one guarded update (no read first): the store also requires the capability the
+ * cache holds. Null when the row disagrees with the cache (then the slow path reads it).
+ */
+async function startCached(b: LeaseContext, t: TaskFacts, req: StartRequest): Promise<HeartbeatReply | null> {
+  const now = b.clock.now();
+  const leaseDeadline = new Date(now.getTime() + b.leaseMs);
+  const leaseToken = newSecret();
+  const r = await b.store.startAttempt(t.taskId, {
+    attempt: req.attempt,
+    leaseToken,
+    workerId: req.workerId,
+    leaseDeadline,
+    now,
+    liveLeaseCutoff: new Date(now.getTime() + takeoverGraceMs(b.leaseMs)),
+    capability: t.capability,
+  });
+  if (r.accepted) {
+    if (req.attempt > 1) countRedelivery(t.queue);
+    return {
+      accepted: true,
+      cancelled: false,
+      leaseToken,
+      ...(r.task?.heartbeatDetails != null ? { heartbeatDetails: r.task.heartbeatDetails } : {}),
+      leaseDeadline: leaseDeadline.toISOString(),
+      leaseMs: b.leaseMs,
+    };
+  }
+  const cur = r.task;
+  if (!cur || cur.capability !== t.capability) {
+    b.facts?.forget(t.taskId);
+    return null;
+  }
+  if (cur.status === "COMPLETED" || cur.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
+  return refusedStart(cur, req, now);
+}
+
+/** Why a start the store refused did not happen, for a task the caller may know about. */
+function refusedStart(cur: ActivityTaskRecord | null, req: StartRequest, now: Date): HeartbeatReply {
+  if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
+  if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
+    const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
+    return {
+      accepted: false,
+      cancelled: false,
+      reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`,
+      retryAfterMs,
+    };
+  }
+  return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
+}
+
+/** The start after reading the task: every refusal and failure is decided here. */
+async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise<HeartbeatReply> {
   const { store, clock } = b;
   const task = await store.getTask(req.taskId);
   if (!task || (via && via.queue !== task.queue) || !capabilityMatches(task.capability, req.capability)) {
@@ -74,53 +150,37 @@ export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via
   });
   if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
   if (!r.accepted) return refusedStart(r.task, req, now);
+  b.facts?.remember(task);
   return {
     accepted: true,
     cancelled: false,
     leaseToken,
     ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
     leaseDeadline: leaseDeadline.toISOString(),
+    leaseMs: b.leaseMs,
   };
 }
 
-/** The answer to a start the lease rule refuses: the current attempt's lease is live, or the start is stale. */
-function refusedStart(cur: ActivityTaskRecord | null, req: StartRequest, now: Date): HeartbeatReply {
-  if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
-  if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
-    const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
-    return {
-      accepted: false,
-      cancelled: false,
-      reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`,
-      retryAfterMs,
-    };
-  }
-  return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
-}
-
-/** Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to stop. */
+/**
+ * Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to
+ * stop. One guarded update, no read first: a beat without details keeps the stored ones.
+ */
 export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise<HeartbeatReply> {
-  const { store, clock } = b;
-  let details = req.details;
-  if (details === undefined) {
-    // A bare liveness beat must not erase the progress a later attempt resumes from.
-    const task = await store.getTask(req.taskId);
-    if (!task) return { accepted: false, cancelled: false, reason: "unknown_task" };
-    details = task.heartbeatDetails;
-  }
-  const now = clock.now();
+  const now = b.clock.now();
   // A release ends the lease now, so the redelivery the holder is about to cause can start at once.
   const leaseDeadline = req.release ? now : new Date(now.getTime() + b.leaseMs);
-  const r = await store.recordHeartbeat(req.taskId, {
+  const r = await b.store.recordHeartbeat(req.taskId, {
     attempt: req.attempt,
     leaseToken: req.leaseToken,
-    details: details ?? null,
+    ...(req.details !== undefined ? { details: req.details } : {}),
     leaseDeadline,
     now,
   });
   return {
     accepted: r.accepted,
     cancelled: r.cancelled,
-    ...(r.accepted ? { leaseDeadline: leaseDeadline.toISOString() } : { reason: r.cancelled ? "task cancelled" : "lease not held" }),
+    ...(r.accepted
+      ? { leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs }
+      : { reason: r.cancelled ? "task cancelled" : "lease not held" }),
   };
 }

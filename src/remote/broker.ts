@@ -33,6 +33,7 @@ import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
 import { type Via, newSecret } from "./task-capability.js";
 import { type LeaseContext, heartbeat, startAttempt } from "./broker-lease.js";
+import { type TaskFacts, TaskFactsCache } from "./task-facts.js";
 import {
   type RemoteActivityClient,
   type SubmitSpec,
@@ -79,6 +80,8 @@ export function createBroker(opts: BrokerOptions): Broker {
 export class Broker implements RemoteActivityClient {
   private dispatcher: TaskDispatcher | undefined;
   private readonly waiters = new OutcomeWaiters();
+  /** Immutable fields of the tasks this broker created or read, so starts and reports skip reading the row. */
+  private readonly facts = new TaskFactsCache();
   private readonly logger: Logger;
   readonly leaseMs: number;
   private readonly defaultMaxAttempts: number;
@@ -155,6 +158,7 @@ export class Broker implements RemoteActivityClient {
       traceContext,
       now,
     });
+    if (record.status === "PENDING" || record.status === "LEASED") this.facts.remember(record);
     // Re-publish while the task is not terminal: a crash between create and publish must not
     // strand it, and the transport deduplicates by taskId.
     if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext));
@@ -210,7 +214,14 @@ export class Broker implements RemoteActivityClient {
 
   private get leaseContext(): LeaseContext {
     const { store, clock } = this.opts;
-    return { store, clock, logger: this.logger, leaseMs: this.leaseMs, failTask: (id, e) => this.failTask(id, e) };
+    return {
+      store,
+      clock,
+      logger: this.logger,
+      leaseMs: this.leaseMs,
+      facts: this.facts,
+      failTask: (id, e) => this.failTask(id, e),
+    };
   }
 
   /**
@@ -230,7 +241,8 @@ export class Broker implements RemoteActivityClient {
     };
     const parent = traceCarrier ? contextFromCarrier(traceCarrier) : undefined;
     return inSpan("activity.report.apply", { kind: SpanKind.CONSUMER, attributes, ...(parent ? { parent } : {}) }, async (span) => {
-      const task = await this.opts.store.getTask(msg.taskId);
+      // The fenced update decides; the row is read first only when this broker has not seen the task.
+      const task: TaskFacts | null = this.facts.get(msg.taskId) ?? (await this.opts.store.getTask(msg.taskId));
       // A report on another queue's subject is treated as one for an unknown task.
       if (!task || (via && via.queue !== task.queue)) {
         span.setAttribute("jetflow.report.refused", "unknown_task");
@@ -238,6 +250,7 @@ export class Broker implements RemoteActivityClient {
       }
       const report = this.toActivityReport(task, msg);
       const verdict = await this.opts.store.recordReport(msg.taskId, report, this.opts.clock.now());
+      if (verdict.accepted || verdict.reason !== "stale_attempt") this.facts.forget(msg.taskId);
       if (verdict.accepted) {
         countTaskOutcome(report.outcome, task.queue);
         this.waiters.notify(msg.taskId, { workflowRunId: task.workflowRunId, stageId: task.stageId });
@@ -273,7 +286,7 @@ export class Broker implements RemoteActivityClient {
     return { accepted: false, reason: verdict.reason, taskId: msg.taskId };
   }
 
-  private toActivityReport(task: ActivityTaskRecord, msg: ReportMessage): ActivityReport {
+  private toActivityReport(task: TaskFacts, msg: ReportMessage): ActivityReport {
     const refused = unstorableReport(msg);
     if (refused) {
       // The value can never be stored, so retrying cannot help: the attempt fails (still fenced by
@@ -322,6 +335,7 @@ export class Broker implements RemoteActivityClient {
   /** Cancels every unfinished task of the run; workers learn it from heartbeat replies (and the notice). */
   async cancelRun(workflowRunId: string): Promise<string[]> {
     const ids = await this.opts.store.cancelTasksForRun(workflowRunId, this.opts.clock.now());
+    for (const id of ids) this.facts.forget(id);
     if (ids.length > 0 && this.dispatcher) {
       try {
         await this.dispatcher.notifyCancelled({ workflowRunId, taskIds: ids });
@@ -336,6 +350,7 @@ export class Broker implements RemoteActivityClient {
 
   async failTask(taskId: string, error: string): Promise<void> {
     const t = await this.opts.store.failTask(taskId, error, this.opts.clock.now());
+    this.facts.forget(taskId);
     if (t) {
       countTaskOutcome("failed", t.queue);
       this.waiters.notify(taskId, { workflowRunId: t.workflowRunId, stageId: t.stageId });

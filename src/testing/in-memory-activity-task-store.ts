@@ -83,10 +83,19 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
 
   async startAttempt(
     taskId: string,
-    s: { attempt: number; leaseToken: string; workerId: string; leaseDeadline: Date; now: Date; liveLeaseCutoff: Date },
+    s: {
+      attempt: number;
+      leaseToken: string;
+      workerId: string;
+      leaseDeadline: Date;
+      now: Date;
+      liveLeaseCutoff: Date;
+      capability?: string | null;
+    },
   ): Promise<{ accepted: boolean; task: ActivityTaskRecord | null }> {
     const t = this.tasks.get(taskId);
     if (!t) return { accepted: false, task: null };
+    if (s.capability !== undefined && s.capability !== t.capability) return { accepted: false, task: deepCopy(t) };
     const sameCall = s.attempt === t.attempt && t.leaseToken === s.leaseToken && t.status === "LEASED";
     const liveLease = t.status === "LEASED" && t.leaseDeadline !== null && t.leaseDeadline.getTime() > s.liveLeaseCutoff.getTime();
     const newer = s.attempt > t.attempt && !liveLease;
@@ -102,14 +111,14 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
 
   async recordHeartbeat(
     taskId: string,
-    b: { attempt: number; leaseToken: string; details: unknown; leaseDeadline: Date; now: Date },
+    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
   ): Promise<{ accepted: boolean; cancelled: boolean }> {
     const t = this.tasks.get(taskId);
     if (!t) return { accepted: false, cancelled: false };
     // Any holder of a cancelled task is told to stop, whichever attempt it runs.
     if (t.status === "CANCELLED") return { accepted: false, cancelled: true };
     if (t.status !== "LEASED" || t.attempt !== b.attempt || t.leaseToken !== b.leaseToken) return { accepted: false, cancelled: false };
-    t.heartbeatDetails = deepCopy(b.details ?? null);
+    if (b.details !== undefined) t.heartbeatDetails = deepCopy(b.details ?? null);
     t.heartbeatAt = new Date(b.now.getTime());
     t.leaseDeadline = new Date(b.leaseDeadline.getTime());
     t.updatedAt = new Date(b.now.getTime());
