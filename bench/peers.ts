@@ -114,6 +114,8 @@ async function main(): Promise<void> {
       ["graphile", () => graphileWorker(pg.url)],
       ["pg-boss", () => pgBoss(pg.url)],
     ];
+    const unknown = ONLY?.filter((k) => !candidates.some(([key]) => key === k)) ?? [];
+    if (unknown.length) throw new Error(`--only: unknown ${unknown.join(", ")} (known: ${candidates.map(([k]) => k).join(", ")})`);
     console.log(
       `peers bench: ${N} jobs (~200-byte payload, no-op handler), ${PRODUCERS} producers, ${ROUNDS} rounds, ${IDLE} idle samples per round`,
     );
@@ -129,6 +131,10 @@ async function main(): Promise<void> {
       }
     }
     console.log(`  start ${load()}`);
+    if (entries.length === 0) {
+      console.log("  no system to measure");
+      return;
+    }
 
     // Warm-up (JIT, pools, prepared statements) of every system on both shapes; not reported.
     const warm = Math.max(50, Math.round(N / 10));

@@ -11,12 +11,15 @@ export async function bullmq(url: string): Promise<Peer | Skipped> {
   const u = new URL(url);
   const connection = { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
   const probe = new Redis({ ...connection, lazyConnect: true, connectTimeout: 2_000, retryStrategy: () => null });
+  // ioredis reports the refused connection as an "error" event too; keep it for the skip message.
+  let cause: Error | undefined;
+  probe.on("error", (err: Error) => (cause = err));
   let version: string;
   try {
     await probe.connect();
     version = /redis_version:(\S+)/.exec(await probe.info("server"))?.[1] ?? "?";
   } catch (err) {
-    return { name: NAME, skipped: `no Redis at ${url} (${(err as Error).message})` };
+    return { name: NAME, skipped: `no Redis at ${url} (${(cause ?? (err as Error)).message})` };
   } finally {
     probe.disconnect();
   }
