@@ -25,6 +25,8 @@ import { int, load } from "./support/stats.js";
 const { values: flags, positionals } = parseArgs({ allowPositionals: true, options: { "heartbeat-ms": { type: "string" } } });
 const SECONDS = Number(positionals[0] ?? 60);
 const SIZES = (positionals[1] ?? "1000,10000").split(",").map(Number);
+/** How long the number of held tasks may stay flat before the window starts with what is held. */
+const STALL_MS = 60_000;
 const HEARTBEAT_MS = flags["heartbeat-ms"] ? Number(flags["heartbeat-ms"]) : DEFAULT_TASK_HEARTBEAT_INTERVAL_MS;
 
 interface Snapshot {
@@ -62,6 +64,46 @@ async function snapshot(sql: postgres.Sql, db: string, pids: Record<string, numb
   };
 }
 
+/** The worker's latest counts: stages started and stages aborted (lease lost). */
+function counts(worker: Child): { started: number; aborted: number } {
+  const m = worker.messages.findLast((x) => typeof x.started === "number");
+  return { started: Number(m?.started ?? 0), aborted: Number(m?.aborted ?? 0) };
+}
+
+/**
+ * Resolves once the worker holds `size` tasks, or with why not when the number held stopped
+ * growing for STALL_MS or `boundMs` passed (the machine cannot lease more while it heartbeats the
+ * ones it holds: a result, measured and reported, not an error). Rejects if the worker exits.
+ */
+function leased(worker: Child, size: number, boundMs: number): Promise<{ held: number; short?: string }> {
+  const t0 = performance.now();
+  let last = -1;
+  let changedAt = t0;
+  return new Promise((resolve, reject) => {
+    // Reads the counts the worker's messages keep up to date; STALL_MS and the bound end it.
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const c = counts(worker);
+      const held = c.started - c.aborted;
+      if (held !== last) {
+        last = held;
+        changedAt = now;
+        // Progress on stderr: leasing 10,000 tasks takes minutes on a small machine.
+        process.stderr.write(`  (${int(held)} of ${int(size)} tasks held after ${((now - t0) / 1000).toFixed(0)} s)\n`);
+      }
+      const exited = worker.exited();
+      const end = (f: () => void): void => {
+        clearInterval(timer);
+        f();
+      };
+      if (exited) end(() => reject(new Error(`${exited}\n${worker.log().slice(-4000)}`)));
+      else if (held >= size) end(() => resolve({ held }));
+      else if (now - changedAt > STALL_MS) end(() => resolve({ held, short: `the number held stopped growing for ${STALL_MS / 1000} s` }));
+      else if (now - t0 > boundMs) end(() => resolve({ held, short: `not reached within ${boundMs / 1000} s` }));
+    }, 1_000);
+  });
+}
+
 async function measure(size: number, natsUrl: string, natsPid: number, pgUrl: string, db: string, monitor: postgres.Sql): Promise<void> {
   const env = {
     HB_NATS_URL: natsUrl,
@@ -76,31 +118,30 @@ async function measure(size: number, natsUrl: string, natsPid: number, pgUrl: st
     orch = startChild("orchestrator-process.ts", env);
     await orch.waitFor((m) => m.ready === true, 60_000, "orchestrator ready");
     worker = startChild("worker-process.ts", env);
-    const setUpMs = 120_000 + size * 100;
-    await worker.waitFor((m) => m.started === size, setUpMs, `worker leasing ${size} tasks`);
-    await orch.waitFor((m) => m.submitted === size, setUpMs, "orchestrator submitted");
+    const w = worker;
+    const { held, short } = await leased(w, size, 60_000 + size * 60);
     // Let every held task send its first beat, so the window sees the steady state, not the start burst.
     await sleep(HEARTBEAT_MS + 1_000);
-    const pids = { worker: worker.pid, orchestrator: orch.pid, "nats-server": natsPid };
-    const w = worker;
+    const pids = { worker: w.pid, orchestrator: orch.pid, "nats-server": natsPid };
+    const before = counts(w);
     const a = await snapshot(monitor, db, pids);
     await sleep(SECONDS * 1_000); // the measured window
     const b = await snapshot(monitor, db, pids);
+    const after = counts(w);
     const s = (b.at - a.at) / 1_000;
     const pctOf = (ticks: number): string => ((ticks / CLK_TCK / s) * 100).toFixed(1);
+    const cpu = (name: string): string => pctOf(b.ticks.get(name)! - a.ticks.get(name)!);
     let pgTicks = 0;
     for (const [pid, t] of b.backends) pgTicks += t - (a.backends.get(pid) ?? t);
-    const aborted = w.messages.filter((m) => typeof m.aborted === "number").length;
+    const asked = short ? ` (of ${int(size)} asked: ${short})` : "";
     console.log(
-      `${int(size)} leased tasks, heartbeat every ${HEARTBEAT_MS} ms (expect ${int((size * 1000) / HEARTBEAT_MS)} beats/s), ${s.toFixed(0)} s window:`,
+      `${int(held)} leased tasks${asked}, heartbeat every ${HEARTBEAT_MS} ms (expect ${int((held * 1000) / HEARTBEAT_MS)} beats/s), ${s.toFixed(0)} s window:`,
     );
     console.log(
-      `  CPU % of one core: worker ${pctOf(b.ticks.get("worker")! - a.ticks.get("worker")!)}, orchestrator ${pctOf(
-        b.ticks.get("orchestrator")! - a.ticks.get("orchestrator")!,
-      )}, nats-server ${pctOf(b.ticks.get("nats-server")! - a.ticks.get("nats-server")!)}, postgres backends ${pctOf(pgTicks)} (${b.backends.size} backends)`,
+      `  CPU % of one core: worker ${cpu("worker")}, orchestrator ${cpu("orchestrator")}, nats-server ${cpu("nats-server")}, postgres backends ${pctOf(pgTicks)} (${b.backends.size} backends)`,
     );
     console.log(
-      `  postgres: ${int((b.commits - a.commits) / s)} commits/s, ${int((b.updated - a.updated) / s)} rows updated/s, ${int((b.inserted - a.inserted) / s)} rows inserted/s; held tasks aborted (lease lost): ${aborted}; ${load()}`,
+      `  postgres: ${int((b.commits - a.commits) / s)} commits/s, ${int((b.updated - a.updated) / s)} rows updated/s, ${int((b.inserted - a.inserted) / s)} rows inserted/s; held tasks aborted (lease lost) in the window: ${after.aborted - before.aborted}, new starts: ${after.started - before.started}; ${load()}`,
     );
   } finally {
     // The worker is killed, not drained: a drain would first complete every held task.

@@ -31,12 +31,14 @@ export interface Child {
   /** Resolves with the first message (parsed "HB {...}" line) matching `pred`, or rejects after `ms` / on exit. */
   waitFor(pred: (m: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>>;
   messages: Record<string, unknown>[];
+  /** Why the process is gone, or undefined while it runs. */
+  exited(): string | undefined;
   log(): string;
   kill(signal: NodeJS.Signals, ms?: number): Promise<void>;
 }
 
-/** Spawns `node --import tsx bench/support/heartbeats/<script>` with `env`. */
-export function startChild(script: string, env: Record<string, string>): Child {
+/** Spawns `node --import tsx bench/support/heartbeats/<script>` with `env`; `onMessage` sees each message as it arrives. */
+export function startChild(script: string, env: Record<string, string>, onMessage?: (m: Record<string, unknown>) => void): Child {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(here, script)], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -52,8 +54,11 @@ export function startChild(script: string, env: Record<string, string>): Child {
     while ((nl = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      if (line.startsWith(LINE)) messages.push(JSON.parse(line.slice(LINE.length)) as Record<string, unknown>);
-      else log = (log + line + "\n").slice(-20_000);
+      if (line.startsWith(LINE)) {
+        const m = JSON.parse(line.slice(LINE.length)) as Record<string, unknown>;
+        messages.push(m);
+        onMessage?.(m);
+      } else log = (log + line + "\n").slice(-20_000);
     }
     for (const l of listeners) l();
   });
@@ -68,6 +73,7 @@ export function startChild(script: string, env: Record<string, string>): Child {
   return {
     pid: child.pid!,
     messages,
+    exited: () => exited,
     log: () => log,
     waitFor(pred, ms, what) {
       return new Promise((resolve, reject) => {

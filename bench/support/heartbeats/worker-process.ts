@@ -3,7 +3,7 @@
  * HB_TASKS tasks at once and holds each (stage "hold" waits) while the SDK heartbeats it at its
  * interval (the default unless HB_HEARTBEAT_MS). Stages run inline: a thread per held task would
  * measure threads, not heartbeats; and `jetflow worker` caps --concurrency at 1,024, hence this
- * script. Reports when all tasks started and whenever a held task is aborted (lease lost).
+ * script. Reports its counts of started and aborted (lease lost) stages every second while they change.
  * The parent SIGKILLs it after the window (a drain would complete thousands of tasks first).
  */
 import { connect } from "@nats-io/transport-node";
@@ -19,13 +19,17 @@ let started = 0;
 let aborted = 0;
 const hold = stage("hold", async (ctx) => {
   started++;
-  if (started === env.HB_TASKS || started % 1_000 === 0) tell({ started });
   // Held until the lease is lost (the worker aborts the signal) or the process is killed.
   await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
   aborted++;
-  tell({ aborted, reason: String(ctx.signal.reason) });
   throw ctx.signal.reason;
 });
+let told = "";
+setInterval(() => {
+  const now = JSON.stringify({ started, aborted });
+  if (now !== told) tell({ started, aborted });
+  told = now;
+}, 1_000);
 const worker = createActivityWorker({
   transport: createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION }),
   queue: QUEUE,
