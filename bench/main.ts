@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: runs every benchmark in this folder, one process each (so one bench's
  * connections and timers cannot skew the next), and prints their ratio lines. Each bench
- * measures its own baseline in the same run; see the file headers for what is compared.
+ * measures its own baseline in the same run; see the file headers for what is compared, and
+ * docs/benchmarks.md for all of them (peers.ts: jetflow beside BullMQ, graphile-worker, pg-boss;
+ * heartbeats.ts: the cost of leased tasks). Helpers in bench/support/ are not benches.
  *
  *   npm run bench [-- <name substring>...]
  */

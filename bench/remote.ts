@@ -6,22 +6,29 @@
  * report → ackAck task → collector next() → ackAck report), with the same workers and
  * submitters, on the same servers in the same run. Also prints p50/p99 dispatch latency
  * (submit called → stage body starts), under that load and with one task in flight.
+ * Both sides are warmed up, then each row runs `rounds` alternating pairs (which side goes first
+ * flips every pair) and reports the pair medians; every stream is on file storage.
  *
- *   npx tsx bench/remote.ts [tasks=500] [submitters=16]
+ *   npx tsx bench/remote.ts [tasks=500] [submitters=16] [rounds=1]
  *
- * Servers come from the integration harness (env URLs, else local processes); all stopped at the end.
+ * Servers come from the integration harness (env URLs, else local processes; Postgres never an
+ * fsync=off container, see bench/support/servers.ts); all stopped at the end.
  */
-import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { useNats, usePostgres } from "../integration/harness/index.js";
+import { ensureTopology } from "../adapters/jetstream/topology.js";
+import { useNats } from "../integration/harness/index.js";
 import { freshTopology } from "../integration/jetstream/helpers.js";
 import { postgresTaskStore, startOrchestrator } from "../integration/remote/helpers.js";
 import { createActivityWorker, type ActivityWorker } from "../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../worker-sdk/nats-transport.js";
 import { spec, stage } from "../test/remote/helpers/fixture.js";
+import { assertFileStorage, benchPostgres, natsSettings } from "./support/servers.js";
+import { load } from "./support/stats.js";
 
 const N = Number(process.argv[2] ?? 500);
 const SUBMITTERS = Number(process.argv[3] ?? 16);
+const ROUNDS = Number(process.argv[4] ?? 1);
 /** [worker processes, maxConcurrentTasks each]: 16 tasks in flight either way. */
 const WORKERS: [number, number][] = [
   [1, 16],
@@ -84,6 +91,14 @@ async function remoteRun(
 ): Promise<Measured> {
   const pg = await postgresTaskStore(pgUrl);
   const topology = freshTopology();
+  // The helper would create memory streams; the raw loop gets file streams, so must this side.
+  const setupNc = await connect({ servers: natsUrl });
+  try {
+    await ensureTopology(await jetstreamManager(setupNc), { topology, storage: "file" });
+    await assertFileStorage(setupNc, [topology.streams.tasks, topology.streams.reports]);
+  } finally {
+    await setupNc.close();
+  }
   const orch = await startOrchestrator({
     url: natsUrl,
     topology,
@@ -156,8 +171,13 @@ async function rawRun(
   const jsm = await jetstreamManager(nc);
   const tasks = `RAWT_${tag}`.toUpperCase();
   const reports = `RAWR_${tag}`.toUpperCase();
-  await jsm.streams.add({ name: tasks, subjects: [`raw${tag}.tasks`], retention: RetentionPolicy.Workqueue });
-  await jsm.streams.add({ name: reports, subjects: [`raw${tag}.reports`], retention: RetentionPolicy.Workqueue });
+  await jsm.streams.add({ name: tasks, subjects: [`raw${tag}.tasks`], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  await jsm.streams.add({
+    name: reports,
+    subjects: [`raw${tag}.reports`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+  });
   for (const s of [tasks, reports])
     await jsm.consumers.add(s, { durable_name: "c", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: 5 });
   const js = jetstream(nc);
@@ -226,23 +246,47 @@ async function rawRun(
   }
 }
 
+/** `rounds` pairs of (raw, remote), the first side alternating, and the pair whose remote time is the median. */
+async function pairs(raw: () => Promise<Measured>, remote: () => Promise<Measured>): Promise<{ raw: Measured; remote: Measured }> {
+  const got: { raw: Measured; remote: Measured }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) {
+      const a = await raw();
+      got.push({ raw: a, remote: await remote() });
+    } else {
+      const b = await remote();
+      got.push({ raw: await raw(), remote: b });
+    }
+  }
+  const byRemote = [...got].sort((x, y) => x.remote.ms - y.remote.ms);
+  const byRaw = [...got].sort((x, y) => x.raw.ms - y.raw.ms);
+  const mid = Math.floor((got.length - 1) / 2);
+  return { raw: byRaw[mid]!.raw, remote: byRemote[mid]!.remote };
+}
+
 async function main(): Promise<void> {
   const nats = await useNats();
-  const pgsvc = await usePostgres();
+  const pgsvc = await benchPostgres();
   const nc = await connect({ servers: nats.url });
   try {
     const rate = (m: Measured, n: number): number => Math.round((n / m.ms) * 1000);
     const lat = (m: Measured): string => `p50 ${pct(m.latencies, 50).toFixed(1)} ms, p99 ${pct(m.latencies, 99).toFixed(1)} ms`;
+    console.log(`${natsSettings(nc)}; ${pgsvc.settings}; ${load()}`);
     console.log(
-      `nats ${nats.source} ${nc.info?.version ?? ""}, postgres ${pgsvc.source}; ${N} tasks per row, ${SUBMITTERS} concurrent submitters, trivial stage body`,
+      `nats ${nats.source} ${nc.info?.version ?? ""}, postgres ${pgsvc.source}; ${N} tasks per row, ${SUBMITTERS} concurrent submitters, trivial stage body; median of ${ROUNDS} alternating round(s) per row`,
     );
-    // Warm-up (JIT, connection pools), not reported.
-    await remoteRun(nats.url, pgsvc.url, 4, Math.min(100, N), SUBMITTERS);
-    await rawRun(nc, nats.url, 4, Math.min(100, N), SUBMITTERS);
+    // Warm-up of both sides (JIT, connection pools) on every shape measured, not reported.
+    const warm = Math.min(100, N);
+    for (const [w, per] of WORKERS) {
+      await rawRun(nc, nats.url, w * per, warm, SUBMITTERS);
+      await remoteRun(nats.url, pgsvc.url, w, warm, SUBMITTERS, false, per);
+    }
     for (const [w, per] of WORKERS) {
       // The raw loop holds one message per connection, so it runs w x per connections.
-      const raw = await rawRun(nc, nats.url, w * per, N, SUBMITTERS);
-      const remote = await remoteRun(nats.url, pgsvc.url, w, N, SUBMITTERS, false, per);
+      const { raw, remote } = await pairs(
+        () => rawRun(nc, nats.url, w * per, N, SUBMITTERS),
+        () => remoteRun(nats.url, pgsvc.url, w, N, SUBMITTERS, false, per),
+      );
       console.log(
         `${String(w).padStart(2)} workers x ${String(per).padStart(2)}: remote ${rate(remote, N)} tasks/s (${remote.ms.toFixed(0)} ms), raw JetStream ${rate(raw, N)} msgs/s (${raw.ms.toFixed(0)} ms), ratio remote/raw ${(raw.ms / remote.ms).toFixed(2)}`,
       );
@@ -250,11 +294,14 @@ async function main(): Promise<void> {
     }
     // One task in flight at a time: the dispatch path itself, without queueing behind other tasks.
     const idleN = Math.min(200, N);
-    const idleRaw = await rawRun(nc, nats.url, 4, idleN, 1, true);
-    const idle = await remoteRun(nats.url, pgsvc.url, 4, idleN, 1, true);
+    const { raw: idleRaw, remote: idle } = await pairs(
+      () => rawRun(nc, nats.url, 4, idleN, 1, true),
+      () => remoteRun(nats.url, pgsvc.url, 4, idleN, 1, true),
+    );
     console.log(
       `idle (1 submitter, 4 workers, ${idleN} tasks): remote ${lat(idle)} (${rate(idle, idleN)} tasks/s); raw ${lat(idleRaw)} (${rate(idleRaw, idleN)} msgs/s); ratio remote/raw ${(idleRaw.ms / idle.ms).toFixed(2)}`,
     );
+    console.log(`end ${load()}`);
   } finally {
     await nc.close();
     await pgsvc.stop();
