@@ -166,6 +166,11 @@ export async function startOrchestrator(
         prefix: config.nats.prefix,
         logger,
         ...(unserved ? { unservedTasks: unserved.list } : {}),
+        ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
+        runArtifacts: (runId: string) => persistence.listArtifacts(runId),
+        ...(remote.presigner
+          ? { presignArtifact: (key: string, expiresInSec: number) => remote.presigner!.presignGet(key, { expiresInSec }) }
+          : {}),
       });
       closers.push(() => api!.stop());
     }

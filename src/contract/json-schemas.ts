@@ -42,6 +42,8 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "api-stats-reply": api.StatsReply,
   "api-workers-list-request": api.WorkersListRequest,
   "api-workers-list-reply": api.WorkersListReply,
+  "api-runs-artifact-request": api.RunArtifactRequest,
+  "api-runs-artifact-reply": api.RunArtifactReply,
   "api-error": api.ApiErrorBody,
   "worker-service-start-request": ws.WsStartRequest,
   "worker-service-stop-request": ws.WsStopRequest,
