@@ -113,13 +113,17 @@ function live(deps: ConsoleDeps, view: RunView): Html {
   </section>`;
 }
 
-/** Log lines at `level` or above (newest last); polls itself while the run is live. */
+/**
+ * Log lines at `level` or above (newest last); polls itself while the run is live. Each poll reads
+ * the level from the select, so a poll answered while a level change is in flight cannot bring
+ * the old level back for good.
+ */
 function logs(view: RunView, level: (typeof LEVELS)[number]): Html {
   const min = LEVELS.indexOf(level);
   const lines = (view.logs ?? []).filter((l) => LEVELS.indexOf(l.level) >= min);
   const poll = isTerminal(view.run.status)
     ? ""
-    : html`hx-get="/runs/${view.run.id}/logs?level=${level}" hx-trigger="every 1s" hx-swap="outerHTML"`;
+    : html`hx-get="/runs/${view.run.id}/logs" hx-include="#log-level" hx-trigger="every 1s" hx-swap="outerHTML"`;
   return html`<div class="logs" id="logs" ${poll}>
     ${lines.length === 0 ? html`<div class="muted">No log lines${min > 0 ? ` at ${level} or above` : ""}.</div>` : ""}
     ${lines.map(

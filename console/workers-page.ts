@@ -1,7 +1,8 @@
 /**
  * Workers and queues: the fleet registry (queue, version, labels, capacity, in-flight, health,
  * last heartbeat) with drain/stop buttons, the backlog per queue, and the remote tasks no live
- * worker can serve. Refreshes itself every few seconds.
+ * worker can serve, and the dead letters (outbox rows that could not be published). Refreshes
+ * itself every few seconds.
  */
 import type { Hono } from "hono";
 import { html } from "hono/html";
@@ -19,6 +20,36 @@ const POLL = "every 3s [!document.querySelector('#fleet .htmx-request')]";
 
 type Worker = ApiReply<"workers.list">["workers"][number];
 type Stats = ApiReply<"stats">;
+type DeadLetter = ApiReply<"deadLetters.list">["deadLetters"][number];
+
+function deadLetters(list: DeadLetter[]): Html {
+  if (list.length === 0) return html`<p class="muted" id="dead-letters">No dead letters.</p>`;
+  return html`<table id="dead-letters">
+    <thead>
+      <tr>
+        <th>run</th>
+        <th>kind</th>
+        <th>type</th>
+        <th>attempts</th>
+        <th>last error</th>
+        <th>dead since</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${list.map(
+        (d) =>
+          html`<tr data-dead-letter="${d.id}">
+            <td><a class="mono" href="/runs/${d.workflowRunId}">${d.workflowRunId}</a></td>
+            <td>${d.kind}</td>
+            <td>${d.type}</td>
+            <td>${d.attempts}</td>
+            <td>${d.lastError ?? ""}</td>
+            <td>${when(d.deadLetteredAt)}</td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
 
 function workerRow(w: Worker): Html {
   const labels = Object.entries(w.labels).map(([k, v]) => html`<span class="tag">${k}=${v}</span>`);
@@ -114,7 +145,11 @@ function unserved(stats: Stats): Html {
 
 async function content(deps: ConsoleDeps): Promise<Html> {
   try {
-    const [{ workers }, stats] = await Promise.all([deps.client.listWorkers(), deps.client.stats()]);
+    const [{ workers }, stats, dead] = await Promise.all([
+      deps.client.listWorkers(),
+      deps.client.stats(),
+      deps.client.deadLetters({ limit: 100 }),
+    ]);
     const sorted = [...workers].sort((a, b) => a.queue.localeCompare(b.queue) || a.id.localeCompare(b.id));
     return html`<section id="fleet" hx-get="/workers/fleet" hx-trigger="${POLL}" hx-swap="outerHTML">
       <h2>Workers</h2>
@@ -146,6 +181,9 @@ async function content(deps: ConsoleDeps): Promise<Html> {
       ${queues(workers, stats)}
       <h2>Tasks no live worker can serve</h2>
       ${unserved(stats)}
+      <h2>Dead letters</h2>
+      <p class="muted">Run events and jobs the orchestrators could not publish after every retry.</p>
+      ${deadLetters(dead.deadLetters)}
     </section>`;
   } catch (err) {
     return html`<section id="fleet">${errorBox(err)}</section>`;

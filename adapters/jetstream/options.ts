@@ -107,6 +107,7 @@ const apiService = z.object({
   runTasks: callback<(runId: string) => Promise<never[]>>().optional(),
   runArtifacts: callback<(runId: string) => Promise<never[]>>().optional(),
   presignArtifact: callback<(key: string, expiresInSec: number) => Promise<never>>().optional(),
+  deadLetters: callback<(limit: number) => Promise<never[]>>().optional(),
   logger,
 });
 

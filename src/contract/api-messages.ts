@@ -32,6 +32,7 @@ export const API_ENDPOINTS = [
   "stats",
   "workers.list",
   "runs.artifact",
+  "deadLetters.list",
 ] as const;
 /** Name of a submission API endpoint (`runs.create`, `runs.get`, ...). */
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
@@ -225,6 +226,22 @@ export const RunArtifactRequest = z.object({
 /** `runs.artifact` reply. */
 export const RunArtifactReply = z.object({ url: z.string().url(), expiresAt: isoDate, size: z.number().int().min(0) });
 
+/** `deadLetters.list`: outbox rows (run events, jobs) that exhausted their publish retries, newest first. */
+export const DeadLettersListRequest = z.object({ limit: z.number().int().min(1).max(500).default(100) });
+/** A dead-lettered outbox row as the API returns it (its payload is left out). */
+export const DeadLetterJson = z.object({
+  id: z.string(),
+  kind: z.enum(["event", "job"]),
+  workflowRunId: z.string(),
+  type: z.string(),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  createdAt: isoDate,
+  deadLetteredAt: isoDate.nullable(),
+});
+/** `deadLetters.list` reply. */
+export const DeadLettersListReply = z.object({ deadLetters: z.array(DeadLetterJson) });
+
 /** Error body sent with every error reply (also mirrored in the service error headers). */
 export const ApiErrorBody = z.object({
   error: z.object({
@@ -247,6 +264,7 @@ export const API_SCHEMAS = {
   stats: { request: StatsRequest, reply: StatsReply },
   "workers.list": { request: WorkersListRequest, reply: WorkersListReply },
   "runs.artifact": { request: RunArtifactRequest, reply: RunArtifactReply },
+  "deadLetters.list": { request: DeadLettersListRequest, reply: DeadLettersListReply },
 } as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
 
 /** Request body of endpoint `E` (input side of its schema). */

@@ -44,6 +44,8 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "api-workers-list-reply": api.WorkersListReply,
   "api-runs-artifact-request": api.RunArtifactRequest,
   "api-runs-artifact-reply": api.RunArtifactReply,
+  "api-dead-letters-list-request": api.DeadLettersListRequest,
+  "api-dead-letters-list-reply": api.DeadLettersListReply,
   "api-error": api.ApiErrorBody,
   "worker-service-start-request": ws.WsStartRequest,
   "worker-service-stop-request": ws.WsStopRequest,

@@ -32,6 +32,21 @@ const deps = {
     listRuns: async () => (calls.push("list"), { runs: [run] }),
     getRun: async () => (calls.push("get"), { run, stages: [], logs: [], annotations: [], artifacts: [], tasks: [] }),
     stats: async () => ({ runs: { PENDING: 0, RUNNING: 1, COMPLETED: 0, FAILED: 0, CANCELLED: 0 }, jobsQueued: 0, service: {} }),
+    listWorkers: async () => ({ workers: [] }),
+    deadLetters: async () => ({
+      deadLetters: [
+        {
+          id: "o1",
+          kind: "event",
+          workflowRunId: "r9",
+          type: "workflow:completed",
+          attempts: 10,
+          lastError: "<nats down>",
+          createdAt: "2026-01-01T00:00:00.000Z",
+          deadLetteredAt: "2026-01-01T00:01:00.000Z",
+        },
+      ],
+    }),
     cancelRun: async (r: { actor?: { id: string } }) => (calls.push(`cancel by ${r.actor?.id}`), { cancelled: true, status: "CANCELLED" }),
   },
   workerControl: async () => {
@@ -71,6 +86,15 @@ test("steering needs the console's own header, and records the console's actor",
   const ok = await app.request("/runs/r1/cancel", { method: "POST", headers: { ...form, "x-jetflow-console": "1" }, body: "reason=x" });
   assert.is(ok.status, 200);
   assert.equal(calls, ["cancel by alice"]);
+});
+
+test("the workers page lists dead letters with their run and last error", async () => {
+  const app = createConsoleApp(deps, { loopbackOnly: true });
+  const res = await app.request("/workers", { headers: { host: "127.0.0.1" } });
+  const body = await res.text();
+  assert.match(body, /data-dead-letter="o1"/);
+  assert.match(body, /href="\/runs\/r9"/);
+  assert.match(body, /&lt;nats down&gt;/);
 });
 
 test("a loopback console refuses a foreign Host header (DNS rebinding)", async () => {

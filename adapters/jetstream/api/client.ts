@@ -51,6 +51,8 @@ export interface JetflowClient {
   listWorkers(request?: ApiRequest<"workers.list">): Promise<ApiReply<"workers.list">>;
   /** A presigned GET URL of one of a run's artifacts. */
   artifactUrl(request: ApiRequest<"runs.artifact">): Promise<ApiReply<"runs.artifact">>;
+  /** Outbox rows that exhausted their publish retries. */
+  deadLetters(request?: ApiRequest<"deadLetters.list">): Promise<ApiReply<"deadLetters.list">>;
 }
 
 /** Creates a typed client of the submission API (`jetflow.api.*` request/reply) on an open NATS connection; the caller closes the connection. */
@@ -101,6 +103,7 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
     stats: () => call("stats", {}),
     listWorkers: (r) => call("workers.list", r ?? {}),
     artifactUrl: (r) => call("runs.artifact", r),
+    deadLetters: (r) => call("deadLetters.list", r ?? {}),
   };
 }
 

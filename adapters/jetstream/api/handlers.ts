@@ -1,13 +1,13 @@
 import { JetflowError, RunNotFoundError, ValidationError } from "../../../src/contract/errors.js";
 import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
-import type { ArtifactRecord } from "../../../src/ports/records.js";
+import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
 import type { PresignedUrl } from "../../../src/ports/presigner.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { ApiEndpoint, ApiReply } from "../../../src/contract/api-messages.js";
 import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import type { z } from "zod";
-import { annotationToJson, artifactToJson, logToJson, runToJson, stageToJson, taskToJson } from "./serialize.js";
+import { annotationToJson, artifactToJson, deadLetterToJson, logToJson, runToJson, stageToJson, taskToJson } from "./serialize.js";
 
 type Parsed<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["request"]>;
 
@@ -25,6 +25,8 @@ export interface HandlerDeps {
   runArtifacts?: (workflowRunId: string) => Promise<ArtifactRecord[]>;
   /** Presigns a GET of an object-store key (`runs.artifact`). */
   presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
+  /** Dead-lettered outbox rows (`deadLetters.list`); without it the endpoint answers an empty list. */
+  deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
 }
 
 /** Records a steering action taken on behalf of `actor` as the run's `jetflow.action` annotation (who did what, when). */
@@ -114,6 +116,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         idempotencyKey: req.idempotencyKey,
       });
     },
+    "deadLetters.list": async (req) => ({
+      deadLetters: deps.deadLetters ? (await deps.deadLetters(req.limit)).map(deadLetterToJson) : [],
+    }),
     "workers.list": async (req) => ({ workers: deps.workers ? await deps.workers(req) : [] }),
     stats: async () => {
       const empty = { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 };

@@ -1,4 +1,4 @@
-import type { AnnotationRecord, ArtifactRecord, LogRecord, RunRecord, StageRecord } from "../../../src/ports/records.js";
+import type { AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord, RunRecord, StageRecord } from "../../../src/ports/records.js";
 import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
 import type { ApiReply } from "../../../src/contract/api-messages.js";
 
@@ -88,5 +88,19 @@ export function taskToJson(t: ActivityTaskRecord): TaskJson {
     leaseDeadline: iso(t.leaseDeadline),
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
+  };
+}
+
+/** A dead-lettered outbox row without its payload (which may hold run data). */
+export function deadLetterToJson(r: OutboxRecord): ApiReply<"deadLetters.list">["deadLetters"][number] {
+  return {
+    id: r.id,
+    kind: r.kind,
+    workflowRunId: r.workflowRunId,
+    type: r.type,
+    attempts: r.attempts,
+    lastError: r.lastError,
+    createdAt: r.createdAt.toISOString(),
+    deadLetteredAt: iso(r.deadLetteredAt),
   };
 }

@@ -7,7 +7,7 @@ import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
 import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
-import type { ArtifactRecord } from "../../../src/ports/records.js";
+import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
 import type { PresignedUrl } from "../../../src/ports/presigner.js";
 import { API_ENDPOINTS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
 import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
@@ -37,6 +37,8 @@ export interface ApiServiceOptions {
   runArtifacts?: (workflowRunId: string) => Promise<ArtifactRecord[]>;
   /** Presigns a GET of an object-store key, for `runs.artifact` (without it the endpoint answers UNAVAILABLE). */
   presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
+  /** Dead-lettered outbox rows, for `deadLetters.list`. */
+  deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
   logger?: Logger;
 }
 
@@ -77,6 +79,7 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
     ...(opts.runTasks ? { runTasks: opts.runTasks } : {}),
     ...(opts.runArtifacts ? { runArtifacts: opts.runArtifacts } : {}),
     ...(opts.presignArtifact ? { presignArtifact: opts.presignArtifact } : {}),
+    ...(opts.deadLetters ? { deadLetters: opts.deadLetters } : {}),
   });
 
   for (const endpoint of API_ENDPOINTS) {
