@@ -25,6 +25,7 @@ import type { AnyStage } from "../src/contract/stage-types.js";
 import type { BlobStore, Logger } from "../src/index.js";
 import { systemClock } from "../src/ports/clock.js";
 import type { ActivityTaskStore } from "../src/ports/activity-task-store.js";
+import type { Presigner } from "../src/ports/presigner.js";
 import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { Kernel } from "../src/kernel/types.js";
@@ -56,6 +57,8 @@ export interface OrchestratorRemote {
   readonly stages: RemoteStages;
   /** The shared task store (null without a `remote` section). */
   readonly store: ActivityTaskStore | null;
+  /** Presigns artifact URLs on the orchestrator's `s3` (null without a `remote` section). */
+  readonly presigner: Presigner | null;
   /** Ensures the consumers and starts dispatcher, responders, report consumers and the reaper. */
   start(nc: NatsConnection, topology: Topology): Promise<void>;
   /**
@@ -91,6 +94,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
     return {
       stages: { enabled: false, stage: disabled, client: disabled },
       store: null,
+      presigner: null,
       start: async () => {},
       cancelRun: async () => {},
       wakeStagesOf: () => {},
@@ -172,6 +176,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
   return {
     stages,
     store,
+    presigner,
     async start(nc, topology) {
       const dispatcher = createJetStreamTaskDispatcher(nc, { topology });
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);

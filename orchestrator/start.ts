@@ -166,6 +166,12 @@ export async function startOrchestrator(
         prefix: config.nats.prefix,
         logger,
         ...(unserved ? { unservedTasks: unserved.list } : {}),
+        ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
+        runArtifacts: (runId: string) => persistence.listArtifacts(runId),
+        deadLetters: (limit: number) => persistence.listDeadLetters(limit),
+        ...(remote.presigner
+          ? { presignArtifact: (key: string, expiresInSec: number) => remote.presigner!.presignGet(key, { expiresInSec }) }
+          : {}),
       });
       closers.push(() => api!.stop());
     }

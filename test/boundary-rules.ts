@@ -9,7 +9,18 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 /** Folders that hold code subject to the rules (the ones that exist are cruised). */
-export const CODE_FOLDERS = ["src", "adapters", "worker-sdk", "otel", "orchestrator", "cli", "integration", "bench", "demo"] as const;
+export const CODE_FOLDERS = [
+  "src",
+  "adapters",
+  "worker-sdk",
+  "otel",
+  "orchestrator",
+  "console",
+  "cli",
+  "integration",
+  "bench",
+  "demo",
+] as const;
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -53,7 +64,7 @@ export const boundaryRules: IForbiddenRuleType[] = [
     comment: "dependencies point inwards: src/ never imports the folders built around it",
     severity: "error",
     from: { path: "^src/" },
-    to: { path: "^(adapters|worker-sdk|otel|orchestrator|cli|integration|bench)/" },
+    to: { path: "^(adapters|worker-sdk|otel|orchestrator|console|cli|integration|bench)/" },
   },
   {
     name: "worker-sdk-credential-free",
@@ -124,7 +135,14 @@ export const boundaryRules: IForbiddenRuleType[] = [
     comment: "the orchestrator is assembled from adapters, not the other way round",
     severity: "error",
     from: { path: "^(adapters|worker-sdk)/" },
-    to: { path: "^(orchestrator|cli)/" },
+    to: { path: "^(orchestrator|console|cli)/" },
+  },
+  {
+    name: "console-api-only",
+    comment: "the web console reads and steers only through the NATS API: no database or object-store client, no orchestrator internals",
+    severity: "error",
+    from: { path: "^console/" },
+    to: { path: [POSTGRES, AWS, "^adapters/(postgres|s3)/", "^(orchestrator|cli|integration|bench)/"].join("|") },
   },
 ];
 

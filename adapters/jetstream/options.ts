@@ -104,6 +104,10 @@ const apiService = z.object({
   version: z.string().min(1).default(JETSTREAM_DEFAULTS.apiVersion),
   jobTransport: withMethods<Pick<JobTransport, "depth">>("a JobTransport", "depth").optional(),
   unservedTasks: callback<() => never[]>().optional(),
+  runTasks: callback<(runId: string) => Promise<never[]>>().optional(),
+  runArtifacts: callback<(runId: string) => Promise<never[]>>().optional(),
+  presignArtifact: callback<(key: string, expiresInSec: number) => Promise<never>>().optional(),
+  deadLetters: callback<(limit: number) => Promise<never[]>>().optional(),
   logger,
 });
 

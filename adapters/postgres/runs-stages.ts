@@ -88,10 +88,22 @@ export async function updateRun({ db, t }: Ctx, id: string, patch: RunPatch, now
 
 export async function listRuns({ db, t }: Ctx, f: RunFilter): Promise<RunRecord[]> {
   const rows = await db`
-    select * from ${t.runs} where true
+    select * from ${t.runs} r where true
     ${f.workflowId !== undefined ? db`and workflow_id = ${f.workflowId}` : db``}
     ${f.status ? db`and status = any(${f.status})` : db``}
     ${f.createdBefore ? db`and created_at < ${f.createdBefore}` : db``}
+    ${f.createdAfter ? db`and created_at >= ${f.createdAfter}` : db``}
+    ${
+      f.idempotencyKey !== undefined
+        ? db`and id = (select result->>'workflowRunId' from ${t.idempotency} where command = 'run.create' and key = ${f.idempotencyKey})`
+        : db``
+    }
+    ${
+      f.annotation
+        ? db`and exists (select 1 from ${t.annotations} a where a.run_id = r.id and a.key = ${f.annotation.key}
+            ${f.annotation.value !== undefined ? db`and a.value = ${db.json(f.annotation.value as never)}` : db``})`
+        : db``
+    }
     order by created_at desc, id desc limit ${Math.max(0, f.limit ?? DEFAULT_LIST_LIMIT)}`;
   return rows.map(toRun);
 }

@@ -3,6 +3,7 @@
  * `cli/commands/<name>.ts` exporting `register(program: Command): void` and add one line here.
  */
 import type { Command } from "commander";
+import { register as registerConsole } from "./console.js";
 import { register as registerCreds } from "./creds.js";
 import { register as registerDev } from "./dev.js";
 import { register as registerMigrate } from "./migrate.js";
@@ -16,6 +17,7 @@ import { register as registerWorker } from "./worker.js";
 
 /** Registers all subcommands on the root `jetflow` program. */
 export function registerCommands(program: Command): void {
+  registerConsole(program);
   registerCreds(program);
   registerDev(program);
   registerMigrate(program);

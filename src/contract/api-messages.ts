@@ -31,6 +31,8 @@ export const API_ENDPOINTS = [
   "runs.annotate",
   "stats",
   "workers.list",
+  "runs.artifact",
+  "deadLetters.list",
 ] as const;
 /** Name of a submission API endpoint (`runs.create`, `runs.get`, ...). */
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
@@ -54,6 +56,12 @@ export const RunGetRequest = z.object({
   workflowRunId: id,
   /** Include up to this many log lines (newest last). */
   logs: z.number().int().min(0).max(1000).optional(),
+  /** Include the run's annotations (oldest first). */
+  annotations: z.boolean().optional(),
+  /** Include the run's artifacts (key, size, stage). */
+  artifacts: z.boolean().optional(),
+  /** Include the run's remote activity tasks (attempt, worker, lease), when the orchestrator runs remote activities. */
+  tasks: z.boolean().optional(),
 });
 /** A run as the API returns it. */
 export const RunJson = z.object({
@@ -70,6 +78,8 @@ export const RunJson = z.object({
   updatedAt: isoDate,
   startedAt: isoDate.nullable(),
   completedAt: isoDate.nullable(),
+  /** W3C trace id of the run's trace, when it was created inside one. */
+  traceId: z.string().nullable().optional(),
 });
 /** A stage of a run as the API returns it. */
 export const StageJson = z.object({
@@ -91,8 +101,48 @@ export const LogJson = z.object({
   message: z.string(),
   createdAt: isoDate,
 });
-/** `runs.get` reply: the run, its stages and optionally its logs. */
-export const RunGetReply = z.object({ run: RunJson, stages: z.array(StageJson), logs: z.array(LogJson).optional() });
+/** An annotation as the API returns it. */
+export const AnnotationJson = z.object({
+  stageId: z.string().nullable(),
+  key: z.string(),
+  value: z.unknown(),
+  actor: z.object({ kind: z.string(), id: z.string() }),
+  createdAt: isoDate,
+});
+/** A stored artifact of a run as the API returns it (download it with `runs.artifact`). */
+export const ArtifactJson = z.object({
+  stageId: z.string().nullable(),
+  key: z.string(),
+  size: z.number().int().min(0),
+  contentType: z.string().nullable(),
+  createdAt: isoDate,
+});
+/** A remote activity task of a run as the API returns it: who holds its current attempt. */
+export const TaskJson = z.object({
+  taskId: z.string(),
+  stageId: z.string(),
+  queue: z.string(),
+  codeVersion: z.string(),
+  status: z.enum(["PENDING", "LEASED", "COMPLETED", "FAILED", "CANCELLED"]),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  workerId: z.string().nullable(),
+  outcome: z.string().nullable(),
+  error: z.string().nullable(),
+  heartbeatAt: isoDate.nullable(),
+  leaseDeadline: isoDate.nullable(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+/** `runs.get` reply: the run, its stages and, when asked for, logs, annotations, artifacts and remote tasks. */
+export const RunGetReply = z.object({
+  run: RunJson,
+  stages: z.array(StageJson),
+  logs: z.array(LogJson).optional(),
+  annotations: z.array(AnnotationJson).optional(),
+  artifacts: z.array(ArtifactJson).optional(),
+  tasks: z.array(TaskJson).optional(),
+});
 
 /** `runs.list` request. */
 export const RunListRequest = z.object({
@@ -101,17 +151,24 @@ export const RunListRequest = z.object({
   limit: z.number().int().min(1).max(500).default(50),
   /** Keyset pagination: runs created strictly before this instant. */
   createdBefore: requestDate.optional(),
+  /** Only runs created at or after this instant. */
+  createdAfter: requestDate.optional(),
+  /** Only the run created with this idempotency key. */
+  idempotencyKey: storableText(200).min(1).optional(),
+  /** Only runs with an annotation of this key (and, when `annotationValue` is set, this JSON value). */
+  annotationKey: storableText(200).min(1).optional(),
+  annotationValue: storableJson().optional(),
 });
 /** `runs.list` reply. */
 export const RunListReply = z.object({ runs: z.array(RunJson) });
 
-/** `runs.cancel` request. */
-export const RunCancelRequest = z.object({ workflowRunId: id, reason: storableText(1000).optional() });
+/** `runs.cancel` request; with `actor`, the cancel is also recorded as an annotation `jetflow.action` by that actor. */
+export const RunCancelRequest = z.object({ workflowRunId: id, reason: storableText(1000).optional(), actor: actor.optional() });
 /** `runs.cancel` reply. */
 export const RunCancelReply = z.object({ cancelled: z.boolean(), status: runStatus });
 
-/** `runs.rerun` request. */
-export const RunRerunRequest = z.object({ workflowRunId: id, fromStageId: id });
+/** `runs.rerun` request; with `actor`, the rerun is also recorded as an annotation `jetflow.action` by that actor. */
+export const RunRerunRequest = z.object({ workflowRunId: id, fromStageId: id, actor: actor.optional() });
 /** `runs.rerun` reply. */
 export const RunRerunReply = z.object({
   workflowRunId: id,
@@ -160,6 +217,31 @@ export const WorkersListReply = z.object({
   workers: z.array(WorkerRecord.extend({ healthy: z.boolean(), lastSeenMs: z.number().min(0) })),
 });
 
+/** `runs.artifact`: a presigned GET URL of one of the run's artifacts. */
+export const RunArtifactRequest = z.object({
+  workflowRunId: id,
+  key: storableText(1024).min(1),
+  expiresInSec: z.number().int().min(1).max(3600).default(300),
+});
+/** `runs.artifact` reply. */
+export const RunArtifactReply = z.object({ url: z.string().url(), expiresAt: isoDate, size: z.number().int().min(0) });
+
+/** `deadLetters.list`: outbox rows (run events, jobs) that exhausted their publish retries, newest first. */
+export const DeadLettersListRequest = z.object({ limit: z.number().int().min(1).max(500).default(100) });
+/** A dead-lettered outbox row as the API returns it (its payload is left out). */
+export const DeadLetterJson = z.object({
+  id: z.string(),
+  kind: z.enum(["event", "job"]),
+  workflowRunId: z.string(),
+  type: z.string(),
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  createdAt: isoDate,
+  deadLetteredAt: isoDate.nullable(),
+});
+/** `deadLetters.list` reply. */
+export const DeadLettersListReply = z.object({ deadLetters: z.array(DeadLetterJson) });
+
 /** Error body sent with every error reply (also mirrored in the service error headers). */
 export const ApiErrorBody = z.object({
   error: z.object({
@@ -181,6 +263,8 @@ export const API_SCHEMAS = {
   "runs.annotate": { request: RunAnnotateRequest, reply: RunAnnotateReply },
   stats: { request: StatsRequest, reply: StatsReply },
   "workers.list": { request: WorkersListRequest, reply: WorkersListReply },
+  "runs.artifact": { request: RunArtifactRequest, reply: RunArtifactReply },
+  "deadLetters.list": { request: DeadLettersListRequest, reply: DeadLettersListReply },
 } as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
 
 /** Request body of endpoint `E` (input side of its schema). */

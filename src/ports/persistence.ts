@@ -84,6 +84,12 @@ export interface RunFilter {
   status?: RunStatus[];
   /** Runs created strictly before this (keyset pagination, newest first). */
   createdBefore?: Date;
+  /** Runs created at or after this. */
+  createdAfter?: Date;
+  /** Only the run whose `run.create` used this idempotency key. */
+  idempotencyKey?: string;
+  /** Only runs carrying an annotation with this key (and this JSON value when `value` is given). */
+  annotation?: { key: string; value?: unknown };
   limit?: number;
 }
 

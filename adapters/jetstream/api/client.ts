@@ -49,6 +49,10 @@ export interface JetflowClient {
   stats(): Promise<ApiReply<"stats">>;
   /** The worker registry as the orchestrator sees it (docs/fleet.md). */
   listWorkers(request?: ApiRequest<"workers.list">): Promise<ApiReply<"workers.list">>;
+  /** A presigned GET URL of one of a run's artifacts. */
+  artifactUrl(request: ApiRequest<"runs.artifact">): Promise<ApiReply<"runs.artifact">>;
+  /** Outbox rows that exhausted their publish retries. */
+  deadLetters(request?: ApiRequest<"deadLetters.list">): Promise<ApiReply<"deadLetters.list">>;
 }
 
 /** Creates a typed client of the submission API (`jetflow.api.*` request/reply) on an open NATS connection; the caller closes the connection. */
@@ -98,6 +102,8 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
     annotate: (r) => call("runs.annotate", r),
     stats: () => call("stats", {}),
     listWorkers: (r) => call("workers.list", r ?? {}),
+    artifactUrl: (r) => call("runs.artifact", r),
+    deadLetters: (r) => call("deadLetters.list", r ?? {}),
   };
 }
 

@@ -1,10 +1,13 @@
-import { RunNotFoundError } from "../../../src/contract/errors.js";
+import { JetflowError, RunNotFoundError, ValidationError } from "../../../src/contract/errors.js";
+import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
+import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
+import type { PresignedUrl } from "../../../src/ports/presigner.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { ApiEndpoint, ApiReply } from "../../../src/contract/api-messages.js";
 import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import type { z } from "zod";
-import { logToJson, runToJson, stageToJson } from "./serialize.js";
+import { annotationToJson, artifactToJson, deadLetterToJson, logToJson, runToJson, stageToJson, taskToJson } from "./serialize.js";
 
 type Parsed<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["request"]>;
 
@@ -16,6 +19,25 @@ export interface HandlerDeps {
   workers?: (req: Parsed<"workers.list">) => Promise<ApiReply<"workers.list">["workers"]>;
   /** Remote tasks no live worker can serve, for `stats`. */
   unservedTasks?: () => UnservedTaskJson[];
+  /** A run's remote activity tasks (`runs.get` with `tasks`). */
+  runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;
+  /** A run's stored artifacts (`runs.get` with `artifacts`, `runs.artifact`). */
+  runArtifacts?: (workflowRunId: string) => Promise<ArtifactRecord[]>;
+  /** Presigns a GET of an object-store key (`runs.artifact`). */
+  presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
+  /** Dead-lettered outbox rows (`deadLetters.list`); without it the endpoint answers an empty list. */
+  deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
+}
+
+/** Records a steering action taken on behalf of `actor` as the run's `jetflow.action` annotation (who did what, when). */
+async function recordAction(
+  kernel: Kernel,
+  workflowRunId: string,
+  actor: { kind: "system" | "user" | "agent" | "stage"; id: string } | undefined,
+  action: Record<string, unknown>,
+): Promise<void> {
+  if (!actor) return;
+  await kernel.annotations.attach(workflowRunId, { actor, attributes: { "jetflow.action": action } });
 }
 
 export type Handlers = { [E in ApiEndpoint]: (req: Parsed<E>) => Promise<ApiReply<E>> };
@@ -42,6 +64,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         stages: [...view.stages].sort((a, b) => a.groupIndex - b.groupIndex || a.stageId.localeCompare(b.stageId)).map(stageToJson),
       };
       if (req.logs) reply.logs = (await kernel.runs.logs(req.workflowRunId, { limit: req.logs })).map(logToJson);
+      if (req.annotations) reply.annotations = (await kernel.annotations.list(req.workflowRunId)).map(annotationToJson);
+      if (req.artifacts) reply.artifacts = deps.runArtifacts ? (await deps.runArtifacts(req.workflowRunId)).map(artifactToJson) : [];
+      if (req.tasks) reply.tasks = deps.runTasks ? (await deps.runTasks(req.workflowRunId)).map(taskToJson) : [];
       return reply;
     },
     "runs.list": async (req) => {
@@ -50,11 +75,38 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         status: req.status,
         limit: req.limit,
         createdBefore: req.createdBefore ? new Date(req.createdBefore) : undefined,
+        createdAfter: req.createdAfter ? new Date(req.createdAfter) : undefined,
+        idempotencyKey: req.idempotencyKey,
+        annotation: req.annotationKey
+          ? { key: req.annotationKey, ...(req.annotationValue !== undefined ? { value: req.annotationValue } : {}) }
+          : undefined,
       });
       return { runs: runs.map(runToJson) };
     },
-    "runs.cancel": async (req) => kernel.dispatch({ type: "run.cancel", workflowRunId: req.workflowRunId, reason: req.reason }),
-    "runs.rerun": async (req) => kernel.dispatch({ type: "run.rerunFrom", workflowRunId: req.workflowRunId, fromStageId: req.fromStageId }),
+    "runs.cancel": async (req) => {
+      const result = await kernel.dispatch({ type: "run.cancel", workflowRunId: req.workflowRunId, reason: req.reason });
+      await recordAction(kernel, req.workflowRunId, req.actor, {
+        action: "cancel",
+        reason: req.reason ?? null,
+        cancelled: result.cancelled,
+      });
+      return result;
+    },
+    "runs.rerun": async (req) => {
+      const result = await kernel.dispatch({ type: "run.rerunFrom", workflowRunId: req.workflowRunId, fromStageId: req.fromStageId });
+      await recordAction(kernel, req.workflowRunId, req.actor, { action: "rerun", fromStageId: req.fromStageId });
+      return result;
+    },
+    "runs.artifact": async (req) => {
+      if (!(await kernel.runs.get(req.workflowRunId))) throw new RunNotFoundError(req.workflowRunId);
+      const artifact = deps.runArtifacts ? (await deps.runArtifacts(req.workflowRunId)).find((a) => a.key === req.key) : undefined;
+      // Only keys the run recorded are signed: the endpoint must not become a GET-anything oracle on the bucket.
+      if (!artifact)
+        throw new ValidationError("invalid runs.artifact request", [{ path: "key", message: "is not an artifact of this run" }]);
+      if (!deps.presignArtifact) throw new JetflowError("UNAVAILABLE", "this orchestrator has no object store to presign downloads from");
+      const signed = await deps.presignArtifact(artifact.key, req.expiresInSec);
+      return { url: signed.url, expiresAt: signed.expiresAt.toISOString(), size: artifact.size };
+    },
     "runs.annotate": async (req) => {
       if (!(await kernel.runs.get(req.workflowRunId))) throw new RunNotFoundError(req.workflowRunId);
       return kernel.annotations.attach(req.workflowRunId, {
@@ -64,6 +116,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         idempotencyKey: req.idempotencyKey,
       });
     },
+    "deadLetters.list": async (req) => ({
+      deadLetters: deps.deadLetters ? (await deps.deadLetters(req.limit)).map(deadLetterToJson) : [],
+    }),
     "workers.list": async (req) => ({ workers: deps.workers ? await deps.workers(req) : [] }),
     stats: async () => {
       const empty = { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 };

@@ -6,6 +6,9 @@ import { serveRequest } from "../../../src/contract/guarded-reply.js";
 import type { Kernel } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
+import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
+import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
+import type { PresignedUrl } from "../../../src/ports/presigner.js";
 import { API_ENDPOINTS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
 import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
@@ -28,6 +31,14 @@ export interface ApiServiceOptions {
   jobTransport?: Pick<JobTransport, "depth">;
   /** Reported as `unservedTasks` by the stats endpoint (remote tasks no live worker can serve). */
   unservedTasks?: () => UnservedTaskJson[];
+  /** A run's remote activity tasks, for `runs.get` with `tasks` (the orchestrator's task store). */
+  runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;
+  /** A run's stored artifacts, for `runs.get` with `artifacts` and for `runs.artifact`. */
+  runArtifacts?: (workflowRunId: string) => Promise<ArtifactRecord[]>;
+  /** Presigns a GET of an object-store key, for `runs.artifact` (without it the endpoint answers UNAVAILABLE). */
+  presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
+  /** Dead-lettered outbox rows, for `deadLetters.list`. */
+  deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
   logger?: Logger;
 }
 
@@ -56,7 +67,7 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
   const service: Service = await svcm.add({
     name: opts.name,
     version,
-    description: "jetflow submission API: create, query, cancel and rerun workflow runs",
+    description: "jetflow submission API: create, query, cancel and rerun workflow runs, read their artifacts",
     metadata: { prefix },
   });
   const handlers = createHandlers({
@@ -65,6 +76,10 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
     service: { name: service.info().name, version, instanceId: service.info().id, startedAt: new Date() },
     workers: (req) => listWorkers(nc, { prefix, queue: req.queue, unhealthyAfterMs: req.unhealthyAfterMs }),
     ...(opts.unservedTasks ? { unservedTasks: opts.unservedTasks } : {}),
+    ...(opts.runTasks ? { runTasks: opts.runTasks } : {}),
+    ...(opts.runArtifacts ? { runArtifacts: opts.runArtifacts } : {}),
+    ...(opts.presignArtifact ? { presignArtifact: opts.presignArtifact } : {}),
+    ...(opts.deadLetters ? { deadLetters: opts.deadLetters } : {}),
   });
 
   for (const endpoint of API_ENDPOINTS) {

@@ -239,6 +239,52 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       eq(await p.listAnnotations(run.id, { stageId: "s1", keyPrefix: "cost" }), [a3]);
     },
 
+    "listRuns filters by creation range, run.create idempotency key and annotation key/value": async ({ persistence: p }) => {
+      const runs = [newRun({ now: at(0) }), newRun({ now: at(10) }), newRun({ now: at(20) })];
+      for (const r of runs) await p.createRun(r);
+      const [r0, r1, r2] = runs.map((r) => r.id);
+      eq(
+        (await p.listRuns({ createdAfter: at(10) })).map((r) => r.id),
+        [r2, r1],
+        "createdAfter is inclusive",
+      );
+      eq(
+        (await p.listRuns({ createdAfter: at(5), createdBefore: at(20) })).map((r) => r.id),
+        [r1],
+      );
+      await p.completeIdempotencyKey("run.create", "order-7", { workflowRunId: r1, status: "PENDING", created: true }, at(10));
+      await p.completeIdempotencyKey("other.command", "order-8", { workflowRunId: r2 }, at(10));
+      eq(
+        (await p.listRuns({ idempotencyKey: "order-7" })).map((r) => r.id),
+        [r1],
+      );
+      eq(await p.listRuns({ idempotencyKey: "order-8" }), [], "only run.create keys name runs");
+      const ann = (runId: string, key: string, value: unknown): NewAnnotation => ({
+        id: randomUUID(),
+        workflowRunId: runId,
+        stageId: null,
+        key,
+        value,
+        actor: { kind: "user", id: "alice" },
+        idempotencyKey: null,
+        createdAt: at(30),
+      });
+      await p.insertAnnotations([ann(r0!, "customer", "acme"), ann(r2!, "customer", "globex"), ann(r2!, "score", { n: 1 })]);
+      eq(
+        (await p.listRuns({ annotation: { key: "customer" } })).map((r) => r.id),
+        [r2, r0],
+      );
+      eq(
+        (await p.listRuns({ annotation: { key: "customer", value: "acme" } })).map((r) => r.id),
+        [r0],
+      );
+      eq(
+        (await p.listRuns({ annotation: { key: "score", value: { n: 1 } } })).map((r) => r.id),
+        [r2],
+      );
+      eq(await p.listRuns({ annotation: { key: "customer", value: "nobody" } }), []);
+    },
+
     "AI calls are listed by topic prefix": async ({ persistence: p }) => {
       const call = (topic: string, ms: number) => ({
         id: randomUUID(),

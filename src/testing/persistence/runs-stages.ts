@@ -54,9 +54,26 @@ export function listRuns(s: MemoryState, f: RunFilter): RunRecord[] {
     .filter((r) => f.workflowId === undefined || r.workflowId === f.workflowId)
     .filter((r) => !f.status || f.status.includes(r.status))
     .filter((r) => !f.createdBefore || ms(r.createdAt) < ms(f.createdBefore))
+    .filter((r) => !f.createdAfter || ms(r.createdAt) >= ms(f.createdAfter))
+    .filter((r) => f.idempotencyKey === undefined || idempotentRunId(s, f.idempotencyKey) === r.id)
+    .filter((r) => !f.annotation || hasAnnotation(s, r.id, f.annotation))
     .sort(newestFirst)
     .slice(0, f.limit ?? DEFAULT_LIST_LIMIT)
     .map(deepCopy);
+}
+
+/** The run `run.create` returned for an idempotency key (the kernel caches `{ workflowRunId }`). */
+function idempotentRunId(s: MemoryState, key: string): string | undefined {
+  for (const row of s.idempotency.values()) {
+    if (row.command === "run.create" && row.key === key) return (row.result as { workflowRunId?: string } | null)?.workflowRunId;
+  }
+  return undefined;
+}
+
+function hasAnnotation(s: MemoryState, runId: string, f: { key: string; value?: unknown }): boolean {
+  return s.annotations.some(
+    (a) => a.workflowRunId === runId && a.key === f.key && (f.value === undefined || JSON.stringify(a.value) === JSON.stringify(f.value)),
+  );
 }
 
 export function countRunsByStatus(s: MemoryState): Record<RunStatus, number> {

@@ -1,0 +1,100 @@
+/**
+ * The jetflow web console as a library: a Hono app rendering HTML on the server (htmx for the
+ * live parts), reading and steering only through the NATS API. `jetflow console` starts it.
+ */
+import { serve, type ServerType } from "@hono/node-server";
+import { Hono } from "hono";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
+import { createJetflowClient } from "../adapters/jetstream/api/client.js";
+import { sendWorkerControl } from "../adapters/jetstream/fleet/control.js";
+import { ValidationError } from "../src/contract/errors.js";
+import { identifier } from "../src/contract/storable.js";
+import { parseOptions } from "../src/contract/options.js";
+import { isLoopback, mountAccess } from "./access.js";
+import { mountAssets } from "./assets.js";
+import type { ConsoleDeps } from "./deps.js";
+import { mountRunActions } from "./run-actions.js";
+import { mountRunPage } from "./run-page.js";
+import { mountRunsPage } from "./runs-page.js";
+import { mountWorkersPage } from "./workers-page.js";
+
+/** Defaults of {@link startConsole}. */
+export const CONSOLE_DEFAULTS = { host: "127.0.0.1", port: 4280, prefix: "jetflow", timeoutMs: 10_000, actor: "console" } as const;
+
+const ConsoleOptions = z
+  .object({
+    host: z.string().min(1).default(CONSOLE_DEFAULTS.host),
+    /** 0 picks a free port (see `url` of the result). */
+    port: z.number().int().min(0).max(65535).default(CONSOLE_DEFAULTS.port),
+    /** Required when `host` is not a loopback address. */
+    token: z.string().min(16, "a console token needs at least 16 characters").optional(),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default(CONSOLE_DEFAULTS.prefix),
+    timeoutMs: z.number().int().positive().default(CONSOLE_DEFAULTS.timeoutMs),
+    /** Id recorded as the `user` actor of the console's steering actions. */
+    actor: identifier(200).default(CONSOLE_DEFAULTS.actor),
+    /** Tracing UI link; `{traceId}` is replaced, e.g. `http://localhost:16686/trace/{traceId}`. */
+    tracingUrl: z.string().url().includes("{traceId}", { message: "must contain {traceId}" }).optional(),
+  })
+  .strict();
+/** Options of {@link startConsole}. */
+export type ConsoleOptions = z.input<typeof ConsoleOptions>;
+
+/** A running console; `stop()` closes the HTTP server (the NATS connection stays the caller's). */
+export interface ConsoleServer {
+  /** Base URL, e.g. `http://127.0.0.1:4280`. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Builds the console's routes on `deps` (exposed for tests that need no socket). */
+export function createConsoleApp(deps: ConsoleDeps, access: { token?: string; loopbackOnly: boolean }): Hono {
+  const app = new Hono();
+  mountAssets(app);
+  mountAccess(app, access);
+  mountRunsPage(app, deps);
+  mountRunPage(app, deps);
+  mountRunActions(app, deps);
+  mountWorkersPage(app, deps);
+  return app;
+}
+
+/**
+ * Starts the console on an open NATS connection (the caller closes it after `stop()`).
+ * @throws ValidationError for a misspelt option, or a non-loopback `host` without a `token`.
+ */
+export async function startConsole(nc: NatsConnection, options: ConsoleOptions = {}): Promise<ConsoleServer> {
+  const o = parseOptions("console", ConsoleOptions, options);
+  const loopbackOnly = isLoopback(o.host);
+  if (!loopbackOnly && !o.token) {
+    throw new ValidationError("the console is bound beyond this machine", [
+      { path: "token", message: `required when host is ${o.host} (not a loopback address); set --token or JETFLOW_CONSOLE_TOKEN` },
+    ]);
+  }
+  const deps: ConsoleDeps = {
+    client: createJetflowClient(nc, { prefix: o.prefix, timeoutMs: o.timeoutMs }),
+    workerControl: (workerId, op) => sendWorkerControl(nc, workerId, op, { prefix: o.prefix, timeoutMs: Math.min(o.timeoutMs, 5_000) }),
+    actor: { kind: "user", id: o.actor },
+    ...(o.tracingUrl ? { tracingUrl: o.tracingUrl } : {}),
+  };
+  const app = createConsoleApp(deps, { ...(o.token ? { token: o.token } : {}), loopbackOnly });
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: o.host, port: o.port }, () => resolve(s));
+    s.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : o.port;
+  const shownHost = o.host.includes(":") ? `[${o.host}]` : o.host;
+  return {
+    url: `http://${shownHost}:${port}`,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        // closeAllConnections: htmx polling keeps sockets alive, which would hold close() open.
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
