@@ -160,6 +160,15 @@ class PgTx implements PersistenceTx {
   releaseIdempotencyKey(command: string, key: string): Promise<void> {
     return side.releaseIdempotencyKey(this.ctx(), command, key);
   }
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return side.storeIdempotencyResult(this.ctx(), command, key, result, now, opts);
+  }
 
   insertAnnotations(rows: NewAnnotation[]): Promise<number> {
     return side.insertAnnotations(this.ctx(), rows);

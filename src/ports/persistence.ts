@@ -203,6 +203,20 @@ export interface PersistenceTx {
    */
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire>;
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void>;
+  /**
+   * Stores `result` as the completed result of a key not seen before (`acquired`); a key already
+   * stored is left alone and reported (`completed` with its result, or `in_progress`; an
+   * IN_PROGRESS key older than `opts.staleBefore` is taken over: `acquired`). Called inside the
+   * transaction doing the guarded work, key and work commit or roll back together, and a
+   * concurrent call for the same key waits for that transaction: exactly one of them is `acquired`.
+   */
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire>;
   releaseIdempotencyKey(command: string, key: string): Promise<void>;
 
   // --- annotations

@@ -183,6 +183,15 @@ export class InMemoryPersistence implements Persistence {
     return this.locked("requeueDeadLetters", () => this.direct.requeueDeadLetters(ids, now));
   }
 
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return this.locked("storeIdempotencyResult", () => this.direct.storeIdempotencyResult(command, key, result, now, opts));
+  }
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
     return this.locked("acquireIdempotencyKey", () => this.direct.acquireIdempotencyKey(command, key, now, opts));
   }

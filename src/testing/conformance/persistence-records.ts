@@ -210,6 +210,34 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       });
     },
 
+    "idempotency: storeIdempotencyResult stores a result once, rolls back with its transaction, one concurrent winner": async ({
+      persistence: p,
+    }) => {
+      eq(await p.storeIdempotencyResult("run.create", "s", { runId: "r1" }, at(0)), { kind: "acquired" });
+      eq(await p.storeIdempotencyResult("run.create", "s", { runId: "r2" }, at(1)), { kind: "completed", result: { runId: "r1" } });
+      eq(await p.acquireIdempotencyKey("run.create", "s", at(2)), { kind: "completed", result: { runId: "r1" } });
+      const boom = new Error("boom");
+      await p
+        .transaction(async (tx) => {
+          eq(await tx.storeIdempotencyResult("run.create", "rolled", { runId: "r3" }, at(3)), { kind: "acquired" });
+          throw boom;
+        })
+        .catch((err: unknown) => {
+          if (err !== boom) throw err;
+        });
+      eq(await p.storeIdempotencyResult("run.create", "rolled", { runId: "r4" }, at(4)), { kind: "acquired" }, "rolled back with its tx");
+      eq(await p.acquireIdempotencyKey("run.create", "held", at(5)), { kind: "acquired" });
+      eq(await p.storeIdempotencyResult("run.create", "held", { runId: "r5" }, at(6)), { kind: "in_progress" });
+      eq(await p.storeIdempotencyResult("run.create", "held", { runId: "r6" }, at(7), { staleBefore: at(6) }), { kind: "acquired" });
+      eq(await p.acquireIdempotencyKey("run.create", "held", at(8)), { kind: "completed", result: { runId: "r6" } }, "taken over");
+      const racers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => p.transaction((tx) => tx.storeIdempotencyResult("run.create", "race2", { i }, at(9)))),
+      );
+      equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one concurrent transaction stores the key");
+      const winner = racers.findIndex((r) => r.kind === "acquired");
+      for (const r of racers) if (r.kind !== "acquired") eq(r, { kind: "completed", result: { i: winner } });
+    },
+
     "annotations: exact round-trip, filters, idempotency keys de-duplicated per run": async ({ persistence: p }) => {
       const run = newRun();
       const other = newRun();

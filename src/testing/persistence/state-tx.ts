@@ -125,6 +125,15 @@ export class StateTx implements PersistenceTx {
   async completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
     side.completeIdempotencyKey(this.s(), command, key, result, now);
   }
+  async storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return side.storeIdempotencyResult(this.s(), command, key, result, now, opts);
+  }
   async releaseIdempotencyKey(command: string, key: string): Promise<void> {
     side.releaseIdempotencyKey(this.s(), command, key);
   }
