@@ -50,14 +50,34 @@ async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
   });
 }
 
-/** Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. */
+/** The optimistic claim met a stage past its attempts: roll it back and take the full path. */
+class ExhaustedOnFastPath extends Error {}
+
+/**
+ * Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. A
+ * delivery naming its attempt usually finds the stage PENDING one attempt behind: then the stage
+ * is claimed by one guarded UPDATE instead of a locking read plus an update.
+ */
 async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult | { claim: Claim }> {
+  try {
+    return await claimIn(deps, cmd, true);
+  } catch (err) {
+    if (!(err instanceof ExhaustedOnFastPath)) throw err;
+    return await claimIn(deps, cmd, false);
+  }
+}
+
+async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand, fast: boolean): Promise<JobExecuteResult | { claim: Claim }> {
   const now = deps.clock.now();
   const batch = new OutboxBatch(deps, now);
   const out = await deps.persistence.transaction(async (tx): Promise<JobExecuteResult | { claim: Claim }> => {
-    const run = await tx.getRun(cmd.workflowRunId, { forUpdate: true });
-    if (!run) throw new RunNotFoundError(cmd.workflowRunId);
-    if (run.status !== "RUNNING") return GHOST;
+    // Locks the run row first (every command does, so no lock-order deadlock) and records the
+    // activity in the same statement; a run no longer RUNNING is left untouched.
+    const run = await tx.updateRun(cmd.workflowRunId, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+    if (!run) {
+      if (!(await tx.getRun(cmd.workflowRunId))) throw new RunNotFoundError(cmd.workflowRunId);
+      return GHOST;
+    }
     const workflow = deps.registry.getWorkflow(run.workflowId);
     if (!workflow) {
       const error = `workflow "${run.workflowId}" is not registered on this kernel`;
@@ -72,27 +92,33 @@ async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<J
       await batch.write(tx);
       return { outcome: "failed", error };
     }
-    const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
-    if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
-    if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
-    const attempt = stage.attempt + 1;
-    if (attempt > stage.maxAttempts) {
-      const error = `exhausted ${stage.maxAttempts} attempts`;
-      await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
-      await batch.write(tx);
-      return { outcome: "failed", error, attempt: stage.attempt };
-    }
     const token = deps.newId();
-    const updated = await tx.updateStage(
-      run.id,
-      stage.stageId,
-      { status: "RUNNING", attempt, executionToken: token, startedAt: now, error: null },
-      now,
-      { status: ["PENDING", "RUNNING"], attempt: stage.attempt },
-    );
-    if (!updated) return GHOST;
-    await tx.updateRun(run.id, { lastActivityAt: now }, now);
-    batch.event(run, "stage:started", { attempt }, stage.stageId);
+    const started = { status: "RUNNING" as const, executionToken: token, startedAt: now, error: null };
+    let updated: StageRecord | null = null;
+    const d = cmd.delivery?.attempt;
+    if (fast && d !== undefined && Number.isInteger(d) && d >= 1) {
+      updated = await tx.updateStage(run.id, cmd.stageId, { ...started, attempt: d }, now, { status: ["PENDING"], attempt: d - 1 });
+      if (updated && updated.attempt > updated.maxAttempts) throw new ExhaustedOnFastPath();
+    }
+    if (!updated) {
+      const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
+      if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
+      if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
+      const attempt = stage.attempt + 1;
+      if (attempt > stage.maxAttempts) {
+        const error = `exhausted ${stage.maxAttempts} attempts`;
+        await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
+        await batch.write(tx);
+        return { outcome: "failed", error, attempt: stage.attempt };
+      }
+      updated = await tx.updateStage(run.id, stage.stageId, { ...started, attempt }, now, {
+        status: ["PENDING", "RUNNING"],
+        attempt: stage.attempt,
+      });
+      if (!updated) return GHOST;
+    }
+    const attempt = updated.attempt;
+    batch.event(run, "stage:started", { attempt }, updated.stageId);
     await batch.write(tx);
     return { claim: { run, workflow, stageDef, stage: updated, attempt, token } };
   });
