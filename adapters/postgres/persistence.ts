@@ -78,6 +78,9 @@ class PgTx implements PersistenceTx {
   createRun(run: NewRun): Promise<RunRecord> {
     return this.op((c) => rs.createRun(c, run));
   }
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
+    return this.op((c) => rs.createRunWithKey(c, run, key, outbox));
+  }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return this.op((c) => rs.getRun(c, id, opts?.forUpdate === true));
   }

@@ -141,6 +141,12 @@ export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; res
 export interface PersistenceTx {
   // --- runs
   createRun(run: NewRun): Promise<RunRecord>;
+  /**
+   * When (`key.command`, `key.key`) is a new idempotency key: inserts the run, its outbox rows
+   * and the key (COMPLETED with `key.result`) as one atomic write, and returns true. When the key
+   * exists (or a concurrent writer of it commits first) nothing is written and it returns false.
+   */
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean>;
   /** `forUpdate` locks the row until the transaction ends (no-op outside one). */
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null>;
   /** Applies `patch` (and bumps updatedAt to `now`) when `guard` holds; returns the new row or null. */

@@ -109,6 +109,9 @@ export class InMemoryPersistence implements Persistence {
   createRun(run: NewRun): Promise<RunRecord> {
     return this.locked("createRun", () => this.direct.createRun(run));
   }
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
+    return this.locked("createRunWithKey", () => this.direct.createRunWithKey(run, key, outbox));
+  }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return this.locked("getRun", () => this.direct.getRun(id, opts));
   }

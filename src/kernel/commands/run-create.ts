@@ -43,9 +43,10 @@ export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promis
 }
 
 /**
- * One transaction: the idempotency key is stored with its result in the same transaction as the
- * run, so key and run commit together (or neither does), and a concurrent create with the same
- * key waits for that transaction, then replays its result.
+ * The idempotency key is stored with its result in the same atomic write as the run (one
+ * statement, or one transaction when there are annotations or the key exists), so key and run
+ * commit together or not at all, and a concurrent create with the same key waits for that
+ * write, then replays its result.
  */
 async function create(
   deps: KernelDeps,
@@ -56,17 +57,29 @@ async function create(
   traceContext: Record<string, string> | null,
 ): Promise<RunCreateResult> {
   const now = deps.clock.now();
-  const batch = new OutboxBatch(deps, now);
   const id = deps.newId();
   const result: RunCreateResult = { workflowRunId: id, status: "PENDING", created: true };
   const rows = (cmd.annotations ?? []).flatMap((a) => annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now));
+  const priority = cmd.priority ?? 0;
+  const newRun = { id, workflowId, input, config, priority, traceContext, now };
+  if (rows.length === 0) {
+    // The common case in one atomic write (no transaction round trips); a key seen before takes
+    // the transactional path below, which replays it (or takes over an abandoned one).
+    const fast = new OutboxBatch(deps, now);
+    fast.event({ id, workflowId }, "workflow:created", { input, priority });
+    if (await deps.persistence.createRunWithKey(newRun, { command: "run.create", key: cmd.idempotencyKey, result }, fast.rows)) {
+      await deliverFastPath(deps, fast);
+      return result;
+    }
+  }
+  const batch = new OutboxBatch(deps, now);
   const replay = await deps.persistence.transaction(async (tx): Promise<RunCreateResult | null> => {
     const key = await tx.storeIdempotencyResult("run.create", cmd.idempotencyKey, result, now, {
       staleBefore: new Date(now.getTime() - deps.options.idempotencyStaleMs),
     });
     if (key.kind === "completed") return { ...(key.result as RunCreateResult), created: false };
     if (key.kind === "in_progress") throw new IdempotencyInProgressError("run.create", cmd.idempotencyKey);
-    const created = await tx.createRun({ id, workflowId, input, config, priority: cmd.priority ?? 0, traceContext, now });
+    const created = await tx.createRun(newRun);
     if (rows.length > 0) await tx.insertAnnotations(rows);
     batch.event(created, "workflow:created", { input, priority: created.priority });
     await batch.write(tx);

@@ -238,6 +238,45 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       for (const r of racers) if (r.kind !== "acquired") eq(r, { kind: "completed", result: { i: winner } });
     },
 
+    "createRunWithKey writes run, outbox rows and key together once per key; a repeated or racing key writes nothing": async ({
+      persistence: p,
+    }) => {
+      const run = newRun({ input: RICH_JSON, priority: 3, traceContext: { traceparent: "00-abc-def-01" } });
+      const row = (id: string): NewOutboxRow => ({
+        id,
+        kind: "event",
+        workflowRunId: run.id,
+        type: "workflow:created",
+        payload: { nested: RICH_JSON },
+        createdAt: at(0),
+        claimedUntil: at(50),
+      });
+      const key = { command: "run.create", key: "once", result: { workflowRunId: run.id, status: "PENDING" } };
+      equal(await p.createRunWithKey(run, key, [row("o1"), row("o2")]), true);
+      const stored = (await p.getRun(run.id))!;
+      eq(
+        [stored.input, stored.priority, stored.traceContext, stored.status, stored.currentGroupIndex],
+        [RICH_JSON, 3, run.traceContext, "PENDING", -1],
+      );
+      eq(stored.createdAt, run.now);
+      const claimed = await p.claimOutbox({ now: at(1), limit: 10, leaseMs: 1000, ids: ["o1", "o2"] });
+      eq(sortedIds(claimed), ["o1", "o2"]);
+      eq(claimed[0]!.payload, { nested: RICH_JSON });
+      eq(await p.acquireIdempotencyKey("run.create", "once", at(1)), { kind: "completed", result: key.result });
+      const other = newRun();
+      equal(await p.createRunWithKey(other, key, [{ ...row("o3"), workflowRunId: other.id }]), false);
+      equal(await p.getRun(other.id), null, "a repeated key writes no run");
+      eq(await p.claimOutbox({ now: at(2), limit: 10, leaseMs: 1000, ids: ["o3"] }), [], "nor outbox rows");
+      const racers = Array.from({ length: 6 }, () => newRun());
+      const won = await Promise.all(
+        racers.map((r) => p.createRunWithKey(r, { ...key, key: "race3", result: { workflowRunId: r.id } }, [])),
+      );
+      equal(won.filter(Boolean).length, 1, "exactly one racer writes");
+      const present = await Promise.all(racers.map((r) => p.getRun(r.id)));
+      equal(present.filter(Boolean).length, 1, "exactly one run exists");
+      equal(await p.createRunWithKey(newRun(), { ...key, key: "empty-outbox" }, []), true, "no outbox rows is fine");
+    },
+
     "annotations: exact round-trip, filters, idempotency keys de-duplicated per run": async ({ persistence: p }) => {
       const run = newRun();
       const other = newRun();
