@@ -82,7 +82,7 @@ async function drive(persistence: Persistence, N: number): Promise<number> {
       delivery: { jobId: job.jobId, deliveryCount: job.deliveryCount, attempt: job.attempt },
     });
     await queue.complete(job);
-    if (r.outcome === "completed") await kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
+    if (r.outcome === "completed" && !r.transitioned) await kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
   });
   const ms = performance.now() - t0;
   const done = await persistence.countRunsByStatus();

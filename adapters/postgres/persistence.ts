@@ -33,6 +33,7 @@ import * as rs from "./runs-stages.js";
 import * as side from "./side-tables.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
 import { type Tables, tables } from "./tables.js";
+import { admitted } from "./admission.js";
 import { parseSchemaOnlyOptions } from "./options.js";
 
 /**
@@ -64,115 +65,127 @@ export interface PostgresPersistenceOptions {
 
 /** Every PersistenceTx method over one `Ctx` (the client, or one transaction). */
 class PgTx implements PersistenceTx {
+  /** `run` wraps every query: the transaction's liveness check, or the client's admission gate. */
   constructor(
     private readonly c: rs.Ctx,
-    private readonly check: () => void = () => {},
+    private readonly run: <T>(query: () => Promise<T>) => Promise<T>,
   ) {}
 
-  private ctx(): rs.Ctx {
-    this.check();
-    return this.c;
+  protected op<T>(query: (c: rs.Ctx) => Promise<T>): Promise<T> {
+    return this.run(() => query(this.c));
   }
 
   createRun(run: NewRun): Promise<RunRecord> {
-    return rs.createRun(this.ctx(), run);
+    return this.op((c) => rs.createRun(c, run));
+  }
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
+    return this.op((c) => rs.createRunWithKey(c, run, key, outbox));
   }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
-    return rs.getRun(this.ctx(), id, opts?.forUpdate === true);
+    return this.op((c) => rs.getRun(c, id, opts?.forUpdate === true));
   }
   updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
-    return rs.updateRun(this.ctx(), id, patch, now, guard);
+    return this.op((c) => rs.updateRun(c, id, patch, now, guard));
   }
   listRuns(filter: RunFilter): Promise<RunRecord[]> {
-    return rs.listRuns(this.ctx(), filter);
+    return this.op((c) => rs.listRuns(c, filter));
   }
   countRunsByStatus(): Promise<Record<RunStatus, number>> {
-    return rs.countRunsByStatus(this.ctx());
+    return this.op((c) => rs.countRunsByStatus(c));
   }
   claimPendingRuns(limit: number, workerId: string, now: Date): Promise<RunRecord[]> {
-    return rs.claimPendingRuns(this.ctx(), limit, workerId, now);
+    return this.op((c) => rs.claimPendingRuns(c, limit, workerId, now));
   }
   findStaleRunningRuns(before: Date, limit: number): Promise<RunRecord[]> {
-    return rs.findStaleRunningRuns(this.ctx(), before, limit);
+    return this.op((c) => rs.findStaleRunningRuns(c, before, limit));
   }
 
   upsertStage(stage: NewStage): Promise<StageRecord> {
-    return rs.upsertStage(this.ctx(), stage);
+    return this.op((c) => rs.upsertStage(c, stage));
   }
   getStage(runId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
-    return rs.getStage(this.ctx(), runId, stageId, opts?.forUpdate === true);
+    return this.op((c) => rs.getStage(c, runId, stageId, opts?.forUpdate === true));
   }
   listStages(runId: string): Promise<StageRecord[]> {
-    return rs.listStages(this.ctx(), runId);
+    return this.op((c) => rs.listStages(c, runId));
   }
   updateStage(runId: string, stageId: string, patch: StagePatch, now: Date, guard?: StageGuard): Promise<StageRecord | null> {
-    return rs.updateStage(this.ctx(), runId, stageId, patch, now, guard);
+    return this.op((c) => rs.updateStage(c, runId, stageId, patch, now, guard));
   }
   deleteStages(runId: string, stageIds: string[]): Promise<number> {
-    return rs.deleteStages(this.ctx(), runId, stageIds);
+    return this.op((c) => rs.deleteStages(c, runId, stageIds));
   }
   claimDueSuspendedStages(now: Date, limit: number, leaseMs: number): Promise<StageRecord[]> {
-    return rs.claimDueSuspendedStages(this.ctx(), now, limit, leaseMs);
+    return this.op((c) => rs.claimDueSuspendedStages(c, now, limit, leaseMs));
   }
 
   appendLogs(logs: NewLog[]): Promise<void> {
-    return side.appendLogs(this.ctx(), logs);
+    return this.op((c) => side.appendLogs(c, logs));
   }
   listLogs(runId: string, opts?: { stageId?: string; limit?: number }): Promise<LogRecord[]> {
-    return side.listLogs(this.ctx(), runId, opts);
+    return this.op((c) => side.listLogs(c, runId, opts));
   }
 
   recordArtifact(a: ArtifactRecord): Promise<void> {
-    return side.recordArtifact(this.ctx(), a);
+    return this.op((c) => side.recordArtifact(c, a));
   }
   listArtifacts(runId: string, opts?: { keyPrefix?: string }): Promise<ArtifactRecord[]> {
-    return side.listArtifacts(this.ctx(), runId, opts);
+    return this.op((c) => side.listArtifacts(c, runId, opts));
   }
   deleteArtifacts(runId: string, keyPrefix: string): Promise<number> {
-    return side.deleteArtifacts(this.ctx(), runId, keyPrefix);
+    return this.op((c) => side.deleteArtifacts(c, runId, keyPrefix));
   }
 
   appendOutbox(rows: NewOutboxRow[]): Promise<void> {
-    return side.appendOutbox(this.ctx(), rows);
+    return this.op((c) => side.appendOutbox(c, rows));
   }
   claimOutbox(o: { now: Date; limit: number; leaseMs: number; ids?: string[] }): Promise<OutboxRecord[]> {
-    return side.claimOutbox(this.ctx(), o);
+    return this.op((c) => side.claimOutbox(c, o));
   }
   markOutboxPublished(ids: string[], now: Date): Promise<void> {
-    return side.markOutboxPublished(this.ctx(), ids, now);
+    return this.op((c) => side.markOutboxPublished(c, ids, now));
   }
   markOutboxFailed(id: string, error: string, now: Date, deadLetter: boolean): Promise<void> {
-    return side.markOutboxFailed(this.ctx(), id, error, now, deadLetter);
+    return this.op((c) => side.markOutboxFailed(c, id, error, now, deadLetter));
   }
   listDeadLetters(limit: number): Promise<OutboxRecord[]> {
-    return side.listDeadLetters(this.ctx(), limit);
+    return this.op((c) => side.listDeadLetters(c, limit));
   }
   requeueDeadLetters(ids: string[], _now: Date): Promise<number> {
-    return side.requeueDeadLetters(this.ctx(), ids);
+    return this.op((c) => side.requeueDeadLetters(c, ids));
   }
 
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
-    return side.acquireIdempotencyKey(this.ctx(), command, key, now, opts);
+    return this.op((c) => side.acquireIdempotencyKey(c, command, key, now, opts));
   }
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
-    return side.completeIdempotencyKey(this.ctx(), command, key, result, now);
+    return this.op((c) => side.completeIdempotencyKey(c, command, key, result, now));
   }
   releaseIdempotencyKey(command: string, key: string): Promise<void> {
-    return side.releaseIdempotencyKey(this.ctx(), command, key);
+    return this.op((c) => side.releaseIdempotencyKey(c, command, key));
+  }
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return this.op((c) => side.storeIdempotencyResult(c, command, key, result, now, opts));
   }
 
   insertAnnotations(rows: NewAnnotation[]): Promise<number> {
-    return side.insertAnnotations(this.ctx(), rows);
+    return this.op((c) => side.insertAnnotations(c, rows));
   }
   listAnnotations(runId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]> {
-    return side.listAnnotations(this.ctx(), runId, filter);
+    return this.op((c) => side.listAnnotations(c, runId, filter));
   }
 
   recordAICall(call: AICallRecord): Promise<void> {
-    return side.recordAICall(this.ctx(), call);
+    return this.op((c) => side.recordAICall(c, call));
   }
   listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
-    return side.listAICalls(this.ctx(), topicPrefix);
+    return this.op((c) => side.listAICalls(c, topicPrefix));
   }
 }
 
@@ -186,7 +199,7 @@ export class PostgresPersistence extends PgTx implements Persistence {
     private readonly owned: boolean,
   ) {
     const t = tables(sql, schema);
-    super({ db: sql, t, inTx: false });
+    super({ db: sql, t, inTx: false }, (query) => admitted(sql, query));
     this.t = t;
   }
 
@@ -194,9 +207,10 @@ export class PostgresPersistence extends PgTx implements Persistence {
     let open = true;
     try {
       return await safeBegin(this.sql, async (txSql, loss) => {
-        const tx = new PgTx({ db: txSql, t: this.t, inTx: true }, () => {
+        const tx = new PgTx({ db: txSql, t: this.t, inTx: true }, (query) => {
           if (!open) throw new Error("PostgresPersistence: transaction handle used after its transaction ended");
           assertConnectionAlive(loss);
+          return query();
         });
         return await fn(reportingConnectionLoss(tx, loss));
       });

@@ -3,7 +3,8 @@
  * refused update touches nothing and returns null; claims are one UPDATE over a
  * `FOR UPDATE SKIP LOCKED` sub-select, so concurrent claimers never take the same row.
  */
-import type { NewRun, NewStage, RunFilter, RunGuard, RunPatch, StageGuard, StagePatch } from "../../src/ports/persistence.js";
+import type postgres from "postgres";
+import type { NewOutboxRow, NewRun, NewStage, RunFilter, RunGuard, RunPatch, StageGuard, StagePatch } from "../../src/ports/persistence.js";
 import type { RunRecord, RunStatus, StageRecord } from "../../src/ports/records.js";
 import { type Db, json, toRun, toStage } from "./rows.js";
 import type { Tables } from "./tables.js";
@@ -69,6 +70,45 @@ export async function createRun({ db, t }: Ctx, r: NewRun): Promise<RunRecord> {
             ${json(db, r.traceContext)}, ${r.now}, ${r.now}, ${r.now})
     returning *`;
   return toRun(rows[0]!);
+}
+
+export async function createRunWithKey(
+  { db, t }: Ctx,
+  r: NewRun,
+  key: { command: string; key: string; result: unknown },
+  outbox: NewOutboxRow[],
+): Promise<boolean> {
+  const rows = outbox.map((o) => ({
+    id: o.id,
+    kind: o.kind,
+    run_id: o.workflowRunId,
+    type: o.type,
+    payload: o.payload ?? {},
+    created_at: o.createdAt.toISOString(),
+    claimed_until: o.claimedUntil?.toISOString() ?? null,
+  }));
+  // One statement, so no BEGIN/COMMIT round trips: the key's ON CONFLICT waits for a concurrent
+  // writer of the same key, and the run and outbox inserts happen only if the key was inserted.
+  const res = await db`
+    with k as (
+      insert into ${t.idempotency} (command, key, status, result, created_at, updated_at)
+      values (${key.command}, ${key.key}, 'COMPLETED', ${json(db, key.result)}, ${r.now}, ${r.now})
+      on conflict (command, key) do nothing returning 1),
+    r as (
+      insert into ${t.runs} (id, workflow_id, status, input, config, priority, trace_context, created_at, updated_at, last_activity_at)
+      select ${r.id}::text, ${r.workflowId}::text, 'PENDING', ${json(db, r.input)}::jsonb, ${json(db, r.config ?? {})}::jsonb,
+             ${r.priority}::int, ${json(db, r.traceContext)}::jsonb, ${r.now}::timestamptz, ${r.now}::timestamptz, ${r.now}::timestamptz
+      where exists (select 1 from k)
+      returning 1),
+    o as (
+      insert into ${t.outbox} (id, kind, run_id, type, payload, created_at, claimed_until)
+      select x.id, x.kind, x.run_id, x.type, x.payload, x.created_at, x.claimed_until
+      from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
+        as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)
+      where exists (select 1 from k)
+      returning 1)
+    select (select count(*) from r)::int as runs`;
+  return res[0]!.runs === 1;
 }
 
 export async function getRun({ db, t, inTx }: Ctx, id: string, forUpdate: boolean): Promise<RunRecord | null> {

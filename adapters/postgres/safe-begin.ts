@@ -14,6 +14,7 @@
  * postgres.js rolls back as usual.
  */
 import type postgres from "postgres";
+import { admitted, asTransactionOf } from "./admission.js";
 
 /** How long a callback that saw a connection error waits for `begin` to report the close. */
 const CLOSE_GRACE_MS = 3_000;
@@ -73,10 +74,12 @@ export function assertConnectionAlive(state: TxConnectionState): void {
  * lost; `fn` must check it (assertConnectionAlive) before each query and set `lost` when a query
  * fails with a connection error (the callback may wrap that error before it gets here).
  */
-export async function safeBegin<T>(
-  sql: postgres.Sql,
-  fn: (tx: postgres.TransactionSql, state: TxConnectionState) => Promise<T>,
-): Promise<T> {
+export function safeBegin<T>(sql: postgres.Sql, fn: (tx: postgres.TransactionSql, state: TxConnectionState) => Promise<T>): Promise<T> {
+  // A permit first: the BEGIN must find an idle connection (see admission.ts).
+  return admitted(sql, () => begin(sql, fn));
+}
+
+async function begin<T>(sql: postgres.Sql, fn: (tx: postgres.TransactionSql, state: TxConnectionState) => Promise<T>): Promise<T> {
   const state: TxConnectionState = { lost: false, closed: false };
   let beginSettled = false;
   let markSettled!: () => void;
@@ -87,7 +90,7 @@ export async function safeBegin<T>(
   const run = sql.begin(async (tx) => {
     let result: T;
     try {
-      result = await fn(tx, state);
+      result = await asTransactionOf(sql, () => fn(tx, state));
     } catch (err) {
       if (!beginSettled && (state.lost || isConnectionError(err))) {
         let timer: NodeJS.Timeout | undefined;

@@ -156,6 +156,37 @@ export async function completeIdempotencyKey({ db, t }: Ctx, command: string, ke
     on conflict (command, key) do update set status = 'COMPLETED', result = excluded.result, updated_at = excluded.updated_at`;
 }
 
+export async function storeIdempotencyResult(
+  { db, t }: Ctx,
+  command: string,
+  key: string,
+  result: unknown,
+  now: Date,
+  opts?: { staleBefore?: Date },
+): Promise<IdempotencyAcquire> {
+  // ON CONFLICT waits for a concurrent transaction holding the same key; the SELECT after it is
+  // a new statement (a new snapshot under READ COMMITTED), so it sees that transaction's row.
+  for (let i = 0; i < 5; i++) {
+    const ins = await db`
+      insert into ${t.idempotency} (command, key, status, result, created_at, updated_at)
+      values (${command}, ${key}, 'COMPLETED', ${json(db, result)}, ${now}, ${now})
+      on conflict (command, key) do nothing returning command`;
+    if (ins.length > 0) return { kind: "acquired" };
+    if (opts?.staleBefore) {
+      const taken = await db`
+        update ${t.idempotency} set status = 'COMPLETED', result = ${json(db, result)}, created_at = ${now}, updated_at = ${now}
+        where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${opts.staleBefore}
+        returning command`;
+      if (taken.length > 0) return { kind: "acquired" };
+    }
+    const rows = await db`select status, result from ${t.idempotency} where command = ${command} and key = ${key}`;
+    const row = rows[0];
+    if (!row) continue;
+    return row.status === "COMPLETED" ? { kind: "completed", result: row.result ?? null } : { kind: "in_progress" };
+  }
+  throw new Error(`storeIdempotencyResult(${command}, ${key}): the key kept vanishing under concurrent releases`);
+}
+
 /** Only an IN_PROGRESS key is released: a completed result stays cached. */
 export async function releaseIdempotencyKey({ db, t }: Ctx, command: string, key: string): Promise<void> {
   await db`delete from ${t.idempotency} where command = ${command} and key = ${key} and status = 'IN_PROGRESS'`;

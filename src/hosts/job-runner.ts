@@ -27,7 +27,7 @@ export interface RunJobOptions {
 
 /**
  * Executes one leased job and settles it with the transport:
- * - completed → `complete`, then `run.transition` (its failure is logged: the stage is committed
+ * - completed → `complete`, then `run.transition` unless the commit already transitioned the run (its failure is logged: the stage is committed
  *   and `run.reapStuck` repairs the run if the transition keeps failing);
  * - suspended → `suspend(job, nextPollAt)`; `stage.pollSuspended` takes over;
  * - failed → `complete`: a ghost is never retried, and a retry the kernel wants is already
@@ -67,7 +67,8 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
     case "completed": {
       await settle(o, ctx, "complete", () => o.jobTransport.complete(job));
       try {
-        await o.kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
+        // The commit usually transitioned the run already (then there is nothing left to do).
+        if (!result.transitioned) await o.kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
       } catch (err) {
         o.logger.error(
           { ...ctx, err: errorMessage(err) },

@@ -106,7 +106,7 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
       });
       if (result.outcome === "completed") {
         try {
-          await kernel.dispatch({ type: "run.transition", workflowRunId: m.workflowRunId });
+          if (!result.transitioned) await kernel.dispatch({ type: "run.transition", workflowRunId: m.workflowRunId });
         } catch (err) {
           // The stage is committed; acking is right and run.reapStuck repairs the run.
           logger.error(

@@ -97,6 +97,11 @@ export interface JobExecuteResult {
   error?: string;
   nextPollAt?: Date;
   attempt?: number;
+  /**
+   * The commit of a completed stage also ran the run's transition (next group started, run
+   * completed or failed, or parallel siblings still running): `run.transition` is not needed.
+   */
+  transitioned?: boolean;
 }
 
 /** Checks due SUSPENDED stages; a ready one completes and its run transitions. */

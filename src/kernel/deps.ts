@@ -17,6 +17,7 @@ import { createLocalExecutor } from "../executors/local.js";
 import type { CommandResult, KernelCommand } from "./commands.js";
 import { createPluginRunner } from "./plugins-runtime.js";
 import type { KernelConfig } from "./types.js";
+import { OutboxMarks } from "./outbox-marks.js";
 
 /** Resolved kernel options (every default applied). */
 export interface ResolvedOptions {
@@ -50,6 +51,8 @@ export interface KernelDeps {
   options: ResolvedOptions;
   /** AbortControllers of stage executions running in this process, by run id. */
   inflight: Map<string, Set<AbortController>>;
+  /** Fast-path deliveries waiting to be marked published (batched). */
+  outboxMarks: OutboxMarks;
   newId(): string;
   /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
@@ -88,6 +91,7 @@ export function resolveOptions(config: KernelConfig): ResolvedOptions {
 }
 
 export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"]): KernelDeps {
+  const logger = config.logger ?? silentLogger;
   const deps: KernelDeps = {
     persistence: config.persistence,
     blobStore: config.blobStore,
@@ -97,9 +101,10 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     clock: config.clock,
     registry: config.registry,
     executor: config.executor ?? createLocalExecutor(),
-    logger: config.logger ?? silentLogger,
+    logger,
     options: resolveOptions(config),
     inflight: new Map(),
+    outboxMarks: new OutboxMarks(config.persistence, config.clock, logger),
     newId: () => randomUUID(),
     dispatch,
   };

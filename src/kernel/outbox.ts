@@ -99,6 +99,7 @@ export interface DeliveryReport {
 export async function deliverRows(
   deps: KernelDeps,
   rows: (Pick<OutboxRecord, "id" | "kind" | "type" | "payload" | "attempts" | "workflowRunId"> & { createdAt?: Date })[],
+  marks: "now" | "batched" = "now",
 ): Promise<DeliveryReport> {
   const report: DeliveryReport = { published: 0, failed: 0, deadLettered: 0 };
   const published: string[] = [];
@@ -127,14 +128,16 @@ export async function deliverRows(
     }
   }
   if (published.length > 0) {
-    await deps.persistence.markOutboxPublished(published, deps.clock.now());
+    if (marks === "batched") deps.outboxMarks.add(published);
+    else await deps.persistence.markOutboxPublished(published, deps.clock.now());
     report.published = published.length;
   }
   return report;
 }
 
 /**
- * Fast path after a commit: delivers the batch at once. Never throws — the commit already
+ * Fast path after a commit: delivers the batch at once and queues the published marks (see
+ * OutboxMarks: they are written in batches, not one UPDATE per command). Never throws — the commit already
  * happened, so a failure here is the outbox's problem (outbox.flush retries), not the caller's.
  */
 export async function deliverFastPath(deps: KernelDeps, batch: OutboxBatch): Promise<void> {
@@ -144,6 +147,7 @@ export async function deliverFastPath(deps: KernelDeps, batch: OutboxBatch): Pro
     await deliverRows(
       deps,
       batch.rows.map((r) => ({ ...r, attempts: 0 })),
+      "batched",
     );
   } catch (err) {
     // Recording the failure itself failed (database gone): the claim expires and a flusher retries.

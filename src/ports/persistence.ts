@@ -147,6 +147,12 @@ export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; res
 export interface PersistenceTx {
   // --- runs
   createRun(run: NewRun): Promise<RunRecord>;
+  /**
+   * When (`key.command`, `key.key`) is a new idempotency key: inserts the run, its outbox rows
+   * and the key (COMPLETED with `key.result`) as one atomic write, and returns true. When the key
+   * exists (or a concurrent writer of it commits first) nothing is written and it returns false.
+   */
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean>;
   /** `forUpdate` locks the row until the transaction ends (no-op outside one). */
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null>;
   /** Applies `patch` (and bumps updatedAt to `now`) when `guard` holds; returns the new row or null. */
@@ -209,6 +215,20 @@ export interface PersistenceTx {
    */
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire>;
   completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void>;
+  /**
+   * Stores `result` as the completed result of a key not seen before (`acquired`); a key already
+   * stored is left alone and reported (`completed` with its result, or `in_progress`; an
+   * IN_PROGRESS key older than `opts.staleBefore` is taken over: `acquired`). Called inside the
+   * transaction doing the guarded work, key and work commit or roll back together, and a
+   * concurrent call for the same key waits for that transaction: exactly one of them is `acquired`.
+   */
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire>;
   releaseIdempotencyKey(command: string, key: string): Promise<void>;
 
   // --- annotations

@@ -109,6 +109,9 @@ export class InMemoryPersistence implements Persistence {
   createRun(run: NewRun): Promise<RunRecord> {
     return this.locked("createRun", () => this.direct.createRun(run));
   }
+  createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
+    return this.locked("createRunWithKey", () => this.direct.createRunWithKey(run, key, outbox));
+  }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return this.locked("getRun", () => this.direct.getRun(id, opts));
   }
@@ -183,6 +186,15 @@ export class InMemoryPersistence implements Persistence {
     return this.locked("requeueDeadLetters", () => this.direct.requeueDeadLetters(ids, now));
   }
 
+  storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return this.locked("storeIdempotencyResult", () => this.direct.storeIdempotencyResult(command, key, result, now, opts));
+  }
   acquireIdempotencyKey(command: string, key: string, now: Date, opts?: { staleBefore?: Date }): Promise<IdempotencyAcquire> {
     return this.locked("acquireIdempotencyKey", () => this.direct.acquireIdempotencyKey(command, key, now, opts));
   }

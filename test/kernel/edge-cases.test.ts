@@ -63,6 +63,37 @@ test("a redelivery past the last attempt fails the stage as exhausted instead of
   assert.match((await env.kernel.runs.get(id))!.run.error!, /stage "s" failed: exhausted 1 attempts/);
 });
 
+test("a delivery for the next attempt of a PENDING stage already at its last attempt fails it as exhausted, never runs it", async () => {
+  let calls = 0;
+  const s = stage({
+    id: "s",
+    maxAttempts: 1,
+    execute: async () => {
+      calls++;
+      return { output: 1 };
+    },
+  });
+  const env = makeEnv([workflow("wf", [s])]);
+  const id = await env.create("wf", {});
+  await env.kernel.dispatch({ type: "run.claimPending", workerId: "w" });
+  // A PENDING row one attempt behind the delivery, but with no attempt left (e.g. a stray retry job).
+  await env.persistence.updateStage(id, "s", { attempt: 1 }, env.clock.now());
+  const r = await env.kernel.dispatch({
+    type: "job.execute",
+    workflowRunId: id,
+    workflowId: "wf",
+    stageId: "s",
+    delivery: { jobId: `${id}:s:2`, deliveryCount: 1, attempt: 2 },
+  });
+  assert.is(r.outcome, "failed");
+  assert.match(r.error!, /exhausted 1 attempts/);
+  assert.is(calls, 0);
+  const view = (await env.kernel.runs.get(id))!;
+  assert.is(view.stages[0]!.status, "FAILED");
+  assert.is(view.stages[0]!.attempt, 1, "the rolled-back claim left no attempt behind");
+  assert.is(view.run.status, "FAILED");
+});
+
 test("run.reapStuck starts a run that was claimed but never started (crash inside claimPending)", async () => {
   const env = makeEnv([workflow("wf", [stage({ id: "s", execute: async () => ({ output: "ok" }) })])]);
   const id = await env.create("wf", {});

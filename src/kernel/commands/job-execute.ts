@@ -1,7 +1,7 @@
 import { SpanStatusCode } from "@opentelemetry/api";
 import { retryDelayMs } from "../../contract/failure-policy.js";
 import type { PersistenceTx } from "../../ports/persistence.js";
-import { TERMINAL_STAGE_STATUSES } from "../../ports/records.js";
+import { type RunRecord, type StageRecord, TERMINAL_STAGE_STATUSES } from "../../ports/records.js";
 import type { JobExecuteCommand, JobExecuteResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { RunNotFoundError } from "../../contract/errors.js";
@@ -10,6 +10,7 @@ import { withSpan } from "../tracing.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
 import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
+import { transitionLocked } from "./run-transition.js";
 
 const GHOST: JobExecuteResult = { outcome: "failed", ghost: true };
 
@@ -49,14 +50,34 @@ async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
   });
 }
 
-/** Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. */
+/** The optimistic claim met a stage past its attempts: roll it back and take the full path. */
+class ExhaustedOnFastPath extends Error {}
+
+/**
+ * Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. A
+ * delivery naming its attempt usually finds the stage PENDING one attempt behind: then the stage
+ * is claimed by one guarded UPDATE instead of a locking read plus an update.
+ */
 async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult | { claim: Claim }> {
+  try {
+    return await claimIn(deps, cmd, true);
+  } catch (err) {
+    if (!(err instanceof ExhaustedOnFastPath)) throw err;
+    return await claimIn(deps, cmd, false);
+  }
+}
+
+async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand, fast: boolean): Promise<JobExecuteResult | { claim: Claim }> {
   const now = deps.clock.now();
   const batch = new OutboxBatch(deps, now);
   const out = await deps.persistence.transaction(async (tx): Promise<JobExecuteResult | { claim: Claim }> => {
-    const run = await tx.getRun(cmd.workflowRunId, { forUpdate: true });
-    if (!run) throw new RunNotFoundError(cmd.workflowRunId);
-    if (run.status !== "RUNNING") return GHOST;
+    // Locks the run row first (every command does, so no lock-order deadlock) and records the
+    // activity in the same statement; a run no longer RUNNING is left untouched.
+    const run = await tx.updateRun(cmd.workflowRunId, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+    if (!run) {
+      if (!(await tx.getRun(cmd.workflowRunId))) throw new RunNotFoundError(cmd.workflowRunId);
+      return GHOST;
+    }
     const workflow = deps.registry.getWorkflow(run.workflowId);
     if (!workflow) {
       const error = `workflow "${run.workflowId}" is not registered on this kernel`;
@@ -71,27 +92,33 @@ async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<J
       await batch.write(tx);
       return { outcome: "failed", error };
     }
-    const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
-    if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
-    if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
-    const attempt = stage.attempt + 1;
-    if (attempt > stage.maxAttempts) {
-      const error = `exhausted ${stage.maxAttempts} attempts`;
-      await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
-      await batch.write(tx);
-      return { outcome: "failed", error, attempt: stage.attempt };
-    }
     const token = deps.newId();
-    const updated = await tx.updateStage(
-      run.id,
-      stage.stageId,
-      { status: "RUNNING", attempt, executionToken: token, startedAt: now, error: null },
-      now,
-      { status: ["PENDING", "RUNNING"], attempt: stage.attempt },
-    );
-    if (!updated) return GHOST;
-    await tx.updateRun(run.id, { lastActivityAt: now }, now);
-    batch.event(run, "stage:started", { attempt }, stage.stageId);
+    const started = { status: "RUNNING" as const, executionToken: token, startedAt: now, error: null };
+    let updated: StageRecord | null = null;
+    const d = cmd.delivery?.attempt;
+    if (fast && d !== undefined && Number.isInteger(d) && d >= 1) {
+      updated = await tx.updateStage(run.id, cmd.stageId, { ...started, attempt: d }, now, { status: ["PENDING"], attempt: d - 1 });
+      if (updated && updated.attempt > updated.maxAttempts) throw new ExhaustedOnFastPath();
+    }
+    if (!updated) {
+      const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
+      if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
+      if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
+      const attempt = stage.attempt + 1;
+      if (attempt > stage.maxAttempts) {
+        const error = `exhausted ${stage.maxAttempts} attempts`;
+        await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
+        await batch.write(tx);
+        return { outcome: "failed", error, attempt: stage.attempt };
+      }
+      updated = await tx.updateStage(run.id, stage.stageId, { ...started, attempt }, now, {
+        status: ["PENDING", "RUNNING"],
+        attempt: stage.attempt,
+      });
+      if (!updated) return GHOST;
+    }
+    const attempt = updated.attempt;
+    batch.event(run, "stage:started", { attempt }, updated.stageId);
     await batch.write(tx);
     return { claim: { run, workflow, stageDef, stage: updated, attempt, token } };
   });
@@ -128,16 +155,28 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     };
     if (!current || current.status !== "RUNNING") return ghost();
     const o = result.outcome;
-    const res = await applyOutcome(deps, tx, claim, result, now, batch);
-    if (res === null) return ghost();
+    const applied = await applyOutcome(deps, tx, claim, result, now, batch);
+    if (applied === null) return ghost();
+    const { res, stage } = applied;
     await tx.appendLogs(result.logs.logs);
     if (o.kind !== "failed") {
       // A failed attempt's annotations roll back with it; the others commit with the outcome.
       if (result.annotations.rows.length > 0) await tx.insertAnnotations(result.annotations.rows);
     }
-    await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+    // A completed stage transitions its run in the same transaction (the run row is already
+    // locked): one commit instead of two, and run.transition has nothing left to do.
+    let transitioned = false;
+    let touched = false;
+    if (o.kind === "completed") {
+      const t = await transitionLocked(deps, tx, current, new Map(), now, batch, soleStageOfGroup(claim, current, stage));
+      if (t !== "need-outputs") {
+        transitioned = true;
+        touched = t.action !== "noop"; // every other action wrote lastActivityAt
+      }
+    }
+    if (!touched) await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
     await batch.write(tx);
-    return { ...res, attempt };
+    return { ...res, attempt, ...(transitioned ? { transitioned } : {}) };
   });
   await deliverFastPath(deps, batch);
   if (out.outcome === "suspended" && out.nextPollAt) await hintPoll(deps, out.nextPollAt);
@@ -153,7 +192,20 @@ async function hintPoll(deps: KernelDeps, at: Date): Promise<void> {
   }
 }
 
-/** Writes the stage row for the outcome (fenced by token); null when the attempt was superseded. */
+/**
+ * `[stage]` when it is the only stage of the run's current group: then the row just written is
+ * the whole group and the transition need not re-read it.
+ */
+function soleStageOfGroup(claim: Claim, run: RunRecord, stage: StageRecord | null): StageRecord[] | undefined {
+  const group = claim.workflow.groups[run.currentGroupIndex];
+  if (!stage || !group || group.stages.length !== 1 || group.stages[0]!.id !== stage.stageId) return undefined;
+  return stage.groupIndex === run.currentGroupIndex ? [stage] : undefined;
+}
+
+/**
+ * Writes the stage row for the outcome (fenced by token); null when the attempt was superseded.
+ * `stage` is the written row (null when the outcome failed the run).
+ */
 async function applyOutcome(
   deps: KernelDeps,
   tx: PersistenceTx,
@@ -161,7 +213,7 @@ async function applyOutcome(
   result: AttemptResult,
   now: Date,
   batch: OutboxBatch,
-): Promise<JobExecuteResult | null> {
+): Promise<{ res: JobExecuteResult; stage: StageRecord | null } | null> {
   const { run, stageDef, attempt, token } = claim;
   const guard = { executionToken: token, status: ["RUNNING" as const] };
   const o = result.outcome;
@@ -183,7 +235,7 @@ async function applyOutcome(
     );
     if (!s) return null;
     batch.event(run, "stage:completed", { attempt, ...(o.outputRef ? { outputRef: o.outputRef } : {}) }, stageDef.id);
-    return { outcome: "completed" };
+    return { res: { outcome: "completed" }, stage: s };
   }
   if (o.kind === "suspended") {
     const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
@@ -202,7 +254,7 @@ async function applyOutcome(
     );
     if (!s) return null;
     batch.event(run, "stage:suspended", { attempt, nextPollAt: nextPollAt.toISOString() }, stageDef.id);
-    return { outcome: "suspended", nextPollAt };
+    return { res: { outcome: "suspended", nextPollAt }, stage: s };
   }
   if (o.retryable && attempt < claim.stage.maxAttempts) {
     const delay = backoffMs(deps, claim);
@@ -210,10 +262,10 @@ async function applyOutcome(
     if (!s) return null;
     queueStageJob(batch, run, s, attempt + 1, new Date(now.getTime() + delay));
     batch.event(run, "stage:retrying", { attempt, nextAttempt: attempt + 1, error: o.error, retryDelayMs: delay }, stageDef.id);
-    return { outcome: "failed", retry: true, retryDelayMs: delay, error: o.error };
+    return { res: { outcome: "failed", retry: true, retryDelayMs: delay, error: o.error }, stage: s };
   }
   const s = await tx.getStage(run.id, stageDef.id, { forUpdate: true });
   if (!s || s.executionToken !== token || s.status !== "RUNNING") return null;
   await failStageAndRun(tx, run, stageDef.id, o.error, now, batch, { executionToken: token });
-  return { outcome: "failed", error: o.error };
+  return { res: { outcome: "failed", error: o.error }, stage: null };
 }

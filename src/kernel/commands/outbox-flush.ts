@@ -4,6 +4,8 @@ import { deliverRows } from "../outbox.js";
 
 /** outbox.flush: delivers rows left behind by a failed or crashed fast path. */
 export async function outboxFlush(deps: KernelDeps, cmd: OutboxFlushCommand): Promise<OutboxFlushResult> {
+  // Rows this process delivered but has not marked yet must not look undelivered.
+  await deps.outboxMarks.drain();
   const rows = await deps.persistence.claimOutbox({
     now: deps.clock.now(),
     limit: cmd.maxEvents ?? 100,

@@ -1,24 +1,55 @@
+import type { PersistenceTx } from "../../ports/persistence.js";
 import type { RunRecord } from "../../ports/records.js";
 import type { RunClaimPendingCommand, RunClaimPendingResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, startGroup } from "../run-helpers.js";
 
-/** run.claimPending: moves PENDING runs to RUNNING and queues their first group's jobs. */
+type Claimed = RunClaimPendingResult["claimed"];
+
+/**
+ * run.claimPending: moves PENDING runs to RUNNING and queues their first group's jobs. The claim
+ * and the start of every claimed run share one transaction (one commit for the whole batch, and
+ * no run is ever left claimed but unstarted); if that batch fails, runs are claimed and started
+ * one transaction each, so one run that cannot start never blocks the others.
+ */
 export async function runClaimPending(deps: KernelDeps, cmd: RunClaimPendingCommand): Promise<RunClaimPendingResult> {
+  const limit = cmd.maxClaims ?? 10;
+  try {
+    return { claimed: await claimAndStart(deps, cmd.workerId, limit) };
+  } catch (err) {
+    deps.logger.warn({ err: errorMessage(err) }, "claiming and starting runs as one batch failed; starting them one by one");
+  }
   const now = deps.clock.now();
-  const runs = await deps.persistence.claimPendingRuns(cmd.maxClaims ?? 10, cmd.workerId, now);
-  const claimed: RunClaimPendingResult["claimed"] = [];
+  const runs = await deps.persistence.claimPendingRuns(limit, cmd.workerId, now);
+  const claimed: Claimed = [];
   for (const run of runs) {
     try {
       const jobIds = await startRun(deps, run);
       if (jobIds) claimed.push({ workflowRunId: run.id, workflowId: run.workflowId, jobIds });
     } catch (err) {
-      // One broken run must not block the others; run.reapStuck retries it later.
+      // run.reapStuck retries it later.
       deps.logger.error({ workflowRunId: run.id, err: errorMessage(err) }, "could not start claimed run");
     }
   }
   return { claimed };
+}
+
+async function claimAndStart(deps: KernelDeps, workerId: string, limit: number): Promise<Claimed> {
+  const now = deps.clock.now();
+  const batch = new OutboxBatch(deps, now);
+  const claimed = await deps.persistence.transaction(async (tx) => {
+    const out: Claimed = [];
+    // The claim's UPDATE holds every claimed row locked until this transaction ends.
+    for (const run of await tx.claimPendingRuns(limit, workerId, now)) {
+      const jobIds = await startLocked(deps, tx, run, now, batch);
+      if (jobIds) out.push({ workflowRunId: run.id, workflowId: run.workflowId, jobIds });
+    }
+    await batch.write(tx);
+    return out;
+  });
+  await deliverFastPath(deps, batch);
+  return claimed;
 }
 
 /**
@@ -31,21 +62,24 @@ export async function startRun(deps: KernelDeps, claimedRun: RunRecord): Promise
   const jobIds = await deps.persistence.transaction(async (tx) => {
     const run = await tx.getRun(claimedRun.id, { forUpdate: true });
     if (!run || run.status !== "RUNNING" || run.currentGroupIndex >= 0) return null;
-    const workflow = deps.registry.getWorkflow(run.workflowId);
-    if (!workflow || workflow.groups.length === 0) {
-      const why = !workflow
-        ? `workflow "${run.workflowId}" is not registered on this kernel`
-        : `workflow "${run.workflowId}" has no stages`;
-      await failRun(tx, run, why, now, batch);
-      await batch.write(tx);
-      return null;
-    }
-    const ids = await startGroup(deps, tx, run, workflow, 0, now, batch);
-    await tx.updateRun(run.id, { currentGroupIndex: 0, lastActivityAt: now }, now);
-    batch.event(run, "workflow:started", { groupIndex: 0 });
+    const ids = await startLocked(deps, tx, run, now, batch);
     await batch.write(tx);
     return ids;
   });
   await deliverFastPath(deps, batch);
   return jobIds;
+}
+
+/** Group 0 of `run` (RUNNING, not started, row locked by `tx`): its stages, jobs and events into `batch`. */
+async function startLocked(deps: KernelDeps, tx: PersistenceTx, run: RunRecord, now: Date, batch: OutboxBatch): Promise<string[] | null> {
+  const workflow = deps.registry.getWorkflow(run.workflowId);
+  if (!workflow || workflow.groups.length === 0) {
+    const why = !workflow ? `workflow "${run.workflowId}" is not registered on this kernel` : `workflow "${run.workflowId}" has no stages`;
+    await failRun(tx, run, why, now, batch);
+    return null;
+  }
+  const ids = await startGroup(deps, tx, run, workflow, 0, now, batch);
+  await tx.updateRun(run.id, { currentGroupIndex: 0, lastActivityAt: now }, now);
+  batch.event(run, "workflow:started", { groupIndex: 0 });
+  return ids;
 }

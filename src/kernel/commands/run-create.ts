@@ -1,8 +1,7 @@
 import type { RunCreateCommand, RunCreateResult } from "../commands.js";
 import { annotationRows } from "../buffers.js";
 import type { KernelDeps } from "../deps.js";
-import { ValidationError, WorkflowNotFoundError } from "../../contract/errors.js";
-import { withIdempotency } from "../idempotency.js";
+import { IdempotencyInProgressError, ValidationError, WorkflowNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { issuesFromZod } from "../../contract/validation.js";
 import { SpanKind, inSpan } from "../../contract/spans.js";
@@ -43,6 +42,12 @@ export async function runCreate(deps: KernelDeps, cmd: RunCreateCommand): Promis
   });
 }
 
+/**
+ * The idempotency key is stored with its result in the same atomic write as the run (one
+ * statement, or one transaction when there are annotations or the key exists), so key and run
+ * commit together or not at all, and a concurrent create with the same key waits for that
+ * write, then replays its result.
+ */
 async function create(
   deps: KernelDeps,
   cmd: RunCreateCommand,
@@ -51,33 +56,36 @@ async function create(
   config: Record<string, unknown>,
   traceContext: Record<string, string> | null,
 ): Promise<RunCreateResult> {
-  return withIdempotency<RunCreateResult>(
-    deps,
-    "run.create",
-    cmd.idempotencyKey,
-    async () => {
-      const now = deps.clock.now();
-      const batch = new OutboxBatch(deps, now);
-      const id = deps.newId();
-      const rows = (cmd.annotations ?? []).flatMap((a) => annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now));
-      const run = await deps.persistence.transaction(async (tx) => {
-        const created = await tx.createRun({
-          id,
-          workflowId,
-          input,
-          config,
-          priority: cmd.priority ?? 0,
-          traceContext,
-          now,
-        });
-        if (rows.length > 0) await tx.insertAnnotations(rows);
-        batch.event(created, "workflow:created", { input, priority: created.priority });
-        await batch.write(tx);
-        return created;
-      });
-      await deliverFastPath(deps, batch);
-      return { workflowRunId: run.id, status: run.status, created: true };
-    },
-    (stored) => ({ ...stored, created: false }),
-  );
+  const now = deps.clock.now();
+  const id = deps.newId();
+  const result: RunCreateResult = { workflowRunId: id, status: "PENDING", created: true };
+  const rows = (cmd.annotations ?? []).flatMap((a) => annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now));
+  const priority = cmd.priority ?? 0;
+  const newRun = { id, workflowId, input, config, priority, traceContext, now };
+  if (rows.length === 0) {
+    // The common case in one atomic write (no transaction round trips); a key seen before takes
+    // the transactional path below, which replays it (or takes over an abandoned one).
+    const fast = new OutboxBatch(deps, now);
+    fast.event({ id, workflowId }, "workflow:created", { input, priority });
+    if (await deps.persistence.createRunWithKey(newRun, { command: "run.create", key: cmd.idempotencyKey, result }, fast.rows)) {
+      await deliverFastPath(deps, fast);
+      return result;
+    }
+  }
+  const batch = new OutboxBatch(deps, now);
+  const replay = await deps.persistence.transaction(async (tx): Promise<RunCreateResult | null> => {
+    const key = await tx.storeIdempotencyResult("run.create", cmd.idempotencyKey, result, now, {
+      staleBefore: new Date(now.getTime() - deps.options.idempotencyStaleMs),
+    });
+    if (key.kind === "completed") return { ...(key.result as RunCreateResult), created: false };
+    if (key.kind === "in_progress") throw new IdempotencyInProgressError("run.create", cmd.idempotencyKey);
+    const created = await tx.createRun(newRun);
+    if (rows.length > 0) await tx.insertAnnotations(rows);
+    batch.event(created, "workflow:created", { input, priority: created.priority });
+    await batch.write(tx);
+    return null;
+  });
+  if (replay) return replay;
+  await deliverFastPath(deps, batch);
+  return result;
 }

@@ -1,4 +1,5 @@
-import type { StageRecord } from "../../ports/records.js";
+import type { PersistenceTx } from "../../ports/persistence.js";
+import type { RunRecord, StageRecord } from "../../ports/records.js";
 import type { RunTransitionCommand, RunTransitionResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
 import { RunNotFoundError, ValidationError } from "../../contract/errors.js";
@@ -7,7 +8,7 @@ import { failRun, groupOutput, loadOutput, startGroup } from "../run-helpers.js"
 import { issuesFromZod } from "../../contract/validation.js";
 
 /** Outputs of completed stages read outside the transaction, keyed by row id + ref so stale reads are detected. */
-type Preloaded = Map<string, unknown>;
+export type Preloaded = Map<string, unknown>;
 const preKey = (s: StageRecord) => `${s.id}|${s.outputRef ?? ""}|${s.attempt}`;
 
 /**
@@ -36,56 +37,71 @@ async function attempt(deps: KernelDeps, cmd: RunTransitionCommand, preloaded: P
   const res = await deps.persistence.transaction(async (tx): Promise<RunTransitionResult | "need-outputs"> => {
     const run = await tx.getRun(cmd.workflowRunId, { forUpdate: true });
     if (!run) throw new RunNotFoundError(cmd.workflowRunId);
-    const idx = run.currentGroupIndex;
-    if (run.status !== "RUNNING") return { action: run.status === "FAILED" ? "failed" : "noop", groupIndex: idx };
-    const workflow = deps.registry.getWorkflow(run.workflowId);
-    const group = workflow?.groups[idx];
-    if (!workflow || !group) {
-      const why = !workflow
-        ? `workflow "${run.workflowId}" is not registered on this kernel`
-        : `run is at group ${idx}, which workflow "${workflow.id}" does not have`;
-      await failRun(tx, run, why, now, batch);
-      await batch.write(tx);
-      return { action: "failed", groupIndex: idx };
-    }
-    const stages = (await tx.listStages(run.id)).filter((s) => s.groupIndex === idx);
-    const failed = stages.find((s) => s.status === "FAILED");
-    if (failed) {
-      await failRun(tx, run, `stage "${failed.stageId}" failed: ${failed.error ?? "unknown error"}`, now, batch);
-      await batch.write(tx);
-      return { action: "failed", groupIndex: idx };
-    }
-    const done = group.stages.every((def) => stages.some((s) => s.stageId === def.id && s.status === "COMPLETED"));
-    if (!done) return { action: "noop", groupIndex: idx };
-
-    if (idx + 1 < workflow.groups.length) {
-      const advanced = { ...run, currentGroupIndex: idx + 1 };
-      await startGroup(deps, tx, advanced, workflow, idx + 1, now, batch);
-      await tx.updateRun(run.id, { currentGroupIndex: idx + 1, lastActivityAt: now }, now);
-      await batch.write(tx);
-      return { action: "advanced", groupIndex: idx + 1 };
-    }
-
-    const outputs: Record<string, unknown> = {};
-    for (const s of stages) {
-      if (s.outputRef === null) outputs[s.stageId] = s.output;
-      else if (preloaded.has(preKey(s))) outputs[s.stageId] = preloaded.get(preKey(s));
-      else return "need-outputs";
-    }
-    const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, outputs));
-    if (!parsed.success) {
-      const err = new ValidationError("workflow output does not match the workflow's output schema", issuesFromZod(parsed.error, "output"));
-      await failRun(tx, run, err.message, now, batch);
-      await batch.write(tx);
-      return { action: "failed", groupIndex: idx };
-    }
-    await tx.updateRun(run.id, { status: "COMPLETED", output: parsed.data, error: null, completedAt: now, lastActivityAt: now }, now, {
-      status: ["RUNNING"],
-    });
-    batch.event(run, "workflow:completed", { output: parsed.data as unknown });
-    await batch.write(tx);
-    return { action: "completed", groupIndex: idx };
+    const r = await transitionLocked(deps, tx, run, preloaded, now, batch);
+    if (r !== "need-outputs") await batch.write(tx);
+    return r;
   });
   await deliverFastPath(deps, batch);
   return res;
+}
+
+/**
+ * The transition of `run`, whose row `tx` holds locked. Events go into `batch`, which the caller
+ * writes. `groupStages`, when given, are the current group's stage rows as `tx` sees them (the
+ * caller just wrote them), saving the re-read. "need-outputs": a final output lives in the
+ * BlobStore and is not in `preloaded`; nothing was written.
+ */
+export async function transitionLocked(
+  deps: KernelDeps,
+  tx: PersistenceTx,
+  run: RunRecord,
+  preloaded: Preloaded,
+  now: Date,
+  batch: OutboxBatch,
+  groupStages?: StageRecord[],
+): Promise<RunTransitionResult | "need-outputs"> {
+  const idx = run.currentGroupIndex;
+  if (run.status !== "RUNNING") return { action: run.status === "FAILED" ? "failed" : "noop", groupIndex: idx };
+  const workflow = deps.registry.getWorkflow(run.workflowId);
+  const group = workflow?.groups[idx];
+  if (!workflow || !group) {
+    const why = !workflow
+      ? `workflow "${run.workflowId}" is not registered on this kernel`
+      : `run is at group ${idx}, which workflow "${workflow.id}" does not have`;
+    await failRun(tx, run, why, now, batch);
+    return { action: "failed", groupIndex: idx };
+  }
+  const stages = groupStages ?? (await tx.listStages(run.id)).filter((s) => s.groupIndex === idx);
+  const failed = stages.find((s) => s.status === "FAILED");
+  if (failed) {
+    await failRun(tx, run, `stage "${failed.stageId}" failed: ${failed.error ?? "unknown error"}`, now, batch);
+    return { action: "failed", groupIndex: idx };
+  }
+  const done = group.stages.every((def) => stages.some((s) => s.stageId === def.id && s.status === "COMPLETED"));
+  if (!done) return { action: "noop", groupIndex: idx };
+
+  if (idx + 1 < workflow.groups.length) {
+    const advanced = { ...run, currentGroupIndex: idx + 1 };
+    await startGroup(deps, tx, advanced, workflow, idx + 1, now, batch);
+    await tx.updateRun(run.id, { currentGroupIndex: idx + 1, lastActivityAt: now }, now);
+    return { action: "advanced", groupIndex: idx + 1 };
+  }
+
+  const outputs: Record<string, unknown> = {};
+  for (const s of stages) {
+    if (s.outputRef === null) outputs[s.stageId] = s.output;
+    else if (preloaded.has(preKey(s))) outputs[s.stageId] = preloaded.get(preKey(s));
+    else return "need-outputs";
+  }
+  const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, outputs));
+  if (!parsed.success) {
+    const err = new ValidationError("workflow output does not match the workflow's output schema", issuesFromZod(parsed.error, "output"));
+    await failRun(tx, run, err.message, now, batch);
+    return { action: "failed", groupIndex: idx };
+  }
+  await tx.updateRun(run.id, { status: "COMPLETED", output: parsed.data, error: null, completedAt: now, lastActivityAt: now }, now, {
+    status: ["RUNNING"],
+  });
+  batch.event(run, "workflow:completed", { output: parsed.data as unknown });
+  return { action: "completed", groupIndex: idx };
 }

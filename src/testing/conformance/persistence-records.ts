@@ -210,6 +210,73 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       });
     },
 
+    "idempotency: storeIdempotencyResult stores a result once, rolls back with its transaction, one concurrent winner": async ({
+      persistence: p,
+    }) => {
+      eq(await p.storeIdempotencyResult("run.create", "s", { runId: "r1" }, at(0)), { kind: "acquired" });
+      eq(await p.storeIdempotencyResult("run.create", "s", { runId: "r2" }, at(1)), { kind: "completed", result: { runId: "r1" } });
+      eq(await p.acquireIdempotencyKey("run.create", "s", at(2)), { kind: "completed", result: { runId: "r1" } });
+      const boom = new Error("boom");
+      await p
+        .transaction(async (tx) => {
+          eq(await tx.storeIdempotencyResult("run.create", "rolled", { runId: "r3" }, at(3)), { kind: "acquired" });
+          throw boom;
+        })
+        .catch((err: unknown) => {
+          if (err !== boom) throw err;
+        });
+      eq(await p.storeIdempotencyResult("run.create", "rolled", { runId: "r4" }, at(4)), { kind: "acquired" }, "rolled back with its tx");
+      eq(await p.acquireIdempotencyKey("run.create", "held", at(5)), { kind: "acquired" });
+      eq(await p.storeIdempotencyResult("run.create", "held", { runId: "r5" }, at(6)), { kind: "in_progress" });
+      eq(await p.storeIdempotencyResult("run.create", "held", { runId: "r6" }, at(7), { staleBefore: at(6) }), { kind: "acquired" });
+      eq(await p.acquireIdempotencyKey("run.create", "held", at(8)), { kind: "completed", result: { runId: "r6" } }, "taken over");
+      const racers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => p.transaction((tx) => tx.storeIdempotencyResult("run.create", "race2", { i }, at(9)))),
+      );
+      equal(racers.filter((r) => r.kind === "acquired").length, 1, "exactly one concurrent transaction stores the key");
+      const winner = racers.findIndex((r) => r.kind === "acquired");
+      for (const r of racers) if (r.kind !== "acquired") eq(r, { kind: "completed", result: { i: winner } });
+    },
+
+    "createRunWithKey writes run, outbox rows and key together once per key; a repeated or racing key writes nothing": async ({
+      persistence: p,
+    }) => {
+      const run = newRun({ input: RICH_JSON, priority: 3, traceContext: { traceparent: "00-abc-def-01" } });
+      const row = (id: string): NewOutboxRow => ({
+        id,
+        kind: "event",
+        workflowRunId: run.id,
+        type: "workflow:created",
+        payload: { nested: RICH_JSON },
+        createdAt: at(0),
+        claimedUntil: at(50),
+      });
+      const key = { command: "run.create", key: "once", result: { workflowRunId: run.id, status: "PENDING" } };
+      equal(await p.createRunWithKey(run, key, [row("o1"), row("o2")]), true);
+      const stored = (await p.getRun(run.id))!;
+      eq(
+        [stored.input, stored.priority, stored.traceContext, stored.status, stored.currentGroupIndex],
+        [RICH_JSON, 3, run.traceContext, "PENDING", -1],
+      );
+      eq(stored.createdAt, run.now);
+      const claimed = await p.claimOutbox({ now: at(1), limit: 10, leaseMs: 1000, ids: ["o1", "o2"] });
+      eq(sortedIds(claimed), ["o1", "o2"]);
+      eq(claimed[0]!.payload, { nested: RICH_JSON });
+      eq(await p.acquireIdempotencyKey("run.create", "once", at(1)), { kind: "completed", result: key.result });
+      const other = newRun();
+      equal(await p.createRunWithKey(other, key, [{ ...row("o3"), workflowRunId: other.id }]), false);
+      equal(await p.getRun(other.id), null, "a repeated key writes no run");
+      eq(await p.claimOutbox({ now: at(2), limit: 10, leaseMs: 1000, ids: ["o3"] }), [], "nor outbox rows");
+      const racers = Array.from({ length: 6 }, () => newRun());
+      const won = await Promise.all(
+        racers.map((r) => p.createRunWithKey(r, { ...key, key: "race3", result: { workflowRunId: r.id } }, [])),
+      );
+      equal(won.filter(Boolean).length, 1, "exactly one racer writes");
+      const present = await Promise.all(racers.map((r) => p.getRun(r.id)));
+      equal(present.filter(Boolean).length, 1, "exactly one run exists");
+      equal(await p.createRunWithKey(newRun(), { ...key, key: "empty-outbox" }, []), true, "no outbox rows is fine");
+    },
+
     "annotations: exact round-trip, filters, idempotency keys de-duplicated per run": async ({ persistence: p }) => {
       const run = newRun();
       const other = newRun();

@@ -155,6 +155,19 @@ export function completeIdempotencyKey(s: MemoryState, command: string, key: str
   }
 }
 
+export function storeIdempotencyResult(
+  s: MemoryState,
+  command: string,
+  key: string,
+  result: unknown,
+  now: Date,
+  opts?: { staleBefore?: Date },
+): IdempotencyAcquire {
+  const acquired = acquireIdempotencyKey(s, command, key, now, opts);
+  if (acquired.kind === "acquired") completeIdempotencyKey(s, command, key, result, now);
+  return acquired;
+}
+
 /** Only an IN_PROGRESS key is released: a completed result stays cached. */
 export function releaseIdempotencyKey(s: MemoryState, command: string, key: string): void {
   const k = pairKey(command, key);

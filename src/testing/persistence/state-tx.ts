@@ -25,7 +25,7 @@ import type {
 } from "../../ports/records.js";
 import * as rs from "./runs-stages.js";
 import * as side from "./side-tables.js";
-import type { MemoryState } from "./state.js";
+import { type MemoryState, pairKey } from "./state.js";
 
 /**
  * PersistenceTx over the current MemoryState, with no locking of its own. `check` runs before
@@ -44,6 +44,14 @@ export class StateTx implements PersistenceTx {
 
   async createRun(run: NewRun): Promise<RunRecord> {
     return rs.createRun(this.s(), run);
+  }
+  async createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
+    const s = this.s();
+    if (s.idempotency.has(pairKey(key.command, key.key))) return false;
+    rs.createRun(s, run);
+    side.appendOutbox(s, outbox);
+    side.completeIdempotencyKey(s, key.command, key.key, key.result, run.now);
+    return true;
   }
   async getRun(id: string, _opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return rs.getRun(this.s(), id);
@@ -124,6 +132,15 @@ export class StateTx implements PersistenceTx {
   }
   async completeIdempotencyKey(command: string, key: string, result: unknown, now: Date): Promise<void> {
     side.completeIdempotencyKey(this.s(), command, key, result, now);
+  }
+  async storeIdempotencyResult(
+    command: string,
+    key: string,
+    result: unknown,
+    now: Date,
+    opts?: { staleBefore?: Date },
+  ): Promise<IdempotencyAcquire> {
+    return side.storeIdempotencyResult(this.s(), command, key, result, now, opts);
   }
   async releaseIdempotencyKey(command: string, key: string): Promise<void> {
     side.releaseIdempotencyKey(this.s(), command, key);
