@@ -3,8 +3,8 @@
 // on a fresh clone without a build it compiles cli/main.ts on the fly with tsx, so
 // `npx jetflow --help` works right after `npm install`. JETFLOW_CLI_FROM_SOURCE=1 forces
 // the source path (useful when dist/ may be stale). Either way the process exits at most
-// 1 s after the command's work is done: a telemetry exporter still retrying an unreachable
-// collector must not hold it open.
+// 1 s after the command's work is done (cli/main.ts bounds the telemetry flush): an exporter
+// still retrying an unreachable collector must not hold it open.
 import { existsSync, readFileSync } from "node:fs";
 
 const built = new URL("../dist/cli/main.js", import.meta.url);
@@ -23,7 +23,12 @@ if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   cli = await import(new URL("../cli/main.ts", import.meta.url).href);
 }
 process.exitCode = await cli.main(process.argv);
-setTimeout(() => process.exit(), 1_000).unref();
+// Whatever still holds the event loop (an exporter retrying a dead collector) gets 200 ms once
+// stdout and stderr are flushed; usually the process has exited on its own by then.
+let flushed = 0;
+const exitSoon = () => ++flushed === 2 && setTimeout(() => process.exit(), 200).unref();
+process.stdout.write("", exitSoon);
+process.stderr.write("", exitSoon);
 
 /** The package's exports map with each dist/…/x.js target replaced by its …/x.ts source. */
 function sourceExports() {

@@ -1,0 +1,138 @@
+// test-file-timeout-ms: 300000
+// How the CLI fails when something around it is missing, as a user meets it: an unreachable
+// OpenTelemetry collector changes neither the exit code nor the exit time; an orchestrator whose
+// Postgres or NATS is unreachable exits 1 at once naming the server; "no responders" says no
+// orchestrator serves the subject; migrate names its flag and the variables it reads.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { freePort, services } from "../harness/index.js";
+import { deployment, runCli, startOrchestratorProcess, writeDeployment, type OrchestratorProcess } from "./support.js";
+
+const root = resolve(import.meta.dirname, "..", "..");
+const svc = await services(["nats", "postgres"]);
+const t = svc ? test : test.skip;
+const dirs: string[] = [];
+let orchestrator: OrchestratorProcess | undefined;
+
+test.after(async () => {
+  await orchestrator?.kill9();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await svc?.stop();
+});
+
+const cliEnv = (extra: NodeJS.ProcessEnv = {}) => ({ ...process.env, JETFLOW_CLI_FROM_SOURCE: "1", NO_COLOR: "1", ...extra });
+
+/** `jetflow orchestrator` on a config, until it exits (bounded): exit code, output, seconds taken. */
+async function orchestratorExit(config: Record<string, unknown>, timeoutMs = 40_000) {
+  const d = writeDeployment("jetflow-cli-fail-", { workflows: join(root, "integration/orchestrator/fixtures/workflows.ts"), ...config });
+  dirs.push(d.dir);
+  const started = Date.now();
+  const r = await runCli(["orchestrator", "--config", d.configFile], cliEnv(), timeoutMs);
+  return { ...r, seconds: (Date.now() - started) / 1000 };
+}
+
+t("runs create --wait exits 0 within 1 s of its output when the OTLP collector is unreachable", async () => {
+  const d = deployment({ natsUrl: svc!.nats.url, databaseUrl: svc!.postgres.url });
+  dirs.push(d.dir);
+  orchestrator = await startOrchestratorProcess(d, 60_000);
+  const deadPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(root, "bin/jetflow.js"), "runs", "create", "greet", "--input", '{"name":"otel"}', "--wait", "--json", "-s", svc!.nats.url],
+    {
+      env: cliEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${deadPort}`, OTEL_METRIC_EXPORT_INTERVAL: "200" }),
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  let outputAt = 0;
+  child.stdout.on("data", (c) => {
+    stdout += c;
+    if (stdout.includes('"status": "COMPLETED"')) outputAt ||= Date.now();
+  });
+  child.stderr.on("data", (c) => (stderr += c));
+  const code = await new Promise<number | null>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`runs create did not exit in 60 s\n${stdout}\n${stderr}`)), 60_000);
+    child.on("close", (c) => {
+      clearTimeout(timer);
+      res(c);
+    });
+  });
+  const lag = Date.now() - outputAt;
+  assert.is(code, 0, `${stdout}\n${stderr}`);
+  assert.ok(outputAt > 0, stdout);
+  assert.ok(lag < 1_500, `exited ${lag} ms after printing the result`);
+  assert.not.match(stderr, /Uncaught|unhandled/i);
+});
+
+t("no responders: says no orchestrator serves the subject and how to start one", async () => {
+  const r = await runCli(["runs", "get", "some-run", "-s", svc!.nats.url, "--prefix", "nobodyhome"], cliEnv());
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no orchestrator is serving nobodyhome\.api\.runs\.get/);
+  assert.match(r.stderr, /jetflow orchestrator --config/);
+});
+
+t("an unreachable NATS server is named by every client command", async () => {
+  const url = `nats://127.0.0.1:${await freePort()}`;
+  const r = await runCli(["runs", "list", "-s", url], cliEnv());
+  assert.is(r.code, 1);
+  assert.match(r.stderr, new RegExp(`cannot connect to NATS at ${url}`));
+});
+
+t("the orchestrator exits 1 at once, naming the server, when its database does not exist", async () => {
+  const u = new URL(svc!.postgres.url);
+  u.pathname = "/jetflow_no_such_db";
+  const r = await orchestratorExit({ database: { url: u.href, migrate: true }, nats: { servers: svc!.nats.url } });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`cannot use Postgres at ${u.hostname}:${u.port}/jetflow_no_such_db: .*does not exist`));
+  assert.match(r.stderr, /createdb/);
+  assert.not.match(r.stderr, /orchestrator started/);
+  assert.ok(r.seconds < 20, `${r.seconds} s`);
+});
+
+t("the orchestrator exits 1 when Postgres does not answer, or has no jetflow schema and no --migrate", async () => {
+  const port = await freePort();
+  const refused = await orchestratorExit({
+    database: { url: `postgres://postgres@127.0.0.1:${port}/x` },
+    nats: { servers: svc!.nats.url },
+  });
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`cannot use Postgres at 127\\.0\\.0\\.1:${port}/x`));
+  const unmigrated = await orchestratorExit({
+    database: { url: svc!.postgres.url, schema: "never_migrated" },
+    nats: { servers: svc!.nats.url },
+  });
+  assert.is(unmigrated.code, 1);
+  assert.match(unmigrated.stderr, /no jetflow schema "never_migrated": run `jetflow migrate` first, or start with --migrate/);
+});
+
+t("the orchestrator exits 1 at once, naming the server, when NATS is unreachable", async () => {
+  const url = `nats://127.0.0.1:${await freePort()}`;
+  const r = await orchestratorExit({ database: { url: svc!.postgres.url, migrate: true }, nats: { servers: url } });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`cannot connect to NATS at ${url}`));
+  assert.not.match(r.stderr, /orchestrator started/);
+  assert.ok(r.seconds < 20, `${r.seconds} s`);
+});
+
+t("migrate names its flag and reads JETFLOW_DATABASE_URL, then DATABASE_URL", async () => {
+  const env: NodeJS.ProcessEnv = cliEnv();
+  delete env.JETFLOW_DATABASE_URL;
+  delete env.DATABASE_URL;
+  const missing = await runCli(["migrate", "--status"], env);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /--database-url: required: pass --database-url <url> or set JETFLOW_DATABASE_URL \(or DATABASE_URL\)/);
+  const viaJetflowVar = await runCli(["migrate"], {
+    ...env,
+    JETFLOW_DATABASE_URL: svc!.postgres.url,
+    DATABASE_URL: "postgres://nobody@127.0.0.1:1/x",
+  });
+  assert.is(viaJetflowVar.code, 0, viaJetflowVar.stderr);
+  assert.match(viaJetflowVar.stdout, /0 pending/);
+});
+
+test.run();
