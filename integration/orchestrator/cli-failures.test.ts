@@ -69,6 +69,53 @@ t("runs create --wait exits 0 within 1 s of its output when the OTLP collector i
   assert.not.match(stderr, /Uncaught|unhandled/i);
 });
 
+t("runs create takes stage config as --stage-config; -c/--config still works, with a deprecation warning", async () => {
+  assert.ok(orchestrator, "started by the previous test");
+  const base = ["runs", "create", "greet", "--input", '{"name":"cfg"}', "-s", svc!.nats.url];
+  const current = await runCli([...base, "--stage-config", '{"greet":{}}', "--wait"], cliEnv());
+  assert.is(current.code, 0, current.stderr);
+  assert.not.match(current.stderr, /deprecated/);
+  const old = await runCli([...base, "-c", '{"greet":{}}', "-k", "old-spelling"], cliEnv());
+  assert.is(old.code, 0, old.stderr);
+  assert.match(old.stderr, /`runs create -c\/--config` is deprecated, use --stage-config/);
+  const both = await runCli([...base, "-c", "{}", "--stage-config", "{}"], cliEnv());
+  assert.is(both.code, 1);
+  assert.match(both.stderr, /give --stage-config only/);
+});
+
+t("the orchestrator runs from flags alone, named as in every other command", async () => {
+  await orchestrator?.stop();
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, "bin/jetflow.js"),
+      "orchestrator",
+      "--workflows",
+      "integration/orchestrator/fixtures/workflows.ts",
+      "--database-url",
+      svc!.postgres.url,
+      "--servers",
+      svc!.nats.url,
+      "--migrate",
+      "--log-level",
+      "info",
+    ],
+    { cwd: root, env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let log = "";
+  child.stderr.on("data", (c) => (log += c));
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`not started in 60 s:\n${log}`)), 60_000);
+    child.stderr.on("data", () => log.includes("orchestrator started") && (clearTimeout(timer), res()));
+    void exited.then((c) => (clearTimeout(timer), rej(new Error(`exited ${c}:\n${log}`))));
+  });
+  const r = await runCli(["runs", "create", "greet", "--input", '{"name":"flags"}', "--wait", "-s", svc!.nats.url], cliEnv());
+  assert.is(r.code, 0, r.stderr);
+  child.kill("SIGTERM");
+  assert.is(await exited, 0);
+});
+
 t("no responders: says no orchestrator serves the subject and how to start one", async () => {
   const r = await runCli(["runs", "get", "some-run", "-s", svc!.nats.url, "--prefix", "nobodyhome"], cliEnv());
   assert.is(r.code, 1, r.stderr);
