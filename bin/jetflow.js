@@ -17,7 +17,11 @@ if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   // Registered after tsx, so these run first: "jetflow" in a user's workflow module means the
   // sources this process runs (see source-hooks.js), not a missing or stale dist/.
   const { register: registerHooks } = await import("node:module");
-  registerHooks("./source-hooks.js", import.meta.url, { data: { sources: sourceExports() } });
+  const sources = sourceExports();
+  const hooksUrl = new URL("./source-hooks.js", import.meta.url).href;
+  registerHooks(hooksUrl, { data: { sources } });
+  // Activity threads do not inherit module hooks (Node 20): worker-sdk/thread-runner.ts re-registers these.
+  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, sources });
   // Tells the workflow loader that TypeScript modules already load in this process.
   globalThis[Symbol.for("jetflow.typescript-loader")] = true;
   cli = await import(new URL("../cli/main.ts", import.meta.url).href);
