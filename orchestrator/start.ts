@@ -22,6 +22,7 @@ import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";
 import { startHealthServer, type HealthReport } from "../worker-sdk/health-server.js";
 import { connectNats } from "../worker-sdk/connect.js";
+import { startHealthWatch } from "./health-watch.js";
 import { createOrchestratorRemote } from "./remote.js";
 import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES } from "../src/contract/defaults.js";
 
@@ -85,6 +86,14 @@ export async function startOrchestrator(
       timeout: NATS_CONNECT_TIMEOUT_MS,
     });
     closers.push(async () => nc.drain());
+    // nats.js reconnects on its own; meanwhile the orchestrator is degraded, and says so.
+    let natsDisconnected = false;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") natsDisconnected = true;
+        else if (s.type === "reconnect") natsDisconnected = false;
+      }
+    })();
     const blobStore = opts.blobStore ?? blobStoreFor(config);
     // Before the workflows: a workflow module's createWorkflows({ remote }) binds stages to these brokers.
     const remote = createOrchestratorRemote(config, { sql, blobStore, logger });
@@ -188,12 +197,13 @@ export async function startOrchestrator(
       ]);
       const h = host.getStats();
       // A few failed ticks in a row is a blip the host rides out with backoff; more is an outage.
-      const healthy = !nc.isClosed() && db === "ok" && h.isRunning && h.consecutiveTickFailures < 5;
+      const nats = nc.isClosed() ? "closed" : natsDisconnected ? "disconnected" : "connected";
+      const healthy = nats === "connected" && db === "ok" && h.isRunning && h.consecutiveTickFailures < 5;
       return {
         healthy,
         status: healthy ? "running" : "degraded",
         workerId,
-        nats: nc.isClosed() ? "closed" : "connected",
+        nats,
         database: db,
         inFlight: h.jobsInFlight,
         jobsProcessed: h.jobsProcessed,
@@ -206,6 +216,8 @@ export async function startOrchestrator(
       // Closed first: a supervisor should see the process go away, not a half-stopped one answering.
       closers.push(() => server.close());
     }
+    const watch = startHealthWatch({ report: health, logger, intervalMs: HEALTH_WATCH_INTERVAL_MS });
+    closers.push(async () => watch.stop());
     logger.info({ workerId, api: api?.id ?? null, healthPort: config.healthPort ?? null }, "orchestrator started");
 
     let stopping: Promise<void> | undefined;
@@ -225,6 +237,8 @@ export async function startOrchestrator(
 /** Bounds on reaching Postgres and NATS at start. */
 const POSTGRES_CONNECT_TIMEOUT_S = 10;
 const NATS_CONNECT_TIMEOUT_MS = 10_000;
+/** How often health is checked to log a change (degraded / healthy again). */
+const HEALTH_WATCH_INTERVAL_MS = 5_000;
 
 /** "host:port/database" of a Postgres URL, never its password. */
 export function describePostgresUrl(url: string): string {

@@ -7,9 +7,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createConnection, createServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { freePort, services } from "../harness/index.js";
-import { deployment, runCli, startOrchestratorProcess, writeDeployment, type OrchestratorProcess } from "./support.js";
+import { deployment, runCli, startOrchestratorProcess, until, writeDeployment, type OrchestratorProcess } from "./support.js";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const svc = await services(["nats", "postgres"]);
@@ -164,6 +165,53 @@ t("the orchestrator exits 1 at once, naming the server, when NATS is unreachable
   assert.match(r.stderr, new RegExp(`cannot connect to NATS at ${url}`));
   assert.not.match(r.stderr, /orchestrator started/);
   assert.ok(r.seconds < 20, `${r.seconds} s`);
+});
+
+t("Postgres lost after the start: the orchestrator logs that it is degraded, naming the database", async () => {
+  // A TCP proxy to Postgres that the test can cut, as a network partition would.
+  const target = new URL(svc!.postgres.url);
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => s.destroy());
+      s.on("close", () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => proxy.listen(port, "127.0.0.1", r));
+  const viaProxy = new URL(svc!.postgres.url);
+  viaProxy.hostname = "127.0.0.1";
+  viaProxy.port = String(port);
+  const d = writeDeployment("jetflow-cli-fail-", {
+    workflows: join(root, "integration/orchestrator/fixtures/workflows.ts"),
+    database: { url: viaProxy.href, migrate: true },
+    nats: { servers: svc!.nats.url },
+    logLevel: "info",
+  });
+  dirs.push(d.dir);
+  const o = await startOrchestratorProcess(d, 60_000);
+  try {
+    proxy.close();
+    for (const s of sockets) s.destroy();
+    const line = await until(
+      "the orchestrator to log that it is degraded",
+      async () =>
+        o
+          .log()
+          .split("\n")
+          .find((l) => l.includes("orchestrator degraded")),
+      60_000,
+      200,
+    );
+    assert.match(line, /database (?!ok)/);
+    assert.match(line, /nats connected/);
+  } finally {
+    await o.kill9();
+    proxy.close();
+  }
 });
 
 t("migrate names its flag and reads JETFLOW_DATABASE_URL, then DATABASE_URL", async () => {
