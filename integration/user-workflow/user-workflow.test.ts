@@ -28,7 +28,7 @@ import type { WorkflowModuleContext } from "jetflow/orchestrator";
 import { appendFileSync } from "node:fs";
 
 // For the test: which copy of the library "jetflow" meant in this process.
-appendFileSync(process.env.JETFLOW_TEST_MARKERS!, import.meta.resolve("jetflow") + "\n");
+appendFileSync(process.env.JETFLOW_TEST_MARKERS!, import.meta.resolve("jetflow") + "\\n");
 
 const Name = z.object({ name: z.string() });
 const Greeting = z.object({ greeting: z.string(), workerPid: z.number() });
@@ -159,7 +159,7 @@ t("installed from `npm pack`: the package's own CLI runs the user's .ts workflow
 
   const d = deploymentFor(join(app, "my-workflows.ts"), "user_wf_installed");
   // The installed package's CLI, built: no JETFLOW_CLI_FROM_SOURCE.
-  const env = { ...process.env };
+  const env = { ...d.env };
   delete env.JETFLOW_CLI_FROM_SOURCE;
   const orchestrator = await startOrchestratorProcess({ ...d, env }, 60_000, { bin, cwd: app });
   cleanups.push(() => orchestrator.kill9());
