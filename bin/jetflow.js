@@ -2,8 +2,10 @@
 // The `jetflow` executable. Runs the compiled CLI (dist/) when the package is built;
 // on a fresh clone without a build it compiles cli/main.ts on the fly with tsx, so
 // `npx jetflow --help` works right after `npm install`. JETFLOW_CLI_FROM_SOURCE=1 forces
-// the source path (useful when dist/ may be stale).
-import { existsSync } from "node:fs";
+// the source path (useful when dist/ may be stale). Either way the process exits at most
+// 1 s after the command's work is done (cli/main.ts bounds the telemetry flush): an exporter
+// still retrying an unreachable collector must not hold it open.
+import { existsSync, readFileSync } from "node:fs";
 
 const built = new URL("../dist/cli/main.js", import.meta.url);
 let cli;
@@ -12,6 +14,35 @@ if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
 } else {
   const { register } = await import("tsx/esm/api");
   register();
+  // Registered after tsx, so these run first: "jetflow" in a user's workflow module means the
+  // sources this process runs (see source-hooks.js), not a missing or stale dist/.
+  const { register: registerHooks } = await import("node:module");
+  const sources = sourceExports();
+  const hooksUrl = new URL("./source-hooks.js", import.meta.url).href;
+  registerHooks(hooksUrl, { data: { sources } });
+  // Activity threads do not inherit module hooks (Node 20): worker-sdk/thread-runner.ts re-registers these.
+  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, sources });
+  // Tells the workflow loader that TypeScript modules already load in this process.
+  globalThis[Symbol.for("jetflow.typescript-loader")] = true;
   cli = await import(new URL("../cli/main.ts", import.meta.url).href);
 }
 process.exitCode = await cli.main(process.argv);
+// Whatever still holds the event loop (an exporter retrying a dead collector) gets 200 ms once
+// stdout and stderr are flushed; usually the process has exited on its own by then.
+let flushed = 0;
+const exitSoon = () => ++flushed === 2 && setTimeout(() => process.exit(), 200).unref();
+process.stdout.write("", exitSoon);
+process.stderr.write("", exitSoon);
+
+/** The package's exports map with each dist/…/x.js target replaced by its …/x.ts source. */
+function sourceExports() {
+  const pkgUrl = new URL("../package.json", import.meta.url);
+  const pkg = JSON.parse(readFileSync(pkgUrl, "utf8"));
+  const sources = {};
+  for (const [key, target] of Object.entries(pkg.exports)) {
+    const file = typeof target === "string" ? target : target.default;
+    const source = file.replace(/^\.\/dist\//, "./").replace(/\.js$/, ".ts");
+    sources[key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`] = new URL(source, pkgUrl).href;
+  }
+  return sources;
+}

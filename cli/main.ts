@@ -70,8 +70,24 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (process.env.JETFLOW_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
   } finally {
-    await telemetry?.shutdown();
+    // Bounded: an unreachable collector may cost the last spans, never the user's time.
+    if (telemetry) await flushWithin(telemetry, TELEMETRY_FLUSH_MS);
   }
+}
+
+/** How long the CLI waits for telemetry to flush at exit (bin/jetflow.js exits soon after). */
+const TELEMETRY_FLUSH_MS = 700;
+
+async function flushWithin(telemetry: { shutdown(): Promise<void> }, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      process.stderr.write(`warning: telemetry not flushed within ${ms} ms (is the OTLP collector reachable?)\n`);
+      resolve();
+    }, ms);
+  });
+  await Promise.race([telemetry.shutdown(), late]);
+  clearTimeout(timer);
 }
 
 /** Service name per command, so an orchestrator, a worker and a CLI call show up as separate services. */

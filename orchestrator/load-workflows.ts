@@ -1,10 +1,10 @@
-import { pathToFileURL } from "node:url";
 import type { AnyWorkflow } from "../src/builder/types.js";
 import type { WorkflowRegistry } from "../src/ports/registry.js";
 import type { WorkflowModuleContext } from "./remote.js";
+import { importUserModule } from "./import-module.js";
 
 /**
- * Imports a module exporting `workflows` (an array of built workflows) or a default export of one,
+ * Imports a module (TypeScript or JavaScript) exporting `workflows` (an array of built workflows) or a default export of one,
  * or `createWorkflows(context)` returning (a promise of) such an array: the hook for workflows
  * whose stages need this process's resources, e.g. `context.remote.stage(stage, { queue,
  * stageCodeVersion })` for a remote activity bound to the orchestrator's broker. Returns a
@@ -15,7 +15,7 @@ export async function loadWorkflowRegistry(
   modulePath: string,
   context?: WorkflowModuleContext,
 ): Promise<{ registry: WorkflowRegistry; ids: string[] }> {
-  const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+  const mod = await importUserModule(modulePath);
   let list = (mod.workflows ?? mod.default) as unknown;
   if (typeof mod.createWorkflows === "function") {
     if (list !== undefined) throw new Error(`${modulePath} exports both "createWorkflows" and "workflows"/default; export one`);

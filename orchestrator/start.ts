@@ -1,7 +1,5 @@
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import postgres from "postgres";
 import { destination, pino } from "pino";
@@ -23,6 +21,8 @@ import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";
 import { startHealthServer, type HealthReport } from "../worker-sdk/health-server.js";
+import { connectNats } from "../worker-sdk/connect.js";
+import { startHealthWatch } from "./health-watch.js";
 import { createOrchestratorRemote } from "./remote.js";
 import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES } from "../src/contract/defaults.js";
 
@@ -55,7 +55,12 @@ export async function startOrchestrator(
   const logger: Logger =
     opts.logger ?? pino({ level: config.logLevel, base: { service: "jetflow-orchestrator" }, mixin: traceLogFields }, destination(2));
   const workerId = config.host.workerId ?? `orchestrator-${hostname()}-${process.pid}`;
-  const sql = postgres(config.database.url, { max: config.database.maxConnections, onnotice: () => {} });
+  const sql = postgres(config.database.url, {
+    max: config.database.maxConnections,
+    onnotice: () => {},
+    // Bounded, so an unreachable server fails the start instead of hanging it.
+    connect_timeout: POSTGRES_CONNECT_TIMEOUT_S,
+  });
   const closers: (() => Promise<void>)[] = [async () => void (await sql.end({ timeout: 5 }))];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -68,14 +73,27 @@ export async function startOrchestrator(
   };
 
   try {
+    // Fail the start, naming the server, rather than log "started" and fail every tick after.
+    await checkPostgres(sql, config.database.url, config.database.schema, config.database.migrate);
     if (config.database.migrate) await migrate(sql, { schema: config.database.schema });
-    const nc = await connect({
-      servers: config.nats.servers.split(",").map((s) => s.trim()),
+    const nc = await connectNats({
+      servers: config.nats.servers,
       name: workerId,
-      ...(config.nats.creds ? { authenticator: credsAuthenticator(readFileSync(config.nats.creds)) } : {}),
-      ...(config.nats.user ? { user: config.nats.user, pass: config.nats.password } : {}),
+      creds: config.nats.creds,
+      user: config.nats.user,
+      password: config.nats.password,
+      // Fails at once when no server answers (nats.js does not retry the first connect).
+      timeout: NATS_CONNECT_TIMEOUT_MS,
     });
     closers.push(async () => nc.drain());
+    // nats.js reconnects on its own; meanwhile the orchestrator is degraded, and says so.
+    let natsDisconnected = false;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") natsDisconnected = true;
+        else if (s.type === "reconnect") natsDisconnected = false;
+      }
+    })();
     const blobStore = opts.blobStore ?? blobStoreFor(config);
     // Before the workflows: a workflow module's createWorkflows({ remote }) binds stages to these brokers.
     const remote = createOrchestratorRemote(config, { sql, blobStore, logger });
@@ -185,12 +203,13 @@ export async function startOrchestrator(
       ]);
       const h = host.getStats();
       // A few failed ticks in a row is a blip the host rides out with backoff; more is an outage.
-      const healthy = !nc.isClosed() && db === "ok" && h.isRunning && h.consecutiveTickFailures < 5;
+      const nats = nc.isClosed() ? "closed" : natsDisconnected ? "disconnected" : "connected";
+      const healthy = nats === "connected" && db === "ok" && h.isRunning && h.consecutiveTickFailures < 5;
       return {
         healthy,
         status: healthy ? "running" : "degraded",
         workerId,
-        nats: nc.isClosed() ? "closed" : "connected",
+        nats,
         database: db,
         inFlight: h.jobsInFlight,
         jobsProcessed: h.jobsProcessed,
@@ -203,6 +222,8 @@ export async function startOrchestrator(
       // Closed first: a supervisor should see the process go away, not a half-stopped one answering.
       closers.push(() => server.close());
     }
+    const watch = startHealthWatch({ report: health, logger, intervalMs: HEALTH_WATCH_INTERVAL_MS });
+    closers.push(async () => watch.stop());
     logger.info({ workerId, api: api?.id ?? null, healthPort: config.healthPort ?? null }, "orchestrator started");
 
     let stopping: Promise<void> | undefined;
@@ -216,6 +237,47 @@ export async function startOrchestrator(
   } catch (e) {
     await closeAll();
     throw e;
+  }
+}
+
+/** Bounds on reaching Postgres and NATS at start. */
+const POSTGRES_CONNECT_TIMEOUT_S = 10;
+const NATS_CONNECT_TIMEOUT_MS = 10_000;
+/** How often health is checked to log a change (degraded / healthy again). */
+const HEALTH_WATCH_INTERVAL_MS = 5_000;
+
+/** "host:port/database" of a Postgres URL, never its password. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || "localhost"}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return "(unparsable database URL)";
+  }
+}
+
+/**
+ * One round trip to Postgres; without `migrate`, also that jetflow's schema exists. Throws
+ * UNAVAILABLE naming the server and what to do.
+ */
+async function checkPostgres(sql: postgres.Sql, url: string, schema: string, migrating: boolean): Promise<void> {
+  let found: boolean;
+  try {
+    const rows = await sql<
+      { found: boolean }[]
+    >`select exists (select 1 from information_schema.tables where table_schema = ${schema}) as found`;
+    found = rows[0]!.found;
+  } catch (err) {
+    throw new JetflowError(
+      "UNAVAILABLE",
+      `cannot use Postgres at ${describePostgresUrl(url)}: ${(err as Error).message} (create the database with \`createdb\`, or fix database.url / JETFLOW_DATABASE_URL)`,
+    );
+  }
+  if (!found && !migrating) {
+    throw new JetflowError(
+      "UNAVAILABLE",
+      `Postgres at ${describePostgresUrl(url)} has no jetflow schema "${schema}": run \`jetflow migrate\` first, or start with --migrate`,
+    );
   }
 }
 

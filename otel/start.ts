@@ -5,7 +5,8 @@
  * OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_METRIC_EXPORT_INTERVAL, OTEL_SDK_DISABLED, …),
  * so operators configure jetflow the way they configure every other OTel service.
  */
-import { startNodeSdk } from "@opentelemetry/sdk-node";
+import { DiagConsoleLogger, DiagLogLevel, diag } from "@opentelemetry/api";
+import { NodeSDK, resources } from "@opentelemetry/sdk-node";
 import { z } from "zod";
 import { ValidationError, type ValidationIssue } from "../src/contract/errors.js";
 import { parseOptions } from "../src/contract/options.js";
@@ -54,20 +55,38 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     return { enabled: false, shutdown: async () => {} };
   }
   const serviceName = process.env.OTEL_SERVICE_NAME?.trim() || opts.serviceName;
-  const sdk = startNodeSdk({
-    logLevel: opts.logLevel ?? process.env.OTEL_LOG_LEVEL ?? "warn",
-    resourceAttributes: {
-      ...opts.resourceAttributes,
-      "service.name": serviceName,
-      ...(opts.serviceVersion ? { "service.version": opts.serviceVersion } : {}),
-    },
+  // The SDK's diagnostics go to stderr; an unreachable collector is reported there, never thrown.
+  diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLevel(opts.logLevel ?? process.env.OTEL_LOG_LEVEL ?? "warn") });
+  const sdk = new NodeSDK({
+    resource: resources.defaultResource().merge(
+      resources.resourceFromAttributes({
+        ...opts.resourceAttributes,
+        "service.name": serviceName,
+        ...(opts.serviceVersion ? { "service.version": opts.serviceVersion } : {}),
+      }),
+    ),
   });
+  sdk.start();
   let stopping: Promise<void> | null = null;
   return {
     enabled: true,
     shutdown() {
-      stopping ??= sdk.shutdown();
+      stopping ??= sdk.shutdown().catch((e: unknown) => diag.warn(`telemetry shutdown: ${(e as Error).message}`));
       return stopping;
     },
   };
+}
+
+/** OTEL_LOG_LEVEL names (case-insensitive) to the API's levels; unknown names mean "warn". */
+function diagLevel(name: string): DiagLogLevel {
+  const levels: Record<string, DiagLogLevel> = {
+    all: DiagLogLevel.ALL,
+    verbose: DiagLogLevel.VERBOSE,
+    debug: DiagLogLevel.DEBUG,
+    info: DiagLogLevel.INFO,
+    warn: DiagLogLevel.WARN,
+    error: DiagLogLevel.ERROR,
+    none: DiagLogLevel.NONE,
+  };
+  return levels[name.trim().toLowerCase()] ?? DiagLogLevel.WARN;
 }

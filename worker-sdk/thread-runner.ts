@@ -36,6 +36,14 @@ function bootstrap(): URL {
       // Not resolvable: the import below fails with Node's own "unknown file extension" error, which the attempt reports.
     }
   }
+  // bin/jetflow.js running from sources maps "jetflow/*" imports to them (its source-hooks.js);
+  // the thread needs the same mapping, or an activity module importing "jetflow/worker" would
+  // look for a dist/ that a fresh clone does not have.
+  const hooks = process.env.JETFLOW_SOURCE_HOOKS;
+  if (hooks) {
+    const { url, sources } = JSON.parse(hooks) as { url: string; sources: Record<string, string> };
+    register += `(await import("node:module")).register(${JSON.stringify(url)}, { data: { sources: ${JSON.stringify(sources)} } });`;
+  }
   return new URL(`data:text/javascript,${encodeURIComponent(`${register}await import(${JSON.stringify(ENTRY.href)});`)}`);
 }
 

@@ -7,7 +7,7 @@ import { parseOptions } from "../shared/parse-options.js";
 
 const MigrateOptions = z.object({
   databaseUrl: z
-    .string({ message: "required (or set DATABASE_URL)" })
+    .string({ message: "required: pass --database-url <url> or set JETFLOW_DATABASE_URL (or DATABASE_URL)" })
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL"),
   schema: z
     .string()
@@ -15,6 +15,11 @@ const MigrateOptions = z.object({
     .default("jetflow"),
   status: z.boolean().default(false),
 });
+
+/** The same variables, in the same order, as the orchestrator reads (orchestrator/config.ts). */
+function databaseUrlFromEnv(): string | undefined {
+  return process.env.JETFLOW_DATABASE_URL || process.env.DATABASE_URL || undefined;
+}
 
 function printStatus(s: MigrationStatus): void {
   const lines = [`schema ${s.schema}`];
@@ -34,11 +39,11 @@ export function register(program: Command): void {
   program
     .command("migrate")
     .description("create or upgrade jetflow's Postgres schema (or list applied/pending migrations with --status)")
-    .option("--database-url <url>", "Postgres connection URL (default: $DATABASE_URL)")
+    .option("--database-url <url>", "Postgres connection URL (env JETFLOW_DATABASE_URL, else DATABASE_URL)")
     .option("--schema <name>", "schema holding jetflow's tables", "jetflow")
     .option("--status", "only list applied and pending migrations")
     .action(async (raw: Record<string, unknown>) => {
-      const opts = parseOptions(MigrateOptions, { ...raw, databaseUrl: raw.databaseUrl ?? (process.env.DATABASE_URL || undefined) });
+      const opts = parseOptions(MigrateOptions, { ...raw, databaseUrl: raw.databaseUrl ?? databaseUrlFromEnv() });
       const sql = postgres(opts.databaseUrl, { max: 2, onnotice: () => {}, connect_timeout: 10 });
       try {
         if (!opts.status) {

@@ -1,7 +1,19 @@
 import { InvalidArgumentError, type Command } from "commander";
+import { resolve } from "node:path";
+
+interface OrchestratorFlags {
+  config?: string;
+  workflows?: string;
+  databaseUrl?: string;
+  servers?: string;
+  creds?: string;
+  migrate?: boolean;
+  healthPort?: string;
+  logLevel?: string;
+}
 
 /**
- * `jetflow orchestrator --config <file>`: runs kernel, node host, API service and event sink
+ * `jetflow orchestrator --config <file>` (or `--workflows`, `--database-url`, `--servers`): runs kernel, node host, API service and event sink
  * until SIGTERM/SIGINT, then stops gracefully (in-flight jobs finish) and exits 0.
  */
 export function register(program: Command): void {
@@ -10,14 +22,26 @@ export function register(program: Command): void {
     .description(
       "run an orchestrator: Postgres state, JetStream jobs/events, the NATS API (env: JETFLOW_DATABASE_URL, JETFLOW_NATS_URL, JETFLOW_WORKFLOWS)",
     )
-    .option("-c, --config <file>", "JSON config file (see docs/orchestrator.md)")
+    .option("-c, --config <file>", "JSON config file (see docs/orchestrator.md); the flags below override it")
+    .option("--workflows <module>", "workflow module, TypeScript or JavaScript (env JETFLOW_WORKFLOWS)")
+    .option("--database-url <url>", "Postgres connection URL (env JETFLOW_DATABASE_URL, else DATABASE_URL)")
+    .option("-s, --servers <urls>", "NATS server URL(s), comma separated (env JETFLOW_NATS_URL, else NATS_URL)")
+    .option("--creds <file>", "NATS credentials file (env JETFLOW_NATS_CREDS)")
     .option("--migrate", "apply pending database migrations at start")
     .option("--health-port <port>", "serve GET /healthz on this port (env JETFLOW_HEALTH_PORT)")
-    .action(async (raw: { config?: string; migrate?: boolean; healthPort?: string }) => {
+    .option("--log-level <level>", "debug, info, warn, error or silent (env JETFLOW_LOG_LEVEL)")
+    .action(async (raw: OrchestratorFlags) => {
       // Loaded lazily: the orchestrator pulls in postgres, pino and every adapter, which
       // commands like `runs get` should not pay for.
       const { loadOrchestratorConfig, startOrchestrator } = await import("../../orchestrator/index.js");
-      const config = await loadOrchestratorConfig(raw.config);
+      // Flags win over the environment, which wins over the file: passed as the variables they name.
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      if (raw.workflows !== undefined) env.JETFLOW_WORKFLOWS = resolve(raw.workflows);
+      if (raw.databaseUrl !== undefined) env.JETFLOW_DATABASE_URL = raw.databaseUrl;
+      if (raw.servers !== undefined) env.JETFLOW_NATS_URL = raw.servers;
+      if (raw.creds !== undefined) env.JETFLOW_NATS_CREDS = resolve(raw.creds);
+      if (raw.logLevel !== undefined) env.JETFLOW_LOG_LEVEL = raw.logLevel;
+      const config = await loadOrchestratorConfig(raw.config, env);
       if (raw.migrate) config.database.migrate = true;
       if (raw.healthPort !== undefined) {
         const port = Number(raw.healthPort);

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
@@ -66,7 +66,9 @@ export function register(program: Command): void {
       .command("create <workflowId>")
       .description("submit a run; --wait follows it and exits with its outcome (0 completed, 2 failed, 3 cancelled, 4 timeout)")
       .requiredOption("-i, --input <json|@file>", "run input as JSON or @path/to/file.json")
-      .option("-c, --config <json|@file>", "per-stage config keyed by stage id")
+      .option("--stage-config <json|@file>", "per-stage config keyed by stage id")
+      // Older spelling, kept working: elsewhere -c/--config names a config file (jetflow orchestrator).
+      .addOption(new Option("-c, --config <json|@file>", "deprecated: use --stage-config").hideHelp())
       .option("-k, --idempotency-key <key>", "retries with the same key return the same run (default: a new uuid)")
       .option("--priority <n>", "higher runs are claimed first")
       .option("-w, --wait", "wait for the run to end and print its output")
@@ -83,7 +85,18 @@ export function register(program: Command): void {
       raw,
     );
     const input = await readJsonArgument(String(raw.input), "--input");
-    const config = raw.config ? ((await readJsonArgument(String(raw.config), "--config")) as Record<string, unknown>) : undefined;
+    if (raw.config !== undefined) {
+      if (raw.stageConfig !== undefined)
+        throw new InvalidArgumentError("give --stage-config only (-c/--config is its deprecated spelling)");
+      process.stderr.write("warning: `runs create -c/--config` is deprecated, use --stage-config (-c is a config file elsewhere)\n");
+    }
+    const stageConfig = raw.stageConfig ?? raw.config;
+    const config = stageConfig
+      ? ((await readJsonArgument(String(stageConfig), raw.stageConfig !== undefined ? "--stage-config" : "--config")) as Record<
+          string,
+          unknown
+        >)
+      : undefined;
     const code = await withClient(raw, async (client, { nc, opts }) => {
       const created = await client.createRun({
         workflowId,

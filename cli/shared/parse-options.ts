@@ -7,9 +7,14 @@ export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown): z.ou
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     // commander prefixes "error: option invalid:"; the issues read as the flags the user typed.
-    throw new InvalidArgumentError(formatIssues("invalid options", issuesFromZod(parsed.error), (p) => `--${p || "?"}`));
+    throw new InvalidArgumentError(formatIssues("invalid options", issuesFromZod(parsed.error), (p) => `--${kebab(p) || "?"}`));
   }
   return parsed.data;
+}
+
+/** commander's camelCase option key back to the flag the user typed: databaseUrl → database-url. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 /** Parses `--input '{...}'` or `--input @file.json`. */

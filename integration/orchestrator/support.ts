@@ -89,11 +89,19 @@ export function runCli(
   });
 }
 
-/** Starts `jetflow orchestrator --config` and resolves once it logged "orchestrator started". */
-export async function startOrchestratorProcess(d: TestDeployment, timeoutMs = 30_000): Promise<OrchestratorProcess> {
-  const child = spawn(process.execPath, [join(root, "bin/jetflow.js"), "orchestrator", "--config", d.configFile], {
+/**
+ * Starts `jetflow orchestrator --config` and resolves once it logged "orchestrator started".
+ * `opts.bin` runs another jetflow executable (e.g. one installed from the package) from `opts.cwd`.
+ */
+export async function startOrchestratorProcess(
+  d: TestDeployment,
+  timeoutMs = 30_000,
+  opts: { bin?: string; cwd?: string } = {},
+): Promise<OrchestratorProcess> {
+  const child = spawn(process.execPath, [opts.bin ?? join(root, "bin/jetflow.js"), "orchestrator", "--config", d.configFile], {
     env: d.env,
     stdio: ["ignore", "pipe", "pipe"],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   let log = "";
   child.stdout!.on("data", (c) => (log += c));

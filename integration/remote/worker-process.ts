@@ -23,18 +23,19 @@ export interface WorkerProcess {
 
 /**
  * Starts `jetflow worker <args>` and resolves once it logged "worker started" (bounded).
- * `command` replaces `node bin/jetflow.js worker`, e.g. an installed `jetflow-worker` executable.
+ * `command` replaces `node bin/jetflow.js worker`, e.g. an installed `jetflow-worker` executable;
+ * `fromSource: false` lets a built one run its dist/ (the default forces JETFLOW_CLI_FROM_SOURCE).
  */
 export async function startWorkerProcess(
   workerId: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { timeoutMs?: number; command?: string[]; cwd?: string } = {},
+  opts: { timeoutMs?: number; command?: string[]; cwd?: string; fromSource?: boolean } = {},
 ): Promise<WorkerProcess> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const [cmd, ...cmdArgs] = opts.command ?? [process.execPath, join(root, "bin/jetflow.js"), "worker"];
   const child = spawn(cmd!, [...cmdArgs, "--worker-id", workerId, ...args], {
-    env: { ...env, JETFLOW_CLI_FROM_SOURCE: "1" },
+    env: opts.fromSource === false ? env : { ...env, JETFLOW_CLI_FROM_SOURCE: "1" },
     stdio: ["ignore", "pipe", "pipe"],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });

@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { RequestError, TimeoutError, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { injectTraceHeaders } from "../../../src/contract/trace-headers.js";
 import { SpanKind, inSpan } from "../../../src/contract/spans.js";
 import { JetflowError } from "../../../src/contract/errors.js";
@@ -74,7 +74,12 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
   async function send<E extends ApiEndpoint>(endpoint: E, subject: string, request: ApiRequest<E>): Promise<ApiReply<E>> {
     const headers = natsHeaders();
     injectTraceHeaders(headers);
-    const msg = await nc.request(subject, JSON.stringify(request ?? {}), { timeout, ...(headers.keys().length > 0 ? { headers } : {}) });
+    let msg;
+    try {
+      msg = await nc.request(subject, JSON.stringify(request ?? {}), { timeout, ...(headers.keys().length > 0 ? { headers } : {}) });
+    } catch (err) {
+      throw unanswered(err, subject, timeout);
+    }
     const status = msg.headers?.get("Nats-Service-Error-Code");
     if (status) {
       const description = msg.headers?.get("Nats-Service-Error") ?? "";
@@ -105,6 +110,29 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
     artifactUrl: (r) => call("runs.artifact", r),
     deadLetters: (r) => call("deadLetters.list", r ?? {}),
   };
+}
+
+/**
+ * A request nobody answered, said in the user's terms: "no responders" means no orchestrator
+ * subscribes to the subject (none running on this NATS, or another --prefix), a timeout that
+ * one is there but did not reply in time. Both are UNAVAILABLE (retry may succeed).
+ */
+function unanswered(err: unknown, subject: string, timeoutMs: number): unknown {
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return new ApiError(
+      "UNAVAILABLE",
+      `no orchestrator is serving ${subject} on this NATS server: start one with \`jetflow orchestrator --config orchestrator.json\` (or \`jetflow dev\` locally), and check that --prefix matches its nats.prefix`,
+      503,
+    );
+  }
+  if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+    return new ApiError(
+      "UNAVAILABLE",
+      `no reply to ${subject} within ${timeoutMs} ms: the orchestrator is busy or unreachable (raise --timeout?)`,
+      503,
+    );
+  }
+  return err;
 }
 
 function safeJson(data: Uint8Array): unknown {
