@@ -11,6 +11,21 @@ export async function runAcceptance(env: SecurityEnv): Promise<void> {
   const p = await prepare(env);
   try {
     const { ctx } = p;
+    // The baseline is taken once legitimate set-up traffic has settled: a run's kernel job can still
+    // be committing its stage (and publishing its event) after the task it dispatched was pulled.
+    const jsm0 = await jetstreamManager(env.orch);
+    await until(
+      async () => {
+        const jobs = (await jsm0.streams.info(env.topology.streams.jobs)).state.messages;
+        const [busy] = await env.sql.unsafe(
+          `select (select count(*) from "${env.schema}".stages where status = 'RUNNING')::int
+                + (select count(*) from "${env.schema}".outbox where published_at is null)::int as n`,
+        );
+        return jobs === 0 && busy!.n === 0 ? true : null;
+      },
+      20_000,
+      "set-up jobs, stage commits and events to settle",
+    );
     const before = await snapshot(env);
     const results = await attempt(ctx);
     const refused = results.filter((r) => r.refused).length;
