@@ -65,13 +65,13 @@ t("a task round-trips: submit → worker runs the real stage → report → comp
   });
   await worker("w1", { heavy: double });
   const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 21 } }));
-  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 });
+  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 30_000 });
   assert.is(out?.status, "completed");
   assert.equal(out?.output, { r: 42 });
   assert.is(out?.attempt, 1);
   assert.is(out?.workerId, "w1");
   assert.ok(out?.logs.some((l) => l.message === "ran on the NATS worker"));
-  await until(() => orch.reports.length === 1, 5_000, "the report verdict");
+  await until(() => orch.reports.length === 1, 30_000, "the report verdict");
   assert.equal(orch.reports[0], { accepted: true, taskId });
 });
 
@@ -117,7 +117,7 @@ t("a killed worker's task is redelivered as attempt 2 after the lease; its late 
   };
   const js = (await import("@nats-io/jetstream")).jetstream(orch.nc);
   await js.publish(topology.reportSubject(QUEUE), JSON.stringify(late), { msgID: `${taskId}:late` });
-  await until(() => orch.reports.some((r) => !r.accepted), 5_000, "the late report's verdict");
+  await until(() => orch.reports.some((r) => !r.accepted), 30_000, "the late report's verdict");
   const refused = orch.reports.find((r) => !r.accepted)!;
   assert.is(refused.taskId, taskId);
   assert.ok(refused.reason === "stale_attempt" || refused.reason === "already_terminal", `reason ${refused.reason}`);
@@ -155,12 +155,12 @@ t("a report published first under a guessable id cannot suppress the lease holde
     assert.not.ok(ack.duplicate, msgID);
   }
   go.open();
-  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 15_000 });
+  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 30_000 });
   assert.is(out?.status, "completed", "the genuine report was applied, not dropped as a duplicate");
   assert.equal(out?.output, { r: 15 });
   assert.is(out?.workerId, "w-genuine");
   // A refusal's verdict trails its audit insert and ack, so it may come after the genuine outcome.
-  await until(() => orch.reports.some((r) => r.taskId === taskId && !r.accepted), 10_000, "the forged reports' verdicts");
+  await until(() => orch.reports.some((r) => r.taskId === taskId && !r.accepted), 30_000, "the forged reports' verdicts");
   assert.ok(
     orch.reports
       .filter((r) => r.taskId === taskId && !r.accepted)
@@ -185,7 +185,7 @@ t("a heartbeating activity running 3x AckWait keeps its delivery (no redelivery)
   const jsm = await jetstreamManager(orch.nc);
   const consumerInfo = () => jsm.consumers.info(topology.streams.tasks, taskConsumerName(QUEUE, VERSION));
   // The report is durable before the worker acks, so the outcome can be known a moment before the ack lands.
-  await until(async () => (await consumerInfo()).num_ack_pending === 0, 5_000, "the worker's ack");
+  await until(async () => (await consumerInfo()).num_ack_pending === 0, 30_000, "the worker's ack");
   assert.is((await consumerInfo()).num_redelivered, 0);
   assert.is(orch.store.rejectedReports.length, 0);
 });
@@ -210,17 +210,17 @@ t("a worker whose lease expired reports late without acking the message its succ
   await bEntered.promise;
   assert.is((await orch.store.getTask(taskId))?.attempt, 2);
   aGo.open(); // A wakes up and reports attempt 1
-  await until(() => a.w.getStats().completed + a.w.getStats().failed === 1, 5_000, "worker A to finish its task");
-  await until(() => orch.reports.some((r) => !r.accepted), 5_000, "the stale report's verdict");
+  await until(() => a.w.getStats().completed + a.w.getStats().failed === 1, 30_000, "worker A to finish its task");
+  await until(() => orch.reports.some((r) => !r.accepted), 30_000, "the stale report's verdict");
   const jsm = await jetstreamManager(orch.nc);
   const info = await jsm.consumers.info(topology.streams.tasks, taskConsumerName(QUEUE, VERSION));
   assert.is(info.num_ack_pending, 1, "attempt 2 still holds the message");
   assert.is((await jsm.streams.info(topology.streams.tasks)).state.messages, 1, "A did not ack it away");
   bGo.open();
-  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 10_000 });
+  const out = await orch.broker.waitForOutcome(taskId, { timeoutMs: 30_000 });
   assert.is(out?.attempt, 2);
   assert.equal(out?.output, { r: 2 });
-  await until(async () => (await jsm.streams.info(topology.streams.tasks)).state.messages === 0, 5_000, "B's ack");
+  await until(async () => (await jsm.streams.info(topology.streams.tasks)).state.messages === 0, 30_000, "B's ack");
 });
 
 test.run();
