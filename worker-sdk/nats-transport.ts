@@ -367,17 +367,22 @@ export function createNatsWorkerTransport(
 
     async heartbeat(l, details) {
       const d = held.get(l.leaseToken);
+      if (notices.has(l.task.taskId)) return { accepted: false, cancelled: true, reason: "task cancelled" };
+      // A plain liveness beat is the +WPI alone while the broker's lease deadline is less than half
+      // a lease old: no request, no Postgres write (cancels arrive as notices meanwhile), and no
+      // flush round trip either. Unconfirmed, it does not count as a renewal for the report's
+      // freshness check (which then asks the broker once).
+      const plain = details === undefined && d?.leaseMs !== undefined && performance.now() - d.brokerAt < d.leaseMs / 2;
+      if (plain) {
+        nc.publish(d.reply, enc.encode("+WPI"));
+        return { accepted: true, cancelled: false, leaseMs: d.leaseMs };
+      }
       if (d) {
         // Only the delivery we still hold extends its AckWait.
         const at = performance.now();
         await send(d.reply, "+WPI");
         d.renewedAt = at;
       }
-      if (notices.has(l.task.taskId)) return { accepted: false, cancelled: true, reason: "task cancelled" };
-      // A plain liveness beat is the +WPI alone while the broker's lease deadline is less than half
-      // a lease old: no request, no Postgres write. Cancels arrive as notices meanwhile.
-      if (details === undefined && d?.leaseMs !== undefined && performance.now() - d.brokerAt < d.leaseMs / 2)
-        return { accepted: true, cancelled: false, leaseMs: d.leaseMs };
       const sentAt = performance.now();
       const reply = await heartbeatRequest({
         taskId: l.task.taskId,
