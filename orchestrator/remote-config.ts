@@ -9,6 +9,8 @@ export const RemoteQueueConfig = z.strictObject({
   leaseMs: z.number().int().min(100, "leaseMs must be at least 100").optional(),
   /** JetStream MaxDeliver; keep it >= the tasks' maxAttempts so the broker fails them with a clear error. */
   maxDeliver: z.number().int().min(1).default(5),
+  /** JetStream MaxAckPending of the task consumer: tasks of this queue leased at once, all workers together. Default: `remote.maxAckPending`. */
+  maxAckPending: z.number().int().min(1).max(1_000_000).optional(),
 });
 export type RemoteQueueConfig = z.output<typeof RemoteQueueConfig>;
 
@@ -22,6 +24,12 @@ export const RemoteConfig = z
     queues: z.array(RemoteQueueConfig).min(1, "list at least one { queue, codeVersion }"),
     /** Default lease of every queue. Workers must heartbeat well within it. */
     leaseMs: z.number().int().min(100).default(DEFAULT_TASK_LEASE_MS),
+    /**
+     * Default MaxAckPending of every task consumer: how many tasks of one (queue, version) may be
+     * leased at once across all workers (a pull beyond it waits). Raise it with the workers'
+     * `--concurrency` sum; an existing consumer is updated at start.
+     */
+    maxAckPending: z.number().int().min(1).max(1_000_000).default(1_000),
     /** Deliveries per task when the stage sets none. */
     defaultMaxAttempts: z.number().int().min(1).default(3),
     /** Lifetime of presigned URLs (seconds). */

@@ -188,6 +188,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
           codeVersion: q.codeVersion,
           leaseMs: q.leaseMs ?? remote.leaseMs,
           maxDeliver: q.maxDeliver,
+          maxAckPending: q.maxAckPending ?? remote.maxAckPending,
         });
       }
       for (const [queue, broker] of brokers) {

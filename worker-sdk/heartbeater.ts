@@ -1,7 +1,8 @@
 /**
  * Keeps one attempt's lease alive and forwards progress. Sends at most one heartbeat per
  * interval, and one every interval even if the stage never calls `ctx.heartbeat`, so a cancel
- * is noticed within one interval. Details travel only when the stage reported new ones: a plain
+ * is noticed within one interval (the transport turns a plain beat into a bare `+WPI` while the
+ * broker lease is young, and cancel notices abort sooner). Details travel only when the stage reported new ones: a plain
  * liveness beat carries none and the broker keeps the stored ones (e.g. a previous attempt's).
  */
 import type { HeartbeatReply } from "../src/contract/tasks.js";

@@ -6,7 +6,8 @@
  * | --------- | --------------------------------------------------------------------------------- |
  * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
  * | nextBatch | one `{batch: max, no_wait}` pull of what is ready (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
- * | heartbeat | `+WPI` on the ack subject (AckWait restarts), then heartbeat request/reply       |
+ * | heartbeat | `+WPI` on the ack subject (AckWait restarts); a heartbeat request/reply only with new details or when the broker last extended the lease half a lease ago |
+ * | cancel    | core subscription to `<p>.cancel.<queue>`: a notice naming a held task aborts it |
  * | report    | if the delivery was renewed more than half a lease ago: `+WPI` + heartbeat (still ours?); publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
  * | release   | `-NAK {"delay"}`                                                                  |
  * | presign   | request/reply on `<p>.broker.<queue>.presign`                                     |
@@ -36,6 +37,7 @@ import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
 import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { pullReady } from "./ready-pull.js";
+import { CancelNotices } from "./cancel-notices.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 
 export interface NatsWorkerTransportOptions {
@@ -66,7 +68,10 @@ export class NatsTransportError extends Error {
 
 interface Delivery {
   reply: string;
+  taskId: string;
   attempt: number;
+  /** performance.now() just before the broker last extended the lease (start or beat): its deadline is at least `leaseMs` later. */
+  brokerAt: number;
   /** performance.now() when its AckWait last restarted, or earlier: the pull was sent, or a +WPI. */
   renewedAt: number;
   /** AckWait as the broker stated it (or the `leaseMs` option); unknown: always re-check before the report. */
@@ -96,6 +101,19 @@ export function createNatsWorkerTransport(
   /** Pulls abandoned by an abort: whatever they bring back is nak'ed, and close() waits for them. */
   const orphans = new Set<Promise<void>>();
   const closeCtl = new AbortController();
+  const notices = new CancelNotices(
+    nc,
+    `${topology.prefix}.cancel.${q}`,
+    (taskId) => [...held.values()].some((d) => d.taskId === taskId),
+    logger,
+  );
+
+  /** Forgets a delivery this transport no longer holds, with its cancel state. */
+  function drop(leaseToken: string): void {
+    const d = held.get(leaseToken);
+    held.delete(leaseToken);
+    if (d && ![...held.values()].some((o) => o.taskId === d.taskId)) notices.forget(d.taskId);
+  }
 
   const send = async (reply: string, body: string): Promise<void> => {
     nc.publish(reply, enc.encode(body));
@@ -204,6 +222,7 @@ export function createNatsWorkerTransport(
       return null;
     }
     let reply: HeartbeatReply;
+    const startSentAt = performance.now();
     try {
       const start: StartRequest = {
         start: true,
@@ -238,7 +257,14 @@ export function createNatsWorkerTransport(
       return null;
     }
     const leaseToken = reply.leaseToken!;
-    held.set(leaseToken, { reply: m.reply, attempt, renewedAt: pulledAt, leaseMs: reply.leaseMs ?? opts.leaseMs });
+    held.set(leaseToken, {
+      reply: m.reply,
+      taskId: task.taskId,
+      attempt,
+      brokerAt: startSentAt,
+      renewedAt: pulledAt,
+      leaseMs: reply.leaseMs ?? opts.leaseMs,
+    });
     // The message's trace headers (the broker's dispatch span) win over the body's persisted carrier.
     const traceContext = carrierFromHeaders(m.headers) ?? task.traceContext;
     return {
@@ -281,7 +307,7 @@ export function createNatsWorkerTransport(
         "could not confirm the lease before the report; not acking",
       );
     }
-    held.delete(l.leaseToken);
+    drop(l.leaseToken);
   }
 
   const transport: WorkerTransport & { readonly consumer: string } = {
@@ -341,12 +367,23 @@ export function createNatsWorkerTransport(
 
     async heartbeat(l, details) {
       const d = held.get(l.leaseToken);
+      if (notices.has(l.task.taskId)) return { accepted: false, cancelled: true, reason: "task cancelled" };
+      // A plain liveness beat is the +WPI alone while the broker's lease deadline is less than half
+      // a lease old: no request, no Postgres write (cancels arrive as notices meanwhile), and no
+      // flush round trip either. Unconfirmed, it does not count as a renewal for the report's
+      // freshness check (which then asks the broker once).
+      const plain = details === undefined && d?.leaseMs !== undefined && performance.now() - d.brokerAt < d.leaseMs / 2;
+      if (plain) {
+        nc.publish(d.reply, enc.encode("+WPI"));
+        return { accepted: true, cancelled: false, leaseMs: d.leaseMs };
+      }
       if (d) {
         // Only the delivery we still hold extends its AckWait.
         const at = performance.now();
         await send(d.reply, "+WPI");
         d.renewedAt = at;
       }
+      const sentAt = performance.now();
       const reply = await heartbeatRequest({
         taskId: l.task.taskId,
         attempt: l.attempt,
@@ -354,10 +391,15 @@ export function createNatsWorkerTransport(
         workerId: l.workerId,
         ...(details !== undefined ? { details } : {}),
       });
+      if (reply.accepted && d) d.brokerAt = sentAt;
       // Lease lost (not cancelled): a later delivery may hold the same stream message, and the server
       // applies acks by sequence, so this attempt must never ack or nak it again.
-      if (!reply.accepted && !reply.cancelled) held.delete(l.leaseToken);
+      if (!reply.accepted && !reply.cancelled) drop(l.leaseToken);
       return reply;
+    },
+
+    watchCancel(l, onCancel) {
+      return notices.watch(l.task.taskId, onCancel);
     },
 
     async report(l, report) {
@@ -373,13 +415,13 @@ export function createNatsWorkerTransport(
         ...withHeaders(traceHeaders()),
       });
       const d = held.get(l.leaseToken);
-      held.delete(l.leaseToken);
+      drop(l.leaseToken);
       if (d) await nc.request(d.reply, enc.encode("+ACK"), { timeout }); // sent as a request: the server confirms the ack
     },
 
     async release(l, { delayMs }) {
       const d = held.get(l.leaseToken);
-      held.delete(l.leaseToken);
+      drop(l.leaseToken);
       if (!d) return;
       // Give the lease up first, so the redelivery is not refused as racing a live lease.
       try {
@@ -411,6 +453,7 @@ export function createNatsWorkerTransport(
 
     async close() {
       closeCtl.abort();
+      notices.close();
       await Promise.all([...orphans]);
       held.clear();
     },

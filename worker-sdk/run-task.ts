@@ -109,6 +109,10 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     reportedAt: new Date().toISOString(),
   });
 
+  // A cancel notice aborts at once; the broker heartbeat's `cancelled` remains the fallback.
+  const unwatch = deps.transport.watchCancel?.(lease, () => {
+    if (!controller.signal.aborted) controller.abort(new ActivityCancelledError(task.taskId));
+  });
   hb.start();
   let end: { result: TaskResult; report?: ReportMessage; delayMs?: number };
   try {
@@ -117,6 +121,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     end = failureEnd(deps, lease, err, controller.signal, base);
   } finally {
     deps.hardStop.removeEventListener("abort", onStop);
+    unwatch?.();
     await hb.stop();
   }
   if (end.report?.outcome === "failed")

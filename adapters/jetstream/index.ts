@@ -26,7 +26,7 @@ export { brokerSubject, brokerFilter, cancelNoticeSubject, taskConsumerName, rep
 
 // Worker credentials and permissions
 export { initNatsAuth, issueWorkerCreds, NatsAuthError } from "./auth/nats-auth.js";
-export { workerPermissions, workerInboxPrefix, workerImports, controlExport } from "./auth/worker-permissions.js";
+export { workerPermissions, workerInboxPrefix, workerImports, workerStreamImports, controlExport } from "./auth/worker-permissions.js";
 export { revokeWorkerCreds, pushAccountJwt } from "./auth/revoke.js";
 
 // Job transport and event sink types

@@ -3,6 +3,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
+import { ensureTaskConsumer } from "../../adapters/jetstream/remote/consumers.js";
+import { DEFAULT_TASK_LEASE_MS } from "../../src/contract/defaults.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
@@ -23,6 +25,24 @@ const StreamsInitOptions = z.object({
   duplicateWindowMs: z.coerce.number().int().positive().default(120_000),
   storage: z.enum(["file", "memory"]).default("file"),
   registryTtlMs: z.coerce.number().int().min(1_000).default(90_000),
+  /** `queue@version,...`: task consumers to create now (the orchestrator re-applies its own remote config at start). */
+  taskQueues: z
+    .string()
+    .optional()
+    .transform((v, ctx) =>
+      (v ?? "")
+        .split(",")
+        .filter((p) => p.trim() !== "")
+        .flatMap((p) => {
+          const m = /^([^@\s]+)@([^@\s]+)$/.exec(p.trim());
+          if (m) return [{ queue: m[1]!, codeVersion: m[2]! }];
+          ctx.addIssue({ code: "custom", message: `"${p}" is not <queue>@<codeVersion>` });
+          return [];
+        }),
+    ),
+  taskLeaseMs: z.coerce.number().int().min(100).default(DEFAULT_TASK_LEASE_MS),
+  taskMaxDeliver: z.coerce.number().int().min(1).default(5),
+  taskMaxAckPending: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   json: z.boolean().default(false),
 });
 
@@ -41,6 +61,10 @@ export function register(program: Command): void {
       .option("--duplicate-window-ms <ms>", "JetStream de-duplication window")
       .option("--storage <kind>", "file or memory")
       .option("--registry-ttl-ms <ms>", "worker registry entry TTL: a worker silent this long disappears (default 90000)")
+      .option("--task-queues <list>", "also create the task consumers of these remote queues: <queue>@<codeVersion>,...")
+      .option("--task-lease-ms <ms>", `lease = AckWait of those task consumers (default ${DEFAULT_TASK_LEASE_MS}; as remote.leaseMs)`)
+      .option("--task-max-deliver <n>", "MaxDeliver of those task consumers (default 5; as remote.queues[].maxDeliver)")
+      .option("--task-max-ack-pending <n>", "tasks of one queue leased at once by all workers (default 1000; as remote.maxAckPending)")
       .option("--json", "machine-readable output"),
   ).action(async (raw: Record<string, unknown>) => {
     const opts = parseOptions(StreamsInitOptions, raw);
@@ -64,6 +88,17 @@ export function register(program: Command): void {
         storage: opts.storage,
         replicas: opts.replicas,
       });
+      for (const q of opts.taskQueues) {
+        const c = await ensureTaskConsumer(await jetstreamManager(nc), {
+          topology,
+          ...q,
+          leaseMs: opts.taskLeaseMs,
+          maxDeliver: opts.taskMaxDeliver,
+          maxAckPending: opts.taskMaxAckPending,
+          replicas: opts.replicas,
+        });
+        report[c.action].push(`consumer ${c.stream}/${c.name}`);
+      }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, workerRegistry }, null, 2)}\n`);
         return;

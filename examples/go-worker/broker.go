@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -37,6 +38,8 @@ type lease struct {
 	attempt    int
 	leaseToken string
 	workerID   string
+	leaseMs    int64     // the lease length the broker stated (0: unknown, beat the broker every time)
+	brokerAt   time.Time // when the request that last extended the broker's lease was sent
 }
 
 func (w *worker) start(t *taskMessage, attempt int) (heartbeatReply, error) {

@@ -30,6 +30,7 @@ type worker struct {
 	retryBackoff   time.Duration
 	http           *http.Client
 	hardStop       chan struct{}
+	cancels        sync.Map // task id -> func(): aborts the running attempt on a cancel notice
 }
 
 func main() {
@@ -68,6 +69,9 @@ func main() {
 	}
 	p, err := newPuller(nc, w.names.pull)
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := w.listenForCancels(); err != nil {
 		log.Fatal(err)
 	}
 

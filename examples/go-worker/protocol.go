@@ -13,7 +13,7 @@ import (
 
 // names holds every subject this worker uses.
 type names struct {
-	pull, heartbeat, presign, report string
+	pull, heartbeat, presign, report, cancel string
 }
 
 func newNames(prefix, streamPrefix, queue, codeVersion string) names {
@@ -23,6 +23,7 @@ func newNames(prefix, streamPrefix, queue, codeVersion string) names {
 		heartbeat: fmt.Sprintf("%s.broker.%s.heartbeat", prefix, q),
 		presign:   fmt.Sprintf("%s.broker.%s.presign", prefix, q),
 		report:    fmt.Sprintf("%s.reports.%s", prefix, q),
+		cancel:    fmt.Sprintf("%s.cancel.%s", prefix, q),
 	}
 }
 
@@ -96,6 +97,14 @@ type heartbeatReply struct {
 	LeaseDeadline    string          `json:"leaseDeadline"`
 	HeartbeatDetails json.RawMessage `json:"heartbeatDetails"`
 	RetryAfterMs     *int64          `json:"retryAfterMs"`
+	LeaseMs          int64           `json:"leaseMs"`
+}
+
+// cancelNotice is schemas/cancel-notice.json, published on <p>.cancel.<queue>.
+type cancelNotice struct {
+	WorkflowRunID string   `json:"workflowRunId"`
+	Queue         string   `json:"queue"`
+	TaskIDs       []string `json:"taskIds"`
 }
 
 // presignRequest is schemas/presign-request.json (single-object ops only).

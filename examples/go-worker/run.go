@@ -43,6 +43,7 @@ func (w *worker) handle(m *nats.Msg) {
 			return
 		}
 	}
+	startedAt := time.Now()
 	r, err := w.start(t, attempt)
 	switch {
 	case err != nil:
@@ -59,7 +60,7 @@ func (w *worker) handle(m *nats.Msg) {
 		return
 	}
 	log.Printf("task started task=%s attempt=%d", t.TaskID, attempt)
-	w.run(d, &lease{task: t, attempt: attempt, leaseToken: r.LeaseToken, workerID: w.id}, r.HeartbeatDetails)
+	w.run(d, &lease{task: t, attempt: attempt, leaseToken: r.LeaseToken, workerID: w.id, leaseMs: r.LeaseMs, brokerAt: startedAt}, r.HeartbeatDetails)
 }
 
 // run executes the activity under heartbeats and ends the delivery exactly once.
@@ -68,6 +69,7 @@ func (w *worker) run(d delivery, l *lease, previous json.RawMessage) {
 	defer cancel()
 	var mu sync.Mutex
 	var details interface{}
+	dirty := false // details the broker has not been sent yet
 	if len(previous) > 0 {
 		details = previous // keep the previous attempt's progress until this one reports its own
 	}
@@ -80,6 +82,8 @@ func (w *worker) run(d delivery, l *lease, previous json.RawMessage) {
 		}
 		mu.Unlock()
 	}
+	w.cancels.Store(l.task.TaskID, func() { stop("cancelled") })
+	defer w.cancels.Delete(l.task.TaskID)
 	go func() { // a hard stop (second signal) aborts the activity; it is released below
 		select {
 		case <-w.hardStop:
@@ -102,9 +106,18 @@ func (w *worker) run(d delivery, l *lease, previous json.RawMessage) {
 			}
 			_ = d.working() // JetStream: restart AckWait
 			mu.Lock()
-			det := details
+			det, changed := details, dirty
+			dirty = false
 			mu.Unlock()
+			// A plain liveness beat is the +WPI alone while the broker's lease is young (docs/protocol.md, step 3).
+			if !changed && l.leaseMs > 0 && time.Since(l.brokerAt) < time.Duration(l.leaseMs)*time.Millisecond/2 {
+				continue
+			}
+			sentAt := time.Now()
 			r, err := w.heartbeat(l, det, false) // broker: extend the lease
+			if err == nil && r.Accepted {
+				l.brokerAt = sentAt
+			}
 			switch {
 			case err != nil:
 				log.Printf("heartbeat of task %s failed: %v", l.task.TaskID, err) // retried next tick
@@ -119,6 +132,7 @@ func (w *worker) run(d delivery, l *lease, previous json.RawMessage) {
 	act := &attempt{w: w, l: l, ctx: ctx, Previous: previous, beat: func(v interface{}) {
 		mu.Lock()
 		details = v
+		dirty = true
 		mu.Unlock()
 	}}
 	output, err := w.runActivity(act)

@@ -1,7 +1,9 @@
 // Cancelling a run through the kernel interrupts its in-flight remote activity: the kernel
 // (state in Postgres) drives a defineRemoteStage whose body runs on a worker over a real
-// nats-server; run.cancel's hook cancels the task, and the worker's ctx.signal fires at its next
-// heartbeat reply. The worker's own report afterwards never overwrites the cancellation.
+// nats-server; run.cancel's hook cancels the task and publishes a cancel notice on the queue's
+// subject, and the worker's ctx.signal fires on it (plain beats are a bare +WPI: the next broker
+// heartbeat is half a lease away, too late for the bound). The worker's own report afterwards never
+// overwrites the cancellation.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
@@ -19,7 +21,7 @@ const t = svc ? test : test.skip;
 const QUEUE = "default";
 const VERSION = "v1";
 const HEARTBEAT_MS = 1_000;
-/** One heartbeat round trip (NATS request + one Postgres UPDATE) on a loaded CI machine. */
+/** The notice's trip (and one heartbeat round trip) on a loaded CI machine. */
 const ROUND_TRIP_SLACK_MS = 400;
 const cleanups: (() => Promise<void>)[] = [];
 

@@ -215,7 +215,8 @@ export const natsOperations: ForbiddenOperation[] = [
     brokerSubject(c.env.topology, c.other, "heartbeat"),
   ),
   pub("publish to orchestrator subjects", "presign through b's broker subject", (c) => brokerSubject(c.env.topology, c.other, "presign")),
-  pub("publish to orchestrator subjects", "forge a cancel notice", (c) => cancelNoticeSubject(c.env.topology)),
+  pub("publish to orchestrator subjects", "forge a cancel notice to its own queue", (c) => cancelNoticeSubject(c.env.topology, c.queue)),
+  pub("publish to orchestrator subjects", "forge a cancel notice to queue b", (c) => cancelNoticeSubject(c.env.topology, c.other)),
   pub("publish to orchestrator subjects", "worker-service control", (c) => `${c.env.topology.prefix}.workersvc.svc1.stop`),
   pub("answering others' control", "send a stop to the peer", (c) => controlSubject(c.env.topology.prefix, c.peerId, "stop")),
   // Registry.
@@ -260,6 +261,8 @@ export const natsOperations: ForbiddenOperation[] = [
   sub("subscribe to task subjects", (c) => `${c.env.topology.prefix}.tasks.>`),
   sub("subscribe to broker requests (others' heartbeats)", (c) => `${c.env.topology.prefix}.broker.>`),
   sub("subscribe to reports", (c) => `${c.env.topology.prefix}.reports.>`),
+  sub("subscribe to queue b's cancel notices", (c) => cancelNoticeSubject(c.env.topology, c.other)),
+  sub("subscribe to every queue's cancel notices", (c) => `${c.env.topology.prefix}.cancel.>`),
   sub("subscribe to the peer's control subject", (c) => `${c.env.topology.prefix}.ctl.${c.peerId}.*`),
   sub("subscribe to every control subject", (c) => `${c.env.topology.prefix}.ctl.>`),
   sub("subscribe to $SYS", () => "$SYS.>"),

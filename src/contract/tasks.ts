@@ -10,7 +10,7 @@
  * | ReportMessage           | `<p>.reports.<queue>` work-queue stream, `Nats-Msg-Id = reportMsgId(...)`, PubAck'ed before the task is acked |
  * | PresignRequest/Reply    | request/reply                                                       |
  * | TaskErrorReply          | reply to any request the broker refuses                             |
- * | CancelNotice            | best-effort core publish on `<p>.notices.cancelled`                 |
+ * | CancelNotice            | best-effort core publish on `<p>.cancel.<queue>`                    |
  *
  * The attempt number is NOT in the task message: it is the transport's delivery count.
  */
@@ -250,11 +250,13 @@ export const PresignReply = z.object({
 export type PresignReply = z.output<typeof PresignReply>;
 
 /**
- * Best-effort notice (core NATS, not stored) on `<p>.notices.cancelled` that tasks of a run were
- * cancelled. Informational only: the heartbeat reply's `cancelled: true` is what a worker must act on.
+ * Best-effort notice (core NATS, not stored) on `<p>.cancel.<queue>` that tasks of a run on that
+ * queue were cancelled: workers of the queue abort the matching task at once. Losing it only
+ * delays the abort until the next broker heartbeat, whose reply's `cancelled: true` is the fallback.
  */
 export const CancelNotice = z.object({
   workflowRunId: id,
+  queue: z.string().min(1),
   taskIds: z.array(id),
 });
 /** The cancel notice the broker publishes when a run's tasks are cancelled. */

@@ -37,7 +37,7 @@ export const WsStartRequest = z.object({
   module: z.string().min(1),
   /** Defaults to the module's exported `version`; must match it when both are given. */
   codeVersion: z.string().min(1).max(200).optional(),
-  concurrency: z.number().int().min(1).max(1024).optional(),
+  concurrency: z.number().int().min(1).max(100_000).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** Reload the module when its file changes (paths only). Default true. */
   watch: z.boolean().optional(),

@@ -8,7 +8,9 @@
  *               (bounded `expires`); delivery count = attempt; generate a lease token; send the
  *               start heartbeat (request/reply); refused → `term()` and pull again; malformed →
  *               `term()` + dead letter with the ProtocolError (never handed to the worker).
- * - `heartbeat` `msg.working()` then heartbeat request/reply.
+ * - `heartbeat` `msg.working()` (`+WPI`); a heartbeat request/reply only when there are new
+ *               details or the broker last extended the lease half a lease ago.
+ * - `watchCancel` the queue's cancel notices (`<p>.cancel.<queue>`, core NATS).
  * - `report`    publish on `<p>.reports.<queue>`, await the PubAck, THEN `msg.ack()`.
  * - `release`   `msg.nak(delayMs)` (the next delivery is attempt + 1).
  * - `presign`   request/reply.
@@ -57,6 +59,12 @@ export interface WorkerTransport {
   nextBatch?(queue: string, opts: NextOptions, max: number): Promise<LeasedTask[]>;
   /** Extends the lease and stores progress (`details` undefined: no new progress); the reply says whether to stop (`cancelled`, `!accepted`). */
   heartbeat(lease: LeasedTask, details: unknown): Promise<HeartbeatReply>;
+  /**
+   * Optional: calls `onCancel` once when the orchestrator announces that `lease`'s task was
+   * cancelled (at once if it already did since the start); returns the unsubscribe. Without it,
+   * a worker learns of a cancel only from a heartbeat reply.
+   */
+  watchCancel?(lease: LeasedTask, onCancel: () => void): () => void;
   /** Persists the report durably, then acknowledges the task (never the other way round). */
   report(lease: LeasedTask, report: ReportMessage): Promise<void>;
   /** Gives the task back for redelivery (attempt + 1) after `delayMs`, without an outcome. */

@@ -332,16 +332,25 @@ export class Broker implements RemoteActivityClient {
     );
   }
 
-  /** Cancels every unfinished task of the run; workers learn it from heartbeat replies (and the notice). */
+  /**
+   * Cancels every unfinished task of the run. Workers learn it from the cancel notice on their
+   * queue's subject at once, and from the `cancelled` of their next broker heartbeat otherwise.
+   */
   async cancelRun(workflowRunId: string): Promise<string[]> {
+    // Queues first (cache, else one read per task): the notice goes to each task's own queue only.
+    const before = await this.opts.store.listTasks({ workflowRunId });
     const ids = await this.opts.store.cancelTasksForRun(workflowRunId, this.opts.clock.now());
     for (const id of ids) this.facts.forget(id);
     if (ids.length > 0 && this.dispatcher) {
-      try {
-        await this.dispatcher.notifyCancelled({ workflowRunId, taskIds: ids });
-      } catch (err) {
-        // Committed already; heartbeat replies carry `cancelled: true` within one interval.
-        this.logger.warn({ workflowRunId, err: errorMessage(err) }, "cancel notice to workers failed");
+      const byQueue = new Map<string, string[]>();
+      for (const t of before) if (ids.includes(t.taskId)) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.taskId]);
+      for (const [queue, taskIds] of byQueue) {
+        try {
+          await this.dispatcher.notifyCancelled({ workflowRunId, queue, taskIds });
+        } catch (err) {
+          // Committed already; broker heartbeat replies carry `cancelled: true` within half a lease.
+          this.logger.warn({ workflowRunId, queue, err: errorMessage(err) }, "cancel notice to workers failed");
+        }
       }
     }
     for (const id of ids) this.waiters.notify(id);

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../ports/clock.js";
 import { ProtocolError } from "../contract/protocol-error.js";
 import {
+  type CancelNotice,
   type HeartbeatReply,
   type PresignReply,
   type ReportMessage,
@@ -41,7 +42,7 @@ export interface InProcessTransport {
   /** Verdicts of reports delivered to the broker, in order (on JetStream only the orchestrator sees them). */
   readonly reportResults: ReportResult[];
   /** Cancel notices the broker sent. */
-  readonly cancelNotices: { workflowRunId: string; taskIds: string[] }[];
+  readonly cancelNotices: CancelNotice[];
   /** Publishes an arbitrary body on a task subject (tests: malformed messages); a string is sent as raw text. */
   publishRaw(queue: string, codeVersion: string, body: unknown): void;
   /** Re-checks lease expiry and delays against the clock and wakes waiting pulls (call after moving a FakeClock). */
@@ -60,7 +61,7 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
   const wakers = new Set<() => void>();
   const deadLetters: { body: unknown; error: Error }[] = [];
   const reportResults: ReportResult[] = [];
-  const cancelNotices: { workflowRunId: string; taskIds: string[] }[] = [];
+  const cancelNotices: CancelNotice[] = [];
   let seq = 0;
 
   const wake = () => {

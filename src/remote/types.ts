@@ -9,13 +9,14 @@ import type { TraceCarrier } from "../ports/records.js";
 /**
  * Publishes tasks to workers. On JetStream: `publish` = publish on
  * `<p>.tasks.<queue>.<codeVersion>` with `Nats-Msg-Id = taskId` (so a re-publish is deduplicated),
- * awaiting the PubAck; `notifyCancelled` = a best-effort core-NATS publish workers may listen to
- * (heartbeat replies answer `cancelled: true` regardless, so losing it only delays the abort).
+ * awaiting the PubAck; `notifyCancelled` = a best-effort core-NATS publish on `<p>.cancel.<queue>`
+ * that the queue's workers act on (broker heartbeat replies answer `cancelled: true` regardless,
+ * so losing it only delays the abort).
  */
 export interface TaskDispatcher {
   /** Durable once resolved; must be idempotent per taskId. */
   publish(task: TaskMessage): Promise<void>;
-  /** Best effort: tells workers these tasks of the run were cancelled. */
+  /** Best effort: tells the workers of `notice.queue` these tasks of the run were cancelled. */
   notifyCancelled(notice: CancelNotice): Promise<void>;
 }
 

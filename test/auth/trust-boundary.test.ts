@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { createTopology } from "../../src/contract/topology.js";
-import { controlExport, workerImports, workerPermissions } from "../../adapters/jetstream/auth/worker-permissions.js";
+import { controlExport, workerImports, workerPermissions, workerStreamImports } from "../../adapters/jetstream/auth/worker-permissions.js";
 import { parseControlRequest } from "../../src/contract/fleet.js";
 
 const conf = readFileSync(new URL("../../nats-server.conf", import.meta.url), "utf8").replace(/#.*$/gm, "");
@@ -33,7 +33,7 @@ const quoted = (text: string) => [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1
 const jetflow = block(conf, /\bJETFLOW\s*\{/);
 const workers = block(conf, /\bWORKERS\s*\{/);
 
-test("JETFLOW exports exactly the worker imports (MSG.NEXT with stream responses), only to WORKERS", () => {
+test("JETFLOW exports exactly the worker imports (MSG.NEXT with stream responses) and the cancel-notice stream, only to WORKERS", () => {
   const exports = block(jetflow, /exports\s*:\s*\[/);
   const lines = exports.split("\n").filter((l) => l.includes("service"));
   assert.equal(
@@ -47,15 +47,19 @@ test("JETFLOW exports exactly the worker imports (MSG.NEXT with stream responses
     assert.match(line, /accounts:\s*\[WORKERS\]/, s.subject);
     assert.is(/response_type:\s*stream/.test(line), s.responseType === "Stream", `${s.subject} response type`);
   }
+  const streams = exports.split("\n").filter((l) => /\bstream:/.test(l));
+  assert.equal(
+    streams.map((l) => quoted(l)[0]),
+    workerStreamImports(topology).map((s) => s.subject),
+  );
+  for (const l of streams) assert.match(l, /accounts:\s*\[WORKERS\]/);
   assert.equal(quoted(block(jetflow, /imports\s*:\s*\[/)), [controlExport(topology).subject]);
 });
 
 test("WORKERS imports exactly those, exports only control, and has no JetStream", () => {
   assert.equal(
     quoted(block(workers, /imports\s*:\s*\[/)).sort(),
-    workerImports(topology)
-      .map((s) => s.subject)
-      .sort(),
+    [...workerImports(topology), ...workerStreamImports(topology)].map((s) => s.subject).sort(),
   );
   assert.equal(quoted(block(workers, /exports\s*:\s*\[/)), [controlExport(topology).subject]);
   assert.not.match(workers, /jetstream/);

@@ -89,7 +89,7 @@ test("cancelled run: heartbeats answer cancelled, a later report is recorded and
   const other = await f.broker.submit(spec({ workflowRunId: "run-2" }));
   const s = await start(f, id, 1);
   assert.equal(await f.broker.cancelRun("run-1"), [id]);
-  assert.equal(f.transport.cancelNotices, [{ workflowRunId: "run-1", taskIds: [id] }]);
+  assert.equal(f.transport.cancelNotices, [{ workflowRunId: "run-1", queue: "q", taskIds: [id] }]);
   const hb = await f.broker.handleHeartbeat({ taskId: id, attempt: 1, leaseToken: s.leaseToken, workerId: "w1", details: { p: 1 } });
   assert.is(hb.cancelled, true);
   const r = await f.broker.report(report(id, 1, s.leaseToken));

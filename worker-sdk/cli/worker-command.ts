@@ -26,7 +26,11 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
     type: "string",
     help: "module exporting `stages` (array or { id: stage }) or a default export of one (required)",
   },
-  { name: "concurrency", type: "string", help: "tasks run at once (default 1)" },
+  {
+    name: "concurrency",
+    type: "string",
+    help: "tasks run at once (default 1, at most 100000; all workers of a queue together lease at most the orchestrator's remote.maxAckPending)",
+  },
   { name: "labels", type: "string", help: "k=v,... labels that tasks' requiredLabels are matched against" },
   {
     name: "servers",
@@ -86,7 +90,7 @@ export const WorkerOptions = z
     queue: token("--queue"),
     codeVersion: token("--code-version"),
     module: token("--module (the file exporting the stage definitions)"),
-    concurrency: z.coerce.number().int().min(1).max(1024).default(1),
+    concurrency: z.coerce.number().int().min(1).max(100_000).default(1),
     labels: Labels,
     servers: z
       .string()

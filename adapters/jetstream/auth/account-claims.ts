@@ -10,7 +10,7 @@
  */
 import { encodeAccount, type Account, type KeyPair } from "@nats-io/jwt";
 import type { Topology } from "../../../src/contract/topology.js";
-import { controlExport, workerImports } from "./worker-permissions.js";
+import { controlExport, workerImports, workerStreamImports } from "./worker-permissions.js";
 
 /** "Unlimited" everywhere: nats-server 2.9 reads a missing limit as 0 (no connections at all). */
 const UNLIMITED = {
@@ -57,14 +57,21 @@ export async function encodeAccounts(keys: AccountKeys, topology: Topology, revo
   const signer = { signer: keys.operator };
   const shared = workerImports(topology);
   const ctl = controlExport(topology);
+  const streams = workerStreamImports(topology);
   const jetflow: Partial<Account> = {
     limits: UNLIMITED,
-    exports: shared.map((s) => ({ name: s.why, subject: s.subject, type: "service", response_type: s.responseType })),
+    exports: [
+      ...shared.map((s) => ({ name: s.why, subject: s.subject, type: "service" as const, response_type: s.responseType })),
+      ...streams.map((s) => ({ name: s.why, subject: s.subject, type: "stream" as const })),
+    ],
     imports: [{ name: ctl.why, subject: ctl.subject, type: "service", account: keys.workers.getPublicKey() }],
   };
   const workers: Partial<Account> = {
     limits: NO_JETSTREAM,
-    imports: shared.map((s) => ({ name: s.why, subject: s.subject, type: "service", account: keys.jetflow.getPublicKey() })),
+    imports: [
+      ...shared.map((s) => ({ name: s.why, subject: s.subject, type: "service" as const, account: keys.jetflow.getPublicKey() })),
+      ...streams.map((s) => ({ name: s.why, subject: s.subject, type: "stream" as const, account: keys.jetflow.getPublicKey() })),
+    ],
     exports: [{ name: ctl.why, subject: ctl.subject, type: "service", response_type: ctl.responseType }],
     ...(Object.keys(revocations).length > 0 ? { revocations } : {}),
   };

@@ -14,7 +14,7 @@
 import type { Topology } from "../../../src/contract/topology.js";
 import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/fleet.js";
 import { encodeToken } from "../../../src/contract/tokens.js";
-import { brokerSubject, taskConsumerName } from "../remote/names.js";
+import { brokerSubject, cancelNoticeSubject, taskConsumerName } from "../remote/names.js";
 
 /** One service the JETFLOW account exports to the WORKERS account (or the reverse, for control). */
 export interface SharedService {
@@ -48,6 +48,23 @@ export function workerImports(topology: Topology): SharedService[] {
   ];
 }
 
+/** One subject JETFLOW shares with WORKERS as a NATS stream export: messages flow to workers only, no replies. */
+export interface SharedStream {
+  subject: string;
+  /** Why a worker needs it. */
+  why: string;
+}
+
+/**
+ * What the JETFLOW account exports as (core NATS) streams and the WORKERS account imports: the
+ * cancel notices of every queue. Each worker user may subscribe to its own queue's subject only
+ * ({@link workerPermissions}); nobody in WORKERS may publish there, and the import carries no
+ * reply subject back, so it opens no path from workers into JETFLOW.
+ */
+export function workerStreamImports(topology: Topology): SharedStream[] {
+  return [{ subject: `${topology.prefix}.cancel.*`, why: "cancel notices of a queue's tasks (abort the running attempt)" }];
+}
+
 /** What the WORKERS account exports and the JETFLOW account imports: control requests to workers. */
 export function controlExport(topology: Topology): SharedService {
   return { subject: `${topology.prefix}.ctl.*.*`, responseType: "Singleton", why: "status/drain/stop requests, answered by the worker" };
@@ -73,7 +90,7 @@ export function workerInboxPrefix(name: string): string {
  * Permissions of a worker credential named `name`, for worker `workerId` serving `queue` at
  * `codeVersion`: pull its own task consumer, ack its own deliveries, publish its queue's reports,
  * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
- * control requests, and receive replies on its own inbox. The consumer name embeds the version,
+ * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The consumer name embeds the version,
  * so a credential is per (queue, version, worker), like a deploy.
  */
 export function workerPermissions(
@@ -92,7 +109,11 @@ export function workerPermissions(
       `$KV.${workerRegistryBucket(topology.prefix)}.${workerRegistryKey(o.queue, o.workerId)}`,
     ],
     // Control requests are received and answered through allowResponses; never sent.
-    subscribe: [`${inboxPrefix}.>`, `${topology.prefix}.ctl.${encodeToken(o.workerId, "workerId")}.*`],
+    subscribe: [
+      `${inboxPrefix}.>`,
+      `${topology.prefix}.ctl.${encodeToken(o.workerId, "workerId")}.*`,
+      cancelNoticeSubject(topology, o.queue),
+    ],
     allowResponses: true,
     inboxPrefix,
   };

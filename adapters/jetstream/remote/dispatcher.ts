@@ -2,7 +2,8 @@
  * The broker's TaskDispatcher on JetStream: a task is published on
  * `<p>.tasks.<queue>.<codeVersion>` with `Nats-Msg-Id = taskId` and is durable once the PubAck
  * arrives (a re-publish inside the duplicate window is dropped by the server). Cancel notices are
- * a best-effort core publish: heartbeat replies carry `cancelled: true` anyway.
+ * a best-effort core publish on the task's queue subject (workers abort on it); broker heartbeat
+ * replies carry `cancelled: true` as the fallback.
  */
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
@@ -39,7 +40,7 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
       });
     },
     async notifyCancelled(notice) {
-      nc.publish(cancelNoticeSubject(opts.topology), encodeTaskBody(CancelNotice, "cancel notice", notice));
+      nc.publish(cancelNoticeSubject(opts.topology, notice.queue), encodeTaskBody(CancelNotice, "cancel notice", notice));
     },
   };
 }

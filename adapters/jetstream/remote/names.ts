@@ -6,7 +6,7 @@
  * | -------------------------------------- | ------------------------------------------------------ |
  * | `<p>.broker.<queue>.heartbeat`         | heartbeat request/reply (start + beats) of `<queue>`   |
  * | `<p>.broker.<queue>.presign`           | presign request/reply of `<queue>`                     |
- * | `<p>.notices.cancelled`                | best-effort cancel notices (core NATS, not stored)     |
+ * | `<p>.cancel.<queue>`                   | best-effort cancel notices of `<queue>` (core NATS)    |
  * | consumer `tasks-<queue>~~<codeVersion>` | durable pull consumer on `<S>_TASKS` per (queue, version) |
  * | consumer `reports-<queue>`              | durable pull consumer on `<S>_REPORTS` per queue        |
  *
@@ -37,9 +37,9 @@ export function brokerFilter(topology: Topology, op: BrokerOp): string {
   return `${topology.prefix}.broker.*.${op}`;
 }
 
-/** `<p>.notices.cancelled`: best-effort cancel notices. */
-export function cancelNoticeSubject(topology: Topology): string {
-  return `${topology.prefix}.notices.cancelled`;
+/** `<p>.cancel.<queue>`: best-effort cancel notices of `queue` (workers of that queue may subscribe). */
+export function cancelNoticeSubject(topology: Topology, queue: string): string {
+  return `${topology.prefix}.cancel.${encodeToken(queue, "queue")}`;
 }
 
 /** Durable name of the task consumer of (queue, codeVersion) on `<S>_TASKS`. */

@@ -2,7 +2,7 @@
  * The worker side of bench/heartbeats.ts, as its own process: one SDK worker that leases up to
  * HB_TASKS tasks at once and holds each (stage "hold" waits) while the SDK heartbeats it at its
  * interval (the default unless HB_HEARTBEAT_MS). Stages run inline: a thread per held task would
- * measure threads, not heartbeats; and `jetflow worker` caps --concurrency at 1,024, hence this
+ * measure threads, not heartbeats (`jetflow worker --concurrency` now goes to 100,000), hence this
  * script. Reports its counts of started and aborted (lease lost) stages every second while they change.
  * The parent SIGKILLs it after the window (a drain would complete thousands of tasks first).
  */

@@ -1,0 +1,92 @@
+// Plain liveness beats cost no broker request (so no Postgres write): a worker beating every
+// 200 ms under a 2 s lease sends `+WPI` each beat and asks the broker only about every half
+// lease, and the lease never lapses: the task completes on its first attempt.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { connect } from "@nats-io/transport-node";
+import { services } from "../harness/index.js";
+import { freshTopology } from "../jetstream/helpers.js";
+import { createActivityWorker } from "../../worker-sdk/index.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import { brokerSubject } from "../../adapters/jetstream/remote/names.js";
+import { spec, stage } from "../../test/remote/helpers/fixture.js";
+import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+
+const svc = await services(["nats", "postgres"]);
+const t = svc ? test : test.skip;
+const QUEUE = "default";
+const VERSION = "v1";
+const LEASE_MS = 2_000;
+const HEARTBEAT_MS = 200;
+const cleanups: (() => Promise<void>)[] = [];
+
+test.after(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+  await svc?.stop();
+});
+
+t("a task beating for three half-leases sends +WPI every beat but a broker heartbeat only about every half lease", async () => {
+  const pg = await postgresTaskStore(svc!.postgres.url);
+  cleanups.push(() => pg.close());
+  const topology = freshTopology();
+  const orch = await startOrchestrator({
+    url: svc!.nats.url,
+    topology,
+    queue: QUEUE,
+    codeVersion: VERSION,
+    leaseMs: LEASE_MS,
+    taskStore: pg.store,
+  });
+  cleanups.push(() => orch.close());
+
+  // Observe both kinds of beat from a connection of the same account.
+  const observer = await connect({ servers: svc!.nats.url });
+  cleanups.push(() => observer.close());
+  let brokerBeats = 0;
+  let wpis = 0;
+  observer.subscribe(brokerSubject(topology, QUEUE, "heartbeat"), {
+    callback: (_err, m) => {
+      if (!(JSON.parse(m.string()) as { start?: boolean }).start) brokerBeats++;
+    },
+  });
+  observer.subscribe(`$JS.ACK.${topology.streams.tasks}.>`, {
+    callback: (_err, m) => {
+      if (m.string() === "+WPI") wpis++;
+    },
+  });
+  await observer.flush();
+
+  const nc = await connect({ servers: svc!.nats.url });
+  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
+  const w = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    workerId: "w1",
+    pollWaitMs: 300,
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    registry: {
+      heavy: stage("heavy", async (ctx) => {
+        // Runs until the broker has been asked three times: three half-leases, 1.5 leases in all.
+        await until(() => brokerBeats >= 3, 30_000, "three broker heartbeats");
+        return { output: { r: ctx.input.n } };
+      }),
+    },
+  });
+  cleanups.push(async () => {
+    await w.stop({ drain: false });
+    await transport.close?.();
+    await nc.close();
+  });
+  w.start();
+
+  const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 7 } }));
+  await until(async () => (await pg.store.getTask(taskId))?.status === "COMPLETED", 40_000, "the task to complete");
+  const task = await pg.store.getTask(taskId);
+  assert.is(task?.attempt, 1, "the lease never lapsed: no second attempt");
+  assert.equal(task?.output, { r: 7 });
+  // Every beat is a +WPI; only about one in (lease/2) / interval = 5 also reaches the broker.
+  assert.ok(wpis >= 3 * brokerBeats, `${wpis} +WPI vs ${brokerBeats} broker heartbeats`);
+});
+
+test.run();
