@@ -82,6 +82,7 @@ export function createConsoleApp(
 
 /**
  * Starts the console on an open NATS connection (the caller closes it after `stop()`).
+ * `runtime.logger` hears about the live event feed failing and retrying (default: silent).
  * @throws ValidationError for a misspelt option, or a non-loopback `host` without a `token`.
  */
 export async function startConsole(
