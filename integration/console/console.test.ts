@@ -216,6 +216,13 @@ t("run detail: the timeline shows the remote stage held by the worker, logs filt
   assert.is(await transform.locator("[data-remote]").getAttribute("data-remote"), "default");
   assert.is(await transform.locator("[data-worker]").getAttribute("data-worker"), "worker-default");
   assert.is(await transform.locator("[data-task-status]").getAttribute("data-task-status"), "LEASED");
+  // The attempt history: every started attempt with its worker (one so far).
+  assert.equal(
+    await transform
+      .locator("[data-attempt]")
+      .evaluateAll((tags) => tags.map((t) => [t.getAttribute("data-attempt"), t.getAttribute("data-attempt-worker")])),
+    [["1", "worker-default"]],
+  );
   assert.is(await page.locator('#timeline .row[data-stage="prepare"] [data-status]').textContent(), "COMPLETED");
   assert.match(await page.locator("#logs").innerText(), /prepared 4096 bytes/);
   assert.match(await page.locator("#annotations").innerText(), /customer/);
