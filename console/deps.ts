@@ -12,4 +12,6 @@ export interface ConsoleDeps {
   actor: { kind: "user"; id: string };
   /** Tracing UI link template; `{traceId}` is replaced by the run's trace id. */
   tracingUrl?: string;
+  /** Interval of the fallback poll of live sections, in ms (live events normally refresh them first). */
+  pollMs: number;
 }

@@ -8,8 +8,8 @@ import { html } from "hono/html";
 /** Rendered, escaped HTML (hono's `html` result). */
 export type Html = ReturnType<typeof html>;
 
-/** A full page: `title` in the tab, `body` under the navigation. */
-export function layout(title: string, body: Html, opts: { active?: "runs" | "workers" } = {}): Html {
+/** A full page: `title` in the tab, `body` under the navigation; `liveEvents` narrows the live feed (default every run). */
+export function layout(title: string, body: Html, opts: { active?: "runs" | "workers"; liveEvents?: string } = {}): Html {
   const nav = (href: string, label: string, key: "runs" | "workers") =>
     html`<a href="${href}" class="${opts.active === key ? "active" : ""}">${label}</a>`;
   return html`<!doctype html>
@@ -20,8 +20,9 @@ export function layout(title: string, body: Html, opts: { active?: "runs" | "wor
         <title>${title} · jetflow</title>
         <link rel="stylesheet" href="/assets/console.css" />
         <script src="/assets/htmx.min.js" defer></script>
+        <script src="/assets/live.js" defer></script>
       </head>
-      <body hx-headers='{"X-Jetflow-Console": "1"}'>
+      <body hx-headers='{"X-Jetflow-Console": "1"}' data-live-events="${opts.liveEvents ?? "/events"}">
         <header>
           <strong class="brand">jetflow</strong>
           <nav>${nav("/runs", "Runs", "runs")} ${nav("/workers", "Workers & queues", "workers")}</nav>
@@ -69,4 +70,10 @@ export function errorBox(err: unknown): Html {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : "ERROR";
   return html`<div class="error-box" role="alert"><strong>${code}</strong> ${String(e.message ?? err)}</div>`;
+}
+
+/** htmx attributes of a section refreshed from `url` on a live event for `runId` (`*`: any run), and every `pollMs` as a fallback (null: events only). */
+export function liveAttrs(url: string, runId: string, pollMs: number | null, swap: "innerHTML" | "outerHTML"): Html {
+  const trigger = pollMs === null ? "jetflow-event" : `jetflow-event, every ${Math.round(pollMs)}ms`;
+  return html`data-live-on="${runId}" hx-get="${url}" hx-trigger="${trigger}" hx-swap="${swap}"`;
 }

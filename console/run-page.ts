@@ -1,14 +1,16 @@
 /**
  * The run detail page: status and facts, trace link, steering buttons, the stage timeline,
  * errors with the failing attempt, input/output/config, logs (level filter, live tail),
- * annotations and artifacts. The live parts re-fetch themselves with htmx until the run ends.
+ * annotations and artifacts. The live section re-fetches itself when the live feed reports an
+ * event of this run (also after it ended: a re-run brings it back), and on a slow fallback poll
+ * while it runs; the log tail polls while the run is live (log lines are not events).
  */
 import type { Hono } from "hono";
 import { html } from "hono/html";
 import { z } from "zod";
 import type { ApiReply } from "../src/contract/api-messages.js";
 import type { ConsoleDeps } from "./deps.js";
-import { type Html, duration, errorBox, isTerminal, jsonBlock, layout, statusBadge, when } from "./html.js";
+import { type Html, duration, errorBox, isTerminal, jsonBlock, layout, liveAttrs, statusBadge, when } from "./html.js";
 import { timeline } from "./timeline.js";
 
 type RunView = ApiReply<"runs.get">;
@@ -103,9 +105,10 @@ function actions(view: RunView): Html {
   return html`<div class="actions">${cancel} ${rerun} <span id="action-result"></span></div>`;
 }
 
-/** The part of the page that changes while the run is live; polls itself until the run ends. */
+/** The part of the page that changes with the run's events. */
 function live(deps: ConsoleDeps, view: RunView): Html {
-  const poll = isTerminal(view.run.status) ? "" : html`hx-get="/runs/${view.run.id}/live" hx-trigger="every 2s" hx-swap="outerHTML"`;
+  const { id, status } = view.run;
+  const poll = liveAttrs(`/runs/${id}/live`, id, isTerminal(status) ? null : deps.pollMs, "outerHTML");
   return html`<section id="live" data-run-status="${view.run.status}" ${poll}>
     <div class="grid2">${facts(deps, view)}</div>
     <h2>Timeline</h2>
@@ -231,7 +234,7 @@ export function mountRunPage(app: Hono, deps: ConsoleDeps): void {
         ${annotations(view)}
         <h2>Artifacts</h2>
         ${artifacts(view)}`;
-      return c.html(layout(`Run ${id}`, body, { active: "runs" }));
+      return c.html(layout(`Run ${id}`, body, { active: "runs", liveEvents: `/events?run=${encodeURIComponent(id)}` }));
     } catch (err) {
       return c.html(
         layout(

@@ -1,14 +1,15 @@
 /**
  * The runs list: filters (workflow, status, time range, annotation, idempotency key), keyset
- * paging, counts by status, and a table body that htmx re-fetches every few seconds so new runs
- * and status changes appear without a reload.
+ * paging, counts by status, and a table body and counts that htmx re-fetches when the live feed
+ * reports an event of any run (and on a slow fallback poll), so new runs and status changes
+ * appear without a reload.
  */
 import type { Context, Hono } from "hono";
 import { html } from "hono/html";
 import { z } from "zod";
 import type { ApiReply, ApiRequest } from "../src/contract/api-messages.js";
 import type { ConsoleDeps } from "./deps.js";
-import { type Html, duration, errorBox, layout, statusBadge, when } from "./html.js";
+import { type Html, duration, errorBox, layout, liveAttrs, statusBadge, when } from "./html.js";
 
 const STATUSES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 const PAGE_SIZE = 50;
@@ -116,12 +117,12 @@ function filters(q: RunsQuery): Html {
 
 async function counts(deps: ConsoleDeps): Promise<Html> {
   const stats = await deps.client.stats();
-  return html`<div class="counts" id="counts">
+  return html`<div class="counts" id="counts" ${liveAttrs("/runs/counts", "*", deps.pollMs, "outerHTML")}>
     ${STATUSES.map((s) => html`<a href="/runs?status=${s}" data-count="${s}">${statusBadge(s)} <strong>${stats.runs[s] ?? 0}</strong></a>`)}
   </div>`;
 }
 
-/** Mounts `GET /runs` (the page) and `GET /runs/rows` (the live table body). */
+/** Mounts `GET /runs` (the page) and its live partials `GET /runs/rows` (table body) and `GET /runs/counts`. */
 export function mountRunsPage(app: Hono, deps: ConsoleDeps): void {
   const read = (c: Context): RunsQuery => RunsQuery.parse(c.req.query());
 
@@ -133,7 +134,7 @@ export function mountRunsPage(app: Hono, deps: ConsoleDeps): void {
     try {
       const [list, countBar] = await Promise.all([deps.client.listRuns(listRequest(q)), counts(deps)]);
       // Only the first page follows new runs live; an older page stays put while the operator reads it.
-      const live = q.before ? "" : html`hx-get="/runs/rows${queryString(q)}" hx-trigger="every 2s" hx-swap="innerHTML"`;
+      const live = q.before ? "" : liveAttrs(`/runs/rows${queryString(q)}`, "*", deps.pollMs, "innerHTML");
       body = html`<h1>Runs</h1>
         ${countBar} ${filters(q)}
         <table id="runs">
@@ -157,6 +158,14 @@ export function mountRunsPage(app: Hono, deps: ConsoleDeps): void {
         ${filters(q)}${errorBox(err)}`;
     }
     return c.html(layout("Runs", body, { active: "runs" }));
+  });
+
+  app.get("/runs/counts", async (c) => {
+    try {
+      return c.html(await counts(deps));
+    } catch (err) {
+      return c.html(html`<div class="counts" id="counts">${errorBox(err)}</div>`);
+    }
   });
 
   app.get("/runs/rows", async (c) => {

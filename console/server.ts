@@ -1,6 +1,6 @@
 /**
  * The jetflow web console as a library: a Hono app rendering HTML on the server (htmx for the
- * live parts), reading and steering only through the NATS API. `jetflow console` starts it.
+ * live parts, refreshed by events from the events stream pushed as Server-Sent Events), reading and steering only through the NATS API. `jetflow console` starts it.
  */
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
@@ -11,16 +11,27 @@ import { sendWorkerControl } from "../adapters/jetstream/fleet/control.js";
 import { ValidationError } from "../src/contract/errors.js";
 import { identifier } from "../src/contract/storable.js";
 import { parseOptions } from "../src/contract/options.js";
+import { createTopology } from "../src/contract/topology.js";
+import { silentLogger, type Logger } from "../src/ports/logger.js";
 import { isLoopback, mountAccess } from "./access.js";
 import { mountAssets } from "./assets.js";
 import type { ConsoleDeps } from "./deps.js";
+import { startLiveEvents, type LiveEvents } from "./live-events.js";
+import { mountLiveRoute } from "./live-route.js";
 import { mountRunActions } from "./run-actions.js";
 import { mountRunPage } from "./run-page.js";
 import { mountRunsPage } from "./runs-page.js";
 import { mountWorkersPage } from "./workers-page.js";
 
 /** Defaults of {@link startConsole}. */
-export const CONSOLE_DEFAULTS = { host: "127.0.0.1", port: 4280, prefix: "jetflow", timeoutMs: 10_000, actor: "console" } as const;
+export const CONSOLE_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 4280,
+  prefix: "jetflow",
+  timeoutMs: 10_000,
+  actor: "console",
+  pollMs: 30_000,
+} as const;
 
 const ConsoleOptions = z
   .object({
@@ -37,6 +48,8 @@ const ConsoleOptions = z
     /** Id recorded as the `user` actor of the console's steering actions. */
     actor: identifier(200).default(CONSOLE_DEFAULTS.actor),
     /** Tracing UI link; `{traceId}` is replaced, e.g. `http://localhost:16686/trace/{traceId}`. */
+    /** Fallback poll of the live sections; live events from the events stream normally refresh them at once. */
+    pollMs: z.number().int().min(500).default(CONSOLE_DEFAULTS.pollMs),
     tracingUrl: z.string().url().includes("{traceId}", { message: "must contain {traceId}" }).optional(),
   })
   .strict();
@@ -51,22 +64,32 @@ export interface ConsoleServer {
 }
 
 /** Builds the console's routes on `deps` (exposed for tests that need no socket). */
-export function createConsoleApp(deps: ConsoleDeps, access: { token?: string; loopbackOnly: boolean }): Hono {
+export function createConsoleApp(
+  deps: ConsoleDeps,
+  access: { token?: string; loopbackOnly: boolean },
+  live: LiveEvents,
+): { app: Hono; closeStreams(): void } {
   const app = new Hono();
   mountAssets(app);
   mountAccess(app, access);
+  const events = mountLiveRoute(app, live);
   mountRunsPage(app, deps);
   mountRunPage(app, deps);
   mountRunActions(app, deps);
   mountWorkersPage(app, deps);
-  return app;
+  return { app, closeStreams: () => events.closeAll() };
 }
 
 /**
  * Starts the console on an open NATS connection (the caller closes it after `stop()`).
+ * `runtime.logger` hears about the live event feed failing and retrying (default: silent).
  * @throws ValidationError for a misspelt option, or a non-loopback `host` without a `token`.
  */
-export async function startConsole(nc: NatsConnection, options: ConsoleOptions = {}): Promise<ConsoleServer> {
+export async function startConsole(
+  nc: NatsConnection,
+  options: ConsoleOptions = {},
+  runtime: { logger?: Logger } = {},
+): Promise<ConsoleServer> {
   const o = parseOptions("console", ConsoleOptions, options);
   const loopbackOnly = isLoopback(o.host);
   if (!loopbackOnly && !o.token) {
@@ -79,22 +102,33 @@ export async function startConsole(nc: NatsConnection, options: ConsoleOptions =
     workerControl: (workerId, op) => sendWorkerControl(nc, workerId, op, { prefix: o.prefix, timeoutMs: Math.min(o.timeoutMs, 5_000) }),
     actor: { kind: "user", id: o.actor },
     ...(o.tracingUrl ? { tracingUrl: o.tracingUrl } : {}),
+    pollMs: o.pollMs,
   };
-  const app = createConsoleApp(deps, { ...(o.token ? { token: o.token } : {}), loopbackOnly });
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: o.host, port: o.port }, () => resolve(s));
-    s.once("error", reject);
-  });
+  const live = startLiveEvents(nc, { topology: createTopology({ prefix: o.prefix }), logger: runtime.logger ?? silentLogger });
+  const { app, closeStreams } = createConsoleApp(deps, { ...(o.token ? { token: o.token } : {}), loopbackOnly }, live);
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: o.host, port: o.port }, () => resolve(s));
+      s.once("error", reject);
+    });
+  } catch (err) {
+    await live.stop();
+    throw err;
+  }
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : o.port;
   const shownHost = o.host.includes(":") ? `[${o.host}]` : o.host;
   return {
     url: `http://${shownHost}:${port}`,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        // closeAllConnections: htmx polling keeps sockets alive, which would hold close() open.
+    stop: async () => {
+      closeStreams();
+      await live.stop();
+      await new Promise<void>((resolve, reject) => {
+        // closeAllConnections: htmx polling and event streams keep sockets alive, which would hold close() open.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close((err) => (err ? reject(err) : resolve()));
-      }),
+      });
+    },
   };
 }

@@ -1,8 +1,8 @@
 /**
  * The stage timeline of a run: a Gantt chart with one lane per stage, lanes grouped by execution
  * group (stages of one group are parallel branches), bars from start to end (or now) coloured by
- * status, suspended stages hatched, and for remote stages the queue, attempt and the worker that
- * holds (or held) the current attempt.
+ * status, suspended stages hatched, and for remote stages the queue, attempt, the worker that
+ * holds (or held) the current attempt and every started attempt with its worker.
  */
 import { html } from "hono/html";
 import type { ApiReply } from "../src/contract/api-messages.js";
@@ -22,6 +22,21 @@ function label(stage: Stage, task: Task | undefined): Html {
   return html`<div class="label" title="${stage.stageName}">
     <strong>${stage.stageId}</strong> ${statusBadge(stage.status)}
     <span class="muted">attempt ${task?.attempt ?? stage.attempt}/${task?.maxAttempts ?? stage.maxAttempts}</span> ${where}
+    ${attempts(task)}
+  </div>`;
+}
+
+/** Every started attempt of a remote stage with its worker and start time, oldest first. */
+function attempts(task: Task | undefined): Html {
+  const list = task?.attempts ?? [];
+  if (list.length === 0) return html``;
+  return html`<div class="attempts muted">
+    ${list.map(
+      (a) =>
+        html`<span class="tag" data-attempt="${a.attempt}" data-attempt-worker="${a.workerId}" title="${a.startedAt}"
+          >#${a.attempt} ${a.workerId} ${a.startedAt.slice(11, 19)}</span
+        >`,
+    )}
   </div>`;
 }
 

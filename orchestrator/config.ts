@@ -85,6 +85,8 @@ export const OrchestratorConfig = z
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
     /** Serve GET /healthz on this port (127.0.0.1) for process supervisors. */
     healthPort: z.number().int().min(0).max(65_535).optional(),
+    /** Serve the web console (docs/console.md) on this port, bound to 127.0.0.1; 0 picks a free port. */
+    consolePort: z.number().int().min(0).max(65_535).optional(),
   })
   .refine((c) => !c.remote || c.s3, {
     path: ["remote"],
@@ -117,6 +119,7 @@ export async function loadOrchestratorConfig(file: string | undefined, env: Node
   if (env.JETFLOW_WORKFLOWS) raw.workflows = env.JETFLOW_WORKFLOWS;
   if (env.JETFLOW_LOG_LEVEL) raw.logLevel = env.JETFLOW_LOG_LEVEL;
   if (env.JETFLOW_HEALTH_PORT) raw.healthPort = Number(env.JETFLOW_HEALTH_PORT);
+  if (env.JETFLOW_CONSOLE_PORT) raw.consolePort = Number(env.JETFLOW_CONSOLE_PORT);
   const parsed = OrchestratorConfig.safeParse(raw);
   if (!parsed.success) throw new ValidationError("invalid orchestrator config", issuesFromZod(parsed.error));
   return { ...parsed.data, workflows: resolve(base, parsed.data.workflows) };

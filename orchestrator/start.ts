@@ -23,6 +23,7 @@ import { startUnservedWatch } from "./unserved.js";
 import { startHealthServer, type HealthReport } from "../worker-sdk/health-server.js";
 import { connectNats } from "../worker-sdk/connect.js";
 import { startHealthWatch } from "./health-watch.js";
+import { startConsole } from "../console/server.js";
 import { createOrchestratorRemote } from "./remote.js";
 import { DEFAULT_INLINE_OUTPUT_LIMIT_BYTES } from "../src/contract/defaults.js";
 
@@ -34,6 +35,8 @@ export interface Orchestrator {
   readonly workerId: string;
   readonly kernel: Kernel;
   readonly nc: NatsConnection;
+  /** The web console's URL when `consolePort` is set (bound to 127.0.0.1). */
+  readonly consoleUrl?: string;
   /** Stops in dependency order: API, host (waits for in-flight jobs), transport, NATS, Postgres. */
   stop(): Promise<void>;
   /** For supervisors: healthy while NATS is connected, Postgres answers and ticks succeed. */
@@ -222,15 +225,30 @@ export async function startOrchestrator(
       // Closed first: a supervisor should see the process go away, not a half-stopped one answering.
       closers.push(() => server.close());
     }
+    let consoleUrl: string | undefined;
+    if (config.consolePort !== undefined) {
+      // Loopback only: a console reachable from elsewhere needs a token, which `jetflow console --host` handles.
+      const server = await startConsole(
+        nc,
+        { host: "127.0.0.1", port: config.consolePort, prefix: config.nats.prefix, actor: "console" },
+        { logger },
+      );
+      consoleUrl = server.url;
+      closers.push(() => server.stop());
+    }
     const watch = startHealthWatch({ report: health, logger, intervalMs: HEALTH_WATCH_INTERVAL_MS });
     closers.push(async () => watch.stop());
-    logger.info({ workerId, api: api?.id ?? null, healthPort: config.healthPort ?? null }, "orchestrator started");
+    logger.info(
+      { workerId, api: api?.id ?? null, healthPort: config.healthPort ?? null, console: consoleUrl ?? null },
+      "orchestrator started",
+    );
 
     let stopping: Promise<void> | undefined;
     return {
       workerId,
       kernel,
       nc,
+      ...(consoleUrl ? { consoleUrl } : {}),
       health,
       stop: () => (stopping ??= closeAll().then(() => logger.info({ workerId }, "orchestrator stopped"))),
     };

@@ -125,7 +125,7 @@ export const boundaryRules: IForbiddenRuleType[] = [
   },
   {
     name: "orchestrator-no-cli",
-    comment: "orchestrator/ is the library the CLI calls (it may import src, adapters, otel, worker-sdk): it never imports cli/",
+    comment: "orchestrator/ is the library the CLI calls (it may import src, adapters, otel, worker-sdk, console): it never imports cli/",
     severity: "error",
     from: { path: "^orchestrator/" },
     to: { path: "^(cli|integration|bench)/" },

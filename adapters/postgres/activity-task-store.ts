@@ -58,6 +58,15 @@ function toTask(r: Row): ActivityTaskRecord {
     outcome: jn<ActivityOutcome>(r.outcome),
     output: jn(r.output),
     error: jn<string>(r.error),
+    ...(Array.isArray(r.attempts)
+      ? {
+          attempts: (r.attempts as { attempt: number; workerId: string; startedAt: string }[]).map((a) => ({
+            attempt: a.attempt,
+            workerId: a.workerId,
+            startedAt: new Date(a.startedAt),
+          })),
+        }
+      : {}),
     report: jn(r.report),
     reportedAt: dn(r.reported_at),
     deadline: dn(r.deadline),
@@ -138,6 +147,10 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       taskId,
       (db) => db`
       update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
+        attempts = case when attempt < ${s.attempt}
+          then coalesce(attempts, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+            'attempt', ${s.attempt}::int, 'workerId', ${s.workerId}::text, 'startedAt', ${s.now.toISOString()}::text))
+          else attempts end,
         worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
       where task_id = ${taskId} and status <> all(${TERMINAL})
         ${s.capability !== undefined ? db`and capability is not distinct from ${s.capability}` : db``}

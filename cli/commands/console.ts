@@ -46,17 +46,23 @@ export function register(program: Command): void {
   ).action(async (raw: Record<string, unknown>) => {
     const o = parseOptions(Options, raw);
     const conn = parseOptions(ConnectionOptions, raw);
+    const { destination, pino } = await import("pino"); // lazily, like the orchestrator: other commands do not pay for it
     const nc = await openConnection(conn, "jetflow-console");
     try {
-      const server = await startConsole(nc, {
-        host: o.host,
-        port: o.port,
-        prefix: conn.prefix,
-        timeoutMs: conn.timeout,
-        actor: o.actor ?? defaultActor(),
-        ...(o.token ? { token: o.token } : {}),
-        ...(o.tracingUrl ? { tracingUrl: o.tracingUrl } : {}),
-      });
+      const server = await startConsole(
+        nc,
+        {
+          host: o.host,
+          port: o.port,
+          prefix: conn.prefix,
+          timeoutMs: conn.timeout,
+          actor: o.actor ?? defaultActor(),
+          ...(o.token ? { token: o.token } : {}),
+          ...(o.tracingUrl ? { tracingUrl: o.tracingUrl } : {}),
+        },
+        // Warnings only (e.g. the live event feed failing and retrying), as JSON lines on stderr.
+        { logger: pino({ level: "warn", base: { service: "jetflow-console" } }, destination(2)) },
+      );
       process.stdout.write(`jetflow console listening on ${server.url}\n`);
       await new Promise<void>((resolve) => {
         const onSignal = () => {

@@ -37,12 +37,13 @@ const DevOptions = z.object({
   postgresPort: Port.optional(),
   s3Port: Port.optional(),
   healthPort: Port.optional(),
+  consolePort: Port.optional(),
 });
 
 /**
  * `jetflow dev`: a complete local deployment until Ctrl+C — Postgres (embedded), NATS with
  * JetStream in operator mode, S3 (embedded), migrations and streams, an orchestrator and one
- * worker with a scoped credential — then one block saying where everything is.
+ * worker with a scoped credential, the web console — then one block saying where everything is.
  */
 export function register(program: Command): void {
   program
@@ -63,6 +64,7 @@ export function register(program: Command): void {
     .option("--postgres-port <port>", "Postgres port (default 15432, a free one if taken; 0 = any)")
     .option("--s3-port <port>", "S3 port (default 19000, a free one if taken; 0 = any)")
     .option("--health-port <port>", "orchestrator /healthz port (default 19464, a free one if taken; 0 = any)")
+    .option("--console-port <port>", "web console port on 127.0.0.1 (default 14280, a free one if taken; 0 = any)")
     .action(async (raw: Record<string, unknown>) => {
       const o = parseOptions(DevOptions, raw);
       // The printed "export JETFLOW_NATS_URL=… JETFLOW_NATS_CREDS=<dir>/nats-auth/…" is for other
@@ -82,6 +84,7 @@ export function register(program: Command): void {
         ...(o.postgresPort !== undefined ? { postgres: o.postgresPort } : {}),
         ...(o.s3Port !== undefined ? { s3: o.s3Port } : {}),
         ...(o.healthPort !== undefined ? { health: o.healthPort } : {}),
+        ...(o.consolePort !== undefined ? { console: o.consolePort } : {}),
       };
       const stack = await startDevStack({
         dir: resolve(o.dir),

@@ -9,7 +9,15 @@ interface OrchestratorFlags {
   creds?: string;
   migrate?: boolean;
   healthPort?: string;
+  consolePort?: string;
   logLevel?: string;
+}
+
+function portFlag(flag: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new InvalidArgumentError(`${flag}: must be an integer in 0..65535, got "${value}"`);
+  return port;
 }
 
 /**
@@ -29,6 +37,7 @@ export function register(program: Command): void {
     .option("--creds <file>", "NATS credentials file (env JETFLOW_NATS_CREDS)")
     .option("--migrate", "apply pending database migrations at start")
     .option("--health-port <port>", "serve GET /healthz on this port (env JETFLOW_HEALTH_PORT)")
+    .option("--console-port <port>", "serve the web console on 127.0.0.1 at this port, 0 = a free one (env JETFLOW_CONSOLE_PORT)")
     .option("--log-level <level>", "debug, info, warn, error or silent (env JETFLOW_LOG_LEVEL)")
     .action(async (raw: OrchestratorFlags) => {
       // Loaded lazily: the orchestrator pulls in postgres, pino and every adapter, which
@@ -43,13 +52,10 @@ export function register(program: Command): void {
       if (raw.logLevel !== undefined) env.JETFLOW_LOG_LEVEL = raw.logLevel;
       const config = await loadOrchestratorConfig(raw.config, env);
       if (raw.migrate) config.database.migrate = true;
-      if (raw.healthPort !== undefined) {
-        const port = Number(raw.healthPort);
-        if (!Number.isInteger(port) || port < 0 || port > 65_535)
-          throw new InvalidArgumentError(`--health-port: must be an integer in 0..65535, got "${raw.healthPort}"`);
-        config.healthPort = port;
-      }
+      if (raw.healthPort !== undefined) config.healthPort = portFlag("--health-port", raw.healthPort);
+      if (raw.consolePort !== undefined) config.consolePort = portFlag("--console-port", raw.consolePort);
       const orchestrator = await startOrchestrator(config);
+      if (orchestrator.consoleUrl) process.stdout.write(`jetflow console listening on ${orchestrator.consoleUrl}\n`);
       await new Promise<void>((resolve) => {
         const onSignal = () => {
           process.off("SIGTERM", onSignal);

@@ -20,6 +20,7 @@ export function renderBanner(stack: DevStack, cwd: string, exampleInput: string 
     `  NATS        ${stack.urls.nats}   (${stack.sources.nats}, JetStream, operator mode)`,
     `  Postgres    ${stack.urls.postgres}   (${stack.sources.postgres})`,
     `  S3          ${stack.urls.s3}   (${stack.sources.s3}, bucket jetflow)`,
+    `  console     ${stack.urls.console}   (web console: runs, timelines, workers)`,
     `  health      ${stack.urls.health}`,
     `  workflows   ${stack.workflowIds.join(", ") || "(none)"} from ${rel(stack.workflows)}`,
     ...stack.workers.map(

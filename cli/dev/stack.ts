@@ -1,7 +1,7 @@
 /**
  * `startDevStack`: a complete local jetflow deployment in one call — Postgres, NATS (operator
- * mode, JetStream), S3, migrations and streams, an orchestrator in this process, and worker
- * processes with scoped credentials. Used by `jetflow dev` and by `npm run demo`.
+ * mode, JetStream), S3, migrations and streams, an orchestrator in this process (serving the web
+ * console on 127.0.0.1), and worker processes with scoped credentials. Used by `jetflow dev` and by `npm run demo`.
  */
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { chmod, writeFile } from "node:fs/promises";
@@ -27,7 +27,7 @@ export const EXAMPLE_WORKFLOWS = fileURLToPath(new URL(`./example/workflows${EXT
 export const EXAMPLE_ACTIVITIES = fileURLToPath(new URL(`./example/activities${EXT}`, import.meta.url));
 
 /** Default ports: the usual ones plus 10000, so a dev stack never takes a real server's port. */
-export const DEFAULT_PORTS = { nats: 14222, postgres: 15432, s3: 19000, health: 19464 } as const;
+export const DEFAULT_PORTS = { nats: 14222, postgres: 15432, s3: 19000, health: 19464, console: 14280 } as const;
 
 export interface DevStackOptions {
   /** The state directory (absolute), e.g. `<cwd>/.jetflow`. */
@@ -58,7 +58,7 @@ export interface DevStackOptions {
 
 /** A running stack. `stop()` ends every process and frees every port it took. */
 export interface DevStack {
-  urls: { nats: string; postgres: string; s3: string; health: string };
+  urls: { nats: string; postgres: string; s3: string; health: string; console: string };
   /** Where artifacts are and how to reach them (the embedded server's fixed dev keys, or AWS_* env). */
   s3: { endpoint: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   sources: { nats: string; postgres: string; s3: string };
@@ -157,6 +157,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
             : {}),
         };
     const health = await choosePort(ports.health);
+    const consolePort = await choosePort(ports.console);
     const leaseMs = o.leaseMs ?? 5_000;
     const config = OrchestratorConfig.parse({
       workflows,
@@ -175,6 +176,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       },
       logLevel: "info",
       healthPort: health.port,
+      consolePort: consolePort.port,
     });
     const orchestratorLog = createWriteStream(join(logDir, "orchestrator.log"), { flags: "a" });
     let workflowIds: string[] = [];
@@ -245,7 +247,13 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       o.log("no --worker-module: no worker started (remote stages wait until you start one with `jetflow worker`)");
     }
     return {
-      urls: { nats: natsUrl, postgres: databaseUrl, s3: s3Conf.endpoint, health: `http://127.0.0.1:${health.port}/healthz` },
+      urls: {
+        nats: natsUrl,
+        postgres: databaseUrl,
+        s3: s3Conf.endpoint,
+        health: `http://127.0.0.1:${health.port}/healthz`,
+        console: orchestrator.consoleUrl ?? `http://127.0.0.1:${consolePort.port}`,
+      },
       s3: s3Conf,
       sources: {
         nats: nats?.source ?? "--nats-url",

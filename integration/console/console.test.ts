@@ -93,7 +93,14 @@ test.before(async () => {
   worker = await startWorkerProcess("worker-default", [...remoteWorkerArgs(nats, 250), "--concurrency", "2"], d.env);
   nc = await connect({ servers: nats.url, user: "operator", pass: REPO_NATS_PASSWORDS.JETFLOW_OPERATOR_PASSWORD });
   client = createJetflowClient(nc, { timeoutMs: 10_000 });
-  consoleServer = await startConsole(nc, { port: 0, actor: "alice", tracingUrl: "http://tracing.example/trace/{traceId}" });
+  // The fallback poll is set far beyond every wait below: a section that changes on screen was
+  // refreshed by a live event (the events stream pushed over Server-Sent Events), not by polling.
+  consoleServer = await startConsole(nc, {
+    port: 0,
+    actor: "alice",
+    tracingUrl: "http://tracing.example/trace/{traceId}",
+    pollMs: 600_000,
+  });
   browser = await launchChromium();
   page = await browser.context.newPage();
   page.on("dialog", (dialog) => void dialog.accept()); // the confirmation of cancel / re-run / drain
@@ -209,6 +216,13 @@ t("run detail: the timeline shows the remote stage held by the worker, logs filt
   assert.is(await transform.locator("[data-remote]").getAttribute("data-remote"), "default");
   assert.is(await transform.locator("[data-worker]").getAttribute("data-worker"), "worker-default");
   assert.is(await transform.locator("[data-task-status]").getAttribute("data-task-status"), "LEASED");
+  // The attempt history: every started attempt with its worker (one so far).
+  assert.equal(
+    await transform
+      .locator("[data-attempt]")
+      .evaluateAll((tags) => tags.map((t) => [t.getAttribute("data-attempt"), t.getAttribute("data-attempt-worker")])),
+    [["1", "worker-default"]],
+  );
   assert.is(await page.locator('#timeline .row[data-stage="prepare"] [data-status]').textContent(), "COMPLETED");
   assert.match(await page.locator("#logs").innerText(), /prepared 4096 bytes/);
   assert.match(await page.locator("#annotations").innerText(), /customer/);
@@ -239,15 +253,29 @@ t("failed run: the error names the failing stage and attempt", async () => {
   await shot("run-failed");
 });
 
-t("live log tail: lines of a suspended stage appear without a reload", async () => {
+t("live: log lines of a suspended stage appear, then its completion shows on the run page and the runs list without a reload", async () => {
   await page.goto(url(`/runs/${ids.ticker}`));
   const ticks = () => page.locator("#logs [data-level]").count();
   const before = await ticks();
   await page.waitForFunction(`document.querySelectorAll("#logs [data-level]").length > ${before + 1}`, undefined, { timeout: 30_000 });
   assert.is(await page.locator('#timeline .row[data-stage="wait"] [data-status]').textContent(), "SUSPENDED");
   await shot("run-suspended-tail");
-  writeFileSync(`${d.markers}.ticker-release`, "");
-  await page.waitForSelector('#live[data-run-status="COMPLETED"]', { timeout: 30_000 });
+  const list = await browser!.context.newPage();
+  try {
+    await list.goto(url("/runs"));
+    assert.is(await list.locator(`tr[data-run-id="${ids.ticker}"] [data-status]`).textContent(), "RUNNING");
+    // Both pages hold an open event stream before the run moves; a marker shows neither page reloads.
+    for (const p of [page, list]) {
+      await p.waitForSelector('body[data-live="on"]', { timeout: 30_000 });
+      await p.evaluate("window.notReloaded = true");
+    }
+    writeFileSync(`${d.markers}.ticker-release`, "");
+    await page.waitForSelector('#live[data-run-status="COMPLETED"] #run-status [data-status="COMPLETED"]', { timeout: 30_000 });
+    await list.waitForSelector(`tr[data-run-id="${ids.ticker}"] [data-status="COMPLETED"]`, { timeout: 30_000 });
+    for (const p of [page, list]) assert.ok(await p.evaluate("window.notReloaded === true"), "no reload");
+  } finally {
+    await list.close();
+  }
 });
 
 t("cancel from the console: the worker's attempt ends, and the cancel is annotated with the actor", async () => {

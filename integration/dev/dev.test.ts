@@ -1,6 +1,6 @@
 // test-file-timeout-ms: 300000
 // `jetflow dev` as documented: it starts the whole stack, a run submitted from another process
-// with the printed settings completes, and SIGINT stops everything (no process, no port left).
+// with the printed settings completes and shows in the printed web console, and SIGINT stops everything (no process, no port left).
 // Without nats-server on PATH it prints how to install one and exits 1.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -27,10 +27,14 @@ test.after(() => {
 const t = natsOrSkip("integration/dev/dev") ? test : test.skip;
 
 t("jetflow dev starts the stack; runs create --wait from another process completes; SIGINT leaves no process or port", async () => {
-  dev = start(process.execPath, [bin, "dev", "--nats-port", "0", "--postgres-port", "0", "--s3-port", "0", "--health-port", "0"], {
-    cwd: dir,
-    env: cleanEnv,
-  });
+  dev = start(
+    process.execPath,
+    [bin, "dev", "--nats-port", "0", "--postgres-port", "0", "--s3-port", "0", "--health-port", "0", "--console-port", "0"],
+    {
+      cwd: dir,
+      env: cleanEnv,
+    },
+  );
   const banner = await dev.waitFor("npx jetflow stats", 180_000);
   const natsUrl = /JETFLOW_NATS_URL=(nats:\/\/127\.0\.0\.1:(\d+))/.exec(banner)!;
   const creds = /JETFLOW_NATS_CREDS=(\S+)/.exec(banner)![1]!;
@@ -40,6 +44,7 @@ t("jetflow dev starts the stack; runs create --wait from another process complet
     Number(/Postgres\s+postgres:\/\/postgres@127\.0\.0\.1:(\d+)/.exec(banner)![1]),
     Number(/S3\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)![1]),
     Number(/health\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)![1]),
+    Number(/console\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)![1]),
   ];
   const natsPid = Number(readFileSync(join(dir, ".jetflow/nats/nats-server.pid"), "utf8"));
   const pgPid = Number(readFileSync(join(dir, ".jetflow/postgres/data/postmaster.pid"), "utf8").split("\n")[0]);
@@ -53,6 +58,13 @@ t("jetflow dev starts the stack; runs create --wait from another process complet
   assert.is(run.status, 0, `${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /workflow:completed/);
   assert.match(run.stdout, /"word-stats": "dev-worker-1"/);
+  // The printed console lists the run, completed.
+  const runId = /run (\S+) submitted/.exec(run.stdout)?.[1];
+  assert.ok(runId, run.stdout);
+  const list = await fetch(`http://127.0.0.1:${ports[4]}/runs?workflow=document-report`, { signal: AbortSignal.timeout(30_000) });
+  const page = await list.text();
+  assert.is(list.status, 200, page);
+  assert.match(page, new RegExp(`data-run-id="${runId}"[\\s\\S]*?data-status="COMPLETED"`));
 
   for (const pid of [workerPid, natsPid, pgPid]) assert.ok(alive(pid), `pid ${pid} runs before SIGINT`);
   process.kill(dev.child.pid!, "SIGINT");

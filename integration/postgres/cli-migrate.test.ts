@@ -25,12 +25,13 @@ t("migrate --status lists pending, migrate applies, the second run is a no-op (D
   assert.match(before.out, /pending\s+0001_init\.sql/);
   assert.match(before.out, /pending\s+0002_task_capability\.sql/);
   assert.match(before.out, /pending\s+0003_task_max_upload_bytes\.sql/);
-  assert.match(before.out, /0 applied, 3 pending/);
+  assert.match(before.out, /pending\s+0004_task_attempts\.sql/);
+  assert.match(before.out, /0 applied, 4 pending/);
 
   const first = jetflow(["migrate", "--schema", "cli_s"], { DATABASE_URL: url });
   assert.equal(first.code, 0, first.err);
-  assert.match(first.out, /applied 0001, 0002, 0003/);
-  assert.match(first.out, /3 applied, 0 pending/);
+  assert.match(first.out, /applied 0001, 0002, 0003, 0004/);
+  assert.match(first.out, /4 applied, 0 pending/);
 
   const again = jetflow(["migrate", "--database-url", url, "--schema", "cli_s"]);
   assert.equal(again.code, 0, again.err);

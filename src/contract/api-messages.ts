@@ -133,6 +133,8 @@ export const TaskJson = z.object({
   leaseDeadline: isoDate.nullable(),
   createdAt: isoDate,
   updatedAt: isoDate,
+  /** Every started attempt, oldest first, with the worker that started it (absent until one starts). */
+  attempts: z.array(z.object({ attempt: z.number().int(), workerId: z.string(), startedAt: isoDate })).optional(),
 });
 /** `runs.get` reply: the run, its stages and, when asked for, logs, annotations, artifacts and remote tasks. */
 export const RunGetReply = z.object({

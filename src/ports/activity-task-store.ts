@@ -49,6 +49,15 @@ export interface ActivityTaskRecord {
   traceContext: TraceCarrier | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Every started attempt, oldest first, with the worker that started it; absent until one starts. */
+  attempts?: ActivityAttempt[];
+}
+
+/** One started attempt of a task: which worker opened it, and when. */
+export interface ActivityAttempt {
+  attempt: number;
+  workerId: string;
+  startedAt: Date;
 }
 
 /** A task to create. */

@@ -100,6 +100,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     const liveLease = t.status === "LEASED" && t.leaseDeadline !== null && t.leaseDeadline.getTime() > s.liveLeaseCutoff.getTime();
     const newer = s.attempt > t.attempt && !liveLease;
     if (isTerminal(t) || !(newer || sameCall)) return { accepted: false, task: deepCopy(t) };
+    if (newer) t.attempts = [...(t.attempts ?? []), { attempt: s.attempt, workerId: s.workerId, startedAt: new Date(s.now.getTime()) }];
     t.status = "LEASED";
     t.attempt = s.attempt;
     t.leaseToken = s.leaseToken;

@@ -6,6 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createConsoleApp, startConsole } from "../../console/server.js";
+import type { LiveEvents } from "../../console/live-events.js";
 import type { ConsoleDeps } from "../../console/deps.js";
 import { ValidationError } from "../../src/contract/errors.js";
 
@@ -53,12 +54,24 @@ const deps = {
     throw new Error("not used");
   },
   actor: { kind: "user", id: "alice" },
+  pollMs: 30_000,
 } as unknown as ConsoleDeps;
+const noLive: LiveEvents = { subscribe: () => () => {}, stop: async () => {} };
 
 test("bound beyond localhost, every page needs the token; the login cookie or a bearer header opens them", async () => {
-  const app = createConsoleApp(deps, { token: TOKEN, loopbackOnly: false });
+  const app = createConsoleApp(deps, { token: TOKEN, loopbackOnly: false }, noLive).app;
   calls.length = 0;
-  for (const path of ["/runs", "/runs/rows", "/runs/r1", "/runs/r1/logs", "/runs/r1/live", "/workers", "/workers/fleet"]) {
+  for (const path of [
+    "/runs",
+    "/runs/rows",
+    "/runs/counts",
+    "/events",
+    "/runs/r1",
+    "/runs/r1/logs",
+    "/runs/r1/live",
+    "/workers",
+    "/workers/fleet",
+  ]) {
     const res = await app.request(path, { headers: { host: "10.0.0.5:4280", "hx-request": "true" } });
     assert.is(res.status, 401, path);
     assert.not.match(await res.text(), /customer data/);
@@ -77,7 +90,7 @@ test("bound beyond localhost, every page needs the token; the login cookie or a 
 });
 
 test("steering needs the console's own header, and records the console's actor", async () => {
-  const app = createConsoleApp(deps, { loopbackOnly: true });
+  const app = createConsoleApp(deps, { loopbackOnly: true }, noLive).app;
   calls.length = 0;
   const form = { "content-type": "application/x-www-form-urlencoded", host: "127.0.0.1:4280" };
   const forged = await app.request("/runs/r1/cancel", { method: "POST", headers: form, body: "reason=x" });
@@ -89,7 +102,7 @@ test("steering needs the console's own header, and records the console's actor",
 });
 
 test("the workers page lists dead letters with their run and last error", async () => {
-  const app = createConsoleApp(deps, { loopbackOnly: true });
+  const app = createConsoleApp(deps, { loopbackOnly: true }, noLive).app;
   const res = await app.request("/workers", { headers: { host: "127.0.0.1" } });
   const body = await res.text();
   assert.match(body, /data-dead-letter="o1"/);
@@ -98,7 +111,7 @@ test("the workers page lists dead letters with their run and last error", async 
 });
 
 test("a loopback console refuses a foreign Host header (DNS rebinding)", async () => {
-  const app = createConsoleApp(deps, { loopbackOnly: true });
+  const app = createConsoleApp(deps, { loopbackOnly: true }, noLive).app;
   assert.is((await app.request("/runs", { headers: { host: "evil.example:4280" } })).status, 403);
   assert.is((await app.request("/runs", { headers: { host: "localhost:4280" } })).status, 200);
 });

@@ -88,6 +88,9 @@ export function taskToJson(t: ActivityTaskRecord): TaskJson {
     leaseDeadline: iso(t.leaseDeadline),
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
+    ...(t.attempts
+      ? { attempts: t.attempts.map((a) => ({ attempt: a.attempt, workerId: a.workerId, startedAt: a.startedAt.toISOString() })) }
+      : {}),
   };
 }
 

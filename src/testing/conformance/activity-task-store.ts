@@ -127,6 +127,14 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       equal((await s.startAttempt(taskId, start(1, "t1"))).accepted, true, "idempotent retry of the same call");
       equal((await s.startAttempt(taskId, start(1, "other"))).accepted, false, "same attempt, other token");
       equal((await s.startAttempt(taskId, start(2, "t2"))).accepted, true);
+      eq(
+        (await s.getTask(taskId))?.attempts?.map((a) => [a.attempt, a.workerId]),
+        [
+          [1, "w-1"],
+          [2, "w-2"],
+        ],
+        "every started attempt is kept once, the idempotent retry adds none",
+      );
       const old = await s.startAttempt(taskId, start(1, "t1"));
       equal(old.accepted, false, "an older attempt cannot take the task back");
       equal(old.task?.leaseToken, "t2");
