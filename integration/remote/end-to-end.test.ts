@@ -76,7 +76,7 @@ t("a task round-trips: submit → worker runs the real stage → report → comp
 });
 
 t("a killed worker's task is redelivered as attempt 2 after the lease; its late report is refused", async () => {
-  const leaseMs = 1_000;
+  const leaseMs = 3_000; // the successor's beats must hold attempt 2 through a loaded machine's stalls
   const { topology, orch, worker } = await setup(leaseMs);
   const entered = gate();
   const never = gate();
@@ -191,7 +191,8 @@ t("a heartbeating activity running 3x AckWait keeps its delivery (no redelivery)
 });
 
 t("a worker whose lease expired reports late without acking the message its successor now holds", async () => {
-  const leaseMs = 1_000;
+  // Long enough that the successor's 200 ms beats keep attempt 2 alive through a loaded machine's stalls.
+  const leaseMs = 3_000;
   const { topology, orch, worker } = await setup(leaseMs);
   const aEntered = gate();
   const aGo = gate();

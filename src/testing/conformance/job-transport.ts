@@ -45,7 +45,15 @@ async function redelivered(t: JobTransport, accept: (j: LeasedJob) => boolean, t
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     await t.releaseStale(new Date(), 0);
-    const j = await t.dequeue({ workerId: "w-redeliver", waitMs: 50 });
+    let j: LeasedJob | null;
+    try {
+      j = await t.dequeue({ workerId: "w-redeliver", waitMs: 50 });
+    } catch (err) {
+      // UNAVAILABLE is the port's "try again" (hosts retry it); on a starved machine a pull can miss
+      // its answer's deadline. What is checked here is the redelivery, within the outer bound.
+      if ((err as { code?: string }).code === "UNAVAILABLE") continue;
+      throw err;
+    }
     if (j && accept(j)) return j;
     if (j) throw new Error(`conformance: unexpected job ${j.jobId} (delivery ${j.deliveryCount}) while waiting for a redelivery`);
   }
