@@ -16,7 +16,15 @@ import { join, resolve } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Page } from "playwright-core";
 import postgres from "postgres";
-import { REPO_NATS_PASSWORDS, freePort, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
+import {
+  REPO_NATS_PASSWORDS,
+  freePort,
+  services,
+  useRepoNats,
+  type NatsService,
+  type Services,
+  orchestratorS3Config,
+} from "../harness/index.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { startWorkerProcess, type WorkerProcess } from "../remote/worker-process.js";
@@ -67,14 +75,7 @@ test.before(async () => {
       database: { url: svc.postgres.url, migrate: true },
       nats: { servers: nats.url, user: "orchestrator", password: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-      s3: {
-        bucket: svc.s3.bucket,
-        endpoint: svc.s3.endpoint,
-        region: svc.s3.region,
-        accessKeyId: svc.s3.accessKeyId,
-        secretAccessKey: svc.s3.secretAccessKey,
-        forcePathStyle: true,
-      },
+      s3: orchestratorS3Config(svc.s3),
       remote: {
         leaseMs: 3_000,
         queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],

@@ -1,7 +1,7 @@
 // An orchestrator config for the artifact round-trip workflow (local → remote → local) on the
 // repository's nats-server.conf users, written into a fresh directory: shared by the fuzz and
 // chaos suites, which start orchestrator and worker processes on it.
-import { REPO_NATS_PASSWORDS, type NatsService, type S3Service } from "../harness/index.js";
+import { REPO_NATS_PASSWORDS, type NatsService, type S3Service, orchestratorS3Config } from "../harness/index.js";
 import { writeDeployment, type TestDeployment } from "../orchestrator/support.js";
 
 /** Writes orchestrator.json and an empty markers file into a fresh directory. */
@@ -21,14 +21,7 @@ export function remoteDeployment(o: {
     // A short job lease, so a kill -9'd orchestrator's jobs go to the other one within seconds.
     jobs: { transport: o.transport ?? "jetstream", leaseMs: 3_000, maxDeliveries: 20 },
     host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200, staleLeaseThresholdMs: 10_000, stuckRunThresholdMs: 15_000 },
-    s3: {
-      bucket: o.s3.bucket,
-      endpoint: o.s3.endpoint,
-      region: o.s3.region,
-      accessKeyId: o.s3.accessKeyId,
-      secretAccessKey: o.s3.secretAccessKey,
-      forcePathStyle: true,
-    },
+    s3: orchestratorS3Config(o.s3),
     remote: {
       leaseMs: o.leaseMs ?? 2_000,
       queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],

@@ -11,7 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { REPO_NATS_PASSWORDS, freePort, s3ClientConfig, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
+import {
+  REPO_NATS_PASSWORDS,
+  freePort,
+  s3ClientConfig,
+  services,
+  useRepoNats,
+  type NatsService,
+  type Services,
+  orchestratorS3Config,
+} from "../harness/index.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun, type WatchResult } from "../../adapters/jetstream/api/watch-run.js";
 import { listWorkers, sendWorkerControl } from "../../adapters/jetstream/fleet/index.js";
@@ -44,14 +53,7 @@ test.before(async () => {
       database: { url: svc.postgres.url, migrate: true },
       nats: { servers: nats.url, user: "orchestrator", password: REPO_NATS_PASSWORDS.JETFLOW_ORCHESTRATOR_PASSWORD },
       host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-      s3: {
-        bucket: svc.s3.bucket,
-        endpoint: svc.s3.endpoint,
-        region: svc.s3.region,
-        accessKeyId: svc.s3.accessKeyId,
-        secretAccessKey: svc.s3.secretAccessKey,
-        forcePathStyle: true,
-      },
+      s3: orchestratorS3Config(svc.s3),
       remote: {
         leaseMs: LEASE_MS,
         queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],

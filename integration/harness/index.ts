@@ -9,5 +9,12 @@ export { usePostgres } from "./postgres.js";
 export { services, type ServiceMap, type Services } from "./services.js";
 export { inCI } from "./lifecycle.js";
 export { freePort, portRefuses, waitForPort } from "./net.js";
-export { useS3, s3ClientConfig, LOCAL_S3_ACCESS_KEY_ID, LOCAL_S3_SECRET_ACCESS_KEY, type UseS3Options } from "./s3.js";
+export {
+  useS3,
+  s3ClientConfig,
+  orchestratorS3Config,
+  LOCAL_S3_ACCESS_KEY_ID,
+  LOCAL_S3_SECRET_ACCESS_KEY,
+  type UseS3Options,
+} from "./s3.js";
 export { useRepoNats, repoNatsConfig, assertDenied, REPO_NATS_PASSWORDS } from "./repo-nats.js";

@@ -28,6 +28,19 @@ const REMEDY =
   "JETFLOW_TEST_S3_REGION, optionally JETFLOW_TEST_S3_BUCKET), or run a Docker engine (minio/minio), " +
   "or install the devDependency @20minutes/s3rver@4 (npm install)";
 
+/** The `s3` block of an orchestrator config (orchestrator.json) pointing at `svc`. */
+export function orchestratorS3Config(svc: S3Service): {
+  bucket: string;
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: true;
+} {
+  const { bucket, endpoint, region, accessKeyId, secretAccessKey } = svc;
+  return { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle: true };
+}
+
 /**
  * The S3 client settings a test should use against `svc`: path-style addressing (no wildcard
  * DNS for `bucket.127.0.0.1`), and checksums only when an operation requires them — the SDK's

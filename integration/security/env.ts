@@ -20,6 +20,7 @@ import {
   ServiceUnavailableError,
   type NatsService,
   type Services,
+  orchestratorS3Config,
 } from "../harness/index.js";
 import { createTopology, type Topology } from "../../src/contract/topology.js";
 import { OrchestratorConfig } from "../../orchestrator/config.js";
@@ -116,14 +117,7 @@ export async function startSecurityEnv(kind: DeploymentKind, who: string): Promi
     database: { url: svc.postgres.url, migrate: true, schema: SCHEMA },
     nats: { servers: nats.url, ...natsAuth },
     host: { orchestrationIntervalMs: 100, jobPollIntervalMs: 100 },
-    s3: {
-      bucket: svc.s3.bucket,
-      endpoint: svc.s3.endpoint,
-      region: svc.s3.region,
-      accessKeyId: svc.s3.accessKeyId,
-      secretAccessKey: svc.s3.secretAccessKey,
-      forcePathStyle: true,
-    },
+    s3: orchestratorS3Config(svc.s3),
     remote: {
       // Long leases: nothing is redelivered while the attacks run, so every change is somebody's act.
       leaseMs: 60_000,

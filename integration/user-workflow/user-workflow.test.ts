@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { services, type Services } from "../harness/index.js";
+import { services, type Services, orchestratorS3Config } from "../harness/index.js";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { startOrchestratorProcess, writeDeployment, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
@@ -100,14 +100,7 @@ function deploymentFor(workflows: string, schema: string): TestDeployment {
     database: { url: svc!.postgres.url, schema, migrate: true },
     nats: { servers: svc!.nats.url },
     host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-    s3: {
-      bucket: svc!.s3.bucket,
-      endpoint: svc!.s3.endpoint,
-      region: svc!.s3.region,
-      accessKeyId: svc!.s3.accessKeyId,
-      secretAccessKey: svc!.s3.secretAccessKey,
-      forcePathStyle: true,
-    },
+    s3: orchestratorS3Config(svc!.s3),
     remote: { leaseMs: 5_000, queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 3 }], reapIntervalMs: 500, reportPollMs: 200 },
     logLevel: "info",
   });
