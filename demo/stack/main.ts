@@ -66,7 +66,7 @@ async function main(): Promise<number> {
     say(`jetflow demo${chaos ? " --chaos" : ""}: starting Postgres, NATS, S3, an orchestrator and two worker processes in ${dir}`);
     stack = await startDevStack({
       dir,
-      ports: { nats: 0, postgres: 0, s3: 0, health: 0 },
+      ports: { nats: 0, postgres: 0, s3: 0, health: 0, console: 0 },
       workers: [
         { id: "worker-gpu", labels: "gpu=true" },
         { id: "worker-cpu", labels: "gpu=false" },

@@ -35,15 +35,7 @@ async function runDemo(args: string[]): Promise<{ code: number | null; out: stri
 }
 
 t("npm run demo completes a run on worker processes and exits 0, leaving no process behind", async () => {
-  // The demo's entry, run from an empty directory so its .jetflow/ state is this test's own.
-  demo = start(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "demo/stack/main.ts")], { cwd: dir });
-  const { code } = await Promise.race([
-    demo.exited,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`demo did not finish in 240 s:\n${demo!.output()}`)), 240_000).unref(),
-    ),
-  ]);
-  const out = demo.output();
+  const { code, out } = await runDemo([]);
   assert.is(code, 0, out);
   assert.match(out, /COMPLETED/);
   const pids = [...out.matchAll(/worker process (worker-(?:gpu|cpu)) \(pid (\d+)/g)].map((m) => ({ id: m[1], pid: Number(m[2]) }));
@@ -62,8 +54,11 @@ t("--chaos: the frozen worker's task is redelivered to the other worker and its 
   assert.is(code, 0, out);
   assert.match(out, /chaos: froze worker-(gpu|cpu) \(pid \d+, SIGSTOP\) mid-task/);
   assert.match(out, /chaos: broker REFUSED the late report of attempt 1 from worker-(gpu|cpu)/);
-  assert.match(out, /word-stats completed on task attempt 2; 1 late report\(s\) refused/);
-  assert.match(out, /word-stats\/2\/stats\.json/, "the artifact of the redelivered attempt is the one kept");
+  // Attempt 2 on a quiet machine; a later one when a loaded machine let a redelivery come back as
+  // lease_live first (each delivery is an attempt). What matters: a later attempt won, its artifact is kept.
+  const won = /word-stats completed on task attempt (\d+); 1 late report\(s\) refused/.exec(out);
+  assert.ok(won && Number(won[1]) >= 2, `a later attempt completed word-stats:\n${out}`);
+  assert.match(out, new RegExp(`word-stats/${won![1]}/stats\\.json`), "the artifact of the redelivered attempt is the one kept");
 });
 
 test.run();
