@@ -118,26 +118,41 @@ export async function requeueDeadLetters({ db, t }: Ctx, ids: string[]): Promise
   return res.count;
 }
 
-export async function acquireIdempotencyKey(
+/**
+ * Claims (command, key) by inserting it as IN_PROGRESS (`result` undefined) or as COMPLETED with
+ * `result`; with `staleBefore`, takes over a key abandoned by a crashed holder (the row lock makes
+ * exactly one racer win). Otherwise answers what the key already holds. ON CONFLICT waits for a
+ * concurrent transaction holding the same key; the SELECT after it is a new statement (a new
+ * snapshot under READ COMMITTED), so it sees that transaction's row.
+ */
+async function claimIdempotencyKey(
   { db, t }: Ctx,
+  what: string,
   command: string,
   key: string,
   now: Date,
-  opts?: { staleBefore?: Date },
+  result: { value: unknown } | undefined,
+  staleBefore: Date | undefined,
 ): Promise<IdempotencyAcquire> {
+  const status = result ? "COMPLETED" : "IN_PROGRESS";
+  const stored = result ? json(db, result.value) : null;
   // A concurrent release can delete the row between our insert and select: try again then.
   for (let i = 0; i < 5; i++) {
     const ins = await db`
       insert into ${t.idempotency} (command, key, status, result, created_at, updated_at)
-      values (${command}, ${key}, 'IN_PROGRESS', null, ${now}, ${now})
+      values (${command}, ${key}, ${status}, ${stored}, ${now}, ${now})
       on conflict (command, key) do nothing returning command`;
     if (ins.length > 0) return { kind: "acquired" };
-    if (opts?.staleBefore) {
-      // Take over a key abandoned by a crashed holder; the row lock makes exactly one racer win.
-      const taken = await db`
-        update ${t.idempotency} set created_at = ${now}, updated_at = ${now}
-        where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${opts.staleBefore}
-        returning command`;
+    if (staleBefore) {
+      const taken = result
+        ? await db`
+            update ${t.idempotency} set status = 'COMPLETED', result = ${stored}, created_at = ${now}, updated_at = ${now}
+            where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${staleBefore}
+            returning command`
+        : await db`
+            update ${t.idempotency} set created_at = ${now}, updated_at = ${now}
+            where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${staleBefore}
+            returning command`;
       if (taken.length > 0) return { kind: "acquired" };
     }
     const rows = await db`select status, result from ${t.idempotency} where command = ${command} and key = ${key}`;
@@ -145,7 +160,17 @@ export async function acquireIdempotencyKey(
     if (!row) continue;
     return row.status === "COMPLETED" ? { kind: "completed", result: row.result ?? null } : { kind: "in_progress" };
   }
-  throw new Error(`acquireIdempotencyKey(${command}, ${key}): the key kept vanishing under concurrent releases`);
+  throw new Error(`${what}(${command}, ${key}): the key kept vanishing under concurrent releases`);
+}
+
+export async function acquireIdempotencyKey(
+  ctx: Ctx,
+  command: string,
+  key: string,
+  now: Date,
+  opts?: { staleBefore?: Date },
+): Promise<IdempotencyAcquire> {
+  return claimIdempotencyKey(ctx, "acquireIdempotencyKey", command, key, now, undefined, opts?.staleBefore);
 }
 
 export async function completeIdempotencyKey({ db, t }: Ctx, command: string, key: string, result: unknown, now: Date): Promise<void> {
@@ -156,35 +181,16 @@ export async function completeIdempotencyKey({ db, t }: Ctx, command: string, ke
     on conflict (command, key) do update set status = 'COMPLETED', result = excluded.result, updated_at = excluded.updated_at`;
 }
 
+/** Stores `result` as the key's COMPLETED result, unless the key is already held or completed. */
 export async function storeIdempotencyResult(
-  { db, t }: Ctx,
+  ctx: Ctx,
   command: string,
   key: string,
   result: unknown,
   now: Date,
   opts?: { staleBefore?: Date },
 ): Promise<IdempotencyAcquire> {
-  // ON CONFLICT waits for a concurrent transaction holding the same key; the SELECT after it is
-  // a new statement (a new snapshot under READ COMMITTED), so it sees that transaction's row.
-  for (let i = 0; i < 5; i++) {
-    const ins = await db`
-      insert into ${t.idempotency} (command, key, status, result, created_at, updated_at)
-      values (${command}, ${key}, 'COMPLETED', ${json(db, result)}, ${now}, ${now})
-      on conflict (command, key) do nothing returning command`;
-    if (ins.length > 0) return { kind: "acquired" };
-    if (opts?.staleBefore) {
-      const taken = await db`
-        update ${t.idempotency} set status = 'COMPLETED', result = ${json(db, result)}, created_at = ${now}, updated_at = ${now}
-        where command = ${command} and key = ${key} and status = 'IN_PROGRESS' and updated_at < ${opts.staleBefore}
-        returning command`;
-      if (taken.length > 0) return { kind: "acquired" };
-    }
-    const rows = await db`select status, result from ${t.idempotency} where command = ${command} and key = ${key}`;
-    const row = rows[0];
-    if (!row) continue;
-    return row.status === "COMPLETED" ? { kind: "completed", result: row.result ?? null } : { kind: "in_progress" };
-  }
-  throw new Error(`storeIdempotencyResult(${command}, ${key}): the key kept vanishing under concurrent releases`);
+  return claimIdempotencyKey(ctx, "storeIdempotencyResult", command, key, now, { value: result }, opts?.staleBefore);
 }
 
 /** Only an IN_PROGRESS key is released: a completed result stays cached. */
