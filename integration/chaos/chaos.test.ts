@@ -158,7 +158,9 @@ async function inject(fault: Fault, rng: () => number): Promise<Promise<void>> {
 }
 
 t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: all end, none doubled", async () => {
-  const rng = fc.sample(fc.double({ min: 0, max: 0.999 }), { seed: SEED, numRuns: 1_000 });
+  // Uniform draws in [0, 1). Not fc.double: it can draw NaN (an undefined orchestrator to kill, a NaN
+  // hold time) and it clusters at 0 and at its bounds, so most seeds replayed the same order.
+  const rng = fc.sample(fc.noBias(fc.integer({ min: 0, max: 999_999 })), { seed: SEED, numRuns: 1_000 }).map((n) => n / 1_000_000);
   let r = 0;
   const next = () => rng[r++ % rng.length]!;
   // Every fault kind once (the CI variant), plus one more random fault per 10 runs beyond the first 10.
