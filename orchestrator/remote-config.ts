@@ -41,7 +41,11 @@ export const RemoteConfig = z
     maxUploadBytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(DEFAULT_MAX_UPLOAD_BYTES),
     /** How often tasks past their deadline or out of attempts are failed, and stranded PENDING tasks re-published. */
     reapIntervalMs: z.number().int().min(50).default(5_000),
-    /** A PENDING task this old is re-published (a crash between create and publish); JetStream dedups by task id. */
+    /**
+     * A task unchanged this long while PENDING, or this long past a lease that no new attempt
+     * took over, is published again (a crash between create and publish, deliveries spent on
+     * refusals, a message lost in a server crash). Keep it well above `leaseMs`.
+     */
     republishAfterMs: z.number().int().min(1_000).default(60_000),
     /** Longest single pull of the report consumers; bounds stop(). */
     reportPollMs: z.number().int().min(50).default(1_000),

@@ -218,7 +218,8 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
 }
 
 /**
- * Fails tasks past their deadline or out of attempts, and re-publishes stranded PENDING tasks.
+ * Fails tasks past their deadline or out of attempts, and re-publishes stranded tasks (never
+ * published, or whose message ran out of deliveries or was lost: `Broker.redispatchStranded`).
  * One broker suffices: both operations work on the shared store (fenced, so several
  * orchestrators reaping at once is harmless). Returns the stop function (waits for the tick).
  */
@@ -230,7 +231,7 @@ function startReaper(broker: Broker, intervalMs: number, republishAfterMs: numbe
     try {
       const r = await broker.reapExpired();
       for (const f of r.failed) logger.warn({ taskId: f.taskId, error: f.error }, "remote task failed by the reaper");
-      const n = await broker.republishPending({ olderThanMs: republishAfterMs });
+      const n = await broker.redispatchStranded({ olderThanMs: republishAfterMs });
       if (n > 0) logger.info({ republished: n }, "stranded remote tasks re-published");
     } catch (err) {
       // Next tick retries; the store may be briefly unreachable.

@@ -55,6 +55,8 @@ export interface NatsWorkerTransportOptions {
   logger?: WorkerLogger;
 }
 
+/** Delay of the redelivery of a task whose start request got no answer. */
+const UNANSWERED_START_DELAY_MS = 1_000;
 /** A broker refusal or an unreachable broker, with the broker's code when it answered. */
 export class NatsTransportError extends Error {
   constructor(
@@ -204,18 +206,20 @@ export function createNatsWorkerTransport(
 
   /** Turns one pulled message into a lease, or disposes of it and returns null. `pulledAt`: when the pull was sent. */
   async function lease(m: Msg, o: NextOptions, pulledAt: number): Promise<LeasedTask | null> {
-    const attempt = m.reply ? deliveryCount(m.reply) : null;
-    if (!m.reply || attempt === null) {
+    const delivered = m.reply ? deliveryCount(m.reply) : null;
+    if (!m.reply || delivered === null) {
       logger.error({ subject: m.subject, reply: m.reply ?? "" }, "pulled a message without a JetStream ack subject; ignored");
       return null;
     }
     const parsed = parseTaskMessage(m.data);
     if (!parsed.ok) {
       await term(m.reply);
-      logger.error({ subject: m.subject, attempt, reason: parsed.error.message }, "malformed task dead-lettered (terminated)");
+      logger.error({ subject: m.subject, delivered, reason: parsed.error.message }, "malformed task dead-lettered (terminated)");
       return null;
     }
     const task = parsed.value;
+    // A re-dispatched task's message counts its deliveries from 1 again, after the attempts before it.
+    const attempt = (task.attemptBase ?? 0) + delivered;
     if (!labelsSatisfy(task.requiredLabels, o.labels)) {
       await nak(m.reply, labelDelay);
       logger.debug({ taskId: task.taskId, required: task.requiredLabels }, "task needs labels this worker lacks; given back");
@@ -239,7 +243,9 @@ export function createNatsWorkerTransport(
           `the broker accepted task ${task.taskId} attempt ${attempt} without issuing a lease token`,
         );
     } catch (err) {
-      await nak(m.reply, 0); // the broker did not answer: let the task be redelivered rather than wait for AckWait
+      // The broker did not answer (an outage, a restart): give the task back after a pause rather
+      // than wait for AckWait, and not at once, which would spin through deliveries mid-outage.
+      await nak(m.reply, UNANSWERED_START_DELAY_MS);
       throw err;
     }
     if (!reply.accepted && reply.retryAfterMs !== undefined) {
@@ -273,6 +279,7 @@ export function createNatsWorkerTransport(
       leaseToken,
       workerId: o.workerId,
       heartbeatDetails: reply.heartbeatDetails,
+      ...(reply.attemptsLeft !== undefined ? { attemptsLeft: reply.attemptsLeft } : {}),
       ...(traceContext ? { traceContext } : {}),
     };
   }

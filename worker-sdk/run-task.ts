@@ -197,7 +197,7 @@ function failureEnd(
     return { result: "cancelled", report: { ...base(), outcome: "cancelled", error: reason.message } };
   const message = err instanceof Error ? err.message : String(err);
   const retryable = !(reason instanceof LeaseLostError) && isRetryable(err);
-  if (retryable && lease.attempt < lease.task.maxAttempts) {
+  if (retryable && (lease.attemptsLeft ?? lease.task.maxAttempts - lease.attempt) > 0) {
     // Another delivery retries it; the progress reported so far carries over.
     deps.logger.warn({ taskId: lease.task.taskId, attempt: lease.attempt, err: message }, "activity attempt failed; releasing for retry");
     return { result: "released", delayMs: retryDelayMs(lease.attempt, deps.stage?.retry) };

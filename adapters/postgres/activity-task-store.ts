@@ -252,6 +252,24 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       order by expired_at, seq limit ${Math.max(0, limit)}`;
     return rows.map(toTask);
   }
+
+  async claimStranded(now: Date, cutoff: Date, limit: number): Promise<ActivityTaskRecord[]> {
+    const { sql, t } = this;
+    // Skip locked: two orchestrators' reapers claim disjoint tasks, and neither waits on a task a
+    // worker is starting or reporting at this moment.
+    const rows = await sql`
+      update ${t.activityTasks} set updated_at = ${now}
+      where task_id in (
+        select task_id from ${t.activityTasks}
+        where status in ('PENDING', 'LEASED') and updated_at < ${cutoff}
+          and coalesce(jsonb_array_length(attempts), attempt) < max_attempts
+          and (status = 'PENDING' or lease_deadline < ${cutoff})
+          and (deadline is null or deadline > ${now})
+        order by updated_at, seq limit ${Math.max(0, limit)}
+        for update skip locked)
+      returning *`;
+    return rows.map(toTask).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
 }
 
 /** ActivityTaskStore on postgres.js (run `migrate(sql, { schema })` first). */

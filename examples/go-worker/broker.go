@@ -34,12 +34,13 @@ func request(nc *nats.Conn, subject string, body, out interface{}) error {
 
 // lease is one started attempt: everything later requests must present.
 type lease struct {
-	task       *taskMessage
-	attempt    int
-	leaseToken string
-	workerID   string
-	leaseMs    int64     // the lease length the broker stated (0: unknown, beat the broker every time)
-	brokerAt   time.Time // when the request that last extended the broker's lease was sent
+	task        *taskMessage
+	attempt     int
+	leaseToken  string
+	workerID    string
+	leaseMs     int64     // the lease length the broker stated (0: unknown, beat the broker every time)
+	retriesLeft int       // attempts that may start after this one (the broker counts executions, not deliveries)
+	brokerAt    time.Time // when the request that last extended the broker's lease was sent
 }
 
 func (w *worker) start(t *taskMessage, attempt int) (heartbeatReply, error) {

@@ -55,6 +55,7 @@ type taskMessage struct {
 	Input          json.RawMessage   `json:"input"`
 	ArtifactPrefix string            `json:"artifactPrefix"`
 	Capability     string            `json:"capability,omitempty"`
+	AttemptBase    int               `json:"attemptBase,omitempty"` // set on a re-dispatch: attempts before this message
 }
 
 func parseTask(data []byte) (*taskMessage, error) {
@@ -62,7 +63,7 @@ func parseTask(data []byte) (*taskMessage, error) {
 	if err := json.Unmarshal(data, &t); err != nil {
 		return nil, err
 	}
-	if t.V != 1 || t.TaskID == "" || t.StageID == "" || t.CodeVersion == "" || t.MaxAttempts < 1 || t.ArtifactPrefix == "" {
+	if t.V != 1 || t.TaskID == "" || t.StageID == "" || t.CodeVersion == "" || t.MaxAttempts < 1 || t.ArtifactPrefix == "" || t.AttemptBase < 0 {
 		return nil, fmt.Errorf("not a v1 task message")
 	}
 	return &t, nil
@@ -98,6 +99,7 @@ type heartbeatReply struct {
 	HeartbeatDetails json.RawMessage `json:"heartbeatDetails"`
 	RetryAfterMs     *int64          `json:"retryAfterMs"`
 	LeaseMs          int64           `json:"leaseMs"`
+	AttemptsLeft     *int            `json:"attemptsLeft"` // on a start: attempts that may still start after this one
 }
 
 // cancelNotice is schemas/cancel-notice.json, published on <p>.cancel.<queue>.

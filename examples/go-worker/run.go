@@ -25,7 +25,7 @@ func (e finalError) Error() string { return e.msg }
 // handle disposes of one pulled message.
 func (w *worker) handle(m *nats.Msg) {
 	d := delivery{w.nc, m}
-	attempt, err := attemptOf(m.Reply)
+	delivered, err := attemptOf(m.Reply)
 	if err != nil {
 		log.Printf("ignored a message without an ack subject: %v", err)
 		return
@@ -36,6 +36,8 @@ func (w *worker) handle(m *nats.Msg) {
 		_ = d.term()
 		return
 	}
+	// A re-dispatched task's message counts deliveries from 1 again, after the attempts before it.
+	attempt := t.AttemptBase + delivered
 	for k, v := range t.RequiredLabels {
 		if w.labels[k] != v {
 			log.Printf("task %s needs label %s=%s; given back", t.TaskID, k, v)
@@ -60,7 +62,11 @@ func (w *worker) handle(m *nats.Msg) {
 		return
 	}
 	log.Printf("task started task=%s attempt=%d", t.TaskID, attempt)
-	w.run(d, &lease{task: t, attempt: attempt, leaseToken: r.LeaseToken, workerID: w.id, leaseMs: r.LeaseMs, brokerAt: startedAt}, r.HeartbeatDetails)
+	left := t.MaxAttempts - attempt // an older broker does not say: count deliveries
+	if r.AttemptsLeft != nil {
+		left = *r.AttemptsLeft
+	}
+	w.run(d, &lease{task: t, attempt: attempt, leaseToken: r.LeaseToken, workerID: w.id, leaseMs: r.LeaseMs, brokerAt: startedAt, retriesLeft: left}, r.HeartbeatDetails)
 }
 
 // run executes the activity under heartbeats and ends the delivery exactly once.
@@ -152,7 +158,7 @@ func (w *worker) run(d delivery, l *lease, previous json.RawMessage) {
 	case err != nil:
 		var final finalError
 		retryable := !errors.As(err, &final)
-		if retryable && l.attempt < l.task.MaxAttempts {
+		if retryable && l.retriesLeft > 0 {
 			delay := w.retryBackoff << (l.attempt - 1)
 			log.Printf("task %s attempt %d failed (%v); retrying in %s", l.task.TaskID, l.attempt, err, delay)
 			w.release(d, l, last, delay)

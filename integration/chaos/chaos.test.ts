@@ -9,6 +9,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import fc from "fast-check";
 import postgres from "postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -41,6 +42,8 @@ let databaseUrl: string;
 let d: TestDeployment;
 const orchestrators: OrchestratorProcess[] = [];
 const workers: WorkerProcess[] = [];
+/** Logs of killed processes, for a failure's diagnosis. */
+const deadLogs: string[] = [];
 let nc: NatsConnection;
 let client: JetflowClient;
 let sql: postgres.Sql;
@@ -144,12 +147,14 @@ async function inject(fault: Fault, rng: () => number): Promise<Promise<void>> {
   if (fault === "orchestrator-kill9") {
     const i = Math.floor(rng() * orchestrators.length);
     await orchestrators[i]!.kill9();
+    deadLogs.push(orchestrators[i]!.log());
     return startOrchestratorProcess(d, 120_000).then((p) => void (orchestrators[i] = p));
   }
   if (fault === "worker-kill9") {
     const i = Math.floor(rng() * workers.length);
     const id = workers[i]!.workerId;
     await workers[i]!.kill9();
+    deadLogs.push(workers[i]!.log());
     return startWorkerProcess(id, remoteWorkerArgs(nats!), d.env, { timeoutMs: 120_000 }).then((w) => void (workers[i] = w));
   }
   if (fault === "nats-restart") await nats!.restart!();
@@ -190,7 +195,9 @@ t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: al
     keys.push(key);
     const probe = await submit(key, 0);
     runIds.push(probe);
-    assert.is(await terminal(probe), "COMPLETED", `probe after ${fault} (seed ${SEED})`);
+    const probeStatus = await terminal(probe);
+    if (probeStatus !== "COMPLETED") writeDiagnosis(await diagnose([probe]));
+    assert.is(probeStatus, "COMPLETED", `probe after ${fault} (seed ${SEED})`);
     (recovery[fault] ??= []).push(Date.now() - at);
     console.log(`  ${fault}: recovered in ${((Date.now() - at) / 1000).toFixed(1)} s`);
     await restarted;
@@ -204,11 +211,9 @@ t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: al
   // Every run ends. A run may fail only by running out of attempts (the faults can take several
   // attempts of one long task); anything else is a defect.
   const failed = await sql<{ id: string; error: string }[]>`select id, error from jetflow.runs where status <> 'COMPLETED'`;
-  assert.equal(
-    failed.filter((f) => !/attempts exhausted/.test(f.error ?? "")),
-    [],
-    `a run ended for another reason than exhausted attempts (seed ${SEED})`,
-  );
+  const unexplained = failed.filter((f) => !/attempts exhausted/.test(f.error ?? ""));
+  if (unexplained.length > 0) writeDiagnosis(await diagnose(unexplained.map((f) => f.id)));
+  assert.equal(unexplained, [], `a run ended for another reason than exhausted attempts (seed ${SEED})`);
   const byStatus = statuses.reduce<Record<string, number>>((acc, s) => ((acc[s] = (acc[s] ?? 0) + 1), acc), {});
 
   // No attempt's body ran twice: per run and delivery attempt, at most one start per remote task of
@@ -256,6 +261,24 @@ t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: al
     `chaos: ${runIds.length} runs, ${order.length} faults (${order.join(", ")}), all COMPLETED, none doubled; recovery ${lines.join("; ")}`,
   );
 });
+
+/** The tasks of `runIds` and every process log line naming them. */
+async function diagnose(runIds: string[]): Promise<string> {
+  const tasks = await sql`select task_id, status, attempt, attempts, worker_id, lease_deadline, created_at, updated_at, error
+    from jetflow.activity_tasks where run_id = any(${runIds}) order by created_at`;
+  const runs = await sql`select id, status, error from jetflow.runs where id = any(${runIds})`;
+  const ids = tasks.map((t) => String(t.task_id));
+  const logs = [...deadLogs, ...orchestrators.map((p) => p.log()), ...workers.map((w) => w.log())];
+  const lines = logs.flatMap((l) => l.split("\n")).filter((l) => ids.some((id) => l.includes(id)) || /nats|reconnect|restart/i.test(l));
+  return `seed ${SEED}\nruns ${JSON.stringify(runs)}\ntasks ${JSON.stringify(tasks, null, 1)}\nmarkers ${JSON.stringify(readMarkers(d).filter((m) => runIds.includes(m.runId)))}\n${lines.join("\n")}`;
+}
+
+/** Keeps a failure's diagnosis where CI and a developer can read it (the test dir is removed). */
+function writeDiagnosis(text: string): void {
+  const file = `${tmpdir()}/jetflow-chaos-${SEED}.txt`;
+  writeFileSync(file, text);
+  console.error(`chaos diagnosis written to ${file}:\n${text.slice(0, 20_000)}`);
+}
 
 /** Distinct terminal event ids per (run, stage): an outcome replayed keeps its id, a second outcome has a new one. */
 async function terminalEventsTwice(runIds: string[]): Promise<string[]> {

@@ -26,6 +26,9 @@ export function remoteDeployment(o: {
       leaseMs: o.leaseMs ?? 2_000,
       queues: [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }],
       reapIntervalMs: 500,
+      // A task no delivery can reach any more (deliveries spent on starts refused during faults)
+      // is published again after this long, well inside the stage's maxWait.
+      republishAfterMs: 10_000,
       reportPollMs: 200,
     },
     logLevel: "info",

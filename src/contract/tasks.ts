@@ -63,6 +63,12 @@ export const TaskMessage = z.object({
    * request. Absent only in tasks created before it existed (the broker then applies its default).
    */
   maxUploadBytes: z.number().int().min(1).optional(),
+  /**
+   * Attempts already started when this message was published: set on a re-dispatch (the earlier
+   * message ran out of deliveries or was lost). A delivery's attempt is `attemptBase` plus its
+   * JetStream delivery count, so attempt numbers keep rising across messages. Absent = 0.
+   */
+  attemptBase: int4().min(0).optional(),
   createdAt: isoDate,
 });
 /** A remote task as published on a queue's task stream. */
@@ -78,7 +84,7 @@ export type TaskMessage = z.output<typeof TaskMessage>;
 export const StartRequest = z.object({
   start: z.literal(true),
   taskId: id,
-  /** The JetStream delivery count of this delivery. */
+  /** The task message's `attemptBase` (0 when absent) plus the JetStream delivery count of this delivery. */
   attempt,
   workerId: id,
   /** Worker's code version: a mismatch fails the task, naming both versions. */
@@ -122,6 +128,12 @@ export const HeartbeatReply = z.object({
   leaseToken: z.string().min(1).max(200).optional(),
   /** On a start refused because another attempt's lease is still live: give the delivery back (nak) with this delay. */
   retryAfterMs: z.number().int().min(0).optional(),
+  /**
+   * On an accepted start: how many more attempts may start after this one. Attempts count
+   * executions: deliveries given back unstarted (refused, unanswered) spend none, so attempt
+   * numbers may skip. A worker retries a failure only while this is above 0.
+   */
+  attemptsLeft: z.number().int().min(0).optional(),
 });
 /** The broker's answer to a heartbeat: accepted, cancelled, new lease deadline. */
 export type HeartbeatReply = z.output<typeof HeartbeatReply>;

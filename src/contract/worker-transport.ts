@@ -21,8 +21,10 @@ import type { TraceCarrier } from "./trace-headers.js";
 /** One delivery of a task, held by this worker until reported or released. */
 export interface LeasedTask {
   task: TaskMessage;
-  /** The transport's delivery count (1-based). */
+  /** The task message's `attemptBase` plus the transport's delivery count (1-based). */
   attempt: number;
+  /** Attempts that may still start after this one (the broker's count of executions); absent from older brokers. */
+  attemptsLeft?: number;
   /** Proves this delivery holds the lease; sent with every heartbeat, presign and report. */
   leaseToken: string;
   workerId: string;

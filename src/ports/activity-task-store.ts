@@ -149,4 +149,13 @@ export interface ActivityTaskStore {
   failTask(taskId: string, error: string, now: Date): Promise<ActivityTaskRecord | null>;
   /** LEASED tasks whose lease expired before `now` and non-terminal tasks past their deadline. */
   findExpired(now: Date, limit: number): Promise<ActivityTaskRecord[]>;
+  /**
+   * Claims up to `limit` tasks whose message may be gone and must be published again: not past
+   * their deadline, with attempts left (started attempts, the history's length), unchanged since `cutoff`, and either PENDING or LEASED
+   * with a lease that ended before `cutoff` (no attempt started since the lease ran out, so the
+   * transport is not redelivering it: its deliveries ran out on refusals, or the message was
+   * lost). Each claimed task's `updatedAt` becomes `now`, so concurrent callers claim disjoint
+   * tasks and one task is claimed at most once per period. Oldest first.
+   */
+  claimStranded(now: Date, cutoff: Date, limit: number): Promise<ActivityTaskRecord[]>;
 }

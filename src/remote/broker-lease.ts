@@ -12,6 +12,17 @@ import { versionMismatchMessage } from "./errors.js";
 import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
 import type { TaskFacts, TaskFactsCache } from "./task-facts.js";
 
+/**
+ * Attempts that started (executions): the store's attempt history, or for a task created before
+ * it was kept, the attempt number. Deliveries given back unstarted never count.
+ */
+export function startedAttempts(t: Pick<ActivityTaskRecord, "attempt" | "attempts">): number {
+  return t.attempts?.length ?? t.attempt;
+}
+
+/** Attempts that may still start after `t`'s current one. */
+const attemptsLeft = (t: ActivityTaskRecord) => Math.max(0, t.maxAttempts - startedAttempts(t));
+
 /** What the lease functions need from the broker. */
 export interface LeaseContext {
   store: ActivityTaskStore;
@@ -78,6 +89,7 @@ async function startCached(b: LeaseContext, t: TaskFacts, req: StartRequest): Pr
       ...(r.task?.heartbeatDetails != null ? { heartbeatDetails: r.task.heartbeatDetails } : {}),
       leaseDeadline: leaseDeadline.toISOString(),
       leaseMs: b.leaseMs,
+      ...(r.task ? { attemptsLeft: attemptsLeft(r.task) } : {}),
     };
   }
   const cur = r.task;
@@ -131,8 +143,8 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
     failure = versionMismatchMessage(task.codeVersion, req.codeVersion, `worker "${req.workerId}"`);
   } else if (task.deadline && task.deadline.getTime() <= now.getTime()) {
     failure = `deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
-  } else if (req.attempt > task.maxAttempts) {
-    failure = `attempts exhausted: delivery ${req.attempt} exceeds maxAttempts ${task.maxAttempts} (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
+  } else if (startedAttempts(task) >= task.maxAttempts) {
+    failure = `attempts exhausted: ${startedAttempts(task)} of maxAttempts ${task.maxAttempts} started (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
   }
   if (failure) {
     await b.failTask(task.taskId, failure);
@@ -158,6 +170,7 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
     ...(task.heartbeatDetails != null ? { heartbeatDetails: task.heartbeatDetails } : {}),
     leaseDeadline: leaseDeadline.toISOString(),
     leaseMs: b.leaseMs,
+    ...(r.task ? { attemptsLeft: attemptsLeft(r.task) } : {}),
   };
 }
 

@@ -32,7 +32,7 @@ import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
 import { type Via, newSecret } from "./task-capability.js";
-import { type LeaseContext, heartbeat, startAttempt } from "./broker-lease.js";
+import { type LeaseContext, heartbeat, startAttempt, startedAttempts } from "./broker-lease.js";
 import { type TaskFacts, TaskFactsCache } from "./task-facts.js";
 import {
   type RemoteActivityClient,
@@ -375,8 +375,8 @@ export class Broker implements RemoteActivityClient {
       let error: string | null = null;
       if (t.deadline && t.deadline.getTime() <= now.getTime()) {
         error = `deadline exceeded: task deadline ${t.deadline.toISOString()} passed (status ${t.status}, attempt ${t.attempt} of ${t.maxAttempts})`;
-      } else if (t.status === "LEASED" && t.attempt >= t.maxAttempts) {
-        error = `attempts exhausted: attempt ${t.attempt} of ${t.maxAttempts} (worker ${t.workerId ?? "unknown"}) lost its lease at ${t.leaseDeadline?.toISOString() ?? "?"} without reporting`;
+      } else if (t.status === "LEASED" && startedAttempts(t) >= t.maxAttempts) {
+        error = `attempts exhausted: attempt ${t.attempt}, the last of ${t.maxAttempts} allowed, (worker ${t.workerId ?? "unknown"}) lost its lease at ${t.leaseDeadline?.toISOString() ?? "?"} without reporting`;
       }
       if (error === null) {
         result.leasesExpired++;
@@ -392,18 +392,27 @@ export class Broker implements RemoteActivityClient {
     return result;
   }
 
-  /** Re-publishes PENDING tasks older than `olderThanMs` (recovers a crash between create and publish). */
-  async republishPending(opts: { olderThanMs: number; limit?: number }): Promise<number> {
+  /**
+   * Publishes again the tasks whose message may be gone (see `ActivityTaskStore.claimStranded`):
+   * a crash between create and publish, deliveries spent on refusals until the consumer's
+   * MaxDeliver, or a message a server crash lost. Each goes out as a new message (its own dedupe
+   * id, so the server keeps it) whose `attemptBase` is the attempts already started, so the next
+   * delivery opens the next attempt. Should the old message still be queued, whichever delivery
+   * starts second is refused as stale and terminated: one execution per attempt either way.
+   * Returns how many were published.
+   */
+  async redispatchStranded(opts: { olderThanMs: number; limit?: number }): Promise<number> {
     if (!this.dispatcher) throw new DispatcherMissingError();
-    const cutoff = this.opts.clock.now().getTime() - opts.olderThanMs;
-    const pending = await this.opts.store.listTasks({ status: ["PENDING"], limit: opts.limit ?? 100 });
-    let n = 0;
-    for (const t of pending) {
-      if (t.createdAt.getTime() > cutoff) continue;
-      await this.dispatcher.publish(this.toTaskMessage(t));
-      n++;
+    const now = this.opts.clock.now();
+    const stranded = await this.opts.store.claimStranded(now, new Date(now.getTime() - opts.olderThanMs), opts.limit ?? 100);
+    for (const t of stranded) {
+      const message = this.toTaskMessage(t);
+      await this.dispatcher.publish(t.attempt > 0 ? { ...message, attemptBase: t.attempt } : message, {
+        dedupeId: `${t.taskId}~${t.attempt}~${now.getTime()}`,
+      });
+      this.logger.info({ taskId: t.taskId, status: t.status, attempt: t.attempt }, "stranded remote task re-dispatched");
     }
-    return n;
+    return stranded.length;
   }
 
   async getOutcome(taskId: string): Promise<TaskOutcome | null> {

@@ -27,6 +27,8 @@ interface Entry {
   codeVersion: string;
   body: string;
   taskId: string | null;
+  /** Its Nats-Msg-Id equivalent. */
+  dedupeId: string | null;
   deliveries: number;
   leasedToken: string | null;
   leaseUntil: number;
@@ -76,12 +78,16 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
     const t = now();
     for (const e of entries) if (e.leasedToken !== null && e.leaseUntil <= t) e.leasedToken = null;
   };
-  const find = (lease: LeasedTask) => entries.find((e) => e.taskId === lease.task.taskId);
+  // A re-dispatched task may have two messages: the one this lease holds first.
+  const find = (lease: LeasedTask) =>
+    entries.find((e) => e.taskId === lease.task.taskId && e.leasedToken === lease.leaseToken) ??
+    entries.find((e) => e.taskId === lease.task.taskId);
 
-  function enqueue(queue: string, codeVersion: string, body: unknown, taskId: string | null): void {
-    // Nats-Msg-Id deduplication: one live message per task.
-    if (taskId !== null && entries.some((e) => e.taskId === taskId)) return;
+  function enqueue(queue: string, codeVersion: string, body: unknown, taskId: string | null, dedupeId = taskId): void {
+    // Nats-Msg-Id deduplication: one live message per id (the taskId, or a re-dispatch's own id).
+    if (dedupeId !== null && entries.some((e) => e.dedupeId === dedupeId)) return;
     entries.push({
+      dedupeId,
       seq: ++seq,
       queue,
       codeVersion,
@@ -96,8 +102,8 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
   }
 
   const dispatcher: TaskDispatcher = {
-    async publish(task: TaskMessage) {
-      enqueue(task.queue, task.codeVersion, task, task.taskId);
+    async publish(task: TaskMessage, o) {
+      enqueue(task.queue, task.codeVersion, task, task.taskId, o?.dedupeId ?? task.taskId);
     },
     async notifyCancelled(notice) {
       cancelNotices.push(notice);
@@ -146,6 +152,7 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
         if (got) {
           const { entry, task } = got;
           entry.deliveries++;
+          const attempt = (task.attemptBase ?? 0) + entry.deliveries;
           // Held under a delivery marker until the broker issues the attempt's lease token.
           entry.leasedToken = randomUUID();
           entry.leaseUntil = now() + broker.leaseMs;
@@ -154,7 +161,7 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
             const start = {
               start: true,
               taskId: task.taskId,
-              attempt: entry.deliveries,
+              attempt,
               workerId: o.workerId,
               codeVersion: o.codeVersion,
               capability: task.capability,
@@ -176,10 +183,11 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
           entry.leasedToken = reply.leaseToken;
           return {
             task,
-            attempt: entry.deliveries,
+            attempt,
             leaseToken: reply.leaseToken,
             workerId: o.workerId,
             heartbeatDetails: reply.heartbeatDetails,
+            ...(reply.attemptsLeft !== undefined ? { attemptsLeft: reply.attemptsLeft } : {}),
           };
         }
         const remaining = bound - Date.now();

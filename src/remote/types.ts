@@ -14,8 +14,11 @@ import type { TraceCarrier } from "../ports/records.js";
  * so losing it only delays the abort).
  */
 export interface TaskDispatcher {
-  /** Durable once resolved; must be idempotent per taskId. */
-  publish(task: TaskMessage): Promise<void>;
+  /**
+   * Durable once resolved; idempotent per `dedupeId` (default: the taskId). A re-dispatch passes
+   * a new id, so the server does not drop it as a duplicate of the message it replaces.
+   */
+  publish(task: TaskMessage, opts?: { dedupeId?: string }): Promise<void>;
   /** Best effort: tells the workers of `notice.queue` these tasks of the run were cancelled. */
   notifyCancelled(notice: CancelNotice): Promise<void>;
 }

@@ -186,4 +186,15 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       .slice(0, Math.max(0, limit))
       .map((x) => deepCopy(x.t));
   }
+
+  async claimStranded(now: Date, cutoff: Date, limit: number): Promise<ActivityTaskRecord[]> {
+    const before = (d: Date | null) => d !== null && d.getTime() < cutoff.getTime();
+    const claimed = [...this.tasks.values()]
+      .filter((t) => (t.status === "PENDING" || (t.status === "LEASED" && before(t.leaseDeadline))) && before(t.updatedAt))
+      .filter((t) => (t.attempts?.length ?? t.attempt) < t.maxAttempts && !(t.deadline && t.deadline.getTime() <= now.getTime()))
+      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime())
+      .slice(0, Math.max(0, limit));
+    for (const t of claimed) t.updatedAt = new Date(now.getTime());
+    return claimed.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(deepCopy);
+  }
 }

@@ -245,7 +245,7 @@ test("reapExpired: deadline passed fails; last attempt's lost lease fails as exh
     r1.failed.map((x) => x.taskId),
     [last],
   );
-  assert.match(r1.failed[0]!.error, /attempts exhausted: attempt 1 of 1/);
+  assert.match(r1.failed[0]!.error, /attempts exhausted: attempt 1, the last of 1 allowed/);
   assert.is(r1.leasesExpired, 1);
   assert.is((await f.broker.getOutcome(retry))!.status, "pending");
   clock.advance(5_000);
@@ -253,14 +253,31 @@ test("reapExpired: deadline passed fails; last attempt's lost lease fails as exh
   assert.ok(r2.failed.some((x) => x.taskId === late && /deadline exceeded/.test(x.error)));
 });
 
-test("a delivery beyond maxAttempts fails the task clearly instead of running it", async () => {
+test("a start beyond maxAttempts started attempts fails the task clearly instead of running it", async () => {
   const f = await makeFixture();
   const id = await f.broker.submit(spec({ maxAttempts: 2 }));
-  await start(f, id, 1);
-  await start(f, id, 2);
+  assert.is((await start(f, id, 1)).attemptsLeft, 1);
+  assert.is((await start(f, id, 2)).attemptsLeft, 0);
   const s3 = await start(f, id, 3);
   assert.is(s3.accepted, false);
-  assert.match((await f.broker.getOutcome(id))!.error!, /attempts exhausted: delivery 3 exceeds maxAttempts 2/);
+  assert.match((await f.broker.getOutcome(id))!.error!, /attempts exhausted: 2 of maxAttempts 2 started/);
+});
+
+test("deliveries given back unstarted spend no attempt: delivery 4 of a 2-attempt task still runs as its second attempt", async () => {
+  const f = await makeFixture();
+  const id = await f.broker.submit(spec({ maxAttempts: 2 }));
+  assert.is((await start(f, id, 1)).attemptsLeft, 1);
+  // Deliveries 2 and 3 never reached the broker (an outage); delivery 4 starts the second execution.
+  const s4 = await start(f, id, 4);
+  assert.is(s4.accepted, true, JSON.stringify(s4));
+  assert.is(s4.attemptsLeft, 0);
+  assert.equal(
+    (await f.store.getTask(id))!.attempts!.map((a) => a.attempt),
+    [1, 4],
+  );
+  const s5 = await start(f, id, 5);
+  assert.is(s5.accepted, false);
+  assert.match((await f.broker.getOutcome(id))!.error!, /attempts exhausted: 2 of maxAttempts 2 started/);
 });
 
 test("malformed heartbeat, report and presign bodies are typed errors naming the field; the broker keeps working", async () => {

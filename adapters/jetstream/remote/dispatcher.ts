@@ -27,14 +27,14 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
   const js = jetstream(nc);
   const timeout = opts.ackTimeoutMs;
   return {
-    async publish(task) {
+    async publish(task, o) {
       // Validate before sending: a body workers cannot parse would only be dead-lettered on their side.
       const body = encodeTaskBody(TaskMessage, `task ${task.taskId}`, task);
       // Trace headers from the task's persisted carrier (its dispatch span), also on a re-publish.
       const headers = natsHeaders();
       injectTraceHeaders(headers, contextFromCarrier(task.traceContext));
       await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion), body, {
-        msgID: task.taskId,
+        msgID: o?.dedupeId ?? task.taskId,
         timeout,
         ...(headers.keys().length > 0 ? { headers } : {}),
       });

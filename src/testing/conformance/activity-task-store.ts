@@ -272,5 +272,48 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       equal((await s.findExpired(at(5_000), 1)).length, 1, "limit is honoured");
       ok(![leaseOk.taskId, futureDeadline.taskId].some((id) => ids.includes(id)));
     },
+
+    "claimStranded claims live tasks no delivery can reach, once per period, and never a held or finished one": async ({ store: s }) => {
+      const pending = await s.createTask(newTask());
+      const lostLease = await s.createTask(newTask());
+      await s.startAttempt(lostLease.taskId, start(1, "t", at(1_000)));
+      const heldLease = await s.createTask(newTask());
+      await s.startAttempt(heldLease.taskId, start(1, "t", at(100_000)));
+      const justExpired = await s.createTask(newTask());
+      await s.startAttempt(justExpired.taskId, start(1, "t", at(9_000)));
+      const lastAttempt = await s.createTask(newTask({ maxAttempts: 1 }));
+      await s.startAttempt(lastAttempt.taskId, start(1, "t", at(1_000)));
+      const pastDeadline = await s.createTask(newTask({ deadline: at(5_000) }));
+      const done = await s.createTask(newTask());
+      await s.startAttempt(done.taskId, start(1, "t", at(1_000)));
+      await s.recordReport(done.taskId, report(1, "t"), at(500));
+      const young = await s.createTask(newTask({ now: at(8_000) }));
+
+      // Cutoff 5 s before now: the lease ended at 1 s, so no redelivery took it in 4 s or more.
+      const claimed = await s.claimStranded(at(10_000), at(5_000), 10);
+      eq(claimed.map((t) => t.taskId).sort(), [pending.taskId, lostLease.taskId].sort());
+      eq(
+        claimed.map((t) => t.updatedAt),
+        [at(10_000), at(10_000)],
+        "a claim marks the task, so the next period claims it again only if still stranded",
+      );
+      const lost = claimed.find((t) => t.taskId === lostLease.taskId)!;
+      eq([lost.status, lost.attempt], ["LEASED", 1], "claiming changes no state but the mark");
+      eq(await s.claimStranded(at(11_000), at(6_000), 10), [], "claimed within the period: not again");
+      eq(
+        (await s.claimStranded(at(16_000), at(11_000), 10)).map((t) => t.taskId).sort(),
+        [pending.taskId, lostLease.taskId, young.taskId, justExpired.taskId].sort(),
+        "a period later, still stranded: claimed again (and those whose lease ended by the new cutoff)",
+      );
+      ok(!(await s.claimStranded(at(60_000), at(55_000), 10)).some((t) => t.taskId === heldLease.taskId), "a live lease is never claimed");
+      const later = (await s.claimStranded(at(200_000), at(150_000), 10)).map((t) => t.taskId);
+      for (const id of [lastAttempt.taskId, pastDeadline.taskId, done.taskId]) {
+        ok(!later.includes(id), `never claimed: ${id}`);
+      }
+      equal(later.length, 5, "the held lease ended at 100 s: claimed now, with the other four");
+      equal((await s.claimStranded(at(400_000), at(350_000), 1)).length, 1, "limit is honoured");
+      // The next attempt of the lost lease starts as usual after a claim.
+      equal((await s.startAttempt(lostLease.taskId, { ...start(2, "t2"), liveLeaseCutoff: at(400_000) })).accepted, true);
+    },
   });
 }
