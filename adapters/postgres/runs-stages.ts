@@ -141,7 +141,13 @@ export async function listRuns({ db, t }: Ctx, f: RunFilter): Promise<RunRecord[
     select * from ${t.runs} r where true
     ${f.workflowId !== undefined ? db`and workflow_id = ${f.workflowId}` : db``}
     ${statusCondition(db, f.status)}
-    ${f.createdBefore ? db`and created_at < ${f.createdBefore}` : db``}
+    ${
+      f.createdBefore
+        ? f.beforeId !== undefined
+          ? db`and (created_at, id) < (${f.createdBefore}, ${f.beforeId})`
+          : db`and created_at < ${f.createdBefore}`
+        : db``
+    }
     ${f.createdAfter ? db`and created_at >= ${f.createdAfter}` : db``}
     ${
       f.idempotencyKey !== undefined

@@ -83,6 +83,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         status: req.status,
         limit: req.limit,
         createdBefore: req.createdBefore ? new Date(req.createdBefore) : undefined,
+        beforeId: req.createdBefore ? req.beforeId : undefined,
         createdAfter: req.createdAfter ? new Date(req.createdAfter) : undefined,
         idempotencyKey: req.idempotencyKey,
         annotation: req.annotationKey
