@@ -10,7 +10,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -318,6 +318,8 @@ t("re-run from a stage: the completed run runs its last stage again", async () =
   assert.match(annotation, /rerun/);
   assert.match(annotation, /check/);
   await shot("run-detail");
+  // The README's image of the run page is this screenshot: JETFLOW_UPDATE_SCREENSHOTS=1 refreshes it.
+  if (process.env.JETFLOW_UPDATE_SCREENSHOTS === "1") copyFileSync(join(ARTIFACTS, "run-detail.png"), join(root, "docs/console-run.png"));
 });
 
 t("workers page: the fleet registry, then a drain stops the worker process", async () => {
@@ -362,7 +364,7 @@ t("page loads with 10,000 runs in the database: each page is served in < 300 ms"
     ["annotation key=value", "/runs?key=customer&value=c7"],
     ["annotation key", "/runs?key=region"],
     ["idempotency key", "/runs?idem=bulk-order-5000"],
-    ["page 100 of 200", `/runs?before=${deep}`],
+    ["page 100 of 200", `/runs?before=${deep}&beforeId=bulk-5000`],
     ["run detail (history)", "/runs/bulk-5000"],
     ["run detail (live test run)", `/runs/${ids.completed}`],
     ["workers & queues", "/workers"],
