@@ -24,6 +24,8 @@ const RunsQuery = z.object({
   value: z.string().trim().optional(),
   idem: z.string().trim().optional(),
   before: z.string().trim().optional(),
+  /** The id of the previous page's last run (the keyset's tie-break). */
+  beforeId: z.string().trim().optional(),
 });
 type RunsQuery = z.output<typeof RunsQuery>;
 
@@ -55,15 +57,16 @@ function listRequest(q: RunsQuery): ApiRequest<"runs.list"> {
     ...(status ? { status: [status] } : {}),
     ...(instant(q.from) ? { createdAfter: instant(q.from) } : {}),
     ...(before ? { createdBefore: instant(before) } : {}),
+    ...(q.before && q.beforeId ? { beforeId: q.beforeId } : {}),
     ...(q.idem ? { idempotencyKey: q.idem } : {}),
     ...(q.key ? { annotationKey: q.key, ...(q.value ? { annotationValue: annotationValue(q.value) } : {}) } : {}),
   };
 }
 
-/** The query string of the current filters, with `before` replaced (paging) or dropped. */
-function queryString(q: RunsQuery, before?: string): string {
+/** The query string of the current filters, with the page cursor (`before` and `beforeId`) replaced (paging) or dropped. */
+function queryString(q: RunsQuery, cursor?: { createdAt: string; id: string }): string {
   const p = new URLSearchParams();
-  for (const [k, v] of Object.entries({ ...q, before })) if (v) p.set(k, v);
+  for (const [k, v] of Object.entries({ ...q, before: cursor?.createdAt, beforeId: cursor?.id })) if (v) p.set(k, v);
   const s = p.toString();
   return s ? `?${s}` : "";
 }
@@ -91,7 +94,7 @@ function pager(q: RunsQuery, runs: ApiReply<"runs.list">["runs"]): Html {
   const last = runs.at(-1);
   return html`<div class="pager" id="pager">
     ${q.before ? html`<a href="/runs${queryString(q)}">« newest</a>` : ""}
-    ${runs.length === PAGE_SIZE && last ? html`<a href="/runs${queryString(q, last.createdAt)}" rel="next">older »</a>` : ""}
+    ${runs.length === PAGE_SIZE && last ? html`<a href="/runs${queryString(q, last)}" rel="next">older »</a>` : ""}
   </div>`;
 }
 

@@ -17,7 +17,7 @@ import { isLoopback, mountAccess } from "./access.js";
 import { mountAssets } from "./assets.js";
 import type { ConsoleDeps } from "./deps.js";
 import { startLiveEvents, type LiveEvents } from "./live-events.js";
-import { mountLiveRoute } from "./live-route.js";
+import { LIVE_STREAM_LIMITS, mountLiveRoute, type LiveStreamLimits } from "./live-route.js";
 import { mountRunActions } from "./run-actions.js";
 import { mountRunPage } from "./run-page.js";
 import { mountRunsPage } from "./runs-page.js";
@@ -47,9 +47,13 @@ const ConsoleOptions = z
     timeoutMs: z.number().int().positive().default(CONSOLE_DEFAULTS.timeoutMs),
     /** Id recorded as the `user` actor of the console's steering actions. */
     actor: identifier(200).default(CONSOLE_DEFAULTS.actor),
-    /** Tracing UI link; `{traceId}` is replaced, e.g. `http://localhost:16686/trace/{traceId}`. */
     /** Fallback poll of the live sections; live events from the events stream normally refresh them at once. */
     pollMs: z.number().int().min(500).default(CONSOLE_DEFAULTS.pollMs),
+    /** Live-update streams (Server-Sent Events) one client address may hold open; more get 429. */
+    maxLiveStreamsPerClient: z.number().int().positive().default(LIVE_STREAM_LIMITS.perClient),
+    /** Live-update streams the console holds open over all clients; more get 429. */
+    maxLiveStreams: z.number().int().positive().default(LIVE_STREAM_LIMITS.total),
+    /** Tracing UI link; `{traceId}` is replaced, e.g. `http://localhost:16686/trace/{traceId}`. */
     tracingUrl: z.string().url().includes("{traceId}", { message: "must contain {traceId}" }).optional(),
   })
   .strict();
@@ -63,16 +67,17 @@ export interface ConsoleServer {
   stop(): Promise<void>;
 }
 
-/** Builds the console's routes on `deps` (exposed for tests that need no socket). */
+/** Builds the console's routes on `deps` (exposed for tests that need no socket); `limits` bound the open live streams. */
 export function createConsoleApp(
   deps: ConsoleDeps,
   access: { token?: string; loopbackOnly: boolean },
   live: LiveEvents,
+  limits: LiveStreamLimits = LIVE_STREAM_LIMITS,
 ): { app: Hono; closeStreams(): void } {
   const app = new Hono();
   mountAssets(app);
   mountAccess(app, access);
-  const events = mountLiveRoute(app, live);
+  const events = mountLiveRoute(app, live, limits);
   mountRunsPage(app, deps);
   mountRunPage(app, deps);
   mountRunActions(app, deps);
@@ -105,7 +110,10 @@ export async function startConsole(
     pollMs: o.pollMs,
   };
   const live = startLiveEvents(nc, { topology: createTopology({ prefix: o.prefix }), logger: runtime.logger ?? silentLogger });
-  const { app, closeStreams } = createConsoleApp(deps, { ...(o.token ? { token: o.token } : {}), loopbackOnly }, live);
+  const { app, closeStreams } = createConsoleApp(deps, { ...(o.token ? { token: o.token } : {}), loopbackOnly }, live, {
+    perClient: o.maxLiveStreamsPerClient,
+    total: o.maxLiveStreams,
+  });
   let server: ServerType;
   try {
     server = await new Promise<ServerType>((resolve, reject) => {

@@ -126,12 +126,28 @@ export async function updateRun({ db, t }: Ctx, id: string, patch: RunPatch, now
   return rows[0] ? toRun(rows[0]) : null;
 }
 
+/**
+ * One status as plain equality: Postgres 15 then walks runs_status_created_idx in list order and
+ * stops after a page, where `= any(array)` (even of one element) reads every run of the status and sorts.
+ */
+function statusCondition(db: Db, status: RunStatus[] | undefined) {
+  if (!status) return db``;
+  const distinct = [...new Set(status)];
+  return distinct.length === 1 ? db`and status = ${distinct[0]!}` : db`and status = any(${distinct})`;
+}
+
 export async function listRuns({ db, t }: Ctx, f: RunFilter): Promise<RunRecord[]> {
   const rows = await db`
     select * from ${t.runs} r where true
     ${f.workflowId !== undefined ? db`and workflow_id = ${f.workflowId}` : db``}
-    ${f.status ? db`and status = any(${f.status})` : db``}
-    ${f.createdBefore ? db`and created_at < ${f.createdBefore}` : db``}
+    ${statusCondition(db, f.status)}
+    ${
+      f.createdBefore
+        ? f.beforeId !== undefined
+          ? db`and (created_at, id) < (${f.createdBefore}, ${f.beforeId})`
+          : db`and created_at < ${f.createdBefore}`
+        : db``
+    }
     ${f.createdAfter ? db`and created_at >= ${f.createdAfter}` : db``}
     ${
       f.idempotencyKey !== undefined

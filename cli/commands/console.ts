@@ -17,6 +17,8 @@ const Options = z.object({
     .optional()
     .transform((v) => v || process.env.JETFLOW_CONSOLE_TOKEN || undefined),
   actor: z.string().min(1).optional(),
+  maxLiveStreams: z.coerce.number().int().positive().optional(),
+  maxLiveStreamsPerClient: z.coerce.number().int().positive().optional(),
   tracingUrl: z
     .string()
     .optional()
@@ -42,7 +44,9 @@ export function register(program: Command): void {
       .option("--port <port>", "port to listen on (0 picks a free one)", "4280")
       .option("--token <token>", "access token, at least 16 characters (env JETFLOW_CONSOLE_TOKEN)")
       .option("--actor <id>", "actor recorded on cancel/re-run annotations (default console:<os user>)")
-      .option("--tracing-url <template>", "tracing UI link with {traceId}, e.g. http://localhost:16686/trace/{traceId}"),
+      .option("--tracing-url <template>", "tracing UI link with {traceId}, e.g. http://localhost:16686/trace/{traceId}")
+      .option("--max-live-streams <n>", "live-update streams held open over all clients; more get 429 (default 256)")
+      .option("--max-live-streams-per-client <n>", "live-update streams one client address may hold open; more get 429 (default 16)"),
   ).action(async (raw: Record<string, unknown>) => {
     const o = parseOptions(Options, raw);
     const conn = parseOptions(ConnectionOptions, raw);
@@ -59,6 +63,8 @@ export function register(program: Command): void {
           actor: o.actor ?? defaultActor(),
           ...(o.token ? { token: o.token } : {}),
           ...(o.tracingUrl ? { tracingUrl: o.tracingUrl } : {}),
+          ...(o.maxLiveStreams ? { maxLiveStreams: o.maxLiveStreams } : {}),
+          ...(o.maxLiveStreamsPerClient ? { maxLiveStreamsPerClient: o.maxLiveStreamsPerClient } : {}),
         },
         // Warnings only (e.g. the live event feed failing and retrying), as JSON lines on stderr.
         { logger: pino({ level: "warn", base: { service: "jetflow-console" } }, destination(2)) },

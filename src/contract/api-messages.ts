@@ -153,6 +153,8 @@ export const RunListRequest = z.object({
   limit: z.number().int().min(1).max(500).default(50),
   /** Keyset pagination: runs created strictly before this instant. */
   createdBefore: requestDate.optional(),
+  /** With `createdBefore`: the id of the previous page's last run; the page continues right after it (same-instant runs are kept). */
+  beforeId: id.optional(),
   /** Only runs created at or after this instant. */
   createdAfter: requestDate.optional(),
   /** Only the run created with this idempotency key. */

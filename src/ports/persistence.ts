@@ -84,6 +84,12 @@ export interface RunFilter {
   status?: RunStatus[];
   /** Runs created strictly before this (keyset pagination, newest first). */
   createdBefore?: Date;
+  /**
+   * With `createdBefore`: the id of the last run of the previous page, so the page continues after
+   * `(createdBefore, beforeId)` in list order (newest first, then id descending) and runs created
+   * in the same millisecond as that run are neither skipped nor repeated.
+   */
+  beforeId?: string;
   /** Runs created at or after this. */
   createdAfter?: Date;
   /** Only the run whose `run.create` used this idempotency key. */

@@ -89,6 +89,78 @@ test("bound beyond localhost, every page needs the token; the login cookie or a 
   assert.is((await app.request("/runs", { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
 });
 
+test("bound beyond localhost, no route of the console answers a token-less client with data, nor calls the API", async () => {
+  // Every API method and worker control records its call: a route that reached the API would show here.
+  const reached: string[] = [];
+  const recording = new Proxy(
+    {},
+    {
+      get: (_, method) => async () => {
+        reached.push(String(method));
+        return { runs: [run], run, stages: [], workers: [], deadLetters: [], url: "http://s3.example/secret" };
+      },
+    },
+  );
+  const spied = {
+    ...deps,
+    client: recording,
+    workerControl: async () => (reached.push("workerControl"), { ok: true }),
+  } as unknown as ConsoleDeps;
+  const live: LiveEvents = { subscribe: () => (reached.push("live.subscribe"), () => {}), stop: async () => {} };
+  const app = createConsoleApp(spied, { token: TOKEN, loopbackOnly: false }, live).app;
+  const routes = app.routes.filter((r) => r.method !== "ALL"); // ALL: the access middleware itself
+  const paths = routes.map((r) => `${r.method} ${r.path}`);
+  for (const known of [
+    "GET /runs",
+    "GET /runs/:id",
+    "GET /runs/:id/artifact",
+    "GET /events",
+    "GET /workers",
+    "POST /runs/:id/cancel",
+    "POST /workers/:id/:op",
+  ]) {
+    assert.ok(paths.includes(known), `${known} is among the routes checked`);
+  }
+  const open = new Set(["GET /login", "GET /assets/htmx.min.js", "GET /assets/live.js", "GET /assets/console.css"]);
+  for (const route of routes) {
+    const path = route.path.replace(":id", "r1").replace(":op", "drain");
+    for (const hx of [false, true]) {
+      const res = await app.request(`${path}?key=runs/r1/input.bin&run=r1&level=DEBUG`, {
+        method: route.method,
+        headers: {
+          host: "10.0.0.5:4280",
+          "x-jetflow-console": "1", // a POST is refused for the missing token, not only for a missing header
+          ...(hx ? { "hx-request": "true" } : {}),
+          ...(route.method === "POST" ? { "content-type": "application/x-www-form-urlencoded" } : {}),
+        },
+        ...(route.method === "POST" ? { body: "reason=x&fromStageId=a" } : {}),
+      });
+      const body = await res.text();
+      const what = `${route.method} ${route.path}${hx ? " (htmx)" : ""}`;
+      assert.not.match(body, /customer data|s3\.example|r1/, `${what} shows no run data`);
+      if (open.has(`${route.method} ${route.path}`)) continue; // the login form and static assets: no data
+      if (res.status === 302) assert.is(res.headers.get("location"), "/login", what);
+      else assert.is(res.status, 401, what);
+    }
+  }
+  assert.equal(reached, [], "no API call, worker control or live subscription for a client without the token");
+});
+
+test("a console bound to every address asks a token-less client over a real socket to sign in", async () => {
+  const nc = { request: () => Promise.reject(new Error("no NATS in this test")) } as unknown as Parameters<typeof startConsole>[0];
+  const server = await startConsole(nc, { host: "0.0.0.0", port: 0, token: TOKEN });
+  try {
+    const base = server.url.replace("0.0.0.0", "127.0.0.1");
+    const page = await fetch(`${base}/runs`, { redirect: "manual" });
+    assert.is(page.status, 302);
+    assert.is(page.headers.get("location"), "/login");
+    assert.is((await fetch(`${base}/events`, { headers: { "hx-request": "true" } })).status, 401);
+    assert.is((await fetch(`${base}/runs`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("steering needs the console's own header, and records the console's actor", async () => {
   const app = createConsoleApp(deps, { loopbackOnly: true }, noLive).app;
   calls.length = 0;

@@ -2,7 +2,7 @@
 // events (and no other run's), in order, and stop ends the stream.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createConsoleApp } from "../../console/server.js";
+import { createConsoleApp, startConsole } from "../../console/server.js";
 import type { LiveEvents, RunEventNotice } from "../../console/live-events.js";
 import type { ConsoleDeps } from "../../console/deps.js";
 
@@ -83,6 +83,71 @@ test("the runs list's stream carries every run's events", async () => {
   text = await readUntil(reader, (t) => t.includes('"r8"'), text);
   assert.match(text, /"runId":"r7"/);
   closeStreams();
+});
+
+/** What @hono/node-server passes a handler: the Node request, whose socket names the client. */
+const from = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
+
+test("live streams are bounded per client and in total; a refused one gets 429 with the reason and takes no listener", async () => {
+  const live = fakeLive();
+  const { app, closeStreams } = createConsoleApp(deps, { loopbackOnly: true }, live, { perClient: 2, total: 3 });
+  const open = (address: string) => app.request("/events", { headers: { host: "127.0.0.1" } }, from(address));
+  try {
+    const a1 = await open("10.0.0.1");
+    const a2 = await open("10.0.0.1");
+    assert.is(a1.status, 200);
+    assert.is(a2.status, 200);
+    const a3 = await open("10.0.0.1");
+    assert.is(a3.status, 429, "a third stream from the same client");
+    assert.match(await a3.text(), /too many live streams from this client \(2 open, limit 2\)/);
+    assert.ok(a3.headers.get("retry-after"));
+    const b1 = await open("10.0.0.2");
+    assert.is(b1.status, 200, "another client still gets its stream");
+    const b2 = await open("10.0.0.2");
+    assert.is(b2.status, 429, "the console's total is reached");
+    assert.match(await b2.text(), /too many live streams on this console \(3 open, limit 3\)/);
+    const readers = [a1, a2, b1].map((res) => res.body!.getReader());
+    for (const reader of readers) await readUntil(reader, (t) => t.includes(": connected"));
+    assert.is(live.listeners, 3, "refused streams never subscribed to the feed");
+
+    // A stream that ends gives its slot back.
+    await readers[0]!.cancel();
+    let again: Response | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      again = await open("10.0.0.1");
+      if (again.status === 200) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.is(again?.status, 200, "the client's slot was released when its stream ended");
+  } finally {
+    closeStreams();
+  }
+  assert.is(live.listeners, 0);
+});
+
+test("over a real socket the per-client bound counts the peer address", async () => {
+  // No NATS behind it: the pages are not used, and the live feed's consumer fails and retries silently.
+  const nc = { request: () => Promise.reject(new Error("no NATS in this test")) } as unknown as Parameters<typeof startConsole>[0];
+  const server = await startConsole(nc, { port: 0, maxLiveStreamsPerClient: 2, maxLiveStreams: 10 });
+  const aborts: AbortController[] = [];
+  const open = async () => {
+    const abort = new AbortController();
+    aborts.push(abort);
+    return fetch(`${server.url}/events`, { signal: abort.signal });
+  };
+  try {
+    const first = await open();
+    const second = await open();
+    assert.is(first.status, 200);
+    assert.is(second.status, 200);
+    const third = await open();
+    assert.is(third.status, 429);
+    assert.match(await third.text(), /too many live streams from this client/);
+  } finally {
+    for (const a of aborts) a.abort();
+    await server.stop();
+  }
 });
 
 test.run();

@@ -372,6 +372,24 @@ export function persistenceRunCases(factory: () => Promise<PersistenceUnderTest>
       );
     },
 
+    "listRuns pages through runs created in the same millisecond with createdBefore and beforeId": async ({ persistence: p }) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const n = newRun({ now: at(i < 4 ? 50 : 10) }); // four runs share one instant
+        ids.push(n.id);
+        await p.createRun(n);
+      }
+      const seen: string[] = [];
+      let page = await p.listRuns({ limit: 2 });
+      while (page.length > 0) {
+        seen.push(...page.map((r) => r.id));
+        const last = page.at(-1)!;
+        page = await p.listRuns({ limit: 2, createdBefore: last.createdAt, beforeId: last.id });
+      }
+      const sameInstant = ids.slice(0, 4).sort().reverse();
+      eq(seen, [...sameInstant, ids[4]], "every run once, newest first, ties by id descending");
+    },
+
     "countRunsByStatus counts every status, zeros included": async ({ persistence: p }) => {
       eq(await p.countRunsByStatus(), { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 });
       const ids: string[] = [];

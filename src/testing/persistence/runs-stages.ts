@@ -53,7 +53,12 @@ export function listRuns(s: MemoryState, f: RunFilter): RunRecord[] {
   return [...s.runs.values()]
     .filter((r) => f.workflowId === undefined || r.workflowId === f.workflowId)
     .filter((r) => !f.status || f.status.includes(r.status))
-    .filter((r) => !f.createdBefore || ms(r.createdAt) < ms(f.createdBefore))
+    .filter(
+      (r) =>
+        !f.createdBefore ||
+        ms(r.createdAt) < ms(f.createdBefore) ||
+        (f.beforeId !== undefined && ms(r.createdAt) === ms(f.createdBefore) && r.id < f.beforeId),
+    )
     .filter((r) => !f.createdAfter || ms(r.createdAt) >= ms(f.createdAfter))
     .filter((r) => f.idempotencyKey === undefined || idempotentRunId(s, f.idempotencyKey) === r.id)
     .filter((r) => !f.annotation || hasAnnotation(s, r.id, f.annotation))
