@@ -249,6 +249,11 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
         }
       }
       loops = [];
+      // The kernel batches published marks on a short timer; write them now, so a clean stop
+      // leaves no delivered row for another orchestrator's flush to deliver again.
+      await kernel.dispatch({ type: "outbox.flush", maxEvents: 0 }).catch((err: unknown) => {
+        logger.warn({ err: errorMessage(err) }, "could not write the last published marks; their rows are delivered again later");
+      });
       logger.info({ jobsProcessed: stats.jobsProcessed }, "host stopped");
     })().finally(() => {
       stopping = null;

@@ -30,6 +30,7 @@ export interface ResolvedOptions {
   suspendedCheckLeaseMs: number;
   stuckThresholdMs: number;
   unstartedRunThresholdMs: number;
+  outboxMarkDelayMs: number;
 }
 
 /**
@@ -69,6 +70,7 @@ export const KERNEL_DEFAULTS = {
   suspendedCheckLeaseMs: 60_000,
   stuckThresholdMs: DEFAULT_STUCK_RUN_THRESHOLD_MS,
   unstartedRunThresholdMs: 10_000,
+  outboxMarkDelayMs: 50,
 } as const satisfies ResolvedOptions;
 
 const kernelOptionsSchema = z.object({
@@ -81,6 +83,7 @@ const kernelOptionsSchema = z.object({
   suspendedCheckLeaseMs: nonNegativeInt.default(KERNEL_DEFAULTS.suspendedCheckLeaseMs),
   stuckThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.stuckThresholdMs),
   unstartedRunThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.unstartedRunThresholdMs),
+  outboxMarkDelayMs: nonNegativeInt.default(KERNEL_DEFAULTS.outboxMarkDelayMs),
 });
 
 /** Applies defaults and validates options; throws ValidationError on nonsense or a misspelt option rather than misbehaving later. */
@@ -92,6 +95,7 @@ export function resolveOptions(config: KernelConfig): ResolvedOptions {
 
 export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"]): KernelDeps {
   const logger = config.logger ?? silentLogger;
+  const options = resolveOptions(config);
   const deps: KernelDeps = {
     persistence: config.persistence,
     blobStore: config.blobStore,
@@ -102,9 +106,9 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     registry: config.registry,
     executor: config.executor ?? createLocalExecutor(),
     logger,
-    options: resolveOptions(config),
+    options,
     inflight: new Map(),
-    outboxMarks: new OutboxMarks(config.persistence, config.clock, logger),
+    outboxMarks: new OutboxMarks(config.persistence, config.clock, logger, options.outboxMarkDelayMs),
     newId: () => randomUUID(),
     dispatch,
   };

@@ -36,6 +36,12 @@ export interface KernelOptions {
    * yet, so this is far shorter than `stuckThresholdMs`. Default 10 s.
    */
   unstartedRunThresholdMs?: number;
+  /**
+   * How long the published marks of fast-path deliveries wait to be written together (one
+   * UPDATE for every delivery of the window). The rows stay claimed by their writer meanwhile, so
+   * the delay only postpones the `published_at` stamp. 0: the next event-loop turn. Default 50 ms.
+   */
+  outboxMarkDelayMs?: number;
 }
 
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
