@@ -18,6 +18,7 @@ import type { CommandResult, KernelCommand } from "./commands.js";
 import { createPluginRunner } from "./plugins-runtime.js";
 import type { KernelConfig } from "./types.js";
 import { OutboxMarks } from "./outbox-marks.js";
+import { EarlyWakes } from "./early-wakes.js";
 
 /** Resolved kernel options (every default applied). */
 export interface ResolvedOptions {
@@ -49,11 +50,14 @@ export interface KernelDeps {
   executor: ActivityExecutor;
   logger: Logger;
   onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  onRunCreated?: (workflowRunId: string) => void;
   options: ResolvedOptions;
   /** AbortControllers of stage executions running in this process, by run id. */
   inflight: Map<string, Set<AbortController>>;
   /** Fast-path deliveries waiting to be marked published (batched). */
   outboxMarks: OutboxMarks;
+  /** stage.wake calls that may have come before their stage was suspended. */
+  earlyWakes: EarlyWakes;
   newId(): string;
   /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
@@ -109,10 +113,12 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     options,
     inflight: new Map(),
     outboxMarks: new OutboxMarks(config.persistence, config.clock, logger, options.outboxMarkDelayMs),
+    earlyWakes: new EarlyWakes(),
     newId: () => randomUUID(),
     dispatch,
   };
   if (config.onRunCancelled) deps.onRunCancelled = config.onRunCancelled;
+  if (config.onRunCreated) deps.onRunCreated = config.onRunCreated;
   return deps;
 }
 

@@ -164,8 +164,24 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     return { ...res, attempt, ...(transitioned ? { transitioned } : {}) };
   });
   await deliverFastPath(deps, batch);
-  if (out.outcome === "suspended" && out.nextPollAt) await hintPoll(deps, out.nextPollAt);
+  if (out.outcome === "suspended") {
+    if (deps.earlyWakes.take(claim.run.id, claim.stageDef.id)) wakeNow(deps, claim.run.id, claim.stageDef.id);
+    if (out.nextPollAt) await hintPoll(deps, out.nextPollAt);
+  }
   return out;
+}
+
+/**
+ * The stage's external work finished before its suspension committed (a fast remote worker):
+ * check it now rather than at its next poll. Not awaited, like any wake: the job is done.
+ */
+function wakeNow(deps: KernelDeps, workflowRunId: string, stageId: string): void {
+  deps.dispatch({ type: "stage.wake", workflowRunId, stageId }).catch((err: unknown) => {
+    deps.logger.warn(
+      { workflowRunId, stageId, err: errorMessage(err) },
+      "waking a stage woken before it suspended failed; its poll resumes it",
+    );
+  });
 }
 
 /** Tells a scheduling host when to poll; polling hosts ignore it, so a failure is only logged. */
