@@ -57,6 +57,12 @@ export interface KernelConfig {
   executor?: ActivityExecutor;
   /** Hooks fired on cancellation so in-flight remote activities can be interrupted. */
   onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  /**
+   * Called after `run.create` committed a new PENDING run (not on a replayed key), so a host can
+   * claim it at once instead of at its next orchestration tick (NodeHost `claimSoon`). Must not
+   * throw; it is not awaited.
+   */
+  onRunCreated?: (workflowRunId: string) => void;
   plugins?: KernelPlugin[];
   /** Where the kernel reports failures it must not throw (fast-path outbox delivery, cancel hooks). Default silent. */
   logger?: Logger;
