@@ -144,6 +144,8 @@ export async function startOrchestrator(
           })
         : null;
     if (unserved) closers.push(() => unserved.stop());
+    // The host is made after the kernel; until then a new run waits for the first tick.
+    let claimSoon = (): void => {};
     const kernel = createKernel({
       persistence,
       blobStore,
@@ -155,6 +157,8 @@ export async function startOrchestrator(
       logger,
       // A cancelled run interrupts its in-flight remote activities, not just its local jobs.
       onRunCancelled: (workflowRunId) => remote.cancelRun(workflowRunId),
+      // A run submitted through the API is claimed at once, not at the next tick (1 s by default).
+      onRunCreated: () => claimSoon(),
       options: {
         inlineOutputLimitBytes:
           config.inlineOutputLimitBytes ??
@@ -177,6 +181,7 @@ export async function startOrchestrator(
       heartbeatIntervalMs: Math.max(100, Math.floor(config.jobs.leaseMs / 3)),
     });
     await host.start();
+    claimSoon = () => host.claimSoon();
     closers.push(() => host.stop());
 
     let api: ApiService | undefined;

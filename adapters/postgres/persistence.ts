@@ -5,6 +5,7 @@
 import postgres from "postgres";
 import type {
   AnnotationFilter,
+  CommitStageAndRun,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -18,6 +19,7 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  StartStageAttempt,
 } from "../../src/ports/persistence.js";
 import type {
   AICallRecord,
@@ -31,6 +33,7 @@ import type {
 } from "../../src/ports/records.js";
 import * as rs from "./runs-stages.js";
 import * as side from "./side-tables.js";
+import * as sw from "./stage-writes.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
 import { type Tables, tables } from "./tables.js";
 import { admitted } from "./admission.js";
@@ -81,11 +84,20 @@ class PgTx implements PersistenceTx {
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
     return this.op((c) => rs.createRunWithKey(c, run, key, outbox));
   }
+  startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
+    return this.op((c) => sw.startStageAttempt(c, o));
+  }
+  commitStageAndRun(o: CommitStageAndRun): Promise<boolean> {
+    return this.op((c) => sw.commitStageAndRun(c, o));
+  }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return this.op((c) => rs.getRun(c, id, opts?.forUpdate === true));
   }
   updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
     return this.op((c) => rs.updateRun(c, id, patch, now, guard));
+  }
+  updateRuns(ids: string[], patch: RunPatch, now: Date): Promise<number> {
+    return this.op((c) => rs.updateRuns(c, ids, patch, now));
   }
   listRuns(filter: RunFilter): Promise<RunRecord[]> {
     return this.op((c) => rs.listRuns(c, filter));
@@ -102,6 +114,9 @@ class PgTx implements PersistenceTx {
 
   upsertStage(stage: NewStage): Promise<StageRecord> {
     return this.op((c) => rs.upsertStage(c, stage));
+  }
+  upsertStages(stages: NewStage[]): Promise<StageRecord[]> {
+    return this.op((c) => sw.upsertStages(c, stages));
   }
   getStage(runId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
     return this.op((c) => rs.getStage(c, runId, stageId, opts?.forUpdate === true));

@@ -19,6 +19,7 @@ import type {
   StageStatus,
   TraceCarrier,
 } from "../../src/ports/records.js";
+import type { NewOutboxRow } from "../../src/ports/persistence.js";
 
 /** The root client or a transaction's: every query helper accepts either. */
 export type Db = postgres.ISql;
@@ -32,6 +33,36 @@ export function json(db: Db, value: unknown): postgres.Parameter | null {
 /** `prefix` as a LIKE pattern matching every string that starts with it. */
 export function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * `select ... from` rows of the outbox as one jsonb parameter, for a statement that inserts them
+ * only when an earlier CTE wrote something (`where exists (...)` after it).
+ */
+export function outboxRecordset(db: Db, outbox: NewOutboxRow[]): postgres.PendingQuery<postgres.Row[]> {
+  const rows = outbox.map((o) => ({
+    id: o.id,
+    kind: o.kind,
+    run_id: o.workflowRunId,
+    type: o.type,
+    payload: o.payload ?? {},
+    created_at: o.createdAt.toISOString(),
+    claimed_until: o.claimedUntil?.toISOString() ?? null,
+  }));
+  return db`
+    select x.id, x.kind, x.run_id, x.type, x.payload, x.created_at, x.claimed_until
+    from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
+      as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)`;
+}
+
+/**
+ * A row that came back as `to_jsonb(t.*)` (so one statement can return rows of two tables) in
+ * the shape postgres.js gives a plain row: the named timestamp columns as Dates.
+ */
+export function fromJsonRow(r: Record<string, unknown>, timestamps: readonly string[]): Record<string, unknown> {
+  const out = { ...r };
+  for (const k of timestamps) if (typeof out[k] === "string") out[k] = new Date(out[k] as string);
+  return out;
 }
 
 type Row = Record<string, unknown>;

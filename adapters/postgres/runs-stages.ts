@@ -6,7 +6,7 @@
 import type postgres from "postgres";
 import type { NewOutboxRow, NewRun, NewStage, RunFilter, RunGuard, RunPatch, StageGuard, StagePatch } from "../../src/ports/persistence.js";
 import type { RunRecord, RunStatus, StageRecord } from "../../src/ports/records.js";
-import { type Db, json, toRun, toStage } from "./rows.js";
+import { type Db, json, outboxRecordset, toRun, toStage } from "./rows.js";
 import type { Tables } from "./tables.js";
 
 const DEFAULT_LIST_LIMIT = 100;
@@ -63,6 +63,16 @@ function setObject(db: Db, patch: object, columns: Record<string, [string, boole
   return out;
 }
 
+/** The SET object of a run patch (updatedAt = `now`). */
+export function runSet(db: Db, patch: RunPatch, now: Date): Row {
+  return setObject(db, patch, RUN_COLUMNS, now);
+}
+
+/** The SET object of a stage patch (updatedAt = `now`). */
+export function stageSet(db: Db, patch: StagePatch, now: Date): Row {
+  return setObject(db, patch, STAGE_COLUMNS, now);
+}
+
 export async function createRun({ db, t }: Ctx, r: NewRun): Promise<RunRecord> {
   const rows = await db`
     insert into ${t.runs} (id, workflow_id, status, input, config, priority, trace_context, created_at, updated_at, last_activity_at)
@@ -78,15 +88,6 @@ export async function createRunWithKey(
   key: { command: string; key: string; result: unknown },
   outbox: NewOutboxRow[],
 ): Promise<boolean> {
-  const rows = outbox.map((o) => ({
-    id: o.id,
-    kind: o.kind,
-    run_id: o.workflowRunId,
-    type: o.type,
-    payload: o.payload ?? {},
-    created_at: o.createdAt.toISOString(),
-    claimed_until: o.claimedUntil?.toISOString() ?? null,
-  }));
   // One statement, so no BEGIN/COMMIT round trips: the key's ON CONFLICT waits for a concurrent
   // writer of the same key, and the run and outbox inserts happen only if the key was inserted.
   const res = await db`
@@ -102,9 +103,7 @@ export async function createRunWithKey(
       returning 1),
     o as (
       insert into ${t.outbox} (id, kind, run_id, type, payload, created_at, claimed_until)
-      select x.id, x.kind, x.run_id, x.type, x.payload, x.created_at, x.claimed_until
-      from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
-        as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)
+      ${outboxRecordset(db, outbox)}
       where exists (select 1 from k)
       returning 1)
     select (select count(*) from r)::int as runs`;
@@ -124,6 +123,12 @@ export async function updateRun({ db, t }: Ctx, id: string, patch: RunPatch, now
     ${guard?.status ? db`and status = any(${guard.status})` : db``}
     returning *`;
   return rows[0] ? toRun(rows[0]) : null;
+}
+
+export async function updateRuns({ db, t }: Ctx, ids: string[], patch: RunPatch, now: Date): Promise<number> {
+  if (ids.length === 0) return 0;
+  const res = await db`update ${t.runs} set ${db(setObject(db, patch, RUN_COLUMNS, now))} where id = any(${[...new Set(ids)]})`;
+  return res.count;
 }
 
 /**

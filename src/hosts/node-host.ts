@@ -58,6 +58,13 @@ export interface NodeHost {
   /** Stops both loops, waits for in-flight jobs (bounded), removes signal handlers. Idempotent. */
   stop(): Promise<void>;
   getStats(): HostStats;
+  /**
+   * Claims PENDING runs now rather than at the next orchestration tick (wire it to the kernel's
+   * `onRunCreated`): a new run's first job is queued within one claim instead of up to one
+   * interval later. Calls during a claim coalesce into one more claim; a failed claim is logged
+   * and left to the tick. Never throws; does nothing while the host is stopped.
+   */
+  claimSoon(): void;
 }
 
 const nodeShape = {
@@ -96,6 +103,8 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
   const tickSleeper = new Sleeper();
   const jobSleeper = new Sleeper();
   let earlyTick: { at: number; timer: NodeJS.Timeout } | null = null;
+  let claiming: Promise<void> | null = null;
+  let claimAgain = false;
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, "signal received; stopping host");
     stop().catch((err) => logger.error({ err: errorMessage(err) }, "host stop after signal failed"));
@@ -141,6 +150,27 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
       const f = stats.consecutiveTickFailures;
       await tickSleeper.sleep(f === 0 ? o.orchestrationIntervalMs : backoffDelay(f + 1, o.orchestrationIntervalMs, maxTickBackoffMs), gen);
     }
+  }
+
+  function claimSoon(): void {
+    if (!running) return;
+    if (claiming) {
+      claimAgain = true;
+      return;
+    }
+    claiming = (async () => {
+      do {
+        claimAgain = false;
+        try {
+          const r = await kernel.dispatch({ type: "run.claimPending", workerId: o.workerId, maxClaims: o.maxClaimsPerTick });
+          if (r.claimed.length > 0) jobSleeper.wake();
+        } catch (err) {
+          logger.warn({ err: errorMessage(err) }, "claiming new runs at once failed; the next tick claims them");
+        }
+      } while (claimAgain && running);
+    })().finally(() => {
+      claiming = null;
+    });
   }
 
   async function jobLane(lane: number): Promise<void> {
@@ -239,7 +269,7 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     earlyTick = null;
     tickSleeper.wake();
     jobSleeper.wake();
-    const all = Promise.all(loops);
+    const all = Promise.all([...loops, ...(claiming ? [claiming] : [])]);
     stopping = (async () => {
       if (!(await settlesWithin(all, o.shutdownTimeoutMs))) {
         logger.warn({ inFlight: inFlight.size, shutdownTimeoutMs: o.shutdownTimeoutMs }, "shutdown timeout: aborting in-flight jobs");
@@ -249,6 +279,11 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
         }
       }
       loops = [];
+      // The kernel batches published marks on a short timer; write them now, so a clean stop
+      // leaves no delivered row for another orchestrator's flush to deliver again.
+      await kernel.dispatch({ type: "outbox.flush", maxEvents: 0 }).catch((err: unknown) => {
+        logger.warn({ err: errorMessage(err) }, "could not write the last published marks; their rows are delivered again later");
+      });
       logger.info({ jobsProcessed: stats.jobsProcessed }, "host stopped");
     })().finally(() => {
       stopping = null;
@@ -259,6 +294,7 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
   return {
     start,
     stop,
+    claimSoon,
     getStats: () => ({
       workerId: o.workerId,
       ...stats,

@@ -94,7 +94,14 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
     if (!parsed.success) {
       throw new ValidationError("invalid job message", issuesFromZod(parsed.error));
     }
-    const m = parsed.data;
+    try {
+      return await executeJob(parsed.data);
+    } finally {
+      await markDelivered();
+    }
+  }
+
+  async function executeJob(m: z.infer<typeof jobMessageSchema>): Promise<JobResult> {
     const deliveryCount = m.deliveryCount ?? 1;
     try {
       const result = await kernel.dispatch({
@@ -131,6 +138,15 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
     if (!Number.isInteger(maxJobs) || maxJobs < 1)
       throw new ValidationError("invalid processAvailableJobs options", [{ path: "maxJobs", message: "must be an integer >= 1" }]);
     const out: ProcessJobsResult = { processed: 0, succeeded: 0, failed: 0 };
+    try {
+      await processJobs(maxJobs, out);
+    } finally {
+      if (out.processed > 0) await markDelivered();
+    }
+    return out;
+  }
+
+  async function processJobs(maxJobs: number, out: ProcessJobsResult): Promise<void> {
     for (let i = 0; i < maxJobs; i++) {
       const job: LeasedJob | null = await jobTransport.dequeue({ workerId: o.workerId, waitMs: 0 });
       if (!job) break;
@@ -153,12 +169,22 @@ export function createServerlessHost(config: ServerlessHostConfig): ServerlessHo
       if (d.kind === "completed" || d.kind === "suspended") out.succeeded++;
       else out.failed++;
     }
-    return out;
   }
 
   async function runMaintenanceTick(): Promise<MaintenanceTickResult> {
     const { result } = await runMaintenance(kernel, o, o.workerId, logger);
     return result;
+  }
+
+  /**
+   * The kernel batches published marks on a short timer, which a frozen or recycled function
+   * instance may never run: each invocation writes its marks before it returns, so a delivered
+   * row is not delivered again by a later flush.
+   */
+  async function markDelivered(): Promise<void> {
+    await kernel.dispatch({ type: "outbox.flush", maxEvents: 0 }).catch((err: unknown) => {
+      logger.warn({ err: errorMessage(err) }, "could not write published marks; their rows are delivered again later");
+    });
   }
 
   return { handleJob, processAvailableJobs, runMaintenanceTick };

@@ -18,6 +18,7 @@ import type { CommandResult, KernelCommand } from "./commands.js";
 import { createPluginRunner } from "./plugins-runtime.js";
 import type { KernelConfig } from "./types.js";
 import { OutboxMarks } from "./outbox-marks.js";
+import { EarlyWakes } from "./early-wakes.js";
 
 /** Resolved kernel options (every default applied). */
 export interface ResolvedOptions {
@@ -30,6 +31,7 @@ export interface ResolvedOptions {
   suspendedCheckLeaseMs: number;
   stuckThresholdMs: number;
   unstartedRunThresholdMs: number;
+  outboxMarkDelayMs: number;
 }
 
 /**
@@ -48,11 +50,14 @@ export interface KernelDeps {
   executor: ActivityExecutor;
   logger: Logger;
   onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  onRunCreated?: (workflowRunId: string) => void;
   options: ResolvedOptions;
   /** AbortControllers of stage executions running in this process, by run id. */
   inflight: Map<string, Set<AbortController>>;
   /** Fast-path deliveries waiting to be marked published (batched). */
   outboxMarks: OutboxMarks;
+  /** stage.wake calls that may have come before their stage was suspended. */
+  earlyWakes: EarlyWakes;
   newId(): string;
   /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
@@ -69,6 +74,7 @@ export const KERNEL_DEFAULTS = {
   suspendedCheckLeaseMs: 60_000,
   stuckThresholdMs: DEFAULT_STUCK_RUN_THRESHOLD_MS,
   unstartedRunThresholdMs: 10_000,
+  outboxMarkDelayMs: 50,
 } as const satisfies ResolvedOptions;
 
 const kernelOptionsSchema = z.object({
@@ -81,6 +87,7 @@ const kernelOptionsSchema = z.object({
   suspendedCheckLeaseMs: nonNegativeInt.default(KERNEL_DEFAULTS.suspendedCheckLeaseMs),
   stuckThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.stuckThresholdMs),
   unstartedRunThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.unstartedRunThresholdMs),
+  outboxMarkDelayMs: nonNegativeInt.default(KERNEL_DEFAULTS.outboxMarkDelayMs),
 });
 
 /** Applies defaults and validates options; throws ValidationError on nonsense or a misspelt option rather than misbehaving later. */
@@ -92,6 +99,7 @@ export function resolveOptions(config: KernelConfig): ResolvedOptions {
 
 export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"]): KernelDeps {
   const logger = config.logger ?? silentLogger;
+  const options = resolveOptions(config);
   const deps: KernelDeps = {
     persistence: config.persistence,
     blobStore: config.blobStore,
@@ -102,13 +110,15 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     registry: config.registry,
     executor: config.executor ?? createLocalExecutor(),
     logger,
-    options: resolveOptions(config),
+    options,
     inflight: new Map(),
-    outboxMarks: new OutboxMarks(config.persistence, config.clock, logger),
+    outboxMarks: new OutboxMarks(config.persistence, config.clock, logger, options.outboxMarkDelayMs),
+    earlyWakes: new EarlyWakes(),
     newId: () => randomUUID(),
     dispatch,
   };
   if (config.onRunCancelled) deps.onRunCancelled = config.onRunCancelled;
+  if (config.onRunCreated) deps.onRunCreated = config.onRunCreated;
   return deps;
 }
 

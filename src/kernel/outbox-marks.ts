@@ -8,8 +8,12 @@ const MAX_IDS_PER_STATEMENT = 1_000;
 /**
  * Marks fast-path deliveries published in batches: every command used to spend one UPDATE (and
  * one round trip) after its commit just to set `published_at` on its own rows. Ids queued here
- * are written together: one statement per event-loop turn, plus whatever queued while that
- * statement ran, so under load many commands share one UPDATE.
+ * wait `delayMs` (the kernel's `outboxMarkDelayMs`) and are then written together, plus whatever
+ * queued while that statement ran: a run's commands (create, claim, start, commit) share marks
+ * even on one lane, and under load hundreds of commands share one UPDATE. The delay only holds
+ * back the `published_at` stamp; the rows stay claimed by their writer (`outboxClaimMs`, 30 s by
+ * default) meanwhile, so no flusher touches them. Its timer is unref'd: it never keeps a process
+ * alive, and a host that stops cleanly drains the marks with its last `outbox.flush`.
  *
  * Nothing is lost when a mark never lands (crash, database blip): the rows stay claimed by their
  * writer until the claim expires, then `outbox.flush` delivers them again — the outbox is
@@ -25,6 +29,8 @@ export class OutboxMarks {
     private readonly persistence: Pick<Persistence, "markOutboxPublished">,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** How long a queued id waits for company; 0 writes on the next event-loop turn. */
+    private readonly delayMs = 0,
   ) {}
 
   /** Queues `ids` to be marked published soon; never throws, never waits. */
@@ -37,10 +43,12 @@ export class OutboxMarks {
   private schedule(): void {
     if (this.scheduled || this.running || this.pending.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const fire = () => {
       this.scheduled = false;
       void this.drain();
-    });
+    };
+    if (this.delayMs <= 0 || this.pending.length >= MAX_IDS_PER_STATEMENT) setImmediate(fire);
+    else setTimeout(fire, this.delayMs).unref();
   }
 
   /** Resolves once every id queued before the call is marked (or its marking failed and was logged). */

@@ -36,6 +36,12 @@ export interface KernelOptions {
    * yet, so this is far shorter than `stuckThresholdMs`. Default 10 s.
    */
   unstartedRunThresholdMs?: number;
+  /**
+   * How long the published marks of fast-path deliveries wait to be written together (one
+   * UPDATE for every delivery of the window). The rows stay claimed by their writer meanwhile, so
+   * the delay only postpones the `published_at` stamp. 0: the next event-loop turn. Default 50 ms.
+   */
+  outboxMarkDelayMs?: number;
 }
 
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
@@ -51,6 +57,12 @@ export interface KernelConfig {
   executor?: ActivityExecutor;
   /** Hooks fired on cancellation so in-flight remote activities can be interrupted. */
   onRunCancelled?: (workflowRunId: string) => Promise<void>;
+  /**
+   * Called after `run.create` committed a new PENDING run (not on a replayed key), so a host can
+   * claim it at once instead of at its next orchestration tick (NodeHost `claimSoon`). Must not
+   * throw; it is not awaited.
+   */
+  onRunCreated?: (workflowRunId: string) => void;
   plugins?: KernelPlugin[];
   /** Where the kernel reports failures it must not throw (fast-path outbox delivery, cancel hooks). Default silent. */
   logger?: Logger;

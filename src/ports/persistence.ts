@@ -142,6 +142,29 @@ export interface AnnotationFilter {
   stageId?: string;
 }
 
+/** Arguments of {@link PersistenceTx.startStageAttempt}. */
+export interface StartStageAttempt {
+  runId: string;
+  workflowId: string;
+  stageId: string;
+  attempt: number;
+  executionToken: string;
+  now: Date;
+  outbox: NewOutboxRow[];
+}
+
+/** Arguments of {@link PersistenceTx.commitStageAndRun}. */
+export interface CommitStageAndRun {
+  runId: string;
+  groupIndex: number;
+  stageId: string;
+  executionToken: string;
+  stagePatch: StagePatch;
+  runPatch: RunPatch;
+  now: Date;
+  outbox: NewOutboxRow[];
+}
+
 /** Outcome of acquiring an idempotency key: acquired, already completed with its result, or in progress. */
 export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; result: unknown } | { kind: "in_progress" };
 
@@ -159,10 +182,29 @@ export interface PersistenceTx {
    * exists (or a concurrent writer of it commits first) nothing is written and it returns false.
    */
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean>;
+  /**
+   * The usual start of a stage attempt as one atomic write (no transaction round trips): when
+   * run `runId` of `workflowId` is RUNNING and its stage `stageId` is PENDING at `attempt - 1`
+   * with `attempt` within its maxAttempts, sets the run's lastActivityAt, starts the stage
+   * (RUNNING at `attempt` under `executionToken`, startedAt `now`, error cleared), appends
+   * `outbox`, and returns both rows as written. Otherwise returns null and leaves the stage and
+   * the outbox untouched (the run's lastActivityAt may have moved; the caller takes its full path).
+   */
+  startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null>;
+  /**
+   * A stage's outcome and its run's resulting transition as one atomic write: when run `runId`
+   * is RUNNING at group `groupIndex` and stage `stageId` is RUNNING under `executionToken`,
+   * applies `stagePatch` to the stage and `runPatch` to the run (locking the run row first, as
+   * every run write does), appends `outbox`, and returns true. Otherwise writes nothing and
+   * returns false.
+   */
+  commitStageAndRun(o: CommitStageAndRun): Promise<boolean>;
   /** `forUpdate` locks the row until the transaction ends (no-op outside one). */
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null>;
   /** Applies `patch` (and bumps updatedAt to `now`) when `guard` holds; returns the new row or null. */
   updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null>;
+  /** Applies `patch` (and updatedAt `now`) to every run in `ids`, unguarded; returns how many it changed. */
+  updateRuns(ids: string[], patch: RunPatch, now: Date): Promise<number>;
   listRuns(filter: RunFilter): Promise<RunRecord[]>;
   countRunsByStatus(): Promise<Record<RunStatus, number>>;
   /**
@@ -177,6 +219,8 @@ export interface PersistenceTx {
   // --- stages
   /** Inserts the stage, or returns the existing row for (workflowRunId, stageId) unchanged. */
   upsertStage(stage: NewStage): Promise<StageRecord>;
+  /** {@link upsertStage} for many stages in one write: every row, inserted or stored before, in no particular order. */
+  upsertStages(stages: NewStage[]): Promise<StageRecord[]>;
   getStage(workflowRunId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null>;
   listStages(workflowRunId: string): Promise<StageRecord[]>;
   updateStage(workflowRunId: string, stageId: string, patch: StagePatch, now: Date, guard?: StageGuard): Promise<StageRecord | null>;

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type {
   AnnotationFilter,
+  CommitStageAndRun,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -14,6 +15,7 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  StartStageAttempt,
 } from "../ports/persistence.js";
 import type {
   AICallRecord,
@@ -112,11 +114,20 @@ export class InMemoryPersistence implements Persistence {
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
     return this.locked("createRunWithKey", () => this.direct.createRunWithKey(run, key, outbox));
   }
+  startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
+    return this.locked("startStageAttempt", () => this.direct.startStageAttempt(o));
+  }
+  commitStageAndRun(o: CommitStageAndRun): Promise<boolean> {
+    return this.locked("commitStageAndRun", () => this.direct.commitStageAndRun(o));
+  }
   getRun(id: string, opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return this.locked("getRun", () => this.direct.getRun(id, opts));
   }
   updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
     return this.locked("updateRun", () => this.direct.updateRun(id, patch, now, guard));
+  }
+  updateRuns(ids: string[], patch: RunPatch, now: Date): Promise<number> {
+    return this.locked("updateRuns", () => this.direct.updateRuns(ids, patch, now));
   }
   listRuns(filter: RunFilter): Promise<RunRecord[]> {
     return this.locked("listRuns", () => this.direct.listRuns(filter));
@@ -133,6 +144,9 @@ export class InMemoryPersistence implements Persistence {
 
   upsertStage(stage: NewStage): Promise<StageRecord> {
     return this.locked("upsertStage", () => this.direct.upsertStage(stage));
+  }
+  upsertStages(stages: NewStage[]): Promise<StageRecord[]> {
+    return this.locked("upsertStages", () => this.direct.upsertStages(stages));
   }
   getStage(runId: string, stageId: string, opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
     return this.locked("getStage", () => this.direct.getStage(runId, stageId, opts));

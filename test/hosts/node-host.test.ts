@@ -428,4 +428,19 @@ test("a misspelt option is refused rather than silently ignored", () => {
   }
 });
 
+test("claimSoon claims new runs at once, between ticks; calls during a claim coalesce; nothing once stopped", async () => {
+  const { host, kernel } = setup({ orchestrationIntervalMs: 3_600_000 });
+  await host.start();
+  await waitFor(() => kernel.of("run.claimPending").length === 1, 5_000, "the first tick's claim");
+  host.claimSoon();
+  host.claimSoon();
+  host.claimSoon();
+  await waitFor(() => kernel.of("run.claimPending").length >= 2, 5_000, "the claim asked for between ticks");
+  await host.stop();
+  const claims = kernel.of("run.claimPending").length;
+  assert.ok(claims <= 3, `three calls during one claim make at most one more claim (saw ${claims})`);
+  host.claimSoon();
+  assert.is(kernel.of("run.claimPending").length, claims, "a stopped host claims nothing");
+});
+
 test.run();

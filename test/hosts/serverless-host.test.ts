@@ -33,6 +33,8 @@ test("handleJob executes the job with its delivery facts and transitions the run
       delivery: { jobId: "r1:s:1", deliveryCount: 2, attempt: 1 },
     },
     { type: "run.transition", workflowRunId: "r1" },
+    // The kernel's batched published marks, written before the invocation returns.
+    { type: "outbox.flush", maxEvents: 0 },
   ]);
 });
 

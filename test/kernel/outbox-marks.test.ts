@@ -44,6 +44,19 @@ test("ids queued in one turn share one statement; ids queued while it runs share
   ]);
 });
 
+test("with a delay, ids queued on separate turns wait and share one statement; drain writes them at once", async () => {
+  const store = recorder();
+  // A delay no test outlives: only drain() can write these.
+  const marks = new OutboxMarks(store, new TestClock(), silentLogger, 3_600_000);
+  marks.add(["a"]);
+  await new Promise((r) => setImmediate(r));
+  marks.add(["b"]);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(store.calls, [], "nothing written before the delay ends");
+  await marks.drain();
+  assert.equal(store.calls, [["a", "b"]]);
+});
+
 test("a failed mark is logged, not thrown, and later ids are still marked", async () => {
   const calls: string[][] = [];
   const errors: string[] = [];

@@ -11,6 +11,7 @@ import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
 import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
 import { transitionLocked } from "./run-transition.js";
+import { commitInOneWrite, startInOneWrite } from "./job-fast-path.js";
 
 const GHOST: JobExecuteResult = { outcome: "failed", ghost: true };
 
@@ -43,31 +44,23 @@ async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
   };
   return withSpan(`stage ${claim.stageDef.id}`, claim.run.traceContext, attrs, async (span) => {
     const result = await runAttempt(deps, cmd, claim);
-    const res = await commitAttempt(deps, claim, result);
+    const res = (await commitInOneWrite(deps, claim, result)) ?? (await commitAttempt(deps, claim, result));
     span.setAttribute("jetflow.outcome", res.ghost ? "ghost" : res.outcome);
     if (result.outcome.kind === "failed") span.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome.error });
     return res;
   });
 }
 
-/** The optimistic claim met a stage past its attempts: roll it back and take the full path. */
-class ExhaustedOnFastPath extends Error {}
-
 /**
- * Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. A
- * delivery naming its attempt usually finds the stage PENDING one attempt behind: then the stage
- * is claimed by one guarded UPDATE instead of a locking read plus an update.
+ * Phase 1: lock run and stage, decide whether this delivery may run, start the attempt. The usual
+ * delivery (its attempt named, the stage PENDING one attempt behind) is claimed in one write;
+ * anything else takes the transaction.
  */
 async function claimAttempt(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult | { claim: Claim }> {
-  try {
-    return await claimIn(deps, cmd, true);
-  } catch (err) {
-    if (!(err instanceof ExhaustedOnFastPath)) throw err;
-    return await claimIn(deps, cmd, false);
-  }
+  return (await startInOneWrite(deps, cmd)) ?? (await claimIn(deps, cmd));
 }
 
-async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand, fast: boolean): Promise<JobExecuteResult | { claim: Claim }> {
+async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExecuteResult | { claim: Claim }> {
   const now = deps.clock.now();
   const batch = new OutboxBatch(deps, now);
   const out = await deps.persistence.transaction(async (tx): Promise<JobExecuteResult | { claim: Claim }> => {
@@ -94,29 +87,21 @@ async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand, fast: boolean):
     }
     const token = deps.newId();
     const started = { status: "RUNNING" as const, executionToken: token, startedAt: now, error: null };
-    let updated: StageRecord | null = null;
-    const d = cmd.delivery?.attempt;
-    if (fast && d !== undefined && Number.isInteger(d) && d >= 1) {
-      updated = await tx.updateStage(run.id, cmd.stageId, { ...started, attempt: d }, now, { status: ["PENDING"], attempt: d - 1 });
-      if (updated && updated.attempt > updated.maxAttempts) throw new ExhaustedOnFastPath();
+    const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
+    if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
+    if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
+    const next = stage.attempt + 1;
+    if (next > stage.maxAttempts) {
+      const error = `exhausted ${stage.maxAttempts} attempts`;
+      await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
+      await batch.write(tx);
+      return { outcome: "failed", error, attempt: stage.attempt };
     }
-    if (!updated) {
-      const stage = await tx.getStage(run.id, cmd.stageId, { forUpdate: true });
-      if (!stage || TERMINAL_STAGE_STATUSES.includes(stage.status) || stage.status === "SUSPENDED") return GHOST;
-      if (cmd.delivery && isStaleDelivery(stage.status, stage.attempt, cmd.delivery.attempt)) return GHOST;
-      const attempt = stage.attempt + 1;
-      if (attempt > stage.maxAttempts) {
-        const error = `exhausted ${stage.maxAttempts} attempts`;
-        await failStageAndRun(tx, run, stage.stageId, stage.error ? `${error}; last error: ${stage.error}` : error, now, batch);
-        await batch.write(tx);
-        return { outcome: "failed", error, attempt: stage.attempt };
-      }
-      updated = await tx.updateStage(run.id, stage.stageId, { ...started, attempt }, now, {
-        status: ["PENDING", "RUNNING"],
-        attempt: stage.attempt,
-      });
-      if (!updated) return GHOST;
-    }
+    const updated = await tx.updateStage(run.id, stage.stageId, { ...started, attempt: next }, now, {
+      status: ["PENDING", "RUNNING"],
+      attempt: stage.attempt,
+    });
+    if (!updated) return GHOST;
     const attempt = updated.attempt;
     batch.event(run, "stage:started", { attempt }, updated.stageId);
     await batch.write(tx);
@@ -179,8 +164,24 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     return { ...res, attempt, ...(transitioned ? { transitioned } : {}) };
   });
   await deliverFastPath(deps, batch);
-  if (out.outcome === "suspended" && out.nextPollAt) await hintPoll(deps, out.nextPollAt);
+  if (out.outcome === "suspended") {
+    if (deps.earlyWakes.take(claim.run.id, claim.stageDef.id)) wakeNow(deps, claim.run.id, claim.stageDef.id);
+    if (out.nextPollAt) await hintPoll(deps, out.nextPollAt);
+  }
   return out;
+}
+
+/**
+ * The stage's external work finished before its suspension committed (a fast remote worker):
+ * check it now rather than at its next poll. Not awaited, like any wake: the job is done.
+ */
+function wakeNow(deps: KernelDeps, workflowRunId: string, stageId: string): void {
+  deps.dispatch({ type: "stage.wake", workflowRunId, stageId }).catch((err: unknown) => {
+    deps.logger.warn(
+      { workflowRunId, stageId, err: errorMessage(err) },
+      "waking a stage woken before it suspended failed; its poll resumes it",
+    );
+  });
 }
 
 /** Tells a scheduling host when to poll; polling hosts ignore it, so a failure is only logged. */

@@ -69,6 +69,7 @@ async function create(
     fast.event({ id, workflowId }, "workflow:created", { input, priority });
     if (await deps.persistence.createRunWithKey(newRun, { command: "run.create", key: cmd.idempotencyKey, result }, fast.rows)) {
       await deliverFastPath(deps, fast);
+      deps.onRunCreated?.(id);
       return result;
     }
   }
@@ -87,5 +88,6 @@ async function create(
   });
   if (replay) return replay;
   await deliverFastPath(deps, batch);
+  deps.onRunCreated?.(id);
   return result;
 }

@@ -14,10 +14,13 @@ const WOKEN = new Date(0);
  * wake-up costs at most the stage's poll interval, which stays the fallback.
  */
 export async function stageWake(deps: KernelDeps, cmd: StageWakeCommand): Promise<StageWakeResult> {
+  // Noted first: a suspension committing while this update runs then wakes its stage itself.
+  deps.earlyWakes.note(cmd.workflowRunId, cmd.stageId);
   const woken = await deps.persistence.updateStage(cmd.workflowRunId, cmd.stageId, { nextPollAt: WOKEN }, deps.clock.now(), {
     status: ["SUSPENDED"],
   });
   if (!woken) return { woken: false, resumed: false };
+  deps.earlyWakes.forget(cmd.workflowRunId, cmd.stageId);
   const r = await deps.dispatch({ type: "stage.pollSuspended", maxChecks: 1 });
   return { woken: true, resumed: r.resumedRunIds.includes(cmd.workflowRunId) };
 }

@@ -1,5 +1,6 @@
 import type {
   AnnotationFilter,
+  CommitStageAndRun,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -12,6 +13,7 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  StartStageAttempt,
 } from "../../ports/persistence.js";
 import type {
   AICallRecord,
@@ -53,11 +55,42 @@ export class StateTx implements PersistenceTx {
     side.completeIdempotencyKey(s, key.command, key.key, key.result, run.now);
     return true;
   }
+  async startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
+    const s = this.s();
+    const run = rs.getRun(s, o.runId);
+    const stage = rs.getStage(s, o.runId, o.stageId);
+    if (!run || run.status !== "RUNNING" || run.workflowId !== o.workflowId) return null;
+    if (!stage || stage.status !== "PENDING" || stage.attempt !== o.attempt - 1 || o.attempt > stage.maxAttempts) return null;
+    const started = rs.updateStage(
+      s,
+      o.runId,
+      o.stageId,
+      { status: "RUNNING", attempt: o.attempt, executionToken: o.executionToken, startedAt: o.now, error: null },
+      o.now,
+    );
+    side.appendOutbox(s, o.outbox);
+    return { run: rs.updateRun(s, o.runId, { lastActivityAt: o.now }, o.now)!, stage: started! };
+  }
+  async commitStageAndRun(o: CommitStageAndRun): Promise<boolean> {
+    const s = this.s();
+    const run = rs.getRun(s, o.runId);
+    const stage = rs.getStage(s, o.runId, o.stageId);
+    if (!run || run.status !== "RUNNING" || run.currentGroupIndex !== o.groupIndex) return false;
+    if (!stage || stage.status !== "RUNNING" || stage.executionToken !== o.executionToken) return false;
+    rs.updateStage(s, o.runId, o.stageId, o.stagePatch, o.now);
+    rs.updateRun(s, o.runId, o.runPatch, o.now);
+    side.appendOutbox(s, o.outbox);
+    return true;
+  }
   async getRun(id: string, _opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
     return rs.getRun(this.s(), id);
   }
   async updateRun(id: string, patch: RunPatch, now: Date, guard?: RunGuard): Promise<RunRecord | null> {
     return rs.updateRun(this.s(), id, patch, now, guard);
+  }
+  async updateRuns(ids: string[], patch: RunPatch, now: Date): Promise<number> {
+    const s = this.s();
+    return [...new Set(ids)].filter((id) => rs.updateRun(s, id, patch, now) !== null).length;
   }
   async listRuns(filter: RunFilter): Promise<RunRecord[]> {
     return rs.listRuns(this.s(), filter);
@@ -74,6 +107,10 @@ export class StateTx implements PersistenceTx {
 
   async upsertStage(stage: NewStage): Promise<StageRecord> {
     return rs.upsertStage(this.s(), stage);
+  }
+  async upsertStages(stages: NewStage[]): Promise<StageRecord[]> {
+    const s = this.s();
+    return stages.map((st) => rs.upsertStage(s, st));
   }
   async getStage(runId: string, stageId: string, _opts?: { forUpdate?: boolean }): Promise<StageRecord | null> {
     return rs.getStage(this.s(), runId, stageId);
