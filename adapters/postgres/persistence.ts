@@ -18,6 +18,8 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../../src/ports/persistence.js";
 import type {
   AICallRecord,
@@ -30,6 +32,7 @@ import type {
   StageRecord,
 } from "../../src/ports/records.js";
 import * as rs from "./runs-stages.js";
+import * as ai from "./ai-calls.js";
 import * as side from "./side-tables.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
 import { type Tables, tables } from "./tables.js";
@@ -182,10 +185,13 @@ class PgTx implements PersistenceTx {
   }
 
   recordAICall(call: AICallRecord): Promise<void> {
-    return this.op((c) => side.recordAICall(c, call));
+    return this.op((c) => ai.recordAICall(c, call));
   }
   listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
-    return this.op((c) => side.listAICalls(c, topicPrefix));
+    return this.op((c) => ai.listAICalls(c, topicPrefix));
+  }
+  summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return this.op((c) => ai.summarizeAICalls(c, q));
   }
 }
 

@@ -14,6 +14,8 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../ports/persistence.js";
 import type {
   AICallRecord,
@@ -217,5 +219,8 @@ export class InMemoryPersistence implements Persistence {
   }
   listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
     return this.locked("listAICalls", () => this.direct.listAICalls(topicPrefix));
+  }
+  summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return this.locked("summarizeAICalls", () => this.direct.summarizeAICalls(q));
   }
 }

@@ -12,6 +12,8 @@ import type {
   RunPatch,
   StageGuard,
   StagePatch,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../../ports/persistence.js";
 import type {
   AICallRecord,
@@ -24,6 +26,7 @@ import type {
   StageRecord,
 } from "../../ports/records.js";
 import * as rs from "./runs-stages.js";
+import * as ai from "./ai-calls.js";
 import * as side from "./side-tables.js";
 import { type MemoryState, pairKey } from "./state.js";
 
@@ -154,9 +157,12 @@ export class StateTx implements PersistenceTx {
   }
 
   async recordAICall(call: AICallRecord): Promise<void> {
-    side.recordAICall(this.s(), call);
+    ai.recordAICall(this.s(), call);
   }
   async listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
-    return side.listAICalls(this.s(), topicPrefix);
+    return ai.listAICalls(this.s(), topicPrefix);
+  }
+  async summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return ai.summarizeAICalls(this.s(), q);
   }
 }
