@@ -38,7 +38,7 @@ export async function summarizeAICalls({ db, t }: Ctx, q: AICallSummaryQuery): P
     where true
     ${q.topicPrefix !== undefined ? db`and a.topic like ${likePrefix(q.topicPrefix)}` : db``}
     ${q.since ? db`and a.created_at >= ${q.since}` : db``}
-    group by 1 order by cost desc, key collate "C"`;
+    group by 1 order by cost desc, ${key} collate "C"`;
   return rows.map((r) => ({
     key: r.key as string,
     calls: r.calls as number,

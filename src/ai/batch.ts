@@ -62,7 +62,7 @@ export type AIBatchHandle = z.output<typeof AIBatchHandle>;
 /** A poll's answer: still running, or done with the results (recorded already). */
 export type AIBatchPoll =
   | { done: false; completed?: number; total?: number }
-  | { done: true; results: AIBatchResult[] }
+  | { done: true; results: AIBatchResult[]; error?: undefined }
   | { done: true; error: string; results?: undefined };
 
 /** `ai.batch` of the helper. */

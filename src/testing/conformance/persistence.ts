@@ -1,5 +1,6 @@
 import type { ConformanceCase } from "./case.js";
 import type { PersistenceUnderTest } from "./persistence-fixtures.js";
+import { persistenceAICallCases } from "./persistence-ai-calls.js";
 import { persistenceRecordCases } from "./persistence-records.js";
 import { persistenceRunCases } from "./persistence-runs.js";
 
@@ -9,5 +10,5 @@ import { persistenceRunCases } from "./persistence-runs.js";
  * and always calls `cleanup()`.
  */
 export function persistenceConformance(factory: () => Promise<PersistenceUnderTest>): ConformanceCase[] {
-  return [...persistenceRunCases(factory), ...persistenceRecordCases(factory)];
+  return [...persistenceRunCases(factory), ...persistenceRecordCases(factory), ...persistenceAICallCases(factory)];
 }
