@@ -1,7 +1,7 @@
 /**
  * The run detail page: status and facts, trace link, steering buttons, the stage timeline,
  * errors with the failing attempt, input/output/config, logs (level filter, live tail),
- * annotations and artifacts. The live section re-fetches itself when the live feed reports an
+ * annotations, artifacts and the run's AI cost. The live section re-fetches itself when the live feed reports an
  * event of this run (also after it ended: a re-run brings it back), and on a slow fallback poll
  * while it runs; the log tail polls while the run is live (log lines are not events).
  */
@@ -12,6 +12,7 @@ import type { ApiReply } from "../src/contract/api-messages.js";
 import type { ConsoleDeps } from "./deps.js";
 import { type Html, duration, errorBox, isTerminal, jsonBlock, layout, liveAttrs, statusBadge, when } from "./html.js";
 import { timeline } from "./timeline.js";
+import { aiCostSection } from "./ai-costs.js";
 
 type RunView = ApiReply<"runs.get">;
 const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
@@ -207,7 +208,7 @@ export function mountRunPage(app: Hono, deps: ConsoleDeps): void {
     const id = c.req.param("id");
     const level = Level.parse(c.req.query("level"));
     try {
-      const view = await load(id, LOG_LINES);
+      const [view, aiCost] = await Promise.all([load(id, LOG_LINES), aiCostSection(deps.client, id)]);
       const levelSelect = html`<select name="level" hx-get="/runs/${id}/logs" hx-target="#logs" hx-swap="outerHTML" id="log-level">
         ${LEVELS.map((l) => html`<option value="${l}" ${l === level ? "selected" : ""}>${l} and above</option>`)}
       </select>`;
@@ -233,7 +234,7 @@ export function mountRunPage(app: Hono, deps: ConsoleDeps): void {
         <h2>Annotations</h2>
         ${annotations(view)}
         <h2>Artifacts</h2>
-        ${artifacts(view)}`;
+        ${artifacts(view)} ${aiCost}`;
       return c.html(layout(`Run ${id}`, body, { active: "runs", liveEvents: `/events?run=${encodeURIComponent(id)}` }));
     } catch (err) {
       return c.html(

@@ -1,3 +1,4 @@
+import type { AICallSummaryQuery } from "../src/ports/persistence.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { hostname } from "node:os";
@@ -195,6 +196,7 @@ export async function startOrchestrator(
         ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
         runArtifacts: (runId: string) => persistence.listArtifacts(runId),
         deadLetters: (limit: number) => persistence.listDeadLetters(limit),
+        aiCosts: (q: AICallSummaryQuery) => persistence.summarizeAICalls(q),
         ...(remote.presigner
           ? { presignArtifact: (key: string, expiresInSec: number) => remote.presigner!.presignGet(key, { expiresInSec }) }
           : {}),

@@ -6,6 +6,7 @@
  * Uncaught errors are deliberately NOT caught here: they end the thread, and the main thread
  * fails the attempt with them.
  */
+import { workerAIRecorder } from "./ai-recorder.js";
 import { parentPort, workerData } from "node:worker_threads";
 import type { AnyStage, StageArtifacts, StageContext } from "../src/contract/stage-types.js";
 import { issuesFromZod } from "../src/contract/validation.js";
@@ -105,6 +106,7 @@ async function run(): Promise<unknown> {
     },
     heartbeatDetails: task.heartbeatDetails,
     artifacts,
+    ai: workerAIRecorder(task, (call) => post({ t: "ai", call })),
   };
   return stage.execute(ctx);
 }

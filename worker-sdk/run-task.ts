@@ -5,6 +5,8 @@
  * report (completed / failed / cancelled, durable before the ack) or release (retry, stop).
  */
 import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/contract/tasks.js";
+import type { ReportAICall } from "../src/contract/ai-calls.js";
+import { MAX_AI_CALLS, workerAIRecorder } from "./ai-recorder.js";
 import type { AnyStage, AnnotationInput, StageContext } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { createRemoteArtifacts } from "./artifacts.js";
@@ -97,6 +99,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
   );
   const logs: ReportLog[] = [];
   const annotations: ReportAnnotation[] = [];
+  const aiCalls: ReportAICall[] = [];
   const base = () => ({
     v: 1 as const,
     taskId: task.taskId,
@@ -106,6 +109,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     codeVersion: deps.codeVersion,
     logs: logs.slice(0, MAX_LOGS),
     annotations,
+    ...(aiCalls.length > 0 ? { aiCalls: aiCalls.slice(0, MAX_AI_CALLS) } : {}),
     reportedAt: new Date().toISOString(),
   });
 
@@ -116,7 +120,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
   hb.start();
   let end: { result: TaskResult; report?: ReportMessage; delayMs?: number };
   try {
-    end = await execute(deps, lease, controller.signal, hb, logs, annotations, base);
+    end = await execute(deps, lease, controller.signal, hb, { logs, annotations, aiCalls }, base);
   } catch (err) {
     end = failureEnd(deps, lease, err, controller.signal, base);
   } finally {
@@ -138,13 +142,19 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
 
 type Base = () => Omit<ReportMessage, "outcome">;
 
+/** What the attempt collects for its report. */
+interface Records {
+  logs: ReportLog[];
+  annotations: ReportAnnotation[];
+  aiCalls: ReportAICall[];
+}
+
 async function execute(
   deps: RunTaskDeps,
   lease: LeasedTask,
   signal: AbortSignal,
   hb: Heartbeater,
-  logs: ReportLog[],
-  annotations: ReportAnnotation[],
+  records: Records,
   base: Base,
 ): Promise<{ result: TaskResult; report: ReportMessage }> {
   const { task } = lease;
@@ -165,7 +175,7 @@ async function execute(
   }
   const input = validate(stage.schemas.input, task.input, "invalid task input");
   const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
-  const ctx = buildContext(deps, lease, stage, input, config, signal, hb, logs, annotations);
+  const ctx = buildContext(deps, lease, stage, input, config, signal, hb, records);
   const result = (
     deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)
   ) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
@@ -217,6 +227,7 @@ function threadTask(file: string, lease: LeasedTask): ThreadTask {
     config: task.config ?? {},
     workflowContext: task.workflowContext ?? null,
     heartbeatDetails: lease.heartbeatDetails,
+    ...(task.aiSpent ? { aiSpent: task.aiSpent } : {}),
   };
 }
 
@@ -245,8 +256,7 @@ function buildContext(
   config: unknown,
   signal: AbortSignal,
   hb: Heartbeater,
-  logs: ReportLog[],
-  annotations: ReportAnnotation[],
+  { logs, annotations, aiCalls }: Records,
 ): StageContext<unknown, unknown> {
   const { task } = lease;
   const access = workflowContextAccess(stage.id, task.workflowContext);
@@ -286,5 +296,10 @@ function buildContext(
     },
     heartbeatDetails: lease.heartbeatDetails,
     artifacts: createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger }),
+    ai: workerAIRecorder(task, (call) => {
+      if (aiCalls.length < MAX_AI_CALLS) aiCalls.push(call);
+      else if (aiCalls.length === MAX_AI_CALLS)
+        deps.logger.warn({ taskId: task.taskId }, `more than ${MAX_AI_CALLS} AI calls; the rest are not reported`);
+    }),
   };
 }

@@ -3,6 +3,7 @@
  * thread runs stage code, so its messages are untrusted input to the main thread and are parsed
  * with zod there; the main thread's messages are built here and trusted by the thread.
  */
+import { type AISpend, ReportAICall } from "../src/contract/ai-calls.js";
 import { z } from "zod";
 import type { LogLevel } from "../src/contract/stage-types.js";
 
@@ -57,6 +58,7 @@ export const FromThread = z.discriminatedUnion("t", [
   }),
   z.object({ t: z.literal("annotate"), args: z.array(z.unknown()).min(1).max(2) }),
   z.object({ t: z.literal("heartbeat"), details: z.unknown() }),
+  z.object({ t: z.literal("ai"), call: ReportAICall }),
   z.object({ t: z.literal("call"), id: z.number().int(), call: ArtifactCall }),
   z.object({ t: z.literal("done"), result: z.unknown() }),
   z.object({ t: z.literal("error"), error: SerializedError }),
@@ -82,6 +84,8 @@ export interface ThreadTask {
   config: unknown;
   workflowContext: Readonly<Record<string, unknown>> | null;
   heartbeatDetails: unknown;
+  /** The task's `aiSpent` (budgets of the AI helper). */
+  aiSpent?: AISpend;
 }
 
 export type { LogLevel };

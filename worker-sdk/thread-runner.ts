@@ -102,6 +102,9 @@ export async function runInThread(
           case "heartbeat":
             ctx.heartbeat(m.details);
             return;
+          case "ai":
+            ctx.ai?.record(m.call);
+            return;
           case "call":
             artifactCall(ctx, m.call).then(
               ({ value, transfer }) => send({ t: "reply", id: m.id, ok: true, value }, transfer),

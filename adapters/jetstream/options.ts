@@ -108,6 +108,7 @@ const apiService = z.object({
   runArtifacts: callback<(runId: string) => Promise<never[]>>().optional(),
   presignArtifact: callback<(key: string, expiresInSec: number) => Promise<never>>().optional(),
   deadLetters: callback<(limit: number) => Promise<never[]>>().optional(),
+  aiCosts: callback<(q: never) => Promise<never[]>>().optional(),
   logger,
 });
 

@@ -20,6 +20,8 @@ import type {
   StageGuard,
   StagePatch,
   StartStageAttempt,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../../src/ports/persistence.js";
 import type {
   AICallRecord,
@@ -32,6 +34,7 @@ import type {
   StageRecord,
 } from "../../src/ports/records.js";
 import * as rs from "./runs-stages.js";
+import * as ai from "./ai-calls.js";
 import * as side from "./side-tables.js";
 import * as sw from "./stage-writes.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
@@ -197,10 +200,13 @@ class PgTx implements PersistenceTx {
   }
 
   recordAICall(call: AICallRecord): Promise<void> {
-    return this.op((c) => side.recordAICall(c, call));
+    return this.op((c) => ai.recordAICall(c, call));
   }
   listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
-    return this.op((c) => side.listAICalls(c, topicPrefix));
+    return this.op((c) => ai.listAICalls(c, topicPrefix));
+  }
+  summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return this.op((c) => ai.summarizeAICalls(c, q));
   }
 }
 

@@ -179,7 +179,7 @@ export function toAICall(r: Row): AICallRecord {
     callType: r.call_type as string,
     inputTokens: r.input_tokens as number,
     outputTokens: r.output_tokens as number,
-    cost: Number(r.cost),
+    cost: r.cost === null || r.cost === undefined ? null : Number(r.cost),
     meta: jn<Record<string, unknown>>(r.meta),
     createdAt: d(r.created_at),
   };

@@ -1,11 +1,11 @@
 /**
- * Logs, artifacts, outbox, idempotency keys, annotations and AI calls on Postgres. Orderings use
+ * Logs, artifacts, outbox, idempotency keys and annotations on Postgres (AI calls: ai-calls.ts). Orderings use
  * a per-table identity `seq` as tie-breaker so rows with equal timestamps keep insertion order.
  */
 import type { AnnotationFilter, IdempotencyAcquire, NewAnnotation, NewLog, NewOutboxRow } from "../../src/ports/persistence.js";
-import type { AICallRecord, AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord } from "../../src/ports/records.js";
+import type { AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord } from "../../src/ports/records.js";
 import type { Ctx } from "./runs-stages.js";
-import { json, likePrefix, toAICall, toAnnotation, toArtifact, toLog, toOutbox } from "./rows.js";
+import { json, likePrefix, toAnnotation, toArtifact, toLog, toOutbox } from "./rows.js";
 
 const DEFAULT_LOG_LIMIT = 1_000;
 
@@ -224,15 +224,4 @@ export async function listAnnotations({ db, t }: Ctx, runId: string, f?: Annotat
     ${f?.stageId !== undefined ? db`and stage_id = ${f.stageId}` : db``}
     order by created_at, seq`;
   return rows.map(toAnnotation);
-}
-
-export async function recordAICall({ db, t }: Ctx, c: AICallRecord): Promise<void> {
-  await db`
-    insert into ${t.aiCalls} (id, topic, model, call_type, input_tokens, output_tokens, cost, meta, created_at)
-    values (${c.id}, ${c.topic}, ${c.model}, ${c.callType}, ${c.inputTokens}, ${c.outputTokens}, ${c.cost}, ${json(db, c.meta)}, ${c.createdAt})`;
-}
-
-export async function listAICalls({ db, t }: Ctx, topicPrefix: string): Promise<AICallRecord[]> {
-  const rows = await db`select * from ${t.aiCalls} where topic like ${likePrefix(topicPrefix)} order by created_at, seq`;
-  return rows.map(toAICall);
 }

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { register as registerConsole } from "./console.js";
+import { register as registerCosts } from "./costs.js";
 import { register as registerCreds } from "./creds.js";
 import { register as registerDev } from "./dev.js";
 import { register as registerMigrate } from "./migrate.js";
@@ -18,6 +19,7 @@ import { register as registerWorker } from "./worker.js";
 /** Registers all subcommands on the root `jetflow` program. */
 export function registerCommands(program: Command): void {
   registerConsole(program);
+  registerCosts(program);
   registerCreds(program);
   registerDev(program);
   registerMigrate(program);

@@ -7,6 +7,7 @@ import type { ApiReply } from "../../src/contract/api-messages.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions, readJsonArgument } from "../shared/parse-options.js";
 import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
+import { registerRunCosts } from "./costs.js";
 import type { RunEventMessage, WatchResult } from "../../adapters/jetstream/api/watch-run.js";
 
 const Output = z.object({ json: z.boolean().default(false) });
@@ -60,6 +61,7 @@ function describeEvent(e: RunEventMessage): string {
 /** `jetflow runs create|get|list|cancel|rerun|watch` over the NATS API. */
 export function register(program: Command): void {
   const runs = program.command("runs").description("submit, inspect, cancel and follow workflow runs");
+  registerRunCosts(runs);
 
   withConnectionFlags(
     runs

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { WorkerRecord } from "./fleet.js";
+import { CostsSummaryReply, CostsSummaryRequest, RunCostsReply, RunCostsRequest } from "./api-costs.js";
 import { ERROR_STATUS } from "./public-error.js";
 import { INT4_MAX, identifier, int4, storableJson, storableText } from "./storable.js";
 
@@ -33,6 +34,8 @@ export const API_ENDPOINTS = [
   "workers.list",
   "runs.artifact",
   "deadLetters.list",
+  "runs.costs",
+  "costs.summary",
 ] as const;
 /** Name of a submission API endpoint (`runs.create`, `runs.get`, ...). */
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
@@ -269,6 +272,8 @@ export const API_SCHEMAS = {
   "workers.list": { request: WorkersListRequest, reply: WorkersListReply },
   "runs.artifact": { request: RunArtifactRequest, reply: RunArtifactReply },
   "deadLetters.list": { request: DeadLettersListRequest, reply: DeadLettersListReply },
+  "runs.costs": { request: RunCostsRequest, reply: RunCostsReply },
+  "costs.summary": { request: CostsSummaryRequest, reply: CostsSummaryReply },
 } as const satisfies Record<ApiEndpoint, { request: z.ZodType; reply: z.ZodType }>;
 
 /** Request body of endpoint `E` (input side of its schema). */

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { AIRecorder } from "./ai-calls.js";
 
 /** Severity of a stage log line. */
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -87,6 +88,11 @@ export interface StageContext<TInput, TConfig, TCtx extends Record<string, unkno
   /** Details of the last heartbeat of a previous attempt, if any (remote activities). */
   heartbeatDetails: unknown | undefined;
   artifacts: StageArtifacts;
+  /**
+   * Records AI calls for cost tracking (see `createAIHelper` in `jetflow/ai`); set by the kernel
+   * and by the worker SDK, absent in hand-made contexts.
+   */
+  ai?: AIRecorder;
 }
 
 /** When an async-batch stage is checked again, and when it gives up. */
@@ -125,6 +131,8 @@ export interface CheckContext<TConfig> {
   log(level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void>;
   annotate: Annotate;
   signal: AbortSignal;
+  /** Records AI calls (a batch's results are paid when collected here); see `StageContext.ai`. */
+  ai?: AIRecorder;
 }
 
 /** How a stage runs: to completion, or suspended and polled. */

@@ -20,6 +20,7 @@ import { type ParseResult, ProtocolError } from "./protocol-error.js";
 import { parseJsonBody, zodToProtocolError } from "./job-message.js";
 import { toPublicError } from "./public-error.js";
 import { identifier, int4, storableJson, storableText } from "./storable.js";
+import { ReportAICall } from "./ai-calls.js";
 
 const isoDate = z.string().datetime({ offset: true });
 const id = identifier(512);
@@ -69,6 +70,11 @@ export const TaskMessage = z.object({
    * JetStream delivery count, so attempt numbers keep rising across messages. Absent = 0.
    */
   attemptBase: int4().min(0).optional(),
+  /**
+   * Known AI cost (USD) of the run and of this stage when the task was submitted: the worker's AI
+   * helper adds its own calls to it to enforce budgets. Absent: nothing known (counts as 0).
+   */
+  aiSpent: z.object({ run: z.number().min(0), stage: z.number().min(0) }).optional(),
   createdAt: isoDate,
 });
 /** A remote task as published on a queue's task stream. */
@@ -179,6 +185,8 @@ export const ReportMessage = z
     logs: z.array(ReportLog).max(10_000),
     annotations: z.array(ReportAnnotation).max(10_000).optional(),
     metrics: z.record(z.string(), z.number()).optional(),
+    /** AI calls of the attempt (see `jetflow/ai`); stored with the outcome, once, under ids the orchestrator derives. */
+    aiCalls: z.array(ReportAICall).max(10_000).optional(),
     reportedAt: isoDate,
   })
   .superRefine((r, ctx) => {

@@ -1,19 +1,29 @@
-import type { NewAnnotation, NewLog } from "../ports/persistence.js";
-import type { Actor, LogLevel } from "../ports/records.js";
+import type { NewAnnotation, NewLog, PersistenceTx } from "../ports/persistence.js";
+import type { AICallRecord, Actor, LogLevel } from "../ports/records.js";
+import { type AIRecorder, type AISpend, type ReportAICall, aiTopic, knownCost } from "../contract/ai-calls.js";
 import type { Annotate, AnnotationInput, TypedKey } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
 import { ValidationError } from "../contract/errors.js";
 
 const LEVELS: ReadonlySet<LogLevel> = new Set<LogLevel>(["DEBUG", "INFO", "WARN", "ERROR"]);
 
-/** Logs a stage writes; persisted with the attempt's outcome (success or failure). */
+/**
+ * Logs and AI calls a stage writes; persisted with the attempt's outcome (success or failure:
+ * what was logged is worth keeping, and a failed attempt's model calls were paid for too).
+ */
 export class LogBuffer {
   readonly logs: NewLog[] = [];
+  readonly aiCalls: AICallRecord[] = [];
+  /** `ctx.ai`: buffers calls into `aiCalls`. */
+  readonly ai: AIRecorder;
   constructor(
     private readonly deps: KernelDeps,
     private readonly runId: string,
     private readonly stageId: string | null,
-  ) {}
+  ) {
+    const topic = stageId === null ? `workflow.${runId}` : aiTopic(runId, stageId);
+    this.ai = { topic, record: (call, key) => this.recordAI(topic, call, key), spent: () => this.aiSpent(topic) };
+  }
 
   log = async (level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void> => {
     this.logs.push({
@@ -26,6 +36,39 @@ export class LogBuffer {
       createdAt: this.deps.clock.now(),
     });
   };
+
+  /** Writes the buffered logs and AI calls in `tx`; a keyed AI call already stored is skipped. */
+  async flush(tx: PersistenceTx): Promise<void> {
+    if (this.logs.length > 0) await tx.appendLogs(this.logs);
+    for (const c of this.aiCalls) await tx.recordAICall(c);
+  }
+
+  private recordAI(topic: string, c: ReportAICall, key: string | undefined): void {
+    const meta: Record<string, unknown> = { latencyMs: c.latencyMs, status: c.status };
+    if (c.provider !== undefined) meta.provider = c.provider;
+    if (c.error !== undefined) meta.error = c.error;
+    if (c.cachedInputTokens !== undefined) meta.cachedInputTokens = c.cachedInputTokens;
+    const at = new Date(c.at);
+    this.aiCalls.push({
+      // A keyed call gets a stable id, so recording it again (a replayed report) stores it once.
+      id: key === undefined ? this.deps.newId() : `${topic}#${key}`,
+      topic,
+      model: c.model,
+      callType: c.callType,
+      inputTokens: c.inputTokens,
+      outputTokens: c.outputTokens,
+      cost: c.cost,
+      meta,
+      createdAt: Number.isNaN(at.getTime()) ? this.deps.clock.now() : at,
+    });
+  }
+
+  private async aiSpent(topic: string): Promise<AISpend> {
+    const stored = await this.deps.persistence.listAICalls(`workflow.${this.runId}.`);
+    const ids = new Set(stored.map((c) => c.id));
+    const all = [...stored, ...this.aiCalls.filter((c) => !ids.has(c.id))];
+    return { run: knownCost(all), stage: knownCost(all.filter((c) => c.topic === topic)) };
+  }
 }
 
 function isTypedKey(v: unknown): v is TypedKey<unknown> {

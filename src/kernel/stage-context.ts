@@ -100,5 +100,6 @@ export function buildStageContext(deps: KernelDeps, p: ContextParts): StageConte
     },
     heartbeatDetails: undefined,
     artifacts: stageArtifacts(deps, p.runId, p.stage.id),
+    ai: p.logs.ai,
   };
 }

@@ -165,6 +165,33 @@ export interface CommitStageAndRun {
   outbox: NewOutboxRow[];
 }
 
+/** What `summarizeAICalls` groups AI calls by. */
+export type AICallGrouping = "workflow" | "model" | "stage" | "run";
+
+/** Filter and grouping of `summarizeAICalls`. */
+export interface AICallSummaryQuery {
+  by: AICallGrouping;
+  /** Only calls whose topic starts with this (`workflow.<runId>.` for one run). */
+  topicPrefix?: string;
+  /** Only calls made at or after this instant. */
+  since?: Date;
+}
+
+/** Totals of one group of AI calls. */
+export interface AICallSummaryRow {
+  /** The workflow id, model, stage id or run id of the group. */
+  key: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** USD, sum of the known costs. */
+  cost: number;
+  /** Calls whose model had no price: `cost` does not include them. */
+  unknownCostCalls: number;
+  /** Calls that failed (`meta.status = "error"`). */
+  errors: number;
+}
+
 /** Outcome of acquiring an idempotency key: acquired, already completed with its result, or in progress. */
 export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; result: unknown } | { kind: "in_progress" };
 
@@ -286,8 +313,14 @@ export interface PersistenceTx {
   listAnnotations(workflowRunId: string, filter?: AnnotationFilter): Promise<AnnotationRecord[]>;
 
   // --- AI call accounting
+  /** Stores one call; a call whose id is already stored is skipped (a replayed report records it once). */
   recordAICall(call: AICallRecord): Promise<void>;
   listAICalls(topicPrefix: string): Promise<AICallRecord[]>;
+  /**
+   * Totals per group, costliest first (then by key). Topics are `workflow.<runId>.stage.<stageId>`;
+   * grouping by workflow joins the run (calls of deleted runs group under `"(unknown)"`).
+   */
+  summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]>;
 }
 
 /** The persistence port: everything the kernel reads and writes, plus `transaction()`. */

@@ -133,7 +133,9 @@ export interface AICallRecord {
   callType: string;
   inputTokens: number;
   outputTokens: number;
-  cost: number;
+  /** USD; null when the model's price is unknown (never guessed). */
+  cost: number | null;
+  /** provider, latencyMs, status ("ok" | "error"), error, cachedInputTokens. */
   meta: Record<string, unknown> | null;
   createdAt: Date;
 }

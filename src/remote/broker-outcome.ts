@@ -26,6 +26,7 @@ export async function toOutcome(t: ActivityTaskRecord, blobStore: BlobStore | un
     attempt: t.attempt,
     logs: raw?.logs ?? [],
     annotations: raw?.annotations ?? [],
+    aiCalls: raw?.aiCalls ?? [],
     workerId: t.workerId,
   };
   if (raw?.metrics) out.metrics = raw.metrics;

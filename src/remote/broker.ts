@@ -4,6 +4,7 @@
  * a Clock and a TaskDispatcher. Transports call `handleHeartbeat`, `report` and `presign` with
  * raw message bodies; stages and executors use the `RemoteActivityClient` methods.
  */
+import type { AISpend } from "../contract/ai-calls.js";
 import type { ActivityReport, ActivityTaskRecord } from "../ports/activity-task-store.js";
 import type { Logger } from "../ports/logger.js";
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from "./broker-options.js";
@@ -65,8 +66,8 @@ export interface ReapResult {
  * and `jsonb`, so recording the report as sent would fail on every redelivery.
  */
 export function unstorableReport(msg: ReportMessage): string | null {
-  const { output, outputRef, error, logs, annotations, metrics } = msg;
-  const found = findUnstorable({ output, outputRef, error, logs, annotations, metrics });
+  const { output, outputRef, error, logs, annotations, metrics, aiCalls } = msg;
+  const found = findUnstorable({ output, outputRef, error, logs, annotations, metrics, aiCalls });
   if (!found) return null;
   return `report of attempt ${msg.attempt} refused: ${fieldName("", found.path)} ${found.reason}; the task fails without retry (the same value cannot be stored on any attempt)`;
 }
@@ -161,12 +162,12 @@ export class Broker implements RemoteActivityClient {
     if (record.status === "PENDING" || record.status === "LEASED") this.facts.remember(record);
     // Re-publish while the task is not terminal: a crash between create and publish must not
     // strand it, and the transport deduplicates by taskId.
-    if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext));
+    if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext, spec.aiSpent));
     return taskId;
   }
 
   /** The wire message of a stored task. @throws ProtocolError when the record cannot be expressed. */
-  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>): TaskMessage {
+  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>, aiSpent?: AISpend): TaskMessage {
     const body = {
       v: 1 as const,
       taskId: t.taskId,
@@ -186,6 +187,7 @@ export class Broker implements RemoteActivityClient {
       ...(t.traceContext ? { traceContext: t.traceContext } : {}),
       ...(t.capability ? { capability: t.capability } : {}),
       maxUploadBytes: t.maxUploadBytes ?? this.opts.maxUploadBytes,
+      ...(aiSpent ? { aiSpent } : {}),
       createdAt: t.createdAt.toISOString(),
     };
     const r = TaskMessage.safeParse(body);

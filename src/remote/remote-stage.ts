@@ -37,6 +37,12 @@ export interface RemoteStageOptions {
    * (5 GiB unless configured).
    */
   maxUploadBytes?: number;
+  /**
+   * Ship the run's known AI cost in the task, so AI budgets (`jetflow/ai`) on the worker count the
+   * calls of earlier stages and attempts; without it they count only the attempt's own calls.
+   * Costs one read of the run's AI calls per submit. Default false.
+   */
+  shipAISpend?: boolean;
 }
 
 /** State the suspended stage keeps (JSON). */
@@ -96,6 +102,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
         deadline: new Date(clock.now().getTime() + maxWaitMs),
         ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
         ...(opts.includeWorkflowContext ? { workflowContext: { ...ctx.workflowContext } } : {}),
+        ...(opts.shipAISpend && ctx.ai ? { aiSpent: await ctx.ai.spent() } : {}),
       });
       return {
         suspended: true,

@@ -4,6 +4,7 @@
  * `RemoteActivityClient` (the Broker, or a proxy to one).
  */
 import type { CancelNotice, TaskMessage, ReportLog, ReportAnnotation } from "../contract/tasks.js";
+import type { AISpend, ReportAICall } from "../contract/ai-calls.js";
 import type { TraceCarrier } from "../ports/records.js";
 
 /**
@@ -44,6 +45,8 @@ export interface SubmitSpec {
   /** Outputs of earlier stages, for stages that call ctx.require on the worker. */
   workflowContext?: Record<string, unknown>;
   traceContext?: TraceCarrier | null;
+  /** Known AI cost of the run and stage so far, for the worker's budget checks. */
+  aiSpent?: AISpend;
 }
 
 /** Status of a remote task as the executor sees it. */
@@ -60,6 +63,8 @@ export interface TaskOutcome {
   error?: string;
   logs: ReportLog[];
   annotations: ReportAnnotation[];
+  /** AI calls the attempt reported (see `jetflow/ai`). */
+  aiCalls: ReportAICall[];
   metrics?: Record<string, number>;
   workerId: string | null;
 }

@@ -16,6 +16,8 @@ import type {
   StageGuard,
   StagePatch,
   StartStageAttempt,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../ports/persistence.js";
 import type {
   AICallRecord,
@@ -231,5 +233,8 @@ export class InMemoryPersistence implements Persistence {
   }
   listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
     return this.locked("listAICalls", () => this.direct.listAICalls(topicPrefix));
+  }
+  summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return this.locked("summarizeAICalls", () => this.direct.summarizeAICalls(q));
   }
 }

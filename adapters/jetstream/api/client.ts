@@ -53,6 +53,10 @@ export interface JetflowClient {
   artifactUrl(request: ApiRequest<"runs.artifact">): Promise<ApiReply<"runs.artifact">>;
   /** Outbox rows that exhausted their publish retries. */
   deadLetters(request?: ApiRequest<"deadLetters.list">): Promise<ApiReply<"deadLetters.list">>;
+  /** A run's AI cost: total, per stage, per model. */
+  runCosts(request: ApiRequest<"runs.costs">): Promise<ApiReply<"runs.costs">>;
+  /** AI costs since an instant (default 7 days), grouped by workflow, model, stage or run. */
+  costs(request?: ApiRequest<"costs.summary">): Promise<ApiReply<"costs.summary">>;
 }
 
 /** Creates a typed client of the submission API (`jetflow.api.*` request/reply) on an open NATS connection; the caller closes the connection. */
@@ -109,6 +113,8 @@ export function createJetflowClient(nc: NatsConnection, options: JetflowClientOp
     listWorkers: (r) => call("workers.list", r ?? {}),
     artifactUrl: (r) => call("runs.artifact", r),
     deadLetters: (r) => call("deadLetters.list", r ?? {}),
+    runCosts: (r) => call("runs.costs", r),
+    costs: (r) => call("costs.summary", r ?? {}),
   };
 }
 

@@ -7,6 +7,8 @@ import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { ApiEndpoint, ApiReply } from "../../../src/contract/api-messages.js";
 import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import type { z } from "zod";
+import type { AICallSummaryQuery, AICallSummaryRow } from "../../../src/ports/persistence.js";
+import { totalOf } from "../../../src/contract/api-costs.js";
 import { annotationToJson, artifactToJson, deadLetterToJson, logToJson, runToJson, stageToJson, taskToJson } from "./serialize.js";
 
 type Parsed<E extends ApiEndpoint> = z.output<(typeof API_SCHEMAS)[E]["request"]>;
@@ -27,6 +29,15 @@ export interface HandlerDeps {
   presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
   /** Dead-lettered outbox rows (`deadLetters.list`); without it the endpoint answers an empty list. */
   deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
+  /** AI call totals (`runs.costs`, `costs.summary`): the persistence's `summarizeAICalls`. */
+  aiCosts?: (q: AICallSummaryQuery) => Promise<AICallSummaryRow[]>;
+}
+
+const WEEK_MS = 7 * 24 * 3_600_000;
+
+function needAICosts(deps: HandlerDeps): NonNullable<HandlerDeps["aiCosts"]> {
+  if (!deps.aiCosts) throw new JetflowError("UNAVAILABLE", "this orchestrator serves no AI cost data (no persistence wired to the API)");
+  return deps.aiCosts;
 }
 
 /** Records a steering action taken on behalf of `actor` as the run's `jetflow.action` annotation (who did what, when). */
@@ -128,6 +139,18 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     "deadLetters.list": async (req) => ({
       deadLetters: deps.deadLetters ? (await deps.deadLetters(req.limit)).map(deadLetterToJson) : [],
     }),
+    "runs.costs": async (req) => {
+      if (!(await kernel.runs.get(req.workflowRunId))) throw new RunNotFoundError(req.workflowRunId);
+      const aiCosts = needAICosts(deps);
+      const topicPrefix = `workflow.${req.workflowRunId}.`;
+      const [byStage, byModel] = await Promise.all([aiCosts({ by: "stage", topicPrefix }), aiCosts({ by: "model", topicPrefix })]);
+      return { workflowRunId: req.workflowRunId, total: totalOf(byStage), byStage, byModel };
+    },
+    "costs.summary": async (req) => {
+      const since = req.since ? new Date(req.since) : new Date(Date.now() - WEEK_MS);
+      const rows = await needAICosts(deps)({ by: req.by, since });
+      return { by: req.by, since: since.toISOString(), total: totalOf(rows), rows: rows.slice(0, req.limit) };
+    },
     "workers.list": async (req) => ({ workers: deps.workers ? await deps.workers(req) : [] }),
     stats: async () => {
       const empty = { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0 };

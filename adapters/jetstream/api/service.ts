@@ -1,3 +1,4 @@
+import type { AICallSummaryQuery, AICallSummaryRow } from "../../../src/ports/persistence.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
 import type { Service, ServiceMsg } from "@nats-io/services";
@@ -39,6 +40,8 @@ export interface ApiServiceOptions {
   presignArtifact?: (key: string, expiresInSec: number) => Promise<PresignedUrl>;
   /** Dead-lettered outbox rows, for `deadLetters.list`. */
   deadLetters?: (limit: number) => Promise<OutboxRecord[]>;
+  /** AI call totals, for `runs.costs` and `costs.summary` (without it they answer UNAVAILABLE). */
+  aiCosts?: (q: AICallSummaryQuery) => Promise<AICallSummaryRow[]>;
   logger?: Logger;
 }
 
@@ -80,6 +83,7 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
     ...(opts.runArtifacts ? { runArtifacts: opts.runArtifacts } : {}),
     ...(opts.presignArtifact ? { presignArtifact: opts.presignArtifact } : {}),
     ...(opts.deadLetters ? { deadLetters: opts.deadLetters } : {}),
+    ...(opts.aiCosts ? { aiCosts: opts.aiCosts } : {}),
   });
 
   for (const endpoint of API_ENDPOINTS) {

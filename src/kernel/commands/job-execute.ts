@@ -135,7 +135,7 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     const current = await tx.getRun(run.id, { forUpdate: true });
     const ghost = async (): Promise<JobExecuteResult> => {
       // The outcome is discarded, but what the attempt logged is still worth keeping.
-      if (result.logs.logs.length > 0) await tx.appendLogs(result.logs.logs);
+      await result.logs.flush(tx);
       return { ...GHOST, attempt };
     };
     if (!current || current.status !== "RUNNING") return ghost();
@@ -143,7 +143,7 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     const applied = await applyOutcome(deps, tx, claim, result, now, batch);
     if (applied === null) return ghost();
     const { res, stage } = applied;
-    await tx.appendLogs(result.logs.logs);
+    await result.logs.flush(tx);
     if (o.kind !== "failed") {
       // A failed attempt's annotations roll back with it; the others commit with the outcome.
       if (result.annotations.rows.length > 0) await tx.insertAnnotations(result.annotations.rows);

@@ -52,7 +52,7 @@ async function failSuspended(deps: KernelDeps, stage: StageRecord, error: string
   const batch = new OutboxBatch(deps, now);
   await deps.persistence.transaction(async (tx) => {
     const run = await tx.getRun(stage.workflowRunId, { forUpdate: true });
-    if (logs && logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    if (logs) await logs.flush(tx);
     if (!run || run.status !== "RUNNING") return;
     const current = await tx.getStage(stage.workflowRunId, stage.stageId, { forUpdate: true });
     if (!current || current.status !== "SUSPENDED") return;
@@ -96,6 +96,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
       log: logs.log,
       annotate: annotations.annotate,
       signal: new AbortController().signal,
+      ai: logs.ai,
     });
   } catch (err) {
     // A throwing check is treated as "not yet": external systems flake; maxWaitTime bounds it.
@@ -115,7 +116,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
   const batch = new OutboxBatch(deps, doneAt);
   const resumed = await deps.persistence.transaction(async (tx) => {
     const locked = await tx.getRun(run.id, { forUpdate: true });
-    if (logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    await logs.flush(tx);
     if (!locked || locked.status !== "RUNNING") return false;
     const s = await tx.updateStage(
       run.id,
@@ -147,7 +148,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
 async function reschedule(deps: KernelDeps, stage: StageRecord, inMs: number, logs: LogBuffer): Promise<CheckResult> {
   const now = deps.clock.now();
   await deps.persistence.transaction(async (tx) => {
-    if (logs.logs.length > 0) await tx.appendLogs(logs.logs);
+    await logs.flush(tx);
     await tx.updateStage(stage.workflowRunId, stage.stageId, { nextPollAt: new Date(now.getTime() + inMs) }, now, {
       status: ["SUSPENDED"],
     });

@@ -351,25 +351,5 @@ export function persistenceRecordCases(factory: () => Promise<PersistenceUnderTe
       );
       eq(await p.listRuns({ annotation: { key: "customer", value: "nobody" } }), []);
     },
-
-    "AI calls are listed by topic prefix": async ({ persistence: p }) => {
-      const call = (topic: string, ms: number) => ({
-        id: randomUUID(),
-        topic,
-        model: "m-1",
-        callType: "chat",
-        inputTokens: 10,
-        outputTokens: 5,
-        cost: 0.0125,
-        meta: { t: 0.2 },
-        createdAt: at(ms),
-      });
-      const c1 = call("workflow.r1.stage.a", 0);
-      const c2 = call("workflow.r1.stage.b", 1);
-      const c3 = call("workflow.r2.stage.a", 2);
-      for (const c of [c2, c3, c1]) await p.recordAICall(c);
-      eq(await p.listAICalls("workflow.r1."), [c1, c2]);
-      eq((await p.listAICalls("workflow.")).length, 3);
-    },
   });
 }

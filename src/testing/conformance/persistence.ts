@@ -1,6 +1,7 @@
 import type { ConformanceCase } from "./case.js";
 import type { PersistenceUnderTest } from "./persistence-fixtures.js";
 import { persistenceCompoundCases } from "./persistence-compound.js";
+import { persistenceAICallCases } from "./persistence-ai-calls.js";
 import { persistenceRecordCases } from "./persistence-records.js";
 import { persistenceRunCases } from "./persistence-runs.js";
 
@@ -10,5 +11,10 @@ import { persistenceRunCases } from "./persistence-runs.js";
  * and always calls `cleanup()`.
  */
 export function persistenceConformance(factory: () => Promise<PersistenceUnderTest>): ConformanceCase[] {
-  return [...persistenceRunCases(factory), ...persistenceCompoundCases(factory), ...persistenceRecordCases(factory)];
+  return [
+    ...persistenceRunCases(factory),
+    ...persistenceCompoundCases(factory),
+    ...persistenceRecordCases(factory),
+    ...persistenceAICallCases(factory),
+  ];
 }

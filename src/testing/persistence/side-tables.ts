@@ -1,9 +1,9 @@
 import type { AnnotationFilter, IdempotencyAcquire, NewAnnotation, NewLog, NewOutboxRow } from "../../ports/persistence.js";
-import type { AICallRecord, AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord } from "../../ports/records.js";
+import type { AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord } from "../../ports/records.js";
 import { deepCopy } from "../clone.js";
 import { type MemoryState, ms, pairKey } from "./state.js";
 
-// Logs, artifacts, outbox, idempotency keys, annotations and AI calls. Like runs-stages.ts,
+// Logs, artifacts, outbox, idempotency keys and annotations (AI calls: ai-calls.ts). Like runs-stages.ts,
 // each function is synchronous and therefore atomic.
 
 const DEFAULT_LOG_LIMIT = 1_000;
@@ -195,17 +195,6 @@ export function listAnnotations(s: MemoryState, runId: string, f?: AnnotationFil
     .filter((a) => f?.keyPrefix === undefined || a.key.startsWith(f.keyPrefix))
     .filter((a) => f?.actorId === undefined || a.actor.id === f.actorId)
     .filter((a) => f?.stageId === undefined || a.stageId === f.stageId)
-    .sort(byCreatedAt)
-    .map(deepCopy);
-}
-
-export function recordAICall(s: MemoryState, c: AICallRecord): void {
-  s.aiCalls.push(deepCopy(c));
-}
-
-export function listAICalls(s: MemoryState, topicPrefix: string): AICallRecord[] {
-  return s.aiCalls
-    .filter((c) => c.topic.startsWith(topicPrefix))
     .sort(byCreatedAt)
     .map(deepCopy);
 }

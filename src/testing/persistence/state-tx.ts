@@ -14,6 +14,8 @@ import type {
   StageGuard,
   StagePatch,
   StartStageAttempt,
+  AICallSummaryQuery,
+  AICallSummaryRow,
 } from "../../ports/persistence.js";
 import type {
   AICallRecord,
@@ -26,6 +28,7 @@ import type {
   StageRecord,
 } from "../../ports/records.js";
 import * as rs from "./runs-stages.js";
+import * as ai from "./ai-calls.js";
 import * as side from "./side-tables.js";
 import { type MemoryState, pairKey } from "./state.js";
 
@@ -191,9 +194,12 @@ export class StateTx implements PersistenceTx {
   }
 
   async recordAICall(call: AICallRecord): Promise<void> {
-    side.recordAICall(this.s(), call);
+    ai.recordAICall(this.s(), call);
   }
   async listAICalls(topicPrefix: string): Promise<AICallRecord[]> {
-    return side.listAICalls(this.s(), topicPrefix);
+    return ai.listAICalls(this.s(), topicPrefix);
+  }
+  async summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
+    return ai.summarizeAICalls(this.s(), q);
   }
 }
