@@ -162,8 +162,11 @@ export function createNatsWorkerTransport(
     const asked = nc
       .request(src.nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: wait, noMux: true })
       .catch((err: unknown) => {
-        if (all.multiple && !nc.isClosed()) return "silent" as const;
-        throw err;
+        if (!all.multiple || nc.isClosed()) throw err;
+        // A denied pull (its credential lacks this label set) is skipped like a missing consumer, but said.
+        if (/permissions violation/i.test(String(err)))
+          logger.warn({ consumer: src.consumer, err: String(err) }, "this worker's credential may not pull a label set its labels satisfy");
+        return "silent" as const;
       });
     const r = await Promise.race([asked, closed]);
     if (r === "closed") throw new NatsTransportError("UNAVAILABLE", "connection closed during the pull");
