@@ -83,6 +83,11 @@ function toTask(r: Row): ActivityTaskRecord {
   };
 }
 
+/** Neither per-attempt timer of the current attempt has fired at `now` (true for tasks without timers). */
+const timersRunning = (db: Db, now: Date) =>
+  db`coalesce(${timerEnd(db, db`attempt_started_at`, "startToCloseMs")} > ${now}, true)
+    and coalesce(${timerEnd(db, db`progress_at`, "heartbeatTimeoutMs")} > ${now}, true)`;
+
 /** `<started> + <timeouts.key> ms` in SQL (null when the timer is not set; least() skips nulls). */
 const timerEnd = (db: Db, started: postgres.PendingQuery<postgres.Row[]>, key: "startToCloseMs" | "heartbeatTimeoutMs") =>
   db`(${started} + (timeouts->>${key})::bigint * interval '1 millisecond')`;
@@ -193,8 +198,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
         lease_deadline = least(${b.leaseDeadline}::timestamptz, ${timerEnd(db, db`attempt_started_at`, "startToCloseMs")},
           ${timerEnd(db, progress ? db`${b.now}::timestamptz` : db`progress_at`, "heartbeatTimeoutMs")})
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}
-        and coalesce(${timerEnd(db, db`attempt_started_at`, "startToCloseMs")} > ${b.now}, true)
-        and coalesce(${timerEnd(db, db`progress_at`, "heartbeatTimeoutMs")} > ${b.now}, true)
+        and ${timersRunning(db, b.now)}
       returning task_id`,
     );
     if (rows.length > 0) return { accepted: true, cancelled: false };
@@ -215,6 +219,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       update ${t.activityTasks} set status = ${STATUS_OF[r.outcome]}, outcome = ${r.outcome}, output = ${json(sql, r.output)},
         error = ${r.error ?? null}, report = ${json(sql, r.raw)}, reported_at = ${now}, updated_at = ${now}
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${r.attempt} and lease_token = ${r.leaseToken}
+        and ${timersRunning(db, now)}
       returning *`,
     );
     if (rows[0]) return { accepted: true, task: toTask(rows[0]) };

@@ -168,7 +168,10 @@ export interface ActivityTaskStore {
     taskId: string,
     beat: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
   ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }>;
-  /** Sets the single terminal outcome; later or stale reports are refused with a reason. */
+  /**
+   * Sets the single terminal outcome; later or stale reports are refused with a reason. A report of
+   * an attempt whose startToClose or heartbeat timer fired is stale (it lost its lease).
+   */
   recordReport(taskId: string, report: ActivityReport, now: Date): Promise<ReportVerdict>;
   /** Marks every non-terminal task of the run CANCELLED; returns their ids. */
   cancelTasksForRun(workflowRunId: string, now: Date): Promise<string[]>;

@@ -147,6 +147,8 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     if (t.status === "CANCELLED") return refuse("run_cancelled");
     if (isTerminal(t)) return refuse("already_terminal");
     if (t.status !== "LEASED" || t.attempt !== r.attempt || t.leaseToken !== r.leaseToken) return refuse("stale_attempt");
+    // An attempt whose timer fired lost its lease: its report is as stale as a superseded one's.
+    if (firedTimeout(t, now)) return refuse("stale_attempt");
     t.status = STATUS_OF[r.outcome];
     t.outcome = r.outcome;
     t.output = deepCopy(r.output ?? null);

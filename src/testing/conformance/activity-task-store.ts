@@ -282,6 +282,8 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       eq(await beat(5_000, { p: 1 }), { accepted: true, cancelled: false });
       eq((await s.getTask(taskId))?.leaseDeadline, at(11_000), "the beat cannot extend past startToClose");
       eq(await beat(11_000), { accepted: false, cancelled: false, timedOut: "startToClose" });
+      const late = await s.recordReport(taskId, report(1, "t1"), at(11_000));
+      eq(late.accepted ? "accepted" : late.reason, "stale_attempt", "its report comes too late");
       eq(
         (await s.findExpired(at(12_000), 10)).map((t) => t.taskId),
         [taskId],
