@@ -67,8 +67,8 @@ export interface NatsWorkerTransportOptions {
   /** With several label-set consumers, the longest pull on one before trying the next. Default 250 ms. */
   labelPollSliceMs?: number;
   /**
-   * With several label-set consumers, how long past a pull's expiry an unanswered pull waits before
-   * its consumer is taken to be missing (skipped 5 s, doubling to 60 s). Default 2000 ms.
+   * With several label-set consumers, how long past a pull's expiry an unanswered pull of a consumer that never
+   * answered waits before it is taken to be missing (skipped 5 s, doubling to 60 s). Default 2000 ms.
    */
   silentAfterMs?: number;
   logger?: WorkerLogger;
@@ -158,7 +158,9 @@ export function createNatsWorkerTransport(
     if (nc.isClosed()) throw new NatsTransportError("UNAVAILABLE", "connection closed");
     // A noMux request in flight when the connection closes never settles: race it with closed().
     const closed = nc.closed().then(() => "closed" as const);
-    const wait = all.multiple ? waitMs + silentAfterMs : waitMs + timeout;
+    // Only a consumer never heard from gets the short bound: a pull that outlives its bound loses
+    // whatever the server delivers later (until AckWait redelivers it as the next attempt).
+    const wait = all.multiple && !all.known(src) ? waitMs + silentAfterMs : waitMs + timeout;
     const asked = nc
       .request(src.nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: wait, noMux: true })
       .catch((err: unknown) => {
@@ -363,7 +365,7 @@ export function createNatsWorkerTransport(
     for (const src of all.round()) {
       if (got.length >= max) break;
       try {
-        got.push(...(await pullReady(nc, src.nextSubject, max - got.length, all.multiple ? silentAfterMs : timeout)));
+        got.push(...(await pullReady(nc, src.nextSubject, max - got.length, all.multiple && !all.known(src) ? silentAfterMs : timeout)));
         all.answered(src);
       } catch (err) {
         if (all.multiple && err instanceof ReadyPullError && err.silent) {

@@ -28,6 +28,8 @@ interface State {
   skipUntil: number;
   /** Current skip after a missing answer; doubles each time, reset by an answer. */
   backoffMs: number;
+  /** It answered a pull once: its consumer exists, so a slow answer is load, not absence. */
+  answered: boolean;
 }
 
 const FIRST_SKIP_MS = 5_000;
@@ -51,7 +53,7 @@ export class TaskSources {
       const consumer = taskConsumerName(queue, codeVersion, s);
       byName.set(consumer, { labels: s, consumer, nextSubject: `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}` });
     }
-    this.states = [...byName.values()].map((source) => ({ source, skipUntil: 0, backoffMs: FIRST_SKIP_MS }));
+    this.states = [...byName.values()].map((source) => ({ source, skipUntil: 0, backoffMs: FIRST_SKIP_MS, answered: false }));
   }
 
   /** More than one consumer: pulls are sliced and a silent one is skipped rather than an error. */
@@ -96,6 +98,12 @@ export class TaskSources {
     const s = this.state(source);
     s.skipUntil = 0;
     s.backoffMs = FIRST_SKIP_MS;
+    s.answered = true;
+  }
+
+  /** Whether `source` has answered a pull before (then the patient bound applies to its pulls). */
+  known(source: TaskSource): boolean {
+    return this.state(source).answered;
   }
 
   /** The source did not answer a pull: skip it for a while (its label set has no consumer yet). */
