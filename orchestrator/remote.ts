@@ -1,7 +1,8 @@
 /**
  * The orchestrator process's side of remote activities (config section `remote`): one broker
  * per queue on the Postgres activity task store, presigning with the orchestrator's `s3`
- * credentials, the JetStream task dispatcher, one durable task consumer per (queue, version),
+ * credentials, the JetStream task dispatcher, one durable task consumer per (queue, version) and
+ * one per required label set (created by the dispatcher with the set's first task),
  * the heartbeat/presign responders, one report consumer per queue, and a reaper loop.
  *
  * Built in two steps because workflow modules need the brokers before NATS is connected:
@@ -178,7 +179,14 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
     store,
     presigner,
     async start(nc, topology) {
-      const dispatcher = createJetStreamTaskDispatcher(nc, { topology });
+      const consumerSettings = (queue: string, codeVersion: string) => {
+        const q = remote.queues.find((c) => c.queue === queue && c.codeVersion === codeVersion);
+        return q
+          ? { leaseMs: q.leaseMs ?? remote.leaseMs, maxDeliver: q.maxDeliver, maxAckPending: q.maxAckPending ?? remote.maxAckPending }
+          : undefined;
+      };
+      // Each required label set gets its own consumer, created with the first task that needs it.
+      const dispatcher = createJetStreamTaskDispatcher(nc, { topology, labelledConsumers: consumerSettings });
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);
       const jsm = await jetstreamManager(nc);
       for (const q of remote.queues) {
@@ -186,9 +194,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
           topology,
           queue: q.queue,
           codeVersion: q.codeVersion,
-          leaseMs: q.leaseMs ?? remote.leaseMs,
-          maxDeliver: q.maxDeliver,
-          maxAckPending: q.maxAckPending ?? remote.maxAckPending,
+          ...consumerSettings(q.queue, q.codeVersion)!,
         });
       }
       for (const [queue, broker] of brokers) {

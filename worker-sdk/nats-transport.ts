@@ -4,7 +4,7 @@
  *
  * | call      | wire                                                                              |
  * | --------- | --------------------------------------------------------------------------------- |
- * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>` (noMux, bounded); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
+ * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>[~~<labelKey>]` (noMux, bounded; round-robin over the consumers of the label sets the worker's labels satisfy, task-sources.ts); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
  * | nextBatch | one `{batch: max, no_wait}` pull of what is ready (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
  * | heartbeat | `+WPI` on the ack subject (AckWait restarts); a heartbeat request/reply only with new details or when the broker last extended the lease half a lease ago |
  * | cancel    | core subscription to `<p>.cancel.<queue>`: a notice naming a held task aborts it |
@@ -36,7 +36,10 @@ import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
 import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
-import { pullReady } from "./ready-pull.js";
+import { ReadyPullError, pullReady } from "./ready-pull.js";
+import { TaskSources, type TaskSource } from "./task-sources.js";
+import { taskConsumerName } from "../src/contract/label-routing.js";
+import { abortableDelay } from "../src/contract/abortable-delay.js";
 import { CancelNotices } from "./cancel-notices.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 
@@ -50,8 +53,24 @@ export interface NatsWorkerTransportOptions {
   requestTimeoutMs?: number;
   /** Longest single pull (a long `waitMs` is split into pulls of this length). Default 5000 ms. */
   maxPullMs?: number;
-  /** Redelivery delay for a task whose requiredLabels this worker lacks (costs one delivery). Default 1000 ms. */
+  /**
+   * Redelivery delay for a task whose requiredLabels this worker lacks (costs one delivery). Label
+   * sets have their own subjects, so this only happens to a labelled task published on the
+   * unlabelled subject (by an orchestrator older than label subjects). Default 1000 ms.
+   */
   labelMismatchDelayMs?: number;
+  /**
+   * The required label sets this worker pulls (besides unlabelled tasks); each must be satisfied by
+   * its labels. Default: every subset of its labels (at most 64, i.e. 6 labels).
+   */
+  labelSets?: Record<string, string>[];
+  /** With several label-set consumers, the longest pull on one before trying the next. Default 250 ms. */
+  labelPollSliceMs?: number;
+  /**
+   * With several label-set consumers, how long past a pull's expiry an unanswered pull of a consumer that never
+   * answered waits before it is taken to be missing (skipped 5 s, doubling to 60 s). Default 2000 ms.
+   */
+  silentAfterMs?: number;
   logger?: WorkerLogger;
 }
 
@@ -89,13 +108,21 @@ export function createNatsWorkerTransport(
 ): WorkerTransport & { readonly consumer: string } {
   const topology = opts.topology ?? createTopology();
   const q = encodeToken(opts.queue, "queue");
-  const consumer = `tasks-${q}~~${encodeToken(opts.codeVersion, "codeVersion")}`;
-  const nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}`;
+  const consumer = taskConsumerName(opts.queue, opts.codeVersion);
   const heartbeatSubject = `${topology.prefix}.broker.${q}.heartbeat`;
   const presignSubject = `${topology.prefix}.broker.${q}.presign`;
   const timeout = opts.requestTimeoutMs ?? 5_000;
   const maxPullMs = opts.maxPullMs ?? 5_000;
   const labelDelay = opts.labelMismatchDelayMs ?? 1_000;
+  const sliceMs = opts.labelPollSliceMs ?? 250;
+  const silentAfterMs = opts.silentAfterMs ?? 2_000;
+  /** The consumers this worker pulls from, built from its labels at the first pull. */
+  let sources: { key: string; value: TaskSources } | undefined;
+  const sourcesFor = (labels: Record<string, string>): TaskSources => {
+    const key = JSON.stringify(Object.entries(labels).sort());
+    if (sources?.key !== key) sources = { key, value: new TaskSources(topology, opts.queue, opts.codeVersion, labels, opts.labelSets) };
+    return sources.value;
+  };
   const logger = opts.logger ?? silentWorkerLogger;
   const js = jetstream(nc);
   /** Deliveries this transport holds, by lease token. */
@@ -124,29 +151,48 @@ export function createNatsWorkerTransport(
   const nak = (reply: string, delayMs: number) => send(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK");
   const term = (reply: string) => send(reply, "+TERM");
 
-  /** One bounded raw pull; null when nothing arrived. @throws NatsTransportError on a refused pull. */
-  async function pull(waitMs: number): Promise<Msg | null> {
+  /**
+   * One bounded raw pull from `src`; null when nothing arrived. With several sources, a pull left
+   * unanswered marks its consumer missing (null) instead of failing.
+   * @throws NatsTransportError on a refused pull.
+   */
+  async function pull(src: TaskSource, all: TaskSources, waitMs: number): Promise<Msg | null> {
     if (nc.isClosed()) throw new NatsTransportError("UNAVAILABLE", "connection closed");
     // A noMux request in flight when the connection closes never settles: race it with closed().
     const closed = nc.closed().then(() => "closed" as const);
-    const r = await Promise.race([
-      nc.request(nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: waitMs + timeout, noMux: true }),
-      closed,
-    ]);
+    // Only a consumer never heard from gets the short bound: a pull that outlives its bound loses
+    // whatever the server delivers later (until AckWait redelivers it as the next attempt).
+    const wait = all.multiple && !all.known(src) ? waitMs + silentAfterMs : waitMs + timeout;
+    const asked = nc
+      .request(src.nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: wait, noMux: true })
+      .catch((err: unknown) => {
+        if (!all.multiple || nc.isClosed()) throw err;
+        // A denied pull (its credential lacks this label set) is skipped like a missing consumer, but said.
+        if (/permissions violation/i.test(String(err)))
+          logger.warn({ consumer: src.consumer, err: String(err) }, "this worker's credential may not pull a label set its labels satisfy");
+        return "silent" as const;
+      });
+    const r = await Promise.race([asked, closed]);
     if (r === "closed") throw new NatsTransportError("UNAVAILABLE", "connection closed during the pull");
+    if (r === "silent") {
+      all.silent(src);
+      logger.debug({ consumer: src.consumer }, "no answer from a label-set consumer (none created yet); skipping it for a while");
+      return null;
+    }
+    all.answered(src);
     const m = r;
     const code = m.headers?.code ?? 0;
     if (code === 404 || code === 408) return null;
     if (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")) return null;
     if (code !== 0)
-      throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
+      throw new NatsTransportError("UNAVAILABLE", `pull from ${src.consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
     return m;
   }
 
   /** Pull racing `signal`; a message that arrives after the abort is given back at once. */
-  async function pullOrAbort(waitMs: number, signal: AbortSignal): Promise<Msg | null> {
+  async function pullOrAbort(src: TaskSource, all: TaskSources, waitMs: number, signal: AbortSignal): Promise<Msg | null> {
     if (signal.aborted) return null;
-    const p = pull(waitMs);
+    const p = pull(src, all, waitMs);
     let onAbort!: () => void;
     const aborted = new Promise<"aborted">((r) => {
       onAbort = () => r("aborted");
@@ -317,6 +363,32 @@ export function createNatsWorkerTransport(
     drop(l.leaseToken);
   }
 
+  /**
+   * What the consumers have ready, up to `max` messages, one no-wait pull per consumer in turn.
+   * @throws NatsTransportError when a pull failed and nothing was pulled.
+   */
+  async function readyTasks(all: TaskSources, max: number): Promise<Msg[]> {
+    const got: Msg[] = [];
+    for (const src of all.round()) {
+      if (got.length >= max) break;
+      try {
+        got.push(...(await pullReady(nc, src.nextSubject, max - got.length, all.multiple && !all.known(src) ? silentAfterMs : timeout)));
+        all.answered(src);
+      } catch (err) {
+        if (all.multiple && err instanceof ReadyPullError && err.silent) {
+          all.silent(src);
+          continue;
+        }
+        if (got.length > 0) {
+          logger.warn({ consumer: src.consumer, err: String(err) }, "a ready-pull failed; leasing what the others brought");
+          break;
+        }
+        throw new NatsTransportError("UNAVAILABLE", `pull from ${src.consumer} failed: ${(err as Error).message}`);
+      }
+    }
+    return got;
+  }
+
   const transport: WorkerTransport & { readonly consumer: string } = {
     consumer,
     async next(queue, o) {
@@ -327,12 +399,21 @@ export function createNatsWorkerTransport(
         );
       }
       const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
+      const all = sourcesFor(o.labels);
       const deadline = Date.now() + Math.max(0, o.waitMs);
       while (!signal.aborted) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) return null;
+        const src = all.pick();
+        if (!src) {
+          // Every label-set consumer is missing for now: wait for the first recheck, within the bound.
+          await abortableDelay(Math.min(remaining, Math.max(1, all.msUntilReady())), signal);
+          continue;
+        }
+        // Several consumers: short pulls in turn, so a task on any of them waits at most a slice per other consumer.
+        const slice = Math.min(remaining, maxPullMs, all.multiple ? sliceMs : maxPullMs);
         const pulledAt = performance.now();
-        const m = await pullOrAbort(Math.max(1, Math.min(remaining, maxPullMs)), signal);
+        const m = await pullOrAbort(src, all, Math.max(1, slice), signal);
         if (!m) continue;
         const leased = await lease(m, o, pulledAt);
         if (leased) return leased;
@@ -348,12 +429,7 @@ export function createNatsWorkerTransport(
       const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
       if (signal.aborted) return [];
       const pulledAt = performance.now();
-      let ready: Msg[];
-      try {
-        ready = await pullReady(nc, nextSubject, max, timeout);
-      } catch (err) {
-        throw new NatsTransportError("UNAVAILABLE", `pull from ${consumer} failed: ${(err as Error).message}`);
-      }
+      const ready = await readyTasks(sourcesFor(o.labels), max);
       if (signal.aborted) {
         await Promise.all(ready.map((m) => nak(m.reply!, 0)));
         return [];

@@ -9,6 +9,13 @@ import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-n
 /** Why a ready-pull ended without its messages (closed connection, refused pull, no answer in time). */
 export class ReadyPullError extends Error {
   override name = "ReadyPullError";
+  /** The server did not answer at all (on nats-server 2.9: the consumer does not exist). */
+  constructor(
+    message: string,
+    readonly silent = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -45,7 +52,10 @@ export function pullReady(nc: NatsConnection, nextSubject: string, max: number, 
         finish(new ReadyPullError(`pull answered ${code} ${m.headers?.description ?? ""}`.trim()));
       },
     });
-    const timer = setTimeout(() => finish(new ReadyPullError(`no complete answer to the pull within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new ReadyPullError(`no complete answer to the pull within ${timeoutMs} ms`, got.length === 0)),
+      timeoutMs,
+    );
     nc.publish(nextSubject, JSON.stringify({ batch: max, no_wait: true }), { reply: inbox });
   });
 }

@@ -73,6 +73,7 @@ const eventSink = z.object({
 const taskDispatcher = z.object({
   topology,
   ackTimeoutMs: positiveInt.default(JETSTREAM_DEFAULTS.ackTimeoutMs),
+  labelledConsumers: callback<(queue: string, codeVersion: string) => never>().optional(),
 });
 
 const brokerResponders = z.object({

@@ -10,14 +10,17 @@ import type {
   ActivityTaskRecord,
   ActivityTaskStatus,
   ActivityTaskStore,
+  ActivityTimeouts,
+  AttemptTimeout,
   NewActivityTask,
   ReportVerdict,
 } from "../../src/ports/activity-task-store.js";
 import type { TraceCarrier } from "../../src/ports/records.js";
-import { json } from "./rows.js";
+import { type Db, json } from "./rows.js";
 import { type Tables, tables } from "./tables.js";
 import { parseSchemaOnlyOptions } from "./options.js";
 import { GroupCommit } from "./activity-task-group-commit.js";
+import { firedTimeout } from "../../src/remote/timeouts.js";
 
 const TERMINAL: ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCELLED" } as const;
@@ -73,8 +76,21 @@ function toTask(r: Row): ActivityTaskRecord {
     traceContext: jn<TraceCarrier>(r.trace_context),
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
+    // Timer fields only on tasks that have timers: records of others keep their shape.
+    ...(r.timeouts
+      ? { timeouts: r.timeouts as ActivityTimeouts, attemptStartedAt: dn(r.attempt_started_at), progressAt: dn(r.progress_at) }
+      : {}),
   };
 }
+
+/** Neither per-attempt timer of the current attempt has fired at `now` (true for tasks without timers). */
+const timersRunning = (db: Db, now: Date) =>
+  db`coalesce(${timerEnd(db, db`attempt_started_at`, "startToCloseMs")} > ${now}, true)
+    and coalesce(${timerEnd(db, db`progress_at`, "heartbeatTimeoutMs")} > ${now}, true)`;
+
+/** `<started> + <timeouts.key> ms` in SQL (null when the timer is not set; least() skips nulls). */
+const timerEnd = (db: Db, started: postgres.PendingQuery<postgres.Row[]>, key: "startToCloseMs" | "heartbeatTimeoutMs") =>
+  db`(${started} + (timeouts->>${key})::bigint * interval '1 millisecond')`;
 
 /** ActivityTaskStore on Postgres; the client is the caller's (never closed here). */
 export class PostgresActivityTaskStore implements ActivityTaskStore {
@@ -96,10 +112,10 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       n.taskId,
       (db) => db`
       insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
-        attempt, max_attempts, capability, max_upload_bytes, input, config, deadline, trace_context, created_at, updated_at)
+        attempt, max_attempts, capability, max_upload_bytes, input, config, deadline, trace_context, timeouts, created_at, updated_at)
       values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
         ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${n.maxUploadBytes ?? null}, ${json(sql, n.input)}, ${json(sql, n.config)},
-        ${n.deadline}, ${json(sql, n.traceContext)}, ${n.now}, ${n.now})
+        ${n.deadline}, ${json(sql, n.traceContext)}, ${n.timeouts ? json(sql, n.timeouts) : null}, ${n.now}, ${n.now})
       on conflict (task_id) do nothing returning *`,
     );
     if (ins[0]) return toTask(ins[0]);
@@ -151,7 +167,12 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
           then coalesce(attempts, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
             'attempt', ${s.attempt}::int, 'workerId', ${s.workerId}::text, 'startedAt', ${s.now.toISOString()}::text))
           else attempts end,
-        worker_id = ${s.workerId}, lease_deadline = ${s.leaseDeadline}, updated_at = ${s.now}
+        attempt_started_at = case when timeouts is null then null when attempt < ${s.attempt} then ${s.now}::timestamptz else attempt_started_at end,
+        progress_at = case when timeouts is null then null when attempt < ${s.attempt} then ${s.now}::timestamptz else progress_at end,
+        worker_id = ${s.workerId}, updated_at = ${s.now},
+        lease_deadline = least(${s.leaseDeadline}::timestamptz,
+          ${timerEnd(db, db`(case when attempt < ${s.attempt} then ${s.now}::timestamptz else attempt_started_at end)`, "startToCloseMs")},
+          ${timerEnd(db, db`(case when attempt < ${s.attempt} then ${s.now}::timestamptz else progress_at end)`, "heartbeatTimeoutMs")})
       where task_id = ${taskId} and status <> all(${TERMINAL})
         ${s.capability !== undefined ? db`and capability is not distinct from ${s.capability}` : db``}
         and ((attempt < ${s.attempt} and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
@@ -165,20 +186,29 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
   async recordHeartbeat(
     taskId: string,
     b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
-  ): Promise<{ accepted: boolean; cancelled: boolean }> {
+  ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }> {
     const { sql, t } = this;
+    const progress = b.details !== undefined;
     const rows = await this.writes.run(
       taskId,
       (db) => db`
-      update ${t.activityTasks} set ${b.details !== undefined ? db`heartbeat_details = ${json(sql, b.details)},` : db``}
-        heartbeat_at = ${b.now}, lease_deadline = ${b.leaseDeadline}, updated_at = ${b.now}
+      update ${t.activityTasks} set ${progress ? db`heartbeat_details = ${json(sql, b.details)},` : db``}
+        heartbeat_at = ${b.now}, updated_at = ${b.now},
+        progress_at = ${progress ? db`case when timeouts is null then null else ${b.now}::timestamptz end` : db`progress_at`},
+        lease_deadline = least(${b.leaseDeadline}::timestamptz, ${timerEnd(db, db`attempt_started_at`, "startToCloseMs")},
+          ${timerEnd(db, progress ? db`${b.now}::timestamptz` : db`progress_at`, "heartbeatTimeoutMs")})
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${b.attempt} and lease_token = ${b.leaseToken}
+        and ${timersRunning(db, b.now)}
       returning task_id`,
     );
     if (rows.length > 0) return { accepted: true, cancelled: false };
-    // Any holder of a cancelled task is told to stop, whichever attempt it runs.
-    const cur = await sql`select status from ${t.activityTasks} where task_id = ${taskId}`;
-    return { accepted: false, cancelled: cur[0]?.status === "CANCELLED" };
+    // Any holder of a cancelled task is told to stop, whichever attempt it runs; the current
+    // attempt's beat was refused because one of its timers fired.
+    const cur = await sql`select * from ${t.activityTasks} where task_id = ${taskId}`;
+    const task = cur[0] ? toTask(cur[0]) : null;
+    const own = task?.status === "LEASED" && task.attempt === b.attempt && task.leaseToken === b.leaseToken;
+    const fired = own ? firedTimeout(task, b.now) : null;
+    return { accepted: false, cancelled: task?.status === "CANCELLED", ...(fired ? { timedOut: fired } : {}) };
   }
 
   async recordReport(taskId: string, r: ActivityReport, now: Date): Promise<ReportVerdict> {
@@ -189,6 +219,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       update ${t.activityTasks} set status = ${STATUS_OF[r.outcome]}, outcome = ${r.outcome}, output = ${json(sql, r.output)},
         error = ${r.error ?? null}, report = ${json(sql, r.raw)}, reported_at = ${now}, updated_at = ${now}
       where task_id = ${taskId} and status = 'LEASED' and attempt = ${r.attempt} and lease_token = ${r.leaseToken}
+        and ${timersRunning(db, now)}
       returning *`,
     );
     if (rows[0]) return { accepted: true, task: toTask(rows[0]) };
@@ -242,13 +273,16 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async findExpired(now: Date, limit: number): Promise<ActivityTaskRecord[]> {
     const { sql, t } = this;
+    const scheduleToStartEnd = sql`(created_at + (timeouts->>'scheduleToStartMs')::bigint * interval '1 millisecond')`;
     const rows = await sql`
       select *, least(
           case when status = 'LEASED' and lease_deadline < ${now} then lease_deadline end,
-          case when deadline < ${now} then deadline end) as expired_at
+          case when deadline < ${now} then deadline end,
+          case when status = 'PENDING' and ${scheduleToStartEnd} < ${now} then ${scheduleToStartEnd} end) as expired_at
       from ${t.activityTasks}
       where status in ('PENDING', 'LEASED')
-        and ((status = 'LEASED' and lease_deadline < ${now}) or deadline < ${now})
+        and ((status = 'LEASED' and lease_deadline < ${now}) or deadline < ${now}
+          or (status = 'PENDING' and ${scheduleToStartEnd} < ${now}))
       order by expired_at, seq limit ${Math.max(0, limit)}`;
     return rows.map(toTask);
   }

@@ -6,6 +6,7 @@ import { readIssued } from "../../adapters/jetstream/auth/auth-dir.js";
 import { revokeWorkerCreds } from "../../adapters/jetstream/auth/revoke.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { parseOptions } from "../shared/parse-options.js";
+import { Labels } from "../../worker-sdk/cli/flags.js";
 
 const Name = z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only");
 
@@ -34,6 +35,7 @@ const IssueOptions = z.object({
   queue: z.string().min(1),
   codeVersion: z.string().min(1),
   workerId: z.string().min(1).max(512),
+  labels: Labels.optional(),
   name: Name.optional(),
   out: z.string().min(1).optional(),
   expires: Duration.prefault("30d"),
@@ -93,6 +95,7 @@ export function register(program: Command): void {
     .requiredOption("--queue <queue>", "the task queue")
     .requiredOption("--code-version <version>", "the stage code version the worker runs")
     .requiredOption("--worker-id <id>", "the worker's id (its --worker-id): the only registry entry and control subject it may use")
+    .option("--labels <k=v,...>", "the worker's labels (its --labels): it may also pull the tasks of every label set they satisfy")
     .option("--name <name>", "user name; also the inbox prefix _INBOX_<name> (default worker-<queue>-<worker id>)")
     .option("--out <file>", "where to write the .creds file (default ./<name>.creds)")
     .option("--expires <duration>", "lifetime: 30d, 12h, 15m, 90s (default 30d)")
@@ -109,6 +112,7 @@ export function register(program: Command): void {
         queue: o.queue,
         codeVersion: o.codeVersion,
         workerId: o.workerId,
+        ...(o.labels ? { labels: o.labels } : {}),
         name,
         expiresAt,
       });

@@ -63,7 +63,13 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
     leaseMs: o.leaseMs,
     defaultMaxAttempts: 3,
   });
-  broker.attachDispatcher(createJetStreamTaskDispatcher(nc, { topology: o.topology }));
+  broker.attachDispatcher(
+    createJetStreamTaskDispatcher(nc, {
+      topology: o.topology,
+      labelledConsumers: (queue, codeVersion) =>
+        queue === o.queue && codeVersion === o.codeVersion ? { leaseMs: o.leaseMs, maxDeliver: o.maxDeliver ?? 5 } : undefined,
+    }),
+  );
   const jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { topology: o.topology, storage: "memory" });
   await ensureTaskConsumer(jsm, {

@@ -108,6 +108,18 @@ export const natsOperations: ForbiddenOperation[] = [
   ),
   pub(
     "other queues' and versions' consumers",
+    "pull a label set of its own queue its credential's labels do not satisfy",
+    (c) => api(`CONSUMER.MSG.NEXT.${TASKS}.${taskConsumerName(c.queue, "v1", { tier: "secret" })}`),
+    pullBody,
+  ),
+  pub(
+    "other queues' and versions' consumers",
+    "ack a delivery of a label set it lacks",
+    (c) => `$JS.ACK.${TASKS}.${taskConsumerName(c.queue, "v1", { tier: "secret" })}.1.1.1.1700000000000000000.0`,
+    "+ACK",
+  ),
+  pub(
+    "other queues' and versions' consumers",
     "pull the orchestrator's report consumer",
     (c) => api(`CONSUMER.MSG.NEXT.JETFLOW_REPORTS.${reportConsumerName(c.queue)}`),
     pullBody,

@@ -6,7 +6,7 @@
  * | ---------------------- | ---------- | ------------------------------------------ |
  * | `<S>_JOBS`             | work-queue | `<p>.jobs.<priority>`                      |
  * | `<S>_JOBS_DELAYED`     | work-queue | `<p>.jobs-delayed.<priority>`              |
- * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>`          |
+ * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>[.<labelKey>]` |
  * | `<S>_REPORTS`          | work-queue | `<p>.reports.<queue>`                      |
  * | `<S>_EVENTS`           | limits     | `<p>.events.<workflowId>.<runId>.<type>`   |
  * | `<S>_JOBS_DEAD`        | work-queue | `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<S>_JOBS.*` |
@@ -20,6 +20,7 @@
  */
 import { ProtocolError } from "./protocol-error.js";
 import { encodeToken, eventTypeToken, priorityToken } from "./tokens.js";
+import { labelSubjectSuffix } from "./label-routing.js";
 
 const PREFIX = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const STREAM_PREFIX = /^[A-Za-z0-9_-]+$/;
@@ -50,7 +51,8 @@ export interface Topology {
   jobSubject(priority?: number): string;
   /** Subject a job is published to while its `availableAt` is in the future. */
   delayedJobSubject(priority?: number): string;
-  taskSubject(queue: string, codeVersion: string): string;
+  /** `<p>.tasks.<queue>.<codeVersion>`, plus `.<labelKey>` when the task requires labels (see label-routing.ts). */
+  taskSubject(queue: string, codeVersion: string, requiredLabels?: Readonly<Record<string, string>>): string;
   reportSubject(queue: string): string;
   eventSubject(workflowId: string, runId: string, type: string): string;
   /** Filter matching every event of one run (any workflow, any type). */
@@ -103,7 +105,8 @@ export function createTopology(opts: TopologyOptions = {}): Topology {
     consumers: { jobs: "jobs", jobsDelayed: "jobs-delayed", jobsDead: "dead-letters" },
     jobSubject: (priority) => `${p}.jobs.${priorityToken(priority)}`,
     delayedJobSubject: (priority) => `${p}.jobs-delayed.${priorityToken(priority)}`,
-    taskSubject: (queue, codeVersion) => `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}`,
+    taskSubject: (queue, codeVersion, requiredLabels) =>
+      `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}${labelSubjectSuffix(requiredLabels)}`,
     reportSubject: (queue) => `${p}.reports.${encodeToken(queue, "queue")}`,
     eventSubject: (workflowId, runId, type) =>
       `${p}.events.${encodeToken(workflowId, "workflowId")}.${encodeToken(runId, "workflowRunId")}.${eventTypeToken(type)}`,

@@ -8,6 +8,25 @@ export type ActivityTaskStatus = "PENDING" | "LEASED" | "COMPLETED" | "FAILED" |
 /** How a remote activity attempt ended. */
 export type ActivityOutcome = "completed" | "failed" | "cancelled";
 
+/**
+ * Per-attempt timers of a remote task, as Temporal defines them (schedule-to-close is the task's
+ * `deadline`). Each is optional; the store caps every lease deadline at the first of them.
+ */
+export interface ActivityTimeouts {
+  /** From creation until the first attempt starts; past it the task fails (not retried). */
+  scheduleToStartMs?: number;
+  /** Longest run of one attempt, from its start; past it the attempt loses its lease (retried). */
+  startToCloseMs?: number;
+  /**
+   * Longest gap between an attempt's start or heartbeats WITH details (`ctx.heartbeat(details)`);
+   * the SDK's automatic liveness beats do not count. Past it the attempt loses its lease (retried).
+   */
+  heartbeatTimeoutMs?: number;
+}
+
+/** Which per-attempt timer ended an attempt's lease. */
+export type AttemptTimeout = "startToClose" | "heartbeat";
+
 /** A remote activity task as the store holds it. */
 export interface ActivityTaskRecord {
   taskId: string;
@@ -51,6 +70,12 @@ export interface ActivityTaskRecord {
   updatedAt: Date;
   /** Every started attempt, oldest first, with the worker that started it; absent until one starts. */
   attempts?: ActivityAttempt[];
+  /** The task's timers (null: none; tasks created before they existed). */
+  timeouts?: ActivityTimeouts | null;
+  /** When the current attempt started (startToClose counts from it). */
+  attemptStartedAt?: Date | null;
+  /** When the current attempt started or last heartbeated with details (heartbeatTimeout counts from it). */
+  progressAt?: Date | null;
 }
 
 /** One started attempt of a task: which worker opened it, and when. */
@@ -79,6 +104,8 @@ export interface NewActivityTask {
   deadline: Date | null;
   traceContext: TraceCarrier | null;
   now: Date;
+  /** See {@link ActivityTimeouts}; the store caps leases by them. */
+  timeouts?: ActivityTimeouts | null;
 }
 
 /** A worker's report of one attempt, with the lease token that fences it. */
@@ -112,7 +139,8 @@ export interface ActivityTaskStore {
    * than the stored one (or equal with the same token, for an idempotent retry of this call), and
    * no other attempt's lease is still live: a LEASED task whose lease deadline is after
    * `liveLeaseCutoff` is refused, so a newer attempt cannot take a task from a holder that is
-   * still heartbeating.
+   * still heartbeating. A newer attempt's start time and progress time are `now`, and its lease
+   * deadline is capped by the task's startToClose and heartbeat timeouts.
    */
   startAttempt(
     taskId: string,
@@ -133,12 +161,17 @@ export interface ActivityTaskStore {
   /**
    * Stores progress and extends the lease, for the current attempt only (one guarded update, no
    * read first). `details` undefined keeps the stored details. `cancelled` tells the worker to stop.
+   * A beat with details is progress (heartbeatTimeout restarts). The lease deadline is capped by
+   * the task's timers; a beat after one fired is refused with `timedOut` naming it.
    */
   recordHeartbeat(
     taskId: string,
     beat: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
-  ): Promise<{ accepted: boolean; cancelled: boolean }>;
-  /** Sets the single terminal outcome; later or stale reports are refused with a reason. */
+  ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }>;
+  /**
+   * Sets the single terminal outcome; later or stale reports are refused with a reason. A report of
+   * an attempt whose startToClose or heartbeat timer fired is stale (it lost its lease).
+   */
   recordReport(taskId: string, report: ActivityReport, now: Date): Promise<ReportVerdict>;
   /** Marks every non-terminal task of the run CANCELLED; returns their ids. */
   cancelTasksForRun(workflowRunId: string, now: Date): Promise<string[]>;
@@ -147,7 +180,10 @@ export interface ActivityTaskStore {
    * Returns the failed task, or null when the task is unknown or already terminal (nothing changed).
    */
   failTask(taskId: string, error: string, now: Date): Promise<ActivityTaskRecord | null>;
-  /** LEASED tasks whose lease expired before `now` and non-terminal tasks past their deadline. */
+  /**
+   * LEASED tasks whose lease expired before `now`, non-terminal tasks past their deadline, and
+   * PENDING tasks whose scheduleToStart timeout passed before `now`.
+   */
   findExpired(now: Date, limit: number): Promise<ActivityTaskRecord[]>;
   /**
    * Claims up to `limit` tasks whose message may be gone and must be published again: not past

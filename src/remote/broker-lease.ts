@@ -11,6 +11,7 @@ import { countRedelivery } from "../contract/metrics.js";
 import { versionMismatchMessage } from "./errors.js";
 import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
 import type { TaskFacts, TaskFactsCache } from "./task-facts.js";
+import { scheduleToStartFired, scheduleToStartMessage, timedOutReason } from "./timeouts.js";
 
 /**
  * Attempts that started (executions): the store's attempt history, or for a task created before
@@ -59,6 +60,8 @@ function admits(t: TaskFacts, req: StartRequest, via: Via | undefined, now: Date
     capabilityMatches(t.capability, req.capability) &&
     (req.codeVersion === undefined || req.codeVersion === t.codeVersion) &&
     !(t.deadline && t.deadline.getTime() <= now.getTime()) &&
+    // Past scheduleToStart the slow path decides (it fails a task that never started).
+    !(t.timeouts?.scheduleToStartMs !== undefined && t.createdAt.getTime() + t.timeouts.scheduleToStartMs <= now.getTime()) &&
     req.attempt <= t.maxAttempts
   );
 }
@@ -142,7 +145,9 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
   if (req.codeVersion !== undefined && req.codeVersion !== task.codeVersion) {
     failure = versionMismatchMessage(task.codeVersion, req.codeVersion, `worker "${req.workerId}"`);
   } else if (task.deadline && task.deadline.getTime() <= now.getTime()) {
-    failure = `deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
+    failure = `scheduleToClose timeout: deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
+  } else if (scheduleToStartFired(task, now)) {
+    failure = scheduleToStartMessage(task);
   } else if (startedAttempts(task) >= task.maxAttempts) {
     failure = `attempts exhausted: ${startedAttempts(task)} of maxAttempts ${task.maxAttempts} started (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
   }
@@ -189,11 +194,13 @@ export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise
     leaseDeadline,
     now,
   });
+  if (r.timedOut)
+    b.logger.warn({ taskId: req.taskId, attempt: req.attempt, timeout: r.timedOut }, "remote attempt timed out; its lease ends");
   return {
     accepted: r.accepted,
     cancelled: r.cancelled,
     ...(r.accepted
       ? { leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs }
-      : { reason: r.cancelled ? "task cancelled" : "lease not held" }),
+      : { reason: r.cancelled ? "task cancelled" : r.timedOut ? timedOutReason(r.timedOut) : "lease not held" }),
   };
 }

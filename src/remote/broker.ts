@@ -36,6 +36,14 @@ import { type Via, newSecret } from "./task-capability.js";
 import { type LeaseContext, heartbeat, startAttempt, startedAttempts } from "./broker-lease.js";
 import { type TaskFacts, TaskFactsCache } from "./task-facts.js";
 import {
+  attemptLossCause,
+  scheduleToCloseDeadline,
+  scheduleToStartFired,
+  scheduleToStartMessage,
+  storedTimeouts,
+  unwrapTimeouts,
+} from "./timeouts.js";
+import {
   type RemoteActivityClient,
   type SubmitSpec,
   type TaskDispatcher,
@@ -142,6 +150,7 @@ export class Broker implements RemoteActivityClient {
     traceContext: TraceCarrier | null,
   ): Promise<string> {
     const now = this.opts.clock.now();
+    const timeouts = spec.timeouts ? unwrapTimeouts(spec.timeouts) : undefined;
     const record = await this.opts.store.createTask({
       taskId,
       workflowRunId: spec.workflowRunId,
@@ -155,7 +164,8 @@ export class Broker implements RemoteActivityClient {
       maxUploadBytes: spec.maxUploadBytes ?? this.opts.maxUploadBytes,
       input: spec.input,
       config: spec.config,
-      deadline: spec.deadline ?? null,
+      deadline: scheduleToCloseDeadline(spec.deadline ?? null, timeouts, now),
+      timeouts: storedTimeouts(timeouts),
       traceContext,
       now,
     });
@@ -376,9 +386,11 @@ export class Broker implements RemoteActivityClient {
     for (const t of expired) {
       let error: string | null = null;
       if (t.deadline && t.deadline.getTime() <= now.getTime()) {
-        error = `deadline exceeded: task deadline ${t.deadline.toISOString()} passed (status ${t.status}, attempt ${t.attempt} of ${t.maxAttempts})`;
+        error = `scheduleToClose timeout: deadline exceeded: task deadline ${t.deadline.toISOString()} passed (status ${t.status}, attempt ${t.attempt} of ${t.maxAttempts})`;
+      } else if (scheduleToStartFired(t, now)) {
+        error = scheduleToStartMessage(t);
       } else if (t.status === "LEASED" && startedAttempts(t) >= t.maxAttempts) {
-        error = `attempts exhausted: attempt ${t.attempt}, the last of ${t.maxAttempts} allowed, (worker ${t.workerId ?? "unknown"}) lost its lease at ${t.leaseDeadline?.toISOString() ?? "?"} without reporting`;
+        error = `attempts exhausted: attempt ${t.attempt}, the last of ${t.maxAttempts} allowed, (worker ${t.workerId ?? "unknown"}) ${attemptLossCause(t)}`;
       }
       if (error === null) {
         result.leasesExpired++;

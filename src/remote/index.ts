@@ -3,6 +3,7 @@ export { Broker, createBroker } from "./broker.js";
 export type { BrokerOptions, ReportResult, ReapResult } from "./broker.js";
 export { defineRemoteStage } from "./remote-stage.js";
 export type { RemoteStageOptions, RemoteStageState } from "./remote-stage.js";
+export { RemoteTimeouts } from "./timeouts.js";
 export { createRemoteExecutor } from "./remote-executor.js";
 export type { RemoteExecutorOptions } from "./remote-executor.js";
 export { createInProcessTransport } from "./in-process-transport.js";

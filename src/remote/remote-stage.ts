@@ -10,6 +10,7 @@ import { ValidationError } from "../contract/errors.js";
 import { replayWorkerRecords } from "./replay.js";
 import type { RemoteActivityClient } from "./types.js";
 import { versionMismatchMessage } from "./errors.js";
+import { type RemoteTimeouts, unwrapTimeouts } from "./timeouts.js";
 
 /** Where and how a remote stage runs: queue, code version, labels, poll interval and wait bound. */
 export interface RemoteStageOptions {
@@ -23,6 +24,13 @@ export interface RemoteStageOptions {
   pollIntervalMs?: number;
   /** How long the stage may stay suspended (also the task's deadline). Default 1 h. */
   maxWaitMs?: number;
+  /**
+   * Temporal-style timers of the task (docs/flow-control.md): `scheduleToStartMs` (creation → first
+   * start; fails the task), `startToCloseMs` (per attempt), `heartbeatTimeoutMs` (per attempt: the
+   * longest gap between `ctx.heartbeat(details)` calls), both retried up to `maxAttempts`, and
+   * `scheduleToCloseMs` (the whole task; replaces `maxWaitMs`). Each failure names its timer.
+   */
+  timeouts?: RemoteTimeouts;
   requiredLabels?: Record<string, string>;
   /** Deliveries before the task fails. Default: the wrapped stage's retry.maxAttempts. */
   maxAttempts?: number;
@@ -61,7 +69,8 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   if (typeof opts?.stageCodeVersion !== "string" || opts.stageCodeVersion === "")
     issues.push({ path: "stageCodeVersion", message: "must be a non-empty string" });
   const pollIntervalMs = opts?.pollIntervalMs ?? 5_000;
-  const maxWaitMs = opts?.maxWaitMs ?? 3_600_000;
+  const timeouts = opts?.timeouts !== undefined ? unwrapTimeouts(opts.timeouts) : undefined;
+  const maxWaitMs = timeouts?.scheduleToCloseMs ?? opts?.maxWaitMs ?? 3_600_000;
   if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
   if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
   if (opts?.maxUploadBytes !== undefined && !(Number.isSafeInteger(opts.maxUploadBytes) && opts.maxUploadBytes > 0))
@@ -100,6 +109,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
         input: ctx.input ?? null,
         config: ctx.config ?? {},
         deadline: new Date(clock.now().getTime() + maxWaitMs),
+        ...(timeouts ? { timeouts } : {}),
         ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
         ...(opts.includeWorkflowContext ? { workflowContext: { ...ctx.workflowContext } } : {}),
         ...(opts.shipAISpend && ctx.ai ? { aiSpent: await ctx.ai.spent() } : {}),

@@ -9,8 +9,9 @@ import type { ActivityTaskRecord } from "../ports/activity-task-store.js";
 /** What a start or report needs to know about its task besides the fenced state. */
 export type TaskFacts = Pick<
   ActivityTaskRecord,
-  "taskId" | "workflowRunId" | "workflowId" | "stageId" | "queue" | "codeVersion" | "maxAttempts" | "capability" | "deadline"
->;
+  "taskId" | "workflowRunId" | "workflowId" | "stageId" | "queue" | "codeVersion" | "maxAttempts" | "capability" | "deadline" | "createdAt"
+> &
+  Pick<ActivityTaskRecord, "timeouts">;
 
 /** A bounded map of task facts: the oldest entry goes first once `max` is reached. */
 export class TaskFactsCache {
@@ -24,8 +25,20 @@ export class TaskFactsCache {
       const oldest = this.facts.keys().next();
       if (!oldest.done) this.facts.delete(oldest.value);
     }
-    const { taskId, workflowRunId, workflowId, stageId, queue, codeVersion, maxAttempts, capability, deadline } = t;
-    this.facts.set(taskId, { taskId, workflowRunId, workflowId, stageId, queue, codeVersion, maxAttempts, capability, deadline });
+    const { taskId, workflowRunId, workflowId, stageId, queue, codeVersion, maxAttempts, capability, deadline, createdAt, timeouts } = t;
+    this.facts.set(taskId, {
+      taskId,
+      workflowRunId,
+      workflowId,
+      stageId,
+      queue,
+      codeVersion,
+      maxAttempts,
+      capability,
+      deadline,
+      createdAt,
+      timeouts: timeouts ?? null,
+    });
   }
 
   get(taskId: string): TaskFacts | undefined {

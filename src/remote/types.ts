@@ -6,6 +6,7 @@
 import type { CancelNotice, TaskMessage, ReportLog, ReportAnnotation } from "../contract/tasks.js";
 import type { AISpend, ReportAICall } from "../contract/ai-calls.js";
 import type { TraceCarrier } from "../ports/records.js";
+import type { RemoteTimeouts } from "./timeouts.js";
 
 /**
  * Publishes tasks to workers. On JetStream: `publish` = publish on
@@ -38,8 +39,13 @@ export interface SubmitSpec {
   maxAttempts?: number;
   input: unknown;
   config: unknown;
-  /** Absolute time after which the task fails if not done. */
+  /** Absolute time after which the task fails if not done (schedule-to-close). */
   deadline?: Date | null;
+  /**
+   * Temporal-style timers (src/remote/timeouts.ts); `scheduleToCloseMs` moves `deadline` earlier
+   * when it ends sooner.
+   */
+  timeouts?: RemoteTimeouts;
   /** Largest artifact one upload of the task may store. Default: the broker's `maxUploadBytes`. */
   maxUploadBytes?: number;
   /** Outputs of earlier stages, for stages that call ctx.require on the worker. */

@@ -3,10 +3,12 @@ import type {
   ActivityTaskRecord,
   ActivityTaskStatus,
   ActivityTaskStore,
+  AttemptTimeout,
   NewActivityTask,
   ReportVerdict,
 } from "../ports/activity-task-store.js";
 import { deepCopy } from "./clone.js";
+import { firedTimeout, leaseCap, scheduleToStartFired } from "../remote/timeouts.js";
 
 const TERMINAL: readonly ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const isTerminal = (t: ActivityTaskRecord): boolean => TERMINAL.includes(t.status);
@@ -56,6 +58,8 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       traceContext: deepCopy(n.traceContext),
       createdAt: new Date(n.now.getTime()),
       updatedAt: new Date(n.now.getTime()),
+      // Timer fields only on tasks that have timers: records of others keep their shape.
+      ...(n.timeouts ? { timeouts: deepCopy(n.timeouts), attemptStartedAt: null, progressAt: null } : {}),
     };
     this.tasks.set(t.taskId, t);
     return deepCopy(t);
@@ -101,11 +105,15 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     const newer = s.attempt > t.attempt && !liveLease;
     if (isTerminal(t) || !(newer || sameCall)) return { accepted: false, task: deepCopy(t) };
     if (newer) t.attempts = [...(t.attempts ?? []), { attempt: s.attempt, workerId: s.workerId, startedAt: new Date(s.now.getTime()) }];
+    if (newer && t.timeouts) {
+      t.attemptStartedAt = new Date(s.now.getTime());
+      t.progressAt = new Date(s.now.getTime());
+    }
     t.status = "LEASED";
     t.attempt = s.attempt;
     t.leaseToken = s.leaseToken;
     t.workerId = s.workerId;
-    t.leaseDeadline = new Date(s.leaseDeadline.getTime());
+    t.leaseDeadline = leaseCap(t, s.leaseDeadline);
     t.updatedAt = new Date(s.now.getTime());
     return { accepted: true, task: deepCopy(t) };
   }
@@ -113,15 +121,18 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
   async recordHeartbeat(
     taskId: string,
     b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
-  ): Promise<{ accepted: boolean; cancelled: boolean }> {
+  ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }> {
     const t = this.tasks.get(taskId);
     if (!t) return { accepted: false, cancelled: false };
     // Any holder of a cancelled task is told to stop, whichever attempt it runs.
     if (t.status === "CANCELLED") return { accepted: false, cancelled: true };
     if (t.status !== "LEASED" || t.attempt !== b.attempt || t.leaseToken !== b.leaseToken) return { accepted: false, cancelled: false };
+    const fired = firedTimeout(t, b.now);
+    if (fired) return { accepted: false, cancelled: false, timedOut: fired };
     if (b.details !== undefined) t.heartbeatDetails = deepCopy(b.details ?? null);
+    if (b.details !== undefined && t.timeouts) t.progressAt = new Date(b.now.getTime());
     t.heartbeatAt = new Date(b.now.getTime());
-    t.leaseDeadline = new Date(b.leaseDeadline.getTime());
+    t.leaseDeadline = leaseCap(t, b.leaseDeadline);
     t.updatedAt = new Date(b.now.getTime());
     return { accepted: true, cancelled: false };
   }
@@ -136,6 +147,8 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     if (t.status === "CANCELLED") return refuse("run_cancelled");
     if (isTerminal(t)) return refuse("already_terminal");
     if (t.status !== "LEASED" || t.attempt !== r.attempt || t.leaseToken !== r.leaseToken) return refuse("stale_attempt");
+    // An attempt whose timer fired lost its lease: its report is as stale as a superseded one's.
+    if (firedTimeout(t, now)) return refuse("stale_attempt");
     t.status = STATUS_OF[r.outcome];
     t.outcome = r.outcome;
     t.output = deepCopy(r.output ?? null);
@@ -176,6 +189,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       if (isTerminal(t)) return null;
       const lease = t.status === "LEASED" && t.leaseDeadline && t.leaseDeadline.getTime() < at ? t.leaseDeadline.getTime() : null;
       const deadline = t.deadline && t.deadline.getTime() < at ? t.deadline.getTime() : null;
+      if (scheduleToStartFired(t, new Date(at - 1))) return t.createdAt.getTime() + t.timeouts!.scheduleToStartMs!;
       if (lease === null) return deadline;
       return deadline === null ? lease : Math.min(lease, deadline);
     };

@@ -65,8 +65,14 @@ test("WORKERS imports exactly those, exports only control, and has no JetStream"
   assert.not.match(workers, /jetstream/);
 });
 
-test("the worker template user has exactly workerPermissions(default, v1, worker id worker-default)", () => {
-  const want = workerPermissions(topology, { queue: "default", codeVersion: "v1", name: "worker-default", workerId: "worker-default" });
+test("the worker template user has exactly workerPermissions(default, v1, labels gpu=true, worker id worker-default)", () => {
+  const want = workerPermissions(topology, {
+    queue: "default",
+    codeVersion: "v1",
+    name: "worker-default",
+    workerId: "worker-default",
+    labels: { gpu: "true" },
+  });
   const user = block(workers, /permissions\s*:\s*\{/, workers.indexOf("user: worker-default"));
   assert.equal(quoted(block(user, /publish\s*:\s*\{/)), want.publish);
   assert.equal(quoted(block(user, /subscribe\s*:\s*\{/)), want.subscribe);

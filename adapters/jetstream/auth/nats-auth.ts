@@ -137,13 +137,14 @@ export async function authTopology(dir: string, topology?: Topology): Promise<To
 }
 
 /**
- * Signs a WORKERS account user for worker `workerId` of (queue, codeVersion) and records it in the
+ * Signs a WORKERS account user for worker `workerId` of (queue, codeVersion) with `labels` (it may
+ * pull the tasks of every label set they satisfy) and records it in the
  * directory's issued list. The worker must connect with `inboxPrefix` (its only reply subscription).
  */
 export async function issueWorkerCreds(
   dir: string,
   topology: Topology | undefined,
-  o: { queue: string; codeVersion: string; workerId: string; name: string; expiresAt?: Date },
+  o: { queue: string; codeVersion: string; workerId: string; name: string; labels?: Record<string, string>; expiresAt?: Date },
 ): Promise<IssuedWorkerCreds> {
   const t = await authTopology(dir, topology);
   const keys = await loadKeys(dir);

@@ -15,6 +15,7 @@ import type { Topology } from "../../../src/contract/topology.js";
 import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/fleet.js";
 import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, cancelNoticeSubject, taskConsumerName } from "../remote/names.js";
+import { labelSubsets } from "../../../src/contract/label-routing.js";
 
 /** One service the JETFLOW account exports to the WORKERS account (or the reverse, for control). */
 export interface SharedService {
@@ -88,21 +89,34 @@ export function workerInboxPrefix(name: string): string {
 
 /**
  * Permissions of a worker credential named `name`, for worker `workerId` serving `queue` at
- * `codeVersion`: pull its own task consumer, ack its own deliveries, publish its queue's reports,
+ * `codeVersion` with `labels`: pull and ack on its own task consumers (the unlabelled one and one
+ * per label set its labels satisfy, src/contract/label-routing.ts), publish its queue's reports,
  * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
- * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The consumer name embeds the version,
- * so a credential is per (queue, version, worker), like a deploy.
+ * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The
+ * consumer names embed the version and the label sets, so a credential is per (queue, version,
+ * labels, worker), like a deploy: a worker without `gpu=true` cannot even pull a gpu task.
+ * @throws ProtocolError when `labels` has more than 6 entries and `labelSets` is not given.
  */
 export function workerPermissions(
   topology: Topology,
-  o: { queue: string; codeVersion: string; name: string; workerId: string },
+  o: {
+    queue: string;
+    codeVersion: string;
+    name: string;
+    workerId: string;
+    labels?: Record<string, string>;
+    labelSets?: Record<string, string>[];
+  },
 ): WorkerPermissions {
-  const consumer = taskConsumerName(o.queue, o.codeVersion);
+  const sets = o.labelSets ? [{}, ...o.labelSets] : labelSubsets(o.labels ?? {});
+  const consumers = [...new Set(sets.map((s) => taskConsumerName(o.queue, o.codeVersion, s)))];
   const inboxPrefix = workerInboxPrefix(o.name);
   return {
     publish: [
-      `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}`,
-      `$JS.ACK.${topology.streams.tasks}.${consumer}.>`,
+      ...consumers.flatMap((consumer) => [
+        `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}`,
+        `$JS.ACK.${topology.streams.tasks}.${consumer}.>`,
+      ]),
       topology.reportSubject(o.queue),
       brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".*"),
       // Exactly its own entry: it can neither overwrite nor delete another worker's.

@@ -1,6 +1,6 @@
 /**
  * Idempotent creation of the remote-activity consumers: one durable pull consumer per
- * (queue, codeVersion) on `<S>_TASKS` (AckWait = lease, MaxDeliver bounds attempts) and one per
+ * (queue, codeVersion, required label set) on `<S>_TASKS` (AckWait = lease, MaxDeliver bounds attempts) and one per
  * queue on `<S>_REPORTS`. The streams themselves come from `ensureTopology`.
  * Filters never overlap (a work-queue stream refuses overlapping filtered consumers).
  */
@@ -23,6 +23,11 @@ export interface EnsureTaskConsumerOptions {
   topology: Topology;
   queue: string;
   codeVersion: string;
+  /**
+   * The label set whose tasks this consumer delivers (its own subject, src/contract/label-routing.ts).
+   * Default none: the unlabelled consumer.
+   */
+  requiredLabels?: Readonly<Record<string, string>>;
   /** AckWait: how long a delivery is held without `working()` before it is redelivered. Must equal the broker's leaseMs. */
   leaseMs: number;
   /** Deliveries before the server stops redelivering; keep it >= the tasks' maxAttempts so the broker fails them clearly. */
@@ -52,8 +57,8 @@ export async function ensureTaskConsumer(jsm: JetStreamManager, opts: EnsureTask
     ]);
   }
   return ensureDurable(jsm, opts.topology.streams.tasks, {
-    durable_name: taskConsumerName(opts.queue, opts.codeVersion),
-    filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion),
+    durable_name: taskConsumerName(opts.queue, opts.codeVersion, opts.requiredLabels),
+    filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion, opts.requiredLabels),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(opts.leaseMs),

@@ -3,7 +3,7 @@
  * report consumers, and the broker's heartbeat/presign responders. Workers use
  * `createNatsWorkerTransport` from the worker SDK.
  */
-export { createJetStreamTaskDispatcher, type JetStreamTaskDispatcherOptions } from "./dispatcher.js";
+export { createJetStreamTaskDispatcher, type JetStreamTaskDispatcherOptions, type LabelledConsumerSettings } from "./dispatcher.js";
 export {
   ensureTaskConsumer,
   ensureReportConsumer,

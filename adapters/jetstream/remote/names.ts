@@ -7,7 +7,8 @@
  * | `<p>.broker.<queue>.heartbeat`         | heartbeat request/reply (start + beats) of `<queue>`   |
  * | `<p>.broker.<queue>.presign`           | presign request/reply of `<queue>`                     |
  * | `<p>.cancel.<queue>`                   | best-effort cancel notices of `<queue>` (core NATS)    |
- * | consumer `tasks-<queue>~~<codeVersion>` | durable pull consumer on `<S>_TASKS` per (queue, version) |
+ * | consumer `tasks-<queue>~~<codeVersion>` | durable pull consumer on `<S>_TASKS` per (queue, version), unlabelled tasks |
+ * | consumer `tasks-<queue>~~<codeVersion>~~<labelKey>` | one per required label set (src/contract/label-routing.ts) |
  * | consumer `reports-<queue>`              | durable pull consumer on `<S>_REPORTS` per queue        |
  *
  * `<queue>` and `<codeVersion>` are {@link encodeToken}-encoded. An encoded token never holds
@@ -42,10 +43,8 @@ export function cancelNoticeSubject(topology: Topology, queue: string): string {
   return `${topology.prefix}.cancel.${encodeToken(queue, "queue")}`;
 }
 
-/** Durable name of the task consumer of (queue, codeVersion) on `<S>_TASKS`. */
-export function taskConsumerName(queue: string, codeVersion: string): string {
-  return `tasks-${encodeToken(queue, "queue")}~~${encodeToken(codeVersion, "codeVersion")}`;
-}
+/** Durable name of the task consumer of (queue, codeVersion[, required labels]) on `<S>_TASKS` (src/contract/label-routing.ts). */
+export { taskConsumerName } from "../../../src/contract/label-routing.js";
 
 /** Durable name of the report consumer of `queue` on `<S>_REPORTS`. */
 export function reportConsumerName(queue: string): string {

@@ -315,5 +315,53 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       // The next attempt of the lost lease starts as usual after a claim.
       equal((await s.startAttempt(lostLease.taskId, { ...start(2, "t2"), liveLeaseCutoff: at(400_000) })).accepted, true);
     },
+
+    "startToClose caps each attempt's lease from its start; a beat after it is refused naming it": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask({ timeouts: { startToCloseMs: 10_000 } }));
+      const r = await s.startAttempt(taskId, { ...start(1, "t1", at(60_000)), now: at(1_000) });
+      eq(r.task && [r.task.leaseDeadline, r.task.attemptStartedAt, r.task.timeouts], [at(11_000), at(1_000), { startToCloseMs: 10_000 }]);
+      const beat = (now: number, details?: unknown) =>
+        s.recordHeartbeat(taskId, { attempt: 1, leaseToken: "t1", details, leaseDeadline: at(now + 60_000), now: at(now) });
+      eq(await beat(5_000, { p: 1 }), { accepted: true, cancelled: false });
+      eq((await s.getTask(taskId))?.leaseDeadline, at(11_000), "the beat cannot extend past startToClose");
+      eq(await beat(11_000), { accepted: false, cancelled: false, timedOut: "startToClose" });
+      const late = await s.recordReport(taskId, report(1, "t1"), at(11_000));
+      eq(late.accepted ? "accepted" : late.reason, "stale_attempt", "its report comes too late");
+      eq(
+        (await s.findExpired(at(12_000), 10)).map((t) => t.taskId),
+        [taskId],
+      );
+      // The next attempt gets a fresh timer.
+      const r2 = await s.startAttempt(taskId, { ...start(2, "t2", at(80_000)), now: at(20_000) });
+      eq(r2.task && [r2.accepted, r2.task.leaseDeadline], [true, at(30_000)]);
+    },
+
+    "heartbeatTimeout counts from the start or the last beat with details; plain beats do not restart it": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask({ timeouts: { heartbeatTimeoutMs: 1_000 } }));
+      await s.startAttempt(taskId, { ...start(1, "t1", at(60_000)), now: at(0) });
+      const beat = (now: number, details?: unknown) =>
+        s.recordHeartbeat(taskId, { attempt: 1, leaseToken: "t1", details, leaseDeadline: at(now + 60_000), now: at(now) });
+      eq(await beat(500), { accepted: true, cancelled: false });
+      eq((await s.getTask(taskId))?.leaseDeadline, at(1_000), "a plain beat keeps the timer");
+      eq(await beat(900, { step: 1 }), { accepted: true, cancelled: false });
+      const t = await s.getTask(taskId);
+      eq(t && [t.leaseDeadline, t.progressAt], [at(1_900), at(900)]);
+      eq(await beat(1_950), { accepted: false, cancelled: false, timedOut: "heartbeat" });
+      eq(await beat(1_960, { step: 2 }), { accepted: false, cancelled: false, timedOut: "heartbeat" }, "a late beat cannot revive it");
+    },
+
+    "findExpired returns pending tasks whose scheduleToStart passed, not started ones": async ({ store: s }) => {
+      const waiting = await s.createTask(newTask({ timeouts: { scheduleToStartMs: 1_000 } }));
+      const started = await s.createTask(newTask({ timeouts: { scheduleToStartMs: 1_000 } }));
+      await s.startAttempt(started.taskId, start(1, "t", at(100_000)));
+      eq(
+        (await s.findExpired(at(999), 10)).map((t) => t.taskId),
+        [],
+      );
+      eq(
+        (await s.findExpired(at(2_000), 10)).map((t) => t.taskId),
+        [waiting.taskId],
+      );
+    },
   });
 }

@@ -1,0 +1,119 @@
+/**
+ * The task consumers one worker pulls from: the unlabelled consumer of its (queue, version) and
+ * one per label set its labels satisfy (src/contract/label-routing.ts), taken in round-robin
+ * order so a backlog on one label set cannot starve another.
+ *
+ * A label set nobody has required yet has no consumer, and nats-server 2.9 does not answer a
+ * pull on a missing consumer at all (its JetStream API subscription swallows it, so there is no
+ * "no responders" either): the pull just times out. Such a source is skipped for a while
+ * (5 s, doubling up to 60 s) and then tried again, since the orchestrator creates the consumer
+ * with the first task of the set.
+ */
+import { labelSubsets, taskConsumerName, type Labels } from "../src/contract/label-routing.js";
+import { labelsSatisfy } from "../src/contract/tasks.js";
+import type { Topology } from "../src/contract/topology.js";
+
+/** One consumer a worker may pull from. */
+export interface TaskSource {
+  /** The label set its tasks require (`{}`: the unlabelled consumer). */
+  readonly labels: Labels;
+  readonly consumer: string;
+  /** `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`. */
+  readonly nextSubject: string;
+}
+
+interface State {
+  source: TaskSource;
+  /** performance.now() before which the source is skipped (it did not answer: no consumer yet). */
+  skipUntil: number;
+  /** Current skip after a missing answer; doubles each time, reset by an answer. */
+  backoffMs: number;
+  /** It answered a pull once: its consumer exists, so a slow answer is load, not absence. */
+  answered: boolean;
+}
+
+const FIRST_SKIP_MS = 5_000;
+const MAX_SKIP_MS = 60_000;
+
+/** Round-robin over the consumers of one worker's label sets. */
+export class TaskSources {
+  private readonly states: State[];
+  private turn = 0;
+
+  /**
+   * @param labelSets the label sets served; default every subset of `labels`.
+   * @throws ProtocolError when `labels` has too many subsets, or RangeError when a listed set is not satisfied by `labels`.
+   */
+  constructor(topology: Topology, queue: string, codeVersion: string, labels: Labels, labelSets?: readonly Labels[]) {
+    const sets = labelSets ? [{}, ...labelSets.filter((s) => Object.keys(s).length > 0)] : labelSubsets(labels);
+    const unsatisfied = sets.find((s) => !labelsSatisfy(s, labels));
+    if (unsatisfied) throw new RangeError(`label set ${JSON.stringify(unsatisfied)} is not satisfied by the worker's labels`);
+    const byName = new Map<string, TaskSource>();
+    for (const s of sets) {
+      const consumer = taskConsumerName(queue, codeVersion, s);
+      byName.set(consumer, { labels: s, consumer, nextSubject: `$JS.API.CONSUMER.MSG.NEXT.${topology.streams.tasks}.${consumer}` });
+    }
+    this.states = [...byName.values()].map((source) => ({ source, skipUntil: 0, backoffMs: FIRST_SKIP_MS, answered: false }));
+  }
+
+  /** More than one consumer: pulls are sliced and a silent one is skipped rather than an error. */
+  get multiple(): boolean {
+    return this.states.length > 1;
+  }
+
+  get all(): TaskSource[] {
+    return this.states.map((s) => s.source);
+  }
+
+  /** The next source to pull from (advancing the turn), or null when every one is being skipped. */
+  pick(now = performance.now()): TaskSource | null {
+    for (let i = 0; i < this.states.length; i++) {
+      const s = this.states[(this.turn + i) % this.states.length]!;
+      if (s.skipUntil <= now) {
+        this.turn = (this.turn + i + 1) % this.states.length;
+        return s.source;
+      }
+    }
+    return null;
+  }
+
+  /** Sources not being skipped, starting at the current turn (which advances by one). */
+  round(now = performance.now()): TaskSource[] {
+    const out: TaskSource[] = [];
+    for (let i = 0; i < this.states.length; i++) {
+      const s = this.states[(this.turn + i) % this.states.length]!;
+      if (s.skipUntil <= now) out.push(s.source);
+    }
+    this.turn = (this.turn + 1) % this.states.length;
+    return out;
+  }
+
+  /** Milliseconds until a skipped source may be tried again (0 when one is ready now). */
+  msUntilReady(now = performance.now()): number {
+    return Math.max(0, Math.min(...this.states.map((s) => s.skipUntil)) - now);
+  }
+
+  /** The source answered: its consumer exists. */
+  answered(source: TaskSource): void {
+    const s = this.state(source);
+    s.skipUntil = 0;
+    s.backoffMs = FIRST_SKIP_MS;
+    s.answered = true;
+  }
+
+  /** Whether `source` has answered a pull before (then the patient bound applies to its pulls). */
+  known(source: TaskSource): boolean {
+    return this.state(source).answered;
+  }
+
+  /** The source did not answer a pull: skip it for a while (its label set has no consumer yet). */
+  silent(source: TaskSource, now = performance.now()): void {
+    const s = this.state(source);
+    s.skipUntil = now + s.backoffMs;
+    s.backoffMs = Math.min(MAX_SKIP_MS, s.backoffMs * 2);
+  }
+
+  private state(source: TaskSource): State {
+    return this.states.find((s) => s.source === source)!;
+  }
+}
