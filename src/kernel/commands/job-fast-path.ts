@@ -42,12 +42,12 @@ export async function startInOneWrite(deps: KernelDeps, cmd: JobExecuteCommand):
 
 /**
  * Phase 3 for a completed attempt of the only stage of the workflow's last group, with an inline
- * output and nothing logged or annotated: the stage's completion and the run's in one write.
+ * output and nothing logged, annotated or AI-called: the stage's completion and the run's in one write.
  */
 export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: AttemptResult): Promise<JobExecuteResult | null> {
   const o = result.outcome;
   if (o.kind !== "completed" || o.outputRef !== null) return null;
-  if (result.logs.logs.length > 0 || result.annotations.rows.length > 0) return null;
+  if (result.logs.logs.length > 0 || result.logs.aiCalls.length > 0 || result.annotations.rows.length > 0) return null;
   const { run, workflow, stageDef, stage, attempt, token } = claim;
   const idx = run.currentGroupIndex;
   const group = workflow.groups[idx];
