@@ -52,7 +52,10 @@ test("startToClose: an attempt still heartbeating past it loses its lease, the n
     r2.failed.map((x) => x.taskId),
     [id],
   );
-  assert.match(r2.failed[0]!.error, /attempts exhausted: attempt 2, the last of 2 allowed, \(worker w2\) hit its startToClose timeout \(5000 ms/);
+  assert.match(
+    r2.failed[0]!.error,
+    /attempts exhausted: attempt 2, the last of 2 allowed, \(worker w2\) hit its startToClose timeout \(5000 ms/,
+  );
 });
 
 test("heartbeatTimeout: beats with details keep the attempt; liveness beats alone do not", async () => {
@@ -72,7 +75,10 @@ test("heartbeatTimeout: beats with details keep the attempt; liveness beats alon
   assert.match(refused.reason ?? "", /^heartbeat timeout/);
   clock.advance(1);
   const r = await f.broker.reapExpired();
-  assert.match(r.failed[0]?.error ?? "", /attempt 1, the last of 1 allowed, \(worker w1\) hit its heartbeat timeout \(no heartbeat with details for 2000 ms/);
+  assert.match(
+    r.failed[0]?.error ?? "",
+    /attempt 1, the last of 1 allowed, \(worker w1\) hit its heartbeat timeout \(no heartbeat with details for 2000 ms/,
+  );
 });
 
 test("scheduleToStart: a task no worker started in time fails naming it; a late start is refused", async () => {
