@@ -181,6 +181,8 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       const dispatcher = createJetStreamTaskDispatcher(nc, { topology });
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);
       const jsm = await jetstreamManager(nc);
+      // Same replicas as the streams (nats.replicas): an R1 consumer on an R3 stream dies with its node.
+      const replicas = config.nats.replicas === undefined ? {} : { replicas: config.nats.replicas };
       for (const q of remote.queues) {
         await ensureTaskConsumer(jsm, {
           topology,
@@ -189,12 +191,19 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
           leaseMs: q.leaseMs ?? remote.leaseMs,
           maxDeliver: q.maxDeliver,
           maxAckPending: q.maxAckPending ?? remote.maxAckPending,
+          ...replicas,
         });
       }
       for (const [queue, broker] of brokers) {
         const responders = await startBrokerResponders(nc, broker, { topology, queues: [queue], logger: deps.logger });
         stoppers.push(() => responders.stop());
-        const reports = await startReportConsumer(nc, broker, { topology, queue, pollMs: remote.reportPollMs, logger: deps.logger });
+        const reports = await startReportConsumer(nc, broker, {
+          topology,
+          queue,
+          pollMs: remote.reportPollMs,
+          logger: deps.logger,
+          ...replicas,
+        });
         stoppers.push(() => reports.stop());
       }
       const reaper = startReaper(brokers.values().next().value!, remote.reapIntervalMs, remote.republishAfterMs, deps.logger);

@@ -86,6 +86,7 @@ const reportConsumer = z.object({
   topology,
   queue: z.string().min(1),
   ensure: z.boolean().default(true),
+  replicas: z.number().int().min(1).max(5).optional(),
   pollMs: positiveInt.default(JETSTREAM_DEFAULTS.pollMs),
   retryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportRetryDelayMs),
   maxRetryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportMaxRetryDelayMs),
