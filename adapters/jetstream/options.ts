@@ -73,6 +73,7 @@ const eventSink = z.object({
 const taskDispatcher = z.object({
   topology,
   ackTimeoutMs: positiveInt.default(JETSTREAM_DEFAULTS.ackTimeoutMs),
+  unavailableRetryMs: nonNegativeInt.default(20_000),
 });
 
 const brokerResponders = z.object({
