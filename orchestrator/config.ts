@@ -36,7 +36,11 @@ export const OrchestratorConfig = z
         .string()
         .regex(/^[A-Z0-9_]+$/)
         .default("JETFLOW"),
-      replicas: z.number().int().min(1).max(5).default(1),
+      /**
+       * Replicas of every stream, consumer and KV bucket (3 on a cluster). Unset: keep what exists
+       * (e.g. what `jetflow streams init --replicas 3` made); new assets get 1.
+       */
+      replicas: z.number().int().min(1).max(5).optional(),
     }),
     jobs: z
       .strictObject({

@@ -179,10 +179,17 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
     store,
     presigner,
     async start(nc, topology) {
+      // Same replicas as the streams (nats.replicas): an R1 consumer on an R3 stream dies with its node.
+      const replicas = config.nats.replicas === undefined ? {} : { replicas: config.nats.replicas };
       const consumerSettings = (queue: string, codeVersion: string) => {
         const q = remote.queues.find((c) => c.queue === queue && c.codeVersion === codeVersion);
         return q
-          ? { leaseMs: q.leaseMs ?? remote.leaseMs, maxDeliver: q.maxDeliver, maxAckPending: q.maxAckPending ?? remote.maxAckPending }
+          ? {
+              leaseMs: q.leaseMs ?? remote.leaseMs,
+              maxDeliver: q.maxDeliver,
+              maxAckPending: q.maxAckPending ?? remote.maxAckPending,
+              ...replicas,
+            }
           : undefined;
       };
       // Each required label set gets its own consumer, created with the first task that needs it.
@@ -200,7 +207,13 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       for (const [queue, broker] of brokers) {
         const responders = await startBrokerResponders(nc, broker, { topology, queues: [queue], logger: deps.logger });
         stoppers.push(() => responders.stop());
-        const reports = await startReportConsumer(nc, broker, { topology, queue, pollMs: remote.reportPollMs, logger: deps.logger });
+        const reports = await startReportConsumer(nc, broker, {
+          topology,
+          queue,
+          pollMs: remote.reportPollMs,
+          logger: deps.logger,
+          ...replicas,
+        });
         stoppers.push(() => reports.stop());
       }
       const reaper = startReaper(brokers.values().next().value!, remote.reapIntervalMs, remote.republishAfterMs, deps.logger);

@@ -107,12 +107,15 @@ export async function startOrchestrator(
     const topology = createTopology({ prefix: config.nats.prefix, streamPrefix: config.nats.streamPrefix });
     await ensureTopology(await jetstreamManager(nc), {
       topology,
-      replicas: config.nats.replicas,
+      ...(config.nats.replicas !== undefined ? { replicas: config.nats.replicas } : {}),
       jobAckWaitMs: config.jobs.leaseMs,
       jobMaxDeliver: config.jobs.maxDeliveries,
     });
     // Workers register themselves in this bucket; they may not create it (no $JS.API grant).
-    await ensureWorkerRegistry(nc, { prefix: topology.prefix, replicas: config.nats.replicas });
+    await ensureWorkerRegistry(nc, {
+      prefix: topology.prefix,
+      ...(config.nats.replicas !== undefined ? { replicas: config.nats.replicas } : {}),
+    });
     const jobTransport =
       config.jobs.transport === "postgres"
         ? createPostgresJobTransport(sql, {

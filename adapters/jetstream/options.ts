@@ -74,6 +74,7 @@ const taskDispatcher = z.object({
   topology,
   ackTimeoutMs: positiveInt.default(JETSTREAM_DEFAULTS.ackTimeoutMs),
   labelledConsumers: callback<(queue: string, codeVersion: string) => never>().optional(),
+  unavailableRetryMs: nonNegativeInt.default(20_000),
 });
 
 const brokerResponders = z.object({
@@ -87,6 +88,7 @@ const reportConsumer = z.object({
   topology,
   queue: z.string().min(1),
   ensure: z.boolean().default(true),
+  replicas: z.number().int().min(1).max(5).optional(),
   pollMs: positiveInt.default(JETSTREAM_DEFAULTS.pollMs),
   retryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportRetryDelayMs),
   maxRetryDelayMs: nonNegativeInt.default(JETSTREAM_DEFAULTS.reportMaxRetryDelayMs),

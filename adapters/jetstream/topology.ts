@@ -14,7 +14,12 @@ import { createTopology, type Topology } from "../../src/contract/topology.js";
 /** Options of {@link ensureTopology}. */
 export interface EnsureTopologyOptions {
   topology?: Topology;
-  /** Stream and consumer replicas: 1 for a single server, 3 on a cluster. Default 1. */
+  /**
+   * Stream and consumer replicas: 1 for a single server, 3 on a cluster. When set, every stream and
+   * durable consumer is created or scaled to it. When unset, existing streams keep their replicas
+   * (so a process without the setting never scales down what `streams init --replicas 3` made), new
+   * streams get 1, and consumers follow their stream's replicas.
+   */
   replicas?: number;
   /** Job lease = AckWait of the jobs consumer. Default 30 000 ms. */
   jobAckWaitMs?: number;
@@ -45,7 +50,11 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
   consumers: { stream: string; config: Partial<ConsumerConfig> }[];
 } {
   const t = opts.topology ?? createTopology();
-  const replicas = opts.replicas ?? 1;
+  const replicas = opts.replicas;
+  // Unset = keep what exists: the key must then be absent (an `undefined` would override on update).
+  const streamReplicas = replicas === undefined ? {} : { num_replicas: replicas };
+  // 0 = the stream's replicas (server rule), so a consumer follows its stream when nothing is configured.
+  const consumerReplicas = { num_replicas: replicas ?? 0 };
   const dupMs = opts.duplicateWindowMs ?? 120_000;
   const dup = nanos(dupMs);
   const eventsMaxAgeMs = opts.eventsMaxAgeMs ?? 7 * 24 * 3_600_000;
@@ -55,7 +64,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
     subjects: [subject],
     retention: RetentionPolicy.Workqueue,
     storage,
-    num_replicas: replicas,
+    ...streamReplicas,
     duplicate_window: dup,
     discard: DiscardPolicy.Old,
   });
@@ -72,7 +81,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
         subjects: [t.filters.events],
         retention: RetentionPolicy.Limits,
         storage,
-        num_replicas: replicas,
+        ...streamReplicas,
         // The server refuses a duplicate window longer than max age.
         duplicate_window: nanos(Math.min(dupMs, eventsMaxAgeMs)),
         discard: DiscardPolicy.Old,
@@ -88,7 +97,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
           deliver_policy: DeliverPolicy.All,
           ack_wait: leaseNs,
           max_deliver: opts.jobMaxDeliver ?? 5,
-          num_replicas: replicas,
+          ...consumerReplicas,
           // Enough in-flight jobs for many orchestrators; each pulls one at a time.
           max_ack_pending: 10_000,
         },
@@ -102,7 +111,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
           deliver_policy: DeliverPolicy.All,
           ack_wait: leaseNs,
           max_deliver: -1,
-          num_replicas: replicas,
+          ...consumerReplicas,
           max_ack_pending: 10_000,
         },
       },
@@ -115,7 +124,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
           deliver_policy: DeliverPolicy.All,
           ack_wait: nanos(30_000),
           max_deliver: -1,
-          num_replicas: replicas,
+          ...consumerReplicas,
         },
       },
     ],
@@ -132,7 +141,7 @@ export async function ensureTopology(jsm: JetStreamManager, opts: EnsureTopology
   const report: TopologyReport = { serverVersion, created: [], updated: [], unchanged: [] };
   const want = desiredTopology(opts);
   for (const cfg of want.streams) await ensureStream(jsm, cfg, report);
-  for (const c of want.consumers) await ensureConsumer(jsm, c.stream, c.config, report);
+  for (const c of want.consumers) await ensureConsumer(jsm, c.stream, c.config, report, opts.replicas !== undefined);
   return report;
 }
 
@@ -208,7 +217,13 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig>, 
   report.updated.push(`stream ${name} (${drift.join(", ")})`);
 }
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, want: Partial<ConsumerConfig>, report: TopologyReport): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  want: Partial<ConsumerConfig>,
+  report: TopologyReport,
+  scale: boolean,
+): Promise<void> {
   const name = want.durable_name!;
   const label = `consumer ${stream}/${name}`;
   let info: ConsumerInfo | null = await consumerInfo(jsm, stream, name);
@@ -222,10 +237,12 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, want: Parti
       if (!info) throw err;
     }
   }
+  // Replicas are reconciled only when configured: otherwise the consumer keeps what it has.
   const drift = differs(info.config as unknown as Record<string, unknown>, want as Record<string, unknown>, [
     "ack_wait",
     "max_deliver",
     "max_ack_pending",
+    ...(scale ? ["num_replicas"] : []),
   ]);
   if (drift.length === 0) {
     report.unchanged.push(label);
@@ -235,6 +252,7 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, want: Parti
     ack_wait: want.ack_wait,
     max_deliver: want.max_deliver,
     max_ack_pending: want.max_ack_pending,
+    ...(scale ? { num_replicas: want.num_replicas } : {}),
   });
   report.updated.push(`${label} (${drift.join(", ")})`);
 }

@@ -8,9 +8,11 @@ import { DEFAULT_TASK_LEASE_MS } from "../../src/contract/defaults.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
+import { registerStreamsStatus } from "./streams-status.js";
 
 const StreamsInitOptions = z.object({
-  replicas: z.coerce.number().int().min(1).max(5).default(1),
+  /** Unset: existing assets keep their replicas, new ones get 1 (as the orchestrator's nats.replicas). */
+  replicas: z.coerce.number().int().min(1).max(5).optional(),
   streamPrefix: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "stream prefix may only hold letters, digits, _ and -")
@@ -46,14 +48,18 @@ const StreamsInitOptions = z.object({
   json: z.boolean().default(false),
 });
 
-/** `jetflow streams init`: creates or updates every JetStream stream and consumer jetflow uses (idempotent). */
+/**
+ * `jetflow streams init`: creates or updates every JetStream stream and consumer jetflow uses (idempotent);
+ * `jetflow streams status`: their replicas, leaders and lag.
+ */
 export function register(program: Command): void {
   const streams = program.command("streams").description("JetStream streams and consumers used by jetflow");
+  registerStreamsStatus(streams);
   withConnectionFlags(
     streams
       .command("init")
       .description("create or update the jetflow streams and consumers (safe to repeat, safe to run concurrently)")
-      .option("--replicas <n>", "stream and consumer replicas (1 for one server, 3 on a cluster)")
+      .option("--replicas <n>", "replicas of every stream, consumer and KV bucket (3 on a cluster; unset keeps existing ones, new get 1)")
       .option("--stream-prefix <prefix>", "stream name prefix (env JETFLOW_STREAM_PREFIX)")
       .option("--lease-ms <ms>", "job lease = AckWait of the jobs consumer")
       .option("--max-deliver <n>", "deliveries of a job before it is dead-lettered")
@@ -74,7 +80,7 @@ export function register(program: Command): void {
       const topology = createTopology({ prefix: conn.prefix, streamPrefix: opts.streamPrefix });
       const report = await ensureTopology(await jetstreamManager(nc), {
         topology,
-        replicas: opts.replicas,
+        ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
         jobAckWaitMs: opts.leaseMs,
         jobMaxDeliver: opts.maxDeliver,
         eventsMaxAgeMs: opts.eventsMaxAgeMs,
@@ -86,7 +92,7 @@ export function register(program: Command): void {
         prefix: conn.prefix,
         ttlMs: opts.registryTtlMs,
         storage: opts.storage,
-        replicas: opts.replicas,
+        ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
       });
       for (const q of opts.taskQueues) {
         const c = await ensureTaskConsumer(await jetstreamManager(nc), {
@@ -95,7 +101,7 @@ export function register(program: Command): void {
           leaseMs: opts.taskLeaseMs,
           maxDeliver: opts.taskMaxDeliver,
           maxAckPending: opts.taskMaxAckPending,
-          replicas: opts.replicas,
+          ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
         });
         report[c.action].push(`consumer ${c.stream}/${c.name}`);
       }

@@ -4,6 +4,7 @@ import { listWorkers, sendWorkerControl, type WorkerListing } from "../../adapte
 import type { ControlOp, ControlReply } from "../../src/contract/fleet.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
+import { formatTable } from "../shared/table.js";
 
 const ListOptions = z.object({
   json: z.boolean().default(false),
@@ -35,8 +36,7 @@ export function workersTable(workers: WorkerListing[]): string {
     w.healthy ? w.status : `${w.status} (unhealthy)`,
     ago(w.lastSeenMs),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
+  return formatTable(header, rows);
 }
 
 function describeReply(r: ControlReply): string {

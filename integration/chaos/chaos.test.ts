@@ -13,13 +13,13 @@ import { tmpdir } from "node:os";
 import fc from "fast-check";
 import postgres from "postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { inCI, REPO_NATS_PASSWORDS, services, useRepoNats, type NatsService, type Services } from "../harness/index.js";
 import { findClusterTools, startDedicatedCluster, type Cluster } from "../harness/pg-cluster.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { readMarkers, startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { startWorkerProcess, type WorkerProcess } from "../remote/worker-process.js";
 import { remoteDeployment, remoteWorkerArgs } from "../fuzz/remote-deployment.js";
+import { attemptsRunTwice, terminalEventsTwice } from "./invariants.js";
 
 const RUNS = Number(process.env.JETFLOW_CHAOS_RUNS ?? 10);
 const SEED = Number(process.env.JETFLOW_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -218,17 +218,7 @@ t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: al
 
   // No attempt's body ran twice: per run and delivery attempt, at most one start per remote task of
   // the run (a stage retried by the kernel gets a new task, whose deliveries count from 1 again).
-  const taskCounts = new Map(
-    (await sql<{ run_id: string; n: number }[]>`select run_id, count(*)::int as n from jetflow.activity_tasks group by run_id`).map(
-      (r) => [r.run_id, r.n] as const,
-    ),
-  );
-  const starts = new Map<string, number>();
-  for (const m of readMarkers(d).filter((m) => m.event === "start")) {
-    const k = `${m.runId}#${m.attempt}`;
-    starts.set(k, (starts.get(k) ?? 0) + 1);
-  }
-  const twice = [...starts].filter(([k, n]) => n > (taskCounts.get(k.split("#")[0]!) ?? 1)).map(([k]) => k.split("#")[0]!);
+  const { twice, taskCounts } = await attemptsRunTwice(sql, d);
   if (twice.length) {
     const tasks =
       await sql`select task_id, status, attempt, worker_id, outcome, created_at, updated_at from jetflow.activity_tasks where run_id = any(${twice})`;
@@ -240,7 +230,7 @@ t("runs under orchestrator/worker kill -9, nats-server and Postgres restarts: al
   // A stage the kernel re-executed after a crash gets a new task; the earlier one may still run to
   // its end, but only one outcome may count: checked on the events below. Reported, not failed.
   const superseded = [...taskCounts.values()].filter((n) => n > 1).length;
-  const doubled = await terminalEventsTwice(runIds);
+  const doubled = await terminalEventsTwice(nc, runIds);
   assert.equal(doubled, [], "a stage or run with two different terminal events");
 
   // Idempotency: each key names one run, that run is the one its submitter got, and no run exists without a key.
@@ -278,29 +268,6 @@ function writeDiagnosis(text: string): void {
   const file = `${tmpdir()}/jetflow-chaos-${SEED}.txt`;
   writeFileSync(file, text);
   console.error(`chaos diagnosis written to ${file}:\n${text.slice(0, 20_000)}`);
-}
-
-/** Distinct terminal event ids per (run, stage): an outcome replayed keeps its id, a second outcome has a new one. */
-async function terminalEventsTwice(runIds: string[]): Promise<string[]> {
-  const jsm = await jetstreamManager(nc);
-  const js = jsm.jetstream();
-  const consumer = await js.consumers.get("JETFLOW_EVENTS"); // ordered, ephemeral
-  const info = await jsm.streams.info("JETFLOW_EVENTS");
-  const ids = new Map<string, Set<string>>();
-  const want = new Set(runIds);
-  const terminalTypes = new Set(["stage:completed", "stage:failed", "workflow:completed", "workflow:failed", "workflow:cancelled"]);
-  let seen = 0;
-  const messages = await consumer.fetch({ max_messages: info.state.messages, expires: 30_000 });
-  for await (const m of messages) {
-    seen++;
-    const e = m.json<{ id: string; type: string; workflowRunId: string; stageId?: string }>();
-    if (want.has(e.workflowRunId) && terminalTypes.has(e.type)) {
-      const k = `${e.workflowRunId}/${e.stageId ?? "run"}/${e.type.split(":")[0]}`;
-      (ids.get(k) ?? ids.set(k, new Set()).get(k)!).add(e.id);
-    }
-    if (seen >= info.state.messages) break;
-  }
-  return [...ids].filter(([, s]) => s.size > 1).map(([k]) => k);
 }
 
 test.run();

@@ -18,3 +18,4 @@ export {
   type UseS3Options,
 } from "./s3.js";
 export { useRepoNats, repoNatsConfig, assertDenied, REPO_NATS_PASSWORDS } from "./repo-nats.js";
+export { useNatsCluster, useRepoNatsCluster, type NatsCluster, type NatsClusterNode, type UseNatsClusterOptions } from "./nats-cluster.js";

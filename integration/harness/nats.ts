@@ -11,8 +11,9 @@ import { killPid, makeOwnedTempDir, onProcessExit, sweepStaleTempDirs } from "./
 import { freePort, waitForPort } from "./net.js";
 import { ServiceUnavailableError, type NatsService, type UseNatsOptions } from "./types.js";
 
-const TEMP_PREFIX = "jetflow-nats-";
-const PID_FILE = "nats-server.pid";
+/** Temp dirs of local servers (one per server, also per cluster node): swept when their owner died. */
+export const TEMP_PREFIX = "jetflow-nats-";
+export const PID_FILE = "nats-server.pid";
 const READY_DEADLINE_MS = 10_000;
 const REMEDY =
   "set JETFLOW_TEST_NATS_URL=nats://host:4222, or install nats-server (apt-get install -y nats-server, " +
@@ -59,7 +60,7 @@ function configText(port: number, dir: string, opts: UseNatsOptions): string {
 }
 
 /** A nats-server child process of ours, restartable on the same port and store. */
-class LocalNats {
+export class LocalNats {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private log = "";
@@ -125,7 +126,7 @@ class LocalNats {
 }
 
 /** A server killed with SIGKILL leaves its dir; the next caller cleans up after it. */
-function reapStaleNats(dir: string): void {
+export function reapStaleNats(dir: string): void {
   let text: string;
   try {
     text = readFileSync(join(dir, PID_FILE), "utf8");

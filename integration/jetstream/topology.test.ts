@@ -6,6 +6,7 @@ import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
+import { topologyStatus } from "../../adapters/jetstream/topology-status.js";
 import { JetflowError } from "../../src/contract/errors.js";
 import { freshTopology } from "./helpers.js";
 
@@ -84,6 +85,23 @@ t("a same-named stream with another retention is a CONFLICT, not silently reused
   } catch (err) {
     assert.instance(err, JetflowError);
     assert.is((err as JetflowError).code, "CONFLICT");
+  }
+});
+
+t("on one server, topologyStatus lists each stream and durable consumer as R1, answered by the server itself, healthy", async () => {
+  const topology = freshTopology();
+  const jsm = await jetstreamManager(nc);
+  await ensureTopology(jsm, { topology });
+  const assets = await topologyStatus(jsm, { streamPrefix: topology.streamPrefix, prefix: topology.prefix });
+  const jobs = assets.find((a) => a.name === topology.streams.jobs);
+  assert.ok(jobs, `the jobs stream is listed (got ${assets.map((a) => a.name).join(", ")})`);
+  assert.is(jobs!.kind, "stream");
+  assert.ok(assets.some((a) => a.kind === "consumer" && a.name === `${topology.streams.jobs}/${topology.consumers.jobs}`));
+  for (const a of assets.filter((x) => x.name.startsWith(topology.streamPrefix))) {
+    assert.is(a.replicas, 1, a.name);
+    assert.is(a.leader, "(single server)", a.name);
+    assert.equal(a.followers, [], a.name);
+    assert.ok(a.healthy, a.name);
   }
 });
 

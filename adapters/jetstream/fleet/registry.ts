@@ -26,6 +26,7 @@ export interface EnsureWorkerRegistryOptions {
   /** Entry TTL (bucket max_age). Keep it above the workers' heartbeat interval. Default 90 s. */
   ttlMs?: number;
   storage?: "file" | "memory";
+  /** Bucket replicas (3 on a cluster). Unset: an existing bucket keeps its replicas, a new one gets 1. */
   replicas?: number;
 }
 
@@ -49,9 +50,16 @@ export async function ensureWorkerRegistry(nc: NatsConnection, opts: EnsureWorke
     replicas: opts.replicas ?? 1,
   });
   // The KV client always creates buckets with rollups allowed; switch them off (an editable setting on 2.9).
+  // It also leaves an existing bucket's replicas as they were: scale them here when configured.
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(`KV_${bucket}`);
-  if (info.config.allow_rollup_hdrs) await jsm.streams.update(info.config.name, { ...info.config, allow_rollup_hdrs: false });
+  const scale = opts.replicas !== undefined && info.config.num_replicas !== opts.replicas;
+  if (info.config.allow_rollup_hdrs || scale)
+    await jsm.streams.update(info.config.name, {
+      ...info.config,
+      allow_rollup_hdrs: false,
+      ...(scale ? { num_replicas: opts.replicas } : {}),
+    });
   return bucket;
 }
 

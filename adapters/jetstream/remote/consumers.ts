@@ -32,7 +32,10 @@ export interface EnsureTaskConsumerOptions {
   leaseMs: number;
   /** Deliveries before the server stops redelivering; keep it >= the tasks' maxAttempts so the broker fails them clearly. */
   maxDeliver: number;
-  /** Default 1. */
+  /**
+   * Consumer replicas (3 on an R3 cluster). Unset: the consumer follows its stream's replicas
+   * (server rule for 0), and an existing consumer keeps what it has.
+   */
   replicas?: number;
   /** Tasks in flight at once on this consumer (all workers). Default 1000. */
   maxAckPending?: number;
@@ -56,16 +59,21 @@ export async function ensureTaskConsumer(jsm: JetStreamManager, opts: EnsureTask
       ...(Number.isInteger(opts.maxDeliver) && opts.maxDeliver >= 1 ? [] : [{ path: "maxDeliver", message: "must be an integer >= 1" }]),
     ]);
   }
-  return ensureDurable(jsm, opts.topology.streams.tasks, {
-    durable_name: taskConsumerName(opts.queue, opts.codeVersion, opts.requiredLabels),
-    filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion, opts.requiredLabels),
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(opts.leaseMs),
-    max_deliver: opts.maxDeliver,
-    max_ack_pending: opts.maxAckPending ?? 1_000,
-    num_replicas: opts.replicas ?? 1,
-  });
+  return ensureDurable(
+    jsm,
+    opts.topology.streams.tasks,
+    {
+      durable_name: taskConsumerName(opts.queue, opts.codeVersion, opts.requiredLabels),
+      filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion, opts.requiredLabels),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.leaseMs),
+      max_deliver: opts.maxDeliver,
+      max_ack_pending: opts.maxAckPending ?? 1_000,
+      num_replicas: opts.replicas ?? 0,
+    },
+    opts.replicas !== undefined,
+  );
 }
 
 /** Options of {@link ensureReportConsumer}. */
@@ -74,21 +82,27 @@ export interface EnsureReportConsumerOptions {
   queue: string;
   /** How long one orchestrator may hold a report before another gets it. Default 30 000 ms. */
   ackWaitMs?: number;
+  /** As {@link EnsureTaskConsumerOptions.replicas}. */
   replicas?: number;
 }
 
 /** Creates or updates the durable report consumer of `queue` (no MaxDeliver: a report is never dropped). */
 export async function ensureReportConsumer(jsm: JetStreamManager, opts: EnsureReportConsumerOptions): Promise<EnsuredConsumer> {
-  return ensureDurable(jsm, opts.topology.streams.reports, {
-    durable_name: reportConsumerName(opts.queue),
-    filter_subject: opts.topology.reportSubject(opts.queue),
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_TASK_LEASE_MS),
-    max_deliver: -1,
-    max_ack_pending: 1_000,
-    num_replicas: opts.replicas ?? 1,
-  });
+  return ensureDurable(
+    jsm,
+    opts.topology.streams.reports,
+    {
+      durable_name: reportConsumerName(opts.queue),
+      filter_subject: opts.topology.reportSubject(opts.queue),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_TASK_LEASE_MS),
+      max_deliver: -1,
+      max_ack_pending: 1_000,
+      num_replicas: opts.replicas ?? 0,
+    },
+    opts.replicas !== undefined,
+  );
 }
 
 async function info(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerInfo | null> {
@@ -104,6 +118,8 @@ async function ensureDurable(
   jsm: JetStreamManager,
   stream: string,
   want: Partial<ConsumerConfig> & { durable_name: string; filter_subject: string },
+  /** Reconcile `num_replicas` too (only when the caller configured replicas). */
+  scale: boolean,
 ): Promise<EnsuredConsumer> {
   const name = want.durable_name;
   let have = await info(jsm, stream, name);
@@ -123,13 +139,15 @@ async function ensureDurable(
       `consumer ${stream}/${name} filters "${have.config.filter_subject ?? ""}", expected "${want.filter_subject}"`,
     );
   }
-  const keys = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
+  const keys = ["ack_wait", "max_deliver", "max_ack_pending", ...(scale ? (["num_replicas"] as const) : [])] as const;
   const drift = keys.filter((k) => have!.config[k] !== want[k]);
   if (drift.length === 0) return { stream, name, action: "unchanged" };
   await jsm.consumers.update(stream, name, {
     ack_wait: want.ack_wait,
     max_deliver: want.max_deliver,
     max_ack_pending: want.max_ack_pending,
+    // nats-server 2.9 scales a durable consumer in place (an R1 consumer would die with its node).
+    ...(scale ? { num_replicas: want.num_replicas } : {}),
   });
   return { stream, name, action: "updated" };
 }

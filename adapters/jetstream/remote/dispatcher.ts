@@ -5,8 +5,15 @@
  * arrives (a re-publish inside the duplicate window is dropped by the server). Cancel notices are
  * a best-effort core publish on the task's queue subject (workers abort on it); broker heartbeat
  * replies carry `cancelled: true` as the fallback.
+ *
+ * While a cluster elects a new stream leader (seconds after a node loss) a publish fails with
+ * "no responders" (503) or times out. The publish is retried (bounded) rather than failing the
+ * stage attempt: each failure there cost an attempt, so an election burnt all of a stage's
+ * attempts within a second and failed its run. Retrying is safe: the server drops a duplicate
+ * `Nats-Msg-Id` inside the duplicate window.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import pRetry from "p-retry";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { contextFromCarrier, injectTraceHeaders } from "../../../src/contract/trace-headers.js";
 import { CancelNotice, TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
@@ -32,6 +39,13 @@ export interface JetStreamTaskDispatcherOptions {
    * task waits in the stream.
    */
   labelledConsumers?: (queue: string, codeVersion: string) => LabelledConsumerSettings | undefined;
+  /** How long a publish is retried while JetStream does not answer (a leader election). Default 20 000 ms. */
+  unavailableRetryMs?: number;
+}
+
+/** A publish that may succeed when repeated: no stream leader yet (503 / "jetstream is not enabled"), or no PubAck in time. */
+function transientPublishError(err: Error): boolean {
+  return /no responders|503|jetstream is not enabled|timeout|disconnect/i.test(err.message);
 }
 
 /** Creates a TaskDispatcher publishing to the TASKS stream (attach it with `broker.attachDispatcher`). */
@@ -73,11 +87,22 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
       // Trace headers from the task's persisted carrier (its dispatch span), also on a re-publish.
       const headers = natsHeaders();
       injectTraceHeaders(headers, contextFromCarrier(task.traceContext));
-      await js.publish(opts.topology.taskSubject(task.queue, task.codeVersion, task.requiredLabels), body, {
-        msgID: o?.dedupeId ?? task.taskId,
-        timeout,
-        ...(headers.keys().length > 0 ? { headers } : {}),
-      });
+      const subject = opts.topology.taskSubject(task.queue, task.codeVersion, task.requiredLabels);
+      await pRetry(
+        () =>
+          js.publish(subject, body, {
+            msgID: o?.dedupeId ?? task.taskId,
+            timeout,
+            ...(headers.keys().length > 0 ? { headers } : {}),
+          }),
+        {
+          retries: 1_000, // bounded by maxRetryTime
+          minTimeout: 250,
+          maxTimeout: 2_000,
+          maxRetryTime: opts.unavailableRetryMs,
+          shouldRetry: ({ error }) => transientPublishError(error),
+        },
+      );
     },
     async notifyCancelled(notice) {
       nc.publish(cancelNoticeSubject(opts.topology, notice.queue), encodeTaskBody(CancelNotice, "cancel notice", notice));

@@ -37,6 +37,8 @@ export interface ReportConsumerOptions {
   queue: string;
   /** Create the durable consumer first (default true). */
   ensure?: boolean;
+  /** Replicas of that consumer (3 on an R3 cluster); unset follows the reports stream. */
+  replicas?: number;
   /** Longest single pull; bounds `stop()`. Default 1000 ms. */
   pollMs?: number;
   /** Redelivery delay after the first transient failure, doubling per delivery. Default 1000 ms. */
@@ -78,7 +80,12 @@ export async function startReportConsumer(nc: NatsConnection, broker: Broker, op
   const logger = opts.logger;
   const stream = opts.topology.streams.reports;
   const consumer = reportConsumerName(opts.queue);
-  if (opts.ensure) await ensureReportConsumer(await jetstreamManager(nc), { topology: opts.topology, queue: opts.queue });
+  if (opts.ensure)
+    await ensureReportConsumer(await jetstreamManager(nc), {
+      topology: opts.topology,
+      queue: opts.queue,
+      ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
+    });
   const { pollMs, retryDelayMs, maxRetryDelayMs, maxDeliveries, ackTimeoutMs } = opts;
   const stopCtl = new AbortController();
 
