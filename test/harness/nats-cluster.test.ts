@@ -63,10 +63,17 @@ t("three nodes form one JetStream cluster with the repo users; an R3 stream surv
 
   await victim.start();
   assert.ok(victim.running);
-  const back = await jsm.streams.info("JETFLOW_PROBE");
-  const replica = [back.cluster?.leader, ...(back.cluster?.replicas ?? []).map((r) => r.name)];
-  assert.ok(replica.includes(leader), "the restarted node is a replica again");
-  assert.is(back.state.messages, 2);
+  // Bounded wait for the cluster to settle: a stream info answered while the restarted node
+  // rejoins the group can report the state from before it caught up.
+  const settled = Date.now() + 30_000;
+  let back = await jsm.streams.info("JETFLOW_PROBE").catch(() => null);
+  const replicaOf = (i: typeof back) => [i?.cluster?.leader, ...(i?.cluster?.replicas ?? []).map((r) => r.name)];
+  while (!(back?.state.messages === 2 && replicaOf(back).includes(leader)) && Date.now() < settled) {
+    await new Promise((r) => setTimeout(r, 100));
+    back = await jsm.streams.info("JETFLOW_PROBE").catch(() => null);
+  }
+  assert.ok(replicaOf(back).includes(leader), "the restarted node is a replica again");
+  assert.is(back?.state.messages, 2, "both acknowledged messages are in the stream");
 });
 
 test.run();
