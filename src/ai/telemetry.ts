@@ -4,8 +4,8 @@
  * `gen_ai.client.operation.duration` histograms, and jetflow's `jetflow.ai.cost` counter (USD of
  * calls whose price is known). Only `@opentelemetry/api`: without an SDK everything is a no-op.
  */
-import { type Attributes, type Counter, type Histogram, type MeterProvider, metrics } from "@opentelemetry/api";
-import { METER_NAME } from "../contract/metrics.js";
+import { type Attributes, type Counter, type Histogram } from "@opentelemetry/api";
+import { meterInstruments } from "../contract/metrics.js";
 
 /** `gen_ai.operation.name` values jetflow emits. */
 export type GenAIOperation = "chat" | "embeddings" | "batch";
@@ -15,20 +15,11 @@ interface Instruments {
   tokens: Histogram;
   duration: Histogram;
 }
-let cached: { provider: MeterProvider; instruments: Instruments } | null = null;
-
-function instruments(): Instruments {
-  const provider = metrics.getMeterProvider();
-  if (cached?.provider === provider) return cached.instruments;
-  const meter = provider.getMeter(METER_NAME);
-  const created: Instruments = {
-    cost: meter.createCounter("jetflow.ai.cost", { unit: "{USD}", description: "Cost of AI calls whose model price is known" }),
-    tokens: meter.createHistogram("gen_ai.client.token.usage", { unit: "{token}", description: "Tokens used per AI call" }),
-    duration: meter.createHistogram("gen_ai.client.operation.duration", { unit: "s", description: "Duration of AI calls" }),
-  };
-  cached = { provider, instruments: created };
-  return created;
-}
+const instruments = meterInstruments<Instruments>((meter) => ({
+  cost: meter.createCounter("jetflow.ai.cost", { unit: "{USD}", description: "Cost of AI calls whose model price is known" }),
+  tokens: meter.createHistogram("gen_ai.client.token.usage", { unit: "{token}", description: "Tokens used per AI call" }),
+  duration: meter.createHistogram("gen_ai.client.operation.duration", { unit: "s", description: "Duration of AI calls" }),
+}));
 
 /** Span attributes known before the call. */
 export function requestAttributes(op: GenAIOperation, modelId: string, provider: string | undefined, topic: string): Attributes {

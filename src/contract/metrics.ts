@@ -13,7 +13,15 @@
  * | `jetflow.activity.heartbeat.gap` | histogram | `s`        | `jetflow.queue` |
  * | `jetflow.outbox.lag`             | histogram | `s`        | `jetflow.outbox.kind` |
  */
-import { type Attributes, type Counter, type Histogram, type MeterProvider, type ObservableCallback, metrics } from "@opentelemetry/api";
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  type ObservableCallback,
+  metrics,
+} from "@opentelemetry/api";
 
 /** Name of the OpenTelemetry meter every jetflow metric is recorded on. */
 export const METER_NAME = "jetflow";
@@ -27,42 +35,44 @@ interface Instruments {
   outboxLag: Histogram;
 }
 
-let cached: { provider: MeterProvider; instruments: Instruments } | null = null;
-
 /**
- * The instruments of the current global MeterProvider. The metrics API has no proxy provider, so
- * instruments are re-created when an SDK is installed after the first use.
+ * A getter of instruments made by `create` on the current global MeterProvider's jetflow meter.
+ * The metrics API has no proxy provider, so the instruments are re-created when an SDK is
+ * installed after their first use.
  */
-function instruments(): Instruments {
-  const provider = metrics.getMeterProvider();
-  if (cached?.provider === provider) return cached.instruments;
-  const meter = provider.getMeter(METER_NAME);
-  const created: Instruments = {
-    runTransitions: meter.createCounter("jetflow.run.transitions", {
-      unit: "{run}",
-      description: "Runs entering a status (created, started, completed, failed, cancelled, rerun)",
-    }),
-    tasks: meter.createCounter("jetflow.activity.tasks", { unit: "{task}", description: "Remote activity tasks finished, by outcome" }),
-    redeliveries: meter.createCounter("jetflow.activity.redeliveries", {
-      unit: "{delivery}",
-      description: "Task deliveries after the first (lease expired, released for retry, worker lost)",
-    }),
-    activityDuration: meter.createHistogram("jetflow.activity.duration", {
-      unit: "s",
-      description: "Wall time of one activity attempt on a worker",
-    }),
-    heartbeatGap: meter.createHistogram("jetflow.activity.heartbeat.gap", {
-      unit: "s",
-      description: "Time between an attempt's accepted heartbeats, seen by the worker; alert well before it reaches the lease",
-    }),
-    outboxLag: meter.createHistogram("jetflow.outbox.lag", {
-      unit: "s",
-      description: "Time from an outbox row's commit to its publication (events and jobs)",
-    }),
+export function meterInstruments<T>(create: (meter: Meter) => T): () => T {
+  let cached: { provider: MeterProvider; instruments: T } | null = null;
+  return () => {
+    const provider = metrics.getMeterProvider();
+    if (cached?.provider !== provider) cached = { provider, instruments: create(provider.getMeter(METER_NAME)) };
+    return cached.instruments;
   };
-  cached = { provider, instruments: created };
-  return created;
 }
+
+/** The instruments of the current global MeterProvider. */
+const instruments = meterInstruments<Instruments>((meter) => ({
+  runTransitions: meter.createCounter("jetflow.run.transitions", {
+    unit: "{run}",
+    description: "Runs entering a status (created, started, completed, failed, cancelled, rerun)",
+  }),
+  tasks: meter.createCounter("jetflow.activity.tasks", { unit: "{task}", description: "Remote activity tasks finished, by outcome" }),
+  redeliveries: meter.createCounter("jetflow.activity.redeliveries", {
+    unit: "{delivery}",
+    description: "Task deliveries after the first (lease expired, released for retry, worker lost)",
+  }),
+  activityDuration: meter.createHistogram("jetflow.activity.duration", {
+    unit: "s",
+    description: "Wall time of one activity attempt on a worker",
+  }),
+  heartbeatGap: meter.createHistogram("jetflow.activity.heartbeat.gap", {
+    unit: "s",
+    description: "Time between an attempt's accepted heartbeats, seen by the worker; alert well before it reaches the lease",
+  }),
+  outboxLag: meter.createHistogram("jetflow.outbox.lag", {
+    unit: "s",
+    description: "Time from an outbox row's commit to its publication (events and jobs)",
+  }),
+}));
 
 /** A run entered `status` (counted once per committed transition). */
 export function countRunTransition(status: string, workflowId: string): void {
