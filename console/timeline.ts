@@ -6,6 +6,7 @@
  */
 import { html } from "hono/html";
 import type { ApiReply } from "../src/contract/api-messages.js";
+import { startedAttempts } from "../src/ports/activity-task-store.js";
 import { type Html, duration, statusBadge } from "./html.js";
 
 type RunView = ApiReply<"runs.get">;
@@ -21,13 +22,10 @@ function label(stage: Stage, task: Task | undefined): Html {
     : html`<span class="tag">local</span>`;
   return html`<div class="label" title="${stage.stageName}">
     <strong>${stage.stageId}</strong> ${statusBadge(stage.status)}
-    <span class="muted">attempt ${task ? startedOf(task) : stage.attempt}/${task?.maxAttempts ?? stage.maxAttempts}</span> ${where}
+    <span class="muted">attempt ${task ? startedAttempts(task) : stage.attempt}/${task?.maxAttempts ?? stage.maxAttempts}</span> ${where}
     ${attempts(task)}
   </div>`;
 }
-
-/** Attempts a task started (its numbers may skip deliveries given back unstarted; maxAttempts counts these). */
-const startedOf = (task: Task): number => task.attempts?.length ?? task.attempt;
 
 /** Every started attempt of a remote stage with its worker and start time, oldest first. */
 function attempts(task: Task | undefined): Html {

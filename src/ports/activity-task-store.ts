@@ -78,6 +78,15 @@ export interface ActivityTaskRecord {
   progressAt?: Date | null;
 }
 
+/**
+ * Attempts that started (executions): the attempt history's length, or for a task created before
+ * the history was kept, the attempt number. Deliveries given back unstarted never count; this is
+ * what `maxAttempts` bounds.
+ */
+export function startedAttempts(t: { attempt: number; attempts?: readonly unknown[] | null }): number {
+  return t.attempts?.length ?? t.attempt;
+}
+
 /** One started attempt of a task: which worker opened it, and when. */
 export interface ActivityAttempt {
   attempt: number;

@@ -3,7 +3,7 @@
  * issued token) and extending it by heartbeat. Pure functions of the store and the clock, so
  * the fencing rules read in one place.
  */
-import type { ActivityTaskRecord, ActivityTaskStore } from "../ports/activity-task-store.js";
+import { type ActivityTaskRecord, type ActivityTaskStore, startedAttempts } from "../ports/activity-task-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
 import type { HeartbeatReply, HeartbeatRequest, StartRequest } from "../contract/tasks.js";
@@ -12,14 +12,6 @@ import { versionMismatchMessage } from "./errors.js";
 import { type Via, capabilityMatches, newSecret, takeoverGraceMs } from "./task-capability.js";
 import type { TaskFacts, TaskFactsCache } from "./task-facts.js";
 import { scheduleToStartFired, scheduleToStartMessage, timedOutReason } from "./timeouts.js";
-
-/**
- * Attempts that started (executions): the store's attempt history, or for a task created before
- * it was kept, the attempt number. Deliveries given back unstarted never count.
- */
-export function startedAttempts(t: Pick<ActivityTaskRecord, "attempt" | "attempts">): number {
-  return t.attempts?.length ?? t.attempt;
-}
 
 /** Attempts that may still start after `t`'s current one. */
 const attemptsLeft = (t: ActivityTaskRecord) => Math.max(0, t.maxAttempts - startedAttempts(t));

@@ -5,7 +5,7 @@
  * raw message bodies; stages and executors use the `RemoteActivityClient` methods.
  */
 import type { AISpend } from "../contract/ai-calls.js";
-import type { ActivityReport, ActivityTaskRecord } from "../ports/activity-task-store.js";
+import { type ActivityReport, type ActivityTaskRecord, startedAttempts } from "../ports/activity-task-store.js";
 import type { Logger } from "../ports/logger.js";
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from "./broker-options.js";
 import { errorMessage } from "../kernel/deps.js";
@@ -33,7 +33,7 @@ import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
 import { type Via, newSecret } from "./task-capability.js";
-import { type LeaseContext, heartbeat, startAttempt, startedAttempts } from "./broker-lease.js";
+import { type LeaseContext, heartbeat, startAttempt } from "./broker-lease.js";
 import { type TaskFacts, TaskFactsCache } from "./task-facts.js";
 import {
   attemptLossCause,

@@ -8,6 +8,7 @@ import type {
   ReportVerdict,
 } from "../ports/activity-task-store.js";
 import { deepCopy } from "./clone.js";
+import { startedAttempts } from "../ports/activity-task-store.js";
 import { firedTimeout, leaseCap, scheduleToStartFired } from "../remote/timeouts.js";
 
 const TERMINAL: readonly ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
@@ -205,7 +206,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     const before = (d: Date | null) => d !== null && d.getTime() < cutoff.getTime();
     const claimed = [...this.tasks.values()]
       .filter((t) => (t.status === "PENDING" || (t.status === "LEASED" && before(t.leaseDeadline))) && before(t.updatedAt))
-      .filter((t) => (t.attempts?.length ?? t.attempt) < t.maxAttempts && !(t.deadline && t.deadline.getTime() <= now.getTime()))
+      .filter((t) => startedAttempts(t) < t.maxAttempts && !(t.deadline && t.deadline.getTime() <= now.getTime()))
       .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime())
       .slice(0, Math.max(0, limit));
     for (const t of claimed) t.updatedAt = new Date(now.getTime());
