@@ -19,7 +19,7 @@ import { createJetflowClient, type JetflowClient } from "../../adapters/jetstrea
 import { readMarkers, startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { startWorkerProcess, type WorkerProcess } from "../remote/worker-process.js";
 import { remoteDeployment, remoteWorkerArgs } from "../fuzz/remote-deployment.js";
-import { attemptsRunTwice, terminalEventsTwice } from "./invariants.js";
+import { attemptsRunTwice, submitRetrying, terminalEventsTwice } from "./invariants.js";
 
 const RUNS = Number(process.env.JETFLOW_CHAOS_RUNS ?? 10);
 const SEED = Number(process.env.JETFLOW_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -90,25 +90,9 @@ test.after(async () => {
   if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 
-/** runs.create with an idempotency key, retried through outages: the retry must find the same run. */
-async function submit(key: string, holdMs: number): Promise<string> {
-  return until(
-    `runs.create ${key} to be accepted`,
-    async () => {
-      try {
-        const r = await client.createRun({
-          workflowId: "artifact-roundtrip",
-          input: { inputBytes: 1024, outputBytes: 4096, holdMs },
-          idempotencyKey: key,
-        });
-        return r.workflowRunId;
-      } catch {
-        return null; // NATS or Postgres is down, or no orchestrator answered yet: retry with the same key
-      }
-    },
-    120_000,
-    200,
-  );
+/** runs.create retried through faults (see submitRetrying). */
+function submit(key: string, holdMs: number): Promise<string> {
+  return submitRetrying(client, key, holdMs, 120_000);
 }
 
 async function statusOf(runId: string): Promise<string | null> {

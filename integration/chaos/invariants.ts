@@ -3,7 +3,8 @@
 import type postgres from "postgres";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { readMarkers, type TestDeployment } from "../orchestrator/support.js";
+import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
+import { readMarkers, until, type TestDeployment } from "../orchestrator/support.js";
 
 /**
  * Runs where some delivery attempt's body started more often than the run has remote tasks: per run
@@ -52,4 +53,29 @@ export async function terminalEventsTwice(nc: NatsConnection, runIds: string[]):
     if (seen >= info.state.messages) break;
   }
   return [...ids].filter(([, s]) => s.size > 1).map(([k]) => k);
+}
+
+/**
+ * runs.create of the artifact workflow with an idempotency key, retried through outages (NATS or
+ * Postgres down, a leader election, no orchestrator answering yet) for up to `boundMs`: the retry
+ * must find the same run.
+ */
+export function submitRetrying(client: JetflowClient, key: string, holdMs: number, boundMs: number): Promise<string> {
+  return until(
+    `runs.create ${key} to be accepted`,
+    async () => {
+      try {
+        const r = await client.createRun({
+          workflowId: "artifact-roundtrip",
+          input: { inputBytes: 1024, outputBytes: 4096, holdMs },
+          idempotencyKey: key,
+        });
+        return r.workflowRunId;
+      } catch {
+        return null; // an outage: the same key again
+      }
+    },
+    boundMs,
+    200,
+  );
 }

@@ -20,7 +20,7 @@ import { createJetflowClient, type JetflowClient } from "../../adapters/jetstrea
 import { readMarkers, startOrchestratorProcess, until, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
 import { startWorkerProcess, type WorkerProcess } from "../remote/worker-process.js";
 import { remoteDeployment, remoteWorkerArgs } from "../fuzz/remote-deployment.js";
-import { attemptsRunTwice, terminalEventsTwice } from "../chaos/invariants.js";
+import { attemptsRunTwice, submitRetrying, terminalEventsTwice } from "../chaos/invariants.js";
 
 const RUNS = Number(process.env.JETFLOW_CLUSTER_CHAOS_RUNS ?? 8);
 /** 1 (CI): kill the tasks-stream leader; 2 also kills the report-consumer leader afterwards. */
@@ -54,25 +54,9 @@ test.after(async () => {
   if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 
-/** runs.create with an idempotency key, retried through elections: the retry must find the same run. */
+/** runs.create retried through faults (see submitRetrying). */
 function submit(key: string, holdMs: number): Promise<string> {
-  return until(
-    `runs.create ${key} to be accepted`,
-    async () => {
-      try {
-        const r = await client.createRun({
-          workflowId: "artifact-roundtrip",
-          input: { inputBytes: 1024, outputBytes: 4096, holdMs },
-          idempotencyKey: key,
-        });
-        return r.workflowRunId;
-      } catch {
-        return null; // a leader election in progress, or the orchestrator's connection moving to another node: same key again
-      }
-    },
-    60_000,
-    200,
-  );
+  return submitRetrying(client, key, holdMs, 60_000);
 }
 
 async function terminal(runId: string, timeoutMs = 90_000): Promise<string> {
