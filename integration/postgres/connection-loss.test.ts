@@ -1,7 +1,8 @@
 // A transaction whose connection is terminated mid-way rejects with a connection error and the
 // process survives (postgres.js 3.4.9 would otherwise crash it writing `rollback` to the dead
 // socket); the adapter keeps working on fresh connections; the job transport's waiting dequeue
-// still wakes up on new jobs after its LISTEN connection was killed.
+// still wakes up on new jobs after its LISTEN connection was killed; and no statement in flight
+// when its connection dies waits forever (patches/postgres+3.4.9.patch).
 import postgres from "postgres";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -98,6 +99,50 @@ t("a waiting dequeue still wakes on enqueue after its LISTEN connection was term
     await transport.close();
     await own.end({ timeout: 2 });
   }
+});
+
+t("every statement in flight while all connections are killed settles: none waits forever", async () => {
+  // postgres.js 3.4.9 left statements handed to a connection between its socket error and its
+  // close event pending forever, and prefixed the reconnect's startup with the dead socket's
+  // buffered bytes (the server then waits for the rest of that "startup" packet). Unpatched, a
+  // host kept heartbeating a job whose settling update never returned. 30 callers on 12
+  // connections keep the pool pipelining while every backend is killed, round after round.
+  const own = client(svc!.postgres.url, 12);
+  const pending = new Map<number, number>();
+  let running = true;
+  let settled = 0;
+  let next = 0;
+  const caller = async (i: number) => {
+    while (running) {
+      const id = next++;
+      pending.set(id, Date.now());
+      await (i % 2 ? own`select pg_sleep(0.01)` : own`select ${i}::int as i`).then(
+        () => settled++,
+        (e: unknown) => {
+          if (!isConnectionError(e)) throw e;
+          settled++;
+        },
+      );
+      pending.delete(id);
+    }
+  };
+  const callers = Array.from({ length: 30 }, (_, i) => caller(i));
+  try {
+    for (let round = 0; round < 10; round++) {
+      const before = settled;
+      await waitFor("statements to be answered between kills (none is)", async () => settled >= before + 30, 30_000);
+      await terminateAll();
+    }
+  } finally {
+    running = false;
+  }
+  // The driver's reconnect backs off up to 20 s after repeated errors; 60 s bounds it generously.
+  await waitFor("every in-flight statement to settle", async () => pending.size === 0, 60_000).catch((err: Error) => {
+    const oldest = Math.min(...pending.values());
+    throw new Error(`${err.message}: ${pending.size} statements pending, the oldest for ${Date.now() - oldest} ms`);
+  });
+  await Promise.all(callers);
+  await own.end({ timeout: 2 });
 });
 
 test.after(async () => {

@@ -133,10 +133,34 @@ async function waitSettledTolerant(c: Cluster, timeoutMs: number): Promise<Recor
       return await c.waitSettled(Math.max(1, deadline - Date.now()));
     } catch (err) {
       if (Date.now() >= deadline || !/terminat|connection|ECONNRESET/i.test((err as Error).message)) {
-        throw new Error(`${(err as Error).message}\nhost stderr:\n${c.hosts.map((h) => h.stderr().slice(-3000)).join("\n")}`);
+        const stuck = await stuckRuns(c).catch((e: Error) => `(could not read: ${e.message})`);
+        throw new Error(
+          `${(err as Error).message}\nunsettled runs:\n${stuck}\nhost stderr:\n${c.hosts.map((h) => h.stderr().slice(-3000)).join("\n")}`,
+        );
       }
     }
   }
+}
+
+/** Up to 5 non-terminal runs with their stages and jobs, so a timeout says where they stopped. */
+async function stuckRuns(c: Cluster): Promise<string> {
+  const { sql } = c;
+  const runs = await sql`select id, status, current_group_index, claimed_by, updated_at from ${sql(`${SCHEMA}.runs`)}
+    where status in ('PENDING', 'RUNNING') order by updated_at limit 5`;
+  const out: string[] = [];
+  for (const r of runs) {
+    const stages = await sql`select stage_id, status, attempt, updated_at from ${sql(`${SCHEMA}.stages`)} where run_id = ${r.id}`;
+    const jobs =
+      await sql`select job_id, state, attempt, delivery_count, worker_id, lease_expires_at, available_at, now() as db_now from ${sql(`${SCHEMA}.jobs`)} where run_id = ${r.id}`;
+    const said = c.hosts.flatMap((h) =>
+      h
+        .stderr()
+        .split("\n")
+        .filter((l) => l.includes(r.id as string)),
+    );
+    out.push(JSON.stringify({ run: r, stages: [...stages], jobs: [...jobs] }), ...said.slice(-10));
+  }
+  return out.join("\n");
 }
 
 test.after(async () => {

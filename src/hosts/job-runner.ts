@@ -23,6 +23,13 @@ export interface RunJobOptions {
   /** Extends the lease: called (throttled by the caller) while the stage runs. */
   onHeartbeat?: () => void;
   signal?: AbortSignal;
+  /**
+   * How long one transport call that settles the job may take before the runner gives up on it
+   * (default: twice the lease the transport granted, at least 5 s). A call that never settles (a
+   * driver wedged by a dropped connection) would otherwise hold the lane and, through the
+   * periodic heartbeat, the job's lease forever.
+   */
+  settleTimeoutMs?: number;
 }
 
 /**
@@ -34,8 +41,9 @@ export interface RunJobOptions {
  *   queued through the outbox under a new job id, so redelivering this one would duplicate it;
  * - job.execute threw → `fail(job, { retry: true, delayMs })` with exponential backoff per
  *   delivery, so a database outage does not burn through deliveries in a tight loop.
- * Transport errors are logged, not thrown: the lease then expires and the job is redelivered,
- * which the kernel's fencing makes harmless.
+ * Transport errors and calls that do not settle within `settleTimeoutMs` are logged, not thrown:
+ * the caller stops heartbeating, the lease expires and the job is redelivered, which the kernel's
+ * fencing makes harmless.
  */
 export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<JobDisposition> {
   const ctx = {
@@ -45,6 +53,8 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
     stageId: job.stageId,
     deliveryCount: job.deliveryCount,
   };
+  const settleTimeoutMs = o.settleTimeoutMs ?? defaultSettleTimeoutMs(job);
+  const settle = (op: string, fn: () => Promise<void>) => settleBounded(o, ctx, op, fn, settleTimeoutMs);
   let result: JobExecuteResult;
   try {
     result = await o.kernel.dispatch({
@@ -60,12 +70,12 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
     const error = errorMessage(err);
     const retryDelayMs = backoffDelay(job.deliveryCount, o.retryBaseDelayMs, o.retryMaxDelayMs);
     o.logger.error({ ...ctx, err: error, retryDelayMs }, "job.execute threw; job will be redelivered");
-    await settle(o, ctx, "fail", () => o.jobTransport.fail(job, { error, retry: true, delayMs: retryDelayMs }));
+    await settle("fail", () => o.jobTransport.fail(job, { error, retry: true, delayMs: retryDelayMs }));
     return { kind: "error", error, retryDelayMs };
   }
   switch (result.outcome) {
     case "completed": {
-      await settle(o, ctx, "complete", () => o.jobTransport.complete(job));
+      await settle("complete", () => o.jobTransport.complete(job));
       try {
         // The commit usually transitioned the run already (then there is nothing left to do).
         if (!result.transitioned) await o.kernel.dispatch({ type: "run.transition", workflowRunId: job.workflowRunId });
@@ -79,21 +89,40 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
     }
     case "suspended": {
       const nextPollAt = result.nextPollAt ?? new Date();
-      await settle(o, ctx, "suspend", () => o.jobTransport.suspend(job, nextPollAt));
+      await settle("suspend", () => o.jobTransport.suspend(job, nextPollAt));
       return { kind: "suspended", result };
     }
     default: {
       if (!result.ghost) o.logger.warn({ ...ctx, err: result.error, retry: result.retry === true }, "stage attempt failed");
-      await settle(o, ctx, "complete", () => o.jobTransport.complete(job));
+      await settle("complete", () => o.jobTransport.complete(job));
       return { kind: "failed", result };
     }
   }
 }
 
-async function settle(o: RunJobOptions, ctx: Record<string, unknown>, op: string, fn: () => Promise<void>): Promise<void> {
+function defaultSettleTimeoutMs(job: LeasedJob): number {
+  const leaseMs = new Date(job.leaseExpiresAt).getTime() - Date.now();
+  return Math.max(5_000, Number.isFinite(leaseMs) ? 2 * leaseMs : 0);
+}
+
+async function settleBounded(
+  o: RunJobOptions,
+  ctx: Record<string, unknown>,
+  op: string,
+  fn: () => Promise<void>,
+  timeoutMs: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
   try {
-    await fn();
+    if ((await Promise.race([fn(), timedOut])) === "timeout") {
+      o.logger.error({ ...ctx, op, timeoutMs }, "job transport call did not settle; the lease will expire and the job be redelivered");
+    }
   } catch (err) {
     o.logger.error({ ...ctx, op, err: errorMessage(err) }, "job transport call failed; the lease will expire and the job be redelivered");
+  } finally {
+    clearTimeout(timer);
   }
 }
