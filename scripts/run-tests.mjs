@@ -6,7 +6,7 @@
 // Every failing file is reported with its reason (failed tests, exit code or signal, timeout,
 // crash before uvu's summary) and the tail of its stderr and stdout.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { cpus } from "node:os";
 
@@ -33,9 +33,19 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
+// Files run longest first (durations measured by an earlier run, scripts/test-durations.json):
+// with a few lanes, a 60 s file started last would otherwise run alone at the end.
+// JETFLOW_TEST_RECORD_DURATIONS=1 rewrites that file from this run.
+const DURATIONS_FILE = join(root, "scripts", "test-durations.json");
+const known = existsSync(DURATIONS_FILE) ? JSON.parse(readFileSync(DURATIONS_FILE, "utf8")) : {};
+const knownValues = Object.values(known).sort((a, b) => a - b);
+const typical = knownValues.length ? knownValues[Math.floor(knownValues.length / 2)] : 0;
+const expected = (f) => known[relative(root, f)] ?? typical;
 const files = TEST_DIRS.flatMap((d) => walk(join(root, d)))
   .sort()
-  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)));
+  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
+  .sort((a, b) => expected(b) - expected(a));
+const measured = {};
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
@@ -150,6 +160,7 @@ async function worker() {
     passed += filePassed;
     failed += fileFailed;
     skipped += fileSkipped;
+    measured[rel] = Math.round(r.ms / 100) / 10;
     const status = fileFailed > 0 ? "FAIL" : "ok  ";
     const why = r.timedOut ? ` (timed out after ${r.timeoutMs} ms)` : "";
     process.stdout.write(
@@ -168,6 +179,11 @@ if (files.length === 0) {
 }
 
 await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+
+if (process.env.JETFLOW_TEST_RECORD_DURATIONS === "1") {
+  const sorted = Object.fromEntries(Object.entries({ ...known, ...measured }).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+}
 
 for (const f of failures) {
   const out = [`\n===== ${f.rel} =====`, `reason: ${failureReason(f)}`];
