@@ -106,7 +106,7 @@ test("a bad file is refused with the file and each bad field named", () => {
   assert.ok(msg.startsWith(`config file ${bad}: `), msg);
   assert.match(msg, /max_concurrent_tasks: /);
   assert.match(msg, /health_port: /);
-  assert.match(msg, /colour/, "an unknown key is named");
+  assert.match(msg, /colour: unknown key/, "an unknown key is named as a field");
   assert.match(msg, /nats\.servers: give either url or servers, not both/);
 
   const broken = file("broken.toml", `queue = "q"\ncode_version = \n`);

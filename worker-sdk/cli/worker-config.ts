@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
-import { formatIssues, issuesFromZod } from "../../src/contract/validation.js";
+import { formatIssues, issuesFromZod, type ValidationIssue } from "../../src/contract/validation.js";
 import { WorkerError } from "../errors.js";
 import { isPathSpec } from "../stage-module.js";
 import { Labels } from "./flags.js";
@@ -76,6 +76,15 @@ export const LabelsFlagOrFile = z
     return z.NEVER;
   });
 
+/** Zod's issues with each unknown key named as a field of its own (`colour: unknown key`), not as `(root)`. */
+function fileIssues(error: z.ZodError): ValidationIssue[] {
+  return error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => ({ path: [...i.path.map(String), k].join("."), message: "unknown key" }))
+      : issuesFromZod(new z.ZodError([i])),
+  );
+}
+
 /** Parses TOML or JSON by the file's extension. @throws WorkerError naming the file. */
 function parseText(file: string, body: string): unknown {
   const ext = extname(file).toLowerCase();
@@ -102,7 +111,7 @@ export function loadWorkerConfigFile(file: string): Record<string, unknown> {
     throw new WorkerError("CONFIG", `config file ${file}: cannot be read: ${(err as Error).message}`, false);
   }
   const parsed = WorkerConfigFile.safeParse(parseText(file, body));
-  if (!parsed.success) throw new WorkerError("CONFIG", formatIssues(`config file ${file}`, issuesFromZod(parsed.error)), false);
+  if (!parsed.success) throw new WorkerError("CONFIG", formatIssues(`config file ${file}`, fileIssues(parsed.error)), false);
   const c = parsed.data;
   const base = dirname(resolve(file));
   const path = (p: string | undefined) => (p === undefined ? undefined : resolve(base, p));
