@@ -55,6 +55,7 @@ export class ProjectSupervisor {
   /** Workers that crashed or were replaced: their counters stay in the project's totals. */
   private readonly past: ProjectWorker[] = [];
   private readonly retiring = new Set<Promise<void>>();
+  private readonly loading = new Set<Promise<void>>();
   private state: State = "starting";
   private restarts = 0;
   private crashTimes: number[] = [];
@@ -116,25 +117,42 @@ export class ProjectSupervisor {
     return this.ready;
   }
 
-  /** Stops the project for good; resolves when every worker it ran has stopped. */
+  /** Stops the project for good; resolves when every worker it ran has stopped (one still loading included). */
   async stop({ drain = true }: { drain?: boolean } = {}): Promise<void> {
     this.epoch++;
     this.clearTimer();
     this.state = "stopped";
     if (this.worker) void this.retire(this.worker, drain);
+    // A load in progress ends by retiring its worker (its epoch is over): wait for it too.
+    while (this.loading.size > 0) await Promise.all([...this.loading]);
     while (this.retiring.size > 0) await Promise.all([...this.retiring]);
   }
 
-  private async attempt(epoch: number, throwRequestErrors: boolean): Promise<void> {
+  /** Loads and starts a worker, tracked in `loading` so a stop can wait for it. */
+  private attempt(epoch: number, throwRequestErrors: boolean): Promise<void> {
+    const p = this.load(epoch, throwRequestErrors);
+    const tracked: Promise<void> = p.then(
+      () => undefined,
+      () => undefined, // the caller of attempt() gets the error; the tracker only waits
+    );
+    this.loading.add(tracked);
+    void tracked.finally(() => this.loading.delete(tracked));
+    return p;
+  }
+
+  private async load(epoch: number, throwRequestErrors: boolean): Promise<void> {
     const holder: { pw: ProjectWorker | null } = { pw: null };
     let pw: ProjectWorker;
+    // Reserved now, so a load racing a restart request never reuses a generation (and its worker id).
+    const first = this.nextGeneration++;
     try {
       pw = await this.o.launch({
-        firstGeneration: this.nextGeneration,
+        firstGeneration: first,
         // Deferred: a loop that dies at once must find `holder.pw` set.
         onCrash: (err) => void setImmediate(() => holder.pw && this.crashed(holder.pw, err)),
       });
     } catch (err) {
+      if (this.nextGeneration === first + 1) this.nextGeneration = first; // nothing ran under it
       if (epoch !== this.epoch) return;
       if (throwRequestErrors && !(err instanceof ModuleLoadError)) throw err;
       this.crashed(null, err);
@@ -187,7 +205,7 @@ export class ProjectSupervisor {
     if (this.worker === pw) this.worker = null;
     this.past.push(pw);
     this.last = pw.status();
-    this.nextGeneration = pw.generation + 1;
+    this.nextGeneration = Math.max(this.nextGeneration, pw.generation + 1);
     const done: Promise<void> = pw
       .stop({ drain })
       .catch((err: unknown) =>

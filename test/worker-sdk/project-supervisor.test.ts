@@ -116,6 +116,37 @@ test("a worker whose loop dies is restarted with backoff, then failed at the cra
   assert.is(sup.status().status, "stopped");
 });
 
+test("a stop while the module is still loading waits for that worker and stops it", async () => {
+  const state = { broken: false, pulls: [] as number[] };
+  const request = { project: "slow", queue: "q", module: modulePath, watch: false };
+  let launched = null as ProjectWorker | null;
+  const sup = new ProjectSupervisor({
+    request,
+    serviceId: "svc",
+    policy: { baseMs: 10, maxMs: 10, maxCrashes: 3, windowMs: 60_000 },
+    logger: silentWorkerLogger,
+    launch: async (o) => {
+      await new Promise((r) => setTimeout(r, 150));
+      launched = await ProjectWorker.start({
+        request,
+        serviceId: "svc",
+        makeTransport: () => fakeTransport(state),
+        logger: silentWorkerLogger,
+        isolation: "inline",
+        pollWaitMs: 20,
+        ...o,
+      });
+      return launched;
+    },
+  });
+  const starting = sup.start();
+  await sup.stop();
+  await starting;
+  assert.ok(launched, "the load finished before stop() resolved");
+  assert.is(launched!.status().status, "stopped", "and its worker was stopped, not left running");
+  assert.is(sup.status().status, "stopped");
+});
+
 test("a crash at the first load is retried; any other start error is thrown", async () => {
   const state = { broken: false, pulls: [] as number[] };
   const throwing = join(dir, "throws.mjs");
