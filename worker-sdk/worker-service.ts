@@ -144,7 +144,9 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
           onCrash,
           // Two versions on one queue in one service is a half-done deploy: refuse it before anything is pulled.
           beforeLaunch: (version) => {
-            const clash = [...projects.values()].find((p) => p !== sup && p.queue === req.queue && p.version && p.version !== version);
+            const clash = [...projects.values()].find(
+              (p) => p !== sup && !p.ended && p.queue === req.queue && p.version && p.version !== version,
+            );
             if (clash)
               throw new WsError(
                 "CONFLICT",
@@ -169,15 +171,20 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
         });
         return existing.status();
       }
-      // A failed or stopped project is started afresh, with this request.
-      await existing?.stop();
+      // A failed or stopped project is started afresh, with this request. The new supervisor takes
+      // its place at once, so a concurrent start finds it (and waits for it) instead of racing it.
       const sup = supervise(req);
       projects.set(req.project, sup);
-      try {
-        await sup.start();
-      } catch (err) {
+      // Settled into a value at once: a refusal must not sit unhandled while the old one stops.
+      const refused = sup.start().then(
+        () => null,
+        (err: unknown) => ({ err }),
+      );
+      await existing?.stop();
+      const r = await refused;
+      if (r) {
         if (projects.get(req.project) === sup) projects.delete(req.project);
-        throw asWsError(err);
+        throw asWsError(r.err);
       }
       logger.info({ project: req.project, queue: req.queue, version: sup.version }, "project worker started");
       return sup.status();
