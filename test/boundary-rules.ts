@@ -76,12 +76,12 @@ export const boundaryRules: IForbiddenRuleType[] = [
   {
     name: "worker-sdk-allow-list",
     comment:
-      "the worker package ships alone: it may import itself, src/contract, @nats-io/*, zod, @opentelemetry/api and node builtins, nothing else",
+      "the worker package ships alone: it may import itself, src/contract, @nats-io/*, zod, @opentelemetry/api, smol-toml (its config file) and node builtins, nothing else",
     severity: "error",
     from: { path: "^worker-sdk/" },
     to: {
       dependencyTypesNot: ["core"],
-      pathNot: ["^worker-sdk/", "^src/contract/", NATS, pkg("zod"), pkg("@opentelemetry/api")].join("|"),
+      pathNot: ["^worker-sdk/", "^src/contract/", NATS, pkg("zod"), pkg("@opentelemetry/api"), pkg("smol-toml")].join("|"),
     },
   },
   {

@@ -94,6 +94,18 @@ export class WorkerConfigError extends WorkerError {
 }
 
 /**
+ * An activity module threw while it was imported (its own code failed, not its path or shape). A
+ * worker service treats this as a crash it retries with backoff: the cause may be transient (a
+ * file or service the module reads at load). `cause` keeps the module's own error and stack.
+ */
+export class ModuleLoadError extends WorkerConfigError {
+  constructor(file: string, cause: unknown) {
+    super(`cannot load module ${file}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.cause = cause;
+  }
+}
+
+/**
  * The activity's thread died without an answer: an uncaught exception or unhandled rejection
  * outside the stage's promise, or an exit. Retryable: the next attempt runs in a fresh thread.
  */

@@ -88,6 +88,7 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       completed: s.completed,
       failed: s.failed,
       lastPullAt: s.lastPullAt ? s.lastPullAt.toISOString() : null,
+      ...(s.crash ? { error: { message: s.crash.message, stack: s.crash.stack ?? null } } : {}),
     };
   }
 

@@ -13,6 +13,9 @@ import { loadStageModule, type StageModule } from "./stage-module.js";
 import type { WorkerTransport } from "./transport.js";
 import { createActivityWorker, type ActivityWorker, type Isolation } from "./worker.js";
 
+/** A project worker's own view of its status; the supervisor adds restarts and the last crash. */
+export type ProjectWorkerStatus = Omit<WsProjectStatus, "restarts" | "lastError" | "nextRestartAt">;
+
 /** Makes the transport of one (queue, codeVersion); `close()` must not close a shared connection. */
 export type TransportFactory = (queue: string, codeVersion: string) => WorkerTransport & { close?(): Promise<void> };
 
@@ -37,6 +40,10 @@ export interface ProjectWorkerOptions {
   makeFleetMember?: () => FleetMember;
   /** Called with the resolved code version before anything is pulled; throw to refuse the start. */
   beforeLaunch?: (codeVersion: string) => void;
+  /** Number of the first generation (a restarted project goes on counting). Default 1. */
+  firstGeneration?: number;
+  /** Called once when the current generation's poll loop dies (not on a stop or a drain). */
+  onCrash?: (err: Error) => void;
 }
 
 interface Generation {
@@ -75,7 +82,7 @@ export class ProjectWorker {
     if (!version) throw new WorkerConfigError(`no code version: pass codeVersion or export "version" from ${module.file}`);
     this.codeVersion = version;
     o.beforeLaunch?.(version);
-    this.current = this.launch(1, module);
+    this.current = this.launch(o.firstGeneration ?? 1, module);
     if (module.isPath && o.request.watch !== false)
       watchFile(module.file, { interval: o.watchIntervalMs ?? 500, persistent: false }, this.onChange);
   }
@@ -92,6 +99,11 @@ export class ProjectWorker {
 
   get version(): string {
     return this.codeVersion;
+  }
+
+  /** The current generation's number. */
+  get generation(): number {
+    return this.current.n;
   }
 
   private launch(n: number, module: StageModule): Generation {
@@ -117,6 +129,10 @@ export class ProjectWorker {
     worker.start();
     const g = { n, module, worker, transport };
     this.generations.push(g);
+    void worker.done().then(() => {
+      const crash = worker.getStats().crash;
+      if (crash && g === this.current && !this.stopped) this.o.onCrash?.(crash);
+    });
     return g;
   }
 
@@ -170,10 +186,10 @@ export class ProjectWorker {
     while (this.draining.size > 0) await Promise.all([...this.draining]);
   }
 
-  status(): WsProjectStatus {
+  status(): ProjectWorkerStatus {
     const s = this.current.worker.getStats();
     const sum = (k: "inFlight" | "completed" | "failed") => this.generations.reduce((n, g) => n + g.worker.getStats()[k], 0);
-    const status: WsProjectStatus["status"] = this.stopped
+    const status: ProjectWorkerStatus["status"] = this.stopped
       ? this.draining.size > 0
         ? "draining"
         : "stopped"
@@ -181,7 +197,9 @@ export class ProjectWorker {
         ? "starting"
         : s.status === "draining"
           ? "draining"
-          : "running";
+          : s.status === "failed"
+            ? "failed"
+            : "running";
     const r = this.o.request;
     return {
       project: r.project,

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { AnyStage } from "../src/contract/stage-types.js";
-import { WorkerConfigError } from "./errors.js";
+import { ModuleLoadError, WorkerConfigError } from "./errors.js";
 
 /** A loaded activity module. */
 export interface StageModule {
@@ -57,7 +57,7 @@ export async function loadStageModule(spec: string, opts: { cwd?: string; fresh?
   try {
     mod = (await import(url.href)) as Record<string, unknown>;
   } catch (err) {
-    throw new WorkerConfigError(`cannot load module ${file}: ${(err as Error).message}`);
+    throw new ModuleLoadError(file, err);
   }
   const exported = mod.stages ?? mod.default;
   const list = Array.isArray(exported) ? exported : exported && typeof exported === "object" ? Object.values(exported) : null;

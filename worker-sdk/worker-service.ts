@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { createTopology, type Topology } from "../src/contract/topology.js";
 import {
   WS_OPS,
+  WsRestartRequest,
   WsStartRequest,
   WsStatusRequest,
   WsStopRequest,
@@ -22,6 +23,7 @@ import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 import { createNatsWorkerTransport } from "./nats-transport.js";
 import { ProjectWorker, type TransportFactory } from "./project-worker.js";
+import { DEFAULT_RESTART_POLICY, ProjectSupervisor, type RestartPolicy } from "./project-supervisor.js";
 import type { Isolation } from "./worker-options.js";
 import { formatIssues, issuesFromZod } from "../src/contract/validation.js";
 import { serveRequest } from "../src/contract/guarded-reply.js";
@@ -47,6 +49,8 @@ export interface WorkerServiceOptions {
   cancelGraceMs?: number;
   /** Register every project worker in the fleet registry (`jetflow workers list`). Default on; `false` turns it off. */
   fleet?: false | NatsFleetMemberOptions;
+  /** Backoff and crash-loop limit of crashed projects. Default {@link DEFAULT_RESTART_POLICY}. */
+  restart?: Partial<RestartPolicy>;
 }
 
 /** A running worker service. */
@@ -68,6 +72,19 @@ class WsError extends Error {
 }
 
 const STATUS: Record<WsError["code"] | "INTERNAL", number> = { BAD_REQUEST: 400, NOT_FOUND: 404, CONFLICT: 409, INTERNAL: 500 };
+
+/** What a repeated start asks differently from the running project, or null when it asks the same. */
+function startDifference(running: WsStartRequest, req: WsStartRequest, version: string | null): string | null {
+  if (req.queue !== running.queue) return `queue "${running.queue}"`;
+  if (req.module !== running.module) return `module "${running.module}"`;
+  if (req.codeVersion && version && req.codeVersion !== version) return `version "${version}"`;
+  if (req.concurrency !== undefined && req.concurrency !== (running.concurrency ?? 1)) return `concurrency ${running.concurrency ?? 1}`;
+  if (req.labels && JSON.stringify(sorted(req.labels)) !== JSON.stringify(sorted(running.labels ?? {})))
+    return `labels ${JSON.stringify(running.labels ?? {})}`;
+  return null;
+}
+
+const sorted = (r: Record<string, string>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
 
 function parse<S extends z.ZodType>(schema: S, data: Uint8Array): z.output<S> {
   let json: unknown = {};
@@ -93,32 +110,24 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     o.makeTransport ?? ((queue, codeVersion) => createNatsWorkerTransport(o.nc, { topology, queue, codeVersion, logger }));
   const fleet = o.fleet;
   const makeFleetMember = fleet === false ? undefined : () => createNatsFleetMember(o.nc, { topology, logger, ...fleet });
-  const projects = new Map<string, ProjectWorker>();
-  const starting = new Set<string>();
+  const policy: RestartPolicy = { ...DEFAULT_RESTART_POLICY, ...o.restart };
+  const projects = new Map<string, ProjectSupervisor>();
 
-  const get = (project: string): ProjectWorker => {
+  const get = (project: string): ProjectSupervisor => {
     const p = projects.get(project);
     if (!p) throw new WsError("NOT_FOUND", `no project "${project}" on worker service ${o.serviceId}`);
     return p;
   };
+  const asWsError = (err: unknown): unknown => (err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err);
 
-  const handlers: Record<WsOp, (data: Uint8Array) => Promise<unknown>> = {
-    async start(data) {
-      const req = parse(WsStartRequest, data);
-      if (projects.has(req.project) || starting.has(req.project))
-        throw new WsError("CONFLICT", `project "${req.project}" is already running`);
-      starting.add(req.project);
-      try {
-        // Two versions on one queue in one service is a half-done deploy: refuse it before anything is pulled.
-        const beforeLaunch = (version: string) => {
-          const clash = [...projects.values()].find((p) => p.queue === req.queue && p.version !== version);
-          if (clash)
-            throw new WsError(
-              "CONFLICT",
-              `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.status().project}); refusing version "${version}"`,
-            );
-        };
-        const pw = await ProjectWorker.start({
+  function supervise(req: WsStartRequest): ProjectSupervisor {
+    const sup: ProjectSupervisor = new ProjectSupervisor({
+      request: req,
+      serviceId: o.serviceId,
+      policy,
+      logger,
+      launch: ({ firstGeneration, onCrash }) =>
+        ProjectWorker.start({
           request: req,
           serviceId: o.serviceId,
           makeTransport,
@@ -131,23 +140,70 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
           threadHeapMb: o.threadHeapMb,
           cancelGraceMs: o.cancelGraceMs,
           makeFleetMember,
-          beforeLaunch,
-        }).catch((err: unknown) => {
-          throw err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err;
+          firstGeneration,
+          onCrash,
+          // Two versions on one queue in one service is a half-done deploy: refuse it before anything is pulled.
+          beforeLaunch: (version) => {
+            const clash = [...projects.values()].find(
+              (p) => p !== sup && !p.ended && p.queue === req.queue && p.version && p.version !== version,
+            );
+            if (clash)
+              throw new WsError(
+                "CONFLICT",
+                `queue "${req.queue}" already runs version "${clash.version}" (project ${clash.request.project}); refusing version "${version}"`,
+              );
+          },
+        }),
+    });
+    return sup;
+  }
+
+  const handlers: Record<WsOp, (data: Uint8Array) => Promise<unknown>> = {
+    async start(data) {
+      const req = parse(WsStartRequest, data);
+      const existing = projects.get(req.project);
+      if (existing && !existing.ended) {
+        // Idempotent: the same start twice returns the running worker; a different one is a conflict.
+        const diff = startDifference(existing.request, req, existing.version);
+        if (diff) throw new WsError("CONFLICT", `project "${req.project}" is already running with ${diff}; stop or restart it instead`);
+        await existing.ready.catch((err: unknown) => {
+          throw asWsError(err);
         });
-        projects.set(req.project, pw);
-        logger.info({ project: req.project, queue: req.queue, version: pw.version }, "project worker started");
-        return pw.status();
-      } finally {
-        starting.delete(req.project);
+        return existing.status();
       }
+      // A failed or stopped project is started afresh, with this request. The new supervisor takes
+      // its place at once, so a concurrent start finds it (and waits for it) instead of racing it.
+      const sup = supervise(req);
+      projects.set(req.project, sup);
+      // Settled into a value at once: a refusal must not sit unhandled while the old one stops.
+      const refused = sup.start().then(
+        () => null,
+        (err: unknown) => ({ err }),
+      );
+      await existing?.stop();
+      const r = await refused;
+      if (r) {
+        if (projects.get(req.project) === sup) projects.delete(req.project);
+        throw asWsError(r.err);
+      }
+      logger.info({ project: req.project, queue: req.queue, version: sup.version }, "project worker started");
+      return sup.status();
+    },
+    async restart(data) {
+      const req = parse(WsRestartRequest, data);
+      const sup = get(req.project);
+      await sup.restart({ drain: req.drain ?? true }).catch((err: unknown) => {
+        throw asWsError(err);
+      });
+      logger.info({ project: req.project, version: sup.version }, "project worker restarted by request");
+      return sup.status();
     },
     async stop(data) {
       const req = parse(WsStopRequest, data);
-      const pw = get(req.project);
-      await pw.stop({ drain: req.drain ?? true });
-      projects.delete(req.project);
-      return pw.status();
+      const sup = get(req.project);
+      await sup.stop({ drain: req.drain ?? true });
+      if (projects.get(req.project) === sup) projects.delete(req.project);
+      return sup.status();
     },
     async status(data) {
       return get(parse(WsStatusRequest, data).project).status();

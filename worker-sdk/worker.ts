@@ -29,6 +29,8 @@ export interface WorkerStats {
   /** Deliveries given back (retry after a retryable failure, stop without drain). */
   released: number;
   lastPullAt: Date | null;
+  /** Why the poll loop crashed (status `failed`), for a supervisor to report. */
+  crash?: Error;
 }
 
 export interface ActivityWorker {
@@ -172,6 +174,7 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
       if (loop) throw new WorkerConfigError("the worker is already started");
       stats.status = "running";
       loop = run().catch((err: unknown) => {
+        stats.crash = err instanceof Error ? err : new Error(String(err));
         logger.error({ err: err instanceof Error ? err.message : String(err) }, "worker loop crashed");
         // Finish what is in flight, publish `failed`, resolve done(): a supervisor restarts the process.
         void stop({ drain: true }, true);

@@ -35,7 +35,7 @@ async function request(raw: Record<string, unknown>, op: WsOp, body: unknown): P
 
 function printProjects(projects: WsProjectStatus[], json: boolean): void {
   if (json) return void process.stdout.write(`${JSON.stringify(projects, null, 2)}\n`);
-  const rows = [["PROJECT", "QUEUE", "VERSION", "GEN", "STATUS", "IN-FLIGHT", "DONE", "FAILED", "RELOAD ERROR"]];
+  const rows = [["PROJECT", "QUEUE", "VERSION", "GEN", "STATUS", "RESTARTS", "IN-FLIGHT", "DONE", "FAILED", "ERROR"]];
   for (const p of projects)
     rows.push([
       p.project,
@@ -43,10 +43,12 @@ function printProjects(projects: WsProjectStatus[], json: boolean): void {
       p.codeVersion,
       String(p.generation),
       p.status,
+      String(p.restarts),
       `${p.inFlight}/${p.capacity}`,
       String(p.completed),
       String(p.failed),
-      p.lastReloadError ?? "",
+      // The last crash (why it restarts or failed) first, else why the last reload was refused.
+      p.lastError?.message ?? (p.lastReloadError ? `reload refused: ${p.lastReloadError}` : ""),
     ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows)
@@ -96,11 +98,16 @@ export function register(program: Command): void {
     if (r) printProjects([WsProjectStatus.parse(r)], raw.json === true);
   });
 
-  for (const op of ["stop", "status"] as const) {
+  const descriptions = {
+    stop: "stop a project's worker (drains in-flight tasks)",
+    restart: "stop a project's worker (drains in-flight tasks) and start it again on freshly loaded code",
+    status: "one project's status (--json includes the last crash's stack)",
+  };
+  for (const op of ["stop", "restart", "status"] as const) {
     withConnectionFlags(
       ws
         .command(`${op} <project>`)
-        .description(op === "stop" ? "stop a project's worker (drains in-flight tasks)" : "one project's status")
+        .description(descriptions[op])
         .option("--service-id <id>", "target service")
         .option("--json", "machine-readable output"),
     ).action(async (project: string, raw: Record<string, unknown>) => {

@@ -33,7 +33,7 @@ export function workersTable(workers: WorkerListing[]): string {
       .join(",") || "-",
     w.stageCodeVersion,
     `${w.inFlight}/${w.maxConcurrentTasks}`,
-    w.healthy ? w.status : `${w.status} (unhealthy)`,
+    (w.healthy ? w.status : `${w.status} (unhealthy)`) + (w.error ? `: ${w.error.message}` : ""),
     ago(w.lastSeenMs),
   ]);
   return formatTable(header, rows);

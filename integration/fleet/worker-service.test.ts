@@ -1,6 +1,7 @@
 // The worker service on a real nats-server: projects started and stopped by request, each
 // project's worker sees only its own queue, a changed module file is hot-reloaded while an
-// in-flight task finishes on the old code, and a module declaring another version is refused.
+// in-flight task finishes on the old code, a module declaring another version is refused, and a
+// repeated start returns the running project.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
@@ -178,7 +179,12 @@ t("a module declaring another version is refused (old code keeps running); bad r
   const clash = await call("start", { project: "a-next", queue: "proj-a", module: join(dir, "a.mjs") });
   assert.is(clash.status, 409, "a second version on the same queue");
   assert.match(clash.body.error.message, /already runs version "v1"/);
-  assert.is((await call("start", { project: "a", queue: "proj-a", module: join(dir, "a.mjs") })).status, 409, "duplicate project");
+  const again = await call("start", { project: "a", queue: "proj-a", module: join(dir, "a.mjs") });
+  assert.is(again.status, 200, "the same start again returns the running project");
+  assert.is(again.body.generation, 2);
+  const other = await call("start", { project: "a", queue: "proj-b", module: join(dir, "a.mjs") });
+  assert.is(other.status, 409, "the same project with another queue");
+  assert.match(other.body.error.message, /already running with queue "proj-a"/);
   const missing = await call("start", { project: "c", queue: "q", module: join(dir, "missing.mjs") });
   assert.is(missing.status, 400);
   assert.match(missing.body.error.message, /missing\.mjs/);

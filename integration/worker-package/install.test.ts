@@ -94,12 +94,12 @@ test.after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-t("the packed worker package depends on NATS, zod and the OpenTelemetry API only", async () => {
+t("the packed worker package depends on NATS, zod, the OpenTelemetry API and smol-toml only", async () => {
   const manifest = JSON.parse(readFileSync(join(app, "node_modules", "@jetflow", "worker", "package.json"), "utf8")) as {
     dependencies: Record<string, string>;
   };
   for (const name of Object.keys(manifest.dependencies)) {
-    assert.ok(/^(@nats-io\/|zod$|@opentelemetry\/api$)/.test(name), `unexpected dependency ${name}`);
+    assert.ok(/^(@nats-io\/|zod$|@opentelemetry\/api$|smol-toml$)/.test(name), `unexpected dependency ${name}`);
   }
   const { stdout } = await run("npm", ["ls", "--all", "--omit=dev", "--parseable"], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
   const installed = stdout.split("\n").filter(Boolean).slice(1);

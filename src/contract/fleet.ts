@@ -49,6 +49,8 @@ export const WorkerRecord = z.object({
   completed: z.number().int().min(0).optional(),
   failed: z.number().int().min(0).optional(),
   lastPullAt: isoDate.nullable().optional(),
+  /** Why the worker's poll loop crashed (status `failed`), so the registry shows more than the status. */
+  error: z.object({ message: z.string(), stack: z.string().nullable() }).optional(),
 });
 /** A worker's registry entry. */
 export type WorkerRecord = z.output<typeof WorkerRecord>;

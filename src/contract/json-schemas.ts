@@ -49,6 +49,7 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "api-error": api.ApiErrorBody,
   "worker-service-start-request": ws.WsStartRequest,
   "worker-service-stop-request": ws.WsStopRequest,
+  "worker-service-restart-request": ws.WsRestartRequest,
   "worker-service-status-request": ws.WsStatusRequest,
   "worker-service-project-status": ws.WsProjectStatus,
   "worker-service-list-reply": ws.WsListReply,

@@ -7,6 +7,7 @@
  * | ----------------------------------------- | ------------------ | --------------------- |
  * | `<p>.workersvc.<serviceId>.start`         | {@link WsStartRequest}  | {@link WsProjectStatus} |
  * | `<p>.workersvc.<serviceId>.stop`          | {@link WsStopRequest}   | {@link WsProjectStatus} |
+ * | `<p>.workersvc.<serviceId>.restart`       | {@link WsRestartRequest} | {@link WsProjectStatus} |
  * | `<p>.workersvc.<serviceId>.status`        | {@link WsStatusRequest} | {@link WsProjectStatus} |
  * | `<p>.workersvc.<serviceId>.list`          | `{}`               | {@link WsListReply}   |
  *
@@ -19,7 +20,7 @@ import { encodeToken } from "./tokens.js";
 const name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - (at most 64)");
 
 /** Operations of the worker service. */
-export const WS_OPS = ["start", "stop", "status", "list"] as const;
+export const WS_OPS = ["start", "stop", "restart", "status", "list"] as const;
 /** An operation of the worker service. */
 export type WsOp = (typeof WS_OPS)[number];
 
@@ -50,6 +51,20 @@ export const WsStopRequest = z.object({ project: name, drain: z.boolean().option
 /** `stop`: stop a project's worker, optionally draining it. */
 export type WsStopRequest = z.infer<typeof WsStopRequest>;
 
+/** `restart`: stop a project's worker (draining by default) and start it again on freshly loaded code. */
+export const WsRestartRequest = z.object({ project: name, drain: z.boolean().optional() });
+/** `restart`: stop a project's worker (draining by default) and start it again on freshly loaded code. */
+export type WsRestartRequest = z.infer<typeof WsRestartRequest>;
+
+/** Why a project's worker crashed last: its module threw while loading, or its worker loop died. */
+export const WsProjectError = z.object({
+  message: z.string(),
+  stack: z.string().nullable(),
+  at: z.string(),
+});
+/** Why a project's worker crashed last. */
+export type WsProjectError = z.infer<typeof WsProjectError>;
+
 /** `status`: one project's status. */
 export const WsStatusRequest = z.object({ project: name });
 /** `status`: one project's status. */
@@ -62,7 +77,8 @@ export const WsProjectStatus = z.object({
   codeVersion: z.string(),
   module: z.string(),
   workerId: z.string(),
-  status: z.enum(["starting", "running", "draining", "stopped", "failed"]),
+  /** `restarting`: crashed, waiting out its backoff; `failed`: crashed too often (see `lastError`), not restarted again. */
+  status: z.enum(["starting", "running", "restarting", "draining", "stopped", "failed"]),
   /** 1 at start, +1 per successful reload. */
   generation: z.number().int().min(1),
   inFlight: z.number().int().min(0),
@@ -73,6 +89,12 @@ export const WsProjectStatus = z.object({
   lastReloadAt: z.string().nullable(),
   /** Why the last change of the module file was refused (the previous code keeps running). */
   lastReloadError: z.string().nullable(),
+  /** Automatic restarts after crashes since the project was started (or last restarted by request). */
+  restarts: z.number().int().min(0).default(0),
+  /** The last crash, kept after a successful restart so a flapping project shows why. */
+  lastError: WsProjectError.nullable().default(null),
+  /** When the next automatic restart is due (status `restarting`). */
+  nextRestartAt: z.string().nullable().default(null),
 });
 /** The status of one project's worker in a service. */
 export type WsProjectStatus = z.infer<typeof WsProjectStatus>;

@@ -41,13 +41,15 @@ export type ParsedFlags<T> = { help: true } | { help: false; options: T };
 /**
  * Reads `argv` (arguments after the command name) against `flags`, fills absent flags from
  * their env variable, and validates with `schema`. Unknown flags and bad values are refused
- * with a WorkerConfigError naming each flag (`--heartbeat-ms: expected number`).
+ * with a WorkerConfigError naming each flag (`--heartbeat-ms: expected number`). `prepare`
+ * may add values the flags did not give (a config file's) before validation.
  */
 export function parseFlags<S extends z.ZodType>(
   argv: readonly string[],
   flags: readonly FlagSpec[],
   schema: S,
   env: NodeJS.ProcessEnv = process.env,
+  prepare: (raw: Record<string, unknown>) => Record<string, unknown> = (raw) => raw,
 ): ParsedFlags<z.output<S>> {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
   for (const f of flags) {
@@ -68,7 +70,7 @@ export function parseFlags<S extends z.ZodType>(
     if (v === undefined && f.env && env[f.env]) v = env[f.env];
     if (v !== undefined) raw[camel(f.name)] = v;
   }
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(prepare(raw));
   if (!parsed.success) {
     const kebab = (path: string) => `--${path.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) || "?"}`;
     throw new WorkerError("CONFIG", formatIssues("invalid flags", issuesFromZod(parsed.error), kebab), false);

@@ -15,6 +15,7 @@ import { loadStageModule as loadModule, type StageModule } from "../stage-module
 import { createActivityWorker, type WorkerStats } from "../worker.js";
 import { createJsonLogger } from "./logger.js";
 import type { WorkerOptions } from "./worker-command.js";
+import { enterWorkDir } from "./worker-config.js";
 
 /**
  * Imports `file` and returns its stages by id (shapes: worker-sdk `loadStageModule`). A module
@@ -49,6 +50,7 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     maxReconnectAttempts: opts.reconnectAttempts,
     reconnectTimeWaitMs: opts.reconnectWaitMs,
   });
+  if (opts.workDir) enterWorkDir(opts.workDir);
   const connection = watchConnection(nc, opts, logger);
   const topology = createTopology({ prefix: opts.prefix, streamPrefix: opts.streamPrefix });
   const transport = createNatsWorkerTransport(nc, { topology, queue: opts.queue, codeVersion: opts.codeVersion, logger });

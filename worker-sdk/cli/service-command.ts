@@ -10,6 +10,7 @@ import { workerServiceSubject } from "../../src/contract/worker-service.js";
 import { connectNats } from "../connect.js";
 import { startHealthServer } from "../health-server.js";
 import { startWorkerService } from "../worker-service.js";
+import { DEFAULT_RESTART_POLICY } from "../project-supervisor.js";
 import { type FlagSpec, helpText, parseFlags } from "./flags.js";
 import { createJsonLogger } from "./logger.js";
 
@@ -38,6 +39,10 @@ export const SERVICE_FLAGS: readonly FlagSpec[] = [
   { name: "stream-prefix", type: "string", help: "stream name prefix (default JETFLOW)", env: "JETFLOW_STREAM_PREFIX" },
   { name: "timeout", type: "string", help: "connect timeout in ms (default 10000)" },
   { name: "health-port", type: "string", help: "serve GET /healthz on this port" },
+  { name: "restart-base-ms", type: "string", help: "delay before restarting a crashed project; doubles per crash (default 1000)" },
+  { name: "restart-max-ms", type: "string", help: "longest delay between restarts (default 30000)" },
+  { name: "crash-limit", type: "string", help: "crashes within --crash-window-ms that mark a project failed (default 5)" },
+  { name: "crash-window-ms", type: "string", help: "window of --crash-limit (default 300000)" },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
 ];
 
@@ -64,6 +69,10 @@ export const ServiceOptions = z
     streamPrefix: subjectToken.default("JETFLOW"),
     timeout: z.coerce.number().int().positive().default(10_000),
     healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
+    restartBaseMs: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.baseMs),
+    restartMaxMs: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.maxMs),
+    crashLimit: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.maxCrashes),
+    crashWindowMs: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.windowMs),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })
   .strict();
@@ -85,6 +94,7 @@ export async function runWorkerService(o: ServiceOptions): Promise<number> {
     serviceId: o.serviceId,
     topology: createTopology({ prefix: o.prefix, streamPrefix: o.streamPrefix }),
     logger,
+    restart: { baseMs: o.restartBaseMs, maxMs: o.restartMaxMs, maxCrashes: o.crashLimit, windowMs: o.crashWindowMs },
   });
   const health =
     o.healthPort === undefined

@@ -6,7 +6,8 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.js";
 import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB } from "../worker-options.js";
-import { type FlagSpec, Labels, helpText, parseFlags } from "./flags.js";
+import { type FlagSpec, helpText, parseFlags } from "./flags.js";
+import { LabelsFlagOrFile, withConfigFile } from "./worker-config.js";
 
 /** Reconnect attempts after a lost NATS connection before the worker exits 1 (~60 s with the wait below). */
 export const DEFAULT_RECONNECT_ATTEMPTS = 30;
@@ -18,6 +19,13 @@ const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject t
 
 /** The flags of a worker process, in help order. */
 export const WORKER_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "config",
+    short: "c",
+    type: "string",
+    help: "worker.toml or worker.json with any of these settings (docs/remote-workers.md); flags and env win over it",
+    env: "JETFLOW_WORKER_CONFIG",
+  },
   { name: "queue", short: "q", type: "string", help: "task queue to pull (required)" },
   { name: "code-version", type: "string", help: "stage code version this worker runs; must match the orchestrator's (required)" },
   {
@@ -76,6 +84,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "fleet-heartbeat-ms", type: "string", help: "registry heartbeat (default 30000)" },
   { name: "health-port", type: "string", help: "serve GET /healthz (status, in-flight, last successful pull) on this port" },
+  { name: "work-dir", type: "string", help: "working directory of the worker (created if missing)" },
   {
     name: "reconnect-attempts",
     type: "string",
@@ -91,7 +100,8 @@ export const WorkerOptions = z
     codeVersion: token("--code-version"),
     module: token("--module (the file exporting the stage definitions)"),
     concurrency: z.coerce.number().int().min(1).max(100_000).default(1),
-    labels: Labels,
+    /** A record from a config file, or `k=v,...` from the flag. */
+    labels: LabelsFlagOrFile,
     servers: z
       .string()
       .min(1)
@@ -114,6 +124,7 @@ export const WorkerOptions = z
     fleet: z.boolean().default(true),
     fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
     healthPort: z.coerce.number().int().min(0).max(65_535).optional(),
+    workDir: z.string().min(1).optional(),
     /** With the wait below: how long a worker keeps reconnecting before it exits 1 (~attempts x wait). */
     reconnectAttempts: z.coerce.number().int().min(-1).max(1_000_000).default(DEFAULT_RECONNECT_ATTEMPTS),
     reconnectWaitMs: z.coerce.number().int().min(10).max(600_000).default(DEFAULT_RECONNECT_WAIT_MS),
@@ -126,11 +137,12 @@ export const WorkerOptions = z
   });
 export type WorkerOptions = z.output<typeof WorkerOptions>;
 
-export const WORKER_USAGE = "jetflow-worker --queue <q> --code-version <v> --module <file> [options]";
+export const WORKER_USAGE =
+  "jetflow-worker --queue <q> --code-version <v> --module <file> [options]\n       jetflow-worker --config worker.toml [options]";
 
 /** Parses a worker's argv (after the command name). @throws WorkerConfigError naming each bad flag. */
 export function parseWorkerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-  return parseFlags(argv, WORKER_FLAGS, WorkerOptions, env);
+  return parseFlags(argv, WORKER_FLAGS, WorkerOptions, env, withConfigFile);
 }
 
 export const workerHelp = (): string => helpText(WORKER_USAGE, WORKER_FLAGS);
