@@ -16,6 +16,7 @@ import { TaskValidationError, WorkerError } from "./errors.js";
 import { loadStageModule } from "./stage-module.js";
 import { deserializeError, serializeError, type FromThread, type ThreadTask, type ToThread } from "./thread-messages.js";
 import { workflowContextAccess } from "./workflow-context.js";
+import { iterableStream } from "./web-streams.js";
 
 const port = parentPort;
 if (!port) throw new Error("activity-thread.ts runs only inside a worker thread");
@@ -72,7 +73,7 @@ const artifacts: StageArtifacts = {
     };
   },
   async putStream(name, source, opts) {
-    const web = source instanceof ReadableStream ? source : (ReadableStream.from(source) as ReadableStream<Uint8Array>);
+    const web = source instanceof ReadableStream ? source : iterableStream(source);
     const c = {
       op: "putStream" as const,
       name,

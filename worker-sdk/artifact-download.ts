@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ArtifactSizeMismatchError, ArtifactTransferError } from "./errors.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
-import { TRANSFER_ATTEMPTS, TRANSFER_BACKOFF_MS, sendWithRetry } from "./artifact-transfer.js";
+import { TRANSFER_ATTEMPTS, TRANSFER_BACKOFF_MS, bodySnippet, sendWithRetry } from "./artifact-transfer.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface DownloadDeps {
@@ -24,11 +24,16 @@ async function presignGet(d: DownloadDeps, nameOrKey: string): Promise<{ key: st
   return { key: p.key, url: p.url, headers: p.headers ?? {} };
 }
 
+// Downloads keep fetch: a response body is read only as fast as the consumer reads it.
+const httpGet = (url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> =>
+  fetch(url, { method: "GET", headers, signal });
+
 /** The artifact as a stream of its bytes, or null when it does not exist. */
 export async function getStreamStreaming(d: DownloadDeps, nameOrKey: string): Promise<Readable | null> {
   const p = await presignGet(d, nameOrKey);
-  const res = await sendWithRetry({ artifact: nameOrKey, partNumber: 1 }, { url: p.url, method: "GET", headers: p.headers }, d.signal, {
+  const res = await sendWithRetry({ artifact: nameOrKey, partNumber: 1 }, () => httpGet(p.url, p.headers, d.signal), d.signal, {
     ok: (r) => r.ok || r.status === 404,
+    detail: bodySnippet,
   });
   if (res.status === 404) {
     await res.arrayBuffer();
@@ -68,8 +73,9 @@ export async function getToFileStreaming(d: DownloadDeps, nameOrKey: string, pat
         if (total !== undefined && written === total) break;
       }
       const headers = written > 0 ? { ...p.headers, range: `bytes=${written}-` } : p.headers;
-      const res = await sendWithRetry({ artifact: nameOrKey, partNumber: 1 }, { url: p.url, method: "GET", headers }, d.signal, {
+      const res = await sendWithRetry({ artifact: nameOrKey, partNumber: 1 }, () => httpGet(p.url, headers, d.signal), d.signal, {
         ok: (r) => r.ok || r.status === 404,
+        detail: bodySnippet,
       });
       if (res.status === 404) {
         await res.arrayBuffer();

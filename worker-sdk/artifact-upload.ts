@@ -8,12 +8,12 @@
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { streamingPartSize } from "../src/contract/multipart-limits.js";
 import { ArtifactSizeMismatchError, ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import type { WorkerLogger } from "./logger.js";
-import { sendWithRetry } from "./artifact-transfer.js";
+import { httpPut, sendWithRetry } from "./artifact-transfer.js";
 
 export interface UploadDeps {
   transport: WorkerTransport;
@@ -29,7 +29,7 @@ export interface UploadDeps {
 /** Where the bytes of part `[start, end)` come from; called again for a retry. */
 interface PartSource {
   /** Prepares the body of one range; sequential sources must be asked in order. */
-  body(start: number, end: number): Promise<() => Uint8Array | ReadableStream<Uint8Array>>;
+  body(start: number, end: number): Promise<() => Uint8Array | Readable>;
   /** Parts this source can have in flight. */
   concurrency: number;
   /** Throws when the source can no longer be trusted (e.g. the file changed). */
@@ -55,8 +55,7 @@ export async function putFileStreaming(
     concurrency: d.partConcurrency,
     check,
     async body(start, end) {
-      return () =>
-        end === start ? new Uint8Array(0) : (Readable.toWeb(createReadStream(path, { start, end: end - 1 })) as ReadableStream<Uint8Array>);
+      return () => (end === start ? new Uint8Array(0) : createReadStream(path, { start, end: end - 1, highWaterMark: 256 * 1024 }));
     },
   };
   const out = await upload(d, name, size, contentType, source);
@@ -108,13 +107,11 @@ async function upload(
     if (!p.url) throw new ArtifactTransferError(`presign put for "${name}" returned no URL`);
     const body = await source.body(0, size);
     await beforeComplete();
-    const res = await sendWithRetry(
-      { artifact: name, partNumber: 1 },
-      { url: p.url, method: "PUT", headers: { ...(p.headers ?? {}), "content-length": String(size) }, body },
-      d.signal,
-      { beforeRetry: source.check },
-    );
-    await res.arrayBuffer();
+    const url = p.url;
+    await sendWithRetry({ artifact: name, partNumber: 1 }, () => httpPut(url, p.headers ?? {}, size, body, d.signal), d.signal, {
+      beforeRetry: source.check,
+      detail: async (a) => a.text.slice(0, 200),
+    });
     return { key: p.key, size };
   }
   const m = await d.transport.presign(d.lease, { op: "multipart", key: name, size, partSize, ...typed });
@@ -134,14 +131,13 @@ async function upload(
       const start = (part.partNumber - 1) * ps;
       const end = Math.min(start + ps, size);
       const body = await source.body(start, end);
-      const res = await sendWithRetry(
+      const answer = await sendWithRetry(
         { artifact: name, partNumber: part.partNumber },
-        { url: part.url, method: "PUT", headers: { "content-length": String(end - start) }, body },
+        () => httpPut(part.url, {}, end - start, body, d.signal),
         d.signal,
-        { beforeRetry: source.check },
+        { beforeRetry: source.check, detail: async (a) => a.text.slice(0, 200) },
       );
-      await res.arrayBuffer();
-      const etag = res.headers.get("etag");
+      const etag = answer.etag;
       if (!etag)
         throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`);
       etags.push({ partNumber: part.partNumber, etag });

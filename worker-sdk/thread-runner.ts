@@ -5,11 +5,11 @@
  * an exhausted heap or an exit without an answer fails only this attempt.
  */
 import { extname } from "node:path";
-import { Readable } from "node:stream";
 import { Worker, type TransferListItem } from "node:worker_threads";
 import type { StageContext } from "../src/contract/stage-types.js";
 import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
+import { iterableStream } from "./web-streams.js";
 import { FromThread, deserializeError, serializeError, type ArtifactCall, type ThreadTask, type ToThread } from "./thread-messages.js";
 
 export interface ThreadLimits {
@@ -174,7 +174,7 @@ async function artifactCall(
     case "getStream": {
       const got = await ctx.artifacts.getStream(c.key);
       if (!got) return { value: null, transfer: [] };
-      const web = Readable.toWeb(got);
+      const web = iterableStream(got);
       return { value: web, transfer: [web as unknown as TransferListItem] };
     }
   }

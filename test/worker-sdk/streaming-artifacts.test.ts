@@ -153,4 +153,23 @@ test("a part that fails with 503 is retried and the upload completes; one that k
   }
 });
 
+test("a download that fails with 503 is tried again and brings the whole artifact", async () => {
+  const f = await makeFixture({ http: true });
+  try {
+    const failed = new Set<string>();
+    f.objects.fault = (method, url) => {
+      if (method !== "GET" || failed.has(url.pathname)) return undefined;
+      failed.add(url.pathname);
+      return 503;
+    };
+    const o = await runOne(f, "streams", 2_500);
+    assert.is(o.status, "completed", o.error ?? "");
+    const seen = JSON.parse(o.logs[0]!.message) as { fileSame: boolean; streamSame: boolean; missingFile: null };
+    assert.equal([seen.fileSame, seen.streamSame, seen.missingFile], [true, true, null]);
+    assert.is(failed.size, 3, "file.bin, stream.bin and nope.bin each failed once");
+  } finally {
+    await f.close();
+  }
+});
+
 test.run();
