@@ -125,8 +125,10 @@ async function upload(
   const etags: { partNumber: number; etag: string }[] = [];
   // Parts are taken in order: a sequential source (a stream) is read front to back.
   let next = 0;
+  // After one part fails for good, the others stop taking parts: the upload is aborted anyway.
+  let failed = false;
   const worker = async () => {
-    while (next < parts.length) {
+    while (next < parts.length && !failed) {
       const part = parts[next++]!;
       const start = (part.partNumber - 1) * ps;
       const end = Math.min(start + ps, size);
@@ -144,7 +146,14 @@ async function upload(
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(source.concurrency, parts.length) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(source.concurrency, parts.length) }, () =>
+        worker().catch((err: unknown) => {
+          failed = true;
+          throw err;
+        }),
+      ),
+    );
     await beforeComplete();
     etags.sort((a, b) => a.partNumber - b.partNumber);
     const done = await d.transport.presign(d.lease, { op: "complete", key: m.key, uploadId, parts: etags });
