@@ -7,18 +7,21 @@
  * fails the attempt with them.
  */
 import { workerAIRecorder } from "./ai-recorder.js";
-import { parentPort, workerData } from "node:worker_threads";
+import { Readable } from "node:stream";
+import { ReadableStream } from "node:stream/web";
+import { parentPort, workerData, type TransferListItem } from "node:worker_threads";
 import type { AnyStage, StageArtifacts, StageContext } from "../src/contract/stage-types.js";
 import { issuesFromZod } from "../src/contract/validation.js";
 import { TaskValidationError, WorkerError } from "./errors.js";
 import { loadStageModule } from "./stage-module.js";
 import { deserializeError, serializeError, type FromThread, type ThreadTask, type ToThread } from "./thread-messages.js";
 import { workflowContextAccess } from "./workflow-context.js";
+import { iterableStream } from "./web-streams.js";
 
 const port = parentPort;
 if (!port) throw new Error("activity-thread.ts runs only inside a worker thread");
 const task = workerData as ThreadTask;
-const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const post = (m: FromThread, transfer: TransferListItem[] = []) => port.postMessage(m, transfer);
 
 const controller = new AbortController();
 const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -36,7 +39,7 @@ port.on("message", (m: ToThread) => {
   else p.reject(deserializeError(m.error));
 });
 
-function call(c: Extract<FromThread, { t: "call" }>["call"], transfer: ArrayBuffer[] = []): Promise<unknown> {
+function call(c: Extract<FromThread, { t: "call" }>["call"], transfer: TransferListItem[] = []): Promise<unknown> {
   const id = ++nextId;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
@@ -60,6 +63,32 @@ const artifacts: StageArtifacts = {
   },
   async list() {
     return (await call({ op: "list" })) as string[];
+  },
+  // Files are opened by the main thread (same process, same filesystem); streams cross as
+  // transferred web streams, so no side holds more than a few chunks of them.
+  async putFile(name, path, opts) {
+    return (await call({ op: "putFile", name, path, ...(opts?.contentType ? { contentType: opts.contentType } : {}) })) as {
+      key: string;
+      size: number;
+    };
+  },
+  async putStream(name, source, opts) {
+    const web = source instanceof ReadableStream ? source : iterableStream(source);
+    const c = {
+      op: "putStream" as const,
+      name,
+      stream: web,
+      size: opts.size,
+      ...(opts.contentType ? { contentType: opts.contentType } : {}),
+    };
+    return (await call(c, [web as unknown as TransferListItem])) as { key: string; size: number };
+  },
+  async getToFile(key, path) {
+    return (await call({ op: "getToFile", key, path })) as { key: string; size: number } | null;
+  },
+  async getStream(key) {
+    const got = (await call({ op: "getStream", key })) as ReadableStream<Uint8Array> | null;
+    return got ? Readable.fromWeb(got) : null;
   },
 };
 

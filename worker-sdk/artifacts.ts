@@ -1,7 +1,9 @@
 /**
  * `ctx.artifacts` on a remote worker: every transfer goes straight to the object store over a
  * URL the orchestrator presigned for this attempt (the worker holds no storage credential).
- * Objects larger than `partSize` are uploaded as presigned multipart.
+ * Objects larger than `partSize` are uploaded as presigned multipart. `putFile`/`putStream` and
+ * `getToFile`/`getStream` stream with memory bounded by the part size (./artifact-upload.ts,
+ * ./artifact-download.ts); `put`/`get` hold the whole object.
  */
 import { DEFAULT_PART_SIZE } from "../src/contract/defaults.js";
 import type { StageArtifacts } from "../src/contract/stage-types.js";
@@ -9,6 +11,8 @@ import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
 import { SpanKind, inSpan } from "../src/contract/spans.js";
+import { putFileStreaming, putStreamStreaming, type UploadDeps } from "./artifact-upload.js";
+import { getStreamStreaming, getToFileStreaming } from "./artifact-download.js";
 
 export { DEFAULT_PART_SIZE };
 
@@ -27,6 +31,25 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
     "jetflow.artifact.name": name,
     ...extra,
   });
+  const up: UploadDeps = {
+    transport,
+    lease,
+    partSize: o.partSize,
+    partConcurrency: o.partConcurrency ?? 4,
+    signal: o.signal,
+    logger: o.logger,
+  };
+  const down = { transport, lease, signal: o.signal };
+  const uploadSpan = (name: string, extra: Record<string, string | number>, fn: () => Promise<{ key: string; size: number }>) =>
+    inSpan(
+      "artifact.upload",
+      { kind: SpanKind.CLIENT, attributes: spanAttrs(name, { ...extra, "jetflow.artifact.streaming": "true" }) },
+      async (span) => {
+        const out = await fn();
+        span.setAttribute("jetflow.artifact.size", out.size);
+        return out;
+      },
+    );
   return {
     async put(name, data, opts) {
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
@@ -71,6 +94,33 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
     async list() {
       const p = await transport.presign(lease, { op: "list", key: "" });
       return p.keys ?? [];
+    },
+    async putFile(name, path, opts) {
+      return uploadSpan(name, { "jetflow.artifact.source": "file" }, () => putFileStreaming(up, name, path, opts?.contentType));
+    },
+    async putStream(name, source, opts) {
+      return uploadSpan(name, { "jetflow.artifact.source": "stream" }, () =>
+        putStreamStreaming(up, name, source, opts.size, opts.contentType),
+      );
+    },
+    async getToFile(nameOrKey, path) {
+      return inSpan(
+        "artifact.download",
+        { kind: SpanKind.CLIENT, attributes: spanAttrs(nameOrKey, { "jetflow.artifact.streaming": "true" }) },
+        async (span) => {
+          const got = await getToFileStreaming(down, nameOrKey, path);
+          if (got) span.setAttribute("jetflow.artifact.size", got.size);
+          return got;
+        },
+      );
+    },
+    async getStream(nameOrKey) {
+      // The span covers opening the stream; the caller reads the body at its own pace.
+      return inSpan(
+        "artifact.download",
+        { kind: SpanKind.CLIENT, attributes: spanAttrs(nameOrKey, { "jetflow.artifact.streaming": "true" }) },
+        () => getStreamStreaming(down, nameOrKey),
+      );
     },
   };
 }

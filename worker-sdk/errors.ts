@@ -7,6 +7,7 @@ export type WorkerErrorCode =
   | "NOT_AVAILABLE_REMOTELY"
   | "ARTIFACT"
   | "ARTIFACT_TOO_LARGE"
+  | "ARTIFACT_SIZE_MISMATCH"
   | "CONFIG"
   | "VERSION_MISMATCH"
   | "ACTIVITY_CRASHED";
@@ -80,6 +81,43 @@ export class ArtifactTooLargeError extends WorkerError {
       "ARTIFACT_TOO_LARGE",
       `artifact "${artifact}" is ${size} bytes, over the task's maxUploadBytes limit of ${maxUploadBytes} bytes (set maxUploadBytes on the remote stage to raise it)`,
       false,
+    );
+  }
+}
+
+/**
+ * A streamed artifact was not the size it was declared (or first measured) to be: the source ended
+ * early or ran over, the file changed while it uploaded, or a download ended short. Nothing was
+ * stored (an upload is aborted, a partial download removed). Not retryable: the same source
+ * would do it again.
+ */
+export class ArtifactSizeMismatchError extends WorkerError {
+  constructor(
+    readonly artifact: string,
+    readonly expected: number,
+    readonly actual: number,
+    why: string,
+  ) {
+    super("ARTIFACT_SIZE_MISMATCH", `artifact "${artifact}": expected ${expected} bytes, ${why} ${actual}`, false);
+  }
+}
+
+/**
+ * One part of a multipart upload (or a download) failed after its bounded retries; the upload
+ * was aborted. Retryable as an attempt: the store or the network may be back by then.
+ */
+export class ArtifactPartFailedError extends WorkerError {
+  constructor(
+    readonly artifact: string,
+    readonly partNumber: number,
+    readonly attempts: number,
+    readonly status: number | undefined,
+    detail: string,
+  ) {
+    super(
+      "ARTIFACT",
+      `artifact "${artifact}": part ${partNumber} failed after ${attempts} attempt(s)${status ? ` (HTTP ${status})` : ""}: ${detail}`,
+      true,
     );
   }
 }

@@ -51,6 +51,11 @@ export interface NatsWorkerTransportOptions {
   leaseMs?: number;
   /** Bound on each broker request, PubAck and ack confirmation. Default 5000 ms. */
   requestTimeoutMs?: number;
+  /**
+   * Bound on completing a multipart upload: the store assembles the object first, which for a
+   * multi-GB artifact takes far longer than any other request (S3 documents minutes). Default 300000 ms.
+   */
+  completeTimeoutMs?: number;
   /** Longest single pull (a long `waitMs` is split into pulls of this length). Default 5000 ms. */
   maxPullMs?: number;
   /**
@@ -112,6 +117,7 @@ export function createNatsWorkerTransport(
   const heartbeatSubject = `${topology.prefix}.broker.${q}.heartbeat`;
   const presignSubject = `${topology.prefix}.broker.${q}.presign`;
   const timeout = opts.requestTimeoutMs ?? 5_000;
+  const completeTimeout = Math.max(timeout, opts.completeTimeoutMs ?? 300_000);
   const maxPullMs = opts.maxPullMs ?? 5_000;
   const labelDelay = opts.labelMismatchDelayMs ?? 1_000;
   const sliceMs = opts.labelPollSliceMs ?? 250;
@@ -215,10 +221,11 @@ export function createNatsWorkerTransport(
     subject: string,
     body: Uint8Array,
     parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError },
+    timeoutMs = timeout,
   ): Promise<T> {
     let m: Msg;
     try {
-      m = await nc.request(subject, body, { timeout, ...withHeaders(traceHeaders()) });
+      m = await nc.request(subject, body, { timeout: timeoutMs, ...withHeaders(traceHeaders()) });
     } catch (err) {
       throw new NatsTransportError("UNAVAILABLE", `request to ${subject} failed: ${(err as Error).message}`);
     }
@@ -531,7 +538,7 @@ export function createNatsWorkerTransport(
         attempt: l.attempt,
         leaseToken: l.leaseToken,
       });
-      return request(presignSubject, body, parsePresignReply);
+      return request(presignSubject, body, parsePresignReply, req.op === "complete" ? completeTimeout : timeout);
     },
 
     async close() {

@@ -4,6 +4,7 @@
  * with zod there; the main thread's messages are built here and trusted by the thread.
  */
 import { type AISpend, ReportAICall } from "../src/contract/ai-calls.js";
+import { ReadableStream } from "node:stream/web";
 import { z } from "zod";
 import type { LogLevel } from "../src/contract/stage-types.js";
 
@@ -45,6 +46,18 @@ export const ArtifactCall = z.discriminatedUnion("op", [
   z.object({ op: z.literal("put"), name: z.string(), bytes: z.instanceof(ArrayBuffer), contentType: z.string().optional() }),
   z.object({ op: z.literal("get"), key: z.string() }),
   z.object({ op: z.literal("list") }),
+  // Streaming calls: files are read and written by the main thread; a stream crosses as a
+  // transferred web ReadableStream, whose backpressure spans the two threads.
+  z.object({ op: z.literal("putFile"), name: z.string(), path: z.string(), contentType: z.string().optional() }),
+  z.object({
+    op: z.literal("putStream"),
+    name: z.string(),
+    stream: z.instanceof(ReadableStream),
+    size: z.number(),
+    contentType: z.string().optional(),
+  }),
+  z.object({ op: z.literal("getToFile"), key: z.string(), path: z.string() }),
+  z.object({ op: z.literal("getStream"), key: z.string() }),
 ]);
 export type ArtifactCall = z.infer<typeof ArtifactCall>;
 

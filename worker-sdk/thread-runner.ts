@@ -5,10 +5,11 @@
  * an exhausted heap or an exit without an answer fails only this attempt.
  */
 import { extname } from "node:path";
-import { Worker } from "node:worker_threads";
+import { Worker, type TransferListItem } from "node:worker_threads";
 import type { StageContext } from "../src/contract/stage-types.js";
 import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
+import { iterableStream } from "./web-streams.js";
 import { FromThread, deserializeError, serializeError, type ArtifactCall, type ThreadTask, type ToThread } from "./thread-messages.js";
 
 export interface ThreadLimits {
@@ -61,7 +62,7 @@ export async function runInThread(
   logger: WorkerLogger,
 ): Promise<unknown> {
   const worker = new Worker(bootstrap(), { workerData: task, resourceLimits: { maxOldGenerationSizeMb: limits.heapMb } });
-  const send = (m: ToThread, transfer: ArrayBuffer[] = []) => {
+  const send = (m: ToThread, transfer: TransferListItem[] = []) => {
     try {
       worker.postMessage(m, transfer);
     } catch (err) {
@@ -133,7 +134,10 @@ export async function runInThread(
   }
 }
 
-async function artifactCall(ctx: StageContext<unknown, unknown>, c: ArtifactCall): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+async function artifactCall(
+  ctx: StageContext<unknown, unknown>,
+  c: ArtifactCall,
+): Promise<{ value: unknown; transfer: TransferListItem[] }> {
   switch (c.op) {
     case "put":
       return {
@@ -152,5 +156,26 @@ async function artifactCall(ctx: StageContext<unknown, unknown>, c: ArtifactCall
     }
     case "list":
       return { value: await ctx.artifacts.list(), transfer: [] };
+    case "putFile":
+      return {
+        value: await ctx.artifacts.putFile(c.name, c.path, c.contentType ? { contentType: c.contentType } : undefined),
+        transfer: [],
+      };
+    case "putStream":
+      return {
+        value: await ctx.artifacts.putStream(c.name, c.stream as AsyncIterable<Uint8Array>, {
+          size: c.size,
+          ...(c.contentType ? { contentType: c.contentType } : {}),
+        }),
+        transfer: [],
+      };
+    case "getToFile":
+      return { value: await ctx.artifacts.getToFile(c.key, c.path), transfer: [] };
+    case "getStream": {
+      const got = await ctx.artifacts.getStream(c.key);
+      if (!got) return { value: null, transfer: [] };
+      const web = iterableStream(got);
+      return { value: web, transfer: [web as unknown as TransferListItem] };
+    }
   }
 }

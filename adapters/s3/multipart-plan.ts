@@ -4,16 +4,13 @@
  * except the last, which may be smaller, and at most 10,000 parts per upload.
  */
 import { ValidationError } from "../../src/contract/errors.js";
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from "../../src/contract/multipart-limits.js";
+
+export { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE };
 
 const MiB = 1024 * 1024;
-/** Smallest part S3 accepts, except for the last one. */
-export const MIN_PART_SIZE = 5 * MiB;
-/** Largest part S3 accepts. */
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
 /** Largest object S3 accepts in a single PUT. */
 export const MAX_PUT_SIZE = 5 * 1024 * MiB;
-/** Most parts one upload may have. */
-export const MAX_PARTS = 10_000;
 /** Part size when the caller names none: few enough requests, small enough to retry cheaply. */
 export const DEFAULT_PART_SIZE = 64 * MiB;
 

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { AIRecorder } from "./ai-calls.js";
+import type { Readable } from "node:stream";
 
 /** Severity of a stage log line. */
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -52,6 +53,24 @@ export interface StageArtifacts {
   /** Reads an artifact by name (this stage) or by full key (any stage of the run). */
   get(nameOrKey: string): Promise<Uint8Array | null>;
   list(): Promise<string[]>;
+  /**
+   * Uploads the file at `path` without holding it in memory (remote workers: presigned multipart,
+   * parts read from disk as they are sent). The file must not change while it uploads.
+   */
+  putFile(name: string, path: string, opts?: { contentType?: string }): Promise<{ key: string; size: number }>;
+  /**
+   * Uploads exactly `opts.size` bytes read from `source` (a Node Readable, a web ReadableStream or
+   * any async iterable of bytes); a source that ends early or runs over fails the upload and stores nothing.
+   */
+  putStream(
+    name: string,
+    source: AsyncIterable<Uint8Array>,
+    opts: { size: number; contentType?: string },
+  ): Promise<{ key: string; size: number }>;
+  /** Downloads an artifact to `path` (replaced once complete) without holding it in memory; null when absent. */
+  getToFile(nameOrKey: string, path: string): Promise<{ key: string; size: number } | null>;
+  /** An artifact as a byte stream, null when absent. Consume or destroy it: it holds a connection open. */
+  getStream(nameOrKey: string): Promise<Readable | null>;
 }
 
 /** Retry policy of a stage; attempts include the first one. */

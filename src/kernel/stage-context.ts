@@ -2,6 +2,7 @@ import type { AnyStage, StageArtifacts, StageContext } from "../contract/stage-t
 import type { KernelDeps } from "./deps.js";
 import type { AnnotationBuffer, LogBuffer } from "./buffers.js";
 import { ValidationError } from "../contract/errors.js";
+import { withBufferedStreams } from "./buffered-artifact-streams.js";
 
 /** Prefix under which a stage's artifacts live; run.rerunFrom deletes it. */
 export function stagePrefix(runId: string, stageId: string): string {
@@ -20,37 +21,41 @@ function checkName(name: string): void {
 export function stageArtifacts(deps: KernelDeps, runId: string, stageId: string): StageArtifacts {
   const prefix = stagePrefix(runId, stageId);
   const runPrefix = `runs/${runId}/`;
-  return {
-    async put(name, data, opts) {
-      checkName(name);
-      const key = prefix + name;
-      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-      await deps.blobStore.put(key, bytes, opts?.contentType ? { contentType: opts.contentType } : undefined);
-      await deps.persistence.recordArtifact({
-        workflowRunId: runId,
-        stageId,
-        key,
-        size: bytes.byteLength,
-        contentType: opts?.contentType ?? null,
-        createdAt: deps.clock.now(),
-      });
-      return { key, size: bytes.byteLength };
-    },
-    async get(nameOrKey) {
-      if (nameOrKey.startsWith("runs/")) {
-        // A full key may name another stage's artifact, but never another run's (confused deputy).
-        if (!nameOrKey.startsWith(runPrefix) || nameOrKey.split("/").includes("..")) {
-          throw new ValidationError("invalid artifact key", [{ path: "key", message: `"${nameOrKey}" is outside run ${runId}` }]);
+  const keyOf = (nameOrKey: string) => (nameOrKey.startsWith("runs/") ? nameOrKey : prefix + nameOrKey);
+  return withBufferedStreams(
+    {
+      async put(name, data, opts) {
+        checkName(name);
+        const key = prefix + name;
+        const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+        await deps.blobStore.put(key, bytes, opts?.contentType ? { contentType: opts.contentType } : undefined);
+        await deps.persistence.recordArtifact({
+          workflowRunId: runId,
+          stageId,
+          key,
+          size: bytes.byteLength,
+          contentType: opts?.contentType ?? null,
+          createdAt: deps.clock.now(),
+        });
+        return { key, size: bytes.byteLength };
+      },
+      async get(nameOrKey) {
+        if (nameOrKey.startsWith("runs/")) {
+          // A full key may name another stage's artifact, but never another run's (confused deputy).
+          if (!nameOrKey.startsWith(runPrefix) || nameOrKey.split("/").includes("..")) {
+            throw new ValidationError("invalid artifact key", [{ path: "key", message: `"${nameOrKey}" is outside run ${runId}` }]);
+          }
+          return deps.blobStore.get(nameOrKey);
         }
-        return deps.blobStore.get(nameOrKey);
-      }
-      checkName(nameOrKey);
-      return deps.blobStore.get(prefix + nameOrKey);
+        checkName(nameOrKey);
+        return deps.blobStore.get(prefix + nameOrKey);
+      },
+      async list() {
+        return deps.blobStore.list(prefix);
+      },
     },
-    async list() {
-      return deps.blobStore.list(prefix);
-    },
-  };
+    keyOf,
+  );
 }
 
 export interface ContextParts {

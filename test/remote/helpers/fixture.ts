@@ -21,6 +21,8 @@ export class LocalObjectServer implements Presigner {
   private base = "";
   readonly uploads = new Map<string, { key: string; parts: Map<number, Uint8Array> }>();
   readonly signed: { op: string; key: string }[] = [];
+  /** Fault injection: a status to answer instead of handling the request (undefined handles it). */
+  fault: ((method: string, url: URL) => number | undefined) | null = null;
   constructor(readonly blobs: InMemoryBlobStore) {}
 
   async start(): Promise<void> {
@@ -53,6 +55,8 @@ export class LocalObjectServer implements Presigner {
     url: URL,
     body: Uint8Array,
   ): Promise<{ status: number; body?: Uint8Array; headers?: Record<string, string> }> {
+    const injected = this.fault?.(method, url);
+    if (injected !== undefined) return { status: injected };
     const key = decodeURIComponent(url.pathname.slice("/o/".length));
     // Like a store checking a signed Content-Length: an upload URL takes exactly its size.
     const signedSize = url.searchParams.get("size");
