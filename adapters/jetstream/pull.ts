@@ -62,7 +62,8 @@ const WPI = new TextEncoder().encode("+WPI");
 const TERM = new TextEncoder().encode("+TERM");
 const NAK = new TextEncoder().encode("-NAK");
 
-function wrap(nc: NatsConnection, m: Msg, meta: DeliveryMeta): PulledMessage {
+/** The ack operations of a pulled message `m` (its reply is the ack subject `meta` was parsed from). */
+export function wrap(nc: NatsConnection, m: Msg, meta: DeliveryMeta): PulledMessage {
   const reply = m.reply!;
   // Publish then flush: the flush round-trip proves the server has read the ack message.
   const send = async (payload: Uint8Array): Promise<void> => {
@@ -91,6 +92,13 @@ export interface PullOptions {
   waitMs: number;
   /** Extra client-side slack over `waitMs` before giving up on the server's answer. */
   graceMs?: number;
+  /**
+   * Resolve null instead of failing when the server does not answer within `waitMs + graceMs`.
+   * For no_wait checks: nats-server 2.9 leaves a no_wait pull unanswered when it arrives just as a
+   * delivery that exhausted MaxDeliver lapses. Once the client stops listening, the server skips
+   * the request (no interest), so nothing is delivered into it later.
+   */
+  silentIsEmpty?: boolean;
 }
 
 /**
@@ -113,6 +121,7 @@ export async function pullOne(nc: NatsConnection, opts: PullOptions): Promise<Pu
     if (r === CLOSED) throw new Error("connection closed during the pull");
     m = r;
   } catch (err) {
+    if (opts.silentIsEmpty && !nc.isClosed() && /timeout/i.test((err as Error).message)) return null;
     throw new JetflowError("UNAVAILABLE", `pull from ${opts.stream}/${opts.consumer} failed: ${(err as Error).message}`);
   }
   const code = m.headers?.code ?? 0;
