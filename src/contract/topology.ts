@@ -6,7 +6,7 @@
  * | ---------------------- | ---------- | ------------------------------------------ |
  * | `<S>_JOBS`             | work-queue | `<p>.jobs.<priority>` (normal band), `<p>.jobs.<band>.<priority>` (high, low) |
  * | `<S>_JOBS_DELAYED`     | work-queue | `<p>.jobs-delayed.<priority>`              |
- * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>[.<labelKey>]` |
+ * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>[.<labelKey>][.high|.low]` |
  * | `<S>_REPORTS`          | work-queue | `<p>.reports.<queue>`                      |
  * | `<S>_EVENTS`           | limits     | `<p>.events.<workflowId>.<runId>.<type>`   |
  * | `<S>_JOBS_DEAD`        | work-queue | `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<S>_JOBS.*` |
@@ -58,8 +58,11 @@ export interface Topology {
   jobSubject(priority?: number): string;
   /** Subject a job is published to while its `availableAt` is in the future. */
   delayedJobSubject(priority?: number): string;
-  /** `<p>.tasks.<queue>.<codeVersion>`, plus `.<labelKey>` when the task requires labels (see label-routing.ts). */
-  taskSubject(queue: string, codeVersion: string, requiredLabels?: Readonly<Record<string, string>>): string;
+  /**
+   * `<p>.tasks.<queue>.<codeVersion>`, plus `.<labelKey>` when the task requires labels and
+   * `.high` / `.low` outside the normal priority band (see label-routing.ts, priority.ts).
+   */
+  taskSubject(queue: string, codeVersion: string, requiredLabels?: Readonly<Record<string, string>>, band?: PriorityBand): string;
   reportSubject(queue: string): string;
   eventSubject(workflowId: string, runId: string, type: string): string;
   /** Filter matching every event of one run (any workflow, any type). */
@@ -125,8 +128,8 @@ export function createTopology(opts: TopologyOptions = {}): Topology {
       return band === "normal" ? `${p}.jobs.${priorityToken(priority)}` : `${p}.jobs.${band}.${priorityToken(priority)}`;
     },
     delayedJobSubject: (priority) => `${p}.jobs-delayed.${priorityToken(priority)}`,
-    taskSubject: (queue, codeVersion, requiredLabels) =>
-      `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}${labelSubjectSuffix(requiredLabels)}`,
+    taskSubject: (queue, codeVersion, requiredLabels, band) =>
+      `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}${labelSubjectSuffix(requiredLabels, band)}`,
     reportSubject: (queue) => `${p}.reports.${encodeToken(queue, "queue")}`,
     eventSubject: (workflowId, runId, type) =>
       `${p}.events.${encodeToken(workflowId, "workflowId")}.${encodeToken(runId, "workflowRunId")}.${eventTypeToken(type)}`,
