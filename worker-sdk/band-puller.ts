@@ -54,6 +54,7 @@ export class BandPuller {
    */
   async ready(all: TaskSources, max: number): Promise<Pulled[]> {
     this.dropStale();
+    await this.probe(all);
     const got: Pulled[] = [];
     for (const band of all.picker.order()) {
       if (got.length >= max) break;
@@ -73,6 +74,15 @@ export class BandPuller {
           if (err instanceof ReadyPullError && err.silent) {
             all.silent(src);
             continue;
+          }
+          if (/permissions violation/i.test(String(err))) {
+            // Say it, then skip it; when nothing is left the caller learns why it can never pull.
+            this.opts.logger.warn(
+              { consumer: src.consumer, err: String(err) },
+              "this worker's credential may not pull one of its consumers",
+            );
+            if (!all.denied(src)) continue;
+            throw new Error(`every task consumer of this worker was refused: ${(err as Error).message}`);
           }
           if (got.length > 0) {
             this.opts.logger.warn({ consumer: src.consumer, err: String(err) }, "a ready-pull failed; leasing what the others brought");
@@ -97,7 +107,8 @@ export class BandPuller {
     const inbox = createInbox((this.nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     const pulledAt = performance.now();
     const got: Msg[] = [];
-    let open = all.all.length;
+    const sources = all.permitted;
+    let open = sources.length;
     return new Promise<Pulled | null>((resolve) => {
       let settled = false;
       let raceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -146,8 +157,40 @@ export class BandPuller {
       const timer = setTimeout(finish, waitMs + Math.min(this.opts.timeoutMs, 1_000));
       signal.addEventListener("abort", finish, { once: true });
       const body = JSON.stringify({ batch: 1, expires: nanos(Math.max(1, waitMs)) });
-      for (const src of all.all) this.nc.publish(src.nextSubject, body, { reply: inbox });
+      for (const src of sources) this.nc.publish(src.nextSubject, body, { reply: inbox });
     });
+  }
+
+  /**
+   * First contact with consumers never heard from, all at once (a missing one costs `silentAfterMs`,
+   * so asking them one after another stalled a worker with several label sets for seconds). Each
+   * probe takes at most one delivery; what they bring goes to the stash, which `ready` hands out
+   * in band order right after.
+   */
+  private async probe(all: TaskSources): Promise<void> {
+    const unknown = all.unknown();
+    if (unknown.length === 0) return;
+    const pulledAt = performance.now();
+    const results = await Promise.allSettled(unknown.map((src) => pullReady(this.nc, src.nextSubject, 1, this.opts.silentAfterMs)));
+    let denied: Error | undefined;
+    results.forEach((r, i) => {
+      const src = unknown[i]!;
+      if (r.status === "fulfilled") {
+        all.answered(src);
+        for (const msg of r.value) this.stash.push({ msg, pulledAt, band: src.band });
+      } else if (r.reason instanceof ReadyPullError && r.reason.silent) {
+        all.silent(src);
+      } else if (/permissions violation/i.test(String(r.reason))) {
+        this.opts.logger.warn(
+          { consumer: src.consumer, err: String(r.reason) },
+          "this worker's credential may not pull one of its consumers",
+        );
+        if (all.denied(src)) denied = r.reason as Error;
+      } else {
+        this.opts.logger.warn({ consumer: src.consumer, err: String(r.reason) }, "first pull of a task consumer failed");
+      }
+    });
+    if (denied) throw new Error(`every task consumer of this worker was refused: ${denied.message}`);
   }
 
   /** Gives every stashed delivery back (the transport is closing). */

@@ -78,6 +78,8 @@ export interface NatsWorkerTransportOptions {
   logger?: WorkerLogger;
 }
 
+/** Longest long poll while some consumer of the worker has never answered. */
+const UNSETTLED_POLL_MS = 1_000;
 /** Delay of the redelivery of a task whose start request got no answer. */
 const UNANSWERED_START_DELAY_MS = 1_000;
 /** A broker refusal or an unreachable broker, with the broker's code when it answered. */
@@ -341,7 +343,10 @@ export function createNatsWorkerTransport(
         // Highest band first: what is ready now, else one long poll on every consumer at once.
         const [ready] = await readyOrThrow(all, 1);
         const remaining = deadline - Date.now();
-        const got = ready ?? (remaining > 0 ? await puller.longPoll(all, Math.min(remaining, maxPullMs), signal) : null);
+        // While a consumer has never answered (a label set nobody required yet), re-poll every second
+        // so its first task is seen soon after the orchestrator creates the consumer.
+        const pollMs = Math.min(remaining, maxPullMs, all.unsettled ? UNSETTLED_POLL_MS : maxPullMs);
+        const got = ready ?? (remaining > 0 ? await puller.longPoll(all, pollMs, signal) : null);
         if (!got) {
           if (Date.now() >= deadline) return null;
           continue;

@@ -34,6 +34,8 @@ interface State {
   backoffMs: number;
   /** It answered a pull once: its consumer exists, so a slow answer is load, not absence. */
   answered: boolean;
+  /** The worker's credential may not pull it: never asked again by this transport. */
+  denied: boolean;
 }
 
 const FIRST_SKIP_MS = 5_000;
@@ -75,7 +77,13 @@ export class TaskSources {
         });
       }
     }
-    this.states = [...byName.values()].map((source) => ({ source, skipUntil: 0, backoffMs: FIRST_SKIP_MS, answered: false }));
+    this.states = [...byName.values()].map((source) => ({
+      source,
+      skipUntil: 0,
+      backoffMs: FIRST_SKIP_MS,
+      answered: false,
+      denied: false,
+    }));
   }
 
   /** More than one consumer: pulls are sliced and a silent one is skipped rather than an error. */
@@ -85,6 +93,32 @@ export class TaskSources {
 
   get all(): TaskSource[] {
     return this.states.map((s) => s.source);
+  }
+
+  /** Sources never heard from, not denied and not being skipped: first contact is still to be made. */
+  unknown(now = performance.now()): TaskSource[] {
+    return this.states.filter((s) => !s.answered && !s.denied && s.skipUntil <= now).map((s) => s.source);
+  }
+
+  /** Whether some permitted source has never answered (its consumer may be created any time). */
+  get unsettled(): boolean {
+    return this.states.some((s) => !s.answered && !s.denied);
+  }
+
+  /** Every source the credential has not been refused. */
+  get permitted(): TaskSource[] {
+    return this.states.filter((s) => !s.denied).map((s) => s.source);
+  }
+
+  /**
+   * The credential may not pull `source` (issued for other label sets, or before priority bands):
+   * it is skipped from now on. @returns whether every source is now denied (nothing left to pull).
+   */
+  denied(source: TaskSource): boolean {
+    const s = this.state(source);
+    s.denied = true;
+    s.skipUntil = Number.POSITIVE_INFINITY;
+    return this.states.every((x) => x.denied);
   }
 
   /** Sources of `band` not being skipped, starting at the band's current turn (which advances by one). */
@@ -125,6 +159,7 @@ export class TaskSources {
   silent(source: TaskSource, now = performance.now()): void {
     for (const s of this.states) {
       if (s.source !== source && (s.answered || labelSetId(s.source.labels) !== labelSetId(source.labels))) continue;
+      if (s.skipUntil > now) continue; // already skipped by a silent sibling of the same round
       s.skipUntil = now + s.backoffMs;
       s.backoffMs = Math.min(MAX_SKIP_MS, s.backoffMs * 2);
     }
