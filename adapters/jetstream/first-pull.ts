@@ -78,3 +78,69 @@ export function pullFirst(nc: NatsConnection, opts: FirstPullOptions): Promise<F
     for (const c of opts.consumers) nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${opts.stream}.${c}`, body, { reply: inbox });
   });
 }
+
+/** Options of {@link pullReadyOne}. */
+export interface ReadyPullOptions {
+  stream: string;
+  consumer: string;
+  /** How long to wait for the answer before counting the consumer as empty for now. */
+  quickMs: number;
+  /** How long to keep listening after that for a late delivery, which goes to `onLate`. */
+  keepMs: number;
+  onLate(m: PulledMessage): void;
+}
+
+/**
+ * One no_wait pull of at most one message. nats-server 2.9 sometimes parks a no_wait pull instead
+ * of answering (when it arrives as a delivery lapses; often under concurrent pulls) and may
+ * deliver into it later. So a pull unanswered after `quickMs` counts as empty, but its inbox stays
+ * subscribed for `keepMs`: a late delivery is handed to `onLate` instead of being lost until
+ * AckWait (once the inbox is gone the server skips the parked request: no interest).
+ */
+export function pullReadyOne(nc: NatsConnection, opts: ReadyPullOptions): Promise<PulledMessage | null> {
+  if (nc.isClosed()) return Promise.reject(new JetflowError("UNAVAILABLE", "connection closed"));
+  const inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+  return new Promise<PulledMessage | null>((resolve, reject) => {
+    let answered = false;
+    const answer = (m: PulledMessage | null, err?: Error) => {
+      if (answered) {
+        if (m) opts.onLate(m);
+        return;
+      }
+      answered = true;
+      clearTimeout(quick);
+      if (err) reject(err);
+      else resolve(m);
+    };
+    const done = () => {
+      clearTimeout(quick);
+      clearTimeout(keep);
+      sub.unsubscribe();
+    };
+    const sub = nc.subscribe(inbox, {
+      max: 1,
+      callback: (err, m) => {
+        done();
+        if (err) return answer(null, new JetflowError("UNAVAILABLE", `pull failed: ${err.message}`));
+        const code = m.headers?.code ?? 0;
+        if (code === 0 && m.reply) {
+          const meta = parseAckSubject(m.reply);
+          if (!meta) return answer(null, new JetflowError("INTERNAL", `pulled a message on ${m.subject} without a JetStream ack subject`));
+          return answer(wrap(nc, m, meta));
+        }
+        if (code === 404 || code === 408 || (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")))
+          return answer(null);
+        answer(
+          null,
+          new JetflowError(
+            "UNAVAILABLE",
+            `pull from ${opts.stream}/${opts.consumer} answered ${code} ${m.headers?.description ?? ""}`.trim(),
+          ),
+        );
+      },
+    });
+    const quick = setTimeout(() => answer(null), opts.quickMs);
+    const keep = setTimeout(done, opts.quickMs + opts.keepMs);
+    nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${opts.stream}.${opts.consumer}`, JSON.stringify({ batch: 1, no_wait: true }), { reply: inbox });
+  });
+}

@@ -29,8 +29,9 @@ import { createTopology, type Topology } from "../../src/contract/topology.js";
 import { drainDeadLetters } from "./dead-letters.js";
 import { startDelayedJobPromoter, type DelayedJobPromoter } from "./delayed-jobs.js";
 import { jobFromHeaders, jobHeaders } from "./job-headers.js";
-import { pullOne, type PulledMessage } from "./pull.js";
-import { pullFirst } from "./first-pull.js";
+import type { PulledMessage } from "./pull.js";
+import { pullFirst, pullReadyOne } from "./first-pull.js";
+import { BandHints } from "./band-hints.js";
 import { BandPicker, PRIORITY_BANDS, type PriorityBand } from "../../src/contract/priority.js";
 import { ensureTopology, type EnsureTopologyOptions } from "./topology.js";
 import { parseJobTransportOptions } from "./options.js";
@@ -88,8 +89,14 @@ interface Stashed {
   receivedAt: number;
 }
 
-/** Longest wait for the answer to one band's no_wait pull before it counts as empty (see PullOptions.silentIsEmpty). */
-const READY_PULL_BOUND_MS = 1_000;
+/**
+ * A band's ready check (no_wait) unanswered this long counts as empty for now (see pullReadyOne:
+ * nats-server 2.9 parks some no_wait pulls, often under concurrent pulls; waiting for them stalled
+ * dequeues and halved throughput). Its late delivery, if any, is stashed for the next dequeue.
+ */
+const READY_PULL_QUICK_MS = 100;
+/** How long a parked ready check is still listened to. */
+const READY_PULL_KEEP_MS = 5_000;
 
 /** Most advisories one releaseStale call handles; the rest wait for the next call. */
 const MAX_DEAD_LETTERS_PER_CALL = 256;
@@ -130,6 +137,7 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   private readonly picker: BandPicker;
   private readonly bands: Record<PriorityBand, string>;
   private readonly stash: Stashed[] = [];
+  private hints: BandHints | undefined;
   private readonly ackTimeoutMs: number;
   private readonly logger: Logger;
 
@@ -199,22 +207,30 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
    */
   private async nextBanded(waitMs: number): Promise<PulledMessage | null> {
     this.dropStaleStash();
+    this.hints ??= new BandHints(this.nc, this.topology, this.logger);
     for (const band of this.picker.order()) {
       const i = this.stash.findIndex((s) => s.band === band);
+      const sentAt = performance.now();
+      const hint = this.hints.shouldAsk(band, sentAt);
+      if (i < 0 && !hint.ask) {
+        this.picker.empty(band);
+        continue;
+      }
       const m =
         i >= 0
           ? this.stash.splice(i, 1)[0]!.msg
-          : await pullOne(this.nc, {
+          : await pullReadyOne(this.nc, {
               stream: this.topology.streams.jobs,
               consumer: this.bands[band],
-              waitMs: 0,
-              graceMs: READY_PULL_BOUND_MS,
-              silentIsEmpty: true,
+              quickMs: READY_PULL_QUICK_MS,
+              keepMs: READY_PULL_KEEP_MS,
+              onLate: (msg) => this.stash.push({ msg, band, receivedAt: Date.now() }),
             });
       if (m) {
         this.picker.served(band);
         return m;
       }
+      this.hints.empty(band, hint.token, sentAt);
       this.picker.empty(band);
     }
     if (waitMs <= 0) return null;
@@ -339,6 +355,7 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     const promoter = this.promoter;
     this.promoter = undefined;
     await promoter?.stop();
+    this.hints?.close();
     // Stashed jobs were never handed out: give them back now rather than after AckWait.
     await Promise.allSettled(this.stash.splice(0).map((s) => s.msg.nak(0)));
     // Held jobs are left to AckWait: their holders may still finish them through another transport.

@@ -92,13 +92,6 @@ export interface PullOptions {
   waitMs: number;
   /** Extra client-side slack over `waitMs` before giving up on the server's answer. */
   graceMs?: number;
-  /**
-   * Resolve null instead of failing when the server does not answer within `waitMs + graceMs`.
-   * For no_wait checks: nats-server 2.9 leaves a no_wait pull unanswered when it arrives just as a
-   * delivery that exhausted MaxDeliver lapses. Once the client stops listening, the server skips
-   * the request (no interest), so nothing is delivered into it later.
-   */
-  silentIsEmpty?: boolean;
 }
 
 /**
@@ -121,7 +114,6 @@ export async function pullOne(nc: NatsConnection, opts: PullOptions): Promise<Pu
     if (r === CLOSED) throw new Error("connection closed during the pull");
     m = r;
   } catch (err) {
-    if (opts.silentIsEmpty && !nc.isClosed() && /timeout/i.test((err as Error).message)) return null;
     throw new JetflowError("UNAVAILABLE", `pull from ${opts.stream}/${opts.consumer} failed: ${(err as Error).message}`);
   }
   const code = m.headers?.code ?? 0;
