@@ -16,7 +16,7 @@ import { createPostgresActivityTaskStore } from "../adapters/postgres/index.js";
 import { createS3Presigner } from "../adapters/s3/index.js";
 import {
   createJetStreamTaskDispatcher,
-  ensureTaskConsumer,
+  ensureTaskConsumers,
   startBrokerResponders,
   startReportConsumer,
 } from "../adapters/jetstream/remote/index.js";
@@ -197,7 +197,8 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);
       const jsm = await jetstreamManager(nc);
       for (const q of remote.queues) {
-        await ensureTaskConsumer(jsm, {
+        // Every priority band of the unlabelled set: workers ask them highest first (docs/flow-control.md).
+        await ensureTaskConsumers(jsm, {
           topology,
           queue: q.queue,
           codeVersion: q.codeVersion,

@@ -4,8 +4,8 @@
  *
  * | call      | wire                                                                              |
  * | --------- | --------------------------------------------------------------------------------- |
- * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>[~~<labelKey>]` (noMux, bounded; round-robin over the consumers of the label sets the worker's labels satisfy, task-sources.ts); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
- * | nextBatch | one `{batch: max, no_wait}` pull of what is ready (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
+ * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>[~~<labelKey>][~~high|~~low]`: a no_wait pull per consumer, highest priority band first (starvation guard), label sets round-robin within a band; nothing ready → one long poll on every consumer at once (band-puller.ts); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
+ * | nextBatch | `{batch, no_wait}` pulls of what is ready, highest band first (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
  * | heartbeat | `+WPI` on the ack subject (AckWait restarts); a heartbeat request/reply only with new details or when the broker last extended the lease half a lease ago |
  * | cancel    | core subscription to `<p>.cancel.<queue>`: a notice naming a held task aborts it |
  * | report    | if the delivery was renewed more than half a lease ago: `+WPI` + heartbeat (still ours?); publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
@@ -36,10 +36,9 @@ import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
 import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
-import { ReadyPullError, pullReady } from "./ready-pull.js";
-import { TaskSources, type TaskSource } from "./task-sources.js";
+import { TaskSources } from "./task-sources.js";
+import { BandPuller, type Pulled } from "./band-puller.js";
 import { taskConsumerName } from "../src/contract/label-routing.js";
-import { abortableDelay } from "../src/contract/abortable-delay.js";
 import { CancelNotices } from "./cancel-notices.js";
 import type { LeasedTask, NextOptions, WorkerTransport } from "./transport.js";
 
@@ -69,8 +68,13 @@ export interface NatsWorkerTransportOptions {
    * its labels. Default: every subset of its labels (at most 64, i.e. 6 labels).
    */
   labelSets?: Record<string, string>[];
-  /** With several label-set consumers, the longest pull on one before trying the next. Default 250 ms. */
+  /** Unused: an idle worker now long-polls all its consumers at once (band-puller.ts). Kept so old configs still type-check. */
   labelPollSliceMs?: number;
+  /**
+   * Starvation guard: after this many deliveries in a row from higher priority bands, a lower band
+   * with work is served once (docs/flow-control.md). Default 10.
+   */
+  starvationLimit?: number;
   /**
    * With several label-set consumers, how long past a pull's expiry an unanswered pull of a consumer that never
    * answered waits before it is taken to be missing (skipped 5 s, doubling to 60 s). Default 2000 ms.
@@ -79,6 +83,8 @@ export interface NatsWorkerTransportOptions {
   logger?: WorkerLogger;
 }
 
+/** Longest long poll while some consumer of the worker has never answered. */
+const UNSETTLED_POLL_MS = 1_000;
 /** Delay of the redelivery of a task whose start request got no answer. */
 const UNANSWERED_START_DELAY_MS = 1_000;
 /** A broker refusal or an unreachable broker, with the broker's code when it answered. */
@@ -120,21 +126,22 @@ export function createNatsWorkerTransport(
   const completeTimeout = Math.max(timeout, opts.completeTimeoutMs ?? 300_000);
   const maxPullMs = opts.maxPullMs ?? 5_000;
   const labelDelay = opts.labelMismatchDelayMs ?? 1_000;
-  const sliceMs = opts.labelPollSliceMs ?? 250;
   const silentAfterMs = opts.silentAfterMs ?? 2_000;
   /** The consumers this worker pulls from, built from its labels at the first pull. */
   let sources: { key: string; value: TaskSources } | undefined;
   const sourcesFor = (labels: Record<string, string>): TaskSources => {
     const key = JSON.stringify(Object.entries(labels).sort());
-    if (sources?.key !== key) sources = { key, value: new TaskSources(topology, opts.queue, opts.codeVersion, labels, opts.labelSets) };
+    if (sources?.key !== key)
+      sources = {
+        key,
+        value: new TaskSources(topology, opts.queue, opts.codeVersion, labels, opts.labelSets, opts.starvationLimit),
+      };
     return sources.value;
   };
   const logger = opts.logger ?? silentWorkerLogger;
   const js = jetstream(nc);
   /** Deliveries this transport holds, by lease token. */
   const held = new Map<string, Delivery>();
-  /** Pulls abandoned by an abort: whatever they bring back is nak'ed, and close() waits for them. */
-  const orphans = new Set<Promise<void>>();
   const closeCtl = new AbortController();
   const notices = new CancelNotices(
     nc,
@@ -156,65 +163,22 @@ export function createNatsWorkerTransport(
   };
   const nak = (reply: string, delayMs: number) => send(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK");
   const term = (reply: string) => send(reply, "+TERM");
+  const puller = new BandPuller(nc, {
+    timeoutMs: timeout,
+    silentAfterMs,
+    // Well inside AckWait, so a stashed delivery is started before the server could redeliver it.
+    stashMaxAgeMs: Math.min(5_000, (opts.leaseMs ?? 30_000) / 4),
+    logger,
+    nak: (reply) => nak(reply, 0),
+  });
 
-  /**
-   * One bounded raw pull from `src`; null when nothing arrived. With several sources, a pull left
-   * unanswered marks its consumer missing (null) instead of failing.
-   * @throws NatsTransportError on a refused pull.
-   */
-  async function pull(src: TaskSource, all: TaskSources, waitMs: number): Promise<Msg | null> {
-    if (nc.isClosed()) throw new NatsTransportError("UNAVAILABLE", "connection closed");
-    // A noMux request in flight when the connection closes never settles: race it with closed().
-    const closed = nc.closed().then(() => "closed" as const);
-    // Only a consumer never heard from gets the short bound: a pull that outlives its bound loses
-    // whatever the server delivers later (until AckWait redelivers it as the next attempt).
-    const wait = all.multiple && !all.known(src) ? waitMs + silentAfterMs : waitMs + timeout;
-    const asked = nc
-      .request(src.nextSubject, JSON.stringify({ batch: 1, expires: nanos(waitMs) }), { timeout: wait, noMux: true })
-      .catch((err: unknown) => {
-        if (!all.multiple || nc.isClosed()) throw err;
-        // A denied pull (its credential lacks this label set) is skipped like a missing consumer, but said.
-        if (/permissions violation/i.test(String(err)))
-          logger.warn({ consumer: src.consumer, err: String(err) }, "this worker's credential may not pull a label set its labels satisfy");
-        return "silent" as const;
-      });
-    const r = await Promise.race([asked, closed]);
-    if (r === "closed") throw new NatsTransportError("UNAVAILABLE", "connection closed during the pull");
-    if (r === "silent") {
-      all.silent(src);
-      logger.debug({ consumer: src.consumer }, "no answer from a label-set consumer (none created yet); skipping it for a while");
-      return null;
+  /** Ready deliveries, highest band first. @throws NatsTransportError when a pull failed and nothing was pulled. */
+  async function readyOrThrow(all: TaskSources, max: number): Promise<Pulled[]> {
+    try {
+      return await puller.ready(all, max);
+    } catch (err) {
+      throw new NatsTransportError("UNAVAILABLE", (err as Error).message);
     }
-    all.answered(src);
-    const m = r;
-    const code = m.headers?.code ?? 0;
-    if (code === 404 || code === 408) return null;
-    if (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? "")) return null;
-    if (code !== 0)
-      throw new NatsTransportError("UNAVAILABLE", `pull from ${src.consumer} answered ${code} ${m.headers?.description ?? ""}`.trim());
-    return m;
-  }
-
-  /** Pull racing `signal`; a message that arrives after the abort is given back at once. */
-  async function pullOrAbort(src: TaskSource, all: TaskSources, waitMs: number, signal: AbortSignal): Promise<Msg | null> {
-    if (signal.aborted) return null;
-    const p = pull(src, all, waitMs);
-    let onAbort!: () => void;
-    const aborted = new Promise<"aborted">((r) => {
-      onAbort = () => r("aborted");
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    const won = await Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
-    if (won !== "aborted") return won;
-    const orphan = p.then(
-      (m) => (m?.reply ? nak(m.reply, 0) : undefined),
-      (err: unknown) => logger.debug({ err: String(err) }, "abandoned pull ended with an error"),
-    );
-    const tracked = orphan
-      .catch((err: unknown) => logger.warn({ err: String(err) }, "could not give back a task pulled after stop"))
-      .finally(() => orphans.delete(tracked));
-    orphans.add(tracked);
-    return null;
   }
 
   async function request<T>(
@@ -370,32 +334,6 @@ export function createNatsWorkerTransport(
     drop(l.leaseToken);
   }
 
-  /**
-   * What the consumers have ready, up to `max` messages, one no-wait pull per consumer in turn.
-   * @throws NatsTransportError when a pull failed and nothing was pulled.
-   */
-  async function readyTasks(all: TaskSources, max: number): Promise<Msg[]> {
-    const got: Msg[] = [];
-    for (const src of all.round()) {
-      if (got.length >= max) break;
-      try {
-        got.push(...(await pullReady(nc, src.nextSubject, max - got.length, all.multiple && !all.known(src) ? silentAfterMs : timeout)));
-        all.answered(src);
-      } catch (err) {
-        if (all.multiple && err instanceof ReadyPullError && err.silent) {
-          all.silent(src);
-          continue;
-        }
-        if (got.length > 0) {
-          logger.warn({ consumer: src.consumer, err: String(err) }, "a ready-pull failed; leasing what the others brought");
-          break;
-        }
-        throw new NatsTransportError("UNAVAILABLE", `pull from ${src.consumer} failed: ${(err as Error).message}`);
-      }
-    }
-    return got;
-  }
-
   const transport: WorkerTransport & { readonly consumer: string } = {
     consumer,
     async next(queue, o) {
@@ -409,20 +347,22 @@ export function createNatsWorkerTransport(
       const all = sourcesFor(o.labels);
       const deadline = Date.now() + Math.max(0, o.waitMs);
       while (!signal.aborted) {
+        // Highest band first: what is ready now, else one long poll on every consumer at once.
+        const [ready] = await readyOrThrow(all, 1);
         const remaining = deadline - Date.now();
-        if (remaining <= 0) return null;
-        const src = all.pick();
-        if (!src) {
-          // Every label-set consumer is missing for now: wait for the first recheck, within the bound.
-          await abortableDelay(Math.min(remaining, Math.max(1, all.msUntilReady())), signal);
+        // While a consumer has never answered (a label set nobody required yet), re-poll every second
+        // so its first task is seen soon after the orchestrator creates the consumer.
+        const pollMs = Math.min(remaining, maxPullMs, all.unsettled ? UNSETTLED_POLL_MS : maxPullMs);
+        const got = ready ?? (remaining > 0 ? await puller.longPoll(all, pollMs, signal) : null);
+        if (!got) {
+          if (Date.now() >= deadline) return null;
           continue;
         }
-        // Several consumers: short pulls in turn, so a task on any of them waits at most a slice per other consumer.
-        const slice = Math.min(remaining, maxPullMs, all.multiple ? sliceMs : maxPullMs);
-        const pulledAt = performance.now();
-        const m = await pullOrAbort(src, all, Math.max(1, slice), signal);
-        if (!m) continue;
-        const leased = await lease(m, o, pulledAt);
+        if (signal.aborted) {
+          await nak(got.msg.reply!, 0);
+          return null;
+        }
+        const leased = await lease(got.msg, o, got.pulledAt);
         if (leased) return leased;
       }
       return null;
@@ -435,10 +375,9 @@ export function createNatsWorkerTransport(
       }
       const signal = o.signal ? AbortSignal.any([o.signal, closeCtl.signal]) : closeCtl.signal;
       if (signal.aborted) return [];
-      const pulledAt = performance.now();
-      const ready = await readyTasks(sourcesFor(o.labels), max);
+      const ready = await readyOrThrow(sourcesFor(o.labels), max);
       if (signal.aborted) {
-        await Promise.all(ready.map((m) => nak(m.reply!, 0)));
+        await Promise.all(ready.map((p) => nak(p.msg.reply!, 0)));
         return [];
       }
       if (ready.length === 0) {
@@ -446,7 +385,7 @@ export function createNatsWorkerTransport(
         const one = await transport.next(queue, o);
         return one ? [one] : [];
       }
-      const settled = await Promise.allSettled(ready.map((m) => lease(m, o, pulledAt)));
+      const settled = await Promise.allSettled(ready.map((p) => lease(p.msg, o, p.pulledAt)));
       const leases = settled.flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value] : []));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
       // Those that failed were given back (nak) by lease(); an error surfaces only when nothing started.
@@ -544,7 +483,7 @@ export function createNatsWorkerTransport(
     async close() {
       closeCtl.abort();
       notices.close();
-      await Promise.all([...orphans]);
+      await puller.close();
       held.clear();
     },
   };

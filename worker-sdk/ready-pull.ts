@@ -4,7 +4,7 @@
  * then a 404 (none) or 408 (fewer than asked) status; a full batch ends without one. Replies
  * arrive on an inbox under the connection's own prefix, which a scoped worker may subscribe to.
  */
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 /** Why a ready-pull ended without its messages (closed connection, refused pull, no answer in time). */
 export class ReadyPullError extends Error {
@@ -37,7 +37,7 @@ export function pullReady(nc: NatsConnection, nextSubject: string, max: number, 
       if (err && got.length === 0) reject(err);
       else resolve(got); // messages already delivered are ours to hand out or give back, whatever ended the pull
     };
-    const sub = nc.subscribe(inbox, {
+    const sub: Subscription = nc.subscribe(inbox, {
       callback: (err, m) => {
         if (err) return finish(new ReadyPullError(`pull failed: ${err.message}`));
         const code = m.headers?.code ?? 0;
@@ -52,6 +52,9 @@ export function pullReady(nc: NatsConnection, nextSubject: string, max: number, 
         finish(new ReadyPullError(`pull answered ${code} ${m.headers?.description ?? ""}`.trim()));
       },
     });
+    // nats.js hands a publish's permission violation to the subscription whose `requestSubject` is
+    // the denied subject (that is how its own noMux requests fail): a denied pull then fails at once.
+    (sub as Subscription & { requestSubject?: string }).requestSubject = nextSubject;
     const timer = setTimeout(
       () => finish(new ReadyPullError(`no complete answer to the pull within ${timeoutMs} ms`, got.length === 0)),
       timeoutMs,

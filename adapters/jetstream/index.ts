@@ -19,7 +19,7 @@ export { watchRun } from "./api/watch-run.js";
 
 // Remote activities, orchestrator side
 export { createJetStreamTaskDispatcher } from "./remote/dispatcher.js";
-export { ensureTaskConsumer, ensureReportConsumer } from "./remote/consumers.js";
+export { ensureTaskConsumer, ensureTaskConsumers, ensureReportConsumer } from "./remote/consumers.js";
 export { startBrokerResponders } from "./remote/responders.js";
 export { startReportConsumer } from "./remote/report-consumer.js";
 export { brokerSubject, brokerFilter, cancelNoticeSubject, taskConsumerName, reportConsumerName } from "./remote/names.js";

@@ -1,12 +1,12 @@
 /**
- * The kernel's JobTransport on a JetStream work-queue stream with ONE durable pull consumer shared
- * by every orchestrator. The server owns leases (AckWait), redelivery and MaxDeliver; this module
+ * The kernel's JobTransport on a JetStream work-queue stream with one durable pull consumer per
+ * priority band (high, normal, low; src/contract/priority.ts), each shared by every orchestrator. The server owns leases (AckWait), redelivery and MaxDeliver; this module
  * maps the JobTransport calls onto the JetStream ack protocol:
  *
  * | JobTransport      | JetStream                                                         |
  * | ----------------- | ----------------------------------------------------------------- |
  * | enqueue           | publish with `Nats-Msg-Id` = jobId, await PubAck (dedupe window)  |
- * | dequeue           | pull 1 (no_wait or expires = waitMs); token = `<seq>-<delivery>`  |
+ * | dequeue           | no_wait pull of each band, highest first (starvation guard); if all are empty, one long pull on all bands at once (first-pull.ts); token = `<seq>-<delivery>` |
  * | heartbeat         | `+WPI` (AckWait restarts)                                          |
  * | complete, suspend | `+ACK` as a request (the server confirms it applied the ack)       |
  * | fail retry        | `-NAK {"delay"}`; fail without retry: `+TERM`                       |
@@ -29,15 +29,23 @@ import { createTopology, type Topology } from "../../src/contract/topology.js";
 import { drainDeadLetters } from "./dead-letters.js";
 import { startDelayedJobPromoter, type DelayedJobPromoter } from "./delayed-jobs.js";
 import { jobFromHeaders, jobHeaders } from "./job-headers.js";
-import { pullOne, type PulledMessage } from "./pull.js";
+import type { PulledMessage } from "./pull.js";
+import { pullFirst, pullReadyOne } from "./first-pull.js";
+import { BandHints } from "./band-hints.js";
+import { BandPicker, PRIORITY_BANDS, type PriorityBand } from "../../src/contract/priority.js";
 import { ensureTopology, type EnsureTopologyOptions } from "./topology.js";
 import { parseJobTransportOptions } from "./options.js";
 
 /** Options of {@link createJetStreamJobTransport}: topology, lease (AckWait) and delivery limits. */
 export interface JetStreamJobTransportOptions {
   topology?: Topology;
-  /** Durable name of the shared jobs consumer. Default `topology.consumers.jobs`. */
+  /** Durable name of the normal band's jobs consumer. Default `topology.consumers.jobs`; the other bands use `topology.consumers.jobBands`. */
   consumer?: string;
+  /**
+   * Starvation guard: after this many deliveries in a row from higher bands, a lower band with
+   * work is served once (per orchestrator). Default 10.
+   */
+  starvationLimit?: number;
   /** Lease = the consumer's AckWait. Every orchestrator must use the same value. */
   leaseMs: number;
   /** MaxDeliver of the jobs consumer; a job delivered this often without completing is dead-lettered. */
@@ -73,6 +81,22 @@ interface Held {
   msg: PulledMessage;
   leaseExpiresAt: number;
 }
+
+/** A message a multi-band long pull brought besides the one it returned; leased by a later dequeue. */
+interface Stashed {
+  msg: PulledMessage;
+  band: PriorityBand;
+  receivedAt: number;
+}
+
+/**
+ * A band's ready check (no_wait) unanswered this long counts as empty for now (see pullReadyOne:
+ * nats-server 2.9 parks some no_wait pulls, often under concurrent pulls; waiting for them stalled
+ * dequeues and halved throughput). Its late delivery, if any, is stashed for the next dequeue.
+ */
+const READY_PULL_QUICK_MS = 100;
+/** How long a parked ready check is still listened to. */
+const READY_PULL_KEEP_MS = 5_000;
 
 /** Most advisories one releaseStale call handles; the rest wait for the next call. */
 const MAX_DEAD_LETTERS_PER_CALL = 256;
@@ -110,6 +134,10 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   private readonly poison: DeadLetteredJob[] = [];
   private promoter: DelayedJobPromoter | undefined;
   private closed = false;
+  private readonly picker: BandPicker;
+  private readonly bands: Record<PriorityBand, string>;
+  private readonly stash: Stashed[] = [];
+  private hints: BandHints | undefined;
   private readonly ackTimeoutMs: number;
   private readonly logger: Logger;
 
@@ -125,6 +153,8 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   ) {
     this.ackTimeoutMs = opts.ackTimeoutMs;
     this.logger = opts.logger;
+    this.picker = new BandPicker(opts.starvationLimit);
+    this.bands = { ...topology.consumers.jobBands, normal: consumer };
   }
 
   async enqueue(jobs: JobSpec[]): Promise<void> {
@@ -155,11 +185,7 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     for (let disposed = 0; disposed < 64; disposed++) {
       let m: PulledMessage | null;
       try {
-        m = await pullOne(this.nc, {
-          stream: this.topology.streams.jobs,
-          consumer: this.consumer,
-          waitMs: Math.max(0, deadline - Date.now()),
-        });
+        m = await this.nextBanded(Math.max(0, deadline - Date.now()));
       } catch (err) {
         if (this.closed) return null; // the caller closed us (and maybe the connection) mid-pull
         throw err;
@@ -173,6 +199,60 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
       if (leased) return leased;
     }
     return null;
+  }
+
+  /**
+   * The next due message, highest band first: what each band has ready (the guard may put a
+   * starved band first), else one long pull on every band that returns the first to arrive.
+   */
+  private async nextBanded(waitMs: number): Promise<PulledMessage | null> {
+    this.dropStaleStash();
+    this.hints ??= new BandHints(this.nc, this.topology, this.logger);
+    for (const band of this.picker.order()) {
+      const i = this.stash.findIndex((s) => s.band === band);
+      const sentAt = performance.now();
+      const hint = this.hints.shouldAsk(band, sentAt);
+      if (i < 0 && !hint.ask) {
+        this.picker.empty(band);
+        continue;
+      }
+      const m =
+        i >= 0
+          ? this.stash.splice(i, 1)[0]!.msg
+          : await pullReadyOne(this.nc, {
+              stream: this.topology.streams.jobs,
+              consumer: this.bands[band],
+              quickMs: READY_PULL_QUICK_MS,
+              keepMs: READY_PULL_KEEP_MS,
+              onLate: (msg) => this.stash.push({ msg, band, receivedAt: Date.now() }),
+            });
+      if (m) {
+        this.picker.served(band);
+        return m;
+      }
+      this.hints.empty(band, hint.token, sentAt);
+      this.picker.empty(band);
+    }
+    if (waitMs <= 0) return null;
+    const consumers = PRIORITY_BANDS.map((b) => this.bands[b]);
+    const { first, extra } = await pullFirst(this.nc, { stream: this.topology.streams.jobs, consumers, waitMs });
+    for (const msg of extra) this.stash.push({ msg, band: this.bandOf(msg), receivedAt: Date.now() });
+    if (first) this.picker.served(this.bandOf(first));
+    return first;
+  }
+
+  private bandOf(m: PulledMessage): PriorityBand {
+    return PRIORITY_BANDS.find((b) => this.bands[b] === m.meta.consumer) ?? "normal";
+  }
+
+  /** A stashed message unclaimed for half a lease goes back (its AckWait runs since it arrived). */
+  private dropStaleStash(): void {
+    const cutoff = Date.now() - this.leaseMs / 2;
+    for (let i = this.stash.length - 1; i >= 0; i--) {
+      if (this.stash[i]!.receivedAt >= cutoff) continue;
+      const [s] = this.stash.splice(i, 1);
+      s!.msg.nak(0).catch((err: unknown) => this.logger.warn({ err: String(err) }, "could not give back a stashed job"));
+    }
   }
 
   /** Turns a pulled message into a LeasedJob, or disposes of it (poison, not yet due) and returns null. */
@@ -261,12 +341,12 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
   }
 
   async depth(): Promise<number> {
-    const [jobs, delayed] = await Promise.all([
-      this.jsm.consumers.info(this.topology.streams.jobs, this.consumer),
+    const [delayed, ...bands] = await Promise.all([
       this.jsm.consumers.info(this.topology.streams.jobsDelayed, this.topology.consumers.jobsDelayed),
+      ...PRIORITY_BANDS.map((b) => this.jsm.consumers.info(this.topology.streams.jobs, this.bands[b])),
     ]);
     // Waiting = not yet delivered; delayed jobs count whether a promoter holds them or not.
-    return jobs.num_pending + delayed.num_pending + delayed.num_ack_pending;
+    return bands.reduce((n, c) => n + c.num_pending, 0) + delayed.num_pending + delayed.num_ack_pending;
   }
 
   async close(): Promise<void> {
@@ -275,6 +355,9 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     const promoter = this.promoter;
     this.promoter = undefined;
     await promoter?.stop();
+    this.hints?.close();
+    // Stashed jobs were never handed out: give them back now rather than after AckWait.
+    await Promise.allSettled(this.stash.splice(0).map((s) => s.msg.nak(0)));
     // Held jobs are left to AckWait: their holders may still finish them through another transport.
     this.held.clear();
     this.tokenBySeq.clear();

@@ -53,6 +53,7 @@ const ensureTopologyFields = z.strictObject({
 const jobTransport = z.object({
   topology: topology.optional(),
   consumer: z.string().min(1).optional(),
+  starvationLimit: positiveInt.optional(),
   leaseMs: positiveInt,
   maxDeliveries: positiveInt,
   ensure: z.union([z.boolean(), ensureTopologyFields]).default(true),

@@ -62,7 +62,8 @@ const WPI = new TextEncoder().encode("+WPI");
 const TERM = new TextEncoder().encode("+TERM");
 const NAK = new TextEncoder().encode("-NAK");
 
-function wrap(nc: NatsConnection, m: Msg, meta: DeliveryMeta): PulledMessage {
+/** The ack operations of a pulled message `m` (its reply is the ack subject `meta` was parsed from). */
+export function wrap(nc: NatsConnection, m: Msg, meta: DeliveryMeta): PulledMessage {
   const reply = m.reply!;
   // Publish then flush: the flush round-trip proves the server has read the ack message.
   const send = async (payload: Uint8Array): Promise<void> => {

@@ -89,10 +89,14 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
       },
     ],
     consumers: [
-      {
+      // One jobs consumer per priority band, drained highest first by the job transport (priority.ts).
+      // Normal first: an older deployment's unfiltered `jobs` consumer must be replaced before the
+      // others can exist (a work-queue stream refuses overlapping consumers).
+      ...(["normal", "high", "low"] as const).map((band) => ({
         stream: t.streams.jobs,
         config: {
-          durable_name: t.consumers.jobs,
+          durable_name: t.consumers.jobBands[band],
+          filter_subject: t.jobBandFilters[band],
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
           ack_wait: leaseNs,
@@ -101,7 +105,7 @@ export function desiredTopology(opts: EnsureTopologyOptions = {}): {
           // Enough in-flight jobs for many orchestrators; each pulls one at a time.
           max_ack_pending: 10_000,
         },
-      },
+      })),
       {
         // Holds jobs until due: its deliveries are timers, not attempts, so no MaxDeliver.
         stream: t.streams.jobsDelayed,
@@ -227,6 +231,15 @@ async function ensureConsumer(
   const name = want.durable_name!;
   const label = `consumer ${stream}/${name}`;
   let info: ConsumerInfo | null = await consumerInfo(jsm, stream, name);
+  if (info && want.filter_subject !== undefined && (info.config.filter_subject ?? "") !== want.filter_subject) {
+    // 2.9 cannot change a filter in place. Only the jobs consumer of a deployment from before
+    // priority bands (no filter) gets here; its unacked jobs are redelivered by the replacement.
+    await jsm.consumers.delete(stream, name).catch((err: unknown) => {
+      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err; // another process deleted it first
+    });
+    report.updated.push(`${label} (filter_subject "${info.config.filter_subject ?? ""}" -> "${want.filter_subject}", recreated)`);
+    info = null;
+  }
   if (!info) {
     try {
       await jsm.consumers.add(stream, want);

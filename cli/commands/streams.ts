@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry } from "../../adapters/jetstream/fleet/index.js";
-import { ensureTaskConsumer } from "../../adapters/jetstream/remote/consumers.js";
+import { ensureTaskConsumers } from "../../adapters/jetstream/remote/consumers.js";
 import { DEFAULT_TASK_LEASE_MS } from "../../src/contract/defaults.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
@@ -95,7 +95,7 @@ export function register(program: Command): void {
         ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
       });
       for (const q of opts.taskQueues) {
-        const c = await ensureTaskConsumer(await jetstreamManager(nc), {
+        const bands = await ensureTaskConsumers(await jetstreamManager(nc), {
           topology,
           ...q,
           leaseMs: opts.taskLeaseMs,
@@ -103,7 +103,7 @@ export function register(program: Command): void {
           maxAckPending: opts.taskMaxAckPending,
           ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
         });
-        report[c.action].push(`consumer ${c.stream}/${c.name}`);
+        for (const c of bands) report[c.action].push(`consumer ${c.stream}/${c.name}`);
       }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, workerRegistry }, null, 2)}\n`);

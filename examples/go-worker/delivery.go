@@ -16,46 +16,85 @@ import (
 
 const requestTimeout = 5 * time.Second
 
-// puller pulls one message at a time through its own inbox subscription: JetStream delivers the
-// message under the task's subject, so nats.go's Request (which routes by reply subject) cannot.
+// puller pulls one message at a time, highest priority band first. JetStream delivers a message
+// under the task's subject, so nats.go's Request (which routes by reply subject) cannot be used:
+// every pull gets its own inbox subscription, dropped once answered. Dropping it matters: the
+// server skips a waiting pull whose inbox has no subscriber, so an abandoned pull never delivers
+// a task nobody reads. (No starvation guard here: a steady high band can starve the others.)
 type puller struct {
-	nc      *nats.Conn
-	subject string
-	sub     *nats.Subscription
-	inbox   string
+	nc       *nats.Conn
+	subjects []string // MSG.NEXT subjects, highest band first
 }
 
-func newPuller(nc *nats.Conn, subject string) (*puller, error) {
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, err
-	}
-	return &puller{nc: nc, subject: subject, sub: sub, inbox: inbox}, nil
+func newPuller(nc *nats.Conn, subjects []string) (*puller, error) {
+	return &puller{nc: nc, subjects: subjects}, nil
 }
 
-// next waits up to `wait` for one delivery; nil when there was none.
+// next takes what a band has ready (high, normal, low), else waits up to `wait` for the first
+// delivery of any band; nil when there was none.
 func (p *puller) next(wait time.Duration) (*nats.Msg, error) {
-	body := fmt.Sprintf(`{"batch":1,"expires":%d}`, wait.Nanoseconds())
-	if err := p.nc.PublishRequest(p.subject, p.inbox, []byte(body)); err != nil {
-		return nil, err
-	}
-	m, err := p.sub.NextMsg(wait + requestTimeout)
-	if errors.Is(err, nats.ErrTimeout) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-		switch status := m.Header.Get("Status"); status {
-		case "404", "408", "409": // nothing now (409: consumer busy); pull again
-			return nil, nil
-		default:
-			return nil, fmt.Errorf("pull answered %s %s", status, m.Header.Get("Description"))
+	for _, subject := range p.subjects {
+		ms, err := p.pull([]string{subject}, `{"batch":1,"no_wait":true}`, time.Second)
+		if err != nil || len(ms) > 0 {
+			return first(ms), err
 		}
 	}
-	return m, nil
+	ms, err := p.pull(p.subjects, fmt.Sprintf(`{"batch":1,"expires":%d}`, wait.Nanoseconds()), wait+time.Second)
+	for i := 1; i < len(ms); i++ {
+		_ = delivery{p.nc, ms[i]}.nak(0) // raced the first one (a few ms): give it back at once
+	}
+	return first(ms), err
+}
+
+func first(ms []*nats.Msg) *nats.Msg {
+	if len(ms) == 0 {
+		return nil
+	}
+	return ms[0]
+}
+
+// pull sends `body` to each subject on one new inbox and returns what arrived before every request
+// was answered, the first delivery came (plus anything already buffered), or `bound` passed. A
+// consumer that does not exist never answers (nats-server 2.9): it only costs the bound.
+func (p *puller) pull(subjects []string, body string, bound time.Duration) ([]*nats.Msg, error) {
+	inbox := p.nc.NewInbox()
+	sub, err := p.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	for _, s := range subjects {
+		if err := p.nc.PublishRequest(s, inbox, []byte(body)); err != nil {
+			return nil, err
+		}
+	}
+	var got []*nats.Msg
+	deadline := time.Now().Add(bound)
+	for open := len(subjects); open > 0 && len(got) == 0; open-- {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if errors.Is(err, nats.ErrTimeout) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "404", "408", "409": // nothing now (409: consumer busy)
+				continue
+			default:
+				return nil, fmt.Errorf("pull answered %s %s", status, m.Header.Get("Description"))
+			}
+		}
+		got = append(got, m)
+	}
+	// Deliveries of the other requests that are already here are ours to run or give back.
+	for n, _, _ := sub.Pending(); n > 0 && len(got) > 0; n-- {
+		if m, err := sub.NextMsg(0); err == nil && m.Reply != "" && len(m.Data) > 0 {
+			got = append(got, m)
+		}
+	}
+	return got, nil
 }
 
 // attemptOf reads the delivery count from the ack subject: the attempt of this delivery.

@@ -67,7 +67,7 @@ func main() {
 		labels: parseLabels(*labels), heartbeatEvery: *heartbeatEvery, retryBackoff: *retryBackoff,
 		http: &http.Client{Timeout: 10 * time.Minute}, hardStop: make(chan struct{}),
 	}
-	p, err := newPuller(nc, w.names.pull)
+	p, err := newPuller(nc, w.names.pulls)
 	if err != nil {
 		log.Fatal(err)
 	}

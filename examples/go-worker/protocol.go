@@ -11,15 +11,21 @@ import (
 	"strings"
 )
 
-// names holds every subject this worker uses.
+// names holds every subject this worker uses. pulls: one per priority band, highest first
+// (docs/flow-control.md): the high band's consumer `~~high`, the normal one, the low one `~~low`.
 type names struct {
-	pull, heartbeat, presign, report, cancel string
+	pulls                              []string
+	heartbeat, presign, report, cancel string
 }
 
 func newNames(prefix, streamPrefix, queue, codeVersion string) names {
 	q, v := encodeToken(queue), encodeToken(codeVersion)
 	return names{
-		pull:      fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s_TASKS.tasks-%s~~%s", streamPrefix, q, v),
+		pulls: []string{
+			fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s_TASKS.tasks-%s~~%s~~high", streamPrefix, q, v),
+			fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s_TASKS.tasks-%s~~%s", streamPrefix, q, v),
+			fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s_TASKS.tasks-%s~~%s~~low", streamPrefix, q, v),
+		},
 		heartbeat: fmt.Sprintf("%s.broker.%s.heartbeat", prefix, q),
 		presign:   fmt.Sprintf("%s.broker.%s.presign", prefix, q),
 		report:    fmt.Sprintf("%s.reports.%s", prefix, q),

@@ -31,7 +31,7 @@ t("creates every stream and consumer with the requested limits; a second call ch
   const jsm = await jetstreamManager(nc);
   const opts = { topology, jobAckWaitMs: 700, jobMaxDeliver: 4, eventsMaxAgeMs: 60_000, duplicateWindowMs: 30_000 };
   const first = await ensureTopology(jsm, opts);
-  assert.is(first.created.length, 9);
+  assert.is(first.created.length, 11); // 6 streams, 3 job bands, delayed, dead letters
   assert.match(first.serverVersion, /^2\./);
   const jobs = await jsm.streams.info(topology.streams.jobs);
   assert.is(jobs.config.retention, RetentionPolicy.Workqueue);
@@ -45,7 +45,7 @@ t("creates every stream and consumer with the requested limits; a second call ch
   assert.is(consumer.config.max_deliver, 4);
   const second = await ensureTopology(jsm, opts);
   assert.is(second.created.length + second.updated.length, 0);
-  assert.is(second.unchanged.length, 9);
+  assert.is(second.unchanged.length, 11);
 });
 
 t("two processes initialising at once both succeed", async () => {
@@ -54,9 +54,9 @@ t("two processes initialising at once both succeed", async () => {
     ensureTopology(await jetstreamManager(nc), { topology, jobAckWaitMs: 500 }),
     ensureTopology(await jetstreamManager(nc2), { topology, jobAckWaitMs: 500 }),
   ]);
-  assert.is(new Set([...a.created, ...b.created]).size + 0 >= 9, true);
+  assert.is(new Set([...a.created, ...b.created]).size + 0 >= 11, true);
   const again = await ensureTopology(await jetstreamManager(nc), { topology, jobAckWaitMs: 500 });
-  assert.is(again.unchanged.length, 9);
+  assert.is(again.unchanged.length, 11);
 });
 
 t("a changed lease or retention window is applied as an update", async () => {

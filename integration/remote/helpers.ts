@@ -8,7 +8,7 @@ import type { Topology } from "../../src/contract/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import {
   createJetStreamTaskDispatcher,
-  ensureTaskConsumer,
+  ensureTaskConsumers,
   startBrokerResponders,
   startReportConsumer,
   type ReportDeadLetter,
@@ -72,7 +72,7 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   );
   const jsm = await jetstreamManager(nc);
   await ensureTopology(jsm, { topology: o.topology, storage: "memory" });
-  await ensureTaskConsumer(jsm, {
+  await ensureTaskConsumers(jsm, {
     topology: o.topology,
     queue: o.queue,
     codeVersion: o.codeVersion,

@@ -11,10 +11,17 @@
  * `~` is followed by two hex digits), so splitting on `~~` recovers queue, version and the pairs.
  * Unlabelled tasks keep the subject and consumer they always had.
  *
+ * Priority bands (priority.ts) split each label set once more: a high or low task gets the suffix
+ * `.high` / `.low` on its subject and `~~high` / `~~low` on its consumer name; the normal band keeps
+ * the names above. A band token holds no `~~` and a label key always does (`k~~v`), and a consumer
+ * name has an even number of `~~`-separated parts without a band and an odd one with it, so the
+ * names stay injective.
+ *
  * Shared by the adapters and the worker SDK (which may not import adapters).
  */
 import { ProtocolError } from "./protocol-error.js";
 import { encodeToken } from "./tokens.js";
+import type { PriorityBand } from "./priority.js";
 
 /** Labels a task requires or a worker has. */
 export type Labels = Readonly<Record<string, string>>;
@@ -35,17 +42,18 @@ export function labelKey(labels: Labels | undefined): string | null {
   return keys.map((k) => `${encodeToken(k, "label key")}~~${encodeToken(labels![k]!, `label ${k}`)}`).join("~~");
 }
 
-/** Durable name of the task consumer of (queue, codeVersion, required labels). */
-export function taskConsumerName(queue: string, codeVersion: string, requiredLabels?: Labels): string {
+/** Durable name of the task consumer of (queue, codeVersion, required labels, priority band). */
+export function taskConsumerName(queue: string, codeVersion: string, requiredLabels?: Labels, band: PriorityBand = "normal"): string {
   const base = `tasks-${encodeToken(queue, "queue")}~~${encodeToken(codeVersion, "codeVersion")}`;
   const key = labelKey(requiredLabels);
-  return key === null ? base : `${base}~~${key}`;
+  const labelled = key === null ? base : `${base}~~${key}`;
+  return band === "normal" ? labelled : `${labelled}~~${band}`;
 }
 
-/** Suffix of the task subject for `requiredLabels`: `""` for none, else `.<labelKey>`. */
-export function labelSubjectSuffix(requiredLabels: Labels | undefined): string {
+/** Suffix of the task subject for `requiredLabels` and `band`: `""` for none and normal, else `.<labelKey>` then `.<band>`. */
+export function labelSubjectSuffix(requiredLabels: Labels | undefined, band: PriorityBand = "normal"): string {
   const key = labelKey(requiredLabels);
-  return key === null ? "" : `.${key}`;
+  return `${key === null ? "" : `.${key}`}${band === "normal" ? "" : `.${band}`}`;
 }
 
 /**

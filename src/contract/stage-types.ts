@@ -88,6 +88,8 @@ export interface StageContext<TInput, TConfig, TCtx extends Record<string, unkno
   stageName: string;
   /** 1 on the first attempt. */
   attempt: number;
+  /** The run's priority (`runs.create`); remote stages give it to their tasks. Absent in hand-made contexts. */
+  priority?: number;
   input: TInput;
   config: TConfig;
   /** Outputs of every completed stage of earlier groups, keyed by stage id. */
@@ -175,7 +177,14 @@ export interface Stage<
   execute(ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>): Promise<StageOutcome<z.output<O>, TState>>;
   checkCompletion?(state: TState, ctx: CheckContext<z.output<C>>): Promise<CompletionCheck<z.output<O>>>;
   /** Set by `defineRemoteStage`: where the activity runs. */
-  readonly remote?: { queue: string; stageCodeVersion: string; requiredLabels?: Record<string, string>; maxUploadBytes?: number };
+  readonly remote?: {
+    queue: string;
+    stageCodeVersion: string;
+    requiredLabels?: Record<string, string>;
+    /** Priority of its tasks; default the run's. */
+    priority?: number;
+    maxUploadBytes?: number;
+  };
 }
 
 /** A stage of any types (registries and executors hold these). */

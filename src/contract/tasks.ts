@@ -40,6 +40,11 @@ export const TaskMessage = z.object({
   requiredLabels: labels,
   /** Deliveries after which the task fails (the worker stops retrying before it). */
   maxAttempts: int4().min(1),
+  /**
+   * The run's (or stage's) priority; its band (src/contract/priority.ts) chose the subject and
+   * consumer the task was published on. Absent = 0 (normal band).
+   */
+  priority: int4().optional(),
   input: z.unknown(),
   config: z.unknown(),
   /** Progress of the previous attempt when known at publish time (the start reply is authoritative). */

@@ -79,8 +79,8 @@ export function eventTypeFromToken(token: string): string {
 
 /**
  * Job priority → subject token: `default` for 0, `p<n>` for positive, `m<n>` for negative
- * priorities (`5` → `p5`, `-3` → `m3`). Priority is informative on the subject (observability,
- * per-priority consumers later); the shared jobs consumer delivers in stream order.
+ * priorities (`5` → `p5`, `-3` → `m3`). Its band (priority.ts) chooses the consumer; the exact
+ * number is informative on the subject (observability).
  */
 export function priorityToken(priority: number | undefined): string {
   if (priority === undefined || priority === 0) return "default";

@@ -4,16 +4,16 @@
  *
  * | stream                 | retention  | subjects                                   |
  * | ---------------------- | ---------- | ------------------------------------------ |
- * | `<S>_JOBS`             | work-queue | `<p>.jobs.<priority>`                      |
+ * | `<S>_JOBS`             | work-queue | `<p>.jobs.<priority>` (normal band), `<p>.jobs.<band>.<priority>` (high, low) |
  * | `<S>_JOBS_DELAYED`     | work-queue | `<p>.jobs-delayed.<priority>`              |
- * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>[.<labelKey>]` |
+ * | `<S>_TASKS`            | work-queue | `<p>.tasks.<queue>.<codeVersion>[.<labelKey>][.high|.low]` |
  * | `<S>_REPORTS`          | work-queue | `<p>.reports.<queue>`                      |
  * | `<S>_EVENTS`           | limits     | `<p>.events.<workflowId>.<runId>.<type>`   |
  * | `<S>_JOBS_DEAD`        | work-queue | `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<S>_JOBS.*` |
  *
  * `<S>` is `streamPrefix` (default `JETFLOW`), `<p>` is `prefix` (default `jetflow`). Ids are
  * encoded with {@link encodeToken}, event types with {@link eventTypeToken}, priorities with
- * {@link priorityToken}. `<S>_JOBS_DELAYED` holds jobs whose `availableAt` is in the future until
+ * {@link priorityToken}, bands with {@link priorityBand} (one consumer per band, see priority.ts). `<S>_JOBS_DELAYED` holds jobs whose `availableAt` is in the future until
  * they are due, so waiting never spends the jobs consumer's delivery budget (see docs/protocol.md).
  * `<S>_JOBS_DEAD` keeps the server's max-deliveries advisories for jobs durably, so a dead letter
  * survives an orchestrator restart and is handled by exactly one orchestrator.
@@ -21,6 +21,7 @@
 import { ProtocolError } from "./protocol-error.js";
 import { encodeToken, eventTypeToken, priorityToken } from "./tokens.js";
 import { labelSubjectSuffix } from "./label-routing.js";
+import { priorityBand, type PriorityBand } from "./priority.js";
 
 const PREFIX = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const STREAM_PREFIX = /^[A-Za-z0-9_-]+$/;
@@ -45,14 +46,23 @@ export interface Topology {
     readonly reports: string;
     readonly events: string;
   };
-  /** Durable consumer names (scoped to their stream). */
-  readonly consumers: { readonly jobs: string; readonly jobsDelayed: string; readonly jobsDead: string };
-  /** Subject a job is published to when it is due now. */
+  /** Durable consumer names (scoped to their stream). `jobs` is the normal band's. */
+  readonly consumers: {
+    readonly jobs: string;
+    readonly jobsDelayed: string;
+    readonly jobsDead: string;
+    /** The jobs consumer of each priority band (normal = `jobs`). */
+    readonly jobBands: Readonly<Record<PriorityBand, string>>;
+  };
+  /** Subject a job is published to when it is due now: `<p>.jobs.default` (normal band) or `<p>.jobs.<band>.<priority>`. */
   jobSubject(priority?: number): string;
   /** Subject a job is published to while its `availableAt` is in the future. */
   delayedJobSubject(priority?: number): string;
-  /** `<p>.tasks.<queue>.<codeVersion>`, plus `.<labelKey>` when the task requires labels (see label-routing.ts). */
-  taskSubject(queue: string, codeVersion: string, requiredLabels?: Readonly<Record<string, string>>): string;
+  /**
+   * `<p>.tasks.<queue>.<codeVersion>`, plus `.<labelKey>` when the task requires labels and
+   * `.high` / `.low` outside the normal priority band (see label-routing.ts, priority.ts).
+   */
+  taskSubject(queue: string, codeVersion: string, requiredLabels?: Readonly<Record<string, string>>, band?: PriorityBand): string;
   reportSubject(queue: string): string;
   eventSubject(workflowId: string, runId: string, type: string): string;
   /** Filter matching every event of one run (any workflow, any type). */
@@ -69,6 +79,11 @@ export interface Topology {
     readonly events: string;
     readonly api: string;
   };
+  /**
+   * Filter of each band's jobs consumer. Normal is `<p>.jobs.*` (one token: also the subjects of
+   * every priority before bands existed), high and low `<p>.jobs.<band>.>`: they never overlap.
+   */
+  readonly jobBandFilters: Readonly<Record<PriorityBand, string>>;
   /** Advisory the server publishes when a message of `stream`/`consumer` exhausts MaxDeliver. */
   maxDeliveriesAdvisory(stream: string, consumer: string): string;
 }
@@ -102,11 +117,19 @@ export function createTopology(opts: TopologyOptions = {}): Topology {
       reports: `${streamPrefix}_REPORTS`,
       events: `${streamPrefix}_EVENTS`,
     },
-    consumers: { jobs: "jobs", jobsDelayed: "jobs-delayed", jobsDead: "dead-letters" },
-    jobSubject: (priority) => `${p}.jobs.${priorityToken(priority)}`,
+    consumers: {
+      jobs: "jobs",
+      jobsDelayed: "jobs-delayed",
+      jobsDead: "dead-letters",
+      jobBands: { high: "jobs-high", normal: "jobs", low: "jobs-low" },
+    },
+    jobSubject: (priority) => {
+      const band = priorityBand(priority);
+      return band === "normal" ? `${p}.jobs.${priorityToken(priority)}` : `${p}.jobs.${band}.${priorityToken(priority)}`;
+    },
     delayedJobSubject: (priority) => `${p}.jobs-delayed.${priorityToken(priority)}`,
-    taskSubject: (queue, codeVersion, requiredLabels) =>
-      `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}${labelSubjectSuffix(requiredLabels)}`,
+    taskSubject: (queue, codeVersion, requiredLabels, band) =>
+      `${p}.tasks.${encodeToken(queue, "queue")}.${encodeToken(codeVersion, "codeVersion")}${labelSubjectSuffix(requiredLabels, band)}`,
     reportSubject: (queue) => `${p}.reports.${encodeToken(queue, "queue")}`,
     eventSubject: (workflowId, runId, type) =>
       `${p}.events.${encodeToken(workflowId, "workflowId")}.${encodeToken(runId, "workflowRunId")}.${eventTypeToken(type)}`,
@@ -121,6 +144,7 @@ export function createTopology(opts: TopologyOptions = {}): Topology {
       events: `${p}.events.>`,
       api: `${p}.api.>`,
     },
+    jobBandFilters: { high: `${p}.jobs.high.>`, normal: `${p}.jobs.*`, low: `${p}.jobs.low.>` },
     maxDeliveriesAdvisory: (stream, consumer) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`,
   };
 }

@@ -63,6 +63,7 @@ export interface ContextParts {
   workflowId: string;
   stage: AnyStage;
   attempt: number;
+  priority?: number;
   input: unknown;
   config: unknown;
   workflowContext: Record<string, unknown>;
@@ -82,6 +83,7 @@ export function buildStageContext(deps: KernelDeps, p: ContextParts): StageConte
     stageId: p.stage.id,
     stageName: p.stage.name,
     attempt: p.attempt,
+    ...(p.priority !== undefined ? { priority: p.priority } : {}),
     input: p.input,
     config: p.config,
     workflowContext: wc,

@@ -172,12 +172,13 @@ export class Broker implements RemoteActivityClient {
     if (record.status === "PENDING" || record.status === "LEASED") this.facts.remember(record);
     // Re-publish while the task is not terminal: a crash between create and publish must not
     // strand it, and the transport deduplicates by taskId.
-    if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext, spec.aiSpent));
+    if (record.status === "PENDING")
+      await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext, spec.aiSpent, spec.priority));
     return taskId;
   }
 
   /** The wire message of a stored task. @throws ProtocolError when the record cannot be expressed. */
-  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>, aiSpent?: AISpend): TaskMessage {
+  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>, aiSpent?: AISpend, priority?: number): TaskMessage {
     const body = {
       v: 1 as const,
       taskId: t.taskId,
@@ -188,6 +189,8 @@ export class Broker implements RemoteActivityClient {
       codeVersion: t.codeVersion,
       requiredLabels: t.requiredLabels,
       maxAttempts: t.maxAttempts,
+      // Not stored with the task: a re-dispatch (lost or exhausted message) goes to the normal band.
+      ...(priority ? { priority } : {}),
       input: t.input,
       config: t.config,
       ...(t.heartbeatDetails != null ? { heartbeatDetails: t.heartbeatDetails } : {}),

@@ -4,6 +4,8 @@
  * (deduplicated), delivery count = attempt, a lease per delivery (AckWait) that expires and
  * redelivers with attempt + 1, nak with delay, report-before-ack, and malformed messages
  * dead-lettered instead of reaching a worker. Every body crosses as JSON, like on the wire.
+ * Priority bands as on JetStream: a worker gets the oldest task of the highest band first, with
+ * the same per-worker starvation guard (src/contract/priority.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../ports/clock.js";
@@ -18,6 +20,7 @@ import {
   parseTaskMessage,
 } from "../contract/tasks.js";
 import type { Broker, ReportResult } from "./broker.js";
+import { BandPicker, priorityBand, type PriorityBand } from "../contract/priority.js";
 import type { TaskDispatcher } from "./types.js";
 import type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "../contract/worker-transport.js";
 
@@ -111,8 +114,28 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
   };
   broker.attachDispatcher(dispatcher);
 
-  /** Leases the first deliverable message for this worker, or returns null. */
+  /** One starvation guard per worker, as each JetStream worker keeps its own. */
+  const pickers = new Map<string, BandPicker>();
+
+  /** Leases the oldest deliverable message of the highest band (guard permitting) for this worker, or returns null. */
   function pick(queue: string, o: NextOptions): { entry: Entry; task: TaskMessage } | null {
+    const first = new Map<PriorityBand, { entry: Entry; task: TaskMessage }>();
+    scan(queue, o, first);
+    let picker = pickers.get(o.workerId);
+    if (!picker) pickers.set(o.workerId, (picker = new BandPicker()));
+    for (const band of picker.order()) {
+      const got = first.get(band);
+      if (got) {
+        picker.served(band);
+        return got;
+      }
+      picker.empty(band);
+    }
+    return null;
+  }
+
+  /** The oldest deliverable message of each band, into `first`. */
+  function scan(queue: string, o: NextOptions, first: Map<PriorityBand, { entry: Entry; task: TaskMessage }>): void {
     const t = now();
     for (const e of [...entries]) {
       if (e.queue !== queue || e.codeVersion !== o.codeVersion || e.leasedToken !== null || e.availableAt > t) continue;
@@ -123,9 +146,9 @@ export function createInProcessTransport(broker: Broker, opts: { clock?: Clock }
         continue;
       }
       if (!labelsSatisfy(parsed.value.requiredLabels, o.labels)) continue;
-      return { entry: e, task: parsed.value };
+      const band = priorityBand(parsed.value.priority);
+      if (!first.has(band)) first.set(band, { entry: e, task: parsed.value });
     }
-    return null;
   }
 
   function waitForWake(ms: number, signal?: AbortSignal): Promise<void> {

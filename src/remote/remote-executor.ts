@@ -73,6 +73,7 @@ export function createRemoteExecutor(client: RemoteActivityClient, options: Remo
         queue: remote?.queue ?? opts.queue,
         codeVersion: remote?.stageCodeVersion ?? opts.stageCodeVersion,
         requiredLabels: remote?.requiredLabels ?? opts.requiredLabels ?? {},
+        priority: remote?.priority ?? request.context.priority ?? 0,
         maxAttempts: opts.maxAttempts ?? request.stage.retry?.maxAttempts ?? 3,
         input: request.input ?? null,
         config: request.config ?? {},

@@ -32,6 +32,11 @@ export interface RemoteStageOptions {
    */
   timeouts?: RemoteTimeouts;
   requiredLabels?: Record<string, string>;
+  /**
+   * Priority of the task (an integer; > 0 high band, 0 normal, < 0 low: docs/flow-control.md).
+   * Default: the run's priority (`runs.create` `priority`).
+   */
+  priority?: number;
   /** Deliveries before the task fails. Default: the wrapped stage's retry.maxAttempts. */
   maxAttempts?: number;
   /** Ship earlier stages' outputs so ctx.require/optional work on the worker. Default false. */
@@ -73,6 +78,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   const maxWaitMs = timeouts?.scheduleToCloseMs ?? opts?.maxWaitMs ?? 3_600_000;
   if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
   if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
+  if (opts?.priority !== undefined && !Number.isInteger(opts.priority)) issues.push({ path: "priority", message: "must be an integer" });
   if (opts?.maxUploadBytes !== undefined && !(Number.isSafeInteger(opts.maxUploadBytes) && opts.maxUploadBytes > 0))
     issues.push({ path: "maxUploadBytes", message: "must be a positive whole number of bytes" });
   if (stage?.mode === "async-batch")
@@ -84,6 +90,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
     queue: opts.queue,
     stageCodeVersion: opts.stageCodeVersion,
     ...(opts.requiredLabels ? { requiredLabels: { ...opts.requiredLabels } } : {}),
+    ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
     ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
   };
 
@@ -105,6 +112,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
         queue: opts.queue,
         codeVersion: opts.stageCodeVersion,
         requiredLabels: opts.requiredLabels ?? {},
+        priority: opts.priority ?? ctx.priority ?? 0,
         maxAttempts: opts.maxAttempts ?? stage.retry?.maxAttempts ?? 3,
         input: ctx.input ?? null,
         config: ctx.config ?? {},

@@ -35,6 +35,11 @@ export interface SubmitSpec {
   queue: string;
   codeVersion: string;
   requiredLabels?: Record<string, string>;
+  /**
+   * Priority (the run's, or the stage's `priority`): its band picks the subject and consumer, so
+   * workers start higher bands first (src/contract/priority.ts). Default 0 (normal band).
+   */
+  priority?: number;
   /** Deliveries to workers before the task fails. Default: the broker's `defaultMaxAttempts`. */
   maxAttempts?: number;
   input: unknown;

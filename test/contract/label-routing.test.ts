@@ -52,30 +52,39 @@ test("a worker serves every subset of its labels, unlabelled first; more than 6 
   );
   const listed = new TaskSources(topology, "q", "v1", seven, [{ a: "1" }]);
   assert.equal(
-    listed.all.map((s) => s.consumer),
+    listed.all.filter((s) => s.band === "normal").map((s) => s.consumer),
     ["tasks-q~~v1", "tasks-q~~v1~~a~~1"],
   );
   assert.throws(() => new TaskSources(topology, "q", "v1", { a: "1" }, [{ a: "2" }]), /not satisfied/);
 });
 
-test("task sources rotate, and a silent one is skipped until its recheck", () => {
+test("task sources: one consumer per band and label set; label sets rotate within a band; a silent label set is skipped until its recheck", () => {
   const s = new TaskSources(topology, "q", "v1", { gpu: "true" });
-  const [plain, gpu] = s.all;
+  assert.equal(
+    s.all.map((x) => x.consumer),
+    [
+      "tasks-q~~v1~~high",
+      "tasks-q~~v1~~gpu~~true~~high",
+      "tasks-q~~v1",
+      "tasks-q~~v1~~gpu~~true",
+      "tasks-q~~v1~~low",
+      "tasks-q~~v1~~gpu~~true~~low",
+    ],
+  );
+  const [, , plain, gpu] = s.all;
   assert.ok(s.multiple);
-  assert.is(s.pick(0), plain);
-  assert.is(s.pick(0), gpu);
-  assert.is(s.pick(0), plain);
+  assert.equal(s.round("normal", 0), [plain, gpu]);
+  assert.equal(s.round("normal", 0), [gpu, plain]);
+  assert.equal(s.round("normal", 0), [plain, gpu]);
   s.silent(gpu!, 0);
-  assert.is(s.pick(1), plain);
-  assert.is(s.pick(1), plain);
-  assert.is(s.pick(5_000), gpu, "rechecked after 5 s");
-  s.silent(gpu!, 5_000);
+  // Its whole label set is skipped (the bands' consumers are created together), the others are not.
+  assert.equal(s.round("normal", 1), [plain]);
+  assert.equal(s.round("high", 1), [s.all[0]]);
+  assert.equal(s.round("normal", 5_000).length, 2, "rechecked after 5 s");
+  s.answered(gpu!);
   s.silent(plain!, 5_000);
-  assert.is(s.pick(9_000), null, "both skipped");
-  assert.is(s.msUntilReady(9_000), 1_000);
-  assert.is(s.pick(10_000), plain, "first silence: 5 s");
-  assert.is(s.pick(14_000), plain, "second silence of gpu doubles its skip to 10 s");
-  assert.is(s.pick(15_000), gpu);
+  assert.equal(s.round("normal", 9_000), [gpu], "an answered source is not skipped with its set");
+  assert.equal(s.round("normal", 10_000).length, 2, "first silence: 5 s");
 });
 
 test("a worker credential may pull (and ack) exactly the consumers of the label sets its labels satisfy", () => {
@@ -84,7 +93,12 @@ test("a worker credential may pull (and ack) exactly the consumers of the label 
   assert.equal(next, [
     "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1",
     "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1~~gpu~~true",
+    "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1~~high",
+    "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1~~gpu~~true~~high",
+    "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1~~low",
+    "$JS.API.CONSUMER.MSG.NEXT.JETFLOW_TASKS.tasks-render~~v1~~gpu~~true~~low",
   ]);
+  assert.ok(p.publish.includes("$JS.ACK.JETFLOW_TASKS.tasks-render~~v1~~gpu~~true~~high.>"));
   assert.ok(p.publish.includes("$JS.ACK.JETFLOW_TASKS.tasks-render~~v1~~gpu~~true.>"));
   const plain = workerPermissions(topology, { queue: "render", codeVersion: "v1", name: "w2", workerId: "w2" });
   assert.not.ok(

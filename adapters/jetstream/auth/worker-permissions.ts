@@ -16,6 +16,7 @@ import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/f
 import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, cancelNoticeSubject, taskConsumerName } from "../remote/names.js";
 import { labelSubsets } from "../../../src/contract/label-routing.js";
+import { PRIORITY_BANDS } from "../../../src/contract/priority.js";
 
 /** One service the JETFLOW account exports to the WORKERS account (or the reverse, for control). */
 export interface SharedService {
@@ -90,7 +91,8 @@ export function workerInboxPrefix(name: string): string {
 /**
  * Permissions of a worker credential named `name`, for worker `workerId` serving `queue` at
  * `codeVersion` with `labels`: pull and ack on its own task consumers (the unlabelled one and one
- * per label set its labels satisfy, src/contract/label-routing.ts), publish its queue's reports,
+ * per label set its labels satisfy, src/contract/label-routing.ts, each in every priority band,
+ * src/contract/priority.ts), publish its queue's reports,
  * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
  * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The
  * consumer names embed the version and the label sets, so a credential is per (queue, version,
@@ -109,7 +111,9 @@ export function workerPermissions(
   },
 ): WorkerPermissions {
   const sets = o.labelSets ? [{}, ...o.labelSets] : labelSubsets(o.labels ?? {});
-  const consumers = [...new Set(sets.map((s) => taskConsumerName(o.queue, o.codeVersion, s)))];
+  // Normal band first: the names a credential had before bands, in the same order.
+  const bands = ["normal", ...PRIORITY_BANDS.filter((b) => b !== "normal")] as const;
+  const consumers = [...new Set(bands.flatMap((band) => sets.map((s) => taskConsumerName(o.queue, o.codeVersion, s, band))))];
   const inboxPrefix = workerInboxPrefix(o.name);
   return {
     publish: [

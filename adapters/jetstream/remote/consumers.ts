@@ -17,6 +17,7 @@ import { nanos } from "@nats-io/transport-node";
 import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import { reportConsumerName, taskConsumerName } from "./names.js";
+import { PRIORITY_BANDS, type PriorityBand } from "../../../src/contract/priority.js";
 
 /** Options of {@link ensureTaskConsumer}. */
 export interface EnsureTaskConsumerOptions {
@@ -28,6 +29,8 @@ export interface EnsureTaskConsumerOptions {
    * Default none: the unlabelled consumer.
    */
   requiredLabels?: Readonly<Record<string, string>>;
+  /** The priority band whose tasks it delivers (src/contract/priority.ts). Default normal. */
+  band?: PriorityBand;
   /** AckWait: how long a delivery is held without `working()` before it is redelivered. Must equal the broker's leaseMs. */
   leaseMs: number;
   /** Deliveries before the server stops redelivering; keep it >= the tasks' maxAttempts so the broker fails them clearly. */
@@ -63,8 +66,8 @@ export async function ensureTaskConsumer(jsm: JetStreamManager, opts: EnsureTask
     jsm,
     opts.topology.streams.tasks,
     {
-      durable_name: taskConsumerName(opts.queue, opts.codeVersion, opts.requiredLabels),
-      filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion, opts.requiredLabels),
+      durable_name: taskConsumerName(opts.queue, opts.codeVersion, opts.requiredLabels, opts.band),
+      filter_subject: opts.topology.taskSubject(opts.queue, opts.codeVersion, opts.requiredLabels, opts.band),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(opts.leaseMs),
@@ -74,6 +77,19 @@ export async function ensureTaskConsumer(jsm: JetStreamManager, opts: EnsureTask
     },
     opts.replicas !== undefined,
   );
+}
+
+/**
+ * Creates or updates the task consumers of every priority band of (queue, codeVersion, label set):
+ * a worker asks all of them, highest band first, so they are created together.
+ */
+export async function ensureTaskConsumers(
+  jsm: JetStreamManager,
+  opts: Omit<EnsureTaskConsumerOptions, "band">,
+): Promise<EnsuredConsumer[]> {
+  const out: EnsuredConsumer[] = [];
+  for (const band of PRIORITY_BANDS) out.push(await ensureTaskConsumer(jsm, { ...opts, band }));
+  return out;
 }
 
 /** Options of {@link ensureReportConsumer}. */

@@ -1,7 +1,7 @@
 /**
  * The broker's TaskDispatcher on JetStream: a task is published on
- * `<p>.tasks.<queue>.<codeVersion>[.<labelKey>]` (its required label set has its own subject, see
- * src/contract/label-routing.ts) with `Nats-Msg-Id = taskId` and is durable once the PubAck
+ * `<p>.tasks.<queue>.<codeVersion>[.<labelKey>][.high|.low]` (its required label set and its
+ * priority band have their own subject, see src/contract/label-routing.ts and priority.ts) with `Nats-Msg-Id = taskId` and is durable once the PubAck
  * arrives (a re-publish inside the duplicate window is dropped by the server). Cancel notices are
  * a best-effort core publish on the task's queue subject (workers abort on it); broker heartbeat
  * replies carry `cancelled: true` as the fallback.
@@ -19,9 +19,10 @@ import { contextFromCarrier, injectTraceHeaders } from "../../../src/contract/tr
 import { CancelNotice, TaskMessage, encodeTaskBody } from "../../../src/contract/tasks.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import { labelKey } from "../../../src/contract/label-routing.js";
+import { priorityBand } from "../../../src/contract/priority.js";
 import type { TaskDispatcher } from "../../../src/remote/types.js";
 import { cancelNoticeSubject, taskConsumerName } from "./names.js";
-import { ensureTaskConsumer, type EnsureTaskConsumerOptions } from "./consumers.js";
+import { ensureTaskConsumers, type EnsureTaskConsumerOptions } from "./consumers.js";
 import { parseTaskDispatcherOptions } from "../options.js";
 
 /** How the consumers of a (queue, codeVersion)'s label sets are configured (as its unlabelled one). */
@@ -33,8 +34,8 @@ export interface JetStreamTaskDispatcherOptions {
   /** Bound on each PubAck. Default 5000 ms. */
   ackTimeoutMs?: number;
   /**
-   * Settings of the consumer a labelled task's label set needs; the dispatcher creates it (once per
-   * process) before publishing the first task of that set. Undefined (or no callback): the
+   * Settings of the consumers a labelled task's label set needs (one per priority band); the
+   * dispatcher creates them (once per process) before publishing the first task of that set. Undefined (or no callback): the
    * consumer must be created elsewhere (`ensureTaskConsumer` with `requiredLabels`); until then the
    * task waits in the stream.
    */
@@ -64,7 +65,7 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
     let p = ensured.get(name);
     if (!p) {
       p = jetstreamManager(nc).then((jsm) =>
-        ensureTaskConsumer(jsm, {
+        ensureTaskConsumers(jsm, {
           topology: opts.topology,
           queue: task.queue,
           codeVersion: task.codeVersion,
@@ -87,7 +88,7 @@ export function createJetStreamTaskDispatcher(nc: NatsConnection, options: JetSt
       // Trace headers from the task's persisted carrier (its dispatch span), also on a re-publish.
       const headers = natsHeaders();
       injectTraceHeaders(headers, contextFromCarrier(task.traceContext));
-      const subject = opts.topology.taskSubject(task.queue, task.codeVersion, task.requiredLabels);
+      const subject = opts.topology.taskSubject(task.queue, task.codeVersion, task.requiredLabels, priorityBand(task.priority));
       await pRetry(
         () =>
           js.publish(subject, body, {

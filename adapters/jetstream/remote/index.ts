@@ -6,6 +6,7 @@
 export { createJetStreamTaskDispatcher, type JetStreamTaskDispatcherOptions, type LabelledConsumerSettings } from "./dispatcher.js";
 export {
   ensureTaskConsumer,
+  ensureTaskConsumers,
   ensureReportConsumer,
   type EnsureTaskConsumerOptions,
   type EnsureReportConsumerOptions,

@@ -130,6 +130,7 @@ export async function runAttempt(deps: KernelDeps, cmd: JobExecuteCommand, claim
     workflowId: run.workflowId,
     stage: stageDef,
     attempt,
+    priority: run.priority,
     input,
     config: parsedConfig.data,
     workflowContext,
