@@ -13,6 +13,7 @@
  */
 import type { Topology } from "../../../src/contract/topology.js";
 import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/fleet.js";
+import { codeBundleBucket, deployBucket } from "../../../src/contract/code-bundles.js";
 import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, cancelNoticeSubject, taskConsumerName } from "../remote/names.js";
 import { labelSubsets } from "../../../src/contract/label-routing.js";
@@ -46,6 +47,23 @@ export function workerImports(topology: Topology): SharedService[] {
     { subject: `${p}.reports.*`, responseType: "Singleton", why: "publish a report (JetStream PubAck)" },
     { subject: `${p}.broker.*.*`, responseType: "Singleton", why: "broker start/heartbeat and presign requests" },
     { subject: `$KV.${workerRegistryBucket(p)}.>`, responseType: "Singleton", why: "its fleet registry entry (JetStream PubAck)" },
+    ...bundleReads(topology).map((subject) => ({
+      subject,
+      responseType: "Singleton" as const,
+      why: "read a deployed code bundle or a queue's current version (message get: read only, docs/deploy.md)",
+    })),
+  ];
+}
+
+/**
+ * The message-get subjects of the code bundle object store and the deploy KV bucket: all a worker
+ * needs to fetch a bundle (worker-sdk/bundle-fetch.ts). A get only reads; writing a bundle takes
+ * `$O.<p>_bundles.>` and `$KV.<p>_deploys.>`, which no worker credential has.
+ */
+export function bundleReads(topology: Topology): string[] {
+  return [
+    `$JS.API.STREAM.MSG.GET.OBJ_${codeBundleBucket(topology.prefix)}`,
+    `$JS.API.STREAM.MSG.GET.KV_${deployBucket(topology.prefix)}`,
   ];
 }
 
@@ -92,7 +110,8 @@ export function workerInboxPrefix(name: string): string {
  * `codeVersion` with `labels`: pull and ack on its own task consumers (the unlabelled one and one
  * per label set its labels satisfy, src/contract/label-routing.ts), publish its queue's reports,
  * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
- * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The
+ * control requests, hear its queue's cancel notices, read deployed code bundles (never write them),
+ * and receive replies on its own inbox. The
  * consumer names embed the version and the label sets, so a credential is per (queue, version,
  * labels, worker), like a deploy: a worker without `gpu=true` cannot even pull a gpu task.
  * @throws ProtocolError when `labels` has more than 6 entries and `labelSets` is not given.
@@ -121,6 +140,8 @@ export function workerPermissions(
       brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".*"),
       // Exactly its own entry: it can neither overwrite nor delete another worker's.
       `$KV.${workerRegistryBucket(topology.prefix)}.${workerRegistryKey(o.queue, o.workerId)}`,
+      // Read-only: bundles of every queue are readable (they are code, not secrets; docs/security.md).
+      ...bundleReads(topology),
     ],
     // Control requests are received and answered through allowResponses; never sent.
     subscribe: [
