@@ -1,15 +1,12 @@
 import type { Command } from "commander";
 import { createOperator } from "@nats-io/nkeys";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { z } from "zod";
-import { deployBundle, listBundles, openDeployStore, rollbackTo, type DeployStore } from "../../adapters/jetstream/deploy/bundle-store.js";
+import { listBundles, openDeployStore, rollbackTo, type DeployStore } from "../../adapters/jetstream/deploy/bundle-store.js";
 import { ValidationError } from "../../src/contract/errors.js";
-import { operatorKeyFromSeed, signBundle } from "../../worker-sdk/bundle-signature.js";
-import { loadStageModule } from "../../worker-sdk/stage-module.js";
-import { bundleActivityModule } from "../deploy/bundle.js";
+import { operatorKeyFromSeed } from "../../worker-sdk/bundle-signature.js";
+import { deployEntry } from "../deploy/deploy-entry.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
 import { formatTable } from "../shared/table.js";
@@ -58,23 +55,6 @@ async function signingKey(file: string): Promise<ReturnType<typeof operatorKeyFr
   }
 }
 
-/** Imports the built bundle once on the deploying machine: a bundle no worker could load is refused here. */
-async function checkLoadable(bytes: Uint8Array, version: string): Promise<string[]> {
-  const dir = await mkdtemp(join(tmpdir(), "jetflow-deploy-"));
-  try {
-    const file = join(dir, "bundle.mjs");
-    await writeFile(file, bytes);
-    const mod = await loadStageModule(file);
-    if (mod.version && mod.version !== version)
-      throw new ValidationError("deploy entry", [
-        { path: "version", message: `the module declares version "${mod.version}" but --code-version is "${version}"` },
-      ]);
-    return [...mod.stages.keys()];
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 async function withStore<T>(raw: Record<string, unknown>, storage: "file" | "memory", fn: (s: DeployStore) => Promise<T>): Promise<T> {
   const conn = parseOptions(ConnectionOptions, raw);
   const nc = await openConnection(conn, "jetflow-deploy");
@@ -106,14 +86,14 @@ export function register(program: Command): void {
   ).action(async (entry: string, raw: Record<string, unknown>) => {
     const o = parseOptions(DeployOptions, raw);
     const key = await signingKey(o.signingKey);
-    const built = await bundleActivityModule(entry, { minify: o.minify });
-    for (const w of built.warnings) process.stderr.write(`warning: ${w}\n`);
-    const stages = await checkLoadable(built.bytes, o.codeVersion);
-    const record = signBundle(key, { queue: o.queue, version: o.codeVersion, bytes: built.bytes, entry: built.entry });
-    const r = await withStore(raw, o.storage, (s) => deployBundle(s, record, built.bytes, { activate: o.activate }));
+    const r = await withStore(raw, o.storage, (store) =>
+      deployEntry(store, key, { entry, queue: o.queue, version: o.codeVersion, minify: o.minify, activate: o.activate }),
+    );
+    for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+    const stages = r.stages;
     print(
       o.json,
-      { ...r, stages },
+      { status: r.status, record: r.record, current: r.current, stages },
       `${r.status === "created" ? "deployed" : "already deployed (same bytes)"} ${o.queue}/${o.codeVersion}: ` +
         `sha256 ${r.record.sha256}, ${r.record.size} bytes, stages ${stages.join(",")}, signer ${r.record.signer}\n` +
         (r.current ? `current version of ${o.queue}: ${r.current.version}\n` : ""),
