@@ -95,7 +95,8 @@ export async function fetchBundle(nc: NatsConnection, queue: string, version: st
   if (!meta.success) throw new BundleRejectedError(`bundle ${queue}/${version}: malformed object meta`);
   if (meta.data.deleted) throw new BundleRejectedError(`bundle ${queue}/${version} was deleted from the store`);
   const rawRecord = meta.data.metadata?.[BUNDLE_RECORD_METADATA_KEY];
-  if (!rawRecord) throw new BundleRejectedError(`bundle ${queue}/${version}: object carries no signed record (not deployed by jetflow deploy)`);
+  if (!rawRecord)
+    throw new BundleRejectedError(`bundle ${queue}/${version}: object carries no signed record (not deployed by jetflow deploy)`);
   let record: unknown;
   try {
     record = JSON.parse(rawRecord);

@@ -46,7 +46,10 @@ async function signingKey(file: string): Promise<ReturnType<typeof operatorKeyFr
   }
   if (!seed)
     throw new ValidationError("deploy options", [
-      { path: "signing-key", message: "required: a file holding the operator seed (or env JETFLOW_DEPLOY_SIGNING_KEY_FILE / JETFLOW_DEPLOY_SIGNING_KEY)" },
+      {
+        path: "signing-key",
+        message: "required: a file holding the operator seed (or env JETFLOW_DEPLOY_SIGNING_KEY_FILE / JETFLOW_DEPLOY_SIGNING_KEY)",
+      },
     ]);
   try {
     return operatorKeyFromSeed(seed);
@@ -115,7 +118,15 @@ export function register(program: Command): void {
         ? "no bundles deployed"
         : formatTable(
             ["QUEUE", "VERSION", "CURRENT", "SHA256", "SIZE", "SIGNER", "SIGNED AT"],
-            list.map((b) => [b.queue, b.version, b.current ? "*" : "", b.sha256.slice(0, 12), String(b.size), b.signer.slice(0, 12), b.signedAt]),
+            list.map((b) => [
+              b.queue,
+              b.version,
+              b.current ? "*" : "",
+              b.sha256.slice(0, 12),
+              String(b.size),
+              b.signer.slice(0, 12),
+              b.signedAt,
+            ]),
           );
     print(o.json, list, `${table}\n`);
   });
@@ -141,7 +152,8 @@ export function register(program: Command): void {
     .option("--json", "machine-readable output")
     .action(async (raw: Record<string, unknown>) => {
       const o = parseOptions(KeygenOptions, raw);
-      if (existsSync(o.out)) throw new ValidationError("keygen options", [{ path: "out", message: `${o.out} exists; not overwriting a key` }]);
+      if (existsSync(o.out))
+        throw new ValidationError("keygen options", [{ path: "out", message: `${o.out} exists; not overwriting a key` }]);
       const kp = createOperator();
       await writeFile(o.out, `${new TextDecoder().decode(kp.getSeed())}\n`, { mode: 0o600, flag: "wx" });
       await chmod(o.out, 0o600);

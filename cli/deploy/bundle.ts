@@ -18,7 +18,8 @@ export interface BuiltBundle {
 }
 
 // Bundled CommonJS dependencies may still call require() for node builtins: give the ESM output one.
-const REQUIRE_SHIM = 'import { createRequire as __jetflowCreateRequire } from "node:module"; const require = __jetflowCreateRequire(import.meta.url);';
+const REQUIRE_SHIM =
+  'import { createRequire as __jetflowCreateRequire } from "node:module"; const require = __jetflowCreateRequire(import.meta.url);';
 
 /**
  * Bundles `entry` (TypeScript or JavaScript) with everything it imports except node builtins.

@@ -73,7 +73,8 @@ export async function deploy(
     "--storage",
     "memory",
   ]);
-  if (r.code !== expectCode) throw new Error(`deploy ${entry} as ${queue}/${version} exited ${r.code}, expected ${expectCode}:\n${r.stdout}${r.stderr}`);
+  if (r.code !== expectCode)
+    throw new Error(`deploy ${entry} as ${queue}/${version} exited ${r.code}, expected ${expectCode}:\n${r.stdout}${r.stderr}`);
   return r;
 }
 

@@ -104,7 +104,7 @@ export function parseFromStoreArgs(
 }
 
 export const fromStoreHelp = (): string =>
-  helpText(
-    "jetflow-worker --from-store --queue <q> [--code-version <v>] --trusted-keys <O...> [options]",
-    [...FROM_STORE_FLAGS, ...WORKER_FLAGS.filter((f) => f.name !== "module")],
-  ) + "\nWithout --code-version the worker loads the queue's current version (`jetflow deploy rollback` moves it).\n";
+  helpText("jetflow-worker --from-store --queue <q> [--code-version <v>] --trusted-keys <O...> [options]", [
+    ...FROM_STORE_FLAGS,
+    ...WORKER_FLAGS.filter((f) => f.name !== "module"),
+  ]) + "\nWithout --code-version the worker loads the queue's current version (`jetflow deploy rollback` moves it).\n";

@@ -61,10 +61,7 @@ export function workerImports(topology: Topology): SharedService[] {
  * `$O.<p>_bundles.>` and `$KV.<p>_deploys.>`, which no worker credential has.
  */
 export function bundleReads(topology: Topology): string[] {
-  return [
-    `$JS.API.STREAM.MSG.GET.OBJ_${codeBundleBucket(topology.prefix)}`,
-    `$JS.API.STREAM.MSG.GET.KV_${deployBucket(topology.prefix)}`,
-  ];
+  return [`$JS.API.STREAM.MSG.GET.OBJ_${codeBundleBucket(topology.prefix)}`, `$JS.API.STREAM.MSG.GET.KV_${deployBucket(topology.prefix)}`];
 }
 
 /** One subject JETFLOW shares with WORKERS as a NATS stream export: messages flow to workers only, no replies. */

@@ -122,7 +122,8 @@ export async function deployBundle(
   if (status === "created" || !info || info.deleted || info.size !== kept.size) {
     await store.objects.putBlob({ name, metadata: { [BUNDLE_RECORD_METADATA_KEY]: JSON.stringify(kept) } }, bytes);
   }
-  const current = o.activate === false ? await currentVersion(store, record.queue) : await setCurrent(store, record.queue, record.version, "deploy");
+  const current =
+    o.activate === false ? await currentVersion(store, record.queue) : await setCurrent(store, record.queue, record.version, "deploy");
   return { status, record: kept, current };
 }
 
