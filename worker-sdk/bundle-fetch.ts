@@ -1,10 +1,12 @@
 /**
- * Reads a deployed code bundle out of JetStream with nothing but `$JS.API.STREAM.MSG.GET`
- * requests: the object store's meta entry, then each chunk, and the queue's current-version
- * pointer in the deploy KV bucket. A worker credential is granted exactly those two read-only
- * subjects (adapters/jetstream/auth/worker-permissions.ts), so it can fetch bundles but never
- * write one. The layout read here is the NATS object store's (ADR-20): meta at
- * `$O.<bucket>.M.<base64url(name)>`, chunks at `$O.<bucket>.C.<nuid>`.
+ * Reads a deployed code bundle out of JetStream with nothing but direct gets
+ * (`$JS.API.DIRECT.GET.<stream>`): the object store's meta entry, then each chunk, and the queue's
+ * current-version pointer in the deploy KV bucket. A worker credential is granted exactly those two
+ * read-only subjects (adapters/jetstream/auth/worker-permissions.ts), so it can fetch bundles but
+ * never write one. Direct gets, not `$JS.API.STREAM.MSG.GET`: the stream answers them itself, so
+ * they work across the WORKERS→JETFLOW service import, where nats-server 2.9 would look the JS API
+ * request up in the (JetStream-less) WORKERS account. The layout read here is the NATS object
+ * store's (ADR-20): meta at `$O.<bucket>.M.<base64url(name)>`, chunks at `$O.<bucket>.C.<nuid>`.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
@@ -17,11 +19,6 @@ import {
   CurrentRecord,
 } from "../src/contract/code-bundles.js";
 import { BundleRejectedError } from "./errors.js";
-
-const MsgGetReply = z.union([
-  z.object({ error: z.object({ code: z.number(), description: z.string().optional() }) }),
-  z.object({ message: z.object({ subject: z.string(), seq: z.number(), data: z.string().optional() }) }),
-]);
 
 const ObjectMeta = z.object({
   nuid: z.string().min(1),
@@ -52,18 +49,18 @@ async function msgGet(
 ): Promise<{ subject: string; seq: number; data: Uint8Array } | null> {
   let reply;
   try {
-    reply = await nc.request(`$JS.API.STREAM.MSG.GET.${stream}`, JSON.stringify(req), { timeout: timeoutMs });
+    reply = await nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify(req), { timeout: timeoutMs });
   } catch (err) {
-    throw new BundleRejectedError(`cannot read stream ${stream}: ${(err as Error).message}`);
+    // A missing stream does not answer a direct get: the request times out (or finds no responders).
+    throw new BundleRejectedError(`cannot read stream ${stream} (nothing deployed yet, or no access): ${(err as Error).message}`);
   }
-  const parsed = MsgGetReply.safeParse(reply.json());
-  if (!parsed.success) throw new BundleRejectedError(`stream ${stream}: unexpected message-get reply`);
-  if ("error" in parsed.data) {
-    if (parsed.data.error.code === 404) return null;
-    throw new BundleRejectedError(`stream ${stream}: ${parsed.data.error.description ?? `error ${parsed.data.error.code}`}`);
-  }
-  const m = parsed.data.message;
-  return { subject: m.subject, seq: m.seq, data: new Uint8Array(Buffer.from(m.data ?? "", "base64")) };
+  const code = reply.headers?.code ?? 0;
+  if (code === 404) return null;
+  if (code >= 300) throw new BundleRejectedError(`stream ${stream}: direct get answered ${code} ${reply.headers?.description ?? ""}`);
+  const seq = Number(reply.headers?.get("Nats-Sequence"));
+  const subject = reply.headers?.get("Nats-Subject") ?? "";
+  if (!Number.isInteger(seq) || seq < 1 || !subject) throw new BundleRejectedError(`stream ${stream}: direct get reply without sequence`);
+  return { subject, seq, data: reply.data };
 }
 
 /**

@@ -50,18 +50,18 @@ export function workerImports(topology: Topology): SharedService[] {
     ...bundleReads(topology).map((subject) => ({
       subject,
       responseType: "Singleton" as const,
-      why: "read a deployed code bundle or a queue's current version (message get: read only, docs/deploy.md)",
+      why: "read a deployed code bundle or a queue's current version (direct get: read only, docs/deploy.md)",
     })),
   ];
 }
 
 /**
- * The message-get subjects of the code bundle object store and the deploy KV bucket: all a worker
+ * The direct-get subjects of the code bundle object store and the deploy KV bucket: all a worker
  * needs to fetch a bundle (worker-sdk/bundle-fetch.ts). A get only reads; writing a bundle takes
  * `$O.<p>_bundles.>` and `$KV.<p>_deploys.>`, which no worker credential has.
  */
 export function bundleReads(topology: Topology): string[] {
-  return [`$JS.API.STREAM.MSG.GET.OBJ_${codeBundleBucket(topology.prefix)}`, `$JS.API.STREAM.MSG.GET.KV_${deployBucket(topology.prefix)}`];
+  return [`$JS.API.DIRECT.GET.OBJ_${codeBundleBucket(topology.prefix)}`, `$JS.API.DIRECT.GET.KV_${deployBucket(topology.prefix)}`];
 }
 
 /** One subject JETFLOW shares with WORKERS as a NATS stream export: messages flow to workers only, no replies. */

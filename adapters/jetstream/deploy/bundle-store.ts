@@ -2,12 +2,12 @@
  * The operator side of code bundles in JetStream (docs/deploy.md): stores a signed bundle in the
  * object store under (queue, version), keeps each version's record immutable, and moves a queue's
  * "current" pointer on deploy and rollback. Workers read the same data with message gets only
- * (worker-sdk/bundle-fetch.ts).
+ * (worker-sdk/bundle-fetch.ts) with direct gets, which both streams therefore allow.
  *
  * Immutability is decided by the KV `create` of `version.<q>.<v>` (atomic: fails when the key
  * exists), not by a read-then-write, so two concurrent deploys of different bytes cannot both win.
  */
-import { StorageType } from "@nats-io/jetstream";
+import { StorageType, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -53,7 +53,13 @@ export async function openDeployStore(
   const storage = o.storage === "memory" ? StorageType.Memory : StorageType.File;
   const replicas = o.replicas ?? 1;
   const objects = await new Objm(nc).create(codeBundleBucket(o.prefix), { storage, replicas });
-  const kv = await new Kvm(nc).create(deployBucket(o.prefix), { history: 10, storage, replicas });
+  const kv = await new Kvm(nc).create(deployBucket(o.prefix), { history: 10, storage, replicas, allow_direct: true });
+  // Workers read with direct gets (worker-sdk/bundle-fetch.ts); the object store client does not enable them.
+  const jsm = await jetstreamManager(nc);
+  for (const stream of [`OBJ_${codeBundleBucket(o.prefix)}`, `KV_${deployBucket(o.prefix)}`]) {
+    const info = await jsm.streams.info(stream);
+    if (!info.config.allow_direct) await jsm.streams.update(stream, { ...info.config, allow_direct: true });
+  }
   return { objects, kv };
 }
 
