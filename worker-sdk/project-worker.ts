@@ -17,7 +17,8 @@ import { createActivityWorker, type ActivityWorker, type Isolation } from "./wor
 export type TransportFactory = (queue: string, codeVersion: string) => WorkerTransport & { close?(): Promise<void> };
 
 export interface ProjectWorkerOptions {
-  request: WsStartRequest;
+  /** The start request, its module resolved (a bundle from the store is a file by now). */
+  request: WsStartRequest & { module: string };
   serviceId: string;
   makeTransport: TransportFactory;
   logger: WorkerLogger;
