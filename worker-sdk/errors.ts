@@ -10,7 +10,8 @@ export type WorkerErrorCode =
   | "ARTIFACT_SIZE_MISMATCH"
   | "CONFIG"
   | "VERSION_MISMATCH"
-  | "ACTIVITY_CRASHED";
+  | "ACTIVITY_CRASHED"
+  | "BUNDLE_REJECTED";
 
 import { formatIssues, type ValidationIssue } from "../src/contract/validation.js";
 
@@ -157,5 +158,16 @@ export class ActivityCrashedError extends WorkerError {
 export class ActivityHeapExhaustedError extends WorkerError {
   constructor(readonly limitMb: number) {
     super("ACTIVITY_CRASHED", `activity exhausted its heap (limit ${limitMb} MiB)`, true);
+  }
+}
+
+/**
+ * A code bundle from the store failed verification (unknown signer, bad signature, hash or size
+ * mismatch, missing) or cannot be read: the worker refuses to load it. Not retryable: the same
+ * bytes will fail the same way.
+ */
+export class BundleRejectedError extends WorkerError {
+  constructor(message: string) {
+    super("BUNDLE_REJECTED", message, false);
   }
 }

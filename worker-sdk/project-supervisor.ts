@@ -244,7 +244,7 @@ export class ProjectSupervisor {
       project: r.project,
       queue: r.queue,
       codeVersion: this.last?.codeVersion ?? r.codeVersion ?? "",
-      module: this.last?.module ?? r.module,
+      module: this.last?.module ?? r.module ?? `(bundle of ${r.queue} from the store)`,
       workerId: `${this.o.serviceId}-${r.project}-g${generation}`,
       status: this.state === "stopped" && inFlight > 0 ? "draining" : this.state,
       generation,

@@ -20,7 +20,8 @@ export type ProjectWorkerStatus = Omit<WsProjectStatus, "restarts" | "lastError"
 export type TransportFactory = (queue: string, codeVersion: string) => WorkerTransport & { close?(): Promise<void> };
 
 export interface ProjectWorkerOptions {
-  request: WsStartRequest;
+  /** The start request, its module resolved (a bundle from the store is a file by now). */
+  request: WsStartRequest & { module: string };
   serviceId: string;
   makeTransport: TransportFactory;
   logger: WorkerLogger;

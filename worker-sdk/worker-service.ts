@@ -18,7 +18,8 @@ import {
   type WsOp,
   type WsProjectStatus,
 } from "../src/contract/worker-service.js";
-import { WorkerConfigError } from "./errors.js";
+import { BundleRejectedError, WorkerConfigError } from "./errors.js";
+import { loadVerifiedBundle } from "./bundle-loader.js";
 import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 import { createNatsWorkerTransport } from "./nats-transport.js";
@@ -51,6 +52,8 @@ export interface WorkerServiceOptions {
   fleet?: false | NatsFleetMemberOptions;
   /** Backoff and crash-loop limit of crashed projects. Default {@link DEFAULT_RESTART_POLICY}. */
   restart?: Partial<RestartPolicy>;
+  /** Lets `start` take `fromStore: true` (docs/deploy.md): bundles signed by these keys, written under `bundleDir`. */
+  bundles?: { trustedKeys: readonly string[]; bundleDir: string };
 }
 
 /** A running worker service. */
@@ -120,15 +123,34 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   };
   const asWsError = (err: unknown): unknown => (err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err);
 
+  /** `fromStore`: fetch and verify the bundle now; a refusal is a 400 naming the failed check. */
+  const resolveModule = async (req: WsStartRequest): Promise<WsStartRequest & { module: string }> => {
+    if (req.module !== undefined) return { ...req, module: req.module };
+    if (!o.bundles)
+      throw new WsError("BAD_REQUEST", `worker service ${o.serviceId} has no --trusted-keys: it cannot load bundles from the store`);
+    const b = await loadVerifiedBundle(o.nc, {
+      queue: req.queue,
+      version: req.codeVersion ?? null,
+      prefix: topology.prefix,
+      ...o.bundles,
+    }).catch((err: unknown) => {
+      throw err instanceof BundleRejectedError ? new WsError("BAD_REQUEST", err.message) : err;
+    });
+    logger.info({ project: req.project, codeVersion: b.version, sha256: b.sha256, loadMs: b.loadMs }, "bundle fetched and verified");
+    // A deployed version never changes: nothing to watch.
+    return { ...req, module: b.file, codeVersion: b.version, watch: false };
+  };
+
   function supervise(req: WsStartRequest): ProjectSupervisor {
     const sup: ProjectSupervisor = new ProjectSupervisor({
       request: req,
       serviceId: o.serviceId,
       policy,
       logger,
-      launch: ({ firstGeneration, onCrash }) =>
+      // fromStore: every launch fetches and verifies the bundle again (a restart loads what is stored).
+      launch: async ({ firstGeneration, onCrash }) =>
         ProjectWorker.start({
-          request: req,
+          request: await resolveModule(req),
           serviceId: o.serviceId,
           makeTransport,
           logger,

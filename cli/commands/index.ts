@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { register as registerConsole } from "./console.js";
 import { register as registerCosts } from "./costs.js";
 import { register as registerCreds } from "./creds.js";
+import { register as registerDeploy } from "./deploy.js";
 import { register as registerDev } from "./dev.js";
 import { register as registerMigrate } from "./migrate.js";
 import { register as registerOrchestrator } from "./orchestrator.js";
@@ -21,6 +22,7 @@ export function registerCommands(program: Command): void {
   registerConsole(program);
   registerCosts(program);
   registerCreds(program);
+  registerDeploy(program);
   registerDev(program);
   registerMigrate(program);
   registerOrchestrator(program);

@@ -77,7 +77,8 @@ export function register(program: Command): void {
       .command("start <project>")
       .description("start a project's worker on a service")
       .requiredOption("--queue <queue>", "task queue")
-      .requiredOption("--module <module>", "activity module: a path on the service's machine, or a package name")
+      .option("--module <module>", "activity module: a path on the service's machine, or a package name")
+      .option("--from-store", "load the queue's bundle deployed with `jetflow deploy` instead of --module (docs/deploy.md)")
       .option("--code-version <version>", "defaults to the module's exported version")
       .option("--concurrency <n>", "max concurrent tasks")
       .option("--labels <k=v,...>", "worker labels")
@@ -88,7 +89,7 @@ export function register(program: Command): void {
     const body = {
       project,
       queue: raw.queue,
-      module: raw.module,
+      ...(raw.fromStore ? { fromStore: true } : { module: raw.module }),
       ...(raw.codeVersion ? { codeVersion: raw.codeVersion } : {}),
       ...(raw.concurrency ? { concurrency: Number(raw.concurrency) } : {}),
       ...(raw.labels ? { labels: parseOptions(z.object({ labels: Labels }), raw).labels } : {}),

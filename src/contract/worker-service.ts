@@ -30,19 +30,30 @@ export function workerServiceSubject(prefix: string, serviceId: string, op: WsOp
 }
 
 /** `start`: run a project's worker in the service. */
-export const WsStartRequest = z.object({
-  /** The project's name: one worker per project in a service. */
-  project: name,
-  queue: z.string().min(1).max(200),
-  /** A path (absolute, or relative to the service's working directory) or a package name. */
-  module: z.string().min(1),
-  /** Defaults to the module's exported `version`; must match it when both are given. */
-  codeVersion: z.string().min(1).max(200).optional(),
-  concurrency: z.number().int().min(1).max(100_000).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  /** Reload the module when its file changes (paths only). Default true. */
-  watch: z.boolean().optional(),
-});
+export const WsStartRequest = z
+  .object({
+    /** The project's name: one worker per project in a service. */
+    project: name,
+    queue: z.string().min(1).max(200),
+    /** A path (absolute, or relative to the service's working directory) or a package name. Exactly one of module / fromStore. */
+    module: z.string().min(1).optional(),
+    /**
+     * Load the queue's bundle deployed with `jetflow deploy` (docs/deploy.md) instead of `module`:
+     * `codeVersion` when given, else the queue's current version. The service verifies it against
+     * its own trusted keys (never the requester's).
+     */
+    fromStore: z.boolean().optional(),
+    /** Defaults to the module's exported `version`; must match it when both are given. */
+    codeVersion: z.string().min(1).max(200).optional(),
+    concurrency: z.number().int().min(1).max(100_000).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    /** Reload the module when its file changes (paths only). Default true. */
+    watch: z.boolean().optional(),
+  })
+  .refine((r) => (r.module === undefined) === (r.fromStore === true), {
+    message: "give exactly one of module and fromStore: true",
+    path: ["module"],
+  });
 /** `start`: run a project's worker in the service. */
 export type WsStartRequest = z.infer<typeof WsStartRequest>;
 

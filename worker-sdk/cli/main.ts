@@ -4,6 +4,7 @@
  * `jetflow worker-service serve` here, so both packages parse the same flags the same way.
  */
 import { WorkerError } from "../errors.js";
+import { fromStoreHelp, isFromStore, parseFromStoreArgs } from "./from-store.js";
 import { parseServiceArgs, runWorkerService, serviceHelp } from "./service-command.js";
 import { parseWorkerArgs, workerHelp } from "./worker-command.js";
 
@@ -29,6 +30,17 @@ export async function runWorkerCli(command: WorkerCommand, argv: readonly string
   const err = hooks.err ?? ((t: string) => process.stderr.write(t));
   let telemetry: { shutdown(): Promise<void> } | null = null;
   try {
+    if (command === "worker" && isFromStore(argv)) {
+      // The activity module comes from `jetflow deploy`'s signed bundle store (docs/deploy.md).
+      const parsed = parseFromStoreArgs(argv);
+      if (parsed.help) {
+        out(fromStoreHelp());
+        return 0;
+      }
+      telemetry = (await hooks.startTelemetry?.("jetflow-worker")) ?? null;
+      const { runWorkerFromStore } = await import("./run-from-store.js");
+      return await runWorkerFromStore(parsed.options);
+    }
     if (command === "worker") {
       const parsed = parseWorkerArgs(argv);
       if (parsed.help) {

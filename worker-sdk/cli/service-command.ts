@@ -3,10 +3,12 @@
  * here): many per-project workers in one process, started and stopped by NATS requests.
  * Runs until SIGTERM/SIGINT, then drains every project.
  */
-import { hostname } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { createTopology } from "../../src/contract/topology.js";
 import { workerServiceSubject } from "../../src/contract/worker-service.js";
+import { parseTrustedKeys } from "../bundle-signature.js";
 import { connectNats } from "../connect.js";
 import { startHealthServer } from "../health-server.js";
 import { startWorkerService } from "../worker-service.js";
@@ -44,6 +46,18 @@ export const SERVICE_FLAGS: readonly FlagSpec[] = [
   { name: "crash-limit", type: "string", help: "crashes within --crash-window-ms that mark a project failed (default 5)" },
   { name: "crash-window-ms", type: "string", help: "window of --crash-limit (default 300000)" },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
+  {
+    name: "trusted-keys",
+    type: "string",
+    help: "operator public keys whose deployed bundles `start --from-store` may load (docs/deploy.md)",
+    env: "JETFLOW_TRUSTED_DEPLOY_KEYS",
+  },
+  {
+    name: "bundle-dir",
+    type: "string",
+    help: "where verified bundles are written (default <tmp>/jetflow-bundles)",
+    env: "JETFLOW_BUNDLE_DIR",
+  },
 ];
 
 /** Validated options of a worker-service process. */
@@ -74,6 +88,19 @@ export const ServiceOptions = z
     crashLimit: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.maxCrashes),
     crashWindowMs: z.coerce.number().int().min(1).default(DEFAULT_RESTART_POLICY.windowMs),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+    trustedKeys: z
+      .string()
+      .min(1)
+      .transform((v, ctx) => {
+        try {
+          return parseTrustedKeys(v);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    bundleDir: z.string().min(1).default(join(tmpdir(), "jetflow-bundles")),
   })
   .strict();
 export type ServiceOptions = z.output<typeof ServiceOptions>;
@@ -95,6 +122,7 @@ export async function runWorkerService(o: ServiceOptions): Promise<number> {
     topology: createTopology({ prefix: o.prefix, streamPrefix: o.streamPrefix }),
     logger,
     restart: { baseMs: o.restartBaseMs, maxMs: o.restartMaxMs, maxCrashes: o.crashLimit, windowMs: o.crashWindowMs },
+    ...(o.trustedKeys ? { bundles: { trustedKeys: o.trustedKeys, bundleDir: o.bundleDir } } : {}),
   });
   const health =
     o.healthPort === undefined

@@ -13,6 +13,7 @@
  */
 import type { Topology } from "../../../src/contract/topology.js";
 import { workerRegistryBucket, workerRegistryKey } from "../../../src/contract/fleet.js";
+import { codeBundleBucket, deployBucket } from "../../../src/contract/code-bundles.js";
 import { encodeToken } from "../../../src/contract/tokens.js";
 import { brokerSubject, cancelNoticeSubject, taskConsumerName } from "../remote/names.js";
 import { labelSubsets } from "../../../src/contract/label-routing.js";
@@ -47,7 +48,21 @@ export function workerImports(topology: Topology): SharedService[] {
     { subject: `${p}.reports.*`, responseType: "Singleton", why: "publish a report (JetStream PubAck)" },
     { subject: `${p}.broker.*.*`, responseType: "Singleton", why: "broker start/heartbeat and presign requests" },
     { subject: `$KV.${workerRegistryBucket(p)}.>`, responseType: "Singleton", why: "its fleet registry entry (JetStream PubAck)" },
+    ...bundleReads(topology).map((subject) => ({
+      subject,
+      responseType: "Singleton" as const,
+      why: "read a deployed code bundle or a queue's current version (direct get: read only, docs/deploy.md)",
+    })),
   ];
+}
+
+/**
+ * The direct-get subjects of the code bundle object store and the deploy KV bucket: all a worker
+ * needs to fetch a bundle (worker-sdk/bundle-fetch.ts). A get only reads; writing a bundle takes
+ * `$O.<p>_bundles.>` and `$KV.<p>_deploys.>`, which no worker credential has.
+ */
+export function bundleReads(topology: Topology): string[] {
+  return [`$JS.API.DIRECT.GET.OBJ_${codeBundleBucket(topology.prefix)}`, `$JS.API.DIRECT.GET.KV_${deployBucket(topology.prefix)}`];
 }
 
 /** One subject JETFLOW shares with WORKERS as a NATS stream export: messages flow to workers only, no replies. */
@@ -94,7 +109,8 @@ export function workerInboxPrefix(name: string): string {
  * per label set its labels satisfy, src/contract/label-routing.ts, each in every priority band,
  * src/contract/priority.ts), publish its queue's reports,
  * call its queue's broker (heartbeat, presign), write its own registry entry, answer its own
- * control requests, hear its queue's cancel notices, and receive replies on its own inbox. The
+ * control requests, hear its queue's cancel notices, read deployed code bundles (never write them),
+ * and receive replies on its own inbox. The
  * consumer names embed the version and the label sets, so a credential is per (queue, version,
  * labels, worker), like a deploy: a worker without `gpu=true` cannot even pull a gpu task.
  * @throws ProtocolError when `labels` has more than 6 entries and `labelSets` is not given.
@@ -125,6 +141,8 @@ export function workerPermissions(
       brokerSubject(topology, o.queue, "heartbeat").replace(/\.heartbeat$/, ".*"),
       // Exactly its own entry: it can neither overwrite nor delete another worker's.
       `$KV.${workerRegistryBucket(topology.prefix)}.${workerRegistryKey(o.queue, o.workerId)}`,
+      // Read-only: bundles of every queue are readable (they are code, not secrets; docs/security.md).
+      ...bundleReads(topology),
     ],
     // Control requests are received and answered through allowResponses; never sent.
     subscribe: [
