@@ -237,7 +237,9 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
             ...(credsFile ? { credsFile } : {}),
             heartbeatMs: Math.max(100, Math.floor(leaseMs / 5)),
             logDir,
-            env: { ...process.env, ...o.workerEnv },
+            // Workers run the same code as this stack: from source when it runs from source, so a
+            // dist/ built meanwhile (npm pack) is never picked up half-way.
+            env: { ...process.env, ...(import.meta.url.endsWith(".ts") ? { JETFLOW_CLI_FROM_SOURCE: "1" } : {}), ...o.workerEnv },
             readyTimeoutMs: 90_000,
           });
           workers.push(worker);

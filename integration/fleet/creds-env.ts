@@ -23,7 +23,12 @@ const root = new URL("../..", import.meta.url).pathname;
 
 /** Runs the real CLI as a user would. */
 export function jetflowCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["bin/jetflow.js", ...args], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["bin/jetflow.js", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -29,7 +29,12 @@ const topology = createTopology();
 
 /** Runs the real CLI as a user would; fails the test on a non-zero exit. */
 function jetflow(...args: string[]): string {
-  const r = spawnSync(process.execPath, ["bin/jetflow.js", ...args], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["bin/jetflow.js", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" },
+  });
   assert.is(r.status, 0, `jetflow ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -155,7 +160,7 @@ t("issuing without `creds init` fails with a clear message", () => {
   const r = spawnSync(
     process.execPath,
     ["bin/jetflow.js", "creds", "issue", "--dir", join(dir, "nope"), "--queue", "a", "--code-version", "v1", "--worker-id", "w"],
-    { cwd: root, encoding: "utf8", timeout: 60_000 },
+    { cwd: root, encoding: "utf8", timeout: 60_000, env: { ...process.env, JETFLOW_CLI_FROM_SOURCE: "1" } },
   );
   assert.is.not(r.status, 0);
   assert.match(r.stderr, /creds init/);
