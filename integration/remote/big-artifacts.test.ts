@@ -17,6 +17,7 @@ import { createS3Presigner, type S3Presigner } from "../../adapters/s3/index.js"
 import { spec } from "../../test/remote/helpers/fixture.js";
 import { startOrchestrator, until, type Orchestrator } from "./helpers.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-process.js";
+import { adapterClientConfig } from "../s3/helpers.js";
 
 const MiB = 1024 * 1024;
 const BIG = process.env.JETFLOW_BIG_ARTIFACT === "1";
@@ -46,12 +47,7 @@ test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), "jetflow-big-artifact-"));
   presigner = createS3Presigner({
     bucket: svc.s3.bucket,
-    clientConfig: {
-      endpoint: svc.s3.endpoint,
-      region: svc.s3.region,
-      credentials: { accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey },
-      forcePathStyle: true,
-    },
+    clientConfig: adapterClientConfig(svc.s3),
   });
   orch = await startOrchestrator({
     url: nats.url,

@@ -15,6 +15,7 @@ import { ArtifactTooLargeError, createActivityWorker, createRemoteArtifacts, sil
 import type { LeasedTask, WorkerTransport } from "../../worker-sdk/transport.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import { postgresTaskStore, startOrchestrator, type Orchestrator } from "./helpers.js";
+import { adapterClientConfig } from "../s3/helpers.js";
 
 const MiB = 1024 * 1024;
 const LIMIT = MiB;
@@ -38,12 +39,7 @@ test.before(async () => {
   pg = await postgresTaskStore(svc.postgres.url);
   presigner = createS3Presigner({
     bucket: svc.s3.bucket,
-    clientConfig: {
-      endpoint: svc.s3.endpoint,
-      region: svc.s3.region,
-      credentials: { accessKeyId: svc.s3.accessKeyId, secretAccessKey: svc.s3.secretAccessKey },
-      forcePathStyle: true,
-    },
+    clientConfig: adapterClientConfig(svc.s3),
   });
   orch = await startOrchestrator({
     url: nats.url,

@@ -4,6 +4,7 @@ import type { JobTransport, LeasedJob } from "../ports/job-transport.js";
 import type { Logger } from "../ports/logger.js";
 import { errorMessage } from "./host-options.js";
 import { backoffDelay } from "../contract/failure-policy.js";
+import { leaseRemainingMs } from "./lease-keeper.js";
 
 /** How a host finished one leased job. */
 export type JobDisposition =
@@ -101,7 +102,7 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
 }
 
 function defaultSettleTimeoutMs(job: LeasedJob): number {
-  const leaseMs = new Date(job.leaseExpiresAt).getTime() - Date.now();
+  const leaseMs = leaseRemainingMs(job);
   return Math.max(5_000, Number.isFinite(leaseMs) ? 2 * leaseMs : 0);
 }
 

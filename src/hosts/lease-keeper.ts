@@ -2,10 +2,15 @@ import type { JobTransport, LeasedJob } from "../ports/job-transport.js";
 import type { Logger } from "../ports/logger.js";
 import { errorMessage } from "./host-options.js";
 
+/** What is left of the lease the transport granted (NaN when its deadline is not a date). */
+export function leaseRemainingMs(job: LeasedJob): number {
+  return new Date(job.leaseExpiresAt).getTime() - Date.now();
+}
+
 /** Heartbeat often enough that two can be lost before the lease the transport granted runs out. */
 export function heartbeatIntervalFor(job: LeasedJob, configured: number | undefined): number {
   if (configured !== undefined) return configured;
-  const leaseMs = new Date(job.leaseExpiresAt).getTime() - Date.now();
+  const leaseMs = leaseRemainingMs(job);
   return Number.isFinite(leaseMs) && leaseMs > 0 ? Math.max(100, Math.floor(leaseMs / 3)) : 10_000;
 }
 
