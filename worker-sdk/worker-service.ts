@@ -124,8 +124,8 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const asWsError = (err: unknown): unknown => (err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err);
 
   /** `fromStore`: fetch and verify the bundle now; a refusal is a 400 naming the failed check. */
-  const resolveModule = async (req: WsStartRequest): Promise<WsStartRequest & { module: string }> => {
-    if (req.module !== undefined) return { ...req, module: req.module };
+  const resolveModule = async (req: WsStartRequest): Promise<{ request: WsStartRequest & { module: string }; bundleLoadMs?: number }> => {
+    if (req.module !== undefined) return { request: { ...req, module: req.module } };
     if (!o.bundles)
       throw new WsError("BAD_REQUEST", `worker service ${o.serviceId} has no --trusted-keys: it cannot load bundles from the store`);
     const b = await loadVerifiedBundle(o.nc, {
@@ -138,7 +138,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     });
     logger.info({ project: req.project, codeVersion: b.version, sha256: b.sha256, loadMs: b.loadMs }, "bundle fetched and verified");
     // A deployed version never changes: nothing to watch.
-    return { ...req, module: b.file, codeVersion: b.version, watch: false };
+    return { request: { ...req, module: b.file, codeVersion: b.version, watch: false }, bundleLoadMs: b.loadMs };
   };
 
   function supervise(req: WsStartRequest): ProjectSupervisor {
@@ -148,9 +148,10 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
       policy,
       logger,
       // fromStore: every launch fetches and verifies the bundle again (a restart loads what is stored).
-      launch: async ({ firstGeneration, onCrash }) =>
+      launch: async ({ firstGeneration, restarts, onCrash }) =>
         ProjectWorker.start({
-          request: await resolveModule(req),
+          ...(await resolveModule(req)),
+          restarts,
           serviceId: o.serviceId,
           makeTransport,
           logger,
