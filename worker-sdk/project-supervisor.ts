@@ -167,8 +167,21 @@ export class ProjectSupervisor {
       await this.retire(pw, false);
       return;
     }
+    // A follow switch loads the new version while the old worker still runs: it drains now.
+    const previous = this.worker;
     this.worker = pw;
     this.state = "running";
+    if (previous && previous !== pw) void this.retire(previous, true);
+  }
+
+  /**
+   * Starts a worker on freshly resolved code (the queue's new current version, for `follow`) and
+   * then drains the running one: its in-flight tasks finish on their version. Throws, leaving the
+   * running worker alone, when the new code is refused.
+   */
+  async switchVersion(): Promise<void> {
+    if (this.ended) return;
+    await this.attempt(this.epoch, true);
   }
 
   private crashed(pw: ProjectWorker | null, err: unknown): void {
