@@ -12,7 +12,7 @@ import { createJetStreamEventSink } from "../adapters/jetstream/event-sink.js";
 import { createJetStreamJobTransport } from "../adapters/jetstream/job-transport.js";
 import { createPostgresJobTransport } from "../adapters/postgres/job-transport.js";
 import { ensureTopology } from "../adapters/jetstream/topology.js";
-import { ensureWorkerRegistry } from "../adapters/jetstream/fleet/index.js";
+import { ensureWorkerRegistry, observeFleetMetrics } from "../adapters/jetstream/fleet/index.js";
 import { createTopology } from "../src/contract/topology.js";
 import { createKernel, createNodeHost, systemClock } from "../src/index.js";
 import type { BlobStore, Kernel, Logger, Scheduler } from "../src/index.js";
@@ -116,6 +116,12 @@ export async function startOrchestrator(
       prefix: topology.prefix,
       ...(config.nats.replicas !== undefined ? { replicas: config.nats.replicas } : {}),
     });
+    // jetflow.fleet.* gauges: read from the registry at each metric export (nothing without an SDK).
+    const stopFleetMetrics = observeFleetMetrics(nc, {
+      prefix: topology.prefix,
+      onError: (err) => logger.warn({ err: (err as Error).message ?? String(err) }, "fleet metrics: reading the worker registry failed"),
+    });
+    closers.push(async () => stopFleetMetrics());
     const jobTransport =
       config.jobs.transport === "postgres"
         ? createPostgresJobTransport(sql, {

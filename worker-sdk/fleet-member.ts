@@ -12,6 +12,10 @@ export interface FleetWorkerView {
   readonly stageCodeVersion: string;
   readonly maxConcurrentTasks: number;
   readonly startedAt: Date;
+  /** The worker service's restart count of this worker's project, if it runs in one. */
+  readonly restarts?: number;
+  /** Milliseconds spent loading the stage code, if the caller measured it. */
+  readonly codeLoadMs?: number;
   getStats(): WorkerStats;
   /** The worker's own stop (drain by default). */
   stop(opts?: { drain?: boolean }): Promise<void>;

@@ -89,6 +89,8 @@ export function createNatsFleetMember(nc: NatsConnection, opts: NatsFleetMemberO
       failed: s.failed,
       lastPullAt: s.lastPullAt ? s.lastPullAt.toISOString() : null,
       ...(s.crash ? { error: { message: s.crash.message, stack: s.crash.stack ?? null } } : {}),
+      ...(w.restarts !== undefined ? { restarts: w.restarts } : {}),
+      ...(w.codeLoadMs !== undefined ? { codeLoadMs: Math.round(w.codeLoadMs) } : {}),
     };
   }
 

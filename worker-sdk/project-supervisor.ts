@@ -6,6 +6,7 @@
  */
 import type { WsProjectError, WsProjectStatus, WsStartRequest } from "../src/contract/worker-service.js";
 import { ModuleLoadError } from "./errors.js";
+import { countWorkerRestart } from "../src/contract/fleet-metrics.js";
 import type { WorkerLogger } from "./logger.js";
 import type { ProjectWorker, ProjectWorkerStatus } from "./project-worker.js";
 
@@ -44,7 +45,7 @@ export interface ProjectSupervisorOptions {
   policy: RestartPolicy;
   logger: WorkerLogger;
   /** Starts the project's worker on freshly loaded code; `onCrash` must be wired to its poll loop. */
-  launch: (o: { firstGeneration: number; onCrash: (err: Error) => void }) => Promise<ProjectWorker>;
+  launch: (o: { firstGeneration: number; restarts: number; onCrash: (err: Error) => void }) => Promise<ProjectWorker>;
 }
 
 type State = "starting" | "running" | "restarting" | "failed" | "stopped";
@@ -109,6 +110,7 @@ export class ProjectSupervisor {
     this.restarts = 0;
     this.lastError = null;
     this.state = "starting";
+    countWorkerRestart(this.o.request.project, "request");
     this.ready = this.attempt(epoch, true).catch((err: unknown) => {
       this.state = "failed";
       this.lastError = describeCrash(err);
@@ -148,6 +150,7 @@ export class ProjectSupervisor {
     try {
       pw = await this.o.launch({
         firstGeneration: first,
+        restarts: this.restarts,
         // Deferred: a loop that dies at once must find `holder.pw` set.
         onCrash: (err) => void setImmediate(() => holder.pw && this.crashed(holder.pw, err)),
       });
@@ -164,8 +167,21 @@ export class ProjectSupervisor {
       await this.retire(pw, false);
       return;
     }
+    // A follow switch loads the new version while the old worker still runs: it drains now.
+    const previous = this.worker;
     this.worker = pw;
     this.state = "running";
+    if (previous && previous !== pw) void this.retire(previous, true);
+  }
+
+  /**
+   * Starts a worker on freshly resolved code (the queue's new current version, for `follow`) and
+   * then drains the running one: its in-flight tasks finish on their version. Throws, leaving the
+   * running worker alone, when the new code is refused.
+   */
+  async switchVersion(): Promise<void> {
+    if (this.ended) return;
+    await this.attempt(this.epoch, true);
   }
 
   private crashed(pw: ProjectWorker | null, err: unknown): void {
@@ -196,6 +212,7 @@ export class ProjectSupervisor {
       this.timer = null;
       this.nextRestartAt = null;
       this.restarts++;
+      countWorkerRestart(this.o.request.project, "crash");
       void this.attempt(epoch, false);
     }, delay);
   }

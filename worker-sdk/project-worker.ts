@@ -10,6 +10,7 @@ import { WorkerConfigError } from "./errors.js";
 import type { FleetMember } from "./fleet-member.js";
 import type { WorkerLogger } from "./logger.js";
 import { loadStageModule, type StageModule } from "./stage-module.js";
+import { recordCodeLoad } from "../src/contract/fleet-metrics.js";
 import type { WorkerTransport } from "./transport.js";
 import { createActivityWorker, type ActivityWorker, type Isolation } from "./worker.js";
 
@@ -45,6 +46,10 @@ export interface ProjectWorkerOptions {
   firstGeneration?: number;
   /** Called once when the current generation's poll loop dies (not on a stop or a drain). */
   onCrash?: (err: Error) => void;
+  /** The module is a bundle from the store that took this long to fetch and verify (code-load metric source `store`). */
+  bundleLoadMs?: number;
+  /** The supervisor's restart count of the project, published in the fleet registry. */
+  restarts?: number;
 }
 
 interface Generation {
@@ -73,6 +78,7 @@ export class ProjectWorker {
   private constructor(
     private readonly o: ProjectWorkerOptions,
     module: StageModule,
+    loadMs: number,
   ) {
     const declared = module.version;
     const asked = o.request.codeVersion;
@@ -83,15 +89,18 @@ export class ProjectWorker {
     if (!version) throw new WorkerConfigError(`no code version: pass codeVersion or export "version" from ${module.file}`);
     this.codeVersion = version;
     o.beforeLaunch?.(version);
-    this.current = this.launch(o.firstGeneration ?? 1, module);
+    this.current = this.launch(o.firstGeneration ?? 1, module, loadMs);
     if (module.isPath && o.request.watch !== false)
       watchFile(module.file, { interval: o.watchIntervalMs ?? 500, persistent: false }, this.onChange);
   }
 
   /** Loads the module and starts generation 1. @throws WorkerConfigError when the module or version is unusable. */
   static async start(o: ProjectWorkerOptions): Promise<ProjectWorker> {
+    const started = performance.now();
     const module = await loadStageModule(o.request.module, { cwd: o.cwd, fresh: true });
-    return new ProjectWorker(o, module);
+    const loadMs = (o.bundleLoadMs ?? 0) + performance.now() - started;
+    recordCodeLoad(loadMs / 1000, o.request.queue, o.bundleLoadMs === undefined ? "path" : "store");
+    return new ProjectWorker(o, module, loadMs);
   }
 
   get queue(): string {
@@ -107,7 +116,7 @@ export class ProjectWorker {
     return this.current.n;
   }
 
-  private launch(n: number, module: StageModule): Generation {
+  private launch(n: number, module: StageModule, loadMs: number): Generation {
     const { request: r, serviceId } = this.o;
     const transport = this.o.makeTransport(r.queue, this.codeVersion);
     const worker = createActivityWorker({
@@ -126,6 +135,8 @@ export class ProjectWorker {
       ...(this.o.heartbeatIntervalMs ? { heartbeatIntervalMs: this.o.heartbeatIntervalMs } : {}),
       ...(this.o.pollWaitMs ? { pollWaitMs: this.o.pollWaitMs } : {}),
       ...(this.o.makeFleetMember ? { fleet: this.o.makeFleetMember() } : {}),
+      codeLoadMs: loadMs,
+      ...(this.o.restarts !== undefined ? { restarts: this.o.restarts } : {}),
     });
     worker.start();
     const g = { n, module, worker, transport };
@@ -140,6 +151,7 @@ export class ProjectWorker {
   private async reload(): Promise<void> {
     const old = this.current;
     let next: StageModule;
+    const started = performance.now();
     try {
       next = await loadStageModule(this.o.request.module, { cwd: this.o.cwd, fresh: true });
       if (next.version && next.version !== this.codeVersion) {
@@ -156,7 +168,9 @@ export class ProjectWorker {
       return;
     }
     if (this.stopped) return;
-    this.current = this.launch(old.n + 1, next);
+    const loadMs = performance.now() - started;
+    recordCodeLoad(loadMs / 1000, this.o.request.queue, "path");
+    this.current = this.launch(old.n + 1, next, loadMs);
     this.lastReloadAt = new Date();
     this.lastReloadError = null;
     this.o.logger.info({ project: this.o.request.project, generation: this.current.n }, "module reloaded; the previous generation drains");

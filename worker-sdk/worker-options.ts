@@ -73,6 +73,10 @@ export interface ActivityWorkerOptions {
    * Without it the worker is invisible to `workers list` and cannot be drained remotely.
    */
   fleet?: FleetMember;
+  /** Milliseconds the caller spent loading the stage code; shown in the fleet registry (`jetflow workers list`). */
+  codeLoadMs?: number;
+  /** How often a supervisor (the worker service) restarted this worker's project; shown in the fleet registry. */
+  restarts?: number;
 }
 
 const positiveInt = (d: number) => z.number().int().positive().default(d);
@@ -99,6 +103,8 @@ const Schema = z
     threadHeapMb: positiveInt(WORKER_DEFAULTS.threadHeapMb),
     cancelGraceMs: z.number().nonnegative().finite().default(WORKER_DEFAULTS.cancelGraceMs),
     fleet: z.custom<FleetMember>(hasFn("join"), "must be a FleetMember").optional(),
+    codeLoadMs: z.number().nonnegative().finite().optional(),
+    restarts: z.number().int().nonnegative().optional(),
   })
   .superRefine((o, ctx) => {
     if (o.isolation === "thread" && !o.modulePath) {

@@ -20,6 +20,8 @@ import {
 } from "../src/contract/worker-service.js";
 import { BundleRejectedError, WorkerConfigError } from "./errors.js";
 import { loadVerifiedBundle } from "./bundle-loader.js";
+import { readCurrentVersion } from "./bundle-fetch.js";
+import { followCurrentVersion, type VersionFollower } from "./version-follower.js";
 import { silentWorkerLogger, type WorkerLogger } from "./logger.js";
 import { createNatsFleetMember, type NatsFleetMemberOptions } from "./nats-fleet.js";
 import { createNatsWorkerTransport } from "./nats-transport.js";
@@ -54,6 +56,8 @@ export interface WorkerServiceOptions {
   restart?: Partial<RestartPolicy>;
   /** Lets `start` take `fromStore: true` (docs/deploy.md): bundles signed by these keys, written under `bundleDir`. */
   bundles?: { trustedKeys: readonly string[]; bundleDir: string };
+  /** How often a `follow` project reads its queue's current version. Default 5000 ms. */
+  followIntervalMs?: number;
 }
 
 /** A running worker service. */
@@ -115,6 +119,27 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const makeFleetMember = fleet === false ? undefined : () => createNatsFleetMember(o.nc, { topology, logger, ...fleet });
   const policy: RestartPolicy = { ...DEFAULT_RESTART_POLICY, ...o.restart };
   const projects = new Map<string, ProjectSupervisor>();
+  /** The version followers of `follow` projects, stopped before their supervisor. */
+  const followers = new Map<ProjectSupervisor, VersionFollower>();
+  const stopProject = async (sup: ProjectSupervisor, drain = true): Promise<void> => {
+    const f = followers.get(sup);
+    followers.delete(sup);
+    await f?.stop();
+    await sup.stop({ drain });
+  };
+  const follow = (sup: ProjectSupervisor, req: WsStartRequest): void => {
+    followers.set(
+      sup,
+      followCurrentVersion({
+        read: async () => (await readCurrentVersion(o.nc, req.queue, { prefix: topology.prefix }))?.version ?? null,
+        running: () => sup.version,
+        onChange: () => sup.switchVersion(),
+        intervalMs: o.followIntervalMs ?? 5_000,
+        logger,
+        context: { project: req.project, queue: req.queue },
+      }),
+    );
+  };
 
   const get = (project: string): ProjectSupervisor => {
     const p = projects.get(project);
@@ -124,8 +149,8 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const asWsError = (err: unknown): unknown => (err instanceof WorkerConfigError ? new WsError("BAD_REQUEST", err.message) : err);
 
   /** `fromStore`: fetch and verify the bundle now; a refusal is a 400 naming the failed check. */
-  const resolveModule = async (req: WsStartRequest): Promise<WsStartRequest & { module: string }> => {
-    if (req.module !== undefined) return { ...req, module: req.module };
+  const resolveModule = async (req: WsStartRequest): Promise<{ request: WsStartRequest & { module: string }; bundleLoadMs?: number }> => {
+    if (req.module !== undefined) return { request: { ...req, module: req.module } };
     if (!o.bundles)
       throw new WsError("BAD_REQUEST", `worker service ${o.serviceId} has no --trusted-keys: it cannot load bundles from the store`);
     const b = await loadVerifiedBundle(o.nc, {
@@ -138,7 +163,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     });
     logger.info({ project: req.project, codeVersion: b.version, sha256: b.sha256, loadMs: b.loadMs }, "bundle fetched and verified");
     // A deployed version never changes: nothing to watch.
-    return { ...req, module: b.file, codeVersion: b.version, watch: false };
+    return { request: { ...req, module: b.file, codeVersion: b.version, watch: false }, bundleLoadMs: b.loadMs };
   };
 
   function supervise(req: WsStartRequest): ProjectSupervisor {
@@ -148,9 +173,10 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
       policy,
       logger,
       // fromStore: every launch fetches and verifies the bundle again (a restart loads what is stored).
-      launch: async ({ firstGeneration, onCrash }) =>
+      launch: async ({ firstGeneration, restarts, onCrash }) =>
         ProjectWorker.start({
-          request: await resolveModule(req),
+          ...(await resolveModule(req)),
+          restarts,
           serviceId: o.serviceId,
           makeTransport,
           logger,
@@ -202,13 +228,14 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
         () => null,
         (err: unknown) => ({ err }),
       );
-      await existing?.stop();
+      if (existing) await stopProject(existing);
       const r = await refused;
       if (r) {
         if (projects.get(req.project) === sup) projects.delete(req.project);
         throw asWsError(r.err);
       }
-      logger.info({ project: req.project, queue: req.queue, version: sup.version }, "project worker started");
+      if (req.follow) follow(sup, req);
+      logger.info({ project: req.project, queue: req.queue, version: sup.version, follow: req.follow ?? false }, "project worker started");
       return sup.status();
     },
     async restart(data) {
@@ -223,7 +250,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     async stop(data) {
       const req = parse(WsStopRequest, data);
       const sup = get(req.project);
-      await sup.stop({ drain: req.drain ?? true });
+      await stopProject(sup, req.drain ?? true);
       if (projects.get(req.project) === sup) projects.delete(req.project);
       return sup.status();
     },
@@ -266,7 +293,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     list: () => [...projects.values()].map((p) => p.status()),
     async stop() {
       await service.stop();
-      await Promise.all([...projects.values()].map((p) => p.stop({ drain: true })));
+      await Promise.all([...projects.values()].map((p) => stopProject(p)));
       projects.clear();
     },
   };

@@ -14,6 +14,7 @@ import type { LeasedTask } from "./transport.js";
 import { resolveWorkerOptions, type ActivityWorkerOptions } from "./worker-options.js";
 import { abortableDelay } from "../src/contract/abortable-delay.js";
 import { LoopBackoff } from "../src/contract/failure-policy.js";
+import { addTasksInflight } from "../src/contract/fleet-metrics.js";
 
 export type { ActivityWorkerOptions, Isolation } from "./worker-options.js";
 
@@ -77,11 +78,13 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
         logger.error({ key, err: err instanceof Error ? err.message : String(err) }, "task ended without a durable outcome");
       })
       .finally(() => {
+        addTasksInflight(-1, opts.queue);
         inFlight.delete(key);
         stats.inFlight = inFlight.size;
         notify();
       });
     inFlight.set(key, tracked);
+    addTasksInflight(1, opts.queue);
     stats.inFlight = inFlight.size;
     notify();
   };
@@ -187,6 +190,8 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
           stageCodeVersion: opts.stageCodeVersion,
           maxConcurrentTasks: max,
           startedAt,
+          ...(o.restarts !== undefined ? { restarts: o.restarts } : {}),
+          ...(o.codeLoadMs !== undefined ? { codeLoadMs: o.codeLoadMs } : {}),
           getStats: () => ({ ...stats }),
           stop: (o) => stop(o),
         };

@@ -79,6 +79,7 @@ export function register(program: Command): void {
       .requiredOption("--queue <queue>", "task queue")
       .option("--module <module>", "activity module: a path on the service's machine, or a package name")
       .option("--from-store", "load the queue's bundle deployed with `jetflow deploy` instead of --module (docs/deploy.md)")
+      .option("--follow", "with --from-store: follow the queue's current version (deploy, rollback): start the new one, drain the old")
       .option("--code-version <version>", "defaults to the module's exported version")
       .option("--concurrency <n>", "max concurrent tasks")
       .option("--labels <k=v,...>", "worker labels")
@@ -90,6 +91,7 @@ export function register(program: Command): void {
       project,
       queue: raw.queue,
       ...(raw.fromStore ? { fromStore: true } : { module: raw.module }),
+      ...(raw.follow ? { follow: true } : {}),
       ...(raw.codeVersion ? { codeVersion: raw.codeVersion } : {}),
       ...(raw.concurrency ? { concurrency: Number(raw.concurrency) } : {}),
       ...(raw.labels ? { labels: parseOptions(z.object({ labels: Labels }), raw).labels } : {}),

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { listWorkers, sendWorkerControl, type WorkerListing } from "../../adapters/jetstream/fleet/index.js";
 import type { ControlOp, ControlReply } from "../../src/contract/fleet.js";
+import { summarizeFleet } from "../../src/contract/fleet-summary.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
 import { formatTable } from "../shared/table.js";
@@ -21,10 +22,30 @@ function ago(ms: number): string {
   return `${Math.round(s / 3600)}h ago`;
 }
 
-/** The `workers list` table: one row per worker, columns padded to their widest cell. */
+/** "850ms", "2.4s"; "-" when the worker did not say. */
+function duration(ms: number | undefined): string {
+  if (ms === undefined) return "-";
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** The first line of an error message, so the table stays one row per worker. */
+const firstLine = (m: string) => m.split("\n", 1)[0]!;
+
+/** One line per queue: workers by status, tasks in flight on live workers, capacity of the workers still pulling. */
+export function queueSummaryLines(workers: WorkerListing[]): string[] {
+  return summarizeFleet(workers).queues.map((q) => {
+    const total = Object.values(q.byStatus).reduce((n, c) => n + c, 0);
+    const statuses = Object.entries(q.byStatus)
+      .map(([status, n]) => `${n} ${status}`)
+      .join(", ");
+    return `queue ${q.queue}: ${total} worker${total === 1 ? "" : "s"} (${statuses}), in-flight ${q.inFlight}, capacity ${q.capacity}`;
+  });
+}
+
+/** The `workers list` table: one row per worker, columns padded to their widest cell, then one summary line per queue. */
 export function workersTable(workers: WorkerListing[]): string {
   if (workers.length === 0) return "no workers registered";
-  const header = ["ID", "QUEUE", "LABELS", "VERSION", "IN-FLIGHT", "STATUS", "LAST SEEN"];
+  const header = ["ID", "QUEUE", "LABELS", "VERSION", "IN-FLIGHT", "STATUS", "RESTARTS", "CODE LOAD", "LAST SEEN", "LAST ERROR"];
   const rows = workers.map((w) => [
     w.id,
     w.queue,
@@ -33,10 +54,13 @@ export function workersTable(workers: WorkerListing[]): string {
       .join(",") || "-",
     w.stageCodeVersion,
     `${w.inFlight}/${w.maxConcurrentTasks}`,
-    (w.healthy ? w.status : `${w.status} (unhealthy)`) + (w.error ? `: ${w.error.message}` : ""),
+    w.healthy ? w.status : `${w.status} (unhealthy)`,
+    w.restarts === undefined ? "-" : String(w.restarts),
+    duration(w.codeLoadMs),
     ago(w.lastSeenMs),
+    w.error ? firstLine(w.error.message) : "-",
   ]);
-  return formatTable(header, rows);
+  return `${formatTable(header, rows)}\n\n${queueSummaryLines(workers).join("\n")}`;
 }
 
 function describeReply(r: ControlReply): string {
@@ -52,7 +76,9 @@ export function register(program: Command): void {
   withConnectionFlags(
     workers
       .command("list")
-      .description("every registered worker: id, queue, labels, version, in-flight/capacity, status, last seen")
+      .description(
+        "every registered worker: id, queue, labels, version, in-flight/capacity, status, restarts, code load time, last seen, last error; then one summary line per queue",
+      )
       .option("--queue <queue>", "only workers of this queue")
       .option("--unhealthy-after <ms>", "call a worker unhealthy after this long without a heartbeat (default 60000)")
       .option("--json", "machine-readable output"),

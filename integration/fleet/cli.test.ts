@@ -59,9 +59,11 @@ t("workers list shows the fleet; drain stops a worker after its task; status/sto
   );
   assert.is(list.code, 0, list.stderr);
   const lines = list.stdout.trim().split("\n");
-  assert.match(lines[0]!, /^ID\s+QUEUE\s+LABELS\s+VERSION\s+IN-FLIGHT\s+STATUS\s+LAST SEEN$/);
-  assert.match(list.stdout, new RegExp(`alpha\\s+${QUEUE}\\s+gpu=true\\s+${VERSION}\\s+1/2\\s+running\\s+\\d+s ago`));
+  assert.match(lines[0]!, /^ID\s+QUEUE\s+LABELS\s+VERSION\s+IN-FLIGHT\s+STATUS\s+RESTARTS\s+CODE LOAD\s+LAST SEEN\s+LAST ERROR$/);
+  // In-process workers report neither restarts nor a code load time: "-".
+  assert.match(list.stdout, new RegExp(`alpha\\s+${QUEUE}\\s+gpu=true\\s+${VERSION}\\s+1/2\\s+running\\s+-\\s+-\\s+\\d+s ago\\s+-`));
   assert.match(list.stdout, /beta\s+default\s+gpu=false\s+v1\s+0\/1\s+running/);
+  assert.is(lines.at(-1), `queue ${QUEUE}: 2 workers (2 running), in-flight 1, capacity 3`);
 
   const json = await jetflow("workers", "list", "--json");
   assert.is(json.code, 0, json.stderr);
@@ -81,6 +83,10 @@ t("workers list shows the fleet; drain stops a worker after its task; status/sto
 
   const after = await jetflow("workers", "list");
   assert.match(after.stdout, /alpha\s.*0\/2\s+stopped/);
+  assert.match(
+    after.stdout,
+    new RegExp(`^queue ${QUEUE}: 2 workers \\((1 running, 1 stopped|1 stopped, 1 running)\\), in-flight 0, capacity 1$`, "m"),
+  );
   const stopAgain = await jetflow("workers", "stop", "alpha");
   assert.is.not(stopAgain.code, 0);
   assert.match(stopAgain.stderr, /no worker "alpha" is listening/);

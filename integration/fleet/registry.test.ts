@@ -69,7 +69,7 @@ t("a worker whose poll loop crashed leaves a failed entry with the error and sta
   );
   assert.match(entry!.error!.message, /Cannot read properties of undefined/);
   assert.match(entry!.error!.stack!, /worker\.ts/);
-  assert.match(workersTable([entry!]), /failed: Cannot read properties of undefined/);
+  assert.match(workersTable([entry!]), /failed\s.*Cannot read properties of undefined/);
   await nc.close();
 });
 

@@ -51,6 +51,10 @@ export const WorkerRecord = z.object({
   lastPullAt: isoDate.nullable().optional(),
   /** Why the worker's poll loop crashed (status `failed`), so the registry shows more than the status. */
   error: z.object({ message: z.string(), stack: z.string().nullable() }).optional(),
+  /** Times the worker service started this worker's project again (crashes and restart requests); absent outside a worker service. */
+  restarts: z.number().int().min(0).optional(),
+  /** Milliseconds the worker spent loading its stage code (fetching and verifying a bundle from the store included). */
+  codeLoadMs: z.number().min(0).optional(),
 });
 /** A worker's registry entry. */
 export type WorkerRecord = z.output<typeof WorkerRecord>;

@@ -49,10 +49,19 @@ export const WsStartRequest = z
     labels: z.record(z.string(), z.string()).optional(),
     /** Reload the module when its file changes (paths only). Default true. */
     watch: z.boolean().optional(),
+    /**
+     * With `fromStore`: follow the queue's current version. When `jetflow deploy` or `deploy rollback`
+     * moves it, the service starts the new version's worker and drains the old one (docs/deploy.md).
+     */
+    follow: z.boolean().optional(),
   })
   .refine((r) => (r.module === undefined) === (r.fromStore === true), {
     message: "give exactly one of module and fromStore: true",
     path: ["module"],
+  })
+  .refine((r) => !r.follow || (r.fromStore === true && r.codeVersion === undefined), {
+    message: "follow needs fromStore: true and no codeVersion (it runs whatever version is current)",
+    path: ["follow"],
   });
 /** `start`: run a project's worker in the service. */
 export type WsStartRequest = z.infer<typeof WsStartRequest>;

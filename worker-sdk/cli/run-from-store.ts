@@ -37,5 +37,5 @@ export async function runWorkerFromStore(o: FromStoreOptions): Promise<number> {
     { codeVersion: bundle.version, sha256: bundle.sha256, file: bundle.file, loadMs: bundle.loadMs },
     "bundle fetched and verified",
   );
-  return runWorker({ ...w, module: bundle.file, codeVersion: bundle.version });
+  return runWorker({ ...w, module: bundle.file, codeVersion: bundle.version }, { bundleLoadMs: bundle.loadMs });
 }

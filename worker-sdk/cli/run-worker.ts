@@ -14,6 +14,7 @@ import { createNatsWorkerTransport } from "../nats-transport.js";
 import { loadStageModule as loadModule, type StageModule } from "../stage-module.js";
 import { createActivityWorker, type WorkerStats } from "../worker.js";
 import { createJsonLogger } from "./logger.js";
+import { recordCodeLoad } from "../../src/contract/fleet-metrics.js";
 import type { WorkerOptions } from "./worker-command.js";
 import { enterWorkDir } from "./worker-config.js";
 
@@ -35,9 +36,13 @@ async function loadCheckedModule(file: string, codeVersion?: string): Promise<St
 }
 
 /** Runs until SIGTERM/SIGINT (drain; a second signal aborts) or the connection is lost. Resolves with the exit code. */
-export async function runWorker(opts: WorkerOptions): Promise<number> {
+export async function runWorker(opts: WorkerOptions, from: { bundleLoadMs?: number } = {}): Promise<number> {
   const logger = createJsonLogger(opts.logLevel, { service: "jetflow-worker", workerId: opts.workerId, queue: opts.queue });
+  const loadStarted = performance.now();
   const mod = await loadCheckedModule(opts.module, opts.codeVersion);
+  // A bundle's load includes its fetch and verification (`from.bundleLoadMs`).
+  const codeLoadMs = (from.bundleLoadMs ?? 0) + performance.now() - loadStarted;
+  recordCodeLoad(codeLoadMs / 1000, opts.queue, from.bundleLoadMs === undefined ? "path" : "store");
   const registry = mod.stages;
   const nc: NatsConnection = await connectNats({
     servers: opts.servers,
@@ -70,6 +75,7 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     heartbeatIntervalMs: opts.heartbeatMs,
     pollWaitMs: opts.pollMs,
     logger,
+    codeLoadMs,
     ...(opts.fleet
       ? {
           fleet: createNatsFleetMember(nc, {

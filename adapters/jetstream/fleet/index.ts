@@ -6,4 +6,5 @@ export {
   type ListWorkersOptions,
   type WorkerListing,
 } from "./registry.js";
+export { observeFleetMetrics, type FleetMetricsOptions } from "./metrics.js";
 export { sendWorkerControl, type SendWorkerControlOptions } from "./control.js";
