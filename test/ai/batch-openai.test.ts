@@ -282,6 +282,37 @@ test("a request that gets no answer ends at the timeout as a typed, retryable er
   }
 });
 
+test("a read is retried after a timeout, a create is not (it may have arrived: a second batch would be billed)", async () => {
+  const { fake, ai, provider, close } = await setup({ retries: 2, timeoutMs: 300 });
+  try {
+    fake.faults.push({ method: "POST", path: /^\/v1\/batches$/, hang: true });
+    const e = (await rejection(ai.batch.submit("oa-test", two))) as AIBatchProviderError;
+    assert.equal([e.kind, e.endpoint], ["timeout", "POST /v1/batches"]);
+    assert.is(fake.count("POST /v1/batches"), 1);
+    await ai.batch.submit("oa-test", two);
+    fake.faults.push({ method: "GET", path: /^\/v1\/batches\//, hang: true });
+    assert.equal((await provider.poll("batch_1", {})).status, "pending");
+    assert.is(fake.count("GET /v1/batches/batch_1"), 2);
+    assert.equal(fake.violations, []);
+  } finally {
+    await close();
+  }
+});
+
+test("Retry-After is honoured up to maxRetryDelayMs", async () => {
+  const { fake, ai, close } = await setup({ retries: 1, minRetryDelayMs: 1, maxRetryDelayMs: 5_000 });
+  try {
+    fake.faults.push({ method: "POST", path: /^\/v1\/files$/, status: 429, headers: { "retry-after": "1" }, body: "{}" });
+    const t0 = performance.now();
+    await ai.batch.submit("oa-test", two);
+    // Without Retry-After the backoff would be about 1 ms.
+    assert.ok(performance.now() - t0 >= 950, `waited ${performance.now() - t0} ms`);
+    assert.is(fake.count("POST /v1/files"), 2);
+  } finally {
+    await close();
+  }
+});
+
 test("options are parsed strictly: a misspelt option or a missing key is refused", () => {
   assert.throws(
     () => openAIBatchProvider({ apiKey: KEY, baseUrl: "http://x" } as never),
