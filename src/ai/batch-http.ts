@@ -188,5 +188,5 @@ function retryAfterMs(v: string | null): number {
   return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now());
 }
 
-/** Zod for the JSON the clients read: unknown fields pass (providers add fields), missing ones fail. */
+/** A field the provider may leave out or send as null (unknown fields pass: providers add fields). */
 export const nullish = <T extends z.ZodType>(t: T) => t.nullable().optional();
