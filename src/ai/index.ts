@@ -11,6 +11,13 @@ export { registerAIProvider, registerEmbeddingProvider } from "./providers.js";
 export type { AIProvider, EmbeddingProvider } from "./providers.js";
 export { registerBatchProvider, AIBatchHandle } from "./batch.js";
 export type { AIBatchApi, AIBatchPoll, AIBatchProvider, AIBatchRequest, AIBatchResult, AIBatchStatus } from "./batch.js";
-export { AIBudgetExceededError, AIHelperError } from "./errors.js";
+// HTTP batch clients for OpenAI and Anthropic (register them with registerBatchProvider).
+export { openAIBatchProvider, OPENAI_BATCH_DEFAULTS } from "./openai-batch.js";
+export type { OpenAIBatchProviderOptions } from "./openai-batch.js";
+export { anthropicBatchProvider, ANTHROPIC_BATCH_DEFAULTS } from "./anthropic-batch.js";
+export type { AnthropicBatchProviderOptions } from "./anthropic-batch.js";
+export { BATCH_HTTP_DEFAULTS } from "./batch-http.js";
+export { AIBudgetExceededError, AIHelperError, AIBatchProviderError } from "./errors.js";
+export type { AIBatchProviderErrorKind } from "./errors.js";
 export { aiTopic } from "../contract/ai-calls.js";
 export type { AIRecorder, AISpend, ReportAICall } from "../contract/ai-calls.js";

@@ -32,6 +32,7 @@ import { resolveWorkerOptions } from "../../worker-sdk/worker-options.js";
 import { WorkerConfigError } from "../../worker-sdk/errors.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { makeEnv } from "../kernel/support/harness.js";
+import { anthropicBatchProvider, openAIBatchProvider } from "../../src/ai/index.js";
 
 /** Asserts `fn` throws (or rejects with) a ValidationError (the worker's WorkerConfigError on its side) whose issues name `key`. */
 async function refuses(what: string, key: string, fn: () => unknown): Promise<void> {
@@ -141,6 +142,11 @@ test("S3, telemetry, worker and orchestrator config refuse misspelt options", as
   writeFileSync(join(dir, "nested.json"), JSON.stringify({ jobs: { leaseMS: 1000 } }));
   await refuses("orchestrator config", "workflow", () => loadOrchestratorConfig(join(dir, "top.json"), cfgEnv));
   await refuses("orchestrator config", "jobs", () => loadOrchestratorConfig(join(dir, "nested.json"), cfgEnv));
+});
+
+test("the AI batch clients refuse misspelt options", async () => {
+  await refuses("openAIBatchProvider", "timeoutMS", () => openAIBatchProvider({ apiKey: "k", timeoutMS: 5 } as never));
+  await refuses("anthropicBatchProvider", "baseUrl", () => anthropicBatchProvider({ apiKey: "k", baseUrl: "http://x" } as never));
 });
 
 test.run();
