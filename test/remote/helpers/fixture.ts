@@ -23,6 +23,12 @@ export class LocalObjectServer implements Presigner {
   readonly signed: { op: string; key: string }[] = [];
   /** Fault injection: a status to answer instead of handling the request (undefined handles it). */
   fault: ((method: string, url: URL) => number | undefined) | null = null;
+  /** Clock of URL expiry (a part URL past its `exp` is answered 403 "Request has expired", as S3 does). */
+  now: () => number = Date.now;
+  /** Lifetime of every part URL signed from now on. */
+  partUrlLifetimeMs = 60_000;
+  /** Part numbers signed, in signing order (first page and later pages alike). */
+  readonly signedParts: number[] = [];
   constructor(readonly blobs: InMemoryBlobStore) {}
 
   async start(): Promise<void> {
@@ -62,6 +68,13 @@ export class LocalObjectServer implements Presigner {
     const signedSize = url.searchParams.get("size");
     if (method === "PUT" && signedSize !== null && Number(signedSize) !== body.byteLength) return { status: 403 };
     const uploadId = url.searchParams.get("uploadId");
+    const exp = url.searchParams.get("exp");
+    if (method === "PUT" && exp !== null && this.now() >= Number(exp)) {
+      return {
+        status: 403,
+        body: new TextEncoder().encode("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+      };
+    }
     if (method === "PUT" && uploadId) {
       const u = this.uploads.get(uploadId);
       if (!u) return { status: 404 };
@@ -88,19 +101,30 @@ export class LocalObjectServer implements Presigner {
   async presignPut(key: string, opts: { size: number }) {
     return this.url(key, "PUT", opts.size);
   }
-  async createMultipartUpload(key: string, opts: { size: number; partSize?: number }): Promise<MultipartUpload> {
+  async createMultipartUpload(key: string, opts: { size: number; partSize?: number; signParts?: number }): Promise<MultipartUpload> {
     const partSize = opts.partSize ?? 5 * 1024 * 1024;
     const uploadId = randomUUID();
     this.uploads.set(uploadId, { key, parts: new Map() });
     this.signed.push({ op: "multipart", key });
     const n = Math.max(1, Math.ceil(opts.size / partSize));
-    const sizeOf = (i: number): number => (i < n - 1 ? partSize : opts.size - (n - 1) * partSize);
-    const parts = Array.from({ length: n }, (_, i) => ({
-      partNumber: i + 1,
-      size: sizeOf(i),
-      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}&size=${sizeOf(i)}`,
+    const numbers = Array.from({ length: Math.min(n, opts.signParts ?? n) }, (_, i) => i + 1);
+    const { parts, expiresAt } = this.signParts(key, uploadId, numbers, opts.size, partSize);
+    return { key, uploadId, partSize, partCount: n, parts, expiresAt };
+  }
+  async presignUploadParts(key: string, uploadId: string, partNumbers: number[], opts: { size: number; partSize?: number }) {
+    return this.signParts(key, uploadId, partNumbers, opts.size, opts.partSize ?? 5 * 1024 * 1024);
+  }
+  private signParts(key: string, uploadId: string, numbers: number[], size: number, partSize: number) {
+    const n = Math.max(1, Math.ceil(size / partSize));
+    const sizeOf = (p: number): number => (p < n ? partSize : size - (n - 1) * partSize);
+    const exp = this.now() + this.partUrlLifetimeMs;
+    this.signedParts.push(...numbers);
+    const parts = numbers.map((p) => ({
+      partNumber: p,
+      size: sizeOf(p),
+      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${p}&size=${sizeOf(p)}&exp=${exp}`,
     }));
-    return { key, uploadId, partSize, parts, expiresAt: new Date(Date.now() + 60_000) };
+    return { parts, expiresAt: new Date(exp) };
   }
   async completeMultipartUpload(
     key: string,
