@@ -108,10 +108,10 @@ export class PartUrls {
     return done;
   }
 
-  /** Starts the next page once fewer than half a page of parts lie ahead of `partNumber`. */
+  /** Starts the next page once at most half a page of parts lies ahead of `partNumber`. */
   private prefetch(partNumber: number): void {
     const next = this.ahead + 1;
-    if (next > this.o.partCount || next - partNumber > this.o.pageSize / 2) return;
+    if (next > this.o.partCount || this.ahead - partNumber > this.o.pageSize / 2) return;
     // A failed prefetch is not lost: take() asks for the page again and sees the error itself.
     this.load(next).catch(() => {});
   }

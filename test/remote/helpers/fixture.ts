@@ -13,6 +13,7 @@ import type { AnyStage, StageContext } from "../../../src/contract/stage-types.j
 import { InMemoryActivityTaskStore } from "../../../src/testing/in-memory-activity-task-store.js";
 import { InMemoryBlobStore } from "../../../src/testing/in-memory-blob-store.js";
 import { Broker } from "../../../src/remote/broker.js";
+import type { BrokerOptions } from "../../../src/remote/broker-options.js";
 import { createInProcessTransport, type InProcessTransport } from "../../../src/remote/in-process-transport.js";
 
 /** A local object server backed by a BlobStore, so presigned URLs really move bytes over HTTP. */
@@ -160,7 +161,13 @@ export interface Fixture {
 }
 
 export async function makeFixture(
-  opts: { clock?: Clock; leaseMs?: number; http?: boolean; maxUploadBytes?: number } = {},
+  opts: {
+    clock?: Clock;
+    leaseMs?: number;
+    http?: boolean;
+    maxUploadBytes?: number;
+    broker?: Pick<BrokerOptions, "presignPageParts" | "presignExpiresInSec" | "uploadTicketSecret">;
+  } = {},
 ): Promise<Fixture> {
   const store = new InMemoryActivityTaskStore();
   const blobs = new InMemoryBlobStore();
@@ -174,6 +181,7 @@ export async function makeFixture(
     blobStore: blobs,
     leaseMs: opts.leaseMs ?? 30_000,
     ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
+    ...opts.broker,
   });
   const transport = createInProcessTransport(broker, { clock });
   return { store, blobs, objects, broker, transport, close: () => objects.close() };
