@@ -9,6 +9,7 @@ import { createRemoteArtifacts, silentWorkerLogger } from "../../worker-sdk/inde
 import type { LeasedTask } from "../../worker-sdk/transport.js";
 import { PartUrls, type PartPage } from "../../worker-sdk/part-urls.js";
 import { JetflowError } from "../../src/contract/errors.js";
+import { Broker } from "../../src/remote/broker.js";
 import { makeFixture, spec, type Fixture } from "../remote/helpers/fixture.js";
 import { pattern } from "./fixtures/stream-activities.js";
 
@@ -278,6 +279,41 @@ test("the broker refuses a page for another attempt's or task's upload, outside 
     );
   } finally {
     await f.close();
+  }
+});
+
+test("brokers sharing uploadTicketSecret accept each other's upload tickets; a broker with another secret refuses them", async () => {
+  const shared = "s".repeat(32);
+  const a = await makeFixture({ http: true, broker: { uploadTicketSecret: shared } });
+  try {
+    const lease = await leaseOf(a);
+    const m = await a.transport.worker.presign(lease, { op: "multipart", key: "m.bin", size: 5_000, partSize: PART, partsCount: 1 });
+    const page = {
+      op: "parts" as const,
+      key: "m.bin",
+      uploadId: m.uploadId!,
+      uploadTicket: m.uploadTicket!,
+      size: 5_000,
+      partSize: PART,
+      partsFrom: 2,
+    };
+    const raw = { ...page, taskId: lease.task.taskId, attempt: lease.attempt, leaseToken: lease.leaseToken };
+    // A second orchestrator's broker on the same task store and object store.
+    const twin = (secret: string) =>
+      new Broker({ store: a.store, presigner: a.objects, clock: { now: () => new Date() }, uploadTicketSecret: secret });
+    assert.equal(
+      (await twin(shared).presign(raw)).parts!.map((p) => p.partNumber),
+      [2, 3, 4, 5],
+    );
+    const err = await twin("o".repeat(32))
+      .presign(raw)
+      .then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+    assert.match(err?.message ?? "", /orchestrators sharing a queue need the same remote\.uploadTicketSecret/);
+  } finally {
+    await a.close();
   }
 });
 
