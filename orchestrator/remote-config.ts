@@ -35,6 +35,12 @@ export const RemoteConfig = z
     /** Lifetime of presigned URLs (seconds). */
     presignExpiresInSec: z.number().int().min(1).max(604_800).default(900),
     /**
+     * Secret binding each multipart upload id to the attempt that started it (upload tickets,
+     * checked whenever a worker asks for more part URLs). Orchestrators sharing queues must set the
+     * same one; unset, each orchestrator process picks a random one.
+     */
+    uploadTicketSecret: z.string().min(16).optional(),
+    /**
      * Largest artifact (bytes) one worker upload may store, for stages that set no `maxUploadBytes`.
      * Signed into every upload URL. Default 5 GiB (S3's single-PUT limit).
      */

@@ -137,6 +137,7 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
         defaultMaxAttempts: remote.defaultMaxAttempts,
         presignExpiresInSec: remote.presignExpiresInSec,
         maxUploadBytes: remote.maxUploadBytes,
+        ...(remote.uploadTicketSecret ? { uploadTicketSecret: remote.uploadTicketSecret } : {}),
       }),
     );
   }

@@ -3,14 +3,15 @@
  * the artifact's size. A file is sent part by part straight from disk (ranged reads, several parts
  * in flight, nothing buffered); a stream is cut into parts of which at most two are held at once
  * (one uploading while the next is read), so a failed part can be re-sent. Above one part the
- * upload is presigned multipart, and the orchestrator presigns every part: the worker never holds
- * a storage credential.
+ * upload is presigned multipart, and the orchestrator presigns every part, a page of URLs at a
+ * time (./part-urls.ts): the worker never holds a storage credential.
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { streamingPartSize } from "../src/contract/multipart-limits.js";
-import { ArtifactSizeMismatchError, ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
+import { ArtifactPartFailedError, ArtifactSizeMismatchError, ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
+import { PartUrls } from "./part-urls.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import type { WorkerLogger } from "./logger.js";
 import { httpPut, sendWithRetry } from "./artifact-transfer.js";
@@ -24,6 +25,10 @@ export interface UploadDeps {
   partConcurrency: number;
   signal: AbortSignal;
   logger: WorkerLogger;
+  /** Part URLs asked of the broker per request (it may cap them lower). */
+  pageParts: number;
+  /** Epoch ms, for the expiry of part URLs (a fake clock in tests). */
+  now: () => number;
 }
 
 /** Where the bytes of part `[start, end)` come from; called again for a retry. */
@@ -87,6 +92,24 @@ export async function putStreamStreaming(
   }
 }
 
+/** Uploads `bytes` (held by the caller) as artifact `name`; multipart above one part, like a file. */
+export async function putBytesStreaming(
+  d: UploadDeps,
+  name: string,
+  bytes: Uint8Array,
+  contentType: string | undefined,
+): Promise<{ key: string; size: number }> {
+  const source: PartSource = {
+    concurrency: d.partConcurrency,
+    check: async () => {},
+    async body(start, end) {
+      const part = bytes.subarray(start, end);
+      return () => part;
+    },
+  };
+  return upload(d, name, bytes.byteLength, contentType, source);
+}
+
 async function upload(
   d: UploadDeps,
   name: string,
@@ -114,40 +137,69 @@ async function upload(
     });
     return { key: p.key, size };
   }
-  const m = await d.transport.presign(d.lease, { op: "multipart", key: name, size, partSize, ...typed });
+  const m = await d.transport.presign(d.lease, { op: "multipart", key: name, size, partSize, partsCount: d.pageParts, ...typed });
   if (!m.uploadId || !m.parts || !m.partSize) throw new ArtifactTransferError(`presign multipart for "${name}" returned no upload`);
   const { uploadId } = m;
   const ps = m.partSize;
-  const parts = [...m.parts].sort((a, b) => a.partNumber - b.partNumber);
-  if (parts.length !== Math.ceil(size / ps)) {
-    throw new ArtifactTransferError(`presign multipart for "${name}" returned ${parts.length} parts for ${size} bytes in parts of ${ps}`);
+  const partCount = Math.ceil(size / ps);
+  // A broker older than paging signs every part and sends no partCount.
+  if ((m.partCount ?? m.parts.length) !== partCount) {
+    throw new ArtifactTransferError(
+      `presign multipart for "${name}" returned ${m.partCount ?? m.parts.length} parts for ${size} bytes in parts of ${ps}`,
+    );
   }
+  // Sent back with every later request of this upload: it proves the upload id is this attempt's.
+  const ticket = m.uploadTicket ? { uploadTicket: m.uploadTicket, size, partSize: ps } : {};
+  const urls = new PartUrls({
+    partCount,
+    pageSize: d.pageParts,
+    now: d.now,
+    fetchPage: async (from, count) => {
+      if (!m.uploadTicket)
+        throw new ArtifactTransferError(
+          `presign multipart for "${name}": the broker sent no uploadTicket, so part ${from} cannot be re-signed`,
+        );
+      const page = await d.transport.presign(d.lease, { op: "parts", key: m.key, uploadId, partsFrom: from, partsCount: count, ...ticket });
+      return { parts: page.parts ?? [], expiresAt: page.expiresAt };
+    },
+  });
+  urls.seed({ parts: m.parts, expiresAt: m.expiresAt });
   const etags: { partNumber: number; etag: string }[] = [];
   // Parts are taken in order: a sequential source (a stream) is read front to back.
-  let next = 0;
+  let next = 1;
   // After one part fails for good, the others stop taking parts: the upload is aborted anyway.
   let failed = false;
+  const sendPart = async (partNumber: number, start: number, end: number, body: () => Uint8Array | Readable, fresh: boolean) => {
+    const part = await urls.take(partNumber, fresh);
+    return sendWithRetry({ artifact: name, partNumber }, () => httpPut(part.url, {}, end - start, body, d.signal), d.signal, {
+      beforeRetry: source.check,
+      detail: async (a) => a.text.slice(0, 200),
+    });
+  };
   const worker = async () => {
-    while (next < parts.length && !failed) {
-      const part = parts[next++]!;
-      const start = (part.partNumber - 1) * ps;
+    while (next <= partCount && !failed) {
+      const partNumber = next++;
+      const start = (partNumber - 1) * ps;
       const end = Math.min(start + ps, size);
       const body = await source.body(start, end);
-      const answer = await sendWithRetry(
-        { artifact: name, partNumber: part.partNumber },
-        () => httpPut(part.url, {}, end - start, body, d.signal),
-        d.signal,
-        { beforeRetry: source.check, detail: async (a) => a.text.slice(0, 200) },
-      );
+      let answer;
+      try {
+        answer = await sendPart(partNumber, start, end, body, false);
+      } catch (err) {
+        // A URL that expired in flight (a clock off, a part queued long): re-sign that part and send it once more.
+        if (!expiredSignature(err)) throw err;
+        d.logger.warn({ key: m.key, partNumber }, "part URL expired; re-signing the part");
+        answer = await sendPart(partNumber, start, end, body, true);
+      }
       const etag = answer.etag;
       if (!etag)
-        throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`);
-      etags.push({ partNumber: part.partNumber, etag });
+        throw new ArtifactTransferError(`PUT part ${partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`);
+      etags.push({ partNumber, etag });
     }
   };
   try {
     await Promise.all(
-      Array.from({ length: Math.min(source.concurrency, parts.length) }, () =>
+      Array.from({ length: Math.min(source.concurrency, partCount) }, () =>
         worker().catch((err: unknown) => {
           failed = true;
           throw err;
@@ -156,15 +208,20 @@ async function upload(
     );
     await beforeComplete();
     etags.sort((a, b) => a.partNumber - b.partNumber);
-    const done = await d.transport.presign(d.lease, { op: "complete", key: m.key, uploadId, parts: etags });
+    const done = await d.transport.presign(d.lease, { op: "complete", key: m.key, uploadId, parts: etags, ...ticket });
     return { key: m.key, size: done.size ?? size };
   } catch (err) {
     // Abort so the store keeps no orphaned parts; the original error is what the stage sees.
-    await d.transport.presign(d.lease, { op: "abort", key: m.key, uploadId }).catch((abortErr: unknown) => {
+    await d.transport.presign(d.lease, { op: "abort", key: m.key, uploadId, ...ticket }).catch((abortErr: unknown) => {
       d.logger.warn({ key: m.key, uploadId, err: String(abortErr) }, "multipart abort failed");
     });
     throw err;
   }
+}
+
+/** The store's answer to a URL used after its expiry (S3 and s3rver: 403 AccessDenied "Request has expired"). */
+function expiredSignature(err: unknown): boolean {
+  return err instanceof ArtifactPartFailedError && err.status === 403 && /request has expired/i.test(err.message);
 }
 
 /**

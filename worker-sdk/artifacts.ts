@@ -11,7 +11,8 @@ import type { LeasedTask, WorkerTransport } from "./transport.js";
 import { ArtifactTooLargeError, ArtifactTransferError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
 import { SpanKind, inSpan } from "../src/contract/spans.js";
-import { putFileStreaming, putStreamStreaming, type UploadDeps } from "./artifact-upload.js";
+import { putBytesStreaming, putFileStreaming, putStreamStreaming, type UploadDeps } from "./artifact-upload.js";
+import { PRESIGN_PAGE_MAX_PARTS } from "../src/contract/multipart-limits.js";
 import { getStreamStreaming, getToFileStreaming } from "./artifact-download.js";
 
 export { DEFAULT_PART_SIZE };
@@ -22,6 +23,10 @@ export interface ArtifactOptions {
   logger: WorkerLogger;
   /** Parts uploaded at once. */
   partConcurrency?: number;
+  /** Part URLs asked of the broker per request (it may cap them lower). Default {@link PRESIGN_PAGE_MAX_PARTS}. */
+  pageParts?: number;
+  /** Epoch ms for the expiry of part URLs. Default Date.now. */
+  now?: () => number;
 }
 
 export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedTask, o: ArtifactOptions): StageArtifacts {
@@ -38,6 +43,8 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
     partConcurrency: o.partConcurrency ?? 4,
     signal: o.signal,
     logger: o.logger,
+    pageParts: o.pageParts ?? PRESIGN_PAGE_MAX_PARTS,
+    now: o.now ?? Date.now,
   };
   const down = { transport, lease, signal: o.signal };
   const uploadSpan = (name: string, extra: Record<string, string | number>, fn: () => Promise<{ key: string; size: number }>) =>
@@ -65,7 +72,7 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
           attributes: spanAttrs(name, { "jetflow.artifact.size": bytes.byteLength, "jetflow.artifact.multipart": String(multipart) }),
         },
         async () => {
-          if (multipart) return putMultipart(transport, lease, name, bytes, contentType, o);
+          if (multipart) return putBytesStreaming(up, name, bytes, contentType);
           const p = await transport.presign(lease, {
             op: "put",
             key: name,
@@ -123,56 +130,6 @@ export function createRemoteArtifacts(transport: WorkerTransport, lease: LeasedT
       );
     },
   };
-}
-
-async function putMultipart(
-  transport: WorkerTransport,
-  lease: LeasedTask,
-  name: string,
-  bytes: Uint8Array,
-  contentType: string | undefined,
-  o: ArtifactOptions,
-): Promise<{ key: string; size: number }> {
-  const m = await transport.presign(lease, {
-    op: "multipart",
-    key: name,
-    size: bytes.byteLength,
-    partSize: o.partSize,
-    ...(contentType ? { contentType } : {}),
-  });
-  if (!m.uploadId || !m.parts || !m.partSize) throw new ArtifactTransferError(`presign multipart for "${name}" returned no upload`);
-  const { uploadId, partSize } = m;
-  const parts = [...m.parts].sort((a, b) => a.partNumber - b.partNumber);
-  const etags: { partNumber: number; etag: string }[] = [];
-  try {
-    let next = 0;
-    const worker = async () => {
-      while (next < parts.length) {
-        const part = parts[next++]!;
-        const start = (part.partNumber - 1) * partSize;
-        const body = bytes.subarray(start, Math.min(start + partSize, bytes.byteLength));
-        const res = await fetch(part.url, { method: "PUT", body, signal: o.signal });
-        if (!res.ok)
-          throw new ArtifactTransferError(`PUT part ${part.partNumber} of ${m.key} failed: HTTP ${res.status} ${await safeText(res)}`);
-        const etag = res.headers.get("etag");
-        if (!etag)
-          throw new ArtifactTransferError(
-            `PUT part ${part.partNumber} of ${m.key} returned no ETag (expose it in the bucket's CORS rules)`,
-          );
-        etags.push({ partNumber: part.partNumber, etag });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.partConcurrency ?? 4, parts.length) }, worker));
-    etags.sort((a, b) => a.partNumber - b.partNumber);
-    await transport.presign(lease, { op: "complete", key: m.key, uploadId, parts: etags });
-  } catch (err) {
-    // Abort so the store does not keep billing for orphaned parts; the original error is what matters.
-    await transport.presign(lease, { op: "abort", key: m.key, uploadId }).catch((abortErr: unknown) => {
-      o.logger.warn({ key: m.key, uploadId, err: String(abortErr) }, "multipart abort failed");
-    });
-    throw err;
-  }
-  return { key: m.key, size: bytes.byteLength };
 }
 
 async function safeText(res: Response): Promise<string> {

@@ -51,10 +51,16 @@ export interface NatsWorkerTransportOptions {
   /** Bound on each broker request, PubAck and ack confirmation. Default 5000 ms. */
   requestTimeoutMs?: number;
   /**
-   * Bound on completing a multipart upload: the store assembles the object first, which for a
-   * multi-GB artifact takes far longer than any other request (S3 documents minutes). Default 300000 ms.
+   * Bound on completing a multipart upload, before the allowance per part: the store assembles the
+   * object first, which for a multi-GB artifact takes far longer than any other request (S3
+   * documents minutes). Default 300000 ms.
    */
   completeTimeoutMs?: number;
+  /**
+   * Added to `completeTimeoutMs` per part of the upload (the assembly grows with the object), up
+   * to {@link COMPLETE_TIMEOUT_MAX_MS} in all. Default 1000 ms.
+   */
+  completeTimeoutPerPartMs?: number;
   /** Longest single pull (a long `waitMs` is split into pulls of this length). Default 5000 ms. */
   maxPullMs?: number;
   /**
@@ -81,6 +87,14 @@ export interface NatsWorkerTransportOptions {
    */
   silentAfterMs?: number;
   logger?: WorkerLogger;
+}
+
+/** Longest wait for a multipart completion, however many parts: beyond it the store is taken to be stuck. */
+export const COMPLETE_TIMEOUT_MAX_MS = 3_600_000;
+
+/** Bound on completing an upload of `parts` parts: the base, plus an allowance per part, capped. */
+export function completeTimeoutFor(baseMs: number, perPartMs: number, parts: number): number {
+  return Math.max(baseMs, Math.min(COMPLETE_TIMEOUT_MAX_MS, baseMs + perPartMs * parts));
 }
 
 /** Longest long poll while some consumer of the worker has never answered. */
@@ -124,6 +138,7 @@ export function createNatsWorkerTransport(
   const presignSubject = `${topology.prefix}.broker.${q}.presign`;
   const timeout = opts.requestTimeoutMs ?? 5_000;
   const completeTimeout = Math.max(timeout, opts.completeTimeoutMs ?? 300_000);
+  const completePerPart = opts.completeTimeoutPerPartMs ?? 1_000;
   const maxPullMs = opts.maxPullMs ?? 5_000;
   const labelDelay = opts.labelMismatchDelayMs ?? 1_000;
   const silentAfterMs = opts.silentAfterMs ?? 2_000;
@@ -477,7 +492,8 @@ export function createNatsWorkerTransport(
         attempt: l.attempt,
         leaseToken: l.leaseToken,
       });
-      return request(presignSubject, body, parsePresignReply, req.op === "complete" ? completeTimeout : timeout);
+      const bound = req.op === "complete" ? completeTimeoutFor(completeTimeout, completePerPart, req.parts?.length ?? 0) : timeout;
+      return request(presignSubject, body, parsePresignReply, bound);
     },
 
     async close() {

@@ -16,6 +16,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { z } from "zod";
+import { ValidationError } from "../../src/contract/errors.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { MultipartUpload, PresignedPart, PresignedUrl, Presigner } from "../../src/ports/presigner.js";
 import { expiresInSecSchema, parseOrThrow, presignerConfigSchema, resolveClient, type S3PresignerConfig } from "./config.js";
@@ -31,18 +32,6 @@ export interface S3Presigner extends Presigner {
   readonly bucket: string;
   readonly prefix: string;
   readonly client: S3Client;
-  /**
-   * Fresh URLs for some parts of an upload already started, for a worker whose part URLs
-   * expired mid-upload (a multi-GB upload can outlive a URL). Same `uploadId`, same parts:
-   * `size` and `partSize` must be those the upload was created with (each URL is signed for its
-   * part's exact size, and completion checks the total against the size recorded at creation).
-   */
-  presignUploadParts(
-    key: string,
-    uploadId: string,
-    partNumbers: number[],
-    opts: { size: number; partSize?: number; expiresInSec?: number },
-  ): Promise<{ parts: PresignedPart[]; expiresAt: Date }>;
   /** Destroys the client if the presigner created it. */
   close(): void;
 }
@@ -66,6 +55,7 @@ const multipartOptsSchema = z.strictObject({
   partSize: z.number().optional(),
   expiresInSec: expiresInSecSchema.optional(),
   contentType: contentTypeSchema.optional(),
+  signParts: z.number().int().min(1).optional(),
 });
 const uploadIdSchema = z.string().min(1, "must not be empty");
 const partNumberSchema = z
@@ -209,10 +199,10 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
       const uploadId = created.UploadId;
       if (!uploadId) return fail("createMultipartUpload", key, new Error("S3 returned no UploadId"));
       const signingDate = signingInstant();
-      const numbers = Array.from({ length: plan.partCount }, (_, i) => i + 1);
+      const numbers = Array.from({ length: Math.min(plan.partCount, o.signParts ?? plan.partCount) }, (_, i) => i + 1);
       try {
         const parts = await presignParts(key, Key, uploadId, plan, numbers, sec, signingDate);
-        return { key, uploadId, partSize: plan.partSize, parts, expiresAt: expiry(signingDate, sec) };
+        return { key, uploadId, partSize: plan.partSize, partCount: plan.partCount, parts, expiresAt: expiry(signingDate, sec) };
       } catch (err) {
         // Nobody else knows this uploadId: abort it so it does not bill storage forever.
         await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId: uploadId })).catch((abortErr: unknown) => {
@@ -236,6 +226,12 @@ export function createS3Presigner(config: S3PresignerConfig): S3Presigner {
           partNumbers,
         },
       );
+      const beyond = partNumbers.find((n) => n > plan.partCount);
+      if (beyond !== undefined) {
+        throw new ValidationError("invalid presignUploadParts arguments", [
+          { path: "partNumbers", message: `part ${beyond} is past the upload's last part (${plan.partCount})` },
+        ]);
+      }
       const Key = objectKey(prefix, key);
       const sec = o.expiresInSec ?? defaultExpiresInSec;
       const signingDate = signingInstant();

@@ -3,7 +3,7 @@ import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/t
 import { jetstreamManager } from "@nats-io/jetstream";
 import { InMemoryActivityTaskStore } from "../../src/testing/index.js";
 import { InMemoryBlobStore } from "../../src/testing/in-memory-blob-store.js";
-import { createBroker, type Broker, type ReportResult } from "../../src/remote/index.js";
+import { createBroker, type Broker, type BrokerOptions, type ReportResult } from "../../src/remote/index.js";
 import type { Topology } from "../../src/contract/topology.js";
 import { ensureTopology } from "../../adapters/jetstream/topology.js";
 import {
@@ -48,6 +48,8 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   presigner?: Presigner;
   /** The broker's default upload limit (tasks whose spec sets none). */
   maxUploadBytes?: number;
+  /** More broker options (presign expiry, page size, ticket secret). */
+  broker?: Pick<BrokerOptions, "presignExpiresInSec" | "presignPageParts" | "uploadTicketSecret">;
 }): Promise<Orchestrator<S>> {
   const nc = await connect({ servers: o.url, ...o.connect });
   const store = (o.taskStore ?? new InMemoryActivityTaskStore()) as S;
@@ -62,6 +64,7 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
     clock: { now: () => new Date() },
     leaseMs: o.leaseMs,
     defaultMaxAttempts: 3,
+    ...o.broker,
   });
   broker.attachDispatcher(
     createJetStreamTaskDispatcher(nc, {

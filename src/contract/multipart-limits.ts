@@ -20,3 +20,12 @@ export function streamingPartSize(size: number, preferred: number): number | und
   const ps = preferred * MAX_PARTS >= size ? preferred : Math.ceil(size / MAX_PARTS / MiB) * MiB;
   return ps > MAX_PART_SIZE ? undefined : ps;
 }
+
+/**
+ * Most part URLs one presign reply carries (a page). A part URL with a 1,024-byte key and a long
+ * upload id is about 2 KiB, so a page stays near 200 KiB, far below NATS's default 1 MiB
+ * max_payload; the broker also trims a page that would exceed {@link PRESIGN_REPLY_BUDGET_BYTES}.
+ */
+export const PRESIGN_PAGE_MAX_PARTS = 100;
+/** Largest presign reply the broker sends (bytes of JSON); a page of part URLs is cut to fit. */
+export const PRESIGN_REPLY_BUDGET_BYTES = 256 * 1024;

@@ -21,6 +21,7 @@ import { parseJsonBody, zodToProtocolError } from "./job-message.js";
 import { toPublicError } from "./public-error.js";
 import { identifier, int4, storableJson, storableText } from "./storable.js";
 import { ReportAICall } from "./ai-calls.js";
+import { MAX_PARTS } from "./multipart-limits.js";
 
 const isoDate = z.string().datetime({ offset: true });
 const id = identifier(512);
@@ -227,15 +228,24 @@ export const PresignRequest = z
     taskId: id,
     attempt,
     leaseToken,
-    op: z.enum(["get", "put", "multipart", "complete", "abort", "list"]),
+    op: z.enum(["get", "put", "multipart", "parts", "complete", "abort", "list"]),
     key: storableText(1024),
     /**
      * put and multipart: the exact byte size of the object. The broker refuses a size over the task's
      * `maxUploadBytes` and signs it into the URL(s): the store rejects a body of any other size.
      */
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-    /** multipart: the size of every part but the last (the last is `size - (parts - 1) * partSize`). */
+    /** multipart and parts: the size of every part but the last (the last is `size - (parts - 1) * partSize`). */
     partSize: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    /** parts: the first part number of the page of part URLs asked for. */
+    partsFrom: z.number().int().min(1).max(MAX_PARTS).optional(),
+    /**
+     * multipart and parts: how many part URLs to sign (from `partsFrom`, or from 1 for multipart). The
+     * broker signs at most its page limit and fewer when the reply would grow too large; absent, the page limit.
+     */
+    partsCount: z.number().int().min(1).max(MAX_PARTS).optional(),
+    /** parts, complete, abort: the `uploadTicket` of the multipart reply, binding `uploadId` to this attempt, key and sizes. */
+    uploadTicket: storableText(256).min(1).optional(),
     contentType: storableText(255).optional(),
     uploadId: storableText(1024).min(1).optional(),
     parts: z
@@ -246,8 +256,12 @@ export const PresignRequest = z
   .superRefine((r, ctx) => {
     if ((r.op === "put" || r.op === "multipart") && r.size === undefined)
       ctx.addIssue({ code: "custom", path: ["size"], message: `${r.op} needs size (the exact byte size of the upload)` });
-    if ((r.op === "complete" || r.op === "abort") && !r.uploadId)
+    if ((r.op === "complete" || r.op === "abort" || r.op === "parts") && !r.uploadId)
       ctx.addIssue({ code: "custom", path: ["uploadId"], message: `${r.op} needs uploadId` });
+    if (r.op === "parts") {
+      for (const f of ["size", "partSize", "partsFrom", "uploadTicket"] as const)
+        if (r[f] === undefined) ctx.addIssue({ code: "custom", path: [f], message: `parts needs ${f}` });
+    }
     if (r.op === "complete" && (!r.parts || r.parts.length === 0))
       ctx.addIssue({ code: "custom", path: ["parts"], message: "complete needs parts" });
   });
@@ -261,9 +275,13 @@ export const PresignReply = z.object({
   url: z.string().optional(),
   method: z.enum(["GET", "PUT"]).optional(),
   headers: z.record(z.string(), z.string()).optional(),
-  /** multipart: one PUT URL per part, each signed for exactly `size` bytes. */
+  /** multipart and parts: PUT URLs for a page of parts (`parts`), each signed for exactly `size` bytes. */
   uploadId: z.string().optional(),
   partSize: z.number().int().optional(),
+  /** multipart and parts: how many parts the whole upload has; ask for the ones `parts` lacks with op `parts`. */
+  partCount: z.number().int().min(1).max(MAX_PARTS).optional(),
+  /** multipart: present it in every `parts`, `complete` and `abort` request of this upload. */
+  uploadTicket: z.string().optional(),
   parts: z.array(z.object({ partNumber: z.number().int(), url: z.string(), size: z.number().int().min(0).optional() })).optional(),
   /** put and multipart: the byte size signed into the URL(s); complete: the size of the stored object. */
   size: z.number().int().min(0).optional(),

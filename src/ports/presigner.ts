@@ -15,11 +15,13 @@ export interface PresignedPart {
   size: number;
 }
 
-/** A multipart upload with a presigned URL per part. */
+/** A multipart upload with presigned URLs for its first parts (all of them unless `signParts` said fewer). */
 export interface MultipartUpload {
   key: string;
   uploadId: string;
   partSize: number;
+  /** How many parts the upload has in all. */
+  partCount: number;
   parts: PresignedPart[];
   expiresAt: Date;
 }
@@ -36,13 +38,24 @@ export interface Presigner {
    */
   presignPut(key: string, opts: { size: number; expiresInSec?: number; contentType?: string }): Promise<PresignedUrl>;
   /**
-   * Starts a multipart upload of `size` bytes and presigns one PUT URL per part, each signed for its
-   * exact part size; the declared `size` is recorded with the upload for `completeMultipartUpload`.
+   * Starts a multipart upload of `size` bytes and presigns one PUT URL per part (only the first
+   * `signParts` when given), each signed for its exact part size; the declared `size` is recorded
+   * with the upload for `completeMultipartUpload`.
    */
   createMultipartUpload(
     key: string,
-    opts: { size: number; partSize?: number; expiresInSec?: number; contentType?: string },
+    opts: { size: number; partSize?: number; expiresInSec?: number; contentType?: string; signParts?: number },
   ): Promise<MultipartUpload>;
+  /**
+   * Fresh URLs for some parts of an upload already started (a page, or URLs that expired). `size`
+   * and `partSize` must be those the upload was created with: each URL is signed for its part's size.
+   */
+  presignUploadParts(
+    key: string,
+    uploadId: string,
+    partNumbers: number[],
+    opts: { size: number; partSize?: number; expiresInSec?: number },
+  ): Promise<{ parts: PresignedPart[]; expiresAt: Date }>;
   /**
    * Completes the upload, then checks the stored object: its size must equal the size declared at
    * creation and must not exceed `maxSize`; otherwise the object is deleted and an error thrown.

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { DEFAULT_RETRY_POLICY } from "../contract/failure-policy.js";
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TASK_LEASE_MS } from "../contract/defaults.js";
+import { PRESIGN_PAGE_MAX_PARTS } from "../contract/multipart-limits.js";
 import { parseOptions, positiveInt, withMethods } from "../contract/options.js";
 import type { ActivityTaskStore } from "../ports/activity-task-store.js";
 import type { BlobStore } from "../ports/blob-store.js";
@@ -26,6 +27,13 @@ export interface BrokerOptions {
   defaultMaxAttempts?: number;
   /** Lifetime of presigned URLs. Default 900 s. */
   presignExpiresInSec?: number;
+  /** Most part URLs per presign reply of a multipart upload (workers ask for the rest page by page). Default 100. */
+  presignPageParts?: number;
+  /**
+   * Secret binding a multipart upload id to the attempt that started it (upload tickets). Orchestrators
+   * serving the same queues must share it; default: a random secret of this broker, which suits one orchestrator.
+   */
+  uploadTicketSecret?: string;
   /**
    * Largest artifact one upload may store, for tasks whose stage sets no `maxUploadBytes`.
    * Default 5 GiB ({@link DEFAULT_MAX_UPLOAD_BYTES}).
@@ -38,6 +46,7 @@ export const BROKER_DEFAULTS = {
   leaseMs: DEFAULT_TASK_LEASE_MS,
   defaultMaxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
   presignExpiresInSec: 900,
+  presignPageParts: PRESIGN_PAGE_MAX_PARTS,
   maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
 } as const;
 
@@ -51,6 +60,9 @@ const schema = z.object({
   leaseMs: positiveInt.default(BROKER_DEFAULTS.leaseMs),
   defaultMaxAttempts: positiveInt.default(BROKER_DEFAULTS.defaultMaxAttempts),
   presignExpiresInSec: positiveInt.default(BROKER_DEFAULTS.presignExpiresInSec),
+  // Above 1,000 URLs a reply nears NATS's 1 MiB max_payload even with short keys.
+  presignPageParts: positiveInt.max(1_000).default(BROKER_DEFAULTS.presignPageParts),
+  uploadTicketSecret: z.string().min(16, "must be at least 16 characters").optional(),
   maxUploadBytes: positiveInt.max(Number.MAX_SAFE_INTEGER).default(BROKER_DEFAULTS.maxUploadBytes),
 });
 

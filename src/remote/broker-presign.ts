@@ -7,6 +7,7 @@ import type { PresignReply, PresignRequest } from "../contract/tasks.js";
 import { JetflowError } from "../contract/errors.js";
 import { LeaseNotHeldError, TaskNotFoundError, UploadTooLargeError } from "./errors.js";
 import { resolveScopedKey } from "./presign-scope.js";
+import { multipartOp } from "./broker-multipart.js";
 
 export interface PresignDeps {
   store: ActivityTaskStore;
@@ -16,6 +17,10 @@ export interface PresignDeps {
   expiresInSec: number;
   /** Upload limit of tasks that carry none (created before tasks recorded theirs). */
   defaultMaxUploadBytes: number;
+  /** Most part URLs per reply (multipart and parts). */
+  pageMaxParts: number;
+  /** Secret of upload tickets (upload-ticket.ts); the same on every orchestrator serving a queue. */
+  uploadTicketSecret: string;
 }
 
 /**
@@ -53,22 +58,11 @@ export async function presignForTask(deps: PresignDeps, req: PresignRequest, via
       const u = await deps.presigner.presignPut(key, { size, expiresInSec, ...(req.contentType ? { contentType: req.contentType } : {}) });
       return { key, url: u.url, method: u.method, headers: u.headers, size, expiresAt: u.expiresAt.toISOString() };
     }
-    case "multipart": {
-      const m = await deps.presigner.createMultipartUpload(key, {
-        size: bounded(req.size!),
-        expiresInSec,
-        ...(req.partSize ? { partSize: req.partSize } : {}),
-        ...(req.contentType ? { contentType: req.contentType } : {}),
-      });
-      return { key, uploadId: m.uploadId, partSize: m.partSize, parts: m.parts, size: req.size!, expiresAt: m.expiresAt.toISOString() };
-    }
-    case "complete": {
-      const done = await deps.presigner.completeMultipartUpload(key, req.uploadId!, req.parts!, { maxSize: maxUploadBytes });
-      return { key, size: done.size };
-    }
+    case "multipart":
+    case "parts":
+    case "complete":
     case "abort":
-      await deps.presigner.abortMultipartUpload(key, req.uploadId!);
-      return { key };
+      return multipartOp(deps, req, key, bounded, maxUploadBytes);
     case "list": {
       if (!deps.blobStore) throw new JetflowError("UNAVAILABLE", "listing artifacts needs a broker configured with a blobStore");
       return { key, keys: await deps.blobStore.list(key) };

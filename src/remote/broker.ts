@@ -95,6 +95,7 @@ export class Broker implements RemoteActivityClient {
   readonly leaseMs: number;
   private readonly defaultMaxAttempts: number;
   private readonly presignExpiresInSec: number;
+  private readonly uploadTicketSecret: string;
 
   private readonly opts: ResolvedBrokerOptions;
 
@@ -106,6 +107,7 @@ export class Broker implements RemoteActivityClient {
     this.leaseMs = opts.leaseMs;
     this.defaultMaxAttempts = opts.defaultMaxAttempts;
     this.presignExpiresInSec = opts.presignExpiresInSec;
+    this.uploadTicketSecret = opts.uploadTicketSecret ?? newSecret();
   }
 
   /** Wires the dispatcher once the transport exists (the transport may need the broker first). */
@@ -341,6 +343,8 @@ export class Broker implements RemoteActivityClient {
         blobStore: this.opts.blobStore,
         expiresInSec: this.presignExpiresInSec,
         defaultMaxUploadBytes: this.opts.maxUploadBytes,
+        pageMaxParts: this.opts.presignPageParts,
+        uploadTicketSecret: this.uploadTicketSecret,
       },
       req,
       via?.queue,

@@ -19,7 +19,7 @@ export function attemptPrefix(scope: KeyScope): string {
   return `${taskArtifactPrefix(scope.workflowRunId, scope.stageId)}${scope.attempt}/`;
 }
 
-const WRITE_OPS = new Set<PresignRequest["op"]>(["put", "multipart", "complete", "abort"]);
+const WRITE_OPS = new Set<PresignRequest["op"]>(["put", "multipart", "parts", "complete", "abort"]);
 
 /**
  * Resolves a relative or absolute key for `op` to the absolute key the presigner may sign.

@@ -50,6 +50,12 @@ function throws(fn: () => unknown, re: RegExp): void {
   assert.unreachable("did not throw");
 }
 
+test("remote.uploadTicketSecret is optional, and refused when shorter than 16 characters", async () => {
+  assert.is((await load({ s3, remote: { queues } })).remote?.uploadTicketSecret, undefined);
+  assert.is((await load({ s3, remote: { queues, uploadTicketSecret: "x".repeat(16) } })).remote?.uploadTicketSecret, "x".repeat(16));
+  await refused({ s3, remote: { queues, uploadTicketSecret: "short" } }, /remote\.uploadTicketSecret/);
+});
+
 test("the remote section gets defaults and is refused without s3, twice-listed, or with two leases per queue", async () => {
   const c = await load({ s3, remote: { queues } });
   assert.equal(c.remote?.queues, [{ queue: "default", codeVersion: "v1", maxDeliver: 5 }]);

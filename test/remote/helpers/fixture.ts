@@ -13,6 +13,7 @@ import type { AnyStage, StageContext } from "../../../src/contract/stage-types.j
 import { InMemoryActivityTaskStore } from "../../../src/testing/in-memory-activity-task-store.js";
 import { InMemoryBlobStore } from "../../../src/testing/in-memory-blob-store.js";
 import { Broker } from "../../../src/remote/broker.js";
+import type { BrokerOptions } from "../../../src/remote/broker-options.js";
 import { createInProcessTransport, type InProcessTransport } from "../../../src/remote/in-process-transport.js";
 
 /** A local object server backed by a BlobStore, so presigned URLs really move bytes over HTTP. */
@@ -23,6 +24,12 @@ export class LocalObjectServer implements Presigner {
   readonly signed: { op: string; key: string }[] = [];
   /** Fault injection: a status to answer instead of handling the request (undefined handles it). */
   fault: ((method: string, url: URL) => number | undefined) | null = null;
+  /** Clock of URL expiry (a part URL past its `exp` is answered 403 "Request has expired", as S3 does). */
+  now: () => number = Date.now;
+  /** Lifetime of every part URL signed from now on. */
+  partUrlLifetimeMs = 60_000;
+  /** Part numbers signed, in signing order (first page and later pages alike). */
+  readonly signedParts: number[] = [];
   constructor(readonly blobs: InMemoryBlobStore) {}
 
   async start(): Promise<void> {
@@ -62,6 +69,13 @@ export class LocalObjectServer implements Presigner {
     const signedSize = url.searchParams.get("size");
     if (method === "PUT" && signedSize !== null && Number(signedSize) !== body.byteLength) return { status: 403 };
     const uploadId = url.searchParams.get("uploadId");
+    const exp = url.searchParams.get("exp");
+    if (method === "PUT" && exp !== null && this.now() >= Number(exp)) {
+      return {
+        status: 403,
+        body: new TextEncoder().encode("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+      };
+    }
     if (method === "PUT" && uploadId) {
       const u = this.uploads.get(uploadId);
       if (!u) return { status: 404 };
@@ -88,19 +102,30 @@ export class LocalObjectServer implements Presigner {
   async presignPut(key: string, opts: { size: number }) {
     return this.url(key, "PUT", opts.size);
   }
-  async createMultipartUpload(key: string, opts: { size: number; partSize?: number }): Promise<MultipartUpload> {
+  async createMultipartUpload(key: string, opts: { size: number; partSize?: number; signParts?: number }): Promise<MultipartUpload> {
     const partSize = opts.partSize ?? 5 * 1024 * 1024;
     const uploadId = randomUUID();
     this.uploads.set(uploadId, { key, parts: new Map() });
     this.signed.push({ op: "multipart", key });
     const n = Math.max(1, Math.ceil(opts.size / partSize));
-    const sizeOf = (i: number): number => (i < n - 1 ? partSize : opts.size - (n - 1) * partSize);
-    const parts = Array.from({ length: n }, (_, i) => ({
-      partNumber: i + 1,
-      size: sizeOf(i),
-      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${i + 1}&size=${sizeOf(i)}`,
+    const numbers = Array.from({ length: Math.min(n, opts.signParts ?? n) }, (_, i) => i + 1);
+    const { parts, expiresAt } = this.signParts(key, uploadId, numbers, opts.size, partSize);
+    return { key, uploadId, partSize, partCount: n, parts, expiresAt };
+  }
+  async presignUploadParts(key: string, uploadId: string, partNumbers: number[], opts: { size: number; partSize?: number }) {
+    return this.signParts(key, uploadId, partNumbers, opts.size, opts.partSize ?? 5 * 1024 * 1024);
+  }
+  private signParts(key: string, uploadId: string, numbers: number[], size: number, partSize: number) {
+    const n = Math.max(1, Math.ceil(size / partSize));
+    const sizeOf = (p: number): number => (p < n ? partSize : size - (n - 1) * partSize);
+    const exp = this.now() + this.partUrlLifetimeMs;
+    this.signedParts.push(...numbers);
+    const parts = numbers.map((p) => ({
+      partNumber: p,
+      size: sizeOf(p),
+      url: `${this.base}/o/${encodeURIComponent(key)}?uploadId=${uploadId}&partNumber=${p}&size=${sizeOf(p)}&exp=${exp}`,
     }));
-    return { key, uploadId, partSize, parts, expiresAt: new Date(Date.now() + 60_000) };
+    return { parts, expiresAt: new Date(exp) };
   }
   async completeMultipartUpload(
     key: string,
@@ -136,7 +161,13 @@ export interface Fixture {
 }
 
 export async function makeFixture(
-  opts: { clock?: Clock; leaseMs?: number; http?: boolean; maxUploadBytes?: number } = {},
+  opts: {
+    clock?: Clock;
+    leaseMs?: number;
+    http?: boolean;
+    maxUploadBytes?: number;
+    broker?: Pick<BrokerOptions, "presignPageParts" | "presignExpiresInSec" | "uploadTicketSecret">;
+  } = {},
 ): Promise<Fixture> {
   const store = new InMemoryActivityTaskStore();
   const blobs = new InMemoryBlobStore();
@@ -150,6 +181,7 @@ export async function makeFixture(
     blobStore: blobs,
     leaseMs: opts.leaseMs ?? 30_000,
     ...(opts.maxUploadBytes !== undefined ? { maxUploadBytes: opts.maxUploadBytes } : {}),
+    ...opts.broker,
   });
   const transport = createInProcessTransport(broker, { clock });
   return { store, blobs, objects, broker, transport, close: () => objects.close() };
