@@ -13,6 +13,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type postgres from "postgres";
 import { createPostgresActivityTaskStore } from "../adapters/postgres/index.js";
+import { sharedSecret } from "../adapters/postgres/shared-secret.js";
 import { createS3Presigner } from "../adapters/s3/index.js";
 import {
   createJetStreamTaskDispatcher,
@@ -31,6 +32,7 @@ import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import type { Kernel } from "../src/kernel/types.js";
 import { wakeSuspendedStages } from "../src/remote/wake-on-outcome.js";
+import { newSecret } from "../src/remote/task-capability.js";
 
 /**
  * What a workflow module gets to build remote stages bound to this orchestrator's brokers.
@@ -194,6 +196,11 @@ export function createOrchestratorRemote(config: OrchestratorConfig, deps: Orche
           : undefined;
       };
       // Each required label set gets its own consumer, created with the first task that needs it.
+      if (!remote.uploadTicketSecret) {
+        // One ticket key for every orchestrator on this database, so any of them serves a worker's next page of part URLs.
+        const secret = await sharedSecret(deps.sql, config.database.schema, "multipart-upload-ticket", newSecret);
+        for (const b of brokers.values()) b.useSharedUploadTicketSecret(secret);
+      }
       const dispatcher = createJetStreamTaskDispatcher(nc, { topology, labelledConsumers: consumerSettings });
       for (const b of brokers.values()) b.attachDispatcher(dispatcher);
       const jsm = await jetstreamManager(nc);

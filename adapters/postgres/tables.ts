@@ -21,6 +21,7 @@ export function tables(sql: postgres.Sql, schema: string) {
     activityTasks: t("activity_tasks"),
     rejectedReports: t("activity_rejected_reports"),
     jobs: t("jobs"),
+    sharedSecrets: t("shared_secrets"),
     jobsSeq: `${quoteSchema(schema)}.jobs_seq`,
   };
 }

@@ -95,7 +95,9 @@ export class Broker implements RemoteActivityClient {
   readonly leaseMs: number;
   private readonly defaultMaxAttempts: number;
   private readonly presignExpiresInSec: number;
-  private readonly uploadTicketSecret: string;
+  private uploadTicketSecret: string;
+  /** Whether the secret came from the options (then {@link useSharedUploadTicketSecret} keeps it). */
+  private readonly uploadTicketSecretConfigured: boolean;
 
   private readonly opts: ResolvedBrokerOptions;
 
@@ -108,6 +110,17 @@ export class Broker implements RemoteActivityClient {
     this.defaultMaxAttempts = opts.defaultMaxAttempts;
     this.presignExpiresInSec = opts.presignExpiresInSec;
     this.uploadTicketSecret = opts.uploadTicketSecret ?? newSecret();
+    this.uploadTicketSecretConfigured = opts.uploadTicketSecret !== undefined;
+  }
+
+  /**
+   * Signs upload tickets with `secret`, one every orchestrator sharing the task store agrees on
+   * (the orchestrator reads it from Postgres at start), unless the options named one. Without it
+   * each process keeps its own random secret, and a request for more part URLs that reaches
+   * another orchestrator would be refused.
+   */
+  useSharedUploadTicketSecret(secret: string): void {
+    if (!this.uploadTicketSecretConfigured) this.uploadTicketSecret = secret;
   }
 
   /** Wires the dispatcher once the transport exists (the transport may need the broker first). */

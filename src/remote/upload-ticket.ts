@@ -40,7 +40,7 @@ export function checkUploadTicket(secret: string, f: TicketFields, ticket: strin
     throw new JetflowError(
       "VALIDATION",
       `upload ${f.uploadId} of key "${f.key}" was not started by attempt ${f.attempt} of task ${f.taskId} with size ${f.size} ` +
-        `and partSize ${f.partSize} (bad or missing uploadTicket; orchestrators sharing a queue need the same remote.uploadTicketSecret)`,
+        `and partSize ${f.partSize} (bad or missing uploadTicket; orchestrators sharing a queue need the same remote.uploadTicketSecret, or none so they share the database's)`,
       { key: f.key, uploadId: f.uploadId },
     );
   }

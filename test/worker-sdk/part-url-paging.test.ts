@@ -317,4 +317,50 @@ test("brokers sharing uploadTicketSecret accept each other's upload tickets; a b
   }
 });
 
+test("brokers with no configured secret adopt the database's shared one; a configured secret is kept", async () => {
+  const a = await makeFixture({ http: true });
+  try {
+    const fromDatabase = "d".repeat(32);
+    a.broker.useSharedUploadTicketSecret(fromDatabase);
+    const lease = await leaseOf(a);
+    const m = await a.transport.worker.presign(lease, { op: "multipart", key: "m.bin", size: 5_000, partSize: PART, partsCount: 1 });
+    const raw = {
+      op: "parts" as const,
+      key: "m.bin",
+      uploadId: m.uploadId!,
+      uploadTicket: m.uploadTicket!,
+      size: 5_000,
+      partSize: PART,
+      partsFrom: 2,
+      taskId: lease.task.taskId,
+      attempt: lease.attempt,
+      leaseToken: lease.leaseToken,
+    };
+    const twin = (configured?: string) => {
+      const b = new Broker({
+        store: a.store,
+        presigner: a.objects,
+        clock: { now: () => new Date() },
+        ...(configured ? { uploadTicketSecret: configured } : {}),
+      });
+      b.useSharedUploadTicketSecret(fromDatabase);
+      return b;
+    };
+    assert.equal(
+      (await twin().presign(raw)).parts!.map((p) => p.partNumber),
+      [2, 3, 4, 5],
+      "a second orchestrator with the database's secret serves the next page",
+    );
+    const refused = await twin("c".repeat(32))
+      .presign(raw)
+      .then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+    assert.match(refused?.message ?? "", /bad or missing uploadTicket/, "a configured secret wins over the shared one");
+  } finally {
+    await a.close();
+  }
+});
+
 test.run();
