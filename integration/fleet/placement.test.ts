@@ -15,6 +15,8 @@ import { freshTopology } from "../jetstream/helpers.js";
 import { startOrchestrator, type Orchestrator } from "../remote/helpers.js";
 import { spec } from "../../test/remote/helpers/fixture.js";
 import { WsListReply, workerServiceSubject } from "../../src/contract/worker-service.js";
+import { Kvm } from "@nats-io/kv";
+import { claimKey, placementBucket } from "../../src/contract/placement.js";
 import { listPlacement, setProjectPlacement } from "../../adapters/jetstream/placement/desired-state.js";
 
 const svc = await services(["nats"]);
@@ -208,6 +210,25 @@ t("a graceful stop releases its claims at once: another service takes its projec
   const moveMs = Date.now() - started;
   console.log(`placement: moved after a graceful stop in ${moveMs} ms (lease ${LEASE} ms)`);
   assert.ok(moveMs < LEASE, `before a lease could lapse (${moveMs} ms)`);
+});
+
+t("a service whose claim is taken over stops that project; once the taker's lease lapses it takes it back", async () => {
+  const kv = await new Kvm(nc).open(placementBucket(topology.prefix));
+  const e = (await kv.get(claimKey("p1", 0)))!;
+  assert.is(e.json<{ serviceId: string }>().serviceId, "pc");
+  // What a service on the other side of a partition does once pc's lease has lapsed there.
+  await kv.update(
+    claimKey("p1", 0),
+    JSON.stringify({ ...e.json<object>(), serviceId: "intruder", renewedAt: new Date().toISOString() }),
+    e.revision,
+  );
+  const taken = Date.now();
+  await eventually(async () => !(await runsOn("pc")).includes("p1"), 30_000, "pc to stop p1");
+  const stoppedMs = Date.now() - taken;
+  await eventually(() => settled({ p1: ["pc"], p2: ["pc"], p3: ["pc"] }, ["pc"]), 60_000, "p1 back on pc");
+  const backMs = Date.now() - taken;
+  console.log(`placement: taken-over project stopped in ${stoppedMs} ms, back after the taker's lease lapsed in ${backMs} ms`);
+  assert.ok(backMs >= LEASE / 2, `not before the taker's lease lapsed (${backMs} ms)`);
 });
 
 test.run();
