@@ -72,6 +72,22 @@ const isCasFailure = (err: unknown): boolean =>
   err instanceof JetStreamApiError &&
   (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
+/** A start request with its defaults spelt out, so records that differ only in spelling compare equal. */
+function startKey(r: WsStartRequest): string {
+  const labels = Object.fromEntries(Object.entries(r.labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+  const { project, queue, module, fromStore, codeVersion } = r;
+  return JSON.stringify({
+    project,
+    queue,
+    module,
+    fromStore: fromStore ?? false,
+    codeVersion,
+    concurrency: r.concurrency ?? 1,
+    labels,
+    watch: r.watch ?? true,
+  });
+}
+
 /** Opens (creating when missing) the two placement buckets. */
 export async function openPlacementBuckets(nc: NatsConnection, prefix: string): Promise<{ projects: KV; placement: KV }> {
   const kvm = new Kvm(nc);
@@ -96,7 +112,7 @@ export async function startPlacement(options: PlacementOptions): Promise<Placeme
   const { projects, placement } = await openPlacementBuckets(o.nc, o.prefix);
   const held = new Map<string, Held>();
   /** Placed projects running here, with the desired-state revision they were started from. */
-  const running = new Map<string, { specRevision: number; error: string | null }>();
+  const running = new Map<string, { specRevision: number; start: string; error: string | null }>();
   const specs = new Map<string, SpecView>();
   /** Local observation of every lease key: its revision and when that revision was first seen. */
   const seen = new Map<string, { revision: number; at: number }>();
@@ -166,10 +182,17 @@ export async function startPlacement(options: PlacementOptions): Promise<Placeme
     const s = specs.get(project);
     if (!s || stopped || !holds(project)) return;
     const r = running.get(project);
-    if (r && r.specRevision === s.revision) return;
-    if (r) await o.host.stop(project);
-    running.set(project, { specRevision: s.revision, error: null });
     const { v: _v, replicas: _r, requires: _q, ...start } = s.spec;
+    const same = r?.start === startKey(start);
+    // Only a changed start request restarts a running project (not replicas or requires). One stopped by a
+    // `worker-service stop` request is started again: the desired state says it runs here.
+    // A refused start is retried only on a new record.
+    if (r && same && (r.error !== null ? r.specRevision === s.revision : o.host.status(project) !== null)) {
+      r.specRevision = s.revision;
+      return;
+    }
+    if (r && o.host.status(project)) await o.host.stop(project);
+    running.set(project, { specRevision: s.revision, start: startKey(start), error: null });
     try {
       await o.host.start(start);
       log.info({ project, specRevision: s.revision }, "placement: project started here");

@@ -5,7 +5,12 @@
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { listPlacement, removeProjectPlacement, setProjectPlacement } from "../../adapters/jetstream/placement/desired-state.js";
+import {
+  listPlacement,
+  parseProjectPlacement,
+  removeProjectPlacement,
+  setProjectPlacement,
+} from "../../adapters/jetstream/placement/desired-state.js";
 import { Labels } from "../../worker-sdk/cli/flags.js";
 import { ConnectionOptions, openConnection, withConnectionFlags } from "../shared/connection.js";
 import { parseOptions } from "../shared/parse-options.js";
@@ -58,19 +63,19 @@ export function register(program: Command): void {
       .option("--json", "machine-readable output"),
   ).action(async (project: string, raw: Record<string, unknown>) => {
     const o = parseOptions(SetOptions, raw);
-    const spec = await withNats(raw, (nc, prefix) =>
-      setProjectPlacement(nc, prefix, {
-        project,
-        queue: o.queue,
-        ...(o.fromStore ? { fromStore: true } : { module: o.module }),
-        ...(o.codeVersion ? { codeVersion: o.codeVersion } : {}),
-        ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-        ...(o.labels ? { labels: o.labels } : {}),
-        watch: o.watch,
-        replicas: o.replicas,
-        requires: o.requires ?? {},
-      }),
-    );
+    // Checked before connecting: a bad record is refused even when NATS is unreachable.
+    const record = parseProjectPlacement({
+      project,
+      queue: o.queue,
+      ...(o.fromStore ? { fromStore: true } : { module: o.module }),
+      ...(o.codeVersion ? { codeVersion: o.codeVersion } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      ...(o.labels ? { labels: o.labels } : {}),
+      watch: o.watch,
+      replicas: o.replicas,
+      requires: o.requires ?? {},
+    });
+    const spec = await withNats(raw, (nc, prefix) => setProjectPlacement(nc, prefix, record));
     print(o.json, spec, `project ${spec.project}: ${spec.replicas} replica(s) of queue ${spec.queue}\n`);
   });
 

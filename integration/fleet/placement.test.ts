@@ -14,7 +14,7 @@ import { services } from "../harness/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { startOrchestrator, type Orchestrator } from "../remote/helpers.js";
 import { spec } from "../../test/remote/helpers/fixture.js";
-import { WsListReply, workerServiceSubject } from "../../src/contract/worker-service.js";
+import { WsListReply, WsProjectStatus, workerServiceSubject } from "../../src/contract/worker-service.js";
 import { Kvm } from "@nats-io/kv";
 import { claimKey, placementBucket } from "../../src/contract/placement.js";
 import { listPlacement, setProjectPlacement } from "../../adapters/jetstream/placement/desired-state.js";
@@ -116,6 +116,12 @@ async function runsOn(id: string): Promise<string[]> {
     .sort();
 }
 
+/** One project's status on a service. */
+async function statusOn(id: string, project: string): Promise<WsProjectStatus> {
+  const m = await nc.request(workerServiceSubject(topology.prefix, id, "status"), JSON.stringify({ project }), { timeout: 10_000 });
+  return WsProjectStatus.parse(m.json());
+}
+
 /** True when the leases say `want` (project → holders) and every named service runs exactly what it holds. */
 async function settled(want: Record<string, string[]>, ids: string[]): Promise<boolean> {
   const now = await placed();
@@ -194,8 +200,10 @@ t("raising replicas from 1 to 2 starts the second replica on the other service",
     60_000,
     "p2's second replica on pc",
   );
+  const before = await statusOn("pb", "p3");
   await setProjectPlacement(nc, topology.prefix, { project: "p3", queue: QUEUE, module: good, replicas: 2 });
   await eventually(() => settled({ p1: ["pb"], p2: ["pb", "pc"], p3: ["pb", "pc"], g: ["pb"] }, ["pb", "pc"]), 60_000, "p3 on pb and pc");
+  assert.is((await statusOn("pb", "p3")).startedAt, before.startedAt, "more replicas do not restart the running one");
 });
 
 t("a graceful stop releases its claims at once: another service takes its projects before a lease could lapse", async () => {
@@ -229,6 +237,43 @@ t("a service whose claim is taken over stops that project; once the taker's leas
   const backMs = Date.now() - taken;
   console.log(`placement: taken-over project stopped in ${stoppedMs} ms, back after the taker's lease lapsed in ${backMs} ms`);
   assert.ok(backMs >= LEASE / 2, `not before the taker's lease lapsed (${backMs} ms)`);
+});
+
+t("a changed start request restarts the replica; one stopped by request starts again; a refused start stays with its error", async () => {
+  const before = await statusOn("pc", "p2");
+  await setProjectPlacement(nc, topology.prefix, { project: "p2", queue: QUEUE, module: good, replicas: 2, concurrency: 2 });
+  await eventually(async () => (await statusOn("pc", "p2")).capacity === 2, 60_000, "p2 restarted with concurrency 2");
+  assert.is.not((await statusOn("pc", "p2")).startedAt, before.startedAt);
+
+  await nc.request(workerServiceSubject(topology.prefix, "pc", "stop"), JSON.stringify({ project: "p2" }), { timeout: 20_000 });
+  await eventually(async () => (await runsOn("pc")).includes("p2"), 30_000, "p2 started again on pc");
+
+  await setProjectPlacement(nc, topology.prefix, { project: "bad", queue: QUEUE, module: "/nonexistent/acts.mjs" });
+  let bad: Awaited<ReturnType<typeof listPlacement>>["projects"][number] | undefined;
+  await eventually(
+    async () =>
+      (bad = (await listPlacement(nc, topology.prefix)).projects.find((p) => p.spec.project === "bad"))?.replicas[0]?.status === "refused",
+    30_000,
+    "bad refused",
+  );
+  assert.equal([bad!.running, bad!.replicas[0]!.serviceId], [0, "pc"]);
+  assert.match(String(bad!.replicas[0]!.error), /nonexistent\/acts\.mjs/);
+  const list = await jetflow("projects", "list");
+  assert.match(list.stdout, /bad\s+plq\s+0\/1\s+0:pc\(refused\)\s+.*nonexistent/, list.stdout);
+});
+
+t("jetflow projects remove: the holder stops the project and deletes its claim", async () => {
+  const r = await jetflow("projects", "remove", "p3");
+  assert.is(r.code, 0, r.stderr);
+  await eventually(async () => !(await runsOn("pc")).includes("p3"), 30_000, "pc to stop p3");
+  await eventually(
+    async () => (await new Kvm(nc).open(placementBucket(topology.prefix)).then((kv) => kv.get(claimKey("p3", 1))))?.operation === "DEL",
+    30_000,
+    "p3's claim deleted",
+  );
+  const again = await jetflow("projects", "remove", "p3");
+  assert.is(again.code, 1);
+  assert.match(again.stderr, /no project "p3" in the desired state/);
 });
 
 test.run();

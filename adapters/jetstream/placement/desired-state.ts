@@ -50,15 +50,24 @@ async function entries(kv: KV): Promise<KvEntry[]> {
 }
 
 /**
+ * Validates a project's desired state.
+ * @throws ValidationError naming each bad field.
+ */
+export function parseProjectPlacement(input: unknown): ProjectPlacement {
+  const r = ProjectPlacement.safeParse(input);
+  if (!r.success) throw new ValidationError("invalid project placement", issuesFromZod(r.error));
+  return r.data;
+}
+
+/**
  * Writes (creates or replaces) a project's desired state; returns the stored record.
  * @throws ValidationError naming each bad field.
  */
 export async function setProjectPlacement(nc: NatsConnection, prefix: string, input: unknown): Promise<ProjectPlacement> {
-  const r = ProjectPlacement.safeParse(input);
-  if (!r.success) throw new ValidationError("invalid project placement", issuesFromZod(r.error));
+  const spec = parseProjectPlacement(input);
   const { projects } = await buckets(nc, prefix);
-  await projects.put(r.data.project, JSON.stringify(r.data));
-  return r.data;
+  await projects.put(spec.project, JSON.stringify(spec));
+  return spec;
 }
 
 /**
