@@ -205,7 +205,18 @@ export async function startPlacement(options: PlacementOptions): Promise<Placeme
     o.onChange?.();
   };
 
+  let renewing = false;
+  /** One renewal at a time: two would race on the same revision and the loser would think its claim taken. */
   const renew = async (): Promise<void> => {
+    if (renewing) return;
+    renewing = true;
+    try {
+      await renewOnce();
+    } finally {
+      renewing = false;
+    }
+  };
+  const renewOnce = async (): Promise<void> => {
     await placement
       .put(serviceKey(o.serviceId), presence(), { timeout: o.requestTimeoutMs })
       .catch((err: unknown) => log.warn({ err: String(err) }, "placement: presence not renewed"));
@@ -245,7 +256,8 @@ export async function startPlacement(options: PlacementOptions): Promise<Placeme
         const c = PlacementClaim.safeParse(e.json());
         if (!c.success) continue;
         const mine = held.get(e.key);
-        if (mine && mine.revision !== e.revision) drop(e.key, "the claim was taken over");
+        // Revisions only grow: a newer one is another writer's; an older one is a read that a renewal overtook.
+        if (mine && e.revision > mine.revision) drop(e.key, "the claim was taken over");
         claims.push({ key: e.key, ...c.data, revision: e.revision, lapsed: mine ? false : lapsed });
       } else if (e.key.startsWith("svc.")) {
         const s = PlacementService.safeParse(e.json());
@@ -279,7 +291,7 @@ export async function startPlacement(options: PlacementOptions): Promise<Placeme
       const h = held.get(r.key);
       held.delete(r.key);
       await placement
-        .delete(r.key, { previousSeq: r.revision })
+        .delete(r.key, { previousSeq: h?.revision ?? r.revision })
         .catch((err: unknown) => log.warn({ key: r.key, err: String(err) }, "placement: release failed"));
       if (h) await stopProject(h.project);
     }
