@@ -50,8 +50,23 @@ const Options = z.object({
   logger: withMethods<WorkerLogger>("a logger", "info", "warn", "error"),
   onChange: callback<() => void>().optional(),
 });
-/** Options of {@link startPlacement}. */
-export type PlacementOptions = z.input<typeof Options>;
+/** Options of {@link startPlacement}; defaults in {@link PLACEMENT_DEFAULTS}. */
+export interface PlacementOptions {
+  nc: NatsConnection;
+  /** Subject prefix: the buckets are `<prefix>_projects` and `<prefix>_placement`. */
+  prefix: string;
+  serviceId: string;
+  /** This service's labels: it only takes projects whose `requires` they satisfy. */
+  labels?: Record<string, string>;
+  /** Claims are renewed every third of it and taken over by others once lapsed. */
+  leaseMs?: number;
+  /** Bound on each renewal. */
+  requestTimeoutMs?: number;
+  host: PlacementHost;
+  logger: WorkerLogger;
+  /** Called after a placed project was started or stopped. */
+  onChange?: () => void;
+}
 
 /** A running placement agent. */
 export interface PlacementAgent {
