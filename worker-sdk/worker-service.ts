@@ -30,6 +30,7 @@ import { DEFAULT_RESTART_POLICY, ProjectSupervisor, type RestartPolicy } from ".
 import type { Isolation } from "./worker-options.js";
 import { formatIssues, issuesFromZod } from "../src/contract/validation.js";
 import { serveRequest } from "../src/contract/guarded-reply.js";
+import { startPlacement } from "./placement.js";
 
 export interface WorkerServiceOptions {
   nc: NatsConnection;
@@ -58,6 +59,11 @@ export interface WorkerServiceOptions {
   bundles?: { trustedKeys: readonly string[]; bundleDir: string };
   /** How often a `follow` project reads its queue's current version. Default 5000 ms. */
   followIntervalMs?: number;
+  /**
+   * Place projects from the desired state (`jetflow projects set`, docs/worker-service.md
+   * "Placement"): this service's labels and the lease. Off by default: projects only start by request.
+   */
+  placement?: { labels?: Record<string, string>; leaseMs?: number };
 }
 
 /** A running worker service. */
@@ -121,7 +127,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
   const projects = new Map<string, ProjectSupervisor>();
   /** The version followers of `follow` projects, stopped before their supervisor. */
   const followers = new Map<ProjectSupervisor, VersionFollower>();
-  const stopProject = async (sup: ProjectSupervisor, drain = true): Promise<void> => {
+  const stopSupervisor = async (sup: ProjectSupervisor, drain = true): Promise<void> => {
     const f = followers.get(sup);
     followers.delete(sup);
     await f?.stop();
@@ -206,37 +212,48 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     return sup;
   }
 
+  /** Starts a project (idempotent), as a start request or the placement agent asks. */
+  async function startProject(req: WsStartRequest): Promise<WsProjectStatus> {
+    const existing = projects.get(req.project);
+    if (existing && !existing.ended) {
+      // Idempotent: the same start twice returns the running worker; a different one is a conflict.
+      const diff = startDifference(existing.request, req, existing.version);
+      if (diff) throw new WsError("CONFLICT", `project "${req.project}" is already running with ${diff}; stop or restart it instead`);
+      await existing.ready.catch((err: unknown) => {
+        throw asWsError(err);
+      });
+      return existing.status();
+    }
+    // A failed or stopped project is started afresh, with this request. The new supervisor takes
+    // its place at once, so a concurrent start finds it (and waits for it) instead of racing it.
+    const sup = supervise(req);
+    projects.set(req.project, sup);
+    // Settled into a value at once: a refusal must not sit unhandled while the old one stops.
+    const refused = sup.start().then(
+      () => null,
+      (err: unknown) => ({ err }),
+    );
+    if (existing) await stopSupervisor(existing);
+    const r = await refused;
+    if (r) {
+      if (projects.get(req.project) === sup) projects.delete(req.project);
+      throw asWsError(r.err);
+    }
+    if (req.follow) follow(sup, req);
+    logger.info({ project: req.project, queue: req.queue, version: sup.version, follow: req.follow ?? false }, "project worker started");
+    return sup.status();
+  }
+
+  async function stopProject(project: string, drain: boolean): Promise<WsProjectStatus> {
+    const sup = get(project);
+    await stopSupervisor(sup, drain);
+    if (projects.get(project) === sup) projects.delete(project);
+    return sup.status();
+  }
+
   const handlers: Record<WsOp, (data: Uint8Array) => Promise<unknown>> = {
     async start(data) {
-      const req = parse(WsStartRequest, data);
-      const existing = projects.get(req.project);
-      if (existing && !existing.ended) {
-        // Idempotent: the same start twice returns the running worker; a different one is a conflict.
-        const diff = startDifference(existing.request, req, existing.version);
-        if (diff) throw new WsError("CONFLICT", `project "${req.project}" is already running with ${diff}; stop or restart it instead`);
-        await existing.ready.catch((err: unknown) => {
-          throw asWsError(err);
-        });
-        return existing.status();
-      }
-      // A failed or stopped project is started afresh, with this request. The new supervisor takes
-      // its place at once, so a concurrent start finds it (and waits for it) instead of racing it.
-      const sup = supervise(req);
-      projects.set(req.project, sup);
-      // Settled into a value at once: a refusal must not sit unhandled while the old one stops.
-      const refused = sup.start().then(
-        () => null,
-        (err: unknown) => ({ err }),
-      );
-      if (existing) await stopProject(existing);
-      const r = await refused;
-      if (r) {
-        if (projects.get(req.project) === sup) projects.delete(req.project);
-        throw asWsError(r.err);
-      }
-      if (req.follow) follow(sup, req);
-      logger.info({ project: req.project, queue: req.queue, version: sup.version, follow: req.follow ?? false }, "project worker started");
-      return sup.status();
+      return startProject(parse(WsStartRequest, data));
     },
     async restart(data) {
       const req = parse(WsRestartRequest, data);
@@ -249,10 +266,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     },
     async stop(data) {
       const req = parse(WsStopRequest, data);
-      const sup = get(req.project);
-      await stopProject(sup, req.drain ?? true);
-      if (projects.get(req.project) === sup) projects.delete(req.project);
-      return sup.status();
+      return stopProject(req.project, req.drain ?? true);
     },
     async status(data) {
       return get(parse(WsStatusRequest, data).project).status();
@@ -288,12 +302,32 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
     });
   }
 
+  const placement = o.placement
+    ? await startPlacement({
+        ...o.placement,
+        nc: o.nc,
+        prefix: topology.prefix,
+        serviceId: o.serviceId,
+        logger,
+        host: {
+          start: async (req: WsStartRequest) => void (await startProject(req)),
+          stop: async (project: string) => void (projects.has(project) ? await stopProject(project, true) : undefined),
+          status: (project: string) => projects.get(project)?.status() ?? null,
+        },
+      }).catch(async (err: unknown) => {
+        await service.stop();
+        throw err;
+      })
+    : null;
+
   return {
     serviceId: o.serviceId,
     list: () => [...projects.values()].map((p) => p.status()),
     async stop() {
+      // Claims first, so other services take the placed projects while this one drains.
+      await placement?.stop();
       await service.stop();
-      await Promise.all([...projects.values()].map((p) => stopProject(p)));
+      await Promise.all([...projects.values()].map((p) => stopSupervisor(p)));
       projects.clear();
     },
   };

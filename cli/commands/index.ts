@@ -10,6 +10,7 @@ import { register as registerDeploy } from "./deploy.js";
 import { register as registerDev } from "./dev.js";
 import { register as registerMigrate } from "./migrate.js";
 import { register as registerOrchestrator } from "./orchestrator.js";
+import { register as registerProjects } from "./projects.js";
 import { register as registerRuns } from "./runs.js";
 import { register as registerStats } from "./stats.js";
 import { register as registerStreams } from "./streams.js";
@@ -26,6 +27,7 @@ export function registerCommands(program: Command): void {
   registerDev(program);
   registerMigrate(program);
   registerOrchestrator(program);
+  registerProjects(program);
   registerRuns(program);
   registerStats(program);
   registerStreams(program);

@@ -30,6 +30,8 @@ import { loadOrchestratorConfig } from "../../orchestrator/config.js";
 import { startTelemetry } from "../../otel/start.js";
 import { resolveWorkerOptions } from "../../worker-sdk/worker-options.js";
 import { WorkerConfigError } from "../../worker-sdk/errors.js";
+import { startPlacement } from "../../worker-sdk/placement.js";
+import { silentWorkerLogger } from "../../worker-sdk/logger.js";
 import { createTopology } from "../../src/contract/topology.js";
 import { makeEnv } from "../kernel/support/harness.js";
 import { anthropicBatchProvider, openAIBatchProvider } from "../../src/ai/index.js";
@@ -113,6 +115,10 @@ test("every JetStream adapter refuses misspelt options before touching the conne
   await refuses("report consumer", "concurency", () => startReportConsumer(nc, broker, { topology, queue: "a", concurency: 2 } as never));
   await refuses("API service", "prefx", () => startApiService(nc, { kernel: env.kernel, prefx: "x" } as never));
   await refuses("client", "timeout", () => createJetflowClient(nc, { timeout: 5 } as never));
+  const host = { start: async () => {}, stop: async () => {}, status: () => null };
+  await refuses("placement", "leaseMS", () =>
+    startPlacement({ nc, prefix: "p", serviceId: "s", host, logger: silentWorkerLogger, leaseMS: 5 } as never),
+  );
 });
 
 test("every Postgres adapter refuses misspelt options before connecting", async () => {

@@ -13,7 +13,8 @@ import { connectNats } from "../connect.js";
 import { startHealthServer } from "../health-server.js";
 import { startWorkerService } from "../worker-service.js";
 import { DEFAULT_RESTART_POLICY } from "../project-supervisor.js";
-import { type FlagSpec, helpText, parseFlags } from "./flags.js";
+import { type FlagSpec, Labels, helpText, parseFlags } from "./flags.js";
+import { DEFAULT_PLACEMENT_LEASE_MS } from "../../src/contract/placement.js";
 import { createJsonLogger } from "./logger.js";
 
 const subjectToken = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be one subject token");
@@ -58,6 +59,22 @@ export const SERVICE_FLAGS: readonly FlagSpec[] = [
     help: "where verified bundles are written (default <tmp>/jetflow-bundles)",
     env: "JETFLOW_BUNDLE_DIR",
   },
+  {
+    name: "placement",
+    type: "boolean",
+    help: "run the projects the desired state assigns here (`jetflow projects set`; docs/worker-service.md, Placement)",
+  },
+  {
+    name: "labels",
+    type: "string",
+    help: "this service's labels k=v,... (placement: projects requiring them land here)",
+    env: "JETFLOW_SERVICE_LABELS",
+  },
+  {
+    name: "lease-ms",
+    type: "string",
+    help: `placement lease: renewed every third of it, taken over by others once lapsed (default ${DEFAULT_PLACEMENT_LEASE_MS})`,
+  },
 ];
 
 /** Validated options of a worker-service process. */
@@ -101,6 +118,9 @@ export const ServiceOptions = z
       })
       .optional(),
     bundleDir: z.string().min(1).default(join(tmpdir(), "jetflow-bundles")),
+    placement: z.boolean().default(false),
+    labels: Labels.optional(),
+    leaseMs: z.coerce.number().int().min(300).default(DEFAULT_PLACEMENT_LEASE_MS),
   })
   .strict();
 export type ServiceOptions = z.output<typeof ServiceOptions>;
@@ -123,6 +143,7 @@ export async function runWorkerService(o: ServiceOptions): Promise<number> {
     logger,
     restart: { baseMs: o.restartBaseMs, maxMs: o.restartMaxMs, maxCrashes: o.crashLimit, windowMs: o.crashWindowMs },
     ...(o.trustedKeys ? { bundles: { trustedKeys: o.trustedKeys, bundleDir: o.bundleDir } } : {}),
+    ...(o.placement ? { placement: { labels: o.labels ?? {}, leaseMs: o.leaseMs } } : {}),
   });
   const health =
     o.healthPort === undefined
