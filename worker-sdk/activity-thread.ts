@@ -7,6 +7,7 @@
  * fails the attempt with them.
  */
 import { workerAIRecorder } from "./ai-recorder.js";
+import { PendingAICalls } from "../src/contract/ai-calls.js";
 import { Readable } from "node:stream";
 import { ReadableStream } from "node:stream/web";
 import { parentPort, workerData, type TransferListItem } from "node:worker_threads";
@@ -24,6 +25,7 @@ const task = workerData as ThreadTask;
 const post = (m: FromThread, transfer: TransferListItem[] = []) => port.postMessage(m, transfer);
 
 const controller = new AbortController();
+const pendingAI = new PendingAICalls();
 const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 let nextId = 0;
 
@@ -135,28 +137,32 @@ async function run(): Promise<unknown> {
     },
     heartbeatDetails: task.heartbeatDetails,
     artifacts,
-    ai: workerAIRecorder(task, (call) => post({ t: "ai", call })),
+    ai: workerAIRecorder(task, (call) => post({ t: "ai", call }), pendingAI),
   };
   return stage.execute(ctx);
 }
 
-run().then(
-  (result) => {
-    try {
-      post({ t: "done", result });
-    } catch (err) {
-      // A result structured clone cannot carry (a function, a class with private state): say so.
-      post({
-        t: "error",
-        error: serializeError(
-          new WorkerError(
-            "CONFIG",
-            `stage "${task.stageId}" returned a result that cannot leave its thread: ${(err as Error).message}`,
-            false,
+// Streams the stage left running are recorded (as aborted) before "done"/"error": the main
+// thread builds the report on that message, so a later "ai" message would be lost.
+run()
+  .finally(() => pendingAI.abandonAll())
+  .then(
+    (result) => {
+      try {
+        post({ t: "done", result });
+      } catch (err) {
+        // A result structured clone cannot carry (a function, a class with private state): say so.
+        post({
+          t: "error",
+          error: serializeError(
+            new WorkerError(
+              "CONFIG",
+              `stage "${task.stageId}" returned a result that cannot leave its thread: ${(err as Error).message}`,
+              false,
+            ),
           ),
-        ),
-      });
-    }
-  },
-  (err: unknown) => post({ t: "error", error: serializeError(err) }),
-);
+        });
+      }
+    },
+    (err: unknown) => post({ t: "error", error: serializeError(err) }),
+  );

@@ -5,7 +5,7 @@
  * report (completed / failed / cancelled, durable before the ack) or release (retry, stop).
  */
 import type { ReportAnnotation, ReportLog, ReportMessage } from "../src/contract/tasks.js";
-import type { ReportAICall } from "../src/contract/ai-calls.js";
+import { PendingAICalls, type ReportAICall } from "../src/contract/ai-calls.js";
 import { MAX_AI_CALLS, workerAIRecorder } from "./ai-recorder.js";
 import type { AnyStage, AnnotationInput, StageContext } from "../src/contract/stage-types.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
@@ -100,18 +100,23 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
   const logs: ReportLog[] = [];
   const annotations: ReportAnnotation[] = [];
   const aiCalls: ReportAICall[] = [];
-  const base = () => ({
-    v: 1 as const,
-    taskId: task.taskId,
-    attempt: lease.attempt,
-    leaseToken: lease.leaseToken,
-    workerId: lease.workerId,
-    codeVersion: deps.codeVersion,
-    logs: logs.slice(0, MAX_LOGS),
-    annotations,
-    ...(aiCalls.length > 0 ? { aiCalls: aiCalls.slice(0, MAX_AI_CALLS) } : {}),
-    reportedAt: new Date().toISOString(),
-  });
+  const pendingAI = new PendingAICalls();
+  const base = () => {
+    // Streams the stage left running are recorded (as aborted) now: after the report they would be lost.
+    pendingAI.abandonAll();
+    return {
+      v: 1 as const,
+      taskId: task.taskId,
+      attempt: lease.attempt,
+      leaseToken: lease.leaseToken,
+      workerId: lease.workerId,
+      codeVersion: deps.codeVersion,
+      logs: logs.slice(0, MAX_LOGS),
+      annotations,
+      ...(aiCalls.length > 0 ? { aiCalls: aiCalls.slice(0, MAX_AI_CALLS) } : {}),
+      reportedAt: new Date().toISOString(),
+    };
+  };
 
   // A cancel notice aborts at once; the broker heartbeat's `cancelled` remains the fallback.
   const unwatch = deps.transport.watchCancel?.(lease, () => {
@@ -120,7 +125,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
   hb.start();
   let end: { result: TaskResult; report?: ReportMessage; delayMs?: number };
   try {
-    end = await execute(deps, lease, controller.signal, hb, { logs, annotations, aiCalls }, base);
+    end = await execute(deps, lease, controller.signal, hb, { logs, annotations, aiCalls, pendingAI }, base);
   } catch (err) {
     end = failureEnd(deps, lease, err, controller.signal, base);
   } finally {
@@ -147,6 +152,8 @@ interface Records {
   logs: ReportLog[];
   annotations: ReportAnnotation[];
   aiCalls: ReportAICall[];
+  /** Streams still in flight, abandoned when the report is built. */
+  pendingAI: PendingAICalls;
 }
 
 async function execute(
@@ -256,7 +263,7 @@ function buildContext(
   config: unknown,
   signal: AbortSignal,
   hb: Heartbeater,
-  { logs, annotations, aiCalls }: Records,
+  { logs, annotations, aiCalls, pendingAI }: Records,
 ): StageContext<unknown, unknown> {
   const { task } = lease;
   const access = workflowContextAccess(stage.id, task.workflowContext);
@@ -296,10 +303,14 @@ function buildContext(
     },
     heartbeatDetails: lease.heartbeatDetails,
     artifacts: createRemoteArtifacts(deps.transport, lease, { partSize: deps.partSize, signal, logger: deps.logger }),
-    ai: workerAIRecorder(task, (call) => {
-      if (aiCalls.length < MAX_AI_CALLS) aiCalls.push(call);
-      else if (aiCalls.length === MAX_AI_CALLS)
-        deps.logger.warn({ taskId: task.taskId }, `more than ${MAX_AI_CALLS} AI calls; the rest are not reported`);
-    }),
+    ai: workerAIRecorder(
+      task,
+      (call) => {
+        if (aiCalls.length < MAX_AI_CALLS) aiCalls.push(call);
+        else if (aiCalls.length === MAX_AI_CALLS)
+          deps.logger.warn({ taskId: task.taskId }, `more than ${MAX_AI_CALLS} AI calls; the rest are not reported`);
+      },
+      pendingAI,
+    ),
   };
 }

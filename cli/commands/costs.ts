@@ -21,13 +21,22 @@ export function parseSince(value: string, now = new Date()): Date {
 }
 
 const usd = (n: number) => `$${n.toFixed(n >= 1 ? 2 : 6)}`;
+/** A row whose every call is unpriced has an unknown cost, not a cost of $0. */
+const rowCost = (r: AICostRow) => (r.calls > 0 && r.unknownCostCalls === r.calls ? "unknown" : usd(r.cost));
+
+/** `$0.83 over 4 AI calls, 1 of them unpriced (cost unknown, not included)`. */
+export function costSummary(total: AICostRow): string {
+  const calls = `${total.calls} AI call${total.calls === 1 ? "" : "s"}`;
+  const unpriced = total.unknownCostCalls > 0 ? `, ${total.unknownCostCalls} of them unpriced (cost unknown, not included)` : "";
+  return `${usd(total.cost)} over ${calls}${unpriced}`;
+}
 
 /** A table of cost rows; unknown-cost calls are shown, never folded into the cost. */
 export function costTable(title: string, rows: readonly AICostRow[]): string {
   const head = `${title.padEnd(32)} ${"calls".padStart(7)} ${"in tokens".padStart(11)} ${"out tokens".padStart(11)} ${"cost".padStart(12)}  unknown-cost errors`;
   const lines = rows.map(
     (r) =>
-      `${r.key.padEnd(32)} ${String(r.calls).padStart(7)} ${String(r.inputTokens).padStart(11)} ${String(r.outputTokens).padStart(11)} ${usd(r.cost).padStart(12)}  ${String(r.unknownCostCalls).padStart(12)} ${String(r.errors).padStart(6)}`,
+      `${r.key.padEnd(32)} ${String(r.calls).padStart(7)} ${String(r.inputTokens).padStart(11)} ${String(r.outputTokens).padStart(11)} ${rowCost(r).padStart(12)}  ${String(r.unknownCostCalls).padStart(12)} ${String(r.errors).padStart(6)}`,
   );
   return [head, ...(lines.length > 0 ? lines : ["  (no AI calls)"])].join("\n");
 }
@@ -57,12 +66,9 @@ export function registerRunCosts(runs: Command): void {
     await withClient(raw, async (client) => {
       const r = await client.runCosts({ workflowRunId: runId });
       write(json, r, () =>
-        [
-          `run ${r.workflowRunId}: ${usd(r.total.cost)} over ${r.total.calls} AI calls` +
-            (r.total.unknownCostCalls > 0 ? ` (+ ${r.total.unknownCostCalls} calls of unpriced models)` : ""),
-          costTable("stage", r.byStage),
-          costTable("model", r.byModel),
-        ].join("\n"),
+        [`run ${r.workflowRunId}: ${costSummary(r.total)}`, "", costTable("stage", r.byStage), "", costTable("model", r.byModel)].join(
+          "\n",
+        ),
       );
     });
   });
@@ -91,9 +97,7 @@ export function register(program: Command): void {
     const since = parseSince(o.since);
     await withClient(raw, async (client) => {
       const r = await client.costs({ by: o.by, since: since.toISOString(), limit: o.limit });
-      write(o.json, r, () =>
-        [`AI costs since ${r.since}: ${usd(r.total.cost)} over ${r.total.calls} calls`, costTable(r.by, r.rows)].join("\n"),
-      );
+      write(o.json, r, () => [`AI costs since ${r.since}: ${costSummary(r.total)}`, "", costTable(r.by, r.rows)].join("\n"));
     });
   });
 }

@@ -14,6 +14,7 @@ import { AIBudgetExceededError, AIHelperError } from "./errors.js";
 import { modelIdentity, resolveEmbeddingModel, resolveLanguageModel } from "./providers.js";
 import { type GenAIOperation, recordAIMetrics, requestAttributes } from "./telemetry.js";
 import { type AIBatchApi, createBatchApi } from "./batch.js";
+import { type TrackedStreamText, trackedStreamText } from "./stream-text.js";
 
 /** Cost caps in USD. A call is refused once the spend reached a cap; a call whose cost crosses it fails after being recorded. */
 export interface AIBudget {
@@ -38,6 +39,12 @@ export interface AIHelperOptions {
 export interface AIHelper {
   readonly topic: string;
   generateText: typeof generateText;
+  /**
+   * The AI SDK's streamText with its options, awaited: the budget is checked before the model
+   * is called. The call is recorded once, when the stream finishes, errors or is aborted; a
+   * stream still running when the attempt ends is aborted and recorded as an error.
+   */
+  streamText: TrackedStreamText;
   generateObject: typeof generateObject;
   embed: typeof embed;
   embedMany: typeof embedMany;
@@ -53,11 +60,18 @@ interface Measured<T> {
   usage: TokenUsage;
 }
 
+/** Records a call begun with {@link Tracker.begin}: `error` set means status error. Returns the cost recorded (null when unknown). */
+export type FinishCall = (usage: TokenUsage, error?: unknown) => number | null;
+
 /** Internal: what generateText/embed/batch share. */
 export interface Tracker {
   readonly recorder: AIRecorder;
   readonly catalogue: ModelCatalogue;
   checkBudget(modelId: string, provider: string | undefined): Promise<void>;
+  /** Starts a call's span and clock; the returned function records the call once, ends the span and returns its known cost. */
+  begin(op: GenAIOperation, callType: string, model: { modelId: string; provider: string | undefined }): FinishCall;
+  /** The cap the recorded spend has reached, if any (null without a budget). */
+  overBudget(): Promise<AIBudgetExceededError | null>;
   run<T>(
     op: GenAIOperation,
     callType: string,
@@ -66,7 +80,8 @@ export interface Tracker {
   ): Promise<T>;
 }
 
-function usageOf(
+/** Token usage of an AI SDK usage object (`usage`, `totalUsage`). */
+export function usageOf(
   u:
     | { inputTokens?: number | undefined; outputTokens?: number | undefined; inputTokenDetails?: { cacheReadTokens?: number | undefined } }
     | undefined,
@@ -117,16 +132,16 @@ export function createAIHelper(ctx: AIHelperContext, opts: AIHelperOptions = {})
       const over = exceeded(await recorder.spent());
       if (over) throw over;
     },
-    async run(op, callType, model, fn) {
-      await tracker.checkBudget(model.modelId, model.provider);
+    begin(op, callType, model) {
       const attrs = requestAttributes(op, model.modelId, model.provider, recorder.topic);
       const span = trace.getTracer(TRACER_NAME).startSpan(`${op} ${model.modelId}`, { kind: SpanKind.CLIENT, attributes: attrs });
       const started = performance.now();
       const at = new Date().toISOString();
-      const record = (usage: TokenUsage, error?: unknown): number | null => {
-        const cost = error ? null : catalogue.cost(model.modelId, model.provider, usage, { batch: op === "batch" });
+      return (usage, error) => {
+        const failed = error !== undefined;
+        const cost = failed ? null : catalogue.cost(model.modelId, model.provider, usage, { batch: op === "batch" });
         // A failed call may still have been billed: record what the provider reported, never a guess.
-        const billed = error && usage.inputTokens !== undefined ? catalogue.cost(model.modelId, model.provider, usage) : cost;
+        const billed = failed && usage.inputTokens !== undefined ? catalogue.cost(model.modelId, model.provider, usage) : cost;
         const latencyMs = performance.now() - started;
         const call: ReportAICall = {
           model: model.modelId,
@@ -137,8 +152,8 @@ export function createAIHelper(ctx: AIHelperContext, opts: AIHelperOptions = {})
           ...(usage.cachedInputTokens !== undefined ? { cachedInputTokens: usage.cachedInputTokens } : {}),
           cost: billed,
           latencyMs,
-          status: error ? "error" : "ok",
-          ...(error ? { error: (error instanceof Error ? error.message : String(error)).slice(0, 2000) } : {}),
+          status: failed ? "error" : "ok",
+          ...(failed ? { error: (error instanceof Error ? error.message : String(error)).slice(0, 2000) } : {}),
           at,
         };
         recorder.record(call);
@@ -147,28 +162,34 @@ export function createAIHelper(ctx: AIHelperContext, opts: AIHelperOptions = {})
           "gen_ai.usage.output_tokens": call.outputTokens,
           ...(billed !== null ? { "jetflow.ai.cost_usd": billed } : {}),
         });
-        recordAIMetrics(attrs, call, latencyMs / 1000, billed, error ? ((error as Error).name ?? "Error") : undefined);
+        recordAIMetrics(attrs, call, latencyMs / 1000, billed, failed ? ((error as Error).name ?? "Error") : undefined);
+        if (failed) {
+          span.recordException(error instanceof Error ? error : String(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        }
+        span.end();
         return billed;
       };
+    },
+    async overBudget() {
+      return capped ? exceeded(await recorder.spent()) : null;
+    },
+    async run(op, callType, model, fn) {
+      await tracker.checkBudget(model.modelId, model.provider);
+      const finish = tracker.begin(op, callType, model);
+      let measured: Measured<unknown>;
       try {
-        const { value, usage } = await fn();
-        const cost = record(usage);
-        span.end();
-        if (capped && cost !== null) {
-          // The call is paid and recorded; the stage still fails once it crossed a cap.
-          const over = exceeded(await recorder.spent());
-          if (over) throw over;
-        }
-        return value;
+        measured = await fn();
       } catch (err) {
-        if (err instanceof AIBudgetExceededError) throw err;
-        const usage = NoObjectGeneratedError.isInstance(err) ? usageOf(err.usage) : { inputTokens: undefined, outputTokens: undefined };
-        record(usage, err);
-        span.recordException(err instanceof Error ? err : String(err));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        span.end();
+        finish(NoObjectGeneratedError.isInstance(err) ? usageOf(err.usage) : { inputTokens: undefined, outputTokens: undefined }, err);
         throw err;
       }
+      if (finish(measured.usage) !== null) {
+        // The call is paid and recorded; the stage still fails once it crossed a cap.
+        const over = await tracker.overBudget();
+        if (over) throw over;
+      }
+      return measured.value as never;
     },
   };
 
@@ -214,6 +235,7 @@ export function createAIHelper(ctx: AIHelperContext, opts: AIHelperOptions = {})
   return {
     topic: recorder.topic,
     generateText: trackedText,
+    streamText: trackedStreamText(tracker),
     generateObject: trackedObject,
     embed: trackedEmbed,
     embedMany: trackedEmbedMany,

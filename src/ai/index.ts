@@ -5,6 +5,7 @@
  */
 export { createAIHelper } from "./helper.js";
 export type { AIHelper, AIHelperOptions, AIHelperContext, AIBudget } from "./helper.js";
+export type { StreamTextOptions, TrackedStreamText } from "./stream-text.js";
 export { ModelCatalogue, ModelPrice, ModelCatalogueFile, defaultModelCatalogue, loadModelCatalogue, providerFamily } from "./catalogue.js";
 export type { TokenUsage } from "./catalogue.js";
 export { registerAIProvider, registerEmbeddingProvider } from "./providers.js";

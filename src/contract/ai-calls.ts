@@ -52,6 +52,34 @@ export interface AIRecorder {
   record(call: ReportAICall, key?: string): void;
   /** Known cost of the run and of this stage so far, this attempt's calls included. */
   spent(): Promise<AISpend>;
+  /**
+   * Registers a call still in flight after the helper returned (a `streamText` stream). When the
+   * attempt ends (its outcome is stored or reported), the engine calls `abandon` on every call
+   * not yet finished: the helper aborts it and records it at once, so a stream the stage never
+   * consumed is neither lost nor left running. Returns the function the helper calls once the
+   * call is recorded (it is then no longer pending). Optional: a recorder without it records
+   * only what finishes.
+   */
+  track?(abandon: (reason: string) => void): () => void;
+}
+
+/** Why an unfinished stream is recorded as an error. */
+export const ABANDONED_AI_CALL = "aborted: the stream had not finished when the stage's attempt ended";
+
+/** The in-flight calls of one attempt (see {@link AIRecorder.track}). */
+export class PendingAICalls {
+  private readonly pending = new Set<(reason: string) => void>();
+  /** {@link AIRecorder.track}. */
+  track(abandon: (reason: string) => void): () => void {
+    this.pending.add(abandon);
+    return () => void this.pending.delete(abandon);
+  }
+  /** Abandons every call still in flight; each records itself synchronously. */
+  abandonAll(reason: string = ABANDONED_AI_CALL): void {
+    const all = [...this.pending];
+    this.pending.clear();
+    for (const abandon of all) abandon(reason);
+  }
 }
 
 /** Sum of the known costs of `calls` (unknown costs count as 0). */

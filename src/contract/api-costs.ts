@@ -58,5 +58,7 @@ export function totalOf(rows: readonly AICostRow[]): AICostRow {
     t.unknownCostCalls += r.unknownCostCalls;
     t.errors += r.errors;
   }
+  // Summing float costs leaves noise (0.8300000000000001): keep picodollar precision, as stored.
+  t.cost = Math.round(t.cost * 1e12) / 1e12;
   return t;
 }

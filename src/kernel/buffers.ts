@@ -1,6 +1,6 @@
 import type { NewAnnotation, NewLog, PersistenceTx } from "../ports/persistence.js";
 import type { AICallRecord, Actor, LogLevel } from "../ports/records.js";
-import { type AIRecorder, type AISpend, type ReportAICall, aiTopic, knownCost } from "../contract/ai-calls.js";
+import { type AIRecorder, type AISpend, PendingAICalls, type ReportAICall, aiTopic, knownCost } from "../contract/ai-calls.js";
 import type { Annotate, AnnotationInput, TypedKey } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
 import { ValidationError } from "../contract/errors.js";
@@ -16,13 +16,20 @@ export class LogBuffer {
   readonly aiCalls: AICallRecord[] = [];
   /** `ctx.ai`: buffers calls into `aiCalls`. */
   readonly ai: AIRecorder;
+  /** Streams still in flight; abandoned (recorded as aborted) when the buffer is flushed. */
+  private readonly pendingAI = new PendingAICalls();
   constructor(
     private readonly deps: KernelDeps,
     private readonly runId: string,
     private readonly stageId: string | null,
   ) {
     const topic = stageId === null ? `workflow.${runId}` : aiTopic(runId, stageId);
-    this.ai = { topic, record: (call, key) => this.recordAI(topic, call, key), spent: () => this.aiSpent(topic) };
+    this.ai = {
+      topic,
+      record: (call, key) => this.recordAI(topic, call, key),
+      spent: () => this.aiSpent(topic),
+      track: (abandon) => this.pendingAI.track(abandon),
+    };
   }
 
   log = async (level: LogLevel, message: string, meta?: Record<string, unknown>): Promise<void> => {
@@ -37,8 +44,17 @@ export class LogBuffer {
     });
   };
 
-  /** Writes the buffered logs and AI calls in `tx`; a keyed AI call already stored is skipped. */
+  /**
+   * The stage code returned: streams it left running are aborted and recorded now (as errors),
+   * since a call recorded after the outcome is written would never be stored.
+   */
+  endAttempt(): void {
+    this.pendingAI.abandonAll();
+  }
+
+  /** Writes the buffered logs and AI calls in `tx` (abandoning unfinished streams first); a keyed AI call already stored is skipped. */
   async flush(tx: PersistenceTx): Promise<void> {
+    this.endAttempt();
     if (this.logs.length > 0) await tx.appendLogs(this.logs);
     for (const c of this.aiCalls) await tx.recordAICall(c);
   }

@@ -156,6 +156,7 @@ export async function runAttempt(deps: KernelDeps, cmd: JobExecuteCommand, claim
   } catch (err) {
     return fail(errorMessage(err), isRetryable(err));
   } finally {
+    logs.endAttempt();
     unwatch();
     untrack();
     cmd.signal?.removeEventListener("abort", onOuterAbort);
