@@ -21,6 +21,9 @@ export function tables(sql: postgres.Sql, schema: string) {
     activityTasks: t("activity_tasks"),
     rejectedReports: t("activity_rejected_reports"),
     jobs: t("jobs"),
+    limitKeys: t("limit_keys"),
+    limitSlots: t("limit_slots"),
+    limitWaiters: t("limit_waiters"),
     jobsSeq: `${quoteSchema(schema)}.jobs_seq`,
   };
 }

@@ -14,6 +14,7 @@ import { runRerunFrom } from "./commands/run-rerun-from.js";
 import { runTransition } from "./commands/run-transition.js";
 import { stagePollSuspended } from "./commands/stage-poll-suspended.js";
 import { stageWake } from "./commands/stage-wake.js";
+import { stageAdmitWaiting } from "./commands/stage-admit-waiting.js";
 import { loadOutput } from "./run-helpers.js";
 import type { Kernel, KernelConfig } from "./types.js";
 
@@ -28,6 +29,7 @@ const HANDLERS: Handlers = {
   "job.execute": jobExecute,
   "stage.pollSuspended": stagePollSuspended,
   "stage.wake": stageWake,
+  "stage.admitWaiting": stageAdmitWaiting,
   "lease.reapStale": leaseReapStale,
   "run.reapStuck": runReapStuck,
   "outbox.flush": outboxFlush,

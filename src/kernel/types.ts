@@ -42,6 +42,11 @@ export interface KernelOptions {
    * the delay only postpones the `published_at` stamp. 0: the next event-loop turn. Default 50 ms.
    */
   outboxMarkDelayMs?: number;
+  /**
+   * How long a slot granted to a parked stage (rate limits, concurrency keys) stays reserved for
+   * its job to arrive; a job lost in transit gives the slot back after this. Default 30 s.
+   */
+  limitGrantTtlMs?: number;
 }
 
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
