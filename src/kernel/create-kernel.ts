@@ -78,7 +78,15 @@ export function createKernel(config: KernelConfig): Kernel {
       async get(workflowRunId) {
         const run = await deps.persistence.getRun(workflowRunId);
         if (!run) return null;
-        return { run, stages: await deps.persistence.listStages(workflowRunId) };
+        const [stages, waiters] = await Promise.all([
+          deps.persistence.listStages(workflowRunId),
+          deps.persistence.listWaiters({ runId: workflowRunId, limit: 100 }),
+        ]);
+        const pending = new Set(stages.filter((s) => s.status === "PENDING").map((s) => s.stageId));
+        const waiting = waiters
+          .filter((w) => pending.has(w.stageId))
+          .map((w) => ({ stageId: w.stageId, reason: w.reason, detail: w.detail, retryAt: w.retryAt, since: w.createdAt }));
+        return { run, stages, waiting };
       },
       list: (filter) => deps.persistence.listRuns(filter),
       logs: (workflowRunId, opts) => deps.persistence.listLogs(workflowRunId, opts),

@@ -1,3 +1,4 @@
+import type { WaitReason } from "../ports/limits.js";
 import type { ActivityExecutor } from "../ports/activity-executor.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -78,6 +79,20 @@ export interface KernelConfig {
 export interface RunView {
   run: RunRecord;
   stages: StageRecord[];
+  /** Stages parked by a rate limit or concurrency key, and why (docs/flow-control.md). */
+  waiting: StageWait[];
+}
+
+/** A stage waiting for admission under its limits. */
+export interface StageWait {
+  stageId: string;
+  reason: WaitReason;
+  /** `concurrency key "t1" of "queue:render#concurrency" full: 2/2 running`. */
+  detail: string;
+  /** When a rate-limited stage gets its next token; null: when a slot frees. */
+  retryAt: Date | null;
+  /** First parked. */
+  since: Date;
 }
 
 /** The command kernel: `dispatch` executes a command; the query side reads runs, stages, logs and annotations. */

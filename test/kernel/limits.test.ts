@@ -63,12 +63,15 @@ async function cluster(wf: ReturnType<typeof limitedWorkflow>, slotsPerHost = 8)
         workerId: `o${i}`,
         orchestrationIntervalMs: 50,
         jobPollIntervalMs: 10,
+        maxClaimsPerTick: 100,
         maxConcurrentJobs: slotsPerHost,
         handleSignals: false,
       }),
     );
   }
-  for (const h of hosts) await h.start();
+  const start = async () => {
+    for (const h of hosts) await h.start();
+  };
   let k = 0;
   const create = async (tenant: string, n: number) =>
     (await kernels[n % 2]!.dispatch({ type: "run.create", idempotencyKey: `r-${++k}`, workflowId: wf.id, input: { tenant, n } }))
@@ -81,7 +84,7 @@ async function cluster(wf: ReturnType<typeof limitedWorkflow>, slotsPerHost = 8)
   const stop = async () => {
     for (const h of hosts) await h.stop();
   };
-  return { kernels, create, waitAll, stop, sink, persistence };
+  return { kernels, create, start, waitAll, stop, sink, persistence };
 }
 
 /** Most bodies of `tenant` running at one instant. */
@@ -99,6 +102,7 @@ test("maxConcurrent 2 per key holds across two orchestrators", async () => {
   try {
     for (let n = 0; n < 12; n++) await c.create("a", n);
     for (let n = 0; n < 6; n++) await c.create("b", 100 + n);
+    await c.start();
     const done = await c.waitAll(18, 60_000);
     assert.ok(done.every((e) => e.type === "workflow:completed"));
     assert.is(spans.length, 18);
@@ -110,20 +114,21 @@ test("maxConcurrent 2 per key holds across two orchestrators", async () => {
   }
 });
 
-test("queueMaxConcurrent shares slots round-robin: B's 5 start before A's 12th", async () => {
+test("queueMaxConcurrent shares slots round-robin: B's 5 start before A's 9th", async () => {
   const spans: Span[] = [];
   const wf = limitedWorkflow({ concurrency: { key: (i) => (i as { tenant: string }).tenant, queueMaxConcurrent: 2 } }, spans, 25);
   const c = await cluster(wf);
   try {
     for (let n = 0; n < 60; n++) await c.create("a", n);
     for (let n = 0; n < 5; n++) await c.create("b", 100 + n);
+    await c.start(); // every run queued first: the order between tenants is then the limits' doing
     await c.waitAll(65, 90_000);
     assert.ok(maxOverlap(spans) <= 2, `overlap ${maxOverlap(spans)}`);
     const order = [...spans].sort((x, y) => x.start - y.start);
     const lastB = order.map((s) => s.tenant).lastIndexOf("b");
     const aBefore = order.slice(0, lastB).filter((s) => s.tenant === "a").length;
     console.log(`fairness: A starts before B's last start = ${aBefore} (of 60)`);
-    assert.ok(aBefore <= 12, `A started ${aBefore} times before B's last start`);
+    X;
   } finally {
     await c.stop();
   }
@@ -135,6 +140,7 @@ test("a rate limit of 10/s holds across two orchestrators", async () => {
   const c = await cluster(wf);
   try {
     for (let n = 0; n < 16; n++) await c.create("a", n);
+    await c.start(); // every run queued first: the order between tenants is then the limits' doing
     await c.waitAll(16, 60_000);
     const starts = spans.map((s) => s.start).sort((a, b) => a - b);
     const elapsed = (starts.at(-1)! - starts[0]!) / 1000;
@@ -172,19 +178,15 @@ test("a waiting stage shows why, and gets the slot when the holder is cancelled 
       delivery: { jobId: job.jobId, deliveryCount: 1, attempt: job.attempt },
     });
   const holder = exec(first!); // hangs: the holder
-  const reasons: string[] = [];
-  for (;;) {
-    const j = await env.queue.dequeue({ workerId: "w" });
-    if (!j) break;
-    const res = await exec(j);
-    assert.is(res.outcome, "waiting");
-    reasons.push(res.waiting!.reason);
-  }
-  // The first is refused by the full key, the second queues behind it.
+  // Admission happens before dispatch: the two that do not fit were parked at claim, no job queued.
+  assert.is(await env.queue.dequeue({ workerId: "w" }), null);
+  const views = await Promise.all([r1, r2, r3].filter((r) => r !== first!.workflowRunId).map((r) => env.kernel.runs.get(r)));
+  const reasons = views.map((v) => v!.waiting[0]!.reason).sort();
+  // One is refused by the full key, the other queues behind it.
   assert.equal(reasons, ["concurrency", "fair-share"]);
-  const waiters = await env.persistence.listWaiters({ limit: 10 });
-  assert.equal(waiters.map((w) => w.runId).sort(), [r1, r2, r3].filter((r) => r !== first!.workflowRunId).sort());
-  assert.match(waiters[0]!.detail, /full: 1\/1 running/);
+  const full = views.find((v) => v!.waiting[0]!.reason === "concurrency")!.waiting[0]!;
+  assert.match(full.detail, /concurrency key "\*" of "stage:w\/hold#concurrency" full: 1\/1 running/);
+  assert.is(full.stageId, "hold");
   // Nothing fits while the holder runs.
   assert.is((await env.kernel.dispatch({ type: "stage.admitWaiting" })).granted, 0);
   // Cancelling the holder frees its slot in the same commit: the next grant pass admits one waiter.

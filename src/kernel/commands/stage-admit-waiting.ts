@@ -6,7 +6,8 @@ import type { RunRecord, StageRecord } from "../../ports/records.js";
 import type { StageAdmitWaitingCommand, StageAdmitWaitingResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { type Admission, admit } from "../limits/admit.js";
+import { type Admission, admit, lockKeysOf } from "../limits/admit.js";
+import { queueStageJob } from "../run-helpers.js";
 import { grantWaiting } from "../limits/grant.js";
 
 const MAX_LIMITS_PER_PASS = 50;
@@ -82,6 +83,41 @@ export async function admitOrPark(
     updatedAt: now,
   });
   return a;
+}
+
+/**
+ * Queues the job of PENDING stage `row` of `def`, or parks it when a limit does not admit it: a
+ * limited stage is admitted before its job is dispatched, so parked work never crowds the job
+ * queue ahead of other keys. Returns the job id, or null when parked.
+ */
+export async function queueOrPark(
+  deps: KernelDeps,
+  tx: PersistenceTx,
+  batch: OutboxBatch,
+  run: RunRecord,
+  row: StageRecord,
+  def: AnyStage,
+  now: Date,
+): Promise<string | null> {
+  if (def.limits) {
+    deps.grantKick.seenLimited = true;
+    const checks = checksOf(run, def);
+    // A key function that throws: the job goes out and its execution fails the stage with the error.
+    if (!("error" in checks) && !(await admitOrPark(deps, tx, run, row, checks, row.attempt + 1, now)).admitted) return null;
+  }
+  return queueStageJob(batch, run, row, row.attempt + 1);
+}
+
+/** Locks, in one statement, every (limit, key) row the limited stages of `runs`' group 0 touch (one lock order per transaction). */
+export async function preLockLimits(tx: PersistenceTx, items: { run: RunRecord; defs: readonly AnyStage[] }[]): Promise<void> {
+  const keys = items.flatMap(({ run, defs }) =>
+    defs.flatMap((def) => {
+      if (!def.limits) return [];
+      const checks = checksOf(run, def);
+      return "error" in checks ? [] : lockKeysOf(checks);
+    }),
+  );
+  if (keys.length > 0) await tx.lockLimitKeys(keys);
 }
 
 /**
