@@ -41,10 +41,13 @@ function describeRun(view: ApiReply<"runs.get">): string {
     `run ${run.id}  ${run.workflowId}  ${run.status}`,
     `  created ${run.createdAt}${run.completedAt ? `  ended ${run.completedAt}` : ""}`,
   ];
+  const waits = new Map((view.waiting ?? []).map((w) => [w.stageId, w]));
   for (const s of stages) {
     lines.push(
       `  [${s.groupIndex}] ${s.stageId.padEnd(24)} ${s.status.padEnd(10)} attempt ${s.attempt}/${s.maxAttempts}${s.error ? `  ${s.error}` : ""}`,
     );
+    const w = waits.get(s.stageId);
+    if (w) lines.push(`      waiting (${w.reason}) since ${w.since}: ${w.detail}`);
   }
   if (run.error) lines.push(`  error: ${run.error}`);
   if (run.output !== null) lines.push(`  output: ${JSON.stringify(run.output)}`);
