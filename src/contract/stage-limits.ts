@@ -60,6 +60,16 @@ export function stageLimitIssues(limits: StageLimits | undefined, path = "limits
   for (const k of Object.keys(limits)) {
     if (k !== "concurrency" && k !== "rateLimit") issues.push({ path: `${path}.${k}`, message: "unknown limit (concurrency, rateLimit)" });
   }
+  const known = { concurrency: ["id", "key", "maxConcurrent", "queueMaxConcurrent"], rateLimit: ["id", "key", "perSecond", "burst"] };
+  for (const [name, keys] of Object.entries(known)) {
+    const given = (limits as Record<string, unknown>)[name];
+    if (given === undefined) continue;
+    if (typeof given !== "object" || given === null) {
+      issues.push({ path: `${path}.${name}`, message: "must be an object" });
+      return issues;
+    }
+    for (const k of Object.keys(given)) if (!keys.includes(k)) issues.push({ path: `${path}.${name}.${k}`, message: "unknown option" });
+  }
   const c = limits.concurrency;
   if (c !== undefined) {
     if (c.key !== undefined && typeof c.key !== "function") issues.push({ path: `${path}.concurrency.key`, message: "must be a function" });
