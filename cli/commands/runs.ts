@@ -35,7 +35,8 @@ function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
-function describeRun(view: ApiReply<"runs.get">): string {
+/** The human-readable `runs get` output: run, stages (with why a parked stage waits), error, output, logs. */
+export function describeRun(view: ApiReply<"runs.get">): string {
   const { run, stages } = view;
   const lines = [
     `run ${run.id}  ${run.workflowId}  ${run.status}`,
