@@ -83,7 +83,11 @@ export function timeline(view: RunView, now: number): Html {
                   title="${s.stageId}: ${duration(endOf(s) - from)}${s.status === "SUSPENDED" ? " (suspended, waiting)" : ""}"
                 ></div>`;
           return html`<div class="row" data-stage="${s.stageId}">
-            ${label(s, tasks.get(s.stageId), view.waiting?.find((w) => w.stageId === s.stageId))}
+            ${label(
+              s,
+              tasks.get(s.stageId),
+              view.waiting?.find((w) => w.stageId === s.stageId),
+            )}
             <div class="track">${bar}</div>
           </div>`;
         })}`;
