@@ -12,9 +12,17 @@ import { type Html, duration, statusBadge } from "./html.js";
 type RunView = ApiReply<"runs.get">;
 type Stage = RunView["stages"][number];
 type Task = NonNullable<RunView["tasks"]>[number];
+type Wait = NonNullable<RunView["waiting"]>[number];
+
+/** Why a parked stage waits (rate limit, concurrency key, round-robin turn), next to its status. */
+function waitTag(wait: Wait | undefined): Html {
+  return wait
+    ? html`<span class="tag waiting" data-waiting="${wait.reason}" title="waiting since ${wait.since}">waiting · ${wait.detail}</span>`
+    : html``;
+}
 
 /** The lane label: stage, status, attempt, and where it runs (local, or remote with queue and worker). */
-function label(stage: Stage, task: Task | undefined): Html {
+function label(stage: Stage, task: Task | undefined, wait: Wait | undefined): Html {
   const where = task
     ? html`<span class="tag remote" data-remote="${task.queue}">remote · ${task.queue}</span>
         <span class="tag" data-worker="${task.workerId ?? ""}">worker ${task.workerId ?? "—"}</span>
@@ -23,7 +31,7 @@ function label(stage: Stage, task: Task | undefined): Html {
   return html`<div class="label" title="${stage.stageName}">
     <strong>${stage.stageId}</strong> ${statusBadge(stage.status)}
     <span class="muted">attempt ${task ? startedAttempts(task) : stage.attempt}/${task?.maxAttempts ?? stage.maxAttempts}</span> ${where}
-    ${attempts(task)}
+    ${waitTag(wait)} ${attempts(task)}
   </div>`;
 }
 
@@ -75,7 +83,11 @@ export function timeline(view: RunView, now: number): Html {
                   title="${s.stageId}: ${duration(endOf(s) - from)}${s.status === "SUSPENDED" ? " (suspended, waiting)" : ""}"
                 ></div>`;
           return html`<div class="row" data-stage="${s.stageId}">
-            ${label(s, tasks.get(s.stageId))}
+            ${label(
+              s,
+              tasks.get(s.stageId),
+              view.waiting?.find((w) => w.stageId === s.stageId),
+            )}
             <div class="track">${bar}</div>
           </div>`;
         })}`;

@@ -23,6 +23,7 @@ import type {
   AICallSummaryQuery,
   AICallSummaryRow,
 } from "../../src/ports/persistence.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../../src/ports/limits.js";
 import type {
   AICallRecord,
   AnnotationRecord,
@@ -35,6 +36,7 @@ import type {
 } from "../../src/ports/records.js";
 import * as rs from "./runs-stages.js";
 import * as ai from "./ai-calls.js";
+import * as lim from "./limits.js";
 import * as side from "./side-tables.js";
 import * as sw from "./stage-writes.js";
 import { type TxConnectionState, assertConnectionAlive, isConnectionError, safeBegin } from "./safe-begin.js";
@@ -207,6 +209,41 @@ class PgTx implements PersistenceTx {
   }
   summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
     return this.op((c) => ai.summarizeAICalls(c, q));
+  }
+
+  // --- limits (rate limits, concurrency keys)
+  lockLimitKeys(keys: { limitId: string; key: string }[]): Promise<LimitKeyState[]> {
+    return this.op((c) => lim.lockLimitKeys(c, keys));
+  }
+  saveLimitKey(state: LimitKeyState): Promise<void> {
+    return this.op((c) => lim.saveLimitKey(c, state));
+  }
+  countLiveSlots(q: LiveSlotQuery): Promise<number> {
+    return this.op((c) => lim.countLiveSlots(c, q));
+  }
+  getSlot(limitId: string, runId: string, stageId: string): Promise<LimitSlot | null> {
+    return this.op((c) => lim.getSlot(c, limitId, runId, stageId));
+  }
+  putSlot(slot: LimitSlot): Promise<void> {
+    return this.op((c) => lim.putSlot(c, slot));
+  }
+  putWaiter(w: StageWaiter): Promise<void> {
+    return this.op((c) => lim.putWaiter(c, w));
+  }
+  getWaiter(runId: string, stageId: string): Promise<StageWaiter | null> {
+    return this.op((c) => lim.getWaiter(c, runId, stageId));
+  }
+  deleteWaiter(runId: string, stageId: string): Promise<void> {
+    return this.op((c) => lim.deleteWaiter(c, runId, stageId));
+  }
+  listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+    return this.op((c) => lim.listWaiters(c, q));
+  }
+  waitingLimitIds(limit: number): Promise<string[]> {
+    return this.op((c) => lim.waitingLimitIds(c, limit));
+  }
+  pruneLimits(_now: Date, grantedAfter: Date, limit: number): Promise<number> {
+    return this.op((c) => lim.pruneLimits(c, grantedAfter, limit));
   }
 }
 

@@ -22,6 +22,9 @@ export function tables(sql: postgres.Sql, schema: string) {
     rejectedReports: t("activity_rejected_reports"),
     jobs: t("jobs"),
     sharedSecrets: t("shared_secrets"),
+    limitKeys: t("limit_keys"),
+    limitSlots: t("limit_slots"),
+    limitWaiters: t("limit_waiters"),
     jobsSeq: `${quoteSchema(schema)}.jobs_seq`,
   };
 }

@@ -35,16 +35,20 @@ function print(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
-function describeRun(view: ApiReply<"runs.get">): string {
+/** The human-readable `runs get` output: run, stages (with why a parked stage waits), error, output, logs. */
+export function describeRun(view: ApiReply<"runs.get">): string {
   const { run, stages } = view;
   const lines = [
     `run ${run.id}  ${run.workflowId}  ${run.status}`,
     `  created ${run.createdAt}${run.completedAt ? `  ended ${run.completedAt}` : ""}`,
   ];
+  const waits = new Map((view.waiting ?? []).map((w) => [w.stageId, w]));
   for (const s of stages) {
     lines.push(
       `  [${s.groupIndex}] ${s.stageId.padEnd(24)} ${s.status.padEnd(10)} attempt ${s.attempt}/${s.maxAttempts}${s.error ? `  ${s.error}` : ""}`,
     );
+    const w = waits.get(s.stageId);
+    if (w) lines.push(`      waiting (${w.reason}) since ${w.since}: ${w.detail}`);
   }
   if (run.error) lines.push(`  error: ${run.error}`);
   if (run.output !== null) lines.push(`  output: ${JSON.stringify(run.output)}`);

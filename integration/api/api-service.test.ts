@@ -47,6 +47,18 @@ const workflow = new WorkflowBuilder(
   .pipe(greet)
   .build();
 
+// The same stage with a concurrency key of 1 per name: a second run for a name waits.
+const limitedGreet = { ...greet, limits: { concurrency: { key: (i: unknown) => (i as { name: string }).name, maxConcurrent: 1 } } };
+const limitedWorkflow = new WorkflowBuilder(
+  "limited-greeter",
+  "Limited greeter",
+  "greets one at a time per name",
+  z.object({ name: z.string().min(1), email: z.string().email() }),
+  z.object({ greeting: z.string() }),
+)
+  .pipe(limitedGreet)
+  .build();
+
 let nc: NatsConnection;
 let api: ApiService;
 let kernel: Kernel;
@@ -63,7 +75,7 @@ test.before(async () => {
     eventSink: new CollectingEventSink(),
     scheduler: new NoopScheduler(),
     clock: new FakeClock(),
-    registry: { getWorkflow: (id) => (id === workflow.id ? workflow : undefined) },
+    registry: { getWorkflow: (id) => [workflow, limitedWorkflow].find((w) => w.id === id) },
   });
   api = await startApiService(nc, { kernel, jobTransport: jobs, prefix: "jetflow" });
 });
@@ -99,6 +111,20 @@ t("the service is discoverable with $SRV.PING and INFO lists every endpoint subj
   for (const s of ["runs.create", "runs.get", "runs.list", "runs.cancel", "runs.rerun", "runs.annotate", "stats"]) {
     assert.ok(subjects.includes(`jetflow.api.${s}`), `missing ${s}`);
   }
+});
+
+t("runs.get says why a stage waits: its concurrency key is full", async () => {
+  const input = { name: "grace", email: "grace@example.com" };
+  const a = await client().createRun({ workflowId: "limited-greeter", input, idempotencyKey: "lim-a" });
+  const b = await client().createRun({ workflowId: "limited-greeter", input, idempotencyKey: "lim-b" });
+  await kernel.dispatch({ type: "run.claimPending", workerId: "t", maxClaims: 10 });
+  const views = await Promise.all([a, b].map((r) => client().getRun({ workflowRunId: r.workflowRunId })));
+  const waiting = views.flatMap((v) => v.waiting ?? []);
+  assert.is(waiting.length, 1, "one holds the slot, the other waits");
+  assert.is(waiting[0]!.stageId, "greet");
+  assert.is(waiting[0]!.reason, "concurrency");
+  assert.match(waiting[0]!.detail, 'concurrency key "grace" of "stage:limited-greeter/greet#concurrency" full: 1/1 running');
+  assert.is(waiting[0]!.retryAt, null);
 });
 
 t("runs.create returns a run; the same idempotency key returns the same run", async () => {

@@ -1,3 +1,4 @@
+import { type StageLimits, stageLimitIssues } from "./stage-limits.js";
 import type { z } from "zod";
 import { InvalidStateError, ValidationError, type ValidationIssue } from "./errors.js";
 import type {
@@ -35,6 +36,8 @@ interface CommonDefinition<TId extends string, I extends SchemaOrNone, O extends
   schemas: StageSchemas<I, O, C>;
   /** Missing fields take `DEFAULT_RETRY_POLICY`'s values. */
   retry?: Partial<RetryPolicy>;
+  /** Rate limit and concurrency key of its attempts, enforced across orchestrators (docs/flow-control.md). */
+  limits?: StageLimits;
 }
 
 /** What `defineStage` takes: a stage that completes (or fails) within one execution. */
@@ -171,6 +174,7 @@ function commonIssues(
     }
   }
   issues.push(...retryIssues(def.retry));
+  issues.push(...stageLimitIssues(def.limits));
   return issues;
 }
 
@@ -213,6 +217,7 @@ function freezeStage(
     mode,
     schemas: Object.freeze({ input: def.schemas.input, output: def.schemas.output, config: def.schemas.config }),
     retry: Object.freeze(retryPolicyOf(def.retry)),
+    ...(def.limits !== undefined ? { limits: Object.freeze({ ...def.limits }) } : {}),
     execute,
     ...(checkCompletion ? { checkCompletion } : {}),
   };

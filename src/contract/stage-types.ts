@@ -1,3 +1,4 @@
+import type { StageLimits } from "./stage-limits.js";
 import type { z } from "zod";
 import type { AIRecorder } from "./ai-calls.js";
 import type { Readable } from "node:stream";
@@ -174,6 +175,8 @@ export interface Stage<
   readonly mode: StageMode;
   readonly schemas: StageSchemas<I, O, C>;
   readonly retry: RetryPolicy;
+  /** Rate limit and concurrency key of its attempts (docs/flow-control.md). */
+  readonly limits?: StageLimits;
   execute(ctx: StageContext<InferSchema<I>, z.output<C>, TCtx, TState>): Promise<StageOutcome<z.output<O>, TState>>;
   checkCompletion?(state: TState, ctx: CheckContext<z.output<C>>): Promise<CompletionCheck<z.output<O>>>;
   /** Set by `defineRemoteStage`: where the activity runs. */

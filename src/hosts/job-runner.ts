@@ -94,6 +94,12 @@ export async function runLeasedJob(job: LeasedJob, o: RunJobOptions): Promise<Jo
       return { kind: "suspended", result };
     }
     default: {
+      if (result.outcome === "waiting") {
+        // Parked by a rate limit or concurrency key: the grant pass queues a new job.
+        o.logger.debug({ ...ctx, waiting: result.waiting?.detail }, "stage waits for admission");
+        await settle("complete", () => o.jobTransport.complete(job));
+        return { kind: "failed", result };
+      }
       if (!result.ghost) o.logger.warn({ ...ctx, err: result.error, retry: result.retry === true }, "stage attempt failed");
       await settle("complete", () => o.jobTransport.complete(job));
       return { kind: "failed", result };

@@ -14,13 +14,15 @@ export interface MaintenanceTickResult {
   eventsFlushed: number;
   /** Stuck runs repaired (requeued) or failed. */
   stuckReaped: number;
+  /** Stages parked by a rate limit or concurrency key that were granted (their jobs queued). */
+  limitGranted: number;
   /** Steps that threw (the others still ran); empty on a healthy tick. */
   errors: TickStepError[];
 }
 
 /** A tick step that threw; the other steps still ran. */
 export interface TickStepError {
-  step: "run.claimPending" | "stage.pollSuspended" | "lease.reapStale" | "run.reapStuck" | "outbox.flush";
+  step: "run.claimPending" | "stage.pollSuspended" | "lease.reapStale" | "run.reapStuck" | "stage.admitWaiting" | "outbox.flush";
   error: string;
 }
 
@@ -29,18 +31,29 @@ export interface TickOutcome {
   errors: TickStepError[];
   /** True when the tick produced work a job loop can pick up now. */
   newWork: boolean;
+  /** When a rate-limited stage may next be granted: the host ticks again by then. */
+  nextGrantAt: Date | null;
 }
 
 /**
  * One orchestration tick: claim pending runs, poll suspended stages, release stale leases,
- * repair stuck runs, flush the outbox. Each step is isolated: a step that throws is logged and
+ * repair stuck runs, grant stages parked by limits, flush the outbox. Each step is isolated: a step that throws is logged and
  * recorded, and the remaining steps still run (a broken outbox must not stop claiming).
  * The outbox is flushed last so the jobs and events the earlier steps queued go out this tick.
  */
 export async function runMaintenance(kernel: Kernel, t: ResolvedTuning, workerId: string, logger: Logger): Promise<TickOutcome> {
   const errors: TickStepError[] = [];
-  const result: MaintenanceTickResult = { claimed: 0, suspendedChecked: 0, staleReleased: 0, eventsFlushed: 0, stuckReaped: 0, errors };
+  const result: MaintenanceTickResult = {
+    claimed: 0,
+    suspendedChecked: 0,
+    staleReleased: 0,
+    eventsFlushed: 0,
+    stuckReaped: 0,
+    limitGranted: 0,
+    errors,
+  };
   let newWork = false;
+  let nextGrantAt: Date | null = null;
   const step = async (name: TickStepError["step"], fn: () => Promise<void>) => {
     try {
       await fn();
@@ -69,10 +82,16 @@ export async function runMaintenance(kernel: Kernel, t: ResolvedTuning, workerId
     result.stuckReaped = r.requeued + r.failed;
     if (r.requeued > 0) newWork = true;
   });
+  await step("stage.admitWaiting", async () => {
+    const r = await kernel.dispatch({ type: "stage.admitWaiting" });
+    result.limitGranted = r.granted;
+    nextGrantAt = r.nextRetryAt;
+    if (r.granted > 0) newWork = true;
+  });
   await step("outbox.flush", async () => {
     const r = await kernel.dispatch({ type: "outbox.flush", maxEvents: t.maxOutboxFlushPerTick });
     result.eventsFlushed = r.published;
     if (r.published > 0) newWork = true;
   });
-  return { result, errors, newWork };
+  return { result, errors, newWork, nextGrantAt };
 }

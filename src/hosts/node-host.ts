@@ -134,8 +134,9 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     while (running) {
       // A wake-up requested while this tick runs must not be lost in the following sleep.
       const gen = tickSleeper.generation;
-      const { errors, newWork } = await runMaintenance(kernel, o, o.workerId, logger);
+      const { errors, newWork, nextGrantAt } = await runMaintenance(kernel, o, o.workerId, logger);
       stats.orchestrationTicks++;
+      if (nextGrantAt) tickNoLaterThan(nextGrantAt); // a rate-limited stage's next token
       if (newWork) jobSleeper.wake();
       if (errors.length > 0) {
         stats.consecutiveTickFailures++;

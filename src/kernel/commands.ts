@@ -1,3 +1,4 @@
+import type { WaitReason } from "../ports/limits.js";
 import type { AnnotationInput } from "../contract/stage-types.js";
 import type { RunStatus, TraceCarrier } from "../ports/records.js";
 
@@ -88,7 +89,10 @@ export interface JobExecuteCommand {
 }
 /** Result of `job.execute`. */
 export interface JobExecuteResult {
-  outcome: "completed" | "suspended" | "failed";
+  /** "waiting": a rate limit or concurrency key parked the stage (see `waiting`); the job is done, a grant queues a new one. */
+  outcome: "completed" | "suspended" | "failed" | "waiting";
+  /** Why the stage was parked (outcome "waiting"). */
+  waiting?: { reason: WaitReason; detail: string; retryAt: Date | null };
   /** The run was no longer RUNNING (cancelled, failed, or the stage belongs to an old attempt): do not retry. */
   ghost?: boolean;
   /** The kernel wants another attempt after `retryDelayMs`. */
@@ -127,6 +131,21 @@ export interface StageWakeCommand {
 export interface StageWakeResult {
   woken: boolean;
   resumed: boolean;
+}
+
+/**
+ * Grants parked stages (rate limits, concurrency keys) what fits now, round-robin between keys,
+ * and queues their jobs. Run by every host tick and after a limited stage finishes.
+ */
+export interface StageAdmitWaitingCommand {
+  type: "stage.admitWaiting";
+  maxGrants?: number;
+}
+/** Result of `stage.admitWaiting`. */
+export interface StageAdmitWaitingResult {
+  granted: number;
+  /** Earliest instant a rate-limited stage may be granted; null when none waits for tokens. */
+  nextRetryAt: Date | null;
 }
 
 /** Releases expired job leases; fails stages whose jobs exhausted their deliveries. */
@@ -199,6 +218,7 @@ export type KernelCommand =
   | JobExecuteCommand
   | StagePollSuspendedCommand
   | StageWakeCommand
+  | StageAdmitWaitingCommand
   | LeaseReapStaleCommand
   | RunReapStuckCommand
   | OutboxFlushCommand
@@ -215,6 +235,7 @@ export interface CommandResultMap {
   "job.execute": JobExecuteResult;
   "stage.pollSuspended": StagePollSuspendedResult;
   "stage.wake": StageWakeResult;
+  "stage.admitWaiting": StageAdmitWaitingResult;
   "lease.reapStale": LeaseReapStaleResult;
   "run.reapStuck": RunReapStuckResult;
   "outbox.flush": OutboxFlushResult;

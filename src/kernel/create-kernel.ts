@@ -14,6 +14,7 @@ import { runRerunFrom } from "./commands/run-rerun-from.js";
 import { runTransition } from "./commands/run-transition.js";
 import { stagePollSuspended } from "./commands/stage-poll-suspended.js";
 import { stageWake } from "./commands/stage-wake.js";
+import { stageAdmitWaiting } from "./commands/stage-admit-waiting.js";
 import { loadOutput } from "./run-helpers.js";
 import type { Kernel, KernelConfig } from "./types.js";
 
@@ -28,6 +29,7 @@ const HANDLERS: Handlers = {
   "job.execute": jobExecute,
   "stage.pollSuspended": stagePollSuspended,
   "stage.wake": stageWake,
+  "stage.admitWaiting": stageAdmitWaiting,
   "lease.reapStale": leaseReapStale,
   "run.reapStuck": runReapStuck,
   "outbox.flush": outboxFlush,
@@ -76,7 +78,15 @@ export function createKernel(config: KernelConfig): Kernel {
       async get(workflowRunId) {
         const run = await deps.persistence.getRun(workflowRunId);
         if (!run) return null;
-        return { run, stages: await deps.persistence.listStages(workflowRunId) };
+        const [stages, waiters] = await Promise.all([
+          deps.persistence.listStages(workflowRunId),
+          deps.persistence.listWaiters({ runId: workflowRunId, limit: 100 }),
+        ]);
+        const pending = new Set(stages.filter((s) => s.status === "PENDING").map((s) => s.stageId));
+        const waiting = waiters
+          .filter((w) => pending.has(w.stageId))
+          .map((w) => ({ stageId: w.stageId, reason: w.reason, detail: w.detail, retryAt: w.retryAt, since: w.createdAt }));
+        return { run, stages, waiting };
       },
       list: (filter) => deps.persistence.listRuns(filter),
       logs: (workflowRunId, opts) => deps.persistence.listLogs(workflowRunId, opts),

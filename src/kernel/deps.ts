@@ -32,6 +32,7 @@ export interface ResolvedOptions {
   stuckThresholdMs: number;
   unstartedRunThresholdMs: number;
   outboxMarkDelayMs: number;
+  limitGrantTtlMs: number;
 }
 
 /**
@@ -58,6 +59,8 @@ export interface KernelDeps {
   outboxMarks: OutboxMarks;
   /** stage.wake calls that may have come before their stage was suspended. */
   earlyWakes: EarlyWakes;
+  /** The grant pass this kernel runs after a limited stage frees a slot (`kickGrants`). */
+  grantKick: { running: boolean; again: boolean; seenLimited: boolean };
   newId(): string;
   /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
@@ -75,6 +78,7 @@ export const KERNEL_DEFAULTS = {
   stuckThresholdMs: DEFAULT_STUCK_RUN_THRESHOLD_MS,
   unstartedRunThresholdMs: 10_000,
   outboxMarkDelayMs: 50,
+  limitGrantTtlMs: 30_000,
 } as const satisfies ResolvedOptions;
 
 const kernelOptionsSchema = z.object({
@@ -88,6 +92,7 @@ const kernelOptionsSchema = z.object({
   stuckThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.stuckThresholdMs),
   unstartedRunThresholdMs: nonNegativeInt.default(KERNEL_DEFAULTS.unstartedRunThresholdMs),
   outboxMarkDelayMs: nonNegativeInt.default(KERNEL_DEFAULTS.outboxMarkDelayMs),
+  limitGrantTtlMs: positiveInt.default(KERNEL_DEFAULTS.limitGrantTtlMs),
 });
 
 /** Applies defaults and validates options; throws ValidationError on nonsense or a misspelt option rather than misbehaving later. */
@@ -112,6 +117,7 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     logger,
     options,
     inflight: new Map(),
+    grantKick: { running: false, again: false, seenLimited: false },
     outboxMarks: new OutboxMarks(config.persistence, config.clock, logger, options.outboxMarkDelayMs),
     earlyWakes: new EarlyWakes(),
     newId: () => randomUUID(),

@@ -4,6 +4,7 @@ import type { RunRecord, StageRecord } from "../ports/records.js";
 import type { AnyStage } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
 import { type OutboxBatch, jobIdOf } from "./outbox.js";
+import { queueOrPark } from "./commands/stage-admit-waiting.js";
 
 export function maxAttemptsOf(deps: KernelDeps, stage: AnyStage): number {
   const n = stage.retry?.maxAttempts;
@@ -64,7 +65,10 @@ export async function startGroup(
     if (base > 0 && row.attempt < base) {
       row = (await tx.updateStage(run.id, def.id, { attempt: base, maxAttempts: base + maxAttempts }, now)) ?? row;
     }
-    if (queueJobs && row.status === "PENDING") jobIds.push(queueStageJob(batch, run, row, row.attempt + 1));
+    if (queueJobs && row.status === "PENDING") {
+      const jobId = await queueOrPark(deps, tx, batch, run, row, def, now);
+      if (jobId) jobIds.push(jobId);
+    }
   }
   return jobIds;
 }

@@ -1,3 +1,4 @@
+import type { WaitReason } from "../ports/limits.js";
 import type { ActivityExecutor } from "../ports/activity-executor.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -42,6 +43,11 @@ export interface KernelOptions {
    * the delay only postpones the `published_at` stamp. 0: the next event-loop turn. Default 50 ms.
    */
   outboxMarkDelayMs?: number;
+  /**
+   * How long a slot granted to a parked stage (rate limits, concurrency keys) stays reserved for
+   * its job to arrive; a job lost in transit gives the slot back after this. Default 30 s.
+   */
+  limitGrantTtlMs?: number;
 }
 
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
@@ -73,6 +79,20 @@ export interface KernelConfig {
 export interface RunView {
   run: RunRecord;
   stages: StageRecord[];
+  /** Stages parked by a rate limit or concurrency key, and why (docs/flow-control.md). */
+  waiting: StageWait[];
+}
+
+/** A stage waiting for admission under its limits. */
+export interface StageWait {
+  stageId: string;
+  reason: WaitReason;
+  /** `concurrency key "t1" of "queue:render#concurrency" full: 2/2 running`. */
+  detail: string;
+  /** When a rate-limited stage gets its next token; null: when a slot frees. */
+  retryAt: Date | null;
+  /** First parked. */
+  since: Date;
 }
 
 /** The command kernel: `dispatch` executes a command; the query side reads runs, stages, logs and annotations. */

@@ -13,3 +13,4 @@ export type * from "./activity-task-store.js";
 export type { Logger } from "./logger.js";
 export { silentLogger } from "./logger.js";
 export type * from "./presigner.js";
+export type * from "./limits.js";

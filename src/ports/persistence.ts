@@ -1,3 +1,4 @@
+import type { LimitsTx } from "./limits.js";
 import type {
   AICallRecord,
   Actor,
@@ -200,7 +201,7 @@ export type IdempotencyAcquire = { kind: "acquired" } | { kind: "completed"; res
  * Methods called on a `PersistenceTx` inside `transaction()` commit or roll back together;
  * called on the `Persistence` itself each method commits on its own.
  */
-export interface PersistenceTx {
+export interface PersistenceTx extends LimitsTx {
   // --- runs
   createRun(run: NewRun): Promise<RunRecord>;
   /**

@@ -4,6 +4,7 @@
  * (releasing the kernel's job lease), `checkCompletion` resumes it from the broker's outcome.
  * Right for activities that take minutes to hours.
  */
+import { type StageLimits, stageLimitIssues } from "../contract/stage-limits.js";
 import type { AnyStage, CheckContext, CompletionCheck, Stage, StageContext, StageOutcome } from "../contract/stage-types.js";
 import { type Clock, systemClock } from "../ports/clock.js";
 import { ValidationError } from "../contract/errors.js";
@@ -37,6 +38,12 @@ export interface RemoteStageOptions {
    * Default: the run's priority (`runs.create` `priority`).
    */
   priority?: number;
+  /**
+   * Concurrency key and rate limit of its tasks (docs/flow-control.md). Limits without an `id`
+   * are the queue's (`queue:<queue>`): every stage on the queue that sets them shares them.
+   * Default: the wrapped stage's `limits`.
+   */
+  limits?: StageLimits;
   /** Deliveries before the task fails. Default: the wrapped stage's retry.maxAttempts. */
   maxAttempts?: number;
   /** Ship earlier stages' outputs so ctx.require/optional work on the worker. Default false. */
@@ -81,6 +88,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   if (opts?.priority !== undefined && !Number.isInteger(opts.priority)) issues.push({ path: "priority", message: "must be an integer" });
   if (opts?.maxUploadBytes !== undefined && !(Number.isSafeInteger(opts.maxUploadBytes) && opts.maxUploadBytes > 0))
     issues.push({ path: "maxUploadBytes", message: "must be a positive whole number of bytes" });
+  issues.push(...stageLimitIssues(opts?.limits));
   if (stage?.mode === "async-batch")
     issues.push({ path: "stage.mode", message: "an async-batch stage already suspends; wrap the activity itself" });
   if (issues.length > 0) throw new ValidationError(`defineRemoteStage(${String(stage?.id)})`, issues);
@@ -102,6 +110,7 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
     mode: "async-batch",
     schemas: stage.schemas,
     retry: stage.retry,
+    ...((opts.limits ?? stage.limits) ? { limits: opts.limits ?? stage.limits } : {}),
     remote,
     async execute(ctx: StageContext<unknown, unknown>): Promise<StageOutcome<unknown, RemoteStageState>> {
       const taskId = await client.submit({

@@ -1,3 +1,4 @@
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../ports/limits.js";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type {
   AnnotationFilter,
@@ -236,5 +237,40 @@ export class InMemoryPersistence implements Persistence {
   }
   summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
     return this.locked("summarizeAICalls", () => this.direct.summarizeAICalls(q));
+  }
+
+  // --- limits
+  lockLimitKeys(keys: { limitId: string; key: string }[]): Promise<LimitKeyState[]> {
+    return this.locked("lockLimitKeys", () => this.direct.lockLimitKeys(keys));
+  }
+  saveLimitKey(state: LimitKeyState): Promise<void> {
+    return this.locked("saveLimitKey", () => this.direct.saveLimitKey(state));
+  }
+  countLiveSlots(q: LiveSlotQuery): Promise<number> {
+    return this.locked("countLiveSlots", () => this.direct.countLiveSlots(q));
+  }
+  getSlot(limitId: string, runId: string, stageId: string): Promise<LimitSlot | null> {
+    return this.locked("getSlot", () => this.direct.getSlot(limitId, runId, stageId));
+  }
+  putSlot(slot: LimitSlot): Promise<void> {
+    return this.locked("putSlot", () => this.direct.putSlot(slot));
+  }
+  putWaiter(w: StageWaiter): Promise<void> {
+    return this.locked("putWaiter", () => this.direct.putWaiter(w));
+  }
+  getWaiter(runId: string, stageId: string): Promise<StageWaiter | null> {
+    return this.locked("getWaiter", () => this.direct.getWaiter(runId, stageId));
+  }
+  deleteWaiter(runId: string, stageId: string): Promise<void> {
+    return this.locked("deleteWaiter", () => this.direct.deleteWaiter(runId, stageId));
+  }
+  listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+    return this.locked("listWaiters", () => this.direct.listWaiters(q));
+  }
+  waitingLimitIds(limit: number): Promise<string[]> {
+    return this.locked("waitingLimitIds", () => this.direct.waitingLimitIds(limit));
+  }
+  pruneLimits(now: Date, grantedAfter: Date, limit: number): Promise<number> {
+    return this.locked("pruneLimits", () => this.direct.pruneLimits(now, grantedAfter, limit));
   }
 }

@@ -15,6 +15,7 @@ const defaults: { [T in KernelCommandType]?: Handler<T> } = {
   "lease.reapStale": () => ({ released: 0, deadLettered: 0 }),
   "run.reapStuck": () => ({ inspected: 0, requeued: 0, failed: 0, runIds: [] }),
   "outbox.flush": () => ({ published: 0, failed: 0, deadLettered: 0 }),
+  "stage.admitWaiting": () => ({ granted: 0, nextRetryAt: null }),
   "job.execute": () => ({ outcome: "completed" }),
   "run.transition": () => ({ action: "advanced", groupIndex: 1 }),
 };

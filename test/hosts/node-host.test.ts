@@ -54,12 +54,13 @@ test("a tick dispatches claim, poll, reap stale, reap stuck and flush with the c
   await host.start();
   await waitFor(() => kernel.of("outbox.flush").length >= 1, 2000, "flush");
   await host.stop();
-  const firstTick = kernel.commands.filter((c) => c.type !== "job.execute").slice(0, 5);
+  const firstTick = kernel.commands.filter((c) => c.type !== "job.execute").slice(0, 6);
   assert.equal(firstTick, [
     { type: "run.claimPending", workerId: "w-1", maxClaims: 3 },
     { type: "stage.pollSuspended", maxChecks: 4 },
     { type: "lease.reapStale", staleThresholdMs: 5000 },
     { type: "run.reapStuck", stuckThresholdMs: 7000, maxRuns: 10 },
+    { type: "stage.admitWaiting" },
     { type: "outbox.flush", maxEvents: 9 },
   ]);
 });

@@ -137,13 +137,15 @@ test("runMaintenanceTick returns what each step did", async () => {
     .on("stage.pollSuspended", () => ({ checked: 4, resumed: 1, failed: 0, resumedRunIds: ["c"] }))
     .on("lease.reapStale", () => ({ released: 3, deadLettered: 0 }))
     .on("run.reapStuck", () => ({ inspected: 5, requeued: 1, failed: 1, runIds: ["d", "e"] }))
-    .on("outbox.flush", () => ({ published: 7, failed: 0, deadLettered: 0 }));
+    .on("outbox.flush", () => ({ published: 7, failed: 0, deadLettered: 0 }))
+    .on("stage.admitWaiting", () => ({ granted: 5, nextRetryAt: null }));
   assert.equal(await host.runMaintenanceTick(), {
     claimed: 2,
     suspendedChecked: 4,
     staleReleased: 3,
     eventsFlushed: 7,
     stuckReaped: 2,
+    limitGranted: 5,
     errors: [],
   });
   // Resumed stages are transitioned by the kernel's pollSuspended, not again by the host.

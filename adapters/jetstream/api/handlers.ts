@@ -74,6 +74,15 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         run: runToJson(view.run),
         stages: [...view.stages].sort((a, b) => a.groupIndex - b.groupIndex || a.stageId.localeCompare(b.stageId)).map(stageToJson),
       };
+      if (view.waiting.length > 0) {
+        reply.waiting = view.waiting.map((w) => ({
+          stageId: w.stageId,
+          reason: w.reason,
+          detail: w.detail,
+          retryAt: w.retryAt?.toISOString() ?? null,
+          since: w.since.toISOString(),
+        }));
+      }
       // The includes are independent reads: one round trip's wait instead of four (the console's run page asks for all of them).
       const id = req.workflowRunId;
       const [logs, annotations, artifacts, tasks] = await Promise.all([

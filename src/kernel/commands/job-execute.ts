@@ -12,6 +12,9 @@ import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-h
 import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
 import { transitionLocked } from "./run-transition.js";
 import { commitInOneWrite, startInOneWrite } from "./job-fast-path.js";
+import { admitOrPark, checksOf, kickGrants } from "./stage-admit-waiting.js";
+import { admit } from "../limits/admit.js";
+import type { AnyStage } from "../../contract/stage-types.js";
 
 const GHOST: JobExecuteResult = { outcome: "failed", ghost: true };
 
@@ -46,6 +49,7 @@ async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
     const result = await runAttempt(deps, cmd, claim);
     const res = (await commitInOneWrite(deps, claim, result)) ?? (await commitAttempt(deps, claim, result));
     span.setAttribute("jetflow.outcome", res.ghost ? "ghost" : res.outcome);
+    if (claim.stageDef.limits && res.outcome !== "suspended") kickGrants(deps); // its slot is free now
     if (result.outcome.kind === "failed") span.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome.error });
     return res;
   });
@@ -97,6 +101,10 @@ async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
       await batch.write(tx);
       return { outcome: "failed", error, attempt: stage.attempt };
     }
+    if (stageDef.limits) {
+      const parked = await admitLimited(deps, tx, run, stage, stageDef, next, now, batch);
+      if (parked) return parked;
+    }
     const updated = await tx.updateStage(run.id, stage.stageId, { ...started, attempt: next }, now, {
       status: ["PENDING", "RUNNING"],
       attempt: stage.attempt,
@@ -109,6 +117,41 @@ async function claimIn(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
   });
   await deliverFastPath(deps, batch);
   return out;
+}
+
+/**
+ * Admits attempt `next` of a limited stage or parks it (outcome "waiting"; the job is done and
+ * the grant pass queues a new one). A RUNNING stage (its holder crashed) that no longer fits is
+ * put back to PENDING so the grant finds it. A key function that throws fails the stage.
+ */
+async function admitLimited(
+  deps: KernelDeps,
+  tx: PersistenceTx,
+  run: RunRecord,
+  stage: StageRecord,
+  stageDef: AnyStage,
+  next: number,
+  now: Date,
+  batch: OutboxBatch,
+): Promise<JobExecuteResult | null> {
+  deps.grantKick.seenLimited = true;
+  const checks = checksOf(run, stageDef);
+  if ("error" in checks) {
+    await failStageAndRun(tx, run, stage.stageId, checks.error, now, batch);
+    await batch.write(tx);
+    return { outcome: "failed", error: checks.error };
+  }
+  let attempt = next;
+  if (stage.status === "RUNNING") {
+    const a = await admit(tx, checks, { runId: run.id, stageId: stage.stageId, attempt }, now, deps.options.limitGrantTtlMs);
+    if (a.admitted) return null;
+    await tx.updateStage(run.id, stage.stageId, { status: "PENDING", executionToken: null }, now, { attempt: stage.attempt });
+    attempt = stage.attempt + 1;
+  }
+  const a = await admitOrPark(deps, tx, run, stage, checks, attempt, now);
+  if (a.admitted) return null;
+  await batch.write(tx);
+  return { outcome: "waiting", waiting: { reason: a.reason, detail: a.detail, retryAt: a.retryAt } };
 }
 
 /**

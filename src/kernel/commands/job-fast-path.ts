@@ -21,7 +21,8 @@ export async function startInOneWrite(deps: KernelDeps, cmd: JobExecuteCommand):
   if (attempt === undefined || !Number.isInteger(attempt) || attempt < 1) return null;
   const workflow = deps.registry.getWorkflow(cmd.workflowId);
   const stageDef = workflow?.getStage(cmd.stageId);
-  if (!workflow || !stageDef) return null;
+  // A limited stage is admitted under its limits' locks: the transactional path.
+  if (!workflow || !stageDef || stageDef.limits) return null;
   const now = deps.clock.now();
   const batch = new OutboxBatch(deps, now);
   batch.event({ id: cmd.workflowRunId, workflowId: workflow.id }, "stage:started", { attempt }, cmd.stageId);

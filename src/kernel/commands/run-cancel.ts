@@ -3,6 +3,7 @@ import type { RunCancelCommand, RunCancelResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { RunNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
+import { kickGrants } from "./stage-admit-waiting.js";
 
 /**
  * run.cancel: authoritative. The run and every non-terminal stage become CANCELLED in one
@@ -34,6 +35,7 @@ export async function runCancel(deps: KernelDeps, cmd: RunCancelCommand): Promis
   });
   await deliverFastPath(deps, batch);
   if (!res.cancelled) return res;
+  if (deps.grantKick.seenLimited) kickGrants(deps); // its stages' slots are free now
   for (const ac of deps.inflight.get(cmd.workflowRunId) ?? []) ac.abort(new Error(`run ${cmd.workflowRunId} was cancelled: ${reason}`));
   if (deps.onRunCancelled) {
     try {

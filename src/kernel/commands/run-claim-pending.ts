@@ -3,7 +3,8 @@ import type { RunRecord } from "../../ports/records.js";
 import type { RunClaimPendingCommand, RunClaimPendingResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { failRun, maxAttemptsOf, queueStageJob, startGroup } from "../run-helpers.js";
+import { failRun, maxAttemptsOf, startGroup } from "../run-helpers.js";
+import { preLockLimits, queueOrPark } from "./stage-admit-waiting.js";
 import type { AnyWorkflow } from "../../builder/types.js";
 
 type Claimed = RunClaimPendingResult["claimed"];
@@ -99,6 +100,10 @@ async function startAllLocked(deps: KernelDeps, tx: PersistenceTx, runs: RunReco
     { currentGroupIndex: 0, lastActivityAt: now },
     now,
   );
+  await preLockLimits(
+    tx,
+    startable.map(({ run, workflow }) => ({ run, defs: workflow.groups[0]!.stages })),
+  );
   const byKey = new Map(rows.map((r) => [`${r.workflowRunId}\u0000${r.stageId}`, r]));
   const out: Claimed = [];
   for (const { run, workflow } of startable) {
@@ -106,7 +111,9 @@ async function startAllLocked(deps: KernelDeps, tx: PersistenceTx, runs: RunReco
     // Same rows, jobs and events, in the same order, as startGroup + startLocked write for one run.
     for (const def of workflow.groups[0]!.stages) {
       const row = byKey.get(`${run.id}\u0000${def.id}`);
-      if (row?.status === "PENDING") jobIds.push(queueStageJob(batch, run, row, row.attempt + 1));
+      if (row?.status !== "PENDING") continue;
+      const jobId = await queueOrPark(deps, tx, batch, run, row, def, now);
+      if (jobId) jobIds.push(jobId);
     }
     batch.event(run, "workflow:started", { groupIndex: 0 });
     out.push({ workflowRunId: run.id, workflowId: run.workflowId, jobIds });

@@ -7,6 +7,7 @@ import { ValidationError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failStageAndRun, storeOutput } from "../run-helpers.js";
 import { issuesFromZod } from "../../contract/validation.js";
+import { kickGrants } from "./stage-admit-waiting.js";
 
 type CheckResult = "resumed" | "failed" | "waiting" | "skipped";
 
@@ -32,6 +33,8 @@ export async function stagePollSuspended(deps: KernelDeps, cmd: StagePollSuspend
     }
     if (r === "skipped") continue;
     result.checked++;
+    // A limited stage (this kernel has admitted some) may have freed its slot.
+    if (r !== "waiting" && deps.grantKick.seenLimited) kickGrants(deps);
     if (r === "failed") result.failed++;
     if (r === "resumed") {
       result.resumed++;

@@ -1,3 +1,4 @@
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../../ports/limits.js";
 import type {
   AnnotationFilter,
   CommitStageAndRun,
@@ -29,6 +30,7 @@ import type {
 } from "../../ports/records.js";
 import * as rs from "./runs-stages.js";
 import * as ai from "./ai-calls.js";
+import * as lim from "./limits.js";
 import * as side from "./side-tables.js";
 import { type MemoryState, pairKey } from "./state.js";
 
@@ -201,5 +203,40 @@ export class StateTx implements PersistenceTx {
   }
   async summarizeAICalls(q: AICallSummaryQuery): Promise<AICallSummaryRow[]> {
     return ai.summarizeAICalls(this.s(), q);
+  }
+
+  // --- limits (rate limits, concurrency keys)
+  async lockLimitKeys(keys: { limitId: string; key: string }[]): Promise<LimitKeyState[]> {
+    return lim.lockLimitKeys(this.s(), keys);
+  }
+  async saveLimitKey(state: LimitKeyState): Promise<void> {
+    return lim.saveLimitKey(this.s(), state);
+  }
+  async countLiveSlots(q: LiveSlotQuery): Promise<number> {
+    return lim.countLiveSlots(this.s(), q);
+  }
+  async getSlot(limitId: string, runId: string, stageId: string): Promise<LimitSlot | null> {
+    return lim.getSlot(this.s(), limitId, runId, stageId);
+  }
+  async putSlot(slot: LimitSlot): Promise<void> {
+    return lim.putSlot(this.s(), slot);
+  }
+  async putWaiter(w: StageWaiter): Promise<void> {
+    return lim.putWaiter(this.s(), w);
+  }
+  async getWaiter(runId: string, stageId: string): Promise<StageWaiter | null> {
+    return lim.getWaiter(this.s(), runId, stageId);
+  }
+  async deleteWaiter(runId: string, stageId: string): Promise<void> {
+    return lim.deleteWaiter(this.s(), runId, stageId);
+  }
+  async listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+    return lim.listWaiters(this.s(), q);
+  }
+  async waitingLimitIds(limit: number): Promise<string[]> {
+    return lim.waitingLimitIds(this.s(), limit);
+  }
+  async pruneLimits(_now: Date, grantedAfter: Date, limit: number): Promise<number> {
+    return lim.pruneLimits(this.s(), grantedAfter, limit);
   }
 }

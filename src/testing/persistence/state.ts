@@ -1,3 +1,4 @@
+import type { LimitKeyState, LimitSlot, StageWaiter } from "../../ports/limits.js";
 import type {
   AICallRecord,
   AnnotationRecord,
@@ -25,6 +26,10 @@ export interface MemoryState {
   idempotency: Map<string, IdempotencyRecord>;
   annotations: AnnotationRecord[];
   aiCalls: AICallRecord[];
+  /** Limit tables, keyed by pairKey(limitId, key), limitId+runId+stageId, pairKey(runId, stageId). */
+  limitKeys: Map<string, LimitKeyState>;
+  slots: Map<string, LimitSlot>;
+  waiters: Map<string, StageWaiter>;
 }
 
 export function emptyState(): MemoryState {
@@ -37,6 +42,9 @@ export function emptyState(): MemoryState {
     idempotency: new Map(),
     annotations: [],
     aiCalls: [],
+    limitKeys: new Map(),
+    slots: new Map(),
+    waiters: new Map(),
   };
 }
 
