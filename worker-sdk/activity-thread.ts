@@ -139,6 +139,7 @@ async function run(): Promise<unknown> {
     artifacts,
     ai: workerAIRecorder(task, (call) => post({ t: "ai", call }), pendingAI),
   };
+  post({ t: "started" });
   return stage.execute(ctx);
 }
 

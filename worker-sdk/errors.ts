@@ -11,6 +11,7 @@ export type WorkerErrorCode =
   | "CONFIG"
   | "VERSION_MISMATCH"
   | "ACTIVITY_CRASHED"
+  | "ACTIVITY_START_TIMEOUT"
   | "BUNDLE_REJECTED";
 
 import { formatIssues, type ValidationIssue } from "../src/contract/validation.js";
@@ -151,6 +152,16 @@ export class ModuleLoadError extends WorkerConfigError {
 export class ActivityCrashedError extends WorkerError {
   constructor(message: string) {
     super("ACTIVITY_CRASHED", message, true);
+  }
+}
+
+/**
+ * The activity's thread did not get to `stage.execute` in time (its module import hung or crawled):
+ * the thread is terminated and the attempt fails retryably instead of holding its lease forever.
+ */
+export class ActivityStartTimeoutError extends WorkerError {
+  constructor(readonly timeoutMs: number) {
+    super("ACTIVITY_START_TIMEOUT", `activity thread did not start the stage body within ${timeoutMs} ms (module import stalled)`, true);
   }
 }
 

@@ -24,6 +24,7 @@ export {
   WorkerConfigError,
   ActivityCrashedError,
   ActivityHeapExhaustedError,
+  ActivityStartTimeoutError,
 } from "./errors.js";
 export { isRetryable, retryDelayMs, DEFAULT_RETRY_POLICY } from "../src/contract/failure-policy.js";
 export type { WorkerErrorCode } from "./errors.js";

@@ -268,7 +268,12 @@ export function createNatsWorkerTransport(
         codeVersion: o.codeVersion,
         ...(task.capability ? { capability: task.capability } : {}),
       };
+      logger.debug({ taskId: task.taskId, attempt }, "start request sent");
       reply = await request(heartbeatSubject, encodeTaskBody(StartRequest, "start request", start), parseHeartbeatReply);
+      logger.debug(
+        { taskId: task.taskId, attempt, accepted: reply.accepted, ms: Math.round(performance.now() - startSentAt) },
+        "start answered",
+      );
       if (reply.accepted && !reply.leaseToken)
         throw new NatsTransportError(
           "VALIDATION",

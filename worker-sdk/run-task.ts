@@ -123,6 +123,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     if (!controller.signal.aborted) controller.abort(new ActivityCancelledError(task.taskId));
   });
   hb.start();
+  deps.logger.debug({ taskId: task.taskId, attempt: lease.attempt }, "delivery leased; heartbeats started");
   let end: { result: TaskResult; report?: ReportMessage; delayMs?: number };
   try {
     end = await execute(deps, lease, controller.signal, hb, { logs, annotations, aiCalls, pendingAI }, base);
@@ -133,6 +134,7 @@ async function runDelivery(deps: RunTaskDeps, lease: LeasedTask): Promise<TaskRe
     unwatch?.();
     await hb.stop();
   }
+  deps.logger.debug({ taskId: task.taskId, attempt: lease.attempt, result: end.result }, "attempt ended");
   if (end.report?.outcome === "failed")
     trace.getActiveSpan()?.setStatus({ code: SpanStatusCode.ERROR, message: end.report.error ?? "failed" });
   // Outside the try: a report that fails to send must not be turned into a "failed" outcome.
@@ -183,6 +185,7 @@ async function execute(
   const input = validate(stage.schemas.input, task.input, "invalid task input");
   const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
   const ctx = buildContext(deps, lease, stage, input, config, signal, hb, records);
+  deps.logger.debug({ taskId: task.taskId, attempt: lease.attempt, thread: deps.thread !== null }, "running the stage body");
   const result = (
     deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)
   ) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };

@@ -73,6 +73,8 @@ export const FromThread = z.discriminatedUnion("t", [
   z.object({ t: z.literal("heartbeat"), details: z.unknown() }),
   z.object({ t: z.literal("ai"), call: ReportAICall }),
   z.object({ t: z.literal("call"), id: z.number().int(), call: ArtifactCall }),
+  /** The module is loaded and `stage.execute` is about to be called: the start watchdog stops. */
+  z.object({ t: z.literal("started") }),
   z.object({ t: z.literal("done"), result: z.unknown() }),
   z.object({ t: z.literal("error"), error: SerializedError }),
 ]);

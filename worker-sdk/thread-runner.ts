@@ -7,7 +7,7 @@
 import { extname } from "node:path";
 import { Worker, type TransferListItem } from "node:worker_threads";
 import type { StageContext } from "../src/contract/stage-types.js";
-import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
+import { ActivityCrashedError, ActivityHeapExhaustedError, ActivityStartTimeoutError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
 import { iterableStream } from "./web-streams.js";
 import { FromThread, deserializeError, serializeError, type ArtifactCall, type ThreadTask, type ToThread } from "./thread-messages.js";
@@ -17,7 +17,15 @@ export interface ThreadLimits {
   heapMb: number;
   /** How long the thread may ignore an abort before it is terminated. */
   cancelGraceMs: number;
+  /**
+   * How long the thread may take from spawn to calling `stage.execute` (importing the module). A
+   * thread stuck there would otherwise hold its lease forever: the main thread keeps heartbeating.
+   */
+  startTimeoutMs: number;
 }
+
+/** Bound on `worker.terminate()`: a thread that will not die must not hold the attempt's report. */
+const TERMINATE_BOUND_MS = 5_000;
 
 // Same extension as this file: .ts when the worker runs from source (tsx), .js once built.
 const ENTRY = new URL(`./activity-thread${extname(new URL(import.meta.url).pathname)}`, import.meta.url);
@@ -53,6 +61,7 @@ function bootstrap(): URL {
  * `ctx` is the attempt's main-thread context: its signal is forwarded to the thread, and the
  * thread's log/annotate/heartbeat/artifact calls are applied to it.
  * @throws the stage's error (as serialized by the thread), ActivityCrashedError, ActivityHeapExhaustedError,
+ * ActivityStartTimeoutError when the body was not reached within `startTimeoutMs`,
  * or `ctx.signal.reason` when the thread ignored an abort for `cancelGraceMs`.
  */
 export async function runInThread(
@@ -62,6 +71,11 @@ export async function runInThread(
   logger: WorkerLogger,
 ): Promise<unknown> {
   const worker = new Worker(bootstrap(), { workerData: task, resourceLimits: { maxOldGenerationSizeMb: limits.heapMb } });
+  const t0 = performance.now();
+  const step = (what: string) =>
+    logger.debug({ stageId: task.stageId, attempt: task.attempt, ms: Math.round(performance.now() - t0) }, what);
+  step("activity thread spawned");
+  worker.once("online", () => step("activity thread online"));
   const send = (m: ToThread, transfer: TransferListItem[] = []) => {
     try {
       worker.postMessage(m, transfer);
@@ -70,9 +84,17 @@ export async function runInThread(
     }
   };
   let grace: ReturnType<typeof setTimeout> | null = null;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
   let onAbort = () => {};
   try {
     return await new Promise<unknown>((resolve, reject) => {
+      watchdog = setTimeout(() => {
+        logger.warn(
+          { stageId: task.stageId, attempt: task.attempt, startTimeoutMs: limits.startTimeoutMs },
+          "activity thread did not reach the stage body in time; terminating it",
+        );
+        reject(new ActivityStartTimeoutError(limits.startTimeoutMs));
+      }, limits.startTimeoutMs);
       onAbort = () => {
         send({ t: "abort", reason: serializeError(ctx.signal.reason) });
         grace = setTimeout(() => {
@@ -94,6 +116,10 @@ export async function runInThread(
         }
         const m = parsed.data;
         switch (m.t) {
+          case "started":
+            clearTimeout(watchdog);
+            step("stage body started in the activity thread");
+            return;
           case "log":
             void ctx.log(m.level, m.message, m.meta);
             return;
@@ -113,6 +139,7 @@ export async function runInThread(
             );
             return;
           case "done":
+            clearTimeout(watchdog);
             resolve(m.result);
             return;
           case "error":
@@ -129,9 +156,20 @@ export async function runInThread(
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     if (grace) clearTimeout(grace);
+    clearTimeout(watchdog);
     // Whatever the stage left behind (timers, sockets, a loop ignoring its signal) dies with the thread.
-    await worker.terminate();
+    await terminateBounded(worker, logger, task);
   }
+}
+
+/** `worker.terminate()`, given up (with a warning) after {@link TERMINATE_BOUND_MS}. */
+async function terminateBounded(worker: Worker, logger: WorkerLogger, task: ThreadTask): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), TERMINATE_BOUND_MS)));
+  const r = await Promise.race([worker.terminate().then(() => "ok" as const), bound]);
+  clearTimeout(timer);
+  if (r === "timeout")
+    logger.warn({ stageId: task.stageId, attempt: task.attempt }, `activity thread did not terminate within ${TERMINATE_BOUND_MS} ms`);
 }
 
 async function artifactCall(

@@ -21,6 +21,12 @@ export const DEFAULT_POLL_WAIT_MS = 5_000;
 export const DEFAULT_THREAD_HEAP_MB = 512;
 /** How long an activity thread may ignore `ctx.signal` after a cancel before it is terminated. */
 export const DEFAULT_CANCEL_GRACE_MS = 10_000;
+/**
+ * How long an activity thread may take to import its module and reach `stage.execute`. Loading
+ * from TypeScript sources takes 5–9 s per thread on a loaded 2-core machine; a thread past this
+ * bound is terminated and the attempt fails retryably rather than holding its lease forever.
+ */
+export const DEFAULT_THREAD_START_TIMEOUT_MS = 60_000;
 
 /** Every defaulted knob of the worker, in one place. */
 export const WORKER_DEFAULTS = Object.freeze({
@@ -31,6 +37,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   inlineOutputLimitBytes: DEFAULT_INLINE_OUTPUT_LIMIT_BYTES,
   threadHeapMb: DEFAULT_THREAD_HEAP_MB,
   cancelGraceMs: DEFAULT_CANCEL_GRACE_MS,
+  threadStartTimeoutMs: DEFAULT_THREAD_START_TIMEOUT_MS,
 });
 
 /** Where a task's stage code runs: a fresh worker thread per attempt, or on the worker's own event loop. */
@@ -68,6 +75,8 @@ export interface ActivityWorkerOptions {
   threadHeapMb?: number;
   /** Thread isolation: how long a cancelled/stopped activity may ignore ctx.signal before its thread is terminated. Default 10 s. */
   cancelGraceMs?: number;
+  /** Thread isolation: how long a thread may take to reach the stage body before the attempt fails retryably. Default 60 s. */
+  threadStartTimeoutMs?: number;
   /**
    * Optional fleet membership (registry entry + remote control), e.g. `createNatsFleetMember(nc)`.
    * Without it the worker is invisible to `workers list` and cannot be drained remotely.
@@ -102,6 +111,7 @@ const Schema = z
     inlineOutputLimitBytes: positiveInt(WORKER_DEFAULTS.inlineOutputLimitBytes),
     threadHeapMb: positiveInt(WORKER_DEFAULTS.threadHeapMb),
     cancelGraceMs: z.number().nonnegative().finite().default(WORKER_DEFAULTS.cancelGraceMs),
+    threadStartTimeoutMs: z.number().positive().finite().default(WORKER_DEFAULTS.threadStartTimeoutMs),
     fleet: z.custom<FleetMember>(hasFn("join"), "must be a FleetMember").optional(),
     codeLoadMs: z.number().nonnegative().finite().optional(),
     restarts: z.number().int().nonnegative().optional(),

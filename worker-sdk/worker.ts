@@ -49,7 +49,9 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const { registry, heartbeatIntervalMs, pollWaitMs } = o;
   const max = o.maxConcurrentTasks;
   const thread =
-    o.isolation === "thread" ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs } } : null;
+    o.isolation === "thread"
+      ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs, startTimeoutMs: o.threadStartTimeoutMs } }
+      : null;
 
   const logger = opts.logger ?? silentWorkerLogger;
   const labels = o.labels;

@@ -117,7 +117,15 @@ t(
     orchestrators.push(await startOrchestratorProcess(d, 60_000));
     orchestrators.push(await startOrchestratorProcess(d, 60_000));
     for (const id of ["w-1", "w-2", "w-3"])
-      workers.push(await startWorkerProcess(id, remoteWorkerArgs({ url: cluster!.servers }), d.env, { timeoutMs: 60_000 }));
+      workers.push(
+        await startWorkerProcess(
+          id,
+          // Kept logs say where each delivery is (pulled, started, thread, body, report).
+          [...remoteWorkerArgs({ url: cluster!.servers }), ...(process.env.JETFLOW_CLUSTER_CHAOS_LOGS ? ["--log-level", "debug"] : [])],
+          d.env,
+          { timeoutMs: 60_000 },
+        ),
+      );
     nc = await connect({
       servers: cluster!.urls,
       user: "orchestrator",

@@ -69,6 +69,7 @@ export async function runWorker(opts: WorkerOptions, from: { bundleLoadMs?: numb
     isolation: opts.isolation,
     threadHeapMb: opts.threadHeapMb,
     cancelGraceMs: opts.cancelGraceMs,
+    threadStartTimeoutMs: opts.threadStartTimeoutMs,
     workerId: opts.workerId,
     maxConcurrentTasks: opts.concurrency,
     labels: opts.labels,

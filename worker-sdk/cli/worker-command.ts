@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.js";
-import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB } from "../worker-options.js";
+import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB, DEFAULT_THREAD_START_TIMEOUT_MS } from "../worker-options.js";
 import { type FlagSpec, helpText, parseFlags } from "./flags.js";
 import { LabelsFlagOrFile, withConfigFile } from "./worker-config.js";
 
@@ -76,6 +76,11 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
     type: "string",
     help: `how long a cancelled activity may ignore its signal before its thread is terminated (default ${DEFAULT_CANCEL_GRACE_MS})`,
   },
+  {
+    name: "thread-start-timeout-ms",
+    type: "string",
+    help: `how long an activity thread may take to load its module and start the stage body before the attempt fails retryably (default ${DEFAULT_THREAD_START_TIMEOUT_MS})`,
+  },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
   {
     name: "fleet",
@@ -120,6 +125,7 @@ export const WorkerOptions = z
     isolation: z.enum(["thread", "inline"]).default("thread"),
     threadHeapMb: z.coerce.number().int().min(16).default(DEFAULT_THREAD_HEAP_MB),
     cancelGraceMs: z.coerce.number().int().min(0).default(DEFAULT_CANCEL_GRACE_MS),
+    threadStartTimeoutMs: z.coerce.number().int().min(1).default(DEFAULT_THREAD_START_TIMEOUT_MS),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
     fleet: z.boolean().default(true),
     fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
