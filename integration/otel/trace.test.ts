@@ -155,7 +155,8 @@ async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
   });
   child.stderr!.on("data", (b: Buffer) => (workerStderr = (workerStderr + b.toString()).slice(-20_000)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready in 20 s; stderr:\n${workerStderr}`)), 20_000);
+    // A tsx start-up on a loaded 2-core machine has taken over 20 s: a generous outer bound.
+    const timer = setTimeout(() => reject(new Error(`worker not ready in 60 s; stderr:\n${workerStderr}`)), 60_000);
     let out = "";
     child.stdout!.on("data", (b: Buffer) => {
       out += b.toString();
@@ -236,7 +237,7 @@ async function finalStatus(runId: string): Promise<string> {
       status = (await client.getRun({ workflowRunId: runId })).run.status;
       return status === "COMPLETED" || status === "FAILED";
     },
-    20_000,
+    60_000,
     `run ${runId} to finish`,
   );
   return status;

@@ -100,6 +100,8 @@ async function cluster(wf: AnyWorkflow, hostsWanted = 2) {
   };
   const stop = async () => {
     for (const h of hosts) await h.stop();
+    // Their LISTEN connections would otherwise outlive the test (seen: the file never exited under load).
+    for (const tr of transports) await tr.close();
   };
   return { kernels, transports, create, start, waitAll, stop, sink, schema };
 }
@@ -235,6 +237,7 @@ t("a holder whose orchestrator died gives its slot back once its lease runs out"
     assert.is(byRun.get(r1), "workflow:completed");
   } finally {
     await host.stop();
+    await c.stop();
   }
 });
 
