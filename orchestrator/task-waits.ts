@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createTaskWaitExplainer } from "../adapters/jetstream/remote/task-waits.js";
 import type { ActivityTaskStore } from "../src/ports/activity-task-store.js";
 import type { WorkflowRegistry } from "../src/ports/registry.js";
+import type { Logger } from "../src/ports/logger.js";
 import type { RunView } from "../src/kernel/types.js";
 import type { Topology } from "../src/contract/topology.js";
 import type { StageWaitJson } from "../src/contract/api-messages.js";
@@ -18,6 +19,7 @@ export function taskWaitsOf(
   topology: Topology,
   store: Pick<ActivityTaskStore, "listTasks">,
   registry: WorkflowRegistry,
+  logger: Logger,
 ): (view: RunView) => Promise<StageWaitJson[]> {
   const explainer = createTaskWaitExplainer({
     nc,
@@ -28,5 +30,11 @@ export function taskWaitsOf(
       return priorityBand(stagePriority ?? view.run.priority);
     },
   });
-  return (view) => explainer.explain(view);
+  // The reasons are an explanation, not the run's state: a registry or consumer read that fails
+  // leaves them out (logged) instead of failing the whole `runs.get`.
+  return (view) =>
+    explainer.explain(view).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message, workflowRunId: view.run.id }, "runs.get: could not tell why remote tasks wait");
+      return [];
+    });
 }

@@ -91,9 +91,12 @@ function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
   return () => {
     if (!value || Date.now() - at > ms) {
       at = Date.now();
-      value = read();
-      // A failed read is not kept: the next request tries again.
-      value.catch(() => (value = null));
+      const p = read();
+      value = p;
+      // A failed read is not kept: the next request tries again (the caller sees the error).
+      p.catch(() => {
+        if (value === p) value = null;
+      });
     }
     return value;
   };
