@@ -14,7 +14,7 @@ type Stage = RunView["stages"][number];
 type Task = NonNullable<RunView["tasks"]>[number];
 type Wait = NonNullable<RunView["waiting"]>[number];
 
-/** Why a parked stage waits (rate limit, concurrency key, round-robin turn), next to its status. */
+/** Why a stage waits (rate limit, concurrency key, round-robin turn; for a remote task, no worker, lower priority, busy workers), next to its status. */
 function waitTag(wait: Wait | undefined): Html {
   return wait
     ? html`<span class="tag waiting" data-waiting="${wait.reason}" title="waiting since ${wait.since}">waiting · ${wait.detail}</span>`

@@ -21,6 +21,7 @@ import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
 import { loadWorkflowRegistry } from "./load-workflows.js";
 import { startUnservedWatch } from "./unserved.js";
+import { taskWaitsOf } from "./task-waits.js";
 import { startHealthServer, type HealthReport } from "../worker-sdk/health-server.js";
 import { connectNats } from "../worker-sdk/connect.js";
 import { startHealthWatch } from "./health-watch.js";
@@ -203,6 +204,7 @@ export async function startOrchestrator(
         logger,
         ...(unserved ? { unservedTasks: unserved.list } : {}),
         ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
+        ...(remote.store ? { taskWaits: taskWaitsOf(nc, topology, remote.store, registry, logger) } : {}),
         runArtifacts: (runId: string) => persistence.listArtifacts(runId),
         deadLetters: (limit: number) => persistence.listDeadLetters(limit),
         aiCosts: (q: AICallSummaryQuery) => persistence.summarizeAICalls(q),

@@ -12,7 +12,7 @@ import type { ActivityTaskRecord, ActivityTaskStore } from "../src/ports/activit
 import type { Logger } from "../src/ports/logger.js";
 import type { Persistence } from "../src/ports/persistence.js";
 import type { UnservedTaskJson } from "../src/contract/api-messages.js";
-import { workersServing } from "../src/contract/fleet.js";
+import { noWorkerDetail } from "../adapters/jetstream/remote/task-waits.js";
 
 export interface UnservedWatchOptions {
   nc: NatsConnection;
@@ -35,21 +35,6 @@ export interface UnservedWatch {
   stop(): Promise<void>;
 }
 
-const labelText = (l: Record<string, string>) =>
-  Object.entries(l)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
-
-/** Why no worker serves `t`, from the live workers of its queue. */
-function reasonFor(t: ActivityTaskRecord, live: { queue: string; stageCodeVersion: string; labels: Record<string, string> }[]): string {
-  const ofQueue = live.filter((w) => w.queue === t.queue);
-  if (ofQueue.length === 0) return `no live worker serves queue "${t.queue}"`;
-  const ofVersion = ofQueue.filter((w) => w.stageCodeVersion === t.codeVersion);
-  if (ofVersion.length === 0)
-    return `no live worker of queue "${t.queue}" runs code version "${t.codeVersion}" (running: ${[...new Set(ofQueue.map((w) => w.stageCodeVersion))].join(", ")})`;
-  return `no live worker of queue "${t.queue}" has the labels ${labelText(t.requiredLabels)}`;
-}
-
 /** Starts the periodic check; `stop()` waits for a check in progress. */
 export function startUnservedWatch(o: UnservedWatchOptions): UnservedWatch {
   const afterMs = o.afterMs ?? 30_000;
@@ -63,14 +48,13 @@ export function startUnservedWatch(o: UnservedWatchOptions): UnservedWatch {
     const seen = new Set<string>();
     if (waiting.length > 0) {
       const workers = await listWorkers(o.nc, { prefix: o.prefix });
-      const live = workers.filter((w) => w.healthy && w.status === "running");
       for (const t of waiting) {
         seen.add(t.taskId);
-        if (workersServing(workers, t).length > 0) {
+        const reason = noWorkerDetail(workers, t);
+        if (reason === null) {
           unserved.delete(t.taskId);
           continue;
         }
-        const reason = reasonFor(t, live);
         const known = unserved.get(t.taskId);
         unserved.set(t.taskId, { task: t, reason });
         if (known?.reason === reason) continue;

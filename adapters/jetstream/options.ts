@@ -109,6 +109,7 @@ const apiService = z.object({
   jobTransport: withMethods<Pick<JobTransport, "depth">>("a JobTransport", "depth").optional(),
   unservedTasks: callback<() => never[]>().optional(),
   runTasks: callback<(runId: string) => Promise<never[]>>().optional(),
+  taskWaits: callback<(view: never) => Promise<never[]>>().optional(),
   runArtifacts: callback<(runId: string) => Promise<never[]>>().optional(),
   presignArtifact: callback<(key: string, expiresInSec: number) => Promise<never>>().optional(),
   deadLetters: callback<(limit: number) => Promise<never[]>>().optional(),

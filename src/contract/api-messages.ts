@@ -140,23 +140,28 @@ export const TaskJson = z.object({
   attempts: z.array(z.object({ attempt: z.number().int(), workerId: z.string(), startedAt: isoDate })).optional(),
 });
 /** `runs.get` reply: the run, its stages and, when asked for, logs, annotations, artifacts and remote tasks. */
-/** Why a stage waits for admission (rate limit, concurrency key, round-robin turn): docs/flow-control.md. */
+/**
+ * Why a stage waits: for admission (rate limit, concurrency key, round-robin turn), or, SUSPENDED on a
+ * remote task not yet started, for a worker (`no-worker`, `lower-priority`, `workers-busy`): docs/flow-control.md.
+ */
 export const StageWaitJson = z.object({
   stageId: z.string(),
-  reason: z.enum(["concurrency", "queue-concurrency", "rate-limited", "fair-share"]),
-  /** `concurrency key "t1" of "queue:render#concurrency" full: 2/2 running`, `rate limit ... until <ISO>`. */
+  reason: z.enum(["concurrency", "queue-concurrency", "rate-limited", "fair-share", "no-worker", "lower-priority", "workers-busy"]),
+  /** `concurrency key "t1" of "queue:render#concurrency" full: 2/2 running`, `rate limit ... until <ISO>`, `behind 3 pending high-priority task(s) on queue "q"`. */
   detail: z.string(),
   /** When a rate-limited stage gets its next token; null: when a slot frees. */
   retryAt: z.string().nullable(),
-  /** Waiting since (first parked). */
+  /** Waiting since (first parked; for a remote task, since it was created). */
   since: z.string(),
 });
+/** A stage's waiting reason, as `runs.get` returns it. */
+export type StageWaitJson = z.output<typeof StageWaitJson>;
 
 /** `runs.get` reply. */
 export const RunGetReply = z.object({
   run: RunJson,
   stages: z.array(StageJson),
-  /** Stages parked by a rate limit or concurrency key, with the reason (absent when none). */
+  /** Stages parked by a rate limit or concurrency key, or whose remote task waits for a worker, with the reason (absent when none). */
   waiting: z.array(StageWaitJson).optional(),
   logs: z.array(LogJson).optional(),
   annotations: z.array(AnnotationJson).optional(),

@@ -51,4 +51,35 @@ test("a waiting stage's reason follows its line; a stage not waiting has none", 
   assert.not.match(lines[i + 2] ?? "", /waiting/);
 });
 
+test("a remote task behind higher-priority work says so under its stage", () => {
+  const out = describeRun({
+    run: {
+      id: "r2",
+      workflowId: "w",
+      status: "RUNNING",
+      input: {},
+      config: {},
+      output: null,
+      error: null,
+      currentGroupIndex: 0,
+      priority: -1,
+      createdAt: at,
+      updatedAt: at,
+      startedAt: at,
+      completedAt: null,
+    },
+    stages: [{ ...stage("render"), status: "SUSPENDED" as const }],
+    waiting: [
+      {
+        stageId: "render",
+        reason: "lower-priority",
+        detail: 'behind 3 pending higher-priority task(s) on queue "q"',
+        retryAt: null,
+        since: at,
+      },
+    ],
+  });
+  assert.match(out, /waiting \(lower-priority\) since 2026-01-01T00:00:00.000Z: behind 3 pending higher-priority task\(s\) on queue "q"/);
+});
+
 test.run();

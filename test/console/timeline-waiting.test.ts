@@ -52,4 +52,25 @@ test("a waiting stage's lane carries its reason; the other lane none", async () 
   assert.not.match(out.slice(out.indexOf('data-stage="notify"')), "data-waiting");
 });
 
+test("a SUSPENDED stage whose remote task finds no worker shows that reason in its lane", async () => {
+  const remote = RunGetReply.parse({
+    ...view,
+    stages: view.stages.map((s) => (s.stageId === "notify" ? { ...s, status: "SUSPENDED" } : s)),
+    waiting: [
+      ...view.waiting!,
+      {
+        stageId: "notify",
+        reason: "no-worker",
+        detail: 'no live worker of queue "q" version "v1" has the labels gpu=true (2 live worker(s) lack them)',
+        retryAt: null,
+        since: at,
+      },
+    ],
+  });
+  const out = String(await timeline(remote, Date.parse(at) + 1000));
+  const notify = out.slice(out.indexOf('data-stage="notify"'));
+  assert.match(notify, 'data-waiting="no-worker"');
+  assert.match(notify, "has the labels gpu=true (2 live worker(s) lack them)");
+});
+
 test.run();

@@ -21,6 +21,7 @@ import { startApiService } from "../../adapters/jetstream/api/service.js";
 import { startReportConsumer } from "../../adapters/jetstream/remote/report-consumer.js";
 import { startBrokerResponders } from "../../adapters/jetstream/remote/responders.js";
 import { createJetStreamTaskDispatcher } from "../../adapters/jetstream/remote/dispatcher.js";
+import { createTaskWaitExplainer } from "../../adapters/jetstream/remote/task-waits.js";
 import { createPostgresJobTransport } from "../../adapters/postgres/job-transport.js";
 import { createPostgresPersistence } from "../../adapters/postgres/persistence.js";
 import { createPostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
@@ -112,6 +113,9 @@ test("every JetStream adapter refuses misspelt options before touching the conne
   await refuses("event sink", "ackTimeout", () => createJetStreamEventSink(nc, { ackTimeout: 5 } as never));
   await refuses("task dispatcher", "ackTimeout", () => createJetStreamTaskDispatcher(nc, { topology, ackTimeout: 5 } as never));
   await refuses("broker responders", "queue", () => startBrokerResponders(nc, broker, { topology, queue: "a" } as never));
+  await refuses("task wait explainer", "cacheMS", () =>
+    createTaskWaitExplainer({ nc, topology, store: new InMemoryActivityTaskStore(), bandOf: () => "normal" }, { cacheMS: 5 } as never),
+  );
   await refuses("report consumer", "concurency", () => startReportConsumer(nc, broker, { topology, queue: "a", concurency: 2 } as never));
   await refuses("API service", "prefx", () => startApiService(nc, { kernel: env.kernel, prefx: "x" } as never));
   await refuses("client", "timeout", () => createJetflowClient(nc, { timeout: 5 } as never));

@@ -2,10 +2,10 @@ import { JetflowError, RunNotFoundError, ValidationError } from "../../../src/co
 import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
 import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
 import type { PresignedUrl } from "../../../src/ports/presigner.js";
-import type { Kernel } from "../../../src/kernel/types.js";
+import type { Kernel, RunView } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { ApiEndpoint, ApiReply } from "../../../src/contract/api-messages.js";
-import { API_SCHEMAS, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
+import { API_SCHEMAS, type StageWaitJson, type UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import type { z } from "zod";
 import type { AICallSummaryQuery, AICallSummaryRow } from "../../../src/ports/persistence.js";
 import { totalOf } from "../../../src/contract/api-costs.js";
@@ -21,6 +21,8 @@ export interface HandlerDeps {
   workers?: (req: Parsed<"workers.list">) => Promise<ApiReply<"workers.list">["workers"]>;
   /** Remote tasks no live worker can serve, for `stats`. */
   unservedTasks?: () => UnservedTaskJson[];
+  /** Why a run's SUSPENDED stages' remote tasks have not started (added to `runs.get`'s `waiting`). */
+  taskWaits?: (view: RunView) => Promise<StageWaitJson[]>;
   /** A run's remote activity tasks (`runs.get` with `tasks`). */
   runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;
   /** A run's stored artifacts (`runs.get` with `artifacts`, `runs.artifact`). */
@@ -74,23 +76,24 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         run: runToJson(view.run),
         stages: [...view.stages].sort((a, b) => a.groupIndex - b.groupIndex || a.stageId.localeCompare(b.stageId)).map(stageToJson),
       };
-      if (view.waiting.length > 0) {
-        reply.waiting = view.waiting.map((w) => ({
-          stageId: w.stageId,
-          reason: w.reason,
-          detail: w.detail,
-          retryAt: w.retryAt?.toISOString() ?? null,
-          since: w.since.toISOString(),
-        }));
-      }
+      const waiting: StageWaitJson[] = view.waiting.map((w) => ({
+        stageId: w.stageId,
+        reason: w.reason,
+        detail: w.detail,
+        retryAt: w.retryAt?.toISOString() ?? null,
+        since: w.since.toISOString(),
+      }));
       // The includes are independent reads: one round trip's wait instead of four (the console's run page asks for all of them).
       const id = req.workflowRunId;
-      const [logs, annotations, artifacts, tasks] = await Promise.all([
+      const [taskWaits, logs, annotations, artifacts, tasks] = await Promise.all([
+        deps.taskWaits?.(view) ?? [],
         req.logs ? kernel.runs.logs(id, { limit: req.logs }) : undefined,
         req.annotations ? kernel.annotations.list(id) : undefined,
         req.artifacts ? (deps.runArtifacts?.(id) ?? []) : undefined,
         req.tasks ? (deps.runTasks?.(id) ?? []) : undefined,
       ]);
+      waiting.push(...taskWaits);
+      if (waiting.length > 0) reply.waiting = waiting;
       if (logs) reply.logs = logs.map(logToJson);
       if (annotations) reply.annotations = annotations.map(annotationToJson);
       if (artifacts) reply.artifacts = artifacts.map(artifactToJson);

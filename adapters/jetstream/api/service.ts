@@ -4,14 +4,14 @@ import { Svcm } from "@nats-io/services";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import { JetflowError, ValidationError } from "../../../src/contract/errors.js";
 import { serveRequest } from "../../../src/contract/guarded-reply.js";
-import type { Kernel } from "../../../src/kernel/types.js";
+import type { Kernel, RunView } from "../../../src/kernel/types.js";
 import type { JobTransport } from "../../../src/ports/job-transport.js";
 import type { Logger } from "../../../src/ports/logger.js";
 import type { ActivityTaskRecord } from "../../../src/ports/activity-task-store.js";
 import type { ArtifactRecord, OutboxRecord } from "../../../src/ports/records.js";
 import type { PresignedUrl } from "../../../src/ports/presigner.js";
 import { API_ENDPOINTS, API_SCHEMAS, apiSubject } from "../../../src/contract/api-messages.js";
-import type { ApiEndpoint, UnservedTaskJson } from "../../../src/contract/api-messages.js";
+import type { ApiEndpoint, StageWaitJson, UnservedTaskJson } from "../../../src/contract/api-messages.js";
 import { listWorkers } from "../fleet/registry.js";
 import { createHandlers } from "./handlers.js";
 import { extractTraceHeaders } from "../../../src/contract/trace-headers.js";
@@ -32,6 +32,8 @@ export interface ApiServiceOptions {
   jobTransport?: Pick<JobTransport, "depth">;
   /** Reported as `unservedTasks` by the stats endpoint (remote tasks no live worker can serve). */
   unservedTasks?: () => UnservedTaskJson[];
+  /** Why a run's SUSPENDED stages' remote tasks have not started, added to `runs.get`'s `waiting` (see createTaskWaitExplainer). */
+  taskWaits?: (view: RunView) => Promise<StageWaitJson[]>;
   /** A run's remote activity tasks, for `runs.get` with `tasks` (the orchestrator's task store). */
   runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;
   /** A run's stored artifacts, for `runs.get` with `artifacts` and for `runs.artifact`. */
@@ -79,6 +81,7 @@ export async function startApiService(nc: NatsConnection, options: ApiServiceOpt
     service: { name: service.info().name, version, instanceId: service.info().id, startedAt: new Date() },
     workers: (req) => listWorkers(nc, { prefix, queue: req.queue, unhealthyAfterMs: req.unhealthyAfterMs }),
     ...(opts.unservedTasks ? { unservedTasks: opts.unservedTasks } : {}),
+    ...(opts.taskWaits ? { taskWaits: opts.taskWaits } : {}),
     ...(opts.runTasks ? { runTasks: opts.runTasks } : {}),
     ...(opts.runArtifacts ? { runArtifacts: opts.runArtifacts } : {}),
     ...(opts.presignArtifact ? { presignArtifact: opts.presignArtifact } : {}),

@@ -1,0 +1,162 @@
+// test-file-timeout-ms: 240000
+// Why a remote task waits, as `runs.get` says: a real orchestrator (in process: Postgres, S3,
+// JetStream, the API) and worker-SDK workers registered in the fleet registry. A labelled task with
+// only unlabelled workers live is `no-worker`; a pending task while the one worker's slot is taken
+// is `workers-busy`; with high-priority tasks queued it is `lower-priority`; each reason goes away
+// once the task starts.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { services, orchestratorS3Config, type Services } from "../harness/index.js";
+import { OrchestratorConfig } from "../../orchestrator/config.js";
+import { startOrchestrator, type Orchestrator } from "../../orchestrator/start.js";
+import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import type { StageWaitJson } from "../../src/contract/api-messages.js";
+import { createActivityWorker, createNatsFleetMember } from "../../worker-sdk/index.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import { defineStage } from "../../src/index.js";
+import { freshTopology } from "../jetstream/helpers.js";
+import { until } from "./helpers.js";
+import { Input, Output, QUEUE, VERSION } from "./fixtures/wait-workflows.js";
+import { z } from "zod";
+
+const svc: Services<"nats" | "postgres" | "s3"> | null = await services(["nats", "postgres", "s3"]);
+const t = svc ? test : test.skip;
+const topology = freshTopology();
+let orchestrator: Orchestrator;
+let nc: NatsConnection;
+let client: JetflowClient;
+const cleanups: (() => Promise<void>)[] = [];
+
+/** Runs whose worker body started, and the gates that let each finish. */
+const started: string[] = [];
+const gates = new Map<string, () => void>();
+const release = (runId: string) => gates.get(runId)?.();
+const held = defineStage({
+  id: "work",
+  name: "Work",
+  schemas: { input: Input, output: Output, config: z.object({}) },
+  async execute(ctx) {
+    started.push(ctx.workflowRunId);
+    await new Promise<void>((r) => gates.set(ctx.workflowRunId, r));
+    return { output: { n: ctx.input.n } };
+  },
+});
+
+async function worker(id: string, labels: Record<string, string> = {}): Promise<void> {
+  const wnc = await connect({ servers: svc!.nats.url });
+  const transport = createNatsWorkerTransport(wnc, { topology, queue: QUEUE, codeVersion: VERSION });
+  const w = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    registry: { work: held },
+    workerId: id,
+    labels,
+    maxConcurrentTasks: 1,
+    pollWaitMs: 500,
+    heartbeatIntervalMs: 200,
+    fleet: createNatsFleetMember(wnc, { topology, heartbeatIntervalMs: 200 }),
+  });
+  cleanups.push(async () => {
+    for (const r of gates.values()) r();
+    await w.stop({ drain: false });
+    await transport.close?.();
+    if (!wnc.isClosed()) await wnc.close();
+  });
+  w.start();
+}
+
+const create = (workflowId: string, n: number, priority?: number) =>
+  client.createRun({ workflowId, input: { n }, idempotencyKey: `run-${n}`, ...(priority !== undefined ? { priority } : {}) });
+
+const waitOf = async (workflowRunId: string): Promise<StageWaitJson | undefined> =>
+  (await client.getRun({ workflowRunId })).waiting?.find((w) => w.stageId === "work");
+
+/** Waits until the run's stage shows `reason` with `detail` (the registry and pending counts catch up within a few heartbeats). */
+async function reasonShown(workflowRunId: string, reason: StageWaitJson["reason"], detail: string): Promise<StageWaitJson> {
+  let last: StageWaitJson | undefined;
+  await until(
+    async () => {
+      last = await waitOf(workflowRunId);
+      return last?.reason === reason && last.detail === detail;
+    },
+    30_000,
+    `${reason} on ${workflowRunId}`,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last: ${JSON.stringify(last)}`);
+  });
+  return last!;
+}
+
+/** Once the worker body started, `runs.get` has no waiting reason for the stage. */
+async function startsAndStopsWaiting(workflowRunId: string): Promise<void> {
+  await until(() => started.includes(workflowRunId), 30_000, `${workflowRunId} to start`);
+  assert.is(await waitOf(workflowRunId), undefined, "no reason once the task started");
+}
+
+test.before(async () => {
+  if (!svc) return;
+  const config = OrchestratorConfig.parse({
+    workflows: new URL("./fixtures/wait-workflows.ts", import.meta.url).pathname,
+    database: { url: svc.postgres.url, migrate: true },
+    nats: { servers: svc.nats.url, prefix: topology.prefix, streamPrefix: topology.streamPrefix },
+    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
+    s3: orchestratorS3Config(svc.s3),
+    remote: { leaseMs: 30_000, queues: [{ queue: QUEUE, codeVersion: VERSION }], reapIntervalMs: 1_000, reportPollMs: 200 },
+    logLevel: "error",
+  });
+  orchestrator = await startOrchestrator(config);
+  nc = await connect({ servers: svc.nats.url });
+  client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 10_000 });
+});
+
+test.after(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+  await nc?.close();
+  await orchestrator?.stop();
+  await svc?.stop();
+});
+
+t("a labelled task with only unlabelled workers live waits for a worker with its labels, and runs once one joins", async () => {
+  await worker("plain-1");
+  const { workflowRunId } = await create("gpu", 1);
+  const w = await reasonShown(
+    workflowRunId,
+    "no-worker",
+    'no live worker of queue "default" version "v1" has the labels gpu=true (1 live worker(s) lack them)',
+  );
+  assert.is(w.retryAt, null);
+
+  await worker("gpu-1", { gpu: "true" });
+  await startsAndStopsWaiting(workflowRunId);
+  release(workflowRunId);
+});
+
+t("a task behind a busy worker is workers-busy, behind queued high-priority tasks lower-priority", async () => {
+  // plain-1 and gpu-1 (one slot each) both serve unlabelled tasks: two held runs take both slots.
+  const holdA = await create("plain", 10);
+  const holdB = await create("plain", 11);
+  await until(() => started.includes(holdA.workflowRunId) && started.includes(holdB.workflowRunId), 30_000, "both workers busy");
+
+  const normal = await create("plain", 20);
+  await reasonShown(normal.workflowRunId, "workers-busy", "all 2 live worker(s) able to run it are busy: 2/2 slots in use");
+
+  const highs = [];
+  for (const n of [30, 31]) highs.push(await create("plain", n, 5));
+  const low = await create("plain", 40, -1);
+  await reasonShown(normal.workflowRunId, "lower-priority", 'behind 2 pending high-priority task(s) on queue "default"');
+  await reasonShown(low.workflowRunId, "lower-priority", 'behind 3 pending higher-priority task(s) on queue "default"');
+
+  // Free the slots: the two high tasks start first, then the normal one, then the low one.
+  release(holdA.workflowRunId);
+  release(holdB.workflowRunId);
+  for (const h of highs) await startsAndStopsWaiting(h.workflowRunId);
+  for (const h of highs) release(h.workflowRunId);
+  await startsAndStopsWaiting(normal.workflowRunId);
+  release(normal.workflowRunId);
+  await startsAndStopsWaiting(low.workflowRunId);
+  release(low.workflowRunId);
+});
+
+test.run();
