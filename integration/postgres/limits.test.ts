@@ -54,7 +54,7 @@ async function cluster(wf: AnyWorkflow, hostsWanted = 2) {
   const sink = new CollectingEventSink();
   const kernels: Kernel[] = [];
   const hosts: ReturnType<typeof createNodeHost>[] = [];
-  const transports = [];
+  const transports: ReturnType<typeof createPostgresJobTransport>[] = [];
   for (let i = 0; i < 2; i++) {
     const sql = client(svc!.postgres.url, 6);
     clients.push(sql);
