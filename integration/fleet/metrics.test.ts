@@ -56,9 +56,11 @@ t("fleet gauges follow the registry; the worker's in-flight counter follows its 
     return { output: { r: ctx.input.n } };
   });
   await fleet.worker("alpha", { stages: { heavy: held }, max: 2 });
-  const beta = await fleet.worker("beta", { stages: { heavy: held }, max: 1 });
   const taskId = await fleet.orch.broker.submit(spec({ workflowRunId: "run-metrics", queue: QUEUE, codeVersion: VERSION }));
   await entered.promise;
+  // beta joins once alpha holds the task: a drain waits for the drained worker's tasks, so beta must
+  // hold none (with both live at submit, beta took it about one run in three and its drain never ended).
+  const beta = await fleet.worker("beta", { stages: { heavy: held }, max: 1 });
 
   await until(
     async () => (await m.value("jetflow.fleet.inflight", q)) === 1 && (await m.value("jetflow.fleet.workers", running)) === 2,
@@ -76,7 +78,7 @@ t("fleet gauges follow the registry; the worker's in-flight counter follows its 
     "beta stopped in the gauges",
   );
   assert.is(await m.value("jetflow.fleet.capacity", q), 2);
-  // Whichever worker ran the task, it is still in flight: only a drained one's task would have ended.
+  // alpha's task is still in flight.
   assert.is(
     await m.value("jetflow.fleet.inflight", q),
     (await listWorkers(fleet.orch.nc, { prefix: fleet.topology.prefix })).reduce((n, w) => n + w.inFlight, 0),
