@@ -49,6 +49,7 @@ function toTask(r: Row): ActivityTaskRecord {
     attempt: r.attempt as number,
     maxAttempts: r.max_attempts as number,
     capability: jn<string>(r.capability),
+    capabilitySpentBy: (r.capability_spent_by ?? null) as number | null,
     // bigint arrives as a string; the limit stays a safe integer (the broker validates it).
     maxUploadBytes: r.max_upload_bytes === null || r.max_upload_bytes === undefined ? null : Number(r.max_upload_bytes),
     leaseToken: jn<string>(r.lease_token),
@@ -163,6 +164,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       taskId,
       (db) => db`
       update ${t.activityTasks} set status = 'LEASED', attempt = ${s.attempt}, lease_token = ${s.leaseToken},
+        capability_spent_by = case when attempt < ${s.attempt} and capability is not null then ${s.attempt}::int else capability_spent_by end,
         attempts = case when attempt < ${s.attempt}
           then coalesce(attempts, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
             'attempt', ${s.attempt}::int, 'workerId', ${s.workerId}::text, 'startedAt', ${s.now.toISOString()}::text))
@@ -175,7 +177,8 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
           ${timerEnd(db, db`(case when attempt < ${s.attempt} then ${s.now}::timestamptz else progress_at end)`, "heartbeatTimeoutMs")})
       where task_id = ${taskId} and status <> all(${TERMINAL})
         ${s.capability !== undefined ? db`and capability is not distinct from ${s.capability}` : db``}
-        and ((attempt < ${s.attempt} and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
+        and ((attempt < ${s.attempt} and (capability is null or capability_spent_by is null)
+            and (status <> 'LEASED' or lease_deadline is null or lease_deadline <= ${s.liveLeaseCutoff}))
           or (attempt = ${s.attempt} and lease_token = ${s.leaseToken} and status = 'LEASED'))
       returning *`,
     );
@@ -185,7 +188,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async recordHeartbeat(
     taskId: string,
-    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
+    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date; release?: boolean },
   ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }> {
     const { sql, t } = this;
     const progress = b.details !== undefined;
@@ -193,7 +196,7 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
       taskId,
       (db) => db`
       update ${t.activityTasks} set ${progress ? db`heartbeat_details = ${json(sql, b.details)},` : db``}
-        heartbeat_at = ${b.now}, updated_at = ${b.now},
+        heartbeat_at = ${b.now}, updated_at = ${b.now}, ${b.release ? db`capability_spent_by = null,` : db``}
         progress_at = ${progress ? db`case when timeouts is null then null else ${b.now}::timestamptz end` : db`progress_at`},
         lease_deadline = least(${b.leaseDeadline}::timestamptz, ${timerEnd(db, db`attempt_started_at`, "startToCloseMs")},
           ${timerEnd(db, progress ? db`${b.now}::timestamptz` : db`progress_at`, "heartbeatTimeoutMs")})
@@ -287,12 +290,33 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
     return rows.map(toTask);
   }
 
+  async reissueCapability(
+    taskId: string,
+    r: { capability: string; newCapability: string; lapsedBefore: Date; now: Date },
+  ): Promise<ActivityTaskRecord | null> {
+    const { t } = this;
+    const rows = await this.writes.run(
+      taskId,
+      (db) => db`
+      update ${t.activityTasks} set capability = ${r.newCapability}, capability_spent_by = null, updated_at = ${r.now}
+      where task_id = ${taskId} and status = 'LEASED' and capability = ${r.capability} and capability_spent_by is not null
+        and (lease_deadline is null or lease_deadline <= ${r.lapsedBefore})
+      returning *`,
+    );
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
   async claimStranded(now: Date, cutoff: Date, limit: number): Promise<ActivityTaskRecord[]> {
     const { sql, t } = this;
     // Skip locked: two orchestrators' reapers claim disjoint tasks, and neither waits on a task a
-    // worker is starting or reporting at this moment.
+    // worker is starting or reporting at this moment. A spent capability is replaced in the same
+    // statement; the new one is two random UUIDs (gen_random_uuid draws from the server's strong
+    // random source), 244 random bits, distinct per task.
     const rows = await sql`
-      update ${t.activityTasks} set updated_at = ${now}
+      update ${t.activityTasks} set updated_at = ${now},
+        capability = case when capability is not null and capability_spent_by is not null
+          then replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') else capability end,
+        capability_spent_by = null
       where task_id in (
         select task_id from ${t.activityTasks}
         where status in ('PENDING', 'LEASED') and updated_at < ${cutoff}

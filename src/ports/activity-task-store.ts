@@ -46,6 +46,13 @@ export interface ActivityTaskRecord {
    * subject. Starting an attempt requires it. Null for tasks created before it existed.
    */
   capability: string | null;
+  /**
+   * The attempt the current capability opened, or null while it is unspent. A capability opens
+   * one attempt: once that attempt's lease ends, only a new message with a new capability (see
+   * `reissueCapability`) can open the next, so an earlier recipient of the task cannot start it
+   * again. A release by the holder (a retry) returns the capability unspent to its message.
+   */
+  capabilitySpentBy: number | null;
   /** Largest artifact one upload of this task may store (bytes). Null for tasks created before it was recorded. */
   maxUploadBytes: number | null;
   /** Token of the attempt that holds the lease (issued by the broker); only its heartbeats and report are accepted. */
@@ -149,7 +156,8 @@ export interface ActivityTaskStore {
    * no other attempt's lease is still live: a LEASED task whose lease deadline is after
    * `liveLeaseCutoff` is refused, so a newer attempt cannot take a task from a holder that is
    * still heartbeating. A newer attempt's start time and progress time are `now`, and its lease
-   * deadline is capped by the task's startToClose and heartbeat timeouts.
+   * deadline is capped by the task's startToClose and heartbeat timeouts. A newer attempt also
+   * needs the task's capability unspent (see {@link ActivityTaskRecord.capabilitySpentBy}) and spends it.
    */
   startAttempt(
     taskId: string,
@@ -175,8 +183,26 @@ export interface ActivityTaskStore {
    */
   recordHeartbeat(
     taskId: string,
-    beat: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
+    beat: {
+      attempt: number;
+      leaseToken: string;
+      details?: unknown;
+      leaseDeadline: Date;
+      now: Date;
+      /** The holder gives the task back (a retry): its capability becomes unspent, so its message's redelivery may open the next attempt. */
+      release?: boolean;
+    },
   ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }>;
+  /**
+   * Replaces a spent capability whose attempt's lease ended (at or before `lapsedBefore`) with
+   * `newCapability`, unspent, so the task can be published again as a new message that alone
+   * opens the next attempt. Guarded by `capability` (the spent one): of concurrent callers one
+   * wins; the others, and a task that is terminal, unspent or still leased, get null.
+   */
+  reissueCapability(
+    taskId: string,
+    r: { capability: string; newCapability: string; lapsedBefore: Date; now: Date },
+  ): Promise<ActivityTaskRecord | null>;
   /**
    * Sets the single terminal outcome; later or stale reports are refused with a reason. A report of
    * an attempt whose startToClose or heartbeat timer fired is stale (it lost its lease).
@@ -200,7 +226,9 @@ export interface ActivityTaskStore {
    * with a lease that ended before `cutoff` (no attempt started since the lease ran out, so the
    * transport is not redelivering it: its deliveries ran out on refusals, or the message was
    * lost). Each claimed task's `updatedAt` becomes `now`, so concurrent callers claim disjoint
-   * tasks and one task is claimed at most once per period. Oldest first.
+   * tasks and one task is claimed at most once per period. Oldest first. A claimed task whose
+   * capability is spent gets a new, unspent one (each claimed task its own), so the message
+   * published for it can open the next attempt.
    */
   claimStranded(now: Date, cutoff: Date, limit: number): Promise<ActivityTaskRecord[]>;
 }

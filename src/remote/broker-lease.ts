@@ -26,6 +26,11 @@ export interface LeaseContext {
   facts?: TaskFactsCache;
   /** Fails the task for good (version mismatch, deadline, attempts exhausted). */
   failTask(taskId: string, error: string): Promise<void>;
+  /**
+   * Gives `task` (its spent capability's attempt lost its lease) a new capability and publishes
+   * it as a new message; false when another caller did first or the task moved on.
+   */
+  reissue(task: ActivityTaskRecord, lapsedBefore: Date): Promise<boolean>;
 }
 
 /**
@@ -34,7 +39,11 @@ export interface LeaseContext {
  * request did not come through the task's own queue (`via`) or lacks the task message's
  * capability: whoever was never delivered the task learns nothing about it and cannot start,
  * fail or take it. A newer attempt is refused while the current one's lease is live (with
- * `retryAfterMs`), so a peer cannot steal a lease its holder keeps heartbeating.
+ * `retryAfterMs`), so a peer cannot steal a lease its holder keeps heartbeating. A capability
+ * opens one attempt: once that attempt's lease has ended, a delivery of its message (presenting
+ * the spent capability) cannot start the task again. The broker then publishes the task anew with
+ * a new capability and refuses the old delivery (`superseded`): only a real delivery of the new
+ * message can open the next attempt, so an attempt number is never just a worker's word.
  */
 export async function startAttempt(b: LeaseContext, req: StartRequest, via?: Via): Promise<HeartbeatReply> {
   const cached = b.facts?.get(req.taskId);
@@ -93,7 +102,8 @@ async function startCached(b: LeaseContext, t: TaskFacts, req: StartRequest): Pr
     return null;
   }
   if (cur.status === "COMPLETED" || cur.status === "FAILED") return { accepted: false, cancelled: false, reason: "already_terminal" };
-  return refusedStart(cur, req, now);
+  // A spent capability, a live lease or a stale attempt: the slow path decides, with the row read.
+  return null;
 }
 
 /** Why a start the store refused did not happen, for a task the caller may know about. */
@@ -109,6 +119,51 @@ function refusedStart(cur: ActivityTaskRecord | null, req: StartRequest, now: Da
     };
   }
   return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
+}
+
+/**
+ * A delivery of a message whose capability already opened an attempt: a redelivery racing the
+ * holder's beats waits (`retryAfterMs`) while that lease is live; once it has ended, the task is
+ * failed if nothing may run any more, else published again with a new capability, and this
+ * delivery is refused for good.
+ */
+async function spentCapability(
+  b: LeaseContext,
+  task: ActivityTaskRecord,
+  req: StartRequest,
+  live: boolean,
+  liveLeaseCutoff: Date,
+): Promise<HeartbeatReply> {
+  const now = b.clock.now();
+  if (live && task.leaseDeadline) {
+    const retryAfterMs = Math.max(0, task.leaseDeadline.getTime() - now.getTime());
+    const reason = `lease_live: attempt ${task.attempt} holds the lease until ${task.leaseDeadline.toISOString()}`;
+    return { accepted: false, cancelled: false, reason, retryAfterMs };
+  }
+  const failure = endOfTask(task, now);
+  if (failure) {
+    await b.failTask(task.taskId, failure);
+    return { accepted: false, cancelled: false, reason: failure };
+  }
+  const reissued = await b.reissue(task, liveLeaseCutoff);
+  b.logger.info(
+    { taskId: task.taskId, workerId: req.workerId, attempt: task.attempt, reissued },
+    "a spent capability was presented after its attempt's lease ended; the task goes out as a new message",
+  );
+  return {
+    accepted: false,
+    cancelled: false,
+    reason: `superseded: attempt ${task.attempt}'s lease ended; the task was published again as a new message`,
+  };
+}
+
+/** Why a task that lost its lease may not run again (deadline passed, attempts exhausted), or null. */
+function endOfTask(task: ActivityTaskRecord, now: Date): string | null {
+  if (task.deadline && task.deadline.getTime() <= now.getTime())
+    return `scheduleToClose timeout: deadline exceeded: task deadline ${task.deadline.toISOString()} passed after attempt ${task.attempt} lost its lease`;
+  if (startedAttempts(task) >= task.maxAttempts)
+    return `attempts exhausted: ${startedAttempts(task)} of maxAttempts ${task.maxAttempts} started (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
+  return null;
 }
 
 /** The start after reading the task: every refusal and failure is decided here. */
@@ -132,6 +187,7 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
   // nak any delivery of its consumer), and must not fail the holder's task by claiming another
   // version or an attempt past maxAttempts.
   const live = task.status === "LEASED" && task.leaseDeadline !== null && task.leaseDeadline.getTime() > liveLeaseCutoff.getTime();
+  if (task.capability !== null && task.capabilitySpentBy !== null) return spentCapability(b, task, req, live, liveLeaseCutoff);
   if (req.attempt <= task.attempt || live) return refusedStart(task, req, now);
   let failure: string | null = null;
   if (req.codeVersion !== undefined && req.codeVersion !== task.codeVersion) {
@@ -140,8 +196,8 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
     failure = `scheduleToClose timeout: deadline exceeded: task deadline ${task.deadline.toISOString()} passed before attempt ${req.attempt} started`;
   } else if (scheduleToStartFired(task, now)) {
     failure = scheduleToStartMessage(task);
-  } else if (startedAttempts(task) >= task.maxAttempts) {
-    failure = `attempts exhausted: ${startedAttempts(task)} of maxAttempts ${task.maxAttempts} started (last attempt ${task.attempt} by worker ${task.workerId ?? "unknown"} never reported)`;
+  } else {
+    failure = endOfTask(task, now);
   }
   if (failure) {
     await b.failTask(task.taskId, failure);
@@ -185,6 +241,7 @@ export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise
     ...(req.details !== undefined ? { details: req.details } : {}),
     leaseDeadline,
     now,
+    ...(req.release ? { release: true } : {}),
   });
   if (r.timedOut)
     b.logger.warn({ taskId: req.taskId, attempt: req.attempt, timeout: r.timedOut }, "remote attempt timed out; its lease ends");

@@ -251,7 +251,31 @@ export class Broker implements RemoteActivityClient {
       leaseMs: this.leaseMs,
       facts: this.facts,
       failTask: (id, e) => this.failTask(id, e),
+      reissue: (t, lapsedBefore) => this.reissue(t, lapsedBefore),
     };
+  }
+
+  /**
+   * Replaces `t`'s spent capability and publishes the task as a new message whose `attemptBase`
+   * is the attempts started so far. Should the publish fail, the row (leased, lapsed, unspent)
+   * is what `redispatchStranded` publishes later.
+   */
+  private async reissue(t: ActivityTaskRecord, lapsedBefore: Date): Promise<boolean> {
+    if (!this.dispatcher || t.capability === null) return false;
+    const now = this.opts.clock.now();
+    const fresh = await this.opts.store.reissueCapability(t.taskId, {
+      capability: t.capability,
+      newCapability: newSecret(),
+      lapsedBefore,
+      now,
+    });
+    if (!fresh) return false;
+    this.facts.forget(t.taskId);
+    await this.dispatcher.publish(
+      { ...this.toTaskMessage(fresh), attemptBase: fresh.attempt },
+      { dedupeId: `${t.taskId}~${fresh.attempt}~${now.getTime()}` },
+    );
+    return true;
   }
 
   /**

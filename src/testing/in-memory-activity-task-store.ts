@@ -10,6 +10,7 @@ import type {
 import { deepCopy } from "./clone.js";
 import { startedAttempts } from "../ports/activity-task-store.js";
 import { firedTimeout, leaseCap, scheduleToStartFired } from "../remote/timeouts.js";
+import { newSecret } from "../remote/task-capability.js";
 
 const TERMINAL: readonly ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const isTerminal = (t: ActivityTaskRecord): boolean => TERMINAL.includes(t.status);
@@ -18,7 +19,8 @@ const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCEL
 /**
  * ActivityTaskStore in memory with the fencing the broker relies on. Every method is synchronous
  * inside, so each transition is an atomic compare-and-set:
- * - startAttempt takes only a newer attempt (or repeats the current one with its own token);
+ * - startAttempt takes only a newer attempt (or repeats the current one with its own token), and
+ *   only with an unspent capability (one attempt per capability);
  * - heartbeats and reports count only for the current attempt and token;
  * - the first report decides the single terminal outcome; later ones are refused with a reason.
  */
@@ -42,6 +44,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       attempt: 0,
       maxAttempts: n.maxAttempts,
       capability: n.capability,
+      capabilitySpentBy: null,
       maxUploadBytes: n.maxUploadBytes ?? null,
       leaseToken: null,
       leaseDeadline: null,
@@ -103,8 +106,10 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     if (s.capability !== undefined && s.capability !== t.capability) return { accepted: false, task: deepCopy(t) };
     const sameCall = s.attempt === t.attempt && t.leaseToken === s.leaseToken && t.status === "LEASED";
     const liveLease = t.status === "LEASED" && t.leaseDeadline !== null && t.leaseDeadline.getTime() > s.liveLeaseCutoff.getTime();
-    const newer = s.attempt > t.attempt && !liveLease;
+    const unspent = t.capability === null || t.capabilitySpentBy === null;
+    const newer = s.attempt > t.attempt && !liveLease && unspent;
     if (isTerminal(t) || !(newer || sameCall)) return { accepted: false, task: deepCopy(t) };
+    if (newer && t.capability !== null) t.capabilitySpentBy = s.attempt;
     if (newer) t.attempts = [...(t.attempts ?? []), { attempt: s.attempt, workerId: s.workerId, startedAt: new Date(s.now.getTime()) }];
     if (newer && t.timeouts) {
       t.attemptStartedAt = new Date(s.now.getTime());
@@ -121,7 +126,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
 
   async recordHeartbeat(
     taskId: string,
-    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date },
+    b: { attempt: number; leaseToken: string; details?: unknown; leaseDeadline: Date; now: Date; release?: boolean },
   ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }> {
     const t = this.tasks.get(taskId);
     if (!t) return { accepted: false, cancelled: false };
@@ -135,7 +140,21 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     t.heartbeatAt = new Date(b.now.getTime());
     t.leaseDeadline = leaseCap(t, b.leaseDeadline);
     t.updatedAt = new Date(b.now.getTime());
+    if (b.release) t.capabilitySpentBy = null;
     return { accepted: true, cancelled: false };
+  }
+
+  async reissueCapability(
+    taskId: string,
+    r: { capability: string; newCapability: string; lapsedBefore: Date; now: Date },
+  ): Promise<ActivityTaskRecord | null> {
+    const t = this.tasks.get(taskId);
+    if (!t || t.status !== "LEASED" || t.capability !== r.capability || t.capabilitySpentBy === null) return null;
+    if (t.leaseDeadline !== null && t.leaseDeadline.getTime() > r.lapsedBefore.getTime()) return null;
+    t.capability = r.newCapability;
+    t.capabilitySpentBy = null;
+    t.updatedAt = new Date(r.now.getTime());
+    return deepCopy(t);
   }
 
   async recordReport(taskId: string, r: ActivityReport, now: Date): Promise<ReportVerdict> {
@@ -209,7 +228,13 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       .filter((t) => startedAttempts(t) < t.maxAttempts && !(t.deadline && t.deadline.getTime() <= now.getTime()))
       .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime())
       .slice(0, Math.max(0, limit));
-    for (const t of claimed) t.updatedAt = new Date(now.getTime());
+    for (const t of claimed) {
+      t.updatedAt = new Date(now.getTime());
+      if (t.capability !== null && t.capabilitySpentBy !== null) {
+        t.capability = newSecret();
+        t.capabilitySpentBy = null;
+      }
+    }
     return claimed.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(deepCopy);
   }
 }

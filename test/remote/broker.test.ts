@@ -394,10 +394,43 @@ test("a newer attempt cannot take a live lease; it is told when to retry, and st
   clock.advance(7_000);
   assert.is((await begin(3)).accepted, false, "still live after the beat");
   clock.advance(2_600); // within the takeover grace (2.5 s) of the end: JetStream would have redelivered by now
-  const s4 = await begin(4);
-  assert.ok(s4.accepted, s4.reason);
-  await f.broker.handleHeartbeat({ taskId: id, attempt: 4, leaseToken: s4.leaseToken, workerId: "w4", release: true });
-  assert.ok((await begin(5)).accepted, "a released lease is taken at once");
+  // The redelivery carries the capability attempt 1 spent: the task goes out as a new message instead.
+  const old = await begin(4);
+  assert.is(old.accepted, false);
+  assert.match(old.reason!, /^superseded/);
+  assert.is(f.transport.size(), 2, "a new message for the next attempt");
+  const fresh = (await f.store.getTask(id))!.capability!;
+  assert.is.not(fresh, cap);
+  const beginFresh = (attempt: number) =>
+    f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId: `w${attempt}`, codeVersion: "v1", capability: fresh });
+  const s2 = await beginFresh(2);
+  assert.ok(s2.accepted, s2.reason);
+  assert.is((await begin(3)).accepted, false, "the old message never opens another attempt");
+  await f.broker.handleHeartbeat({ taskId: id, attempt: 2, leaseToken: s2.leaseToken, workerId: "w2", release: true });
+  assert.ok((await beginFresh(3)).accepted, "a released lease is taken at once by its message's redelivery");
+});
+
+test("a capability opens one attempt: after its lease ended, only the re-published message's delivery starts the next", async () => {
+  const clock = new FakeClock();
+  const f = await makeFixture({ clock, leaseMs: 10_000 });
+  const id = await f.broker.submit(spec({ maxAttempts: 5 }));
+  const cap = (await f.store.getTask(id))!.capability!;
+  const begin = (attempt: number, capability: string, workerId = "w") =>
+    f.broker.handleHeartbeat({ start: true, taskId: id, attempt, workerId, codeVersion: "v1", capability });
+  assert.ok((await begin(1, cap, "holder")).accepted);
+  clock.advance(20_000); // the holder went silent
+  // The worker that was delivered attempt 1 (or any earlier recipient) claims attempt 2 on its own word.
+  for (const attempt of [2, 3, 9]) {
+    const r = await begin(attempt, cap, "earlier-recipient");
+    assert.is(r.accepted, false, `attempt ${attempt}`);
+  }
+  const t = (await f.store.getTask(id))!;
+  assert.equal([t.status, t.attempt, t.workerId], ["LEASED", 1, "holder"], "no attempt started on the old capability");
+  assert.is.not(t.capability, cap, "the task was given a new capability");
+  assert.is(t.capabilitySpentBy, null);
+  const s = await begin(2, t.capability!, "next");
+  assert.ok(s.accepted, s.reason);
+  assert.is((await f.store.getTask(id))!.attempt, 2);
 });
 
 test("a peer holding a redelivery (and so the capability) cannot fail a task whose lease is live: not by version, not past maxAttempts, not as a stale attempt", async () => {
@@ -419,8 +452,18 @@ test("a peer holding a redelivery (and so the capability) cannot fail a task who
   }
   const t = (await f.store.getTask(id))!;
   assert.equal([t.status, t.attempt, t.workerId], ["LEASED", 1, "peer"], "the holder's task is untouched");
-  clock.advance(12_000); // the lease lapsed: a redelivery from other code fails the task, as before
-  assert.match((await begin(2, "bogus")).reason!, /code version mismatch/);
+  clock.advance(12_000); // the lease lapsed: the old message is superseded; the new one, delivered to other code, fails the task
+  assert.match((await begin(2, "bogus")).reason!, /^superseded/);
+  const fresh = (await f.store.getTask(id))!.capability!;
+  const r = await f.broker.handleHeartbeat({
+    start: true,
+    taskId: id,
+    attempt: 2,
+    workerId: "peer",
+    codeVersion: "bogus",
+    capability: fresh,
+  });
+  assert.match(r.reason!, /code version mismatch/);
   assert.is((await f.store.getTask(id))!.status, "FAILED");
 });
 

@@ -44,6 +44,8 @@ test("startToClose: an attempt still heartbeating past it loses its lease, the n
   const r1 = await f.broker.reapExpired();
   assert.equal(r1.failed, []);
   assert.is(r1.leasesExpired, 1, "attempt 1 is lost, the task is retried");
+  // The old message's redelivery is superseded: the task goes out anew, and that message opens attempt 2.
+  assert.match((await start(f, id, 2)).reason ?? "", /^superseded/);
   const s2 = await start(f, id, 2);
   assert.ok(s2.accepted, `attempt 2 starts: ${s2.reason ?? ""}`);
   clock.advance(5_001);

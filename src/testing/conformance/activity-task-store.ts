@@ -39,6 +39,16 @@ const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000), 
   now: at(attempt),
   liveLeaseCutoff,
 });
+/**
+ * What the broker does before a newer attempt may start once the current one's lease ended: the
+ * spent capability is replaced (as if the task went out as a new message). Returns the new one.
+ */
+async function reissue(s: ActivityTaskStore, taskId: string, lapsedBefore = at(1e12), now = at(10)): Promise<string> {
+  const t = await s.getTask(taskId);
+  const fresh = await s.reissueCapability(taskId, { capability: t?.capability ?? "", newCapability: randomUUID(), lapsedBefore, now });
+  if (!fresh?.capability) throw new Error(`reissueCapability refused for task ${taskId}`);
+  return fresh.capability;
+}
 const report = (attempt: number, leaseToken: string, o: Partial<ActivityReport> = {}): ActivityReport => ({
   attempt,
   leaseToken,
@@ -66,6 +76,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
         attempt: 0,
         maxAttempts: 3,
         capability: "cap-secret",
+        capabilitySpentBy: null,
         maxUploadBytes: 6 * 1024 ** 3,
         leaseToken: null,
         leaseDeadline: null,
@@ -126,6 +137,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       ]);
       equal((await s.startAttempt(taskId, start(1, "t1"))).accepted, true, "idempotent retry of the same call");
       equal((await s.startAttempt(taskId, start(1, "other"))).accepted, false, "same attempt, other token");
+      await reissue(s, taskId);
       equal((await s.startAttempt(taskId, start(2, "t2"))).accepted, true);
       eq(
         (await s.getTask(taskId))?.attempts?.map((a) => [a.attempt, a.workerId]),
@@ -147,6 +159,11 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       const early = await s.startAttempt(taskId, start(2, "t2", at(60_000), at(29_999)));
       equal(early.accepted, false, "attempt 1 holds its lease until 30 s");
       eq(early.task && [early.task.attempt, early.task.leaseToken, early.task.leaseDeadline], [1, "t1", at(30_000)]);
+      equal(
+        await s.reissueCapability(taskId, { capability: "cap-secret", newCapability: "c2", lapsedBefore: at(29_999), now: at(5) }),
+        null,
+      );
+      await reissue(s, taskId, at(30_000));
       equal((await s.startAttempt(taskId, start(2, "t2", at(60_000), at(30_000)))).accepted, true, "expired: taken over");
       const beat = await s.recordHeartbeat(taskId, {
         attempt: 2,
@@ -156,6 +173,8 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
         now: at(35_000),
       });
       equal(beat.accepted, true);
+      const cap = (await s.getTask(taskId))?.capability ?? "";
+      equal(await s.reissueCapability(taskId, { capability: cap, newCapability: "c3", lapsedBefore: at(39_999), now: at(36_000) }), null);
       equal((await s.startAttempt(taskId, start(3, "t3", at(90_000), at(39_999)))).accepted, false, "a heartbeat extended it");
     },
 
@@ -165,9 +184,75 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
       equal(res.filter((r) => r.accepted).length, 1);
     },
 
+    "a capability opens one attempt: the next needs a reissued capability, which only a lapsed lease allows, once": async ({
+      store: s,
+    }) => {
+      const { taskId } = await s.createTask(newTask());
+      equal((await s.startAttempt(taskId, start(1, "t1", at(30_000)))).accepted, true);
+      equal((await s.getTask(taskId))?.capabilitySpentBy, 1);
+      const again = await s.startAttempt(taskId, { ...start(2, "t2"), capability: "cap-secret" });
+      equal(again.accepted, false, "the spent capability opens no second attempt, even with the lease lapsed");
+      equal(again.task?.attempt, 1);
+      const reissued = { capability: "cap-secret", lapsedBefore: at(30_000), now: at(31_000) };
+      const wins = await Promise.all(
+        ["n1", "n2", "n3"].map((c) => s.reissueCapability(taskId, { ...reissued, newCapability: `fresh-capability-${c}` })),
+      );
+      const won = wins.filter((w) => w !== null);
+      equal(won.length, 1, "of concurrent reissues one wins");
+      eq(won[0] && [won[0].status, won[0].attempt, won[0].capabilitySpentBy, won[0].updatedAt], ["LEASED", 1, null, at(31_000)]);
+      const fresh = won[0]!.capability!;
+      equal((await s.startAttempt(taskId, { ...start(2, "t2"), capability: "cap-secret" })).accepted, false, "the old capability is gone");
+      const r2 = await s.startAttempt(taskId, { ...start(2, "t2"), capability: fresh });
+      equal(r2.accepted, true);
+      equal(r2.task?.capabilitySpentBy, 2);
+      equal(
+        await s.reissueCapability(taskId, { ...reissued, capability: "cap-secret", newCapability: "x".repeat(20) }),
+        null,
+        "guarded by the spent capability",
+      );
+    },
+
+    "a release by the holder returns the capability unspent to its message": async ({ store: s }) => {
+      const { taskId } = await s.createTask(newTask());
+      await s.startAttempt(taskId, start(1, "t1"));
+      const beat = { attempt: 1, leaseToken: "t1", leaseDeadline: at(20), now: at(20) };
+      equal((await s.recordHeartbeat(taskId, { ...beat, leaseToken: "forged", release: true })).accepted, false);
+      equal((await s.getTask(taskId))?.capabilitySpentBy, 1, "only the holder releases");
+      equal((await s.recordHeartbeat(taskId, { ...beat, release: true })).accepted, true);
+      eq((await s.getTask(taskId))?.capabilitySpentBy, null);
+      equal(
+        (await s.startAttempt(taskId, { ...start(2, "t2"), capability: "cap-secret" })).accepted,
+        true,
+        "its redelivery opens attempt 2",
+      );
+    },
+
+    "claimStranded gives each claimed task with a spent capability its own new one": async ({ store: s }) => {
+      const a = await s.createTask(newTask({ now: at(0) }));
+      const b = await s.createTask(newTask({ now: at(0) }));
+      const pending = await s.createTask(newTask({ now: at(0) }));
+      for (const t of [a, b]) await s.startAttempt(t.taskId, { ...start(1, "t1", at(100)), now: at(1) });
+      const claimed = await s.claimStranded(at(10_000), at(5_000), 10);
+      eq(claimed.map((t) => t.taskId).sort(), [a.taskId, b.taskId, pending.taskId].sort());
+      const caps = claimed.map((t) => t.capability);
+      equal(new Set(caps).size, 3, "capabilities stay distinct per task");
+      for (const t of claimed) equal(t.capabilitySpentBy, null);
+      equal(claimed.find((t) => t.taskId === pending.taskId)?.capability, "cap-secret", "an unspent capability is kept");
+      for (const t of [a, b]) {
+        const c = claimed.find((x) => x.taskId === t.taskId)?.capability ?? "";
+        ok(c !== "cap-secret" && c.length >= 16, `task ${t.taskId} got a new unguessable capability (${c})`);
+      }
+      for (const t of [a, b]) {
+        const cur = await s.getTask(t.taskId);
+        equal(cur?.capability, claimed.find((x) => x.taskId === t.taskId)?.capability, "stored as returned");
+        equal((await s.startAttempt(t.taskId, { ...start(2, "t2"), capability: cur!.capability })).accepted, true);
+      }
+    },
+
     "heartbeats count only for the current attempt and token; they report cancellation": async ({ store: s }) => {
       const { taskId, workflowRunId } = await s.createTask(newTask());
       await s.startAttempt(taskId, start(1, "t1"));
+      await reissue(s, taskId);
       await s.startAttempt(taskId, start(2, "t2"));
       const beat = (attempt: number, leaseToken: string, details: unknown) =>
         s.recordHeartbeat(taskId, { attempt, leaseToken, details, leaseDeadline: at(90_000), now: at(50) });
@@ -211,6 +296,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
     "a stale attempt's report is refused stale_attempt, even after a newer attempt started": async ({ store: s }) => {
       const { taskId } = await s.createTask(newTask());
       await s.startAttempt(taskId, start(1, "t1"));
+      await reissue(s, taskId);
       await s.startAttempt(taskId, start(2, "t2"));
       const stale = await s.recordReport(taskId, report(1, "t1"), at(10));
       eq(stale.accepted ? "accepted" : stale.reason, "stale_attempt");
@@ -332,6 +418,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
         [taskId],
       );
       // The next attempt gets a fresh timer.
+      await reissue(s, taskId, at(20_000), at(20_000));
       const r2 = await s.startAttempt(taskId, { ...start(2, "t2", at(80_000)), now: at(20_000) });
       eq(r2.task && [r2.accepted, r2.task.leaseDeadline], [true, at(30_000)]);
     },
