@@ -61,7 +61,9 @@ export const TaskMessage = z.object({
   /**
    * Proof of delivery: a random secret that only this message carries (it is published on the
    * task's own queue subject, which only that queue's workers may pull). A StartRequest must
-   * echo it. Absent only in tasks created before it existed.
+   * echo it, and it opens ONE attempt: once the attempt's lease lapsed, the next attempt gets a
+   * new capability in a new message (the old message is refused `superseded`). Absent only in
+   * tasks created before it existed.
    */
   capability: z.string().min(16).max(200).optional(),
   /**
@@ -90,8 +92,9 @@ export type TaskMessage = z.output<typeof TaskMessage>;
  * Opens attempt `attempt` of a delivered task: the first message a worker sends for a delivery,
  * on `<p>.broker.<queue>.heartbeat` of the task's own queue. The broker accepts it only with the
  * task message's `capability`, only for a task of that queue, only for an attempt newer than the
- * current one, and only once the current attempt's lease is no longer live; its reply carries the
- * lease token that every later heartbeat, presign and report of the attempt must present.
+ * current one, and only while that capability has not opened an attempt yet (a capability is
+ * single-use; a holder's release returns it to its message); its reply carries the lease token
+ * that every later heartbeat, presign and report of the attempt must present.
  */
 export const StartRequest = z.object({
   start: z.literal(true),

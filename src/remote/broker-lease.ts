@@ -212,6 +212,9 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
     leaseDeadline,
     now,
     liveLeaseCutoff,
+    // Guarded by the capability read: a reissue in between (the read one spent, its lease lapsed)
+    // must not let the old capability open an attempt beside the new message.
+    ...(task.capability !== null ? { capability: task.capability } : {}),
   });
   if (r.accepted && req.attempt > 1) countRedelivery(task.queue);
   if (!r.accepted) return refusedStart(r.task, req, now);
