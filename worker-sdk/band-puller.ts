@@ -5,11 +5,11 @@
  *   lower band first), one `{batch, no_wait}` pull per consumer (ready-pull.ts). This is what a
  *   busy worker does when a slot frees, so a high-priority task is the next one it starts.
  * - **long poll** (nothing ready): one `{batch: 1, expires}` request to EVERY consumer, all answered
- *   on one inbox that is unsubscribed once the first task arrives. nats-server (2.9 included) skips
- *   a waiting request whose reply subject lost interest, so the others deliver nothing later; an
- *   idle worker starts a task of any band or label set as soon as it is published. A message the
- *   server sent before it saw the unsubscribe is kept (the stash) and handed out next, or given
- *   back (`-NAK`) if unclaimed for a while.
+ *   on one inbox that is drained once the first task arrives (which is handed out at once).
+ *   nats-server (2.9 included) skips a waiting request whose reply subject lost interest, so the
+ *   others deliver nothing later; an idle worker starts a task of any band or label set as soon as
+ *   it is published. A message the server sent before it saw the unsubscribe arrives during the
+ *   drain and is kept (the stash), handed out next, or given back (`-NAK`) if unclaimed for a while.
  */
 import { createInbox, nanos, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { PriorityBand } from "../src/contract/priority.js";
@@ -35,9 +35,6 @@ export interface BandPullerOptions {
   /** Gives a delivery back at once. */
   nak(reply: string): Promise<void>;
 }
-
-/** How long after the first delivery of a long poll late ones are still collected. */
-const RACE_WINDOW_MS = 20;
 
 /** Ready pulls, the all-consumer long poll and the stash of one worker transport. */
 export class BandPuller {
@@ -106,27 +103,28 @@ export class BandPuller {
     if (signal.aborted || this.nc.isClosed()) return Promise.resolve(null);
     const inbox = createInbox((this.nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     const pulledAt = performance.now();
-    const got: Msg[] = [];
+    let first: Msg | undefined;
     const sources = all.permitted;
     let open = sources.length;
     return new Promise<Pulled | null>((resolve) => {
       let settled = false;
-      let raceTimer: ReturnType<typeof setTimeout> | undefined;
+      /** A delivery after the first, sent before the server saw the unsubscribe: kept for the next lease. */
+      const late = (msg: Msg) => {
+        if (signal.aborted) return void this.giveBack(msg);
+        this.stash.push({ msg, pulledAt, band: this.sourceOf(all, msg)?.band ?? "normal" });
+      };
       const finish = () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        clearTimeout(raceTimer);
         signal.removeEventListener("abort", finish);
-        sub.unsubscribe();
-        const [first, ...extra] = got;
+        // Drain, not unsubscribe: deliveries already on their way still arrive (to `late`) until
+        // the drain's flush returns, rather than waiting out their AckWait.
+        if (!sub.isClosed() && !this.nc.isClosed())
+          sub.drain().catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, "draining the long poll's inbox failed"));
         if (signal.aborted) {
-          for (const m of got) void this.giveBack(m);
+          if (first) void this.giveBack(first);
           return resolve(null);
-        }
-        for (const msg of extra) {
-          const src = this.sourceOf(all, msg);
-          this.stash.push({ msg, pulledAt, band: src?.band ?? "normal" });
         }
         if (first) {
           const src = this.sourceOf(all, first);
@@ -145,9 +143,12 @@ export class BandPuller {
           }
           const code = m.headers?.code ?? 0;
           if (code === 0 && m.reply) {
-            got.push(m);
-            if (got.length === 1) raceTimer = setTimeout(finish, RACE_WINDOW_MS);
-          } else if (code !== 404 && code !== 408 && code !== 409) {
+            if (settled || first) return late(m);
+            first = m;
+            return finish();
+          }
+          if (settled) return;
+          if (code !== 404 && code !== 408 && code !== 409) {
             this.opts.logger.warn({ code, description: m.headers?.description ?? "" }, "a task consumer refused the long poll");
           }
           if (--open <= 0) finish();

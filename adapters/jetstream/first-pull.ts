@@ -1,10 +1,10 @@
 /**
  * One long pull on several consumers at once: a `{batch: 1, expires}` request to each, all
- * answered on ONE inbox, which is unsubscribed as soon as the first message arrives. nats-server
+ * answered on ONE inbox, which is drained as soon as the first message arrives. nats-server
  * (2.9 included) skips a waiting pull request whose reply subject has lost interest, so the
  * requests left behind never deliver later into nothing. A message the server sent before it saw
- * the unsubscribe is still received and returned with the winner (`extra`): the caller must use
- * it or give it back. Used by the banded job transport when every band is empty.
+ * the unsubscribe still arrives before the drain's flush completes and goes to `onLate`: the
+ * caller must use it or give it back. Used by the banded job transport when every band is empty.
  */
 import { createInbox, nanos, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { JetflowError } from "../../src/contract/errors.js";
@@ -18,51 +18,46 @@ export interface FirstPullOptions {
   waitMs: number;
   /** Client-side slack over `waitMs` before giving up on the answers. Default 5000 ms. */
   graceMs?: number;
+  /** A delivery that arrived after the first (sent before the server saw the unsubscribe); the caller owns it. */
+  onLate(m: PulledMessage): void;
+  /** A failure after the pull resolved (a late message without an ack subject, a drain that failed). */
+  onLateError?(err: Error): void;
 }
-
-/** What {@link pullFirst} brought: nothing, or the first message and any that raced it. */
-export interface FirstPull {
-  first: PulledMessage | null;
-  /** Messages received after the first (a race of a few ms); the caller owns them. */
-  extra: PulledMessage[];
-}
-
-/** How long after the first message late deliveries are collected before the inbox closes. */
-const RACE_WINDOW_MS = 20;
 
 /**
- * Resolves when a message arrived (plus a short race window), every request ended empty, or the bound passed.
+ * Resolves with the first message as soon as it arrives (no wait for the others: a race window
+ * here cost every idle dispatch its length), or null when every request ended empty or the bound
+ * passed.
  * @throws JetflowError UNAVAILABLE when the connection is closed or a consumer refused the pull with nothing pulled.
  */
-export function pullFirst(nc: NatsConnection, opts: FirstPullOptions): Promise<FirstPull> {
+export function pullFirst(nc: NatsConnection, opts: FirstPullOptions): Promise<PulledMessage | null> {
   if (nc.isClosed()) return Promise.reject(new JetflowError("UNAVAILABLE", "connection closed"));
   const inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
-  const got: PulledMessage[] = [];
   let open = opts.consumers.length;
-  return new Promise<FirstPull>((resolve, reject) => {
+  const lateError = (err: Error) => opts.onLateError?.(err);
+  return new Promise<PulledMessage | null>((resolve, reject) => {
     let settled = false;
-    let raceTimer: ReturnType<typeof setTimeout> | undefined;
-    const finish = (err: Error | null) => {
+    const finish = (err: Error | null, first: PulledMessage | null = null) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearTimeout(raceTimer);
-      sub.unsubscribe();
-      if (err && got.length === 0) reject(err);
-      else resolve({ first: got[0] ?? null, extra: got.slice(1) });
+      // Drain, not unsubscribe: what the server sent before it saw the UNSUB is still delivered
+      // (to onLate) until the drain's flush returns, instead of waiting out its AckWait.
+      if (!sub.isClosed() && !nc.isClosed())
+        sub.drain().catch((e: unknown) => lateError(new JetflowError("UNAVAILABLE", `draining a long pull failed: ${String(e)}`)));
+      if (err) reject(err);
+      else resolve(first);
     };
     const onMessage = (m: Msg): void => {
       const code = m.headers?.code ?? 0;
       if (code === 0 && m.reply) {
         const meta = parseAckSubject(m.reply);
-        if (!meta) return finish(new JetflowError("INTERNAL", `pulled a message on ${m.subject} without a JetStream ack subject`));
-        got.push(wrap(nc, m, meta));
-        open--;
-        // Collect what the server already sent for the other requests, then stop listening.
-        if (got.length === 1) raceTimer = setTimeout(() => finish(null), RACE_WINDOW_MS);
-        if (open <= 0) finish(null);
-        return;
+        const bad = new JetflowError("INTERNAL", `pulled a message on ${m.subject} without a JetStream ack subject`);
+        if (settled) return meta ? opts.onLate(wrap(nc, m, meta)) : lateError(bad);
+        if (!meta) return finish(bad);
+        return finish(null, wrap(nc, m, meta));
       }
+      if (settled) return;
       if (code === 404 || code === 408 || (code === 409 && /max.*(waiting|ack pending)/i.test(m.headers?.description ?? ""))) {
         if (--open <= 0) finish(null);
         return;

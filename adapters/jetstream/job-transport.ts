@@ -235,8 +235,13 @@ class JetStreamJobTransportImpl implements JetStreamJobTransport {
     }
     if (waitMs <= 0) return null;
     const consumers = PRIORITY_BANDS.map((b) => this.bands[b]);
-    const { first, extra } = await pullFirst(this.nc, { stream: this.topology.streams.jobs, consumers, waitMs });
-    for (const msg of extra) this.stash.push({ msg, band: this.bandOf(msg), receivedAt: Date.now() });
+    const first = await pullFirst(this.nc, {
+      stream: this.topology.streams.jobs,
+      consumers,
+      waitMs,
+      onLate: (msg) => this.stash.push({ msg, band: this.bandOf(msg), receivedAt: Date.now() }),
+      onLateError: (err) => this.logger.warn({ err: String(err) }, "a late delivery of a long pull was lost until its AckWait"),
+    });
     if (first) this.picker.served(this.bandOf(first));
     return first;
   }
