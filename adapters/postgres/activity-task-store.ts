@@ -21,6 +21,7 @@ import { type Tables, tables } from "./tables.js";
 import { parseSchemaOnlyOptions } from "./options.js";
 import { GroupCommit } from "./activity-task-group-commit.js";
 import { firedTimeout } from "../../src/remote/timeouts.js";
+import { checkedPriority } from "../../src/contract/priority.js";
 
 const TERMINAL: ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const STATUS_OF = { completed: "COMPLETED", failed: "FAILED", cancelled: "CANCELLED" } as const;
@@ -48,6 +49,7 @@ function toTask(r: Row): ActivityTaskRecord {
     status: r.status as ActivityTaskStatus,
     attempt: r.attempt as number,
     maxAttempts: r.max_attempts as number,
+    priority: (r.priority ?? 0) as number,
     capability: jn<string>(r.capability),
     capabilitySpentBy: (r.capability_spent_by ?? null) as number | null,
     // bigint arrives as a string; the limit stays a safe integer (the broker validates it).
@@ -109,13 +111,15 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
 
   async createTask(n: NewActivityTask): Promise<ActivityTaskRecord> {
     const { sql, t } = this;
+    // Checked here, not left to the column: a bad value is the caller's error, not a failed insert.
+    const priority = checkedPriority(n.priority, `createTask(${n.taskId})`);
     const ins = await this.writes.run(
       n.taskId,
       (db) => db`
       insert into ${t.activityTasks} (task_id, run_id, workflow_id, stage_id, queue, code_version, required_labels, status,
-        attempt, max_attempts, capability, max_upload_bytes, input, config, deadline, trace_context, timeouts, created_at, updated_at)
+        attempt, max_attempts, priority, capability, max_upload_bytes, input, config, deadline, trace_context, timeouts, created_at, updated_at)
       values (${n.taskId}, ${n.workflowRunId}, ${n.workflowId}, ${n.stageId}, ${n.queue}, ${n.codeVersion},
-        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${n.capability}, ${n.maxUploadBytes ?? null}, ${json(sql, n.input)}, ${json(sql, n.config)},
+        ${json(sql, n.requiredLabels ?? {})}, 'PENDING', 0, ${n.maxAttempts}, ${priority}, ${n.capability}, ${n.maxUploadBytes ?? null}, ${json(sql, n.input)}, ${json(sql, n.config)},
         ${n.deadline}, ${json(sql, n.traceContext)}, ${n.timeouts ? json(sql, n.timeouts) : null}, ${n.now}, ${n.now})
       on conflict (task_id) do nothing returning *`,
     );

@@ -12,6 +12,7 @@ import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { taskConsumerName } from "../../adapters/jetstream/remote/index.js";
 import { parseTaskMessage } from "../../src/contract/tasks.js";
+import type { PriorityBand } from "../../src/contract/priority.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import { startOrchestrator, until, type Orchestrator } from "./helpers.js";
 
@@ -34,9 +35,9 @@ test.after(async () => {
   await svc?.stop();
 });
 
-/** The next delivery of the task consumer, pulled as a worker would (bounded wait). */
-async function pullOne() {
-  const consumer = await jetstream(wnc).consumers.get(topology.streams.tasks, taskConsumerName("default", "v1"));
+/** The next delivery of the task consumer of `band`, pulled as a worker would (bounded wait). */
+async function pullOne(band: PriorityBand = "normal") {
+  const consumer = await jetstream(wnc).consumers.get(topology.streams.tasks, taskConsumerName("default", "v1", undefined, band));
   const m = await consumer.next({ expires: 10_000 });
   if (!m) throw new Error("no task delivered within 10 s");
   return m;
@@ -115,6 +116,25 @@ t("a leased task whose message is gone without a report is re-dispatched once it
   } finally {
     await w.stop();
   }
+});
+
+t("a high-priority task whose deliveries ran out is re-dispatched in the high band, not the normal one", async () => {
+  const taskId = await orch.broker.submit(
+    spec({ workflowRunId: "run-high", queue: "default", codeVersion: "v1", input: { n: 3 }, priority: 5 }),
+  );
+  for (let i = 0; i < 2; i++) (await pullOne("high")).nak();
+  assert.is(await orch.broker.redispatchStranded({ olderThanMs: 0 }), 1);
+  // The high band's consumer delivers the new message: it went out on the high band's subject.
+  const m = await pullOne("high");
+  const parsed = parseTaskMessage(m.data);
+  assert.ok(parsed.ok);
+  assert.equal(parsed.ok ? [parsed.value.taskId, parsed.value.priority] : [], [taskId, 5]);
+  const started = await orch.broker.handleHeartbeat(
+    { start: true, taskId, attempt: 1, workerId: "w-high", codeVersion: "v1", capability: parsed.ok ? parsed.value.capability : "" },
+    { queue: "default" },
+  );
+  assert.ok(started.accepted, JSON.stringify(started));
+  await m.ackAck();
 });
 
 test.run();

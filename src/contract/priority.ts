@@ -19,6 +19,9 @@
  * `starvationLimit + 1` per puller.
  */
 
+import { ValidationError } from "./errors.js";
+import { INT4_MAX, INT4_MIN } from "./storable.js";
+
 /** A priority band, highest first in {@link PRIORITY_BANDS}. */
 export type PriorityBand = "high" | "normal" | "low";
 
@@ -32,6 +35,19 @@ export const DEFAULT_STARVATION_LIMIT = 10;
 export function priorityBand(priority: number | undefined): PriorityBand {
   if (priority === undefined || priority === 0 || Number.isNaN(priority)) return "normal";
   return priority > 0 ? "high" : "low";
+}
+
+/**
+ * `priority` (unset = 0) if it is what every boundary takes: an integer a Postgres `integer`
+ * column holds (int4), as `runs.create` and `TaskMessage` bound it. A remote task stores it, so
+ * a task published again (re-dispatch, reissue) lands in the band it was first published in.
+ * @throws ValidationError naming `priority`.
+ */
+export function checkedPriority(priority: number | undefined, what: string): number {
+  if (priority === undefined) return 0;
+  if (!Number.isInteger(priority) || priority < INT4_MIN || priority > INT4_MAX)
+    throw new ValidationError(what, [{ path: "priority", message: `must be an integer from ${INT4_MIN} to ${INT4_MAX}, got ${priority}` }]);
+  return priority;
 }
 
 /**

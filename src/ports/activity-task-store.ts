@@ -42,6 +42,13 @@ export interface ActivityTaskRecord {
   attempt: number;
   maxAttempts: number;
   /**
+   * The priority the task was submitted with (an int4 integer, 0 = normal band; see
+   * src/contract/priority.ts). Every message of the task carries it, so a task published again
+   * (re-dispatched or reissued) stays in its band. Tasks created before it was stored hold their
+   * run's priority if they were unfinished then, else 0.
+   */
+  priority: number;
+  /**
    * Proof of delivery: a random secret carried only in the task message, on the task's own queue
    * subject. Starting an attempt requires it. Null for tasks created before it existed.
    */
@@ -111,6 +118,11 @@ export interface NewActivityTask {
   codeVersion: string;
   requiredLabels: Record<string, string>;
   maxAttempts: number;
+  /**
+   * See {@link ActivityTaskRecord.priority}; default 0. Anything but an int4 integer is refused
+   * with a ValidationError naming `priority` (`checkedPriority`), by every store alike.
+   */
+  priority?: number;
   /** See {@link ActivityTaskRecord.capability}. */
   capability: string;
   /** See {@link ActivityTaskRecord.maxUploadBytes}. */
@@ -141,7 +153,10 @@ export type ReportVerdict =
 
 /** The port for remote activity task state; every transition is a guarded compare-and-set. */
 export interface ActivityTaskStore {
-  /** Idempotent by taskId: returns the existing task unchanged when it already exists. */
+  /**
+   * Idempotent by taskId: returns the existing task unchanged when it already exists.
+   * @throws ValidationError when `priority` is not an int4 integer (nothing is stored).
+   */
   createTask(task: NewActivityTask): Promise<ActivityTaskRecord>;
   getTask(taskId: string): Promise<ActivityTaskRecord | null>;
   listTasks(filter: {

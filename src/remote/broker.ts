@@ -175,6 +175,7 @@ export class Broker implements RemoteActivityClient {
       codeVersion: spec.codeVersion,
       requiredLabels: spec.requiredLabels ?? {},
       maxAttempts: spec.maxAttempts ?? this.defaultMaxAttempts,
+      priority: spec.priority ?? 0,
       capability: newSecret(),
       maxUploadBytes: spec.maxUploadBytes ?? this.opts.maxUploadBytes,
       input: spec.input,
@@ -187,13 +188,16 @@ export class Broker implements RemoteActivityClient {
     if (record.status === "PENDING" || record.status === "LEASED") this.facts.remember(record);
     // Re-publish while the task is not terminal: a crash between create and publish must not
     // strand it, and the transport deduplicates by taskId.
-    if (record.status === "PENDING")
-      await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext, spec.aiSpent, spec.priority));
+    if (record.status === "PENDING") await dispatcher.publish(this.toTaskMessage(record, spec.workflowContext, spec.aiSpent));
     return taskId;
   }
 
-  /** The wire message of a stored task. @throws ProtocolError when the record cannot be expressed. */
-  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>, aiSpent?: AISpend, priority?: number): TaskMessage {
+  /**
+   * The wire message of a stored task, in the band of its stored priority (every publish of the
+   * task builds its message here, so a republished task keeps its band).
+   * @throws ProtocolError when the record cannot be expressed.
+   */
+  toTaskMessage(t: ActivityTaskRecord, workflowContext?: Record<string, unknown>, aiSpent?: AISpend): TaskMessage {
     const body = {
       v: 1 as const,
       taskId: t.taskId,
@@ -204,8 +208,8 @@ export class Broker implements RemoteActivityClient {
       codeVersion: t.codeVersion,
       requiredLabels: t.requiredLabels,
       maxAttempts: t.maxAttempts,
-      // Not stored with the task: a re-dispatch (lost or exhausted message) goes to the normal band.
-      ...(priority ? { priority } : {}),
+      // Absent for 0, so a normal-band message looks as it did before priorities.
+      ...(t.priority ? { priority: t.priority } : {}),
       input: t.input,
       config: t.config,
       ...(t.heartbeatDetails != null ? { heartbeatDetails: t.heartbeatDetails } : {}),

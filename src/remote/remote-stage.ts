@@ -8,6 +8,7 @@ import { type StageLimits, stageLimitIssues } from "../contract/stage-limits.js"
 import type { AnyStage, CheckContext, CompletionCheck, Stage, StageContext, StageOutcome } from "../contract/stage-types.js";
 import { type Clock, systemClock } from "../ports/clock.js";
 import { ValidationError } from "../contract/errors.js";
+import { INT4_MAX, INT4_MIN, int4 } from "../contract/storable.js";
 import { replayWorkerRecords } from "./replay.js";
 import type { RemoteActivityClient } from "./types.js";
 import { versionMismatchMessage } from "./errors.js";
@@ -85,7 +86,9 @@ export function defineRemoteStage<S extends AnyStage>(stage: S, client: RemoteAc
   const maxWaitMs = timeouts?.scheduleToCloseMs ?? opts?.maxWaitMs ?? 3_600_000;
   if (!(pollIntervalMs > 0)) issues.push({ path: "pollIntervalMs", message: "must be positive" });
   if (!(maxWaitMs > 0)) issues.push({ path: "maxWaitMs", message: "must be positive" });
-  if (opts?.priority !== undefined && !Number.isInteger(opts.priority)) issues.push({ path: "priority", message: "must be an integer" });
+  // Bounded as the task store holds it (int4), so a bad value fails here, not at the first submit.
+  if (opts?.priority !== undefined && !int4().safeParse(opts.priority).success)
+    issues.push({ path: "priority", message: `must be an integer from ${INT4_MIN} to ${INT4_MAX}` });
   if (opts?.maxUploadBytes !== undefined && !(Number.isSafeInteger(opts.maxUploadBytes) && opts.maxUploadBytes > 0))
     issues.push({ path: "maxUploadBytes", message: "must be a positive whole number of bytes" });
   issues.push(...stageLimitIssues(opts?.limits));

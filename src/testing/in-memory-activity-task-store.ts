@@ -11,6 +11,7 @@ import { deepCopy } from "./clone.js";
 import { startedAttempts } from "../ports/activity-task-store.js";
 import { firedTimeout, leaseCap, scheduleToStartFired } from "../remote/timeouts.js";
 import { newSecret } from "../remote/task-capability.js";
+import { checkedPriority } from "../contract/priority.js";
 
 const TERMINAL: readonly ActivityTaskStatus[] = ["COMPLETED", "FAILED", "CANCELLED"];
 const isTerminal = (t: ActivityTaskRecord): boolean => TERMINAL.includes(t.status);
@@ -30,6 +31,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
   readonly rejectedReports: { taskId: string; reason: string; report: unknown; at: Date }[] = [];
 
   async createTask(n: NewActivityTask): Promise<ActivityTaskRecord> {
+    const priority = checkedPriority(n.priority, `createTask(${n.taskId})`);
     const existing = this.tasks.get(n.taskId);
     if (existing) return deepCopy(existing);
     const t: ActivityTaskRecord = {
@@ -43,6 +45,7 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
       status: "PENDING",
       attempt: 0,
       maxAttempts: n.maxAttempts,
+      priority,
       capability: n.capability,
       capabilitySpentBy: null,
       maxUploadBytes: n.maxUploadBytes ?? null,

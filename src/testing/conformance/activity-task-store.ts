@@ -1,65 +1,17 @@
 import { deepStrictEqual as eq, equal, ok } from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { ActivityReport, ActivityTaskStore, NewActivityTask } from "../../ports/activity-task-store.js";
-import { type ConformanceCase, type Disposable, T0, at, defineCases } from "./case.js";
+import { type ConformanceCase, T0, at, defineCases } from "./case.js";
+import { type ActivityTaskStoreUnderTest, newTask, reissue, report, start } from "./activity-task-store-fixtures.js";
+import { activityTaskPriorityCases } from "./activity-task-store-priority.js";
 
-/** What activityTaskStoreConformance's factory returns: a fresh, empty store. */
-export interface ActivityTaskStoreUnderTest extends Disposable {
-  store: ActivityTaskStore;
-}
-
-function newTask(o: Partial<NewActivityTask> = {}): NewActivityTask {
-  return {
-    taskId: randomUUID(),
-    workflowRunId: randomUUID(),
-    workflowId: "wf-conformance",
-    stageId: "render",
-    queue: "gpu",
-    codeVersion: "v1",
-    requiredLabels: { gpu: "true" },
-    maxAttempts: 3,
-    capability: "cap-secret",
-    // Over 2^32: the limit must survive a 64-bit column exactly.
-    maxUploadBytes: 6 * 1024 ** 3,
-    input: { frames: [1, 2] },
-    config: { q: "high" },
-    deadline: null,
-    traceContext: null,
-    now: T0,
-    ...o,
-  };
-}
-
-/** Starts `attempt`; by default a live lease does not block it (`liveLeaseCutoff` far in the future). */
-const start = (attempt: number, leaseToken: string, leaseDeadline = at(60_000), liveLeaseCutoff = at(1e12)) => ({
-  attempt,
-  leaseToken,
-  workerId: `w-${attempt}`,
-  leaseDeadline,
-  now: at(attempt),
-  liveLeaseCutoff,
-});
-/**
- * What the broker does before a newer attempt may start once the current one's lease ended: the
- * spent capability is replaced (as if the task went out as a new message). Returns the new one.
- */
-async function reissue(s: ActivityTaskStore, taskId: string, lapsedBefore = at(1e12), now = at(10)): Promise<string> {
-  const t = await s.getTask(taskId);
-  const fresh = await s.reissueCapability(taskId, { capability: t?.capability ?? "", newCapability: randomUUID(), lapsedBefore, now });
-  if (!fresh?.capability) throw new Error(`reissueCapability refused for task ${taskId}`);
-  return fresh.capability;
-}
-const report = (attempt: number, leaseToken: string, o: Partial<ActivityReport> = {}): ActivityReport => ({
-  attempt,
-  leaseToken,
-  outcome: "completed",
-  output: { ok: true },
-  raw: { attempt, leaseToken, via: "conformance" },
-  ...o,
-});
+export type { ActivityTaskStoreUnderTest } from "./activity-task-store-fixtures.js";
 
 /** The fencing the remote-activity broker relies on: a stale attempt can never overwrite a newer one. */
 export function activityTaskStoreConformance(factory: () => Promise<ActivityTaskStoreUnderTest>): ConformanceCase[] {
+  return [...fencingCases(factory), ...activityTaskPriorityCases(factory)];
+}
+
+function fencingCases(factory: () => Promise<ActivityTaskStoreUnderTest>): ConformanceCase[] {
   return defineCases("activity task store", factory, {
     "createTask stores exact fields and is idempotent by taskId": async ({ store: s }) => {
       const n = newTask({ deadline: at(3_600_000), traceContext: { traceparent: "tp" } });
@@ -75,6 +27,7 @@ export function activityTaskStoreConformance(factory: () => Promise<ActivityTask
         status: "PENDING",
         attempt: 0,
         maxAttempts: 3,
+        priority: 0,
         capability: "cap-secret",
         capabilitySpentBy: null,
         maxUploadBytes: 6 * 1024 ** 3,
