@@ -9,11 +9,10 @@ import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
-import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { stage } from "../../test/remote/helpers/fixture.js";
-import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+import { until, startOrchestratorOnPostgres } from "./helpers.js";
 import { startKernelOrchestrator, WORKFLOW_ID } from "./kernel.js";
 
 const svc = await services(["nats", "postgres"]);
@@ -31,18 +30,15 @@ test.after(async () => {
 });
 
 t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval; the late report is refused", async () => {
-  const pg = await postgresTaskStore(svc!.postgres.url);
-  cleanups.push(() => pg.close());
-  const topology = freshTopology();
-  const orch = await startOrchestrator({
-    url: svc!.nats.url,
-    topology,
-    queue: QUEUE,
-    codeVersion: VERSION,
-    leaseMs: 5_000,
-    taskStore: pg.store,
-  });
-  cleanups.push(() => orch.close());
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    {
+      queue: QUEUE,
+      codeVersion: VERSION,
+      leaseMs: 5_000,
+    },
+    cleanups,
+  );
 
   let enteredAt = 0;
   let abortedAt = 0;

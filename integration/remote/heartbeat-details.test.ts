@@ -4,12 +4,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
 import { services } from "../harness/index.js";
-import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker, type ActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { gate, spec, stage } from "../../test/remote/helpers/fixture.js";
-import type { PostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
-import { postgresTaskStore, startOrchestrator, until, type Orchestrator } from "./helpers.js";
+import { until, startOrchestratorOnPostgres } from "./helpers.js";
 
 const svc = await services(["nats", "postgres"]);
 const t = svc ? test : test.skip;
@@ -26,18 +24,15 @@ test.after(async () => {
 });
 
 t("the next attempt sees the last heartbeat details after the worker's connection dies", async () => {
-  const pg = await postgresTaskStore(svc!.postgres.url);
-  cleanups.push(() => pg.close());
-  const topology = freshTopology();
-  const orch: Orchestrator<PostgresActivityTaskStore> = await startOrchestrator({
-    url: svc!.nats.url,
-    topology,
-    queue: QUEUE,
-    codeVersion: VERSION,
-    leaseMs: LEASE_MS,
-    taskStore: pg.store,
-  });
-  cleanups.push(() => orch.close());
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    {
+      queue: QUEUE,
+      codeVersion: VERSION,
+      leaseMs: LEASE_MS,
+    },
+    cleanups,
+  );
 
   async function worker(workerId: string, body: Parameters<typeof stage>[1]) {
     const nc = await connect({ servers: svc!.nats.url });

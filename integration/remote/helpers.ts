@@ -19,6 +19,7 @@ import type { Presigner } from "../../src/ports/presigner.js";
 import type postgres from "postgres";
 import { createPostgresActivityTaskStore, type PostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
 import { client, migratedSchema } from "../postgres/helpers.js";
+import { freshTopology } from "../jetstream/helpers.js";
 
 export interface Orchestrator<S extends ActivityTaskStore = InMemoryActivityTaskStore> {
   nc: NatsConnection;
@@ -134,4 +135,21 @@ export async function postgresTaskStore(
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/**
+ * An orchestrator whose broker keeps its tasks in a fresh Postgres schema, on a fresh topology;
+ * both are closed by `cleanups` (run in reverse order by the test file's `after`).
+ */
+export async function startOrchestratorOnPostgres(
+  urls: { nats: string; postgres: string },
+  o: { queue: string; codeVersion: string; leaseMs: number } & Partial<Parameters<typeof startOrchestrator>[0]>,
+  cleanups: (() => Promise<void>)[],
+): Promise<{ orch: Orchestrator<PostgresActivityTaskStore>; pg: Awaited<ReturnType<typeof postgresTaskStore>>; topology: Topology }> {
+  const pg = await postgresTaskStore(urls.postgres);
+  cleanups.push(() => pg.close());
+  const topology = o.topology ?? freshTopology();
+  const orch = await startOrchestrator({ ...o, url: urls.nats, topology, taskStore: pg.store });
+  cleanups.push(() => orch.close());
+  return { orch, pg, topology };
 }

@@ -5,12 +5,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
 import { services } from "../harness/index.js";
-import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { brokerSubject } from "../../adapters/jetstream/remote/names.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
-import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+import { until, startOrchestratorOnPostgres } from "./helpers.js";
 
 const svc = await services(["nats", "postgres"]);
 const t = svc ? test : test.skip;
@@ -26,18 +25,15 @@ test.after(async () => {
 });
 
 t("a task beating for three half-leases sends +WPI every beat but a broker heartbeat only about every half lease", async () => {
-  const pg = await postgresTaskStore(svc!.postgres.url);
-  cleanups.push(() => pg.close());
-  const topology = freshTopology();
-  const orch = await startOrchestrator({
-    url: svc!.nats.url,
-    topology,
-    queue: QUEUE,
-    codeVersion: VERSION,
-    leaseMs: LEASE_MS,
-    taskStore: pg.store,
-  });
-  cleanups.push(() => orch.close());
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    {
+      queue: QUEUE,
+      codeVersion: VERSION,
+      leaseMs: LEASE_MS,
+    },
+    cleanups,
+  );
 
   // Observe both kinds of beat from a connection of the same account.
   const observer = await connect({ servers: svc!.nats.url });

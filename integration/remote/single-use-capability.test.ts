@@ -10,13 +10,12 @@ import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
-import { freshTopology } from "../jetstream/helpers.js";
 import { createActivityWorker } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { brokerSubject, taskConsumerName } from "../../adapters/jetstream/remote/index.js";
 import { parseTaskMessage, HeartbeatReply } from "../../src/contract/tasks.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
-import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+import { until, startOrchestratorOnPostgres } from "./helpers.js";
 
 const svc = await services(["nats", "postgres"]);
 const t = svc ? test : test.skip;
@@ -31,18 +30,15 @@ test.after(async () => {
 });
 
 t("a delivered capability opens attempt 1 only; later attempts need a new message, which an honest worker runs as attempt 2", async () => {
-  const pg = await postgresTaskStore(svc!.postgres.url);
-  cleanups.push(() => pg.close());
-  const topology = freshTopology();
-  const orch = await startOrchestrator({
-    url: svc!.nats.url,
-    topology,
-    queue: QUEUE,
-    codeVersion: VERSION,
-    leaseMs: LEASE_MS,
-    taskStore: pg.store,
-  });
-  cleanups.push(() => orch.close());
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    {
+      queue: QUEUE,
+      codeVersion: VERSION,
+      leaseMs: LEASE_MS,
+    },
+    cleanups,
+  );
   const attacker: NatsConnection = await connect({ servers: svc!.nats.url });
   cleanups.push(() => attacker.close());
 

@@ -12,7 +12,7 @@ import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import type { Topology } from "../../src/contract/topology.js";
 import { taskConsumerName } from "../../adapters/jetstream/remote/index.js";
-import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+import { postgresTaskStore, startOrchestrator, until, startOrchestratorOnPostgres } from "./helpers.js";
 import { startKernelOrchestrator, WORKFLOW_ID } from "./kernel.js";
 
 const svc = await services(["nats", "postgres"]);
@@ -131,18 +131,15 @@ t("a v1 task still suspended when a v2 orchestrator takes over fails the run nam
 });
 
 t("a v1 task delivered to a v2 worker after the deploy fails naming both versions; the v2 body never runs", async () => {
-  const pg = await postgresTaskStore(svc!.postgres.url);
-  cleanups.push(() => pg.close());
-  const topology = freshTopology();
-  const orch = await startOrchestrator({
-    url: svc!.nats.url,
-    topology,
-    queue: QUEUE,
-    codeVersion: "v2",
-    leaseMs: 2_000,
-    taskStore: pg.store,
-  });
-  cleanups.push(() => orch.close());
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    {
+      queue: QUEUE,
+      codeVersion: "v2",
+      leaseMs: 2_000,
+    },
+    cleanups,
+  );
   const taskId = await orch.broker.submit(spec({ workflowRunId: "run-old", queue: QUEUE, codeVersion: "v1", input: { n: 3 } }));
   // The old task lands on the v2 queue (an operator re-drove v1 tasks after the deploy).
   const record = await pg.store.getTask(taskId);
