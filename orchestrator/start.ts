@@ -204,7 +204,7 @@ export async function startOrchestrator(
         logger,
         ...(unserved ? { unservedTasks: unserved.list } : {}),
         ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
-        ...(remote.store ? { taskWaits: taskWaitsOf(nc, topology, remote.store, registry, logger) } : {}),
+        ...(remote.store ? { taskWaits: taskWaitsOf(nc, topology, remote.store, logger) } : {}),
         runArtifacts: (runId: string) => persistence.listArtifacts(runId),
         deadLetters: (limit: number) => persistence.listDeadLetters(limit),
         aiCosts: (q: AICallSummaryQuery) => persistence.summarizeAICalls(q),

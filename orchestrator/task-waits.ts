@@ -1,34 +1,26 @@
 /**
- * Wires the remote-task wait explainer (adapters/jetstream/remote/task-waits.ts) into `runs.get`:
- * a task's band comes from its stage's `priority` when the stage sets one, else the run's, as the
- * remote stage chose it when it submitted the task (src/remote/remote-stage.ts).
+ * Wires the remote-task wait explainer (adapters/jetstream/remote/task-waits.ts) into `runs.get`
+ * (a task's band comes from the priority stored with it).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createTaskWaitExplainer } from "../adapters/jetstream/remote/task-waits.js";
 import type { ActivityTaskStore } from "../src/ports/activity-task-store.js";
-import type { WorkflowRegistry } from "../src/ports/registry.js";
 import type { Logger } from "../src/ports/logger.js";
 import type { RunView } from "../src/kernel/types.js";
 import type { Topology } from "../src/contract/topology.js";
 import type { StageWaitJson } from "../src/contract/api-messages.js";
-import { priorityBand } from "../src/contract/priority.js";
 
 /** `runs.get`'s `taskWaits` source for an orchestrator serving remote activities. */
 export function taskWaitsOf(
   nc: NatsConnection,
   topology: Topology,
   store: Pick<ActivityTaskStore, "listTasks">,
-  registry: WorkflowRegistry,
   logger: Logger,
 ): (view: RunView) => Promise<StageWaitJson[]> {
   const explainer = createTaskWaitExplainer({
     nc,
     topology,
     store,
-    bandOf: (view, task) => {
-      const stagePriority = registry.getWorkflow(view.run.workflowId)?.getStage(task.stageId)?.remote?.priority;
-      return priorityBand(stagePriority ?? view.run.priority);
-    },
   });
   // The reasons are an explanation, not the run's state: a registry or consumer read that fails
   // leaves them out (logged) instead of failing the whole `runs.get`.

@@ -114,7 +114,7 @@ test("every JetStream adapter refuses misspelt options before touching the conne
   await refuses("task dispatcher", "ackTimeout", () => createJetStreamTaskDispatcher(nc, { topology, ackTimeout: 5 } as never));
   await refuses("broker responders", "queue", () => startBrokerResponders(nc, broker, { topology, queue: "a" } as never));
   await refuses("task wait explainer", "cacheMS", () =>
-    createTaskWaitExplainer({ nc, topology, store: new InMemoryActivityTaskStore(), bandOf: () => "normal" }, { cacheMS: 5 } as never),
+    createTaskWaitExplainer({ nc, topology, store: new InMemoryActivityTaskStore() }, { cacheMS: 5 } as never),
   );
   await refuses("report consumer", "concurency", () => startReportConsumer(nc, broker, { topology, queue: "a", concurency: 2 } as never));
   await refuses("API service", "prefx", () => startApiService(nc, { kernel: env.kernel, prefx: "x" } as never));

@@ -20,7 +20,7 @@ import type { ActivityTaskRecord, ActivityTaskStore } from "../../../src/ports/a
 import type { RunView } from "../../../src/kernel/types.js";
 import type { Topology } from "../../../src/contract/topology.js";
 import type { StageWaitJson } from "../../../src/contract/api-messages.js";
-import { PRIORITY_BANDS, type PriorityBand } from "../../../src/contract/priority.js";
+import { PRIORITY_BANDS, priorityBand } from "../../../src/contract/priority.js";
 import { taskConsumerName } from "../../../src/contract/label-routing.js";
 import { workersServing } from "../../../src/contract/fleet.js";
 import { parseOptions } from "../../../src/contract/options.js";
@@ -52,8 +52,6 @@ export interface TaskWaitExplainerDeps {
   nc: NatsConnection;
   topology: Topology;
   store: Pick<ActivityTaskStore, "listTasks">;
-  /** The band a task was published in (its stage's `priority`, else the run's). */
-  bandOf: (view: RunView, task: ActivityTaskRecord) => PriorityBand;
 }
 
 /** Explains the waits of one run's remote tasks. */
@@ -133,7 +131,7 @@ export function createTaskWaitExplainer(deps: TaskWaitExplainerDeps, options: Ta
     const base = { stageId: t.stageId, retryAt: null, since: t.createdAt.toISOString() };
     const none = noWorkerDetail(all, t);
     if (none) return { ...base, reason: "no-worker", detail: none };
-    const band = deps.bandOf(view, t);
+    const band = priorityBand(t.priority);
     const higher = PRIORITY_BANDS.slice(0, PRIORITY_BANDS.indexOf(band));
     if (higher.length > 0) {
       const counts = await Promise.all(higher.map((b) => pendingOf(taskConsumerName(t.queue, t.codeVersion, t.requiredLabels, b))));
