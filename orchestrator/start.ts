@@ -197,6 +197,7 @@ export async function startOrchestrator(
 
     let api: ApiService | undefined;
     if (config.api.enabled) {
+      const waits = taskWaitsOf(nc, topology, { store: remote.store, jetstreamJobs: config.jobs.transport !== "postgres" }, logger);
       api = await startApiService(nc, {
         kernel,
         jobTransport,
@@ -204,7 +205,7 @@ export async function startOrchestrator(
         logger,
         ...(unserved ? { unservedTasks: unserved.list } : {}),
         ...(remote.store ? { runTasks: (runId: string) => remote.store!.listTasks({ workflowRunId: runId, limit: 200 }) } : {}),
-        ...(remote.store ? { taskWaits: taskWaitsOf(nc, topology, remote.store, logger) } : {}),
+        ...(waits ? { taskWaits: waits } : {}),
         runArtifacts: (runId: string) => persistence.listArtifacts(runId),
         deadLetters: (limit: number) => persistence.listDeadLetters(limit),
         aiCosts: (q: AICallSummaryQuery) => persistence.summarizeAICalls(q),

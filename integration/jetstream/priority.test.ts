@@ -12,6 +12,8 @@ import { encodeJob } from "../../src/contract/job-message.js";
 import type { LeasedJob } from "../../src/ports/job-transport.js";
 import type { Topology } from "../../src/contract/topology.js";
 import { freshTopology, makeJob } from "./helpers.js";
+import { createJobWaitExplainer } from "../../adapters/jetstream/job-waits.js";
+import type { RunView } from "../../src/kernel/types.js";
 
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
@@ -124,5 +126,36 @@ t("a pre-band jobs consumer is replaced and its waiting jobs (any priority) are 
   const info = await jsm.consumers.info(topology.streams.jobs, "jobs");
   assert.is(info.config.filter_subject, topology.jobBandFilters.normal);
 });
+
+t(
+  "runs.get's reason for a PENDING stage behind higher-priority jobs: lower-priority with the count; none for the high band or a parked stage",
+  async () => {
+    const topology = freshTopology();
+    const tr = await transport(topology);
+    await tr.enqueue([makeJob({ priority: 5 }), makeJob({ priority: 5 }), makeJob({ priority: 0 })]);
+    const explainer = createJobWaitExplainer({ nc: await conn(), topology }, { cacheMs: 0 });
+    const at = new Date("2026-12-03T08:00:00.000Z");
+    const view = (priority: number, parked = false): RunView => ({
+      run: { id: "r1", status: "RUNNING", priority } as RunView["run"],
+      stages: [{ stageId: "render", status: "PENDING", updatedAt: at } as RunView["stages"][number]],
+      waiting: parked ? [{ stageId: "render", reason: "concurrency", detail: "full", retryAt: null, since: at }] : [],
+    });
+    assert.equal(await explainer.explain(view(0)), [
+      {
+        stageId: "render",
+        reason: "lower-priority",
+        detail: "behind 2 pending high-priority job(s) in the job queue (run priority 0)",
+        retryAt: null,
+        since: at.toISOString(),
+      },
+    ]);
+    assert.is((await explainer.explain(view(-1)))[0]?.detail, "behind 3 pending higher-priority job(s) in the job queue (run priority -1)");
+    assert.equal(await explainer.explain(view(5)), [], "nothing outranks the high band");
+    assert.equal(await explainer.explain(view(0, true)), [], "a stage parked by a limit keeps that reason");
+    // Once the high jobs are taken, nothing is ahead.
+    for (let i = 0; i < 2; i++) await tr.complete((await tr.dequeue({ workerId: "o1", waitMs: 5_000 }))!);
+    assert.equal(await explainer.explain(view(0)), []);
+  },
+);
 
 test.run();

@@ -21,7 +21,7 @@ export interface HandlerDeps {
   workers?: (req: Parsed<"workers.list">) => Promise<ApiReply<"workers.list">["workers"]>;
   /** Remote tasks no live worker can serve, for `stats`. */
   unservedTasks?: () => UnservedTaskJson[];
-  /** Why a run's SUSPENDED stages' remote tasks have not started (added to `runs.get`'s `waiting`). */
+  /** Why a run's stages wait beyond their limits: remote tasks not started, jobs behind higher bands (added to `runs.get`'s `waiting`). */
   taskWaits?: (view: RunView) => Promise<StageWaitJson[]>;
   /** A run's remote activity tasks (`runs.get` with `tasks`). */
   runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;

@@ -32,7 +32,7 @@ export interface ApiServiceOptions {
   jobTransport?: Pick<JobTransport, "depth">;
   /** Reported as `unservedTasks` by the stats endpoint (remote tasks no live worker can serve). */
   unservedTasks?: () => UnservedTaskJson[];
-  /** Why a run's SUSPENDED stages' remote tasks have not started, added to `runs.get`'s `waiting` (see createTaskWaitExplainer). */
+  /** Why a run's stages wait beyond their limits, added to `runs.get`'s `waiting` (see createTaskWaitExplainer, createJobWaitExplainer). */
   taskWaits?: (view: RunView) => Promise<StageWaitJson[]>;
   /** A run's remote activity tasks, for `runs.get` with `tasks` (the orchestrator's task store). */
   runTasks?: (workflowRunId: string) => Promise<ActivityTaskRecord[]>;

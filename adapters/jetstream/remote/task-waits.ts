@@ -14,7 +14,6 @@
  * polling many runs costs one registry walk and one read per consumer per period.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import type { ActivityTaskRecord, ActivityTaskStore } from "../../../src/ports/activity-task-store.js";
 import type { RunView } from "../../../src/kernel/types.js";
@@ -25,6 +24,7 @@ import { taskConsumerName } from "../../../src/contract/label-routing.js";
 import { workersServing } from "../../../src/contract/fleet.js";
 import { parseOptions } from "../../../src/contract/options.js";
 import { listWorkers, type WorkerListing } from "../fleet/registry.js";
+import { cached, consumerPendingReader } from "../consumer-pending.js";
 
 /** Defaults of {@link createTaskWaitExplainer}. */
 export const TASK_WAIT_EXPLAINER_DEFAULTS = {
@@ -82,50 +82,12 @@ export function noWorkerDetail(
   return `no live worker of queue "${t.queue}" version "${t.codeVersion}" has the labels ${labelText(t.requiredLabels)} (${ofVersion.length} live worker(s) lack them)`;
 }
 
-/** Reads a value at most once per `ms`; concurrent readers share one read. */
-function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
-  let at = 0;
-  let value: Promise<T> | null = null;
-  return () => {
-    if (!value || Date.now() - at > ms) {
-      at = Date.now();
-      const p = read();
-      value = p;
-      // A failed read is not kept: the next request tries again (the caller sees the error).
-      p.catch(() => {
-        if (value === p) value = null;
-      });
-    }
-    return value;
-  };
-}
-
 /** Creates an explainer; it holds only caches (nothing to stop). */
 export function createTaskWaitExplainer(deps: TaskWaitExplainerDeps, options: TaskWaitExplainerOptions = {}): TaskWaitExplainer {
   const o = parseOptions("task wait explainer", ExplainerSchema, options);
-  let jsm: Promise<JetStreamManager> | null = null;
   const workers = cached(o.cacheMs, () => listWorkers(deps.nc, { prefix: deps.topology.prefix }));
-  const pendingReaders = new Map<string, () => Promise<number>>();
-
   /** Pending deliveries of one task consumer; an absent consumer holds none. */
-  function pendingOf(consumer: string): Promise<number> {
-    let reader = pendingReaders.get(consumer);
-    if (!reader) {
-      // Bounded: one entry per (queue, version, label set, band) consumer that tasks were seen for.
-      if (pendingReaders.size > 1_000) pendingReaders.clear();
-      reader = cached(o.cacheMs, async () => {
-        jsm ??= jetstreamManager(deps.nc, { checkAPI: false });
-        try {
-          return (await (await jsm).consumers.info(deps.topology.streams.tasks, consumer)).num_pending;
-        } catch (err) {
-          if ((err as { code?: unknown }).code === 10014 || /consumer not found/i.test(String((err as Error).message))) return 0;
-          throw err;
-        }
-      });
-      pendingReaders.set(consumer, reader);
-    }
-    return reader();
-  }
+  const pendingOf = consumerPendingReader(deps.nc, deps.topology.streams.tasks, o.cacheMs);
 
   async function explainTask(view: RunView, t: ActivityTaskRecord, all: WorkerListing[]): Promise<TaskWait | null> {
     const base = { stageId: t.stageId, retryAt: null, since: t.createdAt.toISOString() };
