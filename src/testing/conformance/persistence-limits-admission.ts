@@ -29,10 +29,10 @@ const stages = (p: PersistenceTx, n: number) => Promise.all(Array.from({ length:
 const admitted = (as: Admission[]) => as.filter((a) => a.admitted).length;
 
 /** One grant pass at `ms`; returns the pass result and the runs it queued a job for, in grant order. */
-async function grantPass(p: Persistence, ms: number, maxGrants = 100): Promise<GrantResult & { runs: string[] }> {
+async function grantPass(p: Persistence, ms: number, maxGrants = 100, maxWaitersPerLimit = 500): Promise<GrantResult & { runs: string[] }> {
   const batch = new OutboxBatch({ newId: () => randomUUID(), options: { outboxClaimMs: 30_000 } }, at(ms));
   const r = await p.transaction(async (tx) => {
-    const res = await grantWaiting(tx, batch, at(ms), { maxLimits: 50, maxWaitersPerLimit: 500, maxGrants, grantTtlMs: TTL });
+    const res = await grantWaiting(tx, batch, at(ms), { maxLimits: 50, maxWaitersPerLimit, maxGrants, grantTtlMs: TTL });
     await batch.write(tx);
     return res;
   });
@@ -192,6 +192,29 @@ export function persistenceLimitAdmissionCases(factory: () => Promise<Persistenc
       eq(order, ["a", "b", "c", "a", "b", "a", "a", "a", "a"]);
       equal(await p.getWaiter(cancelled.runId, "work"), null);
       eq(await p.listWaiters({ limit: 10 }), []);
+    },
+
+    "a key parked behind more waiters than a pass reads still gets its turn": async ({ persistence: p }) => {
+      // A pass reads a bounded number of waiters; a tenant with a deep backlog must not hide others.
+      const check = (k: string) => conc(k, { queueMaxConcurrent: 1 });
+      const keyOf = new Map<string, string>();
+      for (const [key, n, from] of [
+        ["a", 8, 0],
+        ["b", 2, 100],
+      ] as const) {
+        for (let i = 0; i < n; i++) {
+          const s = await limitedStage(p);
+          await p.putWaiter(waiter(s, check(key), from + i));
+          keyOf.set(s.runId, key);
+        }
+      }
+      const order: string[] = [];
+      for (let pass = 1; pass <= 4; pass++) {
+        const r = await grantPass(p, pass * 100, 100, 5);
+        order.push(...r.runs.map((id) => keyOf.get(id)!));
+        for (const id of r.runs) await moveStage(p, { runId: id, stageId: "work" }, "COMPLETED", 1);
+      }
+      eq(order, ["a", "b", "a", "b"]);
     },
 
     "a newcomer queues only behind its own key when the limit has no total": async ({ persistence: p }) => {

@@ -207,6 +207,31 @@ export function persistenceLimitCases(factory: () => Promise<PersistenceUnderTes
       await p.deleteWaiter(s[3]!.runId, "work"); // deleting twice is not an error
     },
 
+    "listWaiters byTurns: each key's oldest first, then each key's second, so a bounded read holds every key": async ({
+      persistence: p,
+    }) => {
+      const limitId = "stage:wf/turns#concurrency";
+      const parked: StageWaiter[] = [];
+      for (const [key, ms] of [
+        ["a", 0],
+        ["a", 1],
+        ["a", 2],
+        ["a", 3],
+        ["b", 5],
+        ["c", 6],
+        ["b", 7],
+      ] as const) {
+        const w = waiter(await limitedStage(p), conc(key, { maxConcurrent: 1 }, limitId), ms);
+        await p.putWaiter(w);
+        parked.push(w);
+      }
+      const [a0, a1, a2, a3, b5, c6, b7] = parked;
+      eq(await p.listWaiters({ limitId, limit: 10, byTurns: true }), [a0, b5, c6, a1, b7, a2, a3]);
+      eq(await p.listWaiters({ limitId, limit: 3, byTurns: true }), [a0, b5, c6]);
+      eq(await p.listWaiters({ limitId, limit: 3 }), [a0, a1, a2], "without turns: oldest first");
+      eq(await p.listWaiters({ limitId, key: "b", limit: 10, byTurns: true }), [b5, b7]);
+    },
+
     "pruneLimits deletes slots no longer held and waiters whose stage left PENDING, and nothing else": async ({ persistence: p }) => {
       const running = await limitedStage(p);
       await moveStage(p, running, "RUNNING", 1);
