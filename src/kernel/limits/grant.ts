@@ -40,6 +40,13 @@ export async function grantWaiting(tx: PersistenceTx, batch: OutboxBatch, now: D
     while (queues.size > 0 && result.granted < b.maxGrants) {
       const key = nextKey(queues, lastAdmitted);
       const w = queues.get(key)![0]!;
+      // The list was read before the locks: a concurrent pass may have granted this stage since
+      // (its slot is then its own and would not count against it: a second grant and job).
+      const current = await tx.getWaiter(w.runId, w.stageId);
+      if (!current || current.attempt !== w.attempt || current.parks !== w.parks) {
+        shift(queues, key);
+        continue;
+      }
       const stage = await tx.getStage(w.runId, w.stageId);
       if (!stage || stage.status !== "PENDING" || stage.attempt !== w.attempt - 1) {
         await tx.deleteWaiter(w.runId, w.stageId); // the stage moved on (cancelled, rerun): nothing to grant

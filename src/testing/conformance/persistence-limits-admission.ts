@@ -217,6 +217,22 @@ export function persistenceLimitAdmissionCases(factory: () => Promise<Persistenc
       eq(order, ["a", "b", "a", "b"]);
     },
 
+    "concurrent grant passes and admissions never grant more than the free slots": async ({ persistence: p }) => {
+      // Several orchestrators run a pass at once (a slot freed everywhere) while new stages start.
+      const check = (k: string) => conc(k, { maxConcurrent: 2, queueMaxConcurrent: 3 });
+      for (const [i, key] of ["a", "a", "a", "b", "b", "c", "c", "c"].entries())
+        await p.putWaiter(waiter(await limitedStage(p), check(key), i));
+      const newcomers = await stages(p, 4);
+      const [passes, starts] = await Promise.all([
+        Promise.all([100, 100, 101, 102].map((ms) => grantPass(p, ms))),
+        Promise.all(newcomers.map((s, i) => start(p, s, [check(i % 2 ? "d" : "e")], 100))),
+      ]);
+      const granted = passes.flatMap((r) => r.runs);
+      equal(new Set(granted).size, granted.length, "no stage granted twice");
+      equal(granted.length + admitted(starts), 3, "3 slots over all keys, however the passes and starts interleave");
+      equal(await p.countLiveSlots({ limitId: CONC, exceptRunId: "-", exceptStageId: "-", grantedAfter: at(100 - TTL) }), 3);
+    },
+
     "a newcomer queues only behind its own key when the limit has no total": async ({ persistence: p }) => {
       const check = (k: string) => conc(k, { maxConcurrent: 1 }, "stage:wf/x#concurrency");
       const holder = await limitedStage(p);
