@@ -4,7 +4,7 @@
  * every orchestrator serialise per key without deadlocking each other.
  */
 import type { LimitCheck } from "../../src/contract/stage-limits.js";
-import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaitReason } from "../../src/ports/limits.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaitReason, WaiterQuery } from "../../src/ports/limits.js";
 import type { Ctx } from "./runs-stages.js";
 
 type Row = Record<string, unknown>;
@@ -117,13 +117,20 @@ export async function deleteWaiter(c: Ctx, runId: string, stageId: string): Prom
   await c.db`delete from ${c.t.limitWaiters} where run_id = ${runId} and stage_id = ${stageId}`;
 }
 
-export async function listWaiters(c: Ctx, q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
-  const rows = await c.db<Row[]>`
-    select * from ${c.t.limitWaiters}
-    where true ${q.limitId !== undefined ? c.db`and limit_id = ${q.limitId}` : c.db``}
+export async function listWaiters(c: Ctx, q: WaiterQuery): Promise<StageWaiter[]> {
+  const where = c.db`where true ${q.limitId !== undefined ? c.db`and limit_id = ${q.limitId}` : c.db``}
       ${q.key !== undefined ? c.db`and key = ${q.key}` : c.db``}
-      ${q.runId !== undefined ? c.db`and run_id = ${q.runId}` : c.db``}
-    order by created_at, run_id limit ${q.limit}`;
+      ${q.runId !== undefined ? c.db`and run_id = ${q.runId}` : c.db``}`;
+  // Collation "C": ties break in code-unit order, as in the in-memory store.
+  const rows = q.byTurns
+    ? await c.db<Row[]>`
+        select * from (
+          select w.*, row_number() over (partition by limit_id, key order by created_at, run_id collate "C", stage_id collate "C") as turn
+          from ${c.t.limitWaiters} w ${where}) t
+        order by turn, created_at, run_id collate "C", stage_id collate "C" limit ${q.limit}`
+    : await c.db<Row[]>`
+        select * from ${c.t.limitWaiters} ${where}
+        order by created_at, run_id collate "C", stage_id collate "C" limit ${q.limit}`;
   return rows.map(toWaiter);
 }
 

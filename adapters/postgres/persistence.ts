@@ -23,7 +23,7 @@ import type {
   AICallSummaryQuery,
   AICallSummaryRow,
 } from "../../src/ports/persistence.js";
-import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../../src/ports/limits.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaiterQuery } from "../../src/ports/limits.js";
 import type {
   AICallRecord,
   AnnotationRecord,
@@ -236,7 +236,7 @@ class PgTx implements PersistenceTx {
   deleteWaiter(runId: string, stageId: string): Promise<void> {
     return this.op((c) => lim.deleteWaiter(c, runId, stageId));
   }
-  listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+  listWaiters(q: WaiterQuery): Promise<StageWaiter[]> {
     return this.op((c) => lim.listWaiters(c, q));
   }
   waitingLimitIds(limit: number): Promise<string[]> {

@@ -178,14 +178,17 @@ t("a rate limit of 5/s holds across two orchestrators", async () => {
 
 t("a holder whose orchestrator died gives its slot back once its lease runs out", async () => {
   const spans: Span[] = [];
-  const never = new Promise<never>(() => {});
+  // The dead orchestrator's body hangs until the test ends. Released then (and awaited), or its
+  // kernel's run watcher retries against the closed pool every second and the file never exits.
+  let releaseDead = () => {};
+  const hung = new Promise<void>((r) => (releaseDead = r));
   const hold = {
     ...stage({
       id: "work",
       maxAttempts: 1,
       execute: async (ctx) => {
         spans.push({ tenant: (ctx.input as { tenant: string }).tenant, start: performance.now(), end: Infinity });
-        if ((ctx.input as { n: number }).n === 0) await never; // the orchestrator running it "dies" mid-attempt
+        if ((ctx.input as { n: number }).n === 0) await hung; // the orchestrator running it "dies" mid-attempt
         return { output: { ok: true } };
       },
     }),
@@ -199,7 +202,7 @@ t("a holder whose orchestrator died gives its slot back once its lease runs out"
   await dead.dispatch({ type: "run.claimPending", workerId: "dead", maxClaims: 10 });
   await dead.dispatch({ type: "outbox.flush" });
   const job = await waitFor("the holder's job", () => c.transports[0]!.dequeue({ workerId: "dead", waitMs: 500 }), 10_000);
-  void dead.dispatch({
+  const deadAttempt = dead.dispatch({
     type: "job.execute",
     workflowRunId: job.workflowRunId,
     workflowId: job.workflowId,
@@ -236,6 +239,8 @@ t("a holder whose orchestrator died gives its slot back once its lease runs out"
     assert.is(byRun.get(r0), "workflow:failed");
     assert.is(byRun.get(r1), "workflow:completed");
   } finally {
+    releaseDead();
+    await deadAttempt; // its late outcome is refused: the stage already failed
     await host.stop();
     await c.stop();
   }

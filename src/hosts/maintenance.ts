@@ -31,7 +31,7 @@ export interface TickOutcome {
   errors: TickStepError[];
   /** True when the tick produced work a job loop can pick up now. */
   newWork: boolean;
-  /** When a rate-limited stage may next be granted: the host ticks again by then. */
+  /** When a rate-limited stage may next be granted (the kernel runs that grant pass itself, see `wakeGrantsAt`). */
   nextGrantAt: Date | null;
 }
 

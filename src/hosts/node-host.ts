@@ -134,9 +134,9 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     while (running) {
       // A wake-up requested while this tick runs must not be lost in the following sleep.
       const gen = tickSleeper.generation;
-      const { errors, newWork, nextGrantAt } = await runMaintenance(kernel, o, o.workerId, logger);
+      // A rate-limited stage's next token needs no early tick: the kernel runs that grant pass itself.
+      const { errors, newWork } = await runMaintenance(kernel, o, o.workerId, logger);
       stats.orchestrationTicks++;
-      if (nextGrantAt) tickNoLaterThan(nextGrantAt); // a rate-limited stage's next token
       if (newWork) jobSleeper.wake();
       if (errors.length > 0) {
         stats.consecutiveTickFailures++;

@@ -35,6 +35,18 @@ export interface ResolvedOptions {
   limitGrantTtlMs: number;
 }
 
+/** State of this kernel's own grant passes (src/kernel/commands/stage-admit-waiting.ts). */
+export interface GrantKick {
+  /** A pass is running; `again`: one more was asked for meanwhile. */
+  running: boolean;
+  again: boolean;
+  /** This kernel has seen a limited stage (no passes are kicked before). */
+  seenLimited: boolean;
+  /** The wake-up armed for the earliest next token of a rate-limited waiter, and when it fires (epoch ms). */
+  timer: ReturnType<typeof setTimeout> | null;
+  timerAt: number;
+}
+
 /**
  * What every command handler receives. One instance per kernel: the kernel keeps no global
  * state, only the in-flight executions of this process (so a cancel can abort them at once).
@@ -59,8 +71,8 @@ export interface KernelDeps {
   outboxMarks: OutboxMarks;
   /** stage.wake calls that may have come before their stage was suspended. */
   earlyWakes: EarlyWakes;
-  /** The grant pass this kernel runs after a limited stage frees a slot (`kickGrants`). */
-  grantKick: { running: boolean; again: boolean; seenLimited: boolean };
+  /** The grant pass this kernel runs after a limited stage frees a slot (`kickGrants`) or at a next token (`wakeGrantsAt`). */
+  grantKick: GrantKick;
   newId(): string;
   /** Re-entrant dispatch, for commands that trigger others (poll → transition). */
   dispatch<C extends KernelCommand>(command: C): Promise<CommandResult<C>>;
@@ -117,7 +129,7 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
     logger,
     options,
     inflight: new Map(),
-    grantKick: { running: false, again: false, seenLimited: false },
+    grantKick: { running: false, again: false, seenLimited: false, timer: null, timerAt: 0 },
     outboxMarks: new OutboxMarks(config.persistence, config.clock, logger, options.outboxMarkDelayMs),
     earlyWakes: new EarlyWakes(),
     newId: () => randomUUID(),

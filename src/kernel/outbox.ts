@@ -13,7 +13,8 @@ import { countRunTransition, recordOutboxLag } from "../contract/metrics.js";
 export class OutboxBatch {
   readonly rows: NewOutboxRow[] = [];
   constructor(
-    private readonly deps: KernelDeps,
+    // Only ids and the claim length: a grant pass can run over a bare store (the conformance suite).
+    private readonly deps: Pick<KernelDeps, "newId"> & { options: Pick<KernelDeps["options"], "outboxClaimMs"> },
     private readonly now: Date,
   ) {}
 

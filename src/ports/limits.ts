@@ -67,6 +67,21 @@ export interface LiveSlotQuery {
   grantedAfter: Date;
 }
 
+/** Filter and order of {@link LimitsTx.listWaiters}. */
+export interface WaiterQuery {
+  limitId?: string;
+  key?: string;
+  runId?: string;
+  limit: number;
+  /**
+   * In turns instead of oldest first: the oldest waiter of every key (keys ordered by that
+   * waiter's age), then the second oldest of every key, and so on. With a bounded `limit` a key
+   * parked behind another key's deep backlog is still read (as long as fewer than `limit` keys
+   * wait), so the grant pass's round robin reaches it.
+   */
+  byTurns?: boolean;
+}
+
 /** Storage of limit state; every method runs in the caller's transaction. */
 export interface LimitsTx {
   /** Creates missing (limitId, key) rows and locks them all (in a fixed order) until the transaction ends. */
@@ -81,8 +96,8 @@ export interface LimitsTx {
   putWaiter(w: StageWaiter): Promise<void>;
   getWaiter(runId: string, stageId: string): Promise<StageWaiter | null>;
   deleteWaiter(runId: string, stageId: string): Promise<void>;
-  /** Waiters (of one limit, key or run), oldest first. */
-  listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]>;
+  /** Waiters (of one limit, key or run), oldest first; see {@link WaiterQuery.byTurns}. */
+  listWaiters(q: WaiterQuery): Promise<StageWaiter[]>;
   /** Distinct limits that have waiters, at most `limit`. */
   waitingLimitIds(limit: number): Promise<string[]>;
   /** Deletes slots no longer held (the stage moved on) and waiters whose stage is no longer PENDING; returns how many rows. */

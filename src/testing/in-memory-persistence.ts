@@ -1,4 +1,4 @@
-import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../ports/limits.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaiterQuery } from "../ports/limits.js";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type {
   AnnotationFilter,
@@ -264,7 +264,7 @@ export class InMemoryPersistence implements Persistence {
   deleteWaiter(runId: string, stageId: string): Promise<void> {
     return this.locked("deleteWaiter", () => this.direct.deleteWaiter(runId, stageId));
   }
-  listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+  listWaiters(q: WaiterQuery): Promise<StageWaiter[]> {
     return this.locked("listWaiters", () => this.direct.listWaiters(q));
   }
   waitingLimitIds(limit: number): Promise<string[]> {

@@ -13,6 +13,13 @@ import { grantWaiting } from "../limits/grant.js";
 const MAX_LIMITS_PER_PASS = 50;
 const MAX_WAITERS_PER_LIMIT = 500;
 const DEFAULT_MAX_GRANTS = 200;
+/**
+ * A park's wake-up fires no sooner than this: it is armed inside the parking transaction, and the
+ * pass must see the waiter committed. Missed (a slower commit), the host's next tick grants it.
+ */
+const PARK_WAKE_FLOOR_MS = 25;
+/** The longest a wake-up timer is set for; a later token is re-armed by the pass it runs. */
+const MAX_WAKE_MS = 60_000;
 
 /** stage.admitWaiting: one grant pass in one transaction, then the granted jobs go out. */
 export async function stageAdmitWaiting(deps: KernelDeps, cmd: StageAdmitWaitingCommand): Promise<StageAdmitWaitingResult> {
@@ -30,6 +37,8 @@ export async function stageAdmitWaiting(deps: KernelDeps, cmd: StageAdmitWaiting
     return r;
   });
   await deliverFastPath(deps, batch);
+  // The pass after this one runs at the next token, not at the host's next tick (every 10 s by default).
+  if (res.nextRetryAt) wakeGrantsAt(deps, res.nextRetryAt);
   return res;
 }
 
@@ -66,6 +75,8 @@ export async function admitOrPark(
     await tx.deleteWaiter(run.id, stage.stageId);
     return a;
   }
+  // Parked for a token: a pass at that token grants it (a slot freeing kicks one anyway).
+  if (a.retryAt) wakeGrantsAt(deps, a.retryAt, PARK_WAKE_FLOOR_MS);
   const prev = await tx.getWaiter(run.id, stage.stageId);
   await tx.putWaiter({
     runId: run.id,
@@ -143,4 +154,23 @@ export function kickGrants(deps: KernelDeps): void {
       state.running = false;
     }
   })();
+}
+
+/**
+ * Runs a grant pass at `at` (a rate-limited waiter's next token) without waiting for the host's
+ * orchestration tick: one timer per kernel, at the earliest instant asked for (`floorMs` at the
+ * soonest). It does not keep the process alive.
+ */
+export function wakeGrantsAt(deps: KernelDeps, at: Date, floorMs = 0): void {
+  const state = deps.grantKick;
+  const delay = Math.min(MAX_WAKE_MS, Math.max(floorMs, at.getTime() - deps.clock.now().getTime()));
+  const due = Date.now() + delay;
+  if (state.timer && state.timerAt <= due) return;
+  if (state.timer) clearTimeout(state.timer);
+  state.timerAt = due;
+  state.timer = setTimeout(() => {
+    state.timer = null;
+    kickGrants(deps);
+  }, delay);
+  state.timer.unref?.();
 }

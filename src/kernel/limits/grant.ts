@@ -11,7 +11,7 @@ import { admit, lockKeysOf } from "./admit.js";
 /** Bounds of one pass. */
 export interface GrantBounds {
   maxLimits: number;
-  /** Waiters read per limit (oldest first); the rest wait for the next pass. */
+  /** Waiters read per limit (in turns between keys); the rest wait for the next pass. */
   maxWaitersPerLimit: number;
   maxGrants: number;
   grantTtlMs: number;
@@ -29,7 +29,8 @@ export async function grantWaiting(tx: PersistenceTx, batch: OutboxBatch, now: D
   const result: GrantResult = { granted: 0, nextRetryAt: null };
   for (const limitId of await tx.waitingLimitIds(b.maxLimits)) {
     if (result.granted >= b.maxGrants) break;
-    const waiters = await tx.listWaiters({ limitId, limit: b.maxWaitersPerLimit });
+    // In turns: a bounded read still holds the head of every waiting key, however deep one key's backlog.
+    const waiters = await tx.listWaiters({ limitId, limit: b.maxWaitersPerLimit, byTurns: true });
     // Lock every row any of these waiters may touch at once, in the adapter's fixed order, so two
     // passes (or a pass and an admission) never wait on each other in opposite orders.
     const locked = await tx.lockLimitKeys(waiters.flatMap((w) => lockKeysOf(w.checks)));
@@ -39,6 +40,13 @@ export async function grantWaiting(tx: PersistenceTx, batch: OutboxBatch, now: D
     while (queues.size > 0 && result.granted < b.maxGrants) {
       const key = nextKey(queues, lastAdmitted);
       const w = queues.get(key)![0]!;
+      // The list was read before the locks: a concurrent pass may have granted this stage since
+      // (its slot is then its own and would not count against it: a second grant and job).
+      const current = await tx.getWaiter(w.runId, w.stageId);
+      if (!current || current.attempt !== w.attempt || current.parks !== w.parks) {
+        shift(queues, key);
+        continue;
+      }
       const stage = await tx.getStage(w.runId, w.stageId);
       if (!stage || stage.status !== "PENDING" || stage.attempt !== w.attempt - 1) {
         await tx.deleteWaiter(w.runId, w.stageId); // the stage moved on (cancelled, rerun): nothing to grant

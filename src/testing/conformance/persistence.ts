@@ -4,6 +4,8 @@ import { persistenceCompoundCases } from "./persistence-compound.js";
 import { persistenceAICallCases } from "./persistence-ai-calls.js";
 import { persistenceRecordCases } from "./persistence-records.js";
 import { persistenceRunCases } from "./persistence-runs.js";
+import { persistenceLimitCases } from "./persistence-limits.js";
+import { persistenceLimitAdmissionCases } from "./persistence-limits-admission.js";
 
 /**
  * Every behaviour the kernel relies on from a Persistence adapter. `factory` must return a fresh,
@@ -16,5 +18,7 @@ export function persistenceConformance(factory: () => Promise<PersistenceUnderTe
     ...persistenceCompoundCases(factory),
     ...persistenceRecordCases(factory),
     ...persistenceAICallCases(factory),
+    ...persistenceLimitCases(factory),
+    ...persistenceLimitAdmissionCases(factory),
   ];
 }

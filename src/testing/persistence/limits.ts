@@ -1,4 +1,4 @@
-import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../../ports/limits.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaiterQuery } from "../../ports/limits.js";
 import type { StageRecord } from "../../ports/records.js";
 import { deepCopy } from "../clone.js";
 import { type MemoryState, pairKey } from "./state.js";
@@ -63,14 +63,29 @@ export function deleteWaiter(s: MemoryState, runId: string, stageId: string): vo
   s.waiters.delete(pairKey(runId, stageId));
 }
 
-export function listWaiters(s: MemoryState, q: { limitId?: string; key?: string; runId?: string; limit: number }): StageWaiter[] {
-  return [...s.waiters.values()]
+export function listWaiters(s: MemoryState, q: WaiterQuery): StageWaiter[] {
+  const oldestFirst = [...s.waiters.values()]
     .filter((w) => (q.limitId === undefined || w.limitId === q.limitId) && (q.key === undefined || w.key === q.key))
     .filter((w) => q.runId === undefined || w.runId === q.runId)
-    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.runId.localeCompare(b.runId))
-    .slice(0, q.limit)
-    .map(deepCopy);
+    .sort(byAge);
+  if (!q.byTurns) return oldestFirst.slice(0, q.limit).map(deepCopy);
+  // Turn n holds each key's n-th oldest waiter; turns in order, each oldest first.
+  const seen = new Map<string, number>();
+  const turns = oldestFirst.map((w) => {
+    const k = pairKey(w.limitId, w.key);
+    const turn = (seen.get(k) ?? 0) + 1;
+    seen.set(k, turn);
+    return { w, turn };
+  });
+  turns.sort((a, b) => a.turn - b.turn || byAge(a.w, b.w));
+  return turns.slice(0, q.limit).map(({ w }) => deepCopy(w));
 }
+
+/** Oldest first; ties by run and stage id in code-unit order. */
+function byAge(a: StageWaiter, b: StageWaiter): number {
+  return a.createdAt.getTime() - b.createdAt.getTime() || cmp(a.runId, b.runId) || cmp(a.stageId, b.stageId);
+}
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function waitingLimitIds(s: MemoryState, limit: number): string[] {
   return [...new Set([...s.waiters.values()].map((w) => w.limitId))].sort().slice(0, limit);

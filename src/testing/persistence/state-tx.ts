@@ -1,4 +1,4 @@
-import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter } from "../../ports/limits.js";
+import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaiterQuery } from "../../ports/limits.js";
 import type {
   AnnotationFilter,
   CommitStageAndRun,
@@ -230,7 +230,7 @@ export class StateTx implements PersistenceTx {
   async deleteWaiter(runId: string, stageId: string): Promise<void> {
     return lim.deleteWaiter(this.s(), runId, stageId);
   }
-  async listWaiters(q: { limitId?: string; key?: string; runId?: string; limit: number }): Promise<StageWaiter[]> {
+  async listWaiters(q: WaiterQuery): Promise<StageWaiter[]> {
     return lim.listWaiters(this.s(), q);
   }
   async waitingLimitIds(limit: number): Promise<string[]> {

@@ -1,0 +1,174 @@
+// test-file-timeout-ms: 240000
+// A concurrency key on a REMOTE stage, end to end: a real orchestrator in process (Postgres,
+// JetStream job transport, broker, S3, the API) and two worker-SDK workers with 4 slots each, so
+// the workers' capacity (8) is not what binds. The stage allows 2 tasks per tenant at once: with
+// tenant A's tasks held, a third A task waits ("concurrency ... 2/2 running") while tenant B's
+// tasks still start; then every task runs to completion and no tenant ever had more than 2 tasks
+// in flight on the workers.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
+import { services, orchestratorS3Config, type Services } from "../harness/index.js";
+import { OrchestratorConfig } from "../../orchestrator/config.js";
+import { startOrchestrator, type Orchestrator } from "../../orchestrator/start.js";
+import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import type { StageWaitJson } from "../../src/contract/api-messages.js";
+import { createActivityWorker } from "../../worker-sdk/index.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import { defineStage } from "../../src/index.js";
+import { freshTopology } from "../jetstream/helpers.js";
+import { until } from "./helpers.js";
+import { Input, Output, QUEUE, VERSION } from "./fixtures/limit-workflows.js";
+
+const svc: Services<"nats" | "postgres" | "s3"> | null = await services(["nats", "postgres", "s3"]);
+const t = svc ? test : test.skip;
+const topology = freshTopology();
+let orchestrator: Orchestrator;
+let nc: NatsConnection;
+let client: JetflowClient;
+const cleanups: (() => Promise<void>)[] = [];
+
+/** What the workers saw: starts per run, tasks in flight per tenant now and at their peak. */
+const started: { runId: string; tenant: string }[] = [];
+const inFlight = new Map<string, number>();
+const peak = new Map<string, number>();
+/** Held tasks wait on their gate; once `flowing`, a task does a short piece of work and finishes. */
+const gates = new Map<string, () => void>();
+let flowing = false;
+
+const work = defineStage({
+  id: "work",
+  name: "Work",
+  schemas: { input: Input, output: Output, config: z.object({}) },
+  async execute(ctx) {
+    const tenant = ctx.input.tenant;
+    started.push({ runId: ctx.workflowRunId, tenant });
+    const now = (inFlight.get(tenant) ?? 0) + 1;
+    inFlight.set(tenant, now);
+    peak.set(tenant, Math.max(peak.get(tenant) ?? 0, now));
+    try {
+      if (flowing)
+        await new Promise((r) => setTimeout(r, 80)); // the task's own work
+      else await new Promise<void>((r) => gates.set(ctx.workflowRunId, r));
+    } finally {
+      inFlight.set(tenant, inFlight.get(tenant)! - 1);
+    }
+    return { output: { n: ctx.input.n } };
+  },
+});
+
+async function worker(id: string): Promise<void> {
+  const wnc = await connect({ servers: svc!.nats.url });
+  const transport = createNatsWorkerTransport(wnc, { topology, queue: QUEUE, codeVersion: VERSION });
+  const w = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    registry: { work },
+    workerId: id,
+    maxConcurrentTasks: 4,
+    pollWaitMs: 500,
+    heartbeatIntervalMs: 500,
+  });
+  cleanups.push(async () => {
+    for (const r of gates.values()) r();
+    await w.stop({ drain: false });
+    await transport.close?.();
+    if (!wnc.isClosed()) await wnc.close();
+  });
+  w.start();
+}
+
+let n = 0;
+const create = async (tenant: string) =>
+  (await client.createRun({ workflowId: "per-tenant", input: { tenant, n: ++n }, idempotencyKey: `run-${n}` })).workflowRunId;
+/** Distinct runs of `tenant` whose task a worker started. */
+const startedOf = (tenant: string) => [...new Set(started.filter((s) => s.tenant === tenant).map((s) => s.runId))];
+
+/** Waits until the run's stage shows `reason`, and returns that wait. */
+async function waitShown(workflowRunId: string, reason: StageWaitJson["reason"]): Promise<StageWaitJson> {
+  let last: StageWaitJson | undefined;
+  await until(
+    async () => {
+      last = (await client.getRun({ workflowRunId })).waiting?.find((w) => w.stageId === "work");
+      return last?.reason === reason;
+    },
+    30_000,
+    `${reason} on ${workflowRunId}`,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last: ${JSON.stringify(last)}`);
+  });
+  return last!;
+}
+
+test.before(async () => {
+  if (!svc) return;
+  const config = OrchestratorConfig.parse({
+    workflows: new URL("./fixtures/limit-workflows.ts", import.meta.url).pathname,
+    database: { url: svc.postgres.url, migrate: true },
+    nats: { servers: svc.nats.url, prefix: topology.prefix, streamPrefix: topology.streamPrefix },
+    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
+    s3: orchestratorS3Config(svc.s3),
+    remote: { leaseMs: 30_000, queues: [{ queue: QUEUE, codeVersion: VERSION }], reapIntervalMs: 1_000, reportPollMs: 200 },
+    logLevel: "error",
+  });
+  orchestrator = await startOrchestrator(config);
+  nc = await connect({ servers: svc.nats.url });
+  client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 10_000 });
+  await worker("w1");
+  await worker("w2");
+});
+
+test.after(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+  await nc?.close();
+  await orchestrator?.stop();
+  await svc?.stop();
+});
+
+t("maxConcurrent 2 per tenant on a remote stage: 2 tasks of a tenant on the workers at once, other tenants still progress", async () => {
+  const a: string[] = [];
+  for (let i = 0; i < 6; i++) a.push(await create("a"));
+  await until(() => startedOf("a").length >= 2, 30_000, "two of tenant a's tasks to start");
+  // The third A task is parked by the limit, with 6 free worker slots.
+  const third = a.find((id) => !started.some((s) => s.runId === id))!;
+  const wait = await waitShown(third, "concurrency");
+  assert.match(wait.detail, /concurrency key "a" of "queue:default#concurrency" full: 2\/2 running/);
+
+  // Tenant B is not held up by A's full key: two of its tasks start while A's two still run.
+  const b: string[] = [];
+  for (let i = 0; i < 3; i++) b.push(await create("b"));
+  await until(() => startedOf("b").length >= 2, 30_000, "two of tenant b's tasks to start");
+  assert.is(inFlight.get("a"), 2, "A's two tasks still in flight");
+  assert.is(startedOf("a").length, 2, "no third A task started");
+  assert.is(
+    (
+      await waitShown(
+        b.find((id) => !started.some((s) => s.runId === id))!,
+        "concurrency",
+      )
+    ).reason,
+    "concurrency",
+  );
+
+  // Let everything run: held tasks finish, the rest run a short piece of work each.
+  flowing = true;
+  for (const r of gates.values()) r();
+  const all = [...a, ...b];
+  await until(
+    async () => {
+      for (const id of all) if ((await client.getRun({ workflowRunId: id })).run.status !== "COMPLETED") return false;
+      return true;
+    },
+    120_000,
+    "all 9 runs to complete",
+  );
+  console.log(`remote limits: peak in flight a=${peak.get("a")} b=${peak.get("b")}; starts ${started.length}`);
+  assert.is(startedOf("a").length, 6);
+  assert.is(startedOf("b").length, 3);
+  assert.is(peak.get("a"), 2, "tenant a: at most (and at some point exactly) 2 in flight");
+  assert.ok(peak.get("b")! <= 2, `tenant b: ${peak.get("b")} in flight at once`);
+});
+
+test.run();
