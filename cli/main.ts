@@ -27,8 +27,11 @@ export function packageVersion(): string {
   throw new Error("cannot find jetflow's package.json to read the version from");
 }
 
-/** The full program, with every command registered. Exits are reported, not performed. */
-export function buildProgram(): Command {
+/**
+ * The program, with every command registered, or only `command` when given (what `main` runs).
+ * Exits are reported, not performed.
+ */
+export async function buildProgram(command?: string): Promise<Command> {
   const program = new Command("jetflow")
     .description("Durable workflows on NATS JetStream and Postgres: submit and follow runs, run orchestrators, manage the schema.")
     .version(packageVersion(), "-V, --version", "print the jetflow version")
@@ -37,7 +40,7 @@ export function buildProgram(): Command {
     .exitOverride();
   // Registered after exitOverride(): commander copies it into every subcommand, so their
   // parse errors reach main() as well instead of calling process.exit() mid-flight.
-  registerCommands(program);
+  await registerCommands(program, command);
   return program;
 }
 
@@ -51,7 +54,8 @@ function hasCode(err: unknown): err is Error & { code: string } {
  * (with the stack when JETFLOW_DEBUG is set).
  */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+  // argv[2] is the command, unless it is a root option (--help, -V) or missing.
+  const program = await buildProgram(argv[2]);
   const telemetry = await startTelemetryIfRequested(argv);
   try {
     await program.parseAsync(argv);

@@ -66,9 +66,10 @@ async function setUp(): Promise<void> {
   databaseUrl = pg.adminUrl.replace(/\/postgres$/, "/jetflow_chaos");
   // A lease that outlives a nats-server restart, so most in-flight attempts survive one.
   d = remoteDeployment({ nats, databaseUrl, s3: svc.s3, leaseMs: 5_000, transport: TRANSPORT });
-  orchestrators.push(await startOrchestratorProcess(d));
-  orchestrators.push(await startOrchestratorProcess(d));
-  for (const id of ["w-1", "w-2"]) workers.push(await startWorkerProcess(id, remoteWorkerArgs(nats), d.env));
+  // Side by side: concurrent start-ups migrate under one advisory lock and create the streams
+  // idempotently, as a deployment's replicas do. Workers after, once the task consumers exist.
+  orchestrators.push(...(await Promise.all([startOrchestratorProcess(d), startOrchestratorProcess(d)])));
+  workers.push(...(await Promise.all(["w-1", "w-2"].map((id) => startWorkerProcess(id, remoteWorkerArgs(nats), d.env)))));
   nc = await connect({
     servers: nats.url,
     user: "orchestrator",
@@ -84,9 +85,7 @@ test.after(async () => {
   await Promise.all([...workers, ...orchestrators].map((p) => p.kill9()));
   await sql?.end({ timeout: 5 });
   await nc?.close();
-  await svc?.stop();
-  await nats?.stop();
-  await pg?.stop();
+  await Promise.all([svc?.stop(), nats?.stop(), pg?.stop()]);
   if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 

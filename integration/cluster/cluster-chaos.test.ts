@@ -49,8 +49,7 @@ test.after(async () => {
   }
   await sql?.end({ timeout: 5 });
   await nc?.close();
-  await svc?.stop();
-  await cluster?.stop();
+  await Promise.all([svc?.stop(), cluster?.stop()]);
   if (d) rmSync(d.dir, { recursive: true, force: true });
 });
 
@@ -116,16 +115,15 @@ t(
     // One first, so the two do not race on creating the database schema and the streams.
     orchestrators.push(await startOrchestratorProcess(d, 60_000));
     orchestrators.push(await startOrchestratorProcess(d, 60_000));
-    for (const id of ["w-1", "w-2", "w-3"])
-      workers.push(
-        await startWorkerProcess(
-          id,
-          // Kept logs say where each delivery is (pulled, started, thread, body, report).
-          [...remoteWorkerArgs({ url: cluster!.servers }), ...(process.env.JETFLOW_CLUSTER_CHAOS_LOGS ? ["--log-level", "debug"] : [])],
-          d.env,
-          { timeoutMs: 60_000 },
-        ),
-      );
+    // Workers side by side: each only pulls from the consumers the orchestrators created.
+    const workerArgs = [
+      ...remoteWorkerArgs({ url: cluster!.servers }),
+      // Kept logs say where each delivery is (pulled, started, thread, body, report).
+      ...(process.env.JETFLOW_CLUSTER_CHAOS_LOGS ? ["--log-level", "debug"] : []),
+    ];
+    workers.push(
+      ...(await Promise.all(["w-1", "w-2", "w-3"].map((id) => startWorkerProcess(id, workerArgs, d!.env, { timeoutMs: 60_000 })))),
+    );
     nc = await connect({
       servers: cluster!.urls,
       user: "orchestrator",

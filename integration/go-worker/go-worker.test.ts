@@ -30,6 +30,8 @@ import { reversed, sha256 } from "./fixtures/workflows.js";
 
 const WHO = "integration/go-worker";
 const LEASE_MS = 1_500;
+/** The worker id the shipped config's worker-default user is scoped to (its registry key and control subject). */
+const WORKER_ID = "worker-default";
 
 const dir = mkdtempSync(join(tmpdir(), "jetflow-go-worker-"));
 const binary = await buildGoWorker(join(dir, "go-worker"), WHO);
@@ -89,8 +91,12 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A Go worker process as the scoped user of the shipped config (password in its environment). */
-async function goWorker(id: string): Promise<GoWorker> {
+/**
+ * A Go worker process as the scoped user of the shipped config (password in its environment),
+ * under the one worker id that user may register (`worker-default`): with any other id each
+ * registry put is denied and waits out its 5 s request timeout, on start and around every task.
+ */
+async function goWorker(): Promise<GoWorker> {
   const w = await startGoWorker(binary!, [
     "-servers",
     nats!.url,
@@ -103,7 +109,7 @@ async function goWorker(id: string): Promise<GoWorker> {
     "-code-version",
     "v1",
     "-worker-id",
-    id,
+    WORKER_ID,
     "-heartbeat",
     "300ms",
     "-retry-backoff",
@@ -148,7 +154,7 @@ interface Out {
 }
 
 t("the Go worker downloads its input and uploads its output by presigned URL; the orchestrator hashes the same bytes", async () => {
-  const w = await goWorker("go-a");
+  const w = await goWorker();
   const { id, result } = await run("roundtrip", {});
   assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${w.log()}\n${orchestrator!.log().slice(-3000)}`);
   const out = result.output as Out;
@@ -166,7 +172,7 @@ t("the Go worker downloads its input and uploads its output by presigned URL; th
 });
 
 t("an output above 64 KiB of JSON goes to _output.json and is reported by reference", async () => {
-  await goWorker("go-a");
+  await goWorker();
   const { id, result } = await run("large-output", { padOutput: 70_000 });
   assert.is(result.status, "COMPLETED", result.error ?? "");
   const out = result.output as Out;
@@ -178,14 +184,14 @@ t("an output above 64 KiB of JSON goes to _output.json and is reported by refere
 });
 
 t("a final failure reported by the Go worker fails the stage with the worker's error", async () => {
-  const w = await goWorker("go-a");
+  const w = await goWorker();
   const { result } = await run("failure", { fail: "the Go worker refuses this input" });
   assert.is(result.status, "FAILED", w.log());
   assert.match(result.error ?? "", /remote activity failed \(task .*attempt 1\): the Go worker refuses this input/);
 });
 
 t("a retryable failure is released with -NAK and attempt 2 completes", async () => {
-  const w = await goWorker("go-a");
+  const w = await goWorker();
   const { id, result } = await run("retry", { retryFirst: true });
   assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${w.log()}`);
   const out = result.output as Out;
@@ -195,7 +201,7 @@ t("a retryable failure is released with -NAK and attempt 2 completes", async () 
 });
 
 t("kill -9 of the Go worker mid-task: after the lease the task is redelivered and attempt 2 completes on a new process", async () => {
-  const first = await goWorker("go-a");
+  const first = await goWorker();
   const { workflowRunId } = await client.createRun({
     workflowId: "go-roundtrip",
     input: { inputBytes: 64 * 1024, hangFirstAttempt: true },
@@ -204,7 +210,7 @@ t("kill -9 of the Go worker mid-task: after the lease the task is redelivered an
   await first.waitFor(/task started task=\S+ attempt=1/, "attempt 1 to start");
   await first.waitFor(/attempt 1 hangs/, "attempt 1 to hang");
   await first.kill9();
-  const second = await goWorker("go-b");
+  const second = await goWorker();
   const result = await watchRun(nc, client, workflowRunId, { prefix: "jetflow", timeoutMs: 60_000 });
   assert.is(result.status, "COMPLETED", `${result.error ?? ""}\n${second.log()}`);
   const out = result.output as Out;
@@ -215,7 +221,7 @@ t("kill -9 of the Go worker mid-task: after the lease the task is redelivered an
 
 t("the Go worker's registry entry is a valid worker record, and a drain control request stops it with exit 0", async () => {
   // The id the shipped config's worker-default user is scoped to: only it may write its entry and answer its control subject.
-  const w = await goWorker("worker-default");
+  const w = await goWorker();
   const invalid: string[] = [];
   const entry = await until(
     "the Go worker's registry entry",

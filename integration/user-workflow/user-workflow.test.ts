@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { services, type Services, orchestratorS3Config } from "../harness/index.js";
+import { packedTarball } from "../harness/npm-pack.js";
 import { createJetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { startOrchestratorProcess, writeDeployment, type OrchestratorProcess, type TestDeployment } from "../orchestrator/support.js";
@@ -136,9 +137,10 @@ t("from a clone's sources: the CLI loads a .ts workflow importing 'jetflow', wit
 t("installed from `npm pack`: the package's own CLI runs the user's .ts workflow with a remote stage on its worker", async () => {
   const dir = mkdtempSync(join(tmpdir(), "jetflow-user-project-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  // prepack builds dist/, so the tarball holds the compiled library and CLI.
-  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  const tarball = join(dir, (JSON.parse(stdout.slice(stdout.indexOf("["))) as { filename: string }[])[0]!.filename);
+  // prepack builds dist/, so the tarball holds the compiled library and CLI. The same sources
+  // make the same tarball: an earlier run's is reused (harness/npm-pack.ts keys it by content).
+  const { path: tarball, reused } = await packedTarball({ packageDir: root, destDir: dir });
+  console.log(`npm pack: ${reused ? "reused the tarball of unchanged sources" : "packed afresh"}`);
   const app = join(dir, "my-app");
   mkdirSync(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "my-app", version: "1.0.0", private: true, type: "module" }));

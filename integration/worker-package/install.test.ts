@@ -21,6 +21,7 @@ import {
   type Services,
   orchestratorS3Config,
 } from "../harness/index.js";
+import { packedTarball } from "../harness/npm-pack.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import { watchRun } from "../../adapters/jetstream/api/watch-run.js";
 import { startOrchestratorProcess, type OrchestratorProcess } from "../orchestrator/support.js";
@@ -51,11 +52,13 @@ test.before(async () => {
   writeFileSync(join(dir, "markers"), "");
   // Outside the repository, so nothing resolves from the repo's node_modules by accident.
   app = join(dir, "worker-machine");
-  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir, "-w", "@jetflow/worker"], {
-    cwd: root,
-    maxBuffer: 64 * 1024 * 1024,
+  // prepack builds the package's dist/; an earlier run's tarball of the same sources is reused
+  // (harness/npm-pack.ts keys it by content).
+  const { path: tarball } = await packedTarball({
+    packageDir: join(root, "worker-sdk"),
+    packArgs: ["-w", "@jetflow/worker"],
+    destDir: dir,
   });
-  const tarball = join(dir, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
   await run("mkdir", ["-p", app]);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "worker-machine", version: "1.0.0", private: true, type: "module" }));
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", tarball], {

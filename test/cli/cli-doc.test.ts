@@ -28,7 +28,7 @@ function rowOf(path: string[]): string | undefined {
   });
 }
 
-test("every visible flag of every command is in docs/cli.md", () => {
+test("every visible flag of every command is in docs/cli.md", async () => {
   const missing: string[] = [];
   const walk = (cmd: Command, path: string[]) => {
     for (const sub of cmd.commands) {
@@ -49,7 +49,7 @@ test("every visible flag of every command is in docs/cli.md", () => {
       }
     }
   };
-  walk(buildProgram(), []);
+  walk(await buildProgram(), []);
   assert.equal(missing, []);
 });
 
