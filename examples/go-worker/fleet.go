@@ -42,6 +42,8 @@ type fleet struct {
 	onStop  func(drain bool)
 	sub     *nats.Subscription
 	stopped chan struct{}
+	dirty   chan struct{} // the record changed: the publisher sends it (coalesced)
+	done    chan struct{} // closed when the publisher has returned
 }
 
 func joinFleet(w *worker, prefix, queue string, every time.Duration, onStop func(drain bool)) (*fleet, error) {
@@ -53,7 +55,7 @@ func joinFleet(w *worker, prefix, queue string, every time.Duration, onStop func
 		rec: workerRecord{V: 1, ID: w.id, Host: host, Pid: os.Getpid(), Queue: queue, Labels: w.labels,
 			StageCodeVersion: w.codeVersion, MaxConcurrentTasks: 1, Status: "starting", StartedAt: now,
 			HeartbeatIntervalMs: every.Milliseconds()},
-		every: every, onStop: onStop, stopped: make(chan struct{}),
+		every: every, onStop: onStop, stopped: make(chan struct{}), dirty: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	sub, err := w.nc.Subscribe(prefix+".ctl."+encodeToken(w.id)+".*", f.control)
 	if err != nil {
@@ -61,7 +63,11 @@ func joinFleet(w *worker, prefix, queue string, every time.Duration, onStop func
 	}
 	f.sub = sub
 	f.set(func(r *workerRecord) { r.Status = "running" })
+	// One publisher: the task loop never waits for the registry (a put the server refuses, e.g.
+	// an id the credential may not register, costs a whole request timeout), and records go out
+	// in order, the latest state winning.
 	go func() {
+		defer close(f.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -69,17 +75,29 @@ func joinFleet(w *worker, prefix, queue string, every time.Duration, onStop func
 			case <-f.stopped:
 				return
 			case <-t.C:
-				f.set(func(*workerRecord) {})
+				f.publish()
+			case <-f.dirty:
+				f.publish()
 			}
 		}
 	}()
 	return f, nil
 }
 
-// set changes the record and publishes it (a JetStream publish on the KV subject, PubAck awaited).
+// set changes the record; the publisher goroutine sends it.
 func (f *fleet) set(change func(*workerRecord)) {
 	f.mu.Lock()
 	change(&f.rec)
+	f.mu.Unlock()
+	select {
+	case f.dirty <- struct{}{}:
+	default: // a publish is already due; it sends the latest record
+	}
+}
+
+// publish sends the current record (a JetStream publish on the KV subject, PubAck awaited).
+func (f *fleet) publish() {
+	f.mu.Lock()
 	f.rec.LastHeartbeat = time.Now().UTC().Format(time.RFC3339Nano)
 	body, _ := json.Marshal(f.rec)
 	f.mu.Unlock()
@@ -134,5 +152,9 @@ func (f *fleet) inFlight(n int) { f.set(func(r *workerRecord) { r.InFlight = n }
 func (f *fleet) leave() {
 	close(f.stopped)
 	_ = f.sub.Unsubscribe()
-	f.set(func(r *workerRecord) { r.Status, r.InFlight = "stopped", 0 })
+	<-f.done // no older record may land after the final one
+	f.mu.Lock()
+	f.rec.Status, f.rec.InFlight = "stopped", 0
+	f.mu.Unlock()
+	f.publish() // the final record, sent before the connection closes
 }
