@@ -60,7 +60,17 @@ t("an orchestrator with nats.replicas 3 makes every stream, consumer and bucket 
   d = remoteDeployment({ nats: { url: cluster!.servers }, databaseUrl: svc!.postgres.url, s3: svc!.s3, replicas: 3 });
   orch = await startOrchestratorProcess(d, 60_000);
 
-  const { code, assets, stderr } = await status(["--min-replicas", "3"]);
+  // A consumer the orchestrator just scaled from R1 elects its R3 leader a moment later: wait for
+  // a leader everywhere (bounded), then check what the command reports.
+  const { code, assets, stderr } = await until(
+    "a leader for every JetStream asset (streams status --min-replicas 3 exits 0)",
+    async () => {
+      const r = await status(["--min-replicas", "3"]);
+      return r.code === 0 && r.assets.length > 0 && r.assets.every((a) => a.leader) ? r : undefined;
+    },
+    30_000,
+    500,
+  );
   const names = assets.map((a) => `${a.kind} ${a.name}`);
   for (const want of [
     "stream JETFLOW_TASKS",
