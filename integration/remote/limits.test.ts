@@ -7,25 +7,20 @@
 // in flight on the workers.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { services, orchestratorS3Config, type Services } from "../harness/index.js";
-import { OrchestratorConfig } from "../../orchestrator/config.js";
-import { startOrchestrator, type Orchestrator } from "../../orchestrator/start.js";
-import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import { services, type Services } from "../harness/index.js";
+import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
 import type { StageWaitJson } from "../../src/contract/api-messages.js";
-import { createActivityWorker } from "../../worker-sdk/index.js";
-import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { defineStage } from "../../src/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { until } from "./helpers.js";
+import { startInProcessOrchestrator, startSdkWorker } from "./in-process-orchestrator.js";
 import { Input, Output, QUEUE, VERSION } from "./fixtures/limit-workflows.js";
 
 const svc: Services<"nats" | "postgres" | "s3"> | null = await services(["nats", "postgres", "s3"]);
 const t = svc ? test : test.skip;
 const topology = freshTopology();
-let orchestrator: Orchestrator;
-let nc: NatsConnection;
+let orch: Awaited<ReturnType<typeof startInProcessOrchestrator>> | undefined;
 let client: JetflowClient;
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -58,27 +53,18 @@ const work = defineStage({
   },
 });
 
-async function worker(id: string): Promise<void> {
-  const wnc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(wnc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
+const worker = (id: string) =>
+  startSdkWorker(svc!.nats.url, {
+    topology,
     queue: QUEUE,
-    stageCodeVersion: VERSION,
+    codeVersion: VERSION,
+    cleanups,
+    beforeStop: () => gates.forEach((r) => r()),
     registry: { work },
     workerId: id,
     maxConcurrentTasks: 4,
-    pollWaitMs: 500,
     heartbeatIntervalMs: 500,
   });
-  cleanups.push(async () => {
-    for (const r of gates.values()) r();
-    await w.stop({ drain: false });
-    await transport.close?.();
-    if (!wnc.isClosed()) await wnc.close();
-  });
-  w.start();
-}
 
 let n = 0;
 const create = async (tenant: string) =>
@@ -104,26 +90,20 @@ async function waitShown(workflowRunId: string, reason: StageWaitJson["reason"])
 
 test.before(async () => {
   if (!svc) return;
-  const config = OrchestratorConfig.parse({
-    workflows: new URL("./fixtures/limit-workflows.ts", import.meta.url).pathname,
-    database: { url: svc.postgres.url, migrate: true },
-    nats: { servers: svc.nats.url, prefix: topology.prefix, streamPrefix: topology.streamPrefix },
-    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-    s3: orchestratorS3Config(svc.s3),
-    remote: { leaseMs: 30_000, queues: [{ queue: QUEUE, codeVersion: VERSION }], reapIntervalMs: 1_000, reportPollMs: 200 },
-    logLevel: "error",
+  orch = await startInProcessOrchestrator(svc, {
+    topology,
+    workflows: new URL("./fixtures/limit-workflows.ts", import.meta.url),
+    queue: QUEUE,
+    codeVersion: VERSION,
   });
-  orchestrator = await startOrchestrator(config);
-  nc = await connect({ servers: svc.nats.url });
-  client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 10_000 });
+  client = orch.client;
   await worker("w1");
   await worker("w2");
 });
 
 test.after(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
-  await nc?.close();
-  await orchestrator?.stop();
+  await orch?.stop();
   await svc?.stop();
 });
 

@@ -6,25 +6,20 @@
 // once the task starts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { services, orchestratorS3Config, type Services } from "../harness/index.js";
-import { OrchestratorConfig } from "../../orchestrator/config.js";
-import { startOrchestrator, type Orchestrator } from "../../orchestrator/start.js";
-import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
+import { services, type Services } from "../harness/index.js";
+import type { JetflowClient } from "../../adapters/jetstream/api/client.js";
 import type { StageWaitJson } from "../../src/contract/api-messages.js";
-import { createActivityWorker, createNatsFleetMember } from "../../worker-sdk/index.js";
-import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { defineStage } from "../../src/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { until } from "./helpers.js";
+import { startInProcessOrchestrator, startSdkWorker } from "./in-process-orchestrator.js";
 import { Input, Output, QUEUE, VERSION } from "./fixtures/wait-workflows.js";
 import { z } from "zod";
 
 const svc: Services<"nats" | "postgres" | "s3"> | null = await services(["nats", "postgres", "s3"]);
 const t = svc ? test : test.skip;
 const topology = freshTopology();
-let orchestrator: Orchestrator;
-let nc: NatsConnection;
+let orch: Awaited<ReturnType<typeof startInProcessOrchestrator>> | undefined;
 let client: JetflowClient;
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -43,29 +38,20 @@ const held = defineStage({
   },
 });
 
-async function worker(id: string, labels: Record<string, string> = {}): Promise<void> {
-  const wnc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(wnc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
+const worker = (id: string, labels: Record<string, string> = {}) =>
+  startSdkWorker(svc!.nats.url, {
+    topology,
     queue: QUEUE,
-    stageCodeVersion: VERSION,
+    codeVersion: VERSION,
+    cleanups,
+    beforeStop: () => gates.forEach((r) => r()),
     registry: { work: held },
     workerId: id,
     labels,
     maxConcurrentTasks: 1,
-    pollWaitMs: 500,
     heartbeatIntervalMs: 200,
-    fleet: createNatsFleetMember(wnc, { topology, heartbeatIntervalMs: 200 }),
+    fleetHeartbeatMs: 200,
   });
-  cleanups.push(async () => {
-    for (const r of gates.values()) r();
-    await w.stop({ drain: false });
-    await transport.close?.();
-    if (!wnc.isClosed()) await wnc.close();
-  });
-  w.start();
-}
 
 const create = (workflowId: string, n: number, priority?: number) =>
   client.createRun({ workflowId, input: { n }, idempotencyKey: `run-${n}`, ...(priority !== undefined ? { priority } : {}) });
@@ -97,24 +83,18 @@ async function startsAndStopsWaiting(workflowRunId: string): Promise<void> {
 
 test.before(async () => {
   if (!svc) return;
-  const config = OrchestratorConfig.parse({
-    workflows: new URL("./fixtures/wait-workflows.ts", import.meta.url).pathname,
-    database: { url: svc.postgres.url, migrate: true },
-    nats: { servers: svc.nats.url, prefix: topology.prefix, streamPrefix: topology.streamPrefix },
-    host: { orchestrationIntervalMs: 200, jobPollIntervalMs: 200 },
-    s3: orchestratorS3Config(svc.s3),
-    remote: { leaseMs: 30_000, queues: [{ queue: QUEUE, codeVersion: VERSION }], reapIntervalMs: 1_000, reportPollMs: 200 },
-    logLevel: "error",
+  orch = await startInProcessOrchestrator(svc, {
+    topology,
+    workflows: new URL("./fixtures/wait-workflows.ts", import.meta.url),
+    queue: QUEUE,
+    codeVersion: VERSION,
   });
-  orchestrator = await startOrchestrator(config);
-  nc = await connect({ servers: svc.nats.url });
-  client = createJetflowClient(nc, { prefix: topology.prefix, timeoutMs: 10_000 });
+  client = orch.client;
 });
 
 test.after(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
-  await nc?.close();
-  await orchestrator?.stop();
+  await orch?.stop();
   await svc?.stop();
 });
 
