@@ -104,6 +104,45 @@ async function waitFor(what: string, url: string, ok: (body: unknown) => boolean
   }
 }
 
+/** One node of a cluster being started. */
+interface ClusterServer {
+  name: string;
+  server: LocalNats;
+  httpUrl: string;
+  url: string;
+}
+
+/** Starts `size` nodes on fresh ports and waits for a meta leader; on failure every node is destroyed. */
+async function startCluster(bin: string, size: number, extra: string): Promise<ClusterServer[]> {
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({ port: await freePort(), routePort: await freePort(), httpPort: await freePort() })),
+  );
+  const servers: ClusterServer[] = ports.map((p, i) => {
+    const name = `n${i + 1}`;
+    const dir = makeOwnedTempDir(TEMP_PREFIX);
+    const confPath = join(dir, "nats-server.conf");
+    const routes = ports.filter((_, j) => j !== i).map((q) => q.routePort);
+    writeFileSync(confPath, nodeConfig({ name, dir, ...p, routes, extra }));
+    return {
+      name,
+      server: new LocalNats(bin, dir, confPath, p.port),
+      httpUrl: `http://127.0.0.1:${p.httpPort}`,
+      url: `nats://127.0.0.1:${p.port}`,
+    };
+  });
+  try {
+    // Together: a node waits for its routes before JetStream elects anything.
+    await Promise.all(servers.map((s) => s.server.start()));
+    await Promise.all(
+      servers.map((s) => waitFor(`JetStream meta leader seen by ${s.name}`, `${s.httpUrl}/jsz`, metaLeaderKnown, READY_DEADLINE_MS)),
+    );
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.server.destroy()));
+    throw err;
+  }
+  return servers;
+}
+
 /**
  * Starts a `size`-node JetStream cluster and resolves once it has elected a meta leader.
  * @throws ServiceUnavailableError when no nats-server binary exists; the node's log when one fails to start.
@@ -113,35 +152,20 @@ export async function useNatsCluster(opts: UseNatsClusterOptions = {}): Promise<
   const { bin, looked } = findNatsServerBinary();
   if (!bin) throw new ServiceUnavailableError("nats", [`local nats-server: no executable at ${looked.join(", ")}`], "install nats-server");
   sweepStaleTempDirs(TEMP_PREFIX, reapStaleNats);
-  const ports = await Promise.all(
-    Array.from({ length: size }, async () => ({ port: await freePort(), routePort: await freePort(), httpPort: await freePort() })),
-  );
-  const servers: { name: string; server: LocalNats; httpUrl: string; url: string }[] = ports.map((p, i) => {
-    const name = `n${i + 1}`;
-    const dir = makeOwnedTempDir(TEMP_PREFIX);
-    const confPath = join(dir, "nats-server.conf");
-    const routes = ports.filter((_, j) => j !== i).map((q) => q.routePort);
-    writeFileSync(confPath, nodeConfig({ name, dir, ...p, routes, extra: opts.config ?? "" }));
-    return {
-      name,
-      server: new LocalNats(bin, dir, confPath, p.port),
-      httpUrl: `http://127.0.0.1:${p.httpPort}`,
-      url: `nats://127.0.0.1:${p.port}`,
-    };
-  });
+  // A free port can be taken between probing and binding (9 ports, other test files starting
+  // servers in the other lane): a new set of ports fixes that.
+  let servers: ClusterServer[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      servers = await startCluster(bin, size, opts.config ?? "");
+      break;
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
   const stopAll = async () => {
     await Promise.all(servers.map((s) => s.server.destroy()));
   };
-  try {
-    // Together: a node waits for its routes before JetStream elects anything.
-    await Promise.all(servers.map((s) => s.server.start()));
-    await Promise.all(
-      servers.map((s) => waitFor(`JetStream meta leader seen by ${s.name}`, `${s.httpUrl}/jsz`, metaLeaderKnown, READY_DEADLINE_MS)),
-    );
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
   const running = new Set(servers.map((s) => s.name));
   const nodes: NatsClusterNode[] = servers.map((s) => ({
     name: s.name,
