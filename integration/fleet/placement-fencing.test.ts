@@ -4,6 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { services } from "../harness/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { until } from "../remote/helpers.js";
@@ -11,6 +12,7 @@ import { startPlacement, type PlacementAgent } from "../../worker-sdk/placement.
 import { silentWorkerLogger } from "../../worker-sdk/logger.js";
 import { listPlacement, setProjectPlacement } from "../../adapters/jetstream/placement/desired-state.js";
 import type { WsProjectStatus } from "../../src/contract/worker-service.js";
+import { placementBucket } from "../../src/contract/placement.js";
 
 const svc = await services(["nats"]);
 const t = svc ? test : test.skip;
@@ -51,8 +53,22 @@ t("a service that cannot renew its claim for a lease stops the project", async (
     "the claim renewed with status running",
   );
 
+  // Cut right after a renewal of p's claim, so the lease runs from a renewal the test saw: on a
+  // loaded machine the last one before an arbitrary cut may be a whole lease old already, and
+  // then the service rightly stops at once.
+  const claims = await new Kvm(op).open(placementBucket(topology.prefix));
+  const watch = await claims.watch({ include: KvWatchInclude.UpdatesOnly });
+  const renewed = (async () => {
+    for await (const e of watch) if (e.operation === "PUT" && (e.json() as { project?: string }).project === "p") return true;
+    return false;
+  })();
+  const bound = setTimeout(() => watch.stop(), 20_000);
+  const sawRenewal = await renewed;
+  clearTimeout(bound);
   const cut = Date.now();
   await cutOff.close();
+  watch.stop();
+  assert.ok(sawRenewal, "a renewal of the claim within 20 s");
   await until(() => !runningHere.has("p"), 4 * LEASE + 10_000, "p stopped after the lease");
   const stoppedAfter = events.find((e) => e.op === "stop")!.at - cut;
   console.log(`placement: cut-off service stopped its project ${stoppedAfter} ms after the cut (lease ${LEASE} ms)`);
