@@ -9,6 +9,8 @@ import { OrchestratorConfig } from "../../orchestrator/config.js";
 import { startOrchestrator, type Orchestrator } from "../../orchestrator/start.js";
 import { createJetflowClient, type JetflowClient } from "../../adapters/jetstream/api/client.js";
 import type { Topology } from "../../src/contract/topology.js";
+import type { StageWaitJson } from "../../src/contract/api-messages.js";
+import { until } from "./helpers.js";
 import { createActivityWorker, createNatsFleetMember, type ActivityWorkerOptions } from "../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 
@@ -78,4 +80,29 @@ export async function startSdkWorker(
     if (!wnc.isClosed()) await wnc.close();
   });
   w.start();
+}
+
+/**
+ * Waits (30 s at most) until `runs.get` shows the run's `work` stage waiting for `reason` (and,
+ * when given, with `detail`; the registry and pending counts catch up within a few heartbeats),
+ * and returns that wait. A timeout names the last wait seen.
+ */
+export async function waitShown(
+  client: JetflowClient,
+  workflowRunId: string,
+  reason: StageWaitJson["reason"],
+  detail?: string,
+): Promise<StageWaitJson> {
+  let last: StageWaitJson | undefined;
+  await until(
+    async () => {
+      last = (await client.getRun({ workflowRunId })).waiting?.find((w) => w.stageId === "work");
+      return last?.reason === reason && (detail === undefined || last.detail === detail);
+    },
+    30_000,
+    `${reason} on ${workflowRunId}`,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last: ${JSON.stringify(last)}`);
+  });
+  return last!;
 }

@@ -14,8 +14,8 @@ import type { StageWaitJson } from "../../src/contract/api-messages.js";
 import { defineStage } from "../../src/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { until } from "./helpers.js";
-import { startInProcessOrchestrator, startSdkWorker } from "./in-process-orchestrator.js";
-import { Input, Output, QUEUE, VERSION } from "./fixtures/limit-workflows.js";
+import { startInProcessOrchestrator, startSdkWorker, waitShown as shown } from "./in-process-orchestrator.js";
+import { Input, Output, QUEUE, VERSION } from "./fixtures/wait-workflows.js";
 
 const svc: Services<"nats" | "postgres" | "s3"> | null = await services(["nats", "postgres", "s3"]);
 const t = svc ? test : test.skip;
@@ -37,7 +37,7 @@ const work = defineStage({
   name: "Work",
   schemas: { input: Input, output: Output, config: z.object({}) },
   async execute(ctx) {
-    const tenant = ctx.input.tenant;
+    const tenant = ctx.input.tenant ?? "";
     started.push({ runId: ctx.workflowRunId, tenant });
     const now = (inFlight.get(tenant) ?? 0) + 1;
     inFlight.set(tenant, now);
@@ -72,27 +72,11 @@ const create = async (tenant: string) =>
 /** Distinct runs of `tenant` whose task a worker started. */
 const startedOf = (tenant: string) => [...new Set(started.filter((s) => s.tenant === tenant).map((s) => s.runId))];
 
-/** Waits until the run's stage shows `reason`, and returns that wait. */
-async function waitShown(workflowRunId: string, reason: StageWaitJson["reason"]): Promise<StageWaitJson> {
-  let last: StageWaitJson | undefined;
-  await until(
-    async () => {
-      last = (await client.getRun({ workflowRunId })).waiting?.find((w) => w.stageId === "work");
-      return last?.reason === reason;
-    },
-    30_000,
-    `${reason} on ${workflowRunId}`,
-  ).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}; last: ${JSON.stringify(last)}`);
-  });
-  return last!;
-}
-
 test.before(async () => {
   if (!svc) return;
   orch = await startInProcessOrchestrator(svc, {
     topology,
-    workflows: new URL("./fixtures/limit-workflows.ts", import.meta.url),
+    workflows: new URL("./fixtures/wait-workflows.ts", import.meta.url),
     queue: QUEUE,
     codeVersion: VERSION,
   });
@@ -113,7 +97,7 @@ t("maxConcurrent 2 per tenant on a remote stage: 2 tasks of a tenant on the work
   await until(() => startedOf("a").length >= 2, 30_000, "two of tenant a's tasks to start");
   // The third A task is parked by the limit, with 6 free worker slots.
   const third = a.find((id) => !started.some((s) => s.runId === id))!;
-  const wait = await waitShown(third, "concurrency");
+  const wait = await shown(client, third, "concurrency");
   assert.match(wait.detail, /concurrency key "a" of "queue:default#concurrency" full: 2\/2 running/);
 
   // Tenant B is not held up by A's full key: two of its tasks start while A's two still run.
@@ -124,7 +108,8 @@ t("maxConcurrent 2 per tenant on a remote stage: 2 tasks of a tenant on the work
   assert.is(startedOf("a").length, 2, "no third A task started");
   assert.is(
     (
-      await waitShown(
+      await shown(
+        client,
         b.find((id) => !started.some((s) => s.runId === id))!,
         "concurrency",
       )

@@ -12,7 +12,7 @@ import type { StageWaitJson } from "../../src/contract/api-messages.js";
 import { defineStage } from "../../src/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
 import { until } from "./helpers.js";
-import { startInProcessOrchestrator, startSdkWorker } from "./in-process-orchestrator.js";
+import { startInProcessOrchestrator, startSdkWorker, waitShown } from "./in-process-orchestrator.js";
 import { Input, Output, QUEUE, VERSION } from "./fixtures/wait-workflows.js";
 import { z } from "zod";
 
@@ -59,22 +59,6 @@ const create = (workflowId: string, n: number, priority?: number) =>
 const waitOf = async (workflowRunId: string): Promise<StageWaitJson | undefined> =>
   (await client.getRun({ workflowRunId })).waiting?.find((w) => w.stageId === "work");
 
-/** Waits until the run's stage shows `reason` with `detail` (the registry and pending counts catch up within a few heartbeats). */
-async function reasonShown(workflowRunId: string, reason: StageWaitJson["reason"], detail: string): Promise<StageWaitJson> {
-  let last: StageWaitJson | undefined;
-  await until(
-    async () => {
-      last = await waitOf(workflowRunId);
-      return last?.reason === reason && last.detail === detail;
-    },
-    30_000,
-    `${reason} on ${workflowRunId}`,
-  ).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}; last: ${JSON.stringify(last)}`);
-  });
-  return last!;
-}
-
 /** Once the worker body started, `runs.get` has no waiting reason for the stage. */
 async function startsAndStopsWaiting(workflowRunId: string): Promise<void> {
   await until(() => started.includes(workflowRunId), 30_000, `${workflowRunId} to start`);
@@ -101,7 +85,8 @@ test.after(async () => {
 t("a labelled task with only unlabelled workers live waits for a worker with its labels, and runs once one joins", async () => {
   await worker("plain-1");
   const { workflowRunId } = await create("gpu", 1);
-  const w = await reasonShown(
+  const w = await waitShown(
+    client,
     workflowRunId,
     "no-worker",
     'no live worker of queue "default" version "v1" has the labels gpu=true (1 live worker(s) lack them)',
@@ -120,13 +105,13 @@ t("a task behind a busy worker is workers-busy, behind queued high-priority task
   await until(() => started.includes(holdA.workflowRunId) && started.includes(holdB.workflowRunId), 30_000, "both workers busy");
 
   const normal = await create("plain", 20);
-  await reasonShown(normal.workflowRunId, "workers-busy", "all 2 live worker(s) able to run it are busy: 2/2 slots in use");
+  await waitShown(client, normal.workflowRunId, "workers-busy", "all 2 live worker(s) able to run it are busy: 2/2 slots in use");
 
   const highs = [];
   for (const n of [30, 31]) highs.push(await create("plain", n, 5));
   const low = await create("plain", 40, -1);
-  await reasonShown(normal.workflowRunId, "lower-priority", 'behind 2 pending high-priority task(s) on queue "default"');
-  await reasonShown(low.workflowRunId, "lower-priority", 'behind 3 pending higher-priority task(s) on queue "default"');
+  await waitShown(client, normal.workflowRunId, "lower-priority", 'behind 2 pending high-priority task(s) on queue "default"');
+  await waitShown(client, low.workflowRunId, "lower-priority", 'behind 3 pending higher-priority task(s) on queue "default"');
 
   // Free the slots: the two high tasks start first, then the normal one, then the low one.
   release(holdA.workflowRunId);

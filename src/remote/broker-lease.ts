@@ -109,16 +109,18 @@ async function startCached(b: LeaseContext, t: TaskFacts, req: StartRequest): Pr
 /** Why a start the store refused did not happen, for a task the caller may know about. */
 function refusedStart(cur: ActivityTaskRecord | null, req: StartRequest, now: Date): HeartbeatReply {
   if (cur?.status === "CANCELLED") return { accepted: false, cancelled: true, reason: "task cancelled" };
-  if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) {
-    const retryAfterMs = Math.max(0, cur.leaseDeadline.getTime() - now.getTime());
-    return {
-      accepted: false,
-      cancelled: false,
-      reason: `lease_live: attempt ${cur.attempt} holds the lease until ${cur.leaseDeadline.toISOString()}`,
-      retryAfterMs,
-    };
-  }
+  if (cur && cur.status === "LEASED" && cur.attempt < req.attempt && cur.leaseDeadline) return leaseLiveReply(cur, cur.leaseDeadline, now);
   return { accepted: false, cancelled: false, reason: `stale_attempt: task is at attempt ${cur?.attempt ?? "?"}` };
+}
+
+/** A start refused because another attempt's lease is still live: retry once it has run out. */
+function leaseLiveReply(holder: ActivityTaskRecord, deadline: Date, now: Date): HeartbeatReply {
+  return {
+    accepted: false,
+    cancelled: false,
+    reason: `lease_live: attempt ${holder.attempt} holds the lease until ${deadline.toISOString()}`,
+    retryAfterMs: Math.max(0, deadline.getTime() - now.getTime()),
+  };
 }
 
 /**
@@ -135,11 +137,7 @@ async function spentCapability(
   liveLeaseCutoff: Date,
 ): Promise<HeartbeatReply> {
   const now = b.clock.now();
-  if (live && task.leaseDeadline) {
-    const retryAfterMs = Math.max(0, task.leaseDeadline.getTime() - now.getTime());
-    const reason = `lease_live: attempt ${task.attempt} holds the lease until ${task.leaseDeadline.toISOString()}`;
-    return { accepted: false, cancelled: false, reason, retryAfterMs };
-  }
+  if (live && task.leaseDeadline) return leaseLiveReply(task, task.leaseDeadline, now);
   const failure = endOfTask(task, now);
   if (failure) {
     await b.failTask(task.taskId, failure);
