@@ -7,12 +7,16 @@
  * (pg_stat_database deltas). The baseline in the same run is the expected beat rate (tasks /
  * heartbeat interval): the cost per beat follows from it.
  *
- *   npx tsx bench/heartbeats.ts [seconds=60] [sizes=1000,10000] [--heartbeat-ms N]
+ *   npx tsx bench/heartbeats.ts [seconds=60] [sizes=1000,10000] [--heartbeat-ms N] [--cpu-prof DIR]
+ *
+ * --cpu-prof writes a CPU profile of the worker and of the orchestrator over the window only
+ * (bench/support/cpu-profile.ts; summarise with bench/support/profile-summary.ts).
  *
  * Servers: a nats-server of its own (its pid is needed) and a fresh database on a Postgres with
  * fsync and synchronous_commit on (bench/support/servers.ts). Children: bench/support/heartbeats/.
  */
 import { randomBytes } from "node:crypto";
+import { mkdir, readdir } from "node:fs/promises";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -22,7 +26,11 @@ import { CLK_TCK, cpuTicks, startChild, startNats, type Child } from "./support/
 import { benchPostgres } from "./support/servers.js";
 import { int, load } from "./support/stats.js";
 
-const { values: flags, positionals } = parseArgs({ allowPositionals: true, options: { "heartbeat-ms": { type: "string" } } });
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { "heartbeat-ms": { type: "string" }, "cpu-prof": { type: "string" } },
+});
+const PROFILE_DIR = flags["cpu-prof"];
 const SECONDS = Number(positionals[0] ?? 60);
 const SIZES = (positionals[1] ?? "1000,10000").split(",").map(Number);
 /** How long the number of held tasks may stay flat before the window starts with what is held. */
@@ -111,6 +119,7 @@ async function measure(size: number, natsUrl: string, natsPid: number, pgUrl: st
     HB_TOPOLOGY_ID: randomBytes(4).toString("hex"),
     HB_TASKS: String(size),
     ...(flags["heartbeat-ms"] ? { HB_HEARTBEAT_MS: String(HEARTBEAT_MS) } : {}),
+    ...(PROFILE_DIR ? { BENCH_CPU_PROF_DIR: PROFILE_DIR } : {}),
   };
   let orch: Child | undefined;
   let worker: Child | undefined;
@@ -124,9 +133,13 @@ async function measure(size: number, natsUrl: string, natsPid: number, pgUrl: st
     await sleep(HEARTBEAT_MS + 1_000);
     const pids = { worker: w.pid, orchestrator: orch.pid, "nats-server": natsPid };
     const before = counts(w);
+    const profiled = PROFILE_DIR ? [w.pid, orch.pid] : [];
+    for (const pid of profiled) process.kill(pid, "SIGUSR2"); // start profiling
     const a = await snapshot(monitor, db, pids);
     await sleep(SECONDS * 1_000); // the measured window
     const b = await snapshot(monitor, db, pids);
+    for (const pid of profiled) process.kill(pid, "SIGUSR2"); // stop, and write the profile
+    if (PROFILE_DIR) await profilesWritten(PROFILE_DIR, profiled);
     const after = counts(w);
     const s = (b.at - a.at) / 1_000;
     const pctOf = (ticks: number): string => ((ticks / CLK_TCK / s) * 100).toFixed(1);
@@ -150,7 +163,20 @@ async function measure(size: number, natsUrl: string, natsPid: number, pgUrl: st
   }
 }
 
+/** Waits (30 s at most) until each profiled child wrote `<name>-<pid>.cpuprofile` into `dir`. */
+async function profilesWritten(dir: string, pids: number[]): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const files = await readdir(dir);
+    const missing = pids.filter((pid) => !files.some((f) => f.endsWith(`-${pid}.cpuprofile`)));
+    if (missing.length === 0) return;
+    if (performance.now() - t0 > 30_000) throw new Error(`no CPU profile from pid(s) ${missing.join(", ")} in ${dir}`);
+    await sleep(200);
+  }
+}
+
 async function main(): Promise<void> {
+  if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
   const nats = await startNats();
   const pg = await benchPostgres();
   const monitor = postgres(pg.url, { max: 1, onnotice: () => {} });

@@ -44,6 +44,9 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
       ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
       ...(opts.user ? { user: opts.user, pass: opts.password ?? "" } : {}),
       ...(inboxPrefix ? { inboxPrefix } : {}),
+      // Otherwise every request and flush builds two Errors with stack traces up front, in case it
+      // times out (about 3% of a worker's CPU in a profile); jetflow's errors name the subject.
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new Error(`cannot connect to NATS at ${opts.servers}: ${(err as Error).message}`, { cause: err });

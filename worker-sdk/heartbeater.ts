@@ -9,12 +9,13 @@ import type { HeartbeatReply } from "../src/contract/tasks.js";
 import type { LeasedTask, WorkerTransport } from "./transport.js";
 import type { WorkerLogger } from "./logger.js";
 import { recordHeartbeatGap } from "../src/contract/metrics.js";
+import { beatSlackMs, onBeatTick } from "./beat-clock.js";
 
 export class Heartbeater {
   private latest: unknown;
   private lastSentAt = 0;
   private inflight: Promise<void> | null = null;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private leaveClock: (() => void) | null = null;
   private dirty = false;
   /** When the lease was last confirmed (start, then each accepted heartbeat): the gap metric's origin. */
   private lastAcceptedAt = Date.now();
@@ -31,10 +32,13 @@ export class Heartbeater {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      // Skip a tick right after a stage-driven beat; otherwise beat even without new details.
-      if (Date.now() - this.lastSentAt >= this.intervalMs / 2) this.send();
-    }, this.intervalMs);
+    // The first beat is due an interval after the start (the start itself renewed the lease).
+    const startedAt = Date.now();
+    const dueAfter = this.intervalMs - beatSlackMs(this.intervalMs);
+    // One clock for all leases of the process (beat-clock.ts); a stage-driven beat moves the next one back.
+    this.leaveClock = onBeatTick(this.intervalMs, (now) => {
+      if (now - Math.max(this.lastSentAt, startedAt) >= dueAfter) this.send();
+    });
   }
 
   /** ctx.heartbeat: remembers the details; sends now unless one went out within the interval. */
@@ -84,8 +88,8 @@ export class Heartbeater {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.leaveClock?.();
+    this.leaveClock = null;
     if (this.inflight) await this.inflight;
   }
 }

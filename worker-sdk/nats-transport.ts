@@ -6,7 +6,7 @@
  * | --------- | --------------------------------------------------------------------------------- |
  * | next      | raw `$JS.API.CONSUMER.MSG.NEXT.<S>_TASKS.tasks-<queue>~~<version>[~~<labelKey>][~~high|~~low]`: a no_wait pull per consumer, highest priority band first (starvation guard), label sets round-robin within a band; nothing ready → one long poll on every consumer at once (band-puller.ts); delivery count = attempt; start heartbeat on `<p>.broker.<queue>.heartbeat`; refused → `+TERM`, pull again; malformed → `+TERM` + logged, never handed out |
  * | nextBatch | `{batch, no_wait}` pulls of what is ready, highest band first (ready-pull.ts), their starts in parallel; nothing ready → a `next` long poll |
- * | heartbeat | `+WPI` on the ack subject (AckWait restarts); a heartbeat request/reply only with new details or when the broker last extended the lease half a lease ago |
+ * | heartbeat | `+WPI` on the ack subject (AckWait restarts); a heartbeat request/reply only with new details or when the broker last extended the lease half a lease ago; the refreshes due at one tick of the heartbeat clock share one request (`{"beats": [...]}`, lease-refresh-batch.ts) |
  * | cancel    | core subscription to `<p>.cancel.<queue>`: a notice naming a held task aborts it |
  * | report    | if the delivery was renewed more than half a lease ago: `+WPI` + heartbeat (still ours?); publish on `<p>.reports.<queue>` (Nats-Msg-Id = reportMsgId), await PubAck, THEN `+ACK` |
  * | release   | `-NAK {"delay"}`                                                                  |
@@ -35,6 +35,9 @@ import { encodeToken } from "../src/contract/tokens.js";
 import { createTopology, type Topology } from "../src/contract/topology.js";
 import type { HeartbeatReply, PresignReply } from "../src/contract/tasks.js";
 import { carrierFromHeaders, injectTraceHeaders } from "../src/contract/trace-headers.js";
+import { parseJsonBody } from "../src/contract/job-message.js";
+import { parseHeartbeatBatchReply } from "../src/contract/heartbeat-batch.js";
+import { LeaseRefreshBatcher } from "./lease-refresh-batch.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { TaskSources } from "./task-sources.js";
 import { BandPuller, type Pulled } from "./band-puller.js";
@@ -125,6 +128,7 @@ interface Delivery {
 }
 
 const enc = new TextEncoder();
+const WPI = enc.encode("+WPI");
 
 /** Builds the transport for one (queue, codeVersion). `close()` does not close `nc` (it is the caller's). */
 export function createNatsWorkerTransport(
@@ -199,7 +203,7 @@ export function createNatsWorkerTransport(
   async function request<T>(
     subject: string,
     body: Uint8Array,
-    parse: (b: Uint8Array) => { ok: true; value: T } | { ok: false; error: ProtocolError },
+    parse: (json: unknown) => { ok: true; value: T } | { ok: false; error: ProtocolError },
     timeoutMs = timeout,
   ): Promise<T> {
     let m: Msg;
@@ -208,9 +212,15 @@ export function createNatsWorkerTransport(
     } catch (err) {
       throw new NatsTransportError("UNAVAILABLE", `request to ${subject} failed: ${(err as Error).message}`);
     }
-    const refused = parseTaskErrorReply(m.data);
-    if (refused.ok) throw new NatsTransportError(refused.value.error.code, refused.value.error.message);
-    const r = parse(m.data);
+    const json = parseJsonBody(m.data, `reply on ${subject}`);
+    if (!json.ok) throw new NatsTransportError("VALIDATION", `unreadable reply on ${subject}: ${json.error.message}`);
+    // Only a body with an `error` member can be a refusal: trying the error schema on every
+    // answer built a ProtocolError (issues, message, stack) per normal reply.
+    if (typeof json.value === "object" && json.value !== null && "error" in json.value) {
+      const refused = parseTaskErrorReply(json.value);
+      if (refused.ok) throw new NatsTransportError(refused.value.error.code, refused.value.error.message);
+    }
+    const r = parse(json.value);
     if (!r.ok) throw new NatsTransportError("VALIDATION", `unreadable reply on ${subject}: ${r.error.message}`);
     return r.value;
   }
@@ -226,6 +236,14 @@ export function createNatsWorkerTransport(
 
   const heartbeatRequest = (hb: HeartbeatRequest): Promise<HeartbeatReply> =>
     request(heartbeatSubject, encodeTaskBody(HeartbeatRequest, "heartbeat request", hb), parseHeartbeatReply);
+  const refreshes = new LeaseRefreshBatcher(
+    {
+      batch: async (body) => (await request(heartbeatSubject, body, parseHeartbeatBatchReply)).replies,
+      single: heartbeatRequest,
+      refusedAsMalformed: (err) => err instanceof NatsTransportError && err.code === "VALIDATION",
+    },
+    logger,
+  );
 
   /** Attempt number (delivery count) from an ack subject `$JS.ACK.<stream>.<consumer>.<delivered>...`. */
   function deliveryCount(reply: string): number | null {
@@ -423,23 +441,21 @@ export function createNatsWorkerTransport(
       // freshness check (which then asks the broker once).
       const plain = details === undefined && d?.leaseMs !== undefined && performance.now() - d.brokerAt < d.leaseMs / 2;
       if (plain) {
-        nc.publish(d.reply, enc.encode("+WPI"));
+        nc.publish(d.reply, WPI);
         return { accepted: true, cancelled: false, leaseMs: d.leaseMs };
       }
-      if (d) {
-        // Only the delivery we still hold extends its AckWait.
-        const at = performance.now();
-        await send(d.reply, "+WPI");
-        d.renewedAt = at;
-      }
+      // Only the delivery we still hold extends its AckWait. No flush of its own: the refresh
+      // request follows on the same connection, so its reply proves the server had the +WPI.
       const sentAt = performance.now();
-      const reply = await heartbeatRequest({
+      if (d) nc.publish(d.reply, WPI);
+      const reply = await refreshes.refresh({
         taskId: l.task.taskId,
         attempt: l.attempt,
         leaseToken: l.leaseToken,
         workerId: l.workerId,
         ...(details !== undefined ? { details } : {}),
       });
+      if (d) d.renewedAt = sentAt;
       if (reply.accepted && d) d.brokerAt = sentAt;
       // Lease lost (not cancelled): a later delivery may hold the same stream message, and the server
       // applies acks by sequence, so this attempt must never ack or nak it again.

@@ -1,6 +1,7 @@
 // Plain liveness beats cost no broker request (so no Postgres write): a worker beating every
 // 200 ms under a 2 s lease sends `+WPI` each beat and asks the broker only about every half
-// lease, and the lease never lapses: the task completes on its first attempt.
+// lease, and the lease never lapses: the task completes on its first attempt. A worker holding
+// several tasks sends the lease refreshes that fall due together as one batch request.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
@@ -83,6 +84,63 @@ t("a task beating for three half-leases sends +WPI every beat but a broker heart
   assert.equal(task?.output, { r: 7 });
   // Every beat is a +WPI; only about one in (lease/2) / interval = 5 also reaches the broker.
   assert.ok(wpis >= 3 * brokerBeats, `${wpis} +WPI vs ${brokerBeats} broker heartbeats`);
+});
+
+t("a worker holding eight tasks refreshes their leases in shared batch requests, and every task completes on attempt 1", async () => {
+  const { orch, pg, topology } = await startOrchestratorOnPostgres(
+    { nats: svc!.nats.url, postgres: svc!.postgres.url },
+    { queue: QUEUE, codeVersion: VERSION, leaseMs: LEASE_MS },
+    cleanups,
+  );
+  const observer = await connect({ servers: svc!.nats.url });
+  cleanups.push(() => observer.close());
+  /** Beats per lease-refresh request the broker was sent (1: a single beat). */
+  const requests: number[] = [];
+  observer.subscribe(brokerSubject(topology, QUEUE, "heartbeat"), {
+    callback: (_err, m) => {
+      const body = JSON.parse(m.string()) as { start?: boolean; beats?: unknown[] };
+      if (!body.start) requests.push(body.beats?.length ?? 1);
+    },
+  });
+  await observer.flush();
+
+  const nc = await connect({ servers: svc!.nats.url });
+  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
+  const w = createActivityWorker({
+    transport,
+    queue: QUEUE,
+    stageCodeVersion: VERSION,
+    workerId: "w1",
+    pollWaitMs: 300,
+    maxConcurrentTasks: 8,
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    registry: {
+      heavy: stage("heavy", async (ctx) => {
+        // Held for at least three rounds of lease refreshes (each task's own, batched or not).
+        await until(() => requests.reduce((a, b) => a + b, 0) >= 3 * 8, 30_000, "three rounds of lease refreshes");
+        return { output: { r: ctx.input.n } };
+      }),
+    },
+  });
+  cleanups.push(async () => {
+    await w.stop({ drain: false });
+    await transport.close?.();
+    await nc.close();
+  });
+  const ids = await Promise.all(
+    Array.from({ length: 8 }, (_, n) =>
+      orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, workflowRunId: `run-${n}`, input: { n } })),
+    ),
+  );
+  w.start();
+  await until(
+    async () => (await Promise.all(ids.map((id) => pg.store.getTask(id)))).every((x) => x?.status === "COMPLETED"),
+    40_000,
+    "all eight tasks to complete",
+  );
+  for (const id of ids) assert.is((await pg.store.getTask(id))?.attempt, 1, `${id}: the lease never lapsed`);
+  assert.ok(Math.max(...requests) >= 2, `some refreshes shared a request; beats per request: ${requests.join(",")}`);
+  assert.ok(requests.length < requests.reduce((a, b) => a + b, 0), `fewer requests than beats: ${requests.join(",")}`);
 });
 
 test.run();

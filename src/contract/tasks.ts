@@ -319,7 +319,8 @@ export const TaskErrorReply = z.object({
 /** The error reply of a broker request. */
 export type TaskErrorReply = z.output<typeof TaskErrorReply>;
 
-function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseResult<T> {
+/** Parses a body (bytes, text or parsed JSON) with `schema`, naming it `what` in errors; never throws. */
+export function parseWith<T>(schema: z.ZodType<T>, what: string, body: unknown): ParseResult<T> {
   const json = parseJsonBody(body, what);
   if (!json.ok) return json;
   const r = schema.safeParse(json.value);

@@ -21,7 +21,8 @@ import {
   parseReportMessage,
   unwrap,
 } from "../contract/tasks.js";
-import { zodToProtocolError } from "../contract/job-message.js";
+import { parseJsonBody, zodToProtocolError } from "../contract/job-message.js";
+import { type HeartbeatBatchReply, looksLikeBeatBatch, parseHeartbeatBatch } from "../contract/heartbeat-batch.js";
 import { fieldName, findUnstorable, toStorable } from "../contract/storable.js";
 import { carrierFromContext, contextFromCarrier } from "../contract/trace-headers.js";
 import type { TraceCarrier } from "../ports/records.js";
@@ -234,6 +235,19 @@ export class Broker implements RemoteActivityClient {
   async handleHeartbeat(raw: unknown, via?: Via): Promise<HeartbeatReply> {
     const req = unwrap(parseHeartbeatOrStart(raw));
     return req.kind === "start" ? this.startAttempt(req, via) : this.heartbeat(req);
+  }
+
+  /**
+   * Any body on the heartbeat subject: a start, a beat, or a batch of beats (heartbeat-batch.ts),
+   * whose beats are each handled as a single one and answered in order. A batch fails as a whole
+   * when one of its beats cannot be answered (e.g. Postgres is down): an error, never a refusal,
+   * so no worker drops a lease it may still hold. @throws ProtocolError for a malformed body.
+   */
+  async handleHeartbeatBody(raw: unknown, via?: Via): Promise<HeartbeatReply | HeartbeatBatchReply> {
+    const json = unwrap(parseJsonBody(raw, "heartbeat request"));
+    if (!looksLikeBeatBatch(json)) return this.handleHeartbeat(json, via);
+    const { beats } = unwrap(parseHeartbeatBatch(json));
+    return { replies: await Promise.all(beats.map((b) => this.heartbeat(b))) };
   }
 
   /** Opens attempt `req.attempt` and issues its lease token; see {@link startAttempt} in ./broker-lease.ts. */

@@ -44,7 +44,7 @@ export async function startBrokerResponders(
   const subs: Subscription[] = [];
   const subjects: string[] = [];
   const handlers: Record<BrokerOp, (raw: unknown, via: Via) => Promise<unknown>> = {
-    heartbeat: (raw, via) => broker.handleHeartbeat(raw, via),
+    heartbeat: (raw, via) => broker.handleHeartbeatBody(raw, via),
     presign: (raw, via) => broker.presign(raw, via),
   };
 

@@ -7,7 +7,7 @@
  */
 import { once } from "node:events";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "../../../worker-sdk/connect.js";
 import { ensureTaskConsumer } from "../../../adapters/jetstream/remote/consumers.js";
 import { ensureTopology } from "../../../adapters/jetstream/topology.js";
 import { DEFAULT_TASK_LEASE_MS } from "../../../src/contract/defaults.js";
@@ -15,11 +15,14 @@ import { postgresTaskStore, startOrchestrator } from "../../../integration/remot
 import { spec } from "../../../test/remote/helpers/fixture.js";
 import { lanes } from "../stats.js";
 import { ChildEnv, QUEUE, VERSION, tell, topologyFor } from "./shared.js";
+import { profileOnSignal } from "../cpu-profile.js";
+
+profileOnSignal("orchestrator");
 
 const env = ChildEnv.parse(process.env);
 if (!env.HB_PG_URL) throw new Error("HB_PG_URL is required");
 const topology = topologyFor(env.HB_TOPOLOGY_ID);
-const nc = await connect({ servers: env.HB_NATS_URL });
+const nc = await connectNats({ servers: env.HB_NATS_URL, name: "hb-orchestrator" }); // as a real process connects
 const jsm = await jetstreamManager(nc);
 await ensureTopology(jsm, { topology, storage: "file" });
 const pg = await postgresTaskStore(env.HB_PG_URL);

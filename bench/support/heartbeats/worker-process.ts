@@ -6,15 +6,18 @@
  * script. Reports its counts of started and aborted (lease lost) stages every second while they change.
  * The parent SIGKILLs it after the window (a drain would complete thousands of tasks first).
  */
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "../../../worker-sdk/connect.js";
 import { stage } from "../../../test/remote/helpers/fixture.js";
 import { createActivityWorker } from "../../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../../worker-sdk/nats-transport.js";
 import { ChildEnv, QUEUE, VERSION, tell, topologyFor } from "./shared.js";
+import { profileOnSignal } from "../cpu-profile.js";
+
+profileOnSignal("worker");
 
 const env = ChildEnv.parse(process.env);
 const topology = topologyFor(env.HB_TOPOLOGY_ID);
-const nc = await connect({ servers: env.HB_NATS_URL });
+const nc = await connectNats({ servers: env.HB_NATS_URL, name: "hb-worker" }); // as a real process connects
 let started = 0;
 let aborted = 0;
 const hold = stage("hold", async (ctx) => {
