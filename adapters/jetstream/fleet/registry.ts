@@ -95,50 +95,68 @@ export async function listWorkers(
   const unhealthyAfter = opts.unhealthyAfterMs ?? DEFAULT_UNHEALTHY_AFTER_MS;
   const now = (opts.now ?? (() => new Date()))().getTime();
   const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: opts.timeoutMs ?? 5_000 });
-  // By key: a worker that heartbeats during the walk moves to a higher sequence and is met twice; the later read wins.
+  // The keys first (stream info with a subjects filter, paged by the client), then each key's
+  // latest entry: a bounded number of reads however fast workers rewrite their entries. A walk
+  // through the stream by sequence had to chase every rewrite made during the walk, and never
+  // ended while workers wrote faster than it read.
+  const keys = await registryKeys(jsm, stream);
   const byKey = new Map<string, WorkerListing>();
-  const filter = `$KV.${bucket}.>`;
-  let seq = 1;
-  // Bounded: rewrites during the walk only append, so the walk ends unless writers outpace it for this long.
-  for (let reads = 0; ; reads++) {
-    if (reads > MAX_READS)
-      throw new JetflowError("UNAVAILABLE", `the worker registry ${stream} changed faster than it could be read (${MAX_READS} reads)`);
-    const m = await nextEntry(jsm, stream, seq, filter);
-    if (!m) break;
-    seq = m.seq + 1;
-    byKey.delete(m.subject);
-    const op = m.header?.get("KV-Operation");
-    if (op === "DEL" || op === "PURGE") continue;
-    const r = parseWorkerRecord(m.data);
-    if (!r.ok) {
-      opts.onInvalid?.(m.subject, r.error.message);
-      continue;
+  for (let i = 0; i < keys.length; i += READ_CONCURRENCY) {
+    const batch = await Promise.all(keys.slice(i, i + READ_CONCURRENCY).map((k) => latestEntry(jsm, stream, k)));
+    for (const m of batch) {
+      if (!m) continue; // deleted since the keys were listed
+      const op = m.header?.get("KV-Operation");
+      if (op === "DEL" || op === "PURGE") continue;
+      const r = parseWorkerRecord(m.data);
+      if (!r.ok) {
+        opts.onInvalid?.(m.subject, r.error.message);
+        continue;
+      }
+      // A worker credential may write only its own key, but anything into it: the key, not the body,
+      // says who wrote it, so an entry claiming another worker or queue is not listed.
+      const ownKey = `$KV.${bucket}.${workerRegistryKey(r.value.queue, r.value.id)}`;
+      if (m.subject !== ownKey) {
+        opts.onInvalid?.(m.subject, `entry claims worker "${r.value.id}" of queue "${r.value.queue}", whose key is ${ownKey}`);
+        continue;
+      }
+      if (opts.queue && r.value.queue !== opts.queue) continue;
+      const lastSeenMs = Math.max(0, now - Date.parse(r.value.lastHeartbeat));
+      const ended = r.value.status === "stopped" || r.value.status === "failed";
+      byKey.set(m.subject, { ...r.value, healthy: ended || lastSeenMs <= unhealthyAfter, lastSeenMs });
     }
-    // A worker credential may write only its own key, but anything into it: the key, not the body,
-    // says who wrote it, so an entry claiming another worker or queue is not listed.
-    const ownKey = `$KV.${bucket}.${workerRegistryKey(r.value.queue, r.value.id)}`;
-    if (m.subject !== ownKey) {
-      opts.onInvalid?.(m.subject, `entry claims worker "${r.value.id}" of queue "${r.value.queue}", whose key is ${ownKey}`);
-      continue;
-    }
-    if (opts.queue && r.value.queue !== opts.queue) continue;
-    const lastSeenMs = Math.max(0, now - Date.parse(r.value.lastHeartbeat));
-    const ended = r.value.status === "stopped" || r.value.status === "failed";
-    byKey.set(m.subject, { ...r.value, healthy: ended || lastSeenMs <= unhealthyAfter, lastSeenMs });
   }
   return [...byKey.values()].sort((a, b) => a.queue.localeCompare(b.queue) || a.id.localeCompare(b.id));
 }
 
-const MAX_READS = 100_000;
+/** Entries read at once while listing. */
+const READ_CONCURRENCY = 32;
 
-async function nextEntry(jsm: JetStreamManager, stream: string, seq: number, filter: string): Promise<StoredMsg | null> {
+/** What a failed registry read says; an absent bucket (nobody registered) is not a failure. */
+function registryReadError(stream: string, err: unknown): JetflowError | null {
+  const msg = (err as Error).message ?? String(err);
+  if (/stream not found/i.test(msg)) return null;
+  return new JetflowError("UNAVAILABLE", `reading the worker registry ${stream} failed: ${msg}`);
+}
+
+/** Every key of the registry stream (deleted ones included: their marker is the latest entry). */
+async function registryKeys(jsm: JetStreamManager, stream: string): Promise<string[]> {
   try {
-    // `next_by_subj` is understood by the 2.9 server; the client's MsgRequest type only lists it for direct gets.
-    return await jsm.streams.getMessage(stream, { seq, next_by_subj: filter } as unknown as { seq: number });
+    const info = await jsm.streams.info(stream, { subjects_filter: ">" });
+    return Object.keys(info.state.subjects ?? {}).sort();
   } catch (err) {
-    const msg = (err as Error).message ?? String(err);
-    // No bucket yet: nobody registered. Anything else (permissions, timeout) is the caller's problem.
-    if (/stream not found/i.test(msg)) return null;
-    throw new JetflowError("UNAVAILABLE", `reading the worker registry ${stream} failed: ${msg}`);
+    const e = registryReadError(stream, err);
+    if (e) throw e;
+    return [];
+  }
+}
+
+/** The key's latest entry; null when it is gone (the client answers "no message found" with null). */
+async function latestEntry(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
+  try {
+    return await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  } catch (err) {
+    const e = registryReadError(stream, err);
+    if (e) throw e;
+    return null;
   }
 }
