@@ -14,6 +14,7 @@ import type {
   AttemptTimeout,
   NewActivityTask,
   ReportVerdict,
+  LeaseRefresh,
 } from "../../src/ports/activity-task-store.js";
 import type { TraceCarrier } from "../../src/ports/records.js";
 import { type Db, json } from "./rows.js";
@@ -216,6 +217,28 @@ export class PostgresActivityTaskStore implements ActivityTaskStore {
     const own = task?.status === "LEASED" && task.attempt === b.attempt && task.leaseToken === b.leaseToken;
     const fired = own ? firedTimeout(task, b.now) : null;
     return { accepted: false, cancelled: task?.status === "CANCELLED", ...(fired ? { timedOut: fired } : {}) };
+  }
+
+  async refreshLeases(beats: LeaseRefresh[], b: { leaseDeadline: Date; now: Date }): Promise<Set<number>> {
+    if (beats.length === 0) return new Set();
+    const { sql, t } = this;
+    // One statement, one commit, outside the group commit. Rows are locked in task-id order first
+    // (as group commits lock theirs), so this and a concurrent group cannot deadlock each other.
+    const rows = await sql`
+      with b as (
+        select * from unnest(${beats.map((x) => x.taskId)}::text[], ${beats.map((x) => x.attempt)}::int[],
+          ${beats.map((x) => x.leaseToken)}::text[]) with ordinality as b(task_id, attempt, lease_token, i)
+      ), locked as (
+        select a.task_id from ${t.activityTasks} a where a.task_id in (select task_id from b) order by a.task_id for update
+      )
+      update ${t.activityTasks} a set heartbeat_at = ${b.now}, updated_at = ${b.now},
+        lease_deadline = least(${b.leaseDeadline}::timestamptz, ${timerEnd(sql, sql`attempt_started_at`, "startToCloseMs")},
+          ${timerEnd(sql, sql`progress_at`, "heartbeatTimeoutMs")})
+      from b
+      where a.task_id in (select task_id from locked) and a.task_id = b.task_id and a.status = 'LEASED'
+        and a.attempt = b.attempt and a.lease_token = b.lease_token and ${timersRunning(sql, b.now)}
+      returning b.i`;
+    return new Set(rows.map((r) => Number(r.i) - 1));
   }
 
   async recordReport(taskId: string, r: ActivityReport, now: Date): Promise<ReportVerdict> {

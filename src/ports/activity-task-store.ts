@@ -151,6 +151,13 @@ export type ReportVerdict =
   | { accepted: true; task: ActivityTaskRecord }
   | { accepted: false; reason: "unknown_task" | "stale_attempt" | "already_terminal" | "run_cancelled"; task: ActivityTaskRecord | null };
 
+/** One attempt's plain lease refresh, fenced like a heartbeat by attempt and lease token. */
+export interface LeaseRefresh {
+  taskId: string;
+  attempt: number;
+  leaseToken: string;
+}
+
 /** The port for remote activity task state; every transition is a guarded compare-and-set. */
 export interface ActivityTaskStore {
   /**
@@ -208,6 +215,14 @@ export interface ActivityTaskStore {
       release?: boolean;
     },
   ): Promise<{ accepted: boolean; cancelled: boolean; timedOut?: AttemptTimeout }>;
+  /**
+   * Plain lease refreshes of many attempts at once (no details, no release), as one write: each
+   * beat is applied exactly when `recordHeartbeat` without details would accept it (current
+   * attempt, its lease token, LEASED, no timer fired), with the same capped deadline; the others
+   * change nothing. Returns the indices (into `beats`) of the beats applied; the caller learns why
+   * the rest were refused from `recordHeartbeat`, one by one.
+   */
+  refreshLeases(beats: LeaseRefresh[], b: { leaseDeadline: Date; now: Date }): Promise<Set<number>>;
   /**
    * Replaces a spent capability whose attempt's lease ended (at or before `lapsedBefore`) with
    * `newCapability`, unspent, so the task can be published again as a new message that alone

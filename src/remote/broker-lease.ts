@@ -232,6 +232,30 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
  * Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to
  * stop. One guarded update, no read first: a beat without details keeps the stored ones.
  */
+/**
+ * The beats of a batch, answered in order. Plain lease refreshes (no details, no release) are
+ * applied in one write (`refreshLeases`); each beat it did not apply, and every other beat, takes
+ * the single path, which answers why (cancelled, timed out, lease not held). Should the shared
+ * write fail (a deadlock with a cancel, say), every beat takes the single path instead.
+ */
+export async function refreshBatch(b: LeaseContext, beats: HeartbeatRequest[]): Promise<HeartbeatReply[]> {
+  const now = b.clock.now();
+  const leaseDeadline = new Date(now.getTime() + b.leaseMs);
+  const plain = beats.flatMap((beat, i) => (beat.details === undefined && !beat.release ? [i] : []));
+  let applied = new Set<number>();
+  try {
+    const done = await b.store.refreshLeases(
+      plain.map((i) => beats[i]!),
+      { leaseDeadline, now },
+    );
+    applied = new Set([...done].map((k) => plain[k]!));
+  } catch (err) {
+    b.logger.warn({ beats: plain.length, err: String(err) }, "batched lease refresh failed; the beats go one by one");
+  }
+  const accepted: HeartbeatReply = { accepted: true, cancelled: false, leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs };
+  return Promise.all(beats.map((beat, i) => (applied.has(i) ? accepted : heartbeat(b, beat))));
+}
+
 export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise<HeartbeatReply> {
   const now = b.clock.now();
   // A release ends the lease now, so the redelivery the holder is about to cause can start at once.

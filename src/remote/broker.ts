@@ -34,7 +34,7 @@ import { presignForTask } from "./broker-presign.js";
 import { toOutcome } from "./broker-outcome.js";
 import { attemptPrefix } from "./presign-scope.js";
 import { type Via, newSecret } from "./task-capability.js";
-import { type LeaseContext, heartbeat, startAttempt } from "./broker-lease.js";
+import { type LeaseContext, heartbeat, refreshBatch, startAttempt } from "./broker-lease.js";
 import { type TaskFacts, TaskFactsCache } from "./task-facts.js";
 import {
   attemptLossCause,
@@ -247,7 +247,7 @@ export class Broker implements RemoteActivityClient {
     const json = unwrap(parseJsonBody(raw, "heartbeat request"));
     if (!looksLikeBeatBatch(json)) return this.handleHeartbeat(json, via);
     const { beats } = unwrap(parseHeartbeatBatch(json));
-    return { replies: await Promise.all(beats.map((b) => this.heartbeat(b))) };
+    return { replies: await refreshBatch(this.leaseContext, beats) };
   }
 
   /** Opens attempt `req.attempt` and issues its lease token; see {@link startAttempt} in ./broker-lease.ts. */

@@ -4,6 +4,7 @@ import type {
   ActivityTaskStatus,
   ActivityTaskStore,
   AttemptTimeout,
+  LeaseRefresh,
   NewActivityTask,
   ReportVerdict,
 } from "../ports/activity-task-store.js";
@@ -145,6 +146,15 @@ export class InMemoryActivityTaskStore implements ActivityTaskStore {
     t.updatedAt = new Date(b.now.getTime());
     if (b.release) t.capabilitySpentBy = null;
     return { accepted: true, cancelled: false };
+  }
+
+  async refreshLeases(beats: LeaseRefresh[], b: { leaseDeadline: Date; now: Date }): Promise<Set<number>> {
+    const applied = new Set<number>();
+    for (const [i, beat] of beats.entries()) {
+      const { taskId, ...fence } = beat;
+      if ((await this.recordHeartbeat(taskId, { ...fence, ...b })).accepted) applied.add(i);
+    }
+    return applied;
   }
 
   async reissueCapability(

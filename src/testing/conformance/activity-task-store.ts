@@ -3,12 +3,13 @@ import { randomUUID } from "node:crypto";
 import { type ConformanceCase, T0, at, defineCases } from "./case.js";
 import { type ActivityTaskStoreUnderTest, newTask, reissue, report, start } from "./activity-task-store-fixtures.js";
 import { activityTaskPriorityCases } from "./activity-task-store-priority.js";
+import { activityTaskRefreshCases } from "./activity-task-store-refresh.js";
 
 export type { ActivityTaskStoreUnderTest } from "./activity-task-store-fixtures.js";
 
 /** The fencing the remote-activity broker relies on: a stale attempt can never overwrite a newer one. */
 export function activityTaskStoreConformance(factory: () => Promise<ActivityTaskStoreUnderTest>): ConformanceCase[] {
-  return [...fencingCases(factory), ...activityTaskPriorityCases(factory)];
+  return [...fencingCases(factory), ...activityTaskPriorityCases(factory), ...activityTaskRefreshCases(factory)];
 }
 
 function fencingCases(factory: () => Promise<ActivityTaskStoreUnderTest>): ConformanceCase[] {
