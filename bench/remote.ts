@@ -22,6 +22,7 @@ import { freshTopology } from "../integration/jetstream/helpers.js";
 import { postgresTaskStore, startOrchestrator } from "../integration/remote/helpers.js";
 import { createActivityWorker, type ActivityWorker } from "../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../worker-sdk/nats-transport.js";
+import { connectNats } from "../worker-sdk/connect.js";
 import { spec, stage } from "../test/remote/helpers/fixture.js";
 import { assertFileStorage, benchPostgres, natsSettings } from "./support/servers.js";
 import { load } from "./support/stats.js";
@@ -117,7 +118,7 @@ async function remoteRun(
   const running: { w: ActivityWorker; nc: NatsConnection; close?: () => Promise<void> }[] = [];
   try {
     for (let i = 0; i < workers; i++) {
-      const nc = await connect({ servers: natsUrl });
+      const nc = await connectNats({ servers: natsUrl, name: `bench-worker-${i}` }); // as `jetflow worker` connects
       const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
       const w = createActivityWorker({
         transport,
