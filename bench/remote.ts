@@ -5,7 +5,8 @@
  * with the client library alone (publish task with a Nats-Msg-Id → worker next() → publish
  * report → ackAck task → collector next() → ackAck report), with the same workers and
  * submitters, on the same servers in the same run. Also prints p50/p99 dispatch latency
- * (submit called → stage body starts), under that load and with one task in flight.
+ * (submit called → stage body starts), under that load, at a steady 80% of the 4 x 4 peak
+ * (submitted open loop), and with one task in flight.
  * Both sides are warmed up, then each row runs `rounds` alternating pairs (which side goes first
  * flips every pair) and reports the pair medians; every stream is on file storage.
  *
@@ -26,6 +27,7 @@ import { connectNats } from "../worker-sdk/connect.js";
 import { spec, stage } from "../test/remote/helpers/fixture.js";
 import { assertFileStorage, benchPostgres, natsSettings } from "./support/servers.js";
 import { load } from "./support/stats.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const N = Number(process.argv[2] ?? 500);
 const SUBMITTERS = Number(process.argv[3] ?? 16);
@@ -49,6 +51,23 @@ async function lanes(n: number, width: number, fn: (i: number) => Promise<void>)
       for (let i = next++; i < n; i = next++) await fn(i);
     }),
   );
+}
+
+/**
+ * Submits `n` tasks: on `width` closed-loop lanes, or open loop at `rate` per second when given
+ * (task i is submitted at t0 + i / rate whatever the earlier ones are doing), as a steady load
+ * below the peak arrives in production.
+ */
+async function submitAll(n: number, width: number, rate: number | undefined, fn: (i: number) => Promise<void>): Promise<void> {
+  if (rate === undefined) return lanes(n, width, fn);
+  const t0 = performance.now();
+  const all: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const wait = t0 + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    all.push(fn(i));
+  }
+  await Promise.all(all);
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -89,6 +108,7 @@ async function remoteRun(
   width: number,
   oneInFlight = false,
   perWorker = 1,
+  rate?: number,
 ): Promise<Measured> {
   const pg = await postgresTaskStore(pgUrl);
   const topology = freshTopology();
@@ -135,7 +155,7 @@ async function remoteRun(
     const finished = countdown(n, 120_000, `remote with ${workers} workers`);
     const off = orch.broker.onOutcome(() => finished.tick());
     const t0 = performance.now();
-    await lanes(n, width, async (i) => {
+    await submitAll(n, width, rate, async (i) => {
       const runId = `r${i}`;
       submittedAt.set(`${runId}.heavy.1`, performance.now());
       const id = await orch.broker.submit(spec({ workflowRunId: runId, queue: QUEUE, codeVersion: VERSION, input: { n: i } }));
@@ -167,6 +187,7 @@ async function rawRun(
   n: number,
   width: number,
   oneInFlight = false,
+  rate?: number,
 ): Promise<Measured> {
   const tag = Math.random().toString(36).slice(2, 10);
   const jsm = await jetstreamManager(nc);
@@ -228,7 +249,7 @@ async function rawRun(
       })(),
     );
     const t0 = performance.now();
-    await lanes(n, width, async (i) => {
+    await submitAll(n, width, rate, async (i) => {
       const taskId = `r${i}.heavy.1`;
       const reported = oneInFlight ? new Promise<void>((r) => waiting.set(taskId, r)) : null;
       submittedAt.set(taskId, performance.now());
@@ -276,6 +297,7 @@ async function main(): Promise<void> {
     console.log(
       `nats ${nats.source} ${nc.info?.version ?? ""}, postgres ${pgsvc.source}; ${N} tasks per row, ${SUBMITTERS} concurrent submitters, trivial stage body; median of ${ROUNDS} alternating round(s) per row`,
     );
+    let peak4x4 = 0;
     // Warm-up of both sides (JIT, connection pools) on every shape measured, not reported.
     const warm = Math.min(100, N);
     for (const [w, per] of WORKERS) {
@@ -292,7 +314,18 @@ async function main(): Promise<void> {
         `${String(w).padStart(2)} workers x ${String(per).padStart(2)}: remote ${rate(remote, N)} tasks/s (${remote.ms.toFixed(0)} ms), raw JetStream ${rate(raw, N)} msgs/s (${raw.ms.toFixed(0)} ms), ratio remote/raw ${(raw.ms / remote.ms).toFixed(2)}`,
       );
       console.log(`   dispatch latency under load: remote ${lat(remote)}; raw ${lat(raw)}`);
+      if (w === 4) peak4x4 = rate(remote, N);
     }
+    // A steady load at 80% of the 4 x 4 peak just measured, submitted open loop: what dispatch
+    // latency a system running below saturation sees (at the peak, tasks queue behind each other).
+    const steady = Math.max(1, Math.round(0.8 * peak4x4));
+    const { raw: steadyRaw, remote: steadyRemote } = await pairs(
+      () => rawRun(nc, nats.url, 16, N, SUBMITTERS, false, steady),
+      () => remoteRun(nats.url, pgsvc.url, 4, N, SUBMITTERS, false, 4, steady),
+    );
+    console.log(
+      `steady load, 4 workers x 4, ${steady} tasks/s submitted open loop (80% of the 4 x 4 peak): dispatch latency remote ${lat(steadyRemote)}; raw ${lat(steadyRaw)}`,
+    );
     // One task in flight at a time: the dispatch path itself, without queueing behind other tasks.
     const idleN = Math.min(200, N);
     const { raw: idleRaw, remote: idle } = await pairs(
