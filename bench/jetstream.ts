@@ -15,7 +15,7 @@ import { createJetStreamJobTransport } from "../adapters/jetstream/job-transport
 import { createTopology } from "../src/contract/topology.js";
 import type { JobSpec } from "../src/ports/job-transport.js";
 import { useNats } from "../integration/harness/index.js";
-import { assertFileStorage, natsSettings } from "./support/servers.js";
+import { assertFileStorage, natsSettings, NATS_CLIENT } from "./support/servers.js";
 import { load, median } from "./support/stats.js";
 
 const N = Number(process.argv[2] ?? 2000);
@@ -98,7 +98,7 @@ async function transportPass(nc: NatsConnection, n: number, tag: string): Promis
 
 async function main(): Promise<void> {
   const nats = await useNats();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: nats.url, ...NATS_CLIENT });
   try {
     const base = Date.now().toString(36);
     // Warm-up of both sides (JIT, connection, server caches), not reported.

@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { useNats } from "../integration/harness/index.js";
-import { benchPostgres, natsSettings } from "./support/servers.js";
+import { benchPostgres, natsSettings, NATS_CLIENT } from "./support/servers.js";
 import { countdown, int, lanes, load, median, pct } from "./support/stats.js";
 import { bullmq } from "./support/peers/bullmq.js";
 import { graphileWorker } from "./support/peers/graphile.js";
@@ -102,7 +102,7 @@ const rate = (ms: number): number => (N / ms) * 1000;
 async function main(): Promise<void> {
   const nats = await useNats();
   const pg = await benchPostgres();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: nats.url, ...NATS_CLIENT });
   const entries: Entry[] = [];
   const want = (key: string): boolean => !ONLY || ONLY.includes(key);
   try {

@@ -8,6 +8,7 @@
  *   npx tsx bench/remote-cost.ts [tasks=400]
  */
 import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { NATS_CLIENT } from "./support/servers.js";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { useNats, usePostgres } from "../integration/harness/index.js";
@@ -53,7 +54,7 @@ async function remote(natsUrl: string, pgUrl: string, admin: postgres.Sql): Prom
   const off = orch.broker.onOutcome(() => done++);
   const body = stage("heavy", async (ctx) => ({ output: { r: ctx.input.n } }));
   for (let i = 0; i < WORKERS; i++) {
-    const nc = await connect({ servers: natsUrl });
+    const nc = await connect({ servers: natsUrl, ...NATS_CLIENT });
     workerConns.push(nc);
     const transport = createNatsWorkerTransport(nc, { topology, queue: "cost", codeVersion: "v1" });
     const w = createActivityWorker({
@@ -118,7 +119,7 @@ async function raw(natsUrl: string, nc: NatsConnection): Promise<Record<string, 
     await jsm.streams.add({ name: `RAW${s}_${tag}`, subjects: [`raw${tag}.${s}`], retention: RetentionPolicy.Workqueue });
     await jsm.consumers.add(`RAW${s}_${tag}`, { durable_name: "c", ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000) });
   }
-  const wnc = await connect({ servers: natsUrl });
+  const wnc = await connect({ servers: natsUrl, ...NATS_CLIENT });
   const js = jetstream(nc);
   const wjs = jetstream(wnc);
   const stop = new AbortController();
@@ -171,7 +172,7 @@ async function raw(natsUrl: string, nc: NatsConnection): Promise<Record<string, 
 
 const nats = await useNats();
 const pgsvc = await usePostgres();
-const nc = await connect({ servers: nats.url });
+const nc = await connect({ servers: nats.url, ...NATS_CLIENT });
 const admin = postgres(pgsvc.url, { max: 1, onnotice: () => {} });
 try {
   const [s] = await admin`select current_setting('fsync') as fsync, current_setting('synchronous_commit') as sc`;

@@ -32,7 +32,7 @@ import { InMemoryBlobStore, NoopScheduler } from "../src/testing/index.js";
 import { stage } from "../test/remote/helpers/fixture.js";
 import { createActivityWorker } from "../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../worker-sdk/nats-transport.js";
-import { assertFileStorage, benchPostgres, natsSettings } from "./support/servers.js";
+import { assertFileStorage, benchPostgres, natsSettings, NATS_CLIENT } from "./support/servers.js";
 import { load } from "./support/stats.js";
 
 const RUNS = Number(process.argv[2] ?? 100);
@@ -124,7 +124,7 @@ async function jetstreamBaseline(nc: NatsConnection, n: number): Promise<number[
 async function main(): Promise<void> {
   const pg = await benchPostgres();
   const nats = await useNats();
-  const setupNc = await connect({ servers: nats.url });
+  const setupNc = await connect({ servers: nats.url, ...NATS_CLIENT });
   const tasks = await postgresTaskStore(pg.url);
   const topology = freshTopology();
   const stops: (() => Promise<void>)[] = [];
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     const sql = postgres(pg.url, { max: 10, onnotice: () => {} });
     stops.push(async () => void (await sql.end({ timeout: 5 })));
     await migrate(sql, { schema: "jetflow" });
-    const kernelNc = await connect({ servers: nats.url });
+    const kernelNc = await connect({ servers: nats.url, ...NATS_CLIENT });
     stops.push(() => kernelNc.close());
     const jobTransport = await createJetStreamJobTransport(kernelNc, { topology, leaseMs: 30_000, maxDeliveries: 5, ensure: false });
     stops.push(() => jobTransport.close());
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     if (!process.env.JETFLOW_BENCH_NO_NUDGE) claimSoon = () => host.claimSoon();
     stops.push(() => host.stop());
 
-    const workerNc = await connect({ servers: nats.url });
+    const workerNc = await connect({ servers: nats.url, ...NATS_CLIENT });
     stops.push(() => workerNc.close());
     const transport = createNatsWorkerTransport(workerNc, { topology, queue: QUEUE, codeVersion: VERSION });
     const worker = createActivityWorker({

@@ -25,7 +25,7 @@ import { createActivityWorker, type ActivityWorker } from "../worker-sdk/index.j
 import { createNatsWorkerTransport } from "../worker-sdk/nats-transport.js";
 import { connectNats } from "../worker-sdk/connect.js";
 import { spec, stage } from "../test/remote/helpers/fixture.js";
-import { assertFileStorage, benchPostgres, natsSettings } from "./support/servers.js";
+import { assertFileStorage, benchPostgres, natsSettings, NATS_CLIENT } from "./support/servers.js";
 import { load } from "./support/stats.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -113,7 +113,7 @@ async function remoteRun(
   const pg = await postgresTaskStore(pgUrl);
   const topology = freshTopology();
   // The helper would create memory streams; the raw loop gets file streams, so must this side.
-  const setupNc = await connect({ servers: natsUrl });
+  const setupNc = await connect({ servers: natsUrl, ...NATS_CLIENT });
   try {
     await ensureTopology(await jetstreamManager(setupNc), { topology, storage: "file" });
     await assertFileStorage(setupNc, [topology.streams.tasks, topology.streams.reports]);
@@ -212,7 +212,7 @@ async function rawRun(
   const loops: Promise<void>[] = [];
   try {
     for (let i = 0; i < workers; i++) {
-      const wnc = await connect({ servers: natsUrl });
+      const wnc = await connect({ servers: natsUrl, ...NATS_CLIENT });
       conns.push(wnc);
       const wjs = jetstream(wnc);
       const c = await wjs.consumers.get(tasks, "c");
@@ -289,7 +289,7 @@ async function pairs(raw: () => Promise<Measured>, remote: () => Promise<Measure
 async function main(): Promise<void> {
   const nats = await useNats();
   const pgsvc = await benchPostgres();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: nats.url, ...NATS_CLIENT });
   try {
     const rate = (m: Measured, n: number): number => Math.round((n / m.ms) * 1000);
     const lat = (m: Measured): string => `p50 ${pct(m.latencies, 50).toFixed(1)} ms, p99 ${pct(m.latencies, 99).toFixed(1)} ms`;

@@ -56,3 +56,10 @@ export async function assertFileStorage(nc: NatsConnection, streams: string[]): 
     if (storage !== "file") throw new Error(`bench stream ${s} has ${storage} storage, want file`);
   }
 }
+
+/**
+ * Options of every NATS connection a bench opens, jetflow's and the baselines' alike: what
+ * `connectNats` gives every jetflow process (no async stack trace built per request), so neither
+ * side pays for Errors the other does not.
+ */
+export const NATS_CLIENT = { noAsyncTraces: true } as const;

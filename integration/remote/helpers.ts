@@ -52,7 +52,8 @@ export async function startOrchestrator<S extends ActivityTaskStore = InMemoryAc
   /** More broker options (presign expiry, page size, ticket secret). */
   broker?: Pick<BrokerOptions, "presignExpiresInSec" | "presignPageParts" | "uploadTicketSecret">;
 }): Promise<Orchestrator<S>> {
-  const nc = await connect({ servers: o.url, ...o.connect });
+  // As orchestrator/start.ts connects (connectNats): no async stack trace built per request.
+  const nc = await connect({ servers: o.url, noAsyncTraces: true, ...o.connect });
   const store = (o.taskStore ?? new InMemoryActivityTaskStore()) as S;
   const blobs = new InMemoryBlobStore();
   const objects = new LocalObjectServer(blobs);

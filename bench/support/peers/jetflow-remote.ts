@@ -14,7 +14,7 @@ import { postgresTaskStore, startOrchestrator } from "../../../integration/remot
 import { spec, stage } from "../../../test/remote/helpers/fixture.js";
 import { createActivityWorker, type ActivityWorker } from "../../../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../../../worker-sdk/nats-transport.js";
-import { assertFileStorage } from "../servers.js";
+import { assertFileStorage, NATS_CLIENT } from "../servers.js";
 import { payload } from "../stats.js";
 import type { Hooks, Peer, Session } from "./types.js";
 
@@ -59,7 +59,7 @@ export function jetflowRemote(natsUrl: string, nc: NatsConnection, pgUrl: string
             { input: z.object({ i: z.number(), pad: z.string() }), output: z.object({}) },
           );
           for (let w = 0; w < workers; w++) {
-            const wnc = await connect({ servers: natsUrl });
+            const wnc = await connect({ servers: natsUrl, ...NATS_CLIENT });
             const transport = createNatsWorkerTransport(wnc, { topology, queue: QUEUE, codeVersion: VERSION });
             const worker = createActivityWorker({
               transport,

@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createJetStreamJobTransport, type JetStreamJobTransport } from "../../../adapters/jetstream/job-transport.js";
 import { freshTopology } from "../../../integration/jetstream/helpers.js";
-import { assertFileStorage } from "../servers.js";
+import { assertFileStorage, NATS_CLIENT } from "../servers.js";
 import { payload } from "../stats.js";
 import type { Hooks, Peer, Session } from "./types.js";
 
@@ -25,7 +25,7 @@ export function jetflowTransport(natsUrl: string, nc: NatsConnection): Peer {
       return {
         async start(workers: number, inflight: number, hooks: Hooks) {
           for (let w = 0; w < workers; w++) {
-            const wnc = await connect({ servers: natsUrl });
+            const wnc = await connect({ servers: natsUrl, ...NATS_CLIENT });
             const t = await createJetStreamJobTransport(wnc, { topology, ...OPTS, ensure: false });
             held.push({ nc: wnc, t });
             for (let l = 0; l < inflight; l++) {

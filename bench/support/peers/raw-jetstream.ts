@@ -5,7 +5,7 @@
  */
 import { AckPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { assertFileStorage } from "../servers.js";
+import { assertFileStorage, NATS_CLIENT } from "../servers.js";
 import { payload } from "../stats.js";
 import type { Hooks, Peer, Session } from "./types.js";
 
@@ -31,7 +31,7 @@ export function rawJetStream(natsUrl: string, nc: NatsConnection): Peer {
       return {
         async start(workers: number, inflight: number, hooks: Hooks) {
           for (let w = 0; w < workers; w++) {
-            const wnc = await connect({ servers: natsUrl });
+            const wnc = await connect({ servers: natsUrl, ...NATS_CLIENT });
             conns.push(wnc);
             const c = await jetstream(wnc).consumers.get(stream, "c");
             for (let l = 0; l < inflight; l++) {
