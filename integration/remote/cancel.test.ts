@@ -6,13 +6,10 @@
 // overwrites the cancellation.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
-import { createActivityWorker } from "../../worker-sdk/index.js";
-import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { stage } from "../../test/remote/helpers/fixture.js";
-import { until, startOrchestratorOnPostgres } from "./helpers.js";
+import { until, startOrchestratorOnPostgres, natsSdkWorker } from "./helpers.js";
 import { startKernelOrchestrator, WORKFLOW_ID } from "./kernel.js";
 
 const svc = await services(["nats", "postgres"]);
@@ -72,22 +69,11 @@ t("run.cancel aborts ctx.signal of a 60 s activity within one heartbeat interval
     workerId: "orch-1",
   });
   cleanups.push(() => kern.stop());
-  const nc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
-    queue: QUEUE,
-    stageCodeVersion: VERSION,
-    workerId: "w1",
-    pollWaitMs: 300,
-    heartbeatIntervalMs: HEARTBEAT_MS,
-    registry: { heavy: activity },
-  });
-  cleanups.push(async () => {
-    await w.stop({ drain: false });
-    await transport.close?.();
-    await nc.close();
-  });
+  const w = await natsSdkWorker(
+    svc!.nats.url,
+    { topology, queue: QUEUE, codeVersion: VERSION, heartbeatIntervalMs: HEARTBEAT_MS, registry: { heavy: activity } },
+    cleanups,
+  );
   w.start();
 
   const { workflowRunId } = await kern.kernel.dispatch({

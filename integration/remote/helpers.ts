@@ -20,6 +20,8 @@ import type postgres from "postgres";
 import { createPostgresActivityTaskStore, type PostgresActivityTaskStore } from "../../adapters/postgres/activity-task-store.js";
 import { client, migratedSchema } from "../postgres/helpers.js";
 import { freshTopology } from "../jetstream/helpers.js";
+import { type ActivityWorker, type ActivityWorkerOptions, createActivityWorker } from "../../worker-sdk/index.js";
+import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 
 export interface Orchestrator<S extends ActivityTaskStore = InMemoryActivityTaskStore> {
   nc: NatsConnection;
@@ -153,4 +155,29 @@ export async function startOrchestratorOnPostgres(
   const orch = await startOrchestrator({ ...o, url: urls.nats, topology, taskStore: pg.store });
   cleanups.push(() => orch.close());
   return { orch, pg, topology };
+}
+
+/**
+ * An SDK worker on its own NATS connection, not started yet (call `start()`): worker id "w1" and
+ * 300 ms long polls unless `o` says otherwise. Its cleanup goes on `cleanups`: stop (draining
+ * only with `drainOnStop`), then close the transport and the connection.
+ */
+export async function natsSdkWorker(
+  url: string,
+  o: { topology: Topology; queue: string; codeVersion: string; drainOnStop?: boolean; workerId?: string } & Omit<
+    ActivityWorkerOptions,
+    "transport" | "queue" | "stageCodeVersion" | "workerId"
+  >,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<ActivityWorker> {
+  const { topology, queue, codeVersion, drainOnStop, workerId, ...rest } = o;
+  const nc = await connect({ servers: url });
+  const transport = createNatsWorkerTransport(nc, { topology, queue, codeVersion });
+  const w = createActivityWorker({ pollWaitMs: 300, ...rest, workerId: workerId ?? "w1", transport, queue, stageCodeVersion: codeVersion });
+  cleanups.push(async () => {
+    await w.stop({ drain: drainOnStop ?? false });
+    await transport.close?.();
+    await nc.close();
+  });
+  return w;
 }

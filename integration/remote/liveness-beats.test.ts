@@ -6,11 +6,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { connect } from "@nats-io/transport-node";
 import { services } from "../harness/index.js";
-import { createActivityWorker } from "../../worker-sdk/index.js";
-import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
+import type { Topology } from "../../src/contract/topology.js";
 import { brokerSubject } from "../../adapters/jetstream/remote/names.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
-import { until, startOrchestratorOnPostgres } from "./helpers.js";
+import { natsSdkWorker, until, startOrchestratorOnPostgres } from "./helpers.js";
 
 const svc = await services(["nats", "postgres"]);
 const t = svc ? test : test.skip;
@@ -24,6 +23,9 @@ test.after(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
   await svc?.stop();
 });
+
+/** The worker options both tests share: this file's queue and version, beating every HEARTBEAT_MS. */
+const workerOf = (topology: Topology) => ({ topology, queue: QUEUE, codeVersion: VERSION, heartbeatIntervalMs: HEARTBEAT_MS });
 
 t("a task beating for three half-leases sends +WPI every beat but a broker heartbeat only about every half lease", async () => {
   const { orch, pg, topology } = await startOrchestratorOnPostgres(
@@ -53,28 +55,21 @@ t("a task beating for three half-leases sends +WPI every beat but a broker heart
   });
   await observer.flush();
 
-  const nc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
-    queue: QUEUE,
-    stageCodeVersion: VERSION,
-    workerId: "w1",
-    pollWaitMs: 300,
-    heartbeatIntervalMs: HEARTBEAT_MS,
-    registry: {
-      heavy: stage("heavy", async (ctx) => {
-        // Runs until the broker has been asked three times: three half-leases, 1.5 leases in all.
-        await until(() => brokerBeats >= 3, 30_000, "three broker heartbeats");
-        return { output: { r: ctx.input.n } };
-      }),
+  const w = await natsSdkWorker(
+    svc!.nats.url,
+    {
+      ...workerOf(topology),
+      maxConcurrentTasks: 1,
+      registry: {
+        heavy: stage("heavy", async (ctx) => {
+          // Runs until the broker has been asked three times: three half-leases, 1.5 leases in all.
+          await until(() => brokerBeats >= 3, 30_000, "three broker heartbeats");
+          return { output: { r: ctx.input.n } };
+        }),
+      },
     },
-  });
-  cleanups.push(async () => {
-    await w.stop({ drain: false });
-    await transport.close?.();
-    await nc.close();
-  });
+    cleanups,
+  );
   w.start();
 
   const taskId = await orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, input: { n: 7 } }));
@@ -104,29 +99,21 @@ t("a worker holding eight tasks refreshes their leases in shared batch requests,
   });
   await observer.flush();
 
-  const nc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
-    queue: QUEUE,
-    stageCodeVersion: VERSION,
-    workerId: "w1",
-    pollWaitMs: 300,
-    maxConcurrentTasks: 8,
-    heartbeatIntervalMs: HEARTBEAT_MS,
-    registry: {
-      heavy: stage("heavy", async (ctx) => {
-        // Held for at least three rounds of lease refreshes (each task's own, batched or not).
-        await until(() => requests.reduce((a, b) => a + b, 0) >= 3 * 8, 30_000, "three rounds of lease refreshes");
-        return { output: { r: ctx.input.n } };
-      }),
+  const w = await natsSdkWorker(
+    svc!.nats.url,
+    {
+      ...workerOf(topology),
+      maxConcurrentTasks: 8,
+      registry: {
+        heavy: stage("heavy", async (ctx) => {
+          // Held for at least three rounds of lease refreshes (each task's own, batched or not).
+          await until(() => requests.reduce((a, b) => a + b, 0) >= 3 * 8, 30_000, "three rounds of lease refreshes");
+          return { output: { r: ctx.input.n } };
+        }),
+      },
     },
-  });
-  cleanups.push(async () => {
-    await w.stop({ drain: false });
-    await transport.close?.();
-    await nc.close();
-  });
+    cleanups,
+  );
   const ids = await Promise.all(
     Array.from({ length: 8 }, (_, n) =>
       orch.broker.submit(spec({ queue: QUEUE, codeVersion: VERSION, workflowRunId: `run-${n}`, input: { n } })),

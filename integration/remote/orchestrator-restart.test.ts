@@ -3,15 +3,12 @@
 // activity body is never run again.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { services } from "../harness/index.js";
 import { freshTopology } from "../jetstream/helpers.js";
-import { createActivityWorker } from "../../worker-sdk/index.js";
-import { createNatsWorkerTransport } from "../../worker-sdk/nats-transport.js";
 import { spec, stage } from "../../test/remote/helpers/fixture.js";
 import { taskConsumerName } from "../../adapters/jetstream/remote/index.js";
-import { postgresTaskStore, startOrchestrator, until } from "./helpers.js";
+import { postgresTaskStore, startOrchestrator, until, natsSdkWorker } from "./helpers.js";
 
 const svc = await services(["nats", "postgres"]);
 const t = svc ? test : test.skip;
@@ -37,22 +34,18 @@ t("a report stored while the orchestrator is down is applied by a new one; the b
   });
 
   let runs = 0;
-  const nc = await connect({ servers: svc!.nats.url });
-  const transport = createNatsWorkerTransport(nc, { topology, queue: QUEUE, codeVersion: VERSION });
-  const w = createActivityWorker({
-    transport,
-    queue: QUEUE,
-    stageCodeVersion: VERSION,
-    workerId: "w1",
-    pollWaitMs: 300,
-    heartbeatIntervalMs: 200,
-    registry: { heavy: stage("heavy", async (ctx) => (runs++, { output: { r: ctx.input.n * 2 } })) },
-  });
-  cleanups.push(async () => {
-    await w.stop();
-    await transport.close?.();
-    await nc.close();
-  });
+  const w = await natsSdkWorker(
+    svc!.nats.url,
+    {
+      topology,
+      queue: QUEUE,
+      codeVersion: VERSION,
+      drainOnStop: true,
+      heartbeatIntervalMs: 200,
+      registry: { heavy: stage("heavy", async (ctx) => (runs++, { output: { r: ctx.input.n * 2 } })) },
+    },
+    cleanups,
+  );
   w.start();
 
   const taskId = await first.broker.submit(spec({ workflowRunId: "run-restart", queue: QUEUE, codeVersion: VERSION, input: { n: 21 } }));
