@@ -8,6 +8,7 @@ import * as api from "./api-messages.js";
 import { EventMessage } from "./event-message.js";
 import { ControlReply, ControlRequest, WorkerRecord } from "./fleet.js";
 import { JobMessage } from "./job-message.js";
+import * as heartbeatBatch from "./heartbeat-batch.js";
 import * as tasks from "./tasks.js";
 import * as ws from "./worker-service.js";
 
@@ -17,6 +18,8 @@ export const WIRE_SCHEMAS: Record<string, z.ZodType> = {
   "start-request": tasks.StartRequest,
   "heartbeat-request": tasks.HeartbeatRequest,
   "heartbeat-reply": tasks.HeartbeatReply,
+  "heartbeat-batch-request": heartbeatBatch.HeartbeatBatchRequest,
+  "heartbeat-batch-reply": heartbeatBatch.HeartbeatBatchReply,
   "report-message": tasks.ReportMessage,
   "presign-request": tasks.PresignRequest,
   "presign-reply": tasks.PresignReply,
