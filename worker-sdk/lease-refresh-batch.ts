@@ -8,9 +8,8 @@
  * batching off for this transport and the refused beats go again one by one, so a worker upgraded
  * ahead of its orchestrators keeps its leases.
  */
-import { type HeartbeatReply, HeartbeatRequest } from "../src/contract/tasks.js";
+import { type HeartbeatReply, HeartbeatRequest, encodeTaskBody } from "../src/contract/tasks.js";
 import { MAX_BEATS_PER_BATCH, MAX_BEAT_BATCH_BYTES } from "../src/contract/heartbeat-batch.js";
-import { encodeTaskBody } from "../src/contract/tasks.js";
 import type { WorkerLogger } from "./logger.js";
 
 interface Pending {

@@ -232,6 +232,29 @@ async function startRead(b: LeaseContext, req: StartRequest, via?: Via): Promise
  * Stores progress and extends the lease of the current attempt; `cancelled` tells the worker to
  * stop. One guarded update, no read first: a beat without details keeps the stored ones.
  */
+export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise<HeartbeatReply> {
+  const now = b.clock.now();
+  // A release ends the lease now, so the redelivery the holder is about to cause can start at once.
+  const leaseDeadline = req.release ? now : new Date(now.getTime() + b.leaseMs);
+  const r = await b.store.recordHeartbeat(req.taskId, {
+    attempt: req.attempt,
+    leaseToken: req.leaseToken,
+    ...(req.details !== undefined ? { details: req.details } : {}),
+    leaseDeadline,
+    now,
+    ...(req.release ? { release: true } : {}),
+  });
+  if (r.timedOut)
+    b.logger.warn({ taskId: req.taskId, attempt: req.attempt, timeout: r.timedOut }, "remote attempt timed out; its lease ends");
+  return {
+    accepted: r.accepted,
+    cancelled: r.cancelled,
+    ...(r.accepted
+      ? { leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs }
+      : { reason: r.cancelled ? "task cancelled" : r.timedOut ? timedOutReason(r.timedOut) : "lease not held" }),
+  };
+}
+
 /**
  * The beats of a batch, answered in order. Plain lease refreshes (no details, no release) are
  * applied in one write (`refreshLeases`); each beat it did not apply, and every other beat, takes
@@ -254,27 +277,4 @@ export async function refreshBatch(b: LeaseContext, beats: HeartbeatRequest[]): 
   }
   const accepted: HeartbeatReply = { accepted: true, cancelled: false, leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs };
   return Promise.all(beats.map((beat, i) => (applied.has(i) ? accepted : heartbeat(b, beat))));
-}
-
-export async function heartbeat(b: LeaseContext, req: HeartbeatRequest): Promise<HeartbeatReply> {
-  const now = b.clock.now();
-  // A release ends the lease now, so the redelivery the holder is about to cause can start at once.
-  const leaseDeadline = req.release ? now : new Date(now.getTime() + b.leaseMs);
-  const r = await b.store.recordHeartbeat(req.taskId, {
-    attempt: req.attempt,
-    leaseToken: req.leaseToken,
-    ...(req.details !== undefined ? { details: req.details } : {}),
-    leaseDeadline,
-    now,
-    ...(req.release ? { release: true } : {}),
-  });
-  if (r.timedOut)
-    b.logger.warn({ taskId: req.taskId, attempt: req.attempt, timeout: r.timedOut }, "remote attempt timed out; its lease ends");
-  return {
-    accepted: r.accepted,
-    cancelled: r.cancelled,
-    ...(r.accepted
-      ? { leaseDeadline: leaseDeadline.toISOString(), leaseMs: b.leaseMs }
-      : { reason: r.cancelled ? "task cancelled" : r.timedOut ? timedOutReason(r.timedOut) : "lease not held" }),
-  };
 }
