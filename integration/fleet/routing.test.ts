@@ -58,10 +58,10 @@ t("gpu tasks run only on the gpu worker; workers list shows each worker's live i
       }),
     );
   const gpuTasks = [await submit("gpu-a", { gpu: "true" }), await submit("gpu-b", { gpu: "true" })];
-  await until(() => ranOn.has("gpu-a") && ranOn.has("gpu-b"), 10_000, "both gpu tasks to start");
+  await until(() => ranOn.has("gpu-a") && ranOn.has("gpu-b"), 30_000, "both gpu tasks to start");
   const plainTasks = [];
   for (const r of ["p1", "p2", "p3", "p4"]) plainTasks.push(await submit(r));
-  await until(() => ["p1", "p2", "p3", "p4"].every((r) => ranOn.has(r)), 10_000, "four plain tasks to start");
+  await until(() => ["p1", "p2", "p3", "p4"].every((r) => ranOn.has(r)), 30_000, "four plain tasks to start");
 
   assert.is(ranOn.get("gpu-a"), "gpu-1");
   assert.is(ranOn.get("gpu-b"), "gpu-1");
