@@ -10,7 +10,7 @@ import { withSpan } from "../tracing.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
 import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
-import { transitionLocked } from "./run-transition.js";
+import { transitionAfterCompletion } from "./run-transition.js";
 import { commitInOneWrite, startInOneWrite } from "./job-fast-path.js";
 import { admitOrPark, checksOf, kickGrants } from "./stage-admit-waiting.js";
 import { admit } from "../limits/admit.js";
@@ -194,15 +194,8 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     // A completed stage transitions its run in the same transaction (the run row is already
     // locked): one commit instead of two, and run.transition has nothing left to do.
     let transitioned = false;
-    let touched = false;
-    if (o.kind === "completed") {
-      const t = await transitionLocked(deps, tx, current, new Map(), now, batch, soleStageOfGroup(claim, current, stage));
-      if (t !== "need-outputs") {
-        transitioned = true;
-        touched = t.action !== "noop"; // every other action wrote lastActivityAt
-      }
-    }
-    if (!touched) await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+    if (o.kind === "completed") transitioned = await transitionAfterCompletion(deps, tx, current, claim.workflow, stage, now, batch);
+    else await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
     await batch.write(tx);
     return { ...res, attempt, ...(transitioned ? { transitioned } : {}) };
   });
@@ -234,16 +227,6 @@ async function hintPoll(deps: KernelDeps, at: Date): Promise<void> {
   } catch (err) {
     deps.logger.warn({ err: errorMessage(err) }, "scheduler rejected the poll hint; the periodic poll still runs");
   }
-}
-
-/**
- * `[stage]` when it is the only stage of the run's current group: then the row just written is
- * the whole group and the transition need not re-read it.
- */
-function soleStageOfGroup(claim: Claim, run: RunRecord, stage: StageRecord | null): StageRecord[] | undefined {
-  const group = claim.workflow.groups[run.currentGroupIndex];
-  if (!stage || !group || group.stages.length !== 1 || group.stages[0]!.id !== stage.stageId) return undefined;
-  return stage.groupIndex === run.currentGroupIndex ? [stage] : undefined;
 }
 
 /**

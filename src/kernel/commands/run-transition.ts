@@ -1,5 +1,6 @@
 import type { PersistenceTx } from "../../ports/persistence.js";
 import type { RunRecord, StageRecord } from "../../ports/records.js";
+import type { AnyWorkflow } from "../../builder/types.js";
 import type { RunTransitionCommand, RunTransitionResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
 import { RunNotFoundError, ValidationError } from "../../contract/errors.js";
@@ -104,4 +105,35 @@ export async function transitionLocked(
   });
   batch.event(run, "workflow:completed", { output: parsed.data as unknown });
   return { action: "completed", groupIndex: idx };
+}
+
+/**
+ * The transition that follows `stage` completing, in the same transaction `tx` (which just wrote
+ * the stage and holds `run` locked): one commit instead of two, leaving run.transition nothing to
+ * do. Bumps the run's lastActivityAt either way. False when a final output lives in the BlobStore
+ * ("need-outputs", nothing transitioned): the caller dispatches run.transition after its commit.
+ */
+export async function transitionAfterCompletion(
+  deps: KernelDeps,
+  tx: PersistenceTx,
+  run: RunRecord,
+  workflow: AnyWorkflow,
+  stage: StageRecord | null,
+  now: Date,
+  batch: OutboxBatch,
+): Promise<boolean> {
+  const t = await transitionLocked(deps, tx, run, new Map(), now, batch, soleStageOfGroup(workflow, run, stage));
+  // Every action but "noop" wrote lastActivityAt already.
+  if (t === "need-outputs" || t.action === "noop") await tx.updateRun(run.id, { lastActivityAt: now }, now, { status: ["RUNNING"] });
+  return t !== "need-outputs";
+}
+
+/**
+ * `[stage]` when it is the only stage of the run's current group: then the row just written is
+ * the whole group and the transition need not re-read it.
+ */
+function soleStageOfGroup(workflow: AnyWorkflow, run: RunRecord, stage: StageRecord | null): StageRecord[] | undefined {
+  const group = workflow.groups[run.currentGroupIndex];
+  if (!stage || !group || group.stages.length !== 1 || group.stages[0]!.id !== stage.stageId) return undefined;
+  return stage.groupIndex === run.currentGroupIndex ? [stage] : undefined;
 }

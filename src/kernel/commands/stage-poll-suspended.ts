@@ -8,8 +8,10 @@ import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failStageAndRun, storeOutput } from "../run-helpers.js";
 import { issuesFromZod } from "../../contract/validation.js";
 import { kickGrants } from "./stage-admit-waiting.js";
+import { transitionAfterCompletion } from "./run-transition.js";
 
-type CheckResult = "resumed" | "failed" | "waiting" | "skipped";
+/** "transitioned": resumed, and its run transitioned in the same commit. */
+type CheckResult = "resumed" | "transitioned" | "failed" | "waiting" | "skipped";
 
 /**
  * stage.pollSuspended: asks each due SUSPENDED stage whether its external work finished
@@ -20,34 +22,46 @@ export async function stagePollSuspended(deps: KernelDeps, cmd: StagePollSuspend
   const due = await deps.persistence.claimDueSuspendedStages(now, cmd.maxChecks ?? 10, deps.options.suspendedCheckLeaseMs);
   const result: StagePollSuspendedResult = { checked: 0, resumed: 0, failed: 0, resumedRunIds: [] };
   for (const stage of due) {
-    let r: CheckResult;
-    try {
-      r = await checkOne(deps, stage);
-    } catch (err) {
-      // Isolated per stage: its claim lease expires and a later poll tries again.
-      deps.logger.error(
-        { workflowRunId: stage.workflowRunId, stageId: stage.stageId, err: errorMessage(err) },
-        "suspended stage check failed",
-      );
-      continue;
-    }
+    const r = await checkClaimedStage(deps, stage);
     if (r === "skipped") continue;
     result.checked++;
-    // A limited stage (this kernel has admitted some) may have freed its slot.
-    if (r !== "waiting" && deps.grantKick.seenLimited) kickGrants(deps);
     if (r === "failed") result.failed++;
     if (r === "resumed") {
       result.resumed++;
       result.resumedRunIds.push(stage.workflowRunId);
-      try {
-        await deps.dispatch({ type: "run.transition", workflowRunId: stage.workflowRunId });
-      } catch (err) {
-        // The stage is COMPLETED already; run.reapStuck transitions the run if this keeps failing.
-        deps.logger.error({ workflowRunId: stage.workflowRunId, err: errorMessage(err) }, "transition after resume failed");
-      }
     }
   }
   return result;
+}
+
+/**
+ * Checks one SUSPENDED stage this kernel has claimed (its nextPollAt moved past the check), and
+ * carries out what follows: a freed limit slot, the run's transition. Never throws: a failing
+ * check is logged and its claim lease expires, so a later poll tries again.
+ */
+export async function checkClaimedStage(deps: KernelDeps, stage: StageRecord): Promise<"resumed" | "failed" | "waiting" | "skipped"> {
+  let r: CheckResult;
+  try {
+    r = await checkOne(deps, stage);
+  } catch (err) {
+    deps.logger.error(
+      { workflowRunId: stage.workflowRunId, stageId: stage.stageId, err: errorMessage(err) },
+      "suspended stage check failed",
+    );
+    return "skipped";
+  }
+  if (r === "skipped") return r;
+  // A limited stage (this kernel has admitted some) may have freed its slot.
+  if (r !== "waiting" && deps.grantKick.seenLimited) kickGrants(deps);
+  if (r === "resumed") {
+    try {
+      await deps.dispatch({ type: "run.transition", workflowRunId: stage.workflowRunId });
+    } catch (err) {
+      // The stage is COMPLETED already; run.reapStuck transitions the run if this keeps failing.
+      deps.logger.error({ workflowRunId: stage.workflowRunId, err: errorMessage(err) }, "transition after resume failed");
+    }
+  }
+  return r === "transitioned" ? "resumed" : r;
 }
 
 async function failSuspended(deps: KernelDeps, stage: StageRecord, error: string, logs?: LogBuffer): Promise<CheckResult> {
@@ -71,7 +85,9 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
   if (!run || run.status !== "RUNNING") return "skipped";
   const workflow = deps.registry.getWorkflow(run.workflowId);
   const def = workflow?.getStage(stage.stageId);
-  if (!def) return failSuspended(deps, stage, `stage "${stage.stageId}" of workflow "${run.workflowId}" is not registered on this kernel`);
+  if (!workflow || !def) {
+    return failSuspended(deps, stage, `stage "${stage.stageId}" of workflow "${run.workflowId}" is not registered on this kernel`);
+  }
   if (!def.checkCompletion) return failSuspended(deps, stage, `stage "${stage.stageId}" suspended but defines no checkCompletion`);
   const now = deps.clock.now();
   if (stage.maxWaitUntil && now.getTime() > stage.maxWaitUntil.getTime()) {
@@ -117,7 +133,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
   const stored = await storeOutput(deps, run.id, stage.stageId, stage.attempt, parsedOut.data);
   const doneAt = deps.clock.now();
   const batch = new OutboxBatch(deps, doneAt);
-  const resumed = await deps.persistence.transaction(async (tx) => {
+  const resumed = await deps.persistence.transaction(async (tx): Promise<CheckResult | false> => {
     const locked = await tx.getRun(run.id, { forUpdate: true });
     await logs.flush(tx);
     if (!locked || locked.status !== "RUNNING") return false;
@@ -138,14 +154,15 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
     );
     if (!s) return false;
     if (annotations.rows.length > 0) await tx.insertAnnotations(annotations.rows);
-    await tx.updateRun(run.id, { lastActivityAt: doneAt }, doneAt);
     batch.event(locked, "stage:resumed", { attempt: s.attempt }, stage.stageId);
     batch.event(locked, "stage:completed", { attempt: s.attempt }, stage.stageId);
+    // The run transitions in this commit too (its row is locked): one commit fewer per resume.
+    const transitioned = await transitionAfterCompletion(deps, tx, locked, workflow, s, doneAt, batch);
     await batch.write(tx);
-    return true;
+    return transitioned ? "transitioned" : "resumed";
   });
   await deliverFastPath(deps, batch);
-  return resumed ? "resumed" : "skipped";
+  return resumed || "skipped";
 }
 
 async function reschedule(deps: KernelDeps, stage: StageRecord, inMs: number, logs: LogBuffer): Promise<CheckResult> {
