@@ -11,7 +11,7 @@ import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
 import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
 import { transitionAfterCompletion } from "./run-transition.js";
-import { commitInOneWrite, startInOneWrite } from "./job-fast-path.js";
+import { commitInOneWrite, startInOneWrite, suspendInOneWrite } from "./job-fast-path.js";
 import { admitOrPark, checksOf, kickGrants } from "./stage-admit-waiting.js";
 import { admit } from "../limits/admit.js";
 import type { AnyStage } from "../../contract/stage-types.js";
@@ -47,7 +47,11 @@ async function execute(deps: KernelDeps, cmd: JobExecuteCommand): Promise<JobExe
   };
   return withSpan(`stage ${claim.stageDef.id}`, claim.run.traceContext, attrs, async (span) => {
     const result = await runAttempt(deps, cmd, claim);
-    const res = (await commitInOneWrite(deps, claim, result)) ?? (await commitAttempt(deps, claim, result));
+    const res =
+      (await commitInOneWrite(deps, claim, result)) ??
+      (await suspendInOneWrite(deps, claim, result)) ??
+      (await commitAttempt(deps, claim, result));
+    if (res.outcome === "suspended" && !res.ghost) await afterSuspension(deps, claim, res.nextPollAt);
     span.setAttribute("jetflow.outcome", res.ghost ? "ghost" : res.outcome);
     if (claim.stageDef.limits && res.outcome !== "suspended") kickGrants(deps); // its slot is free now
     if (result.outcome.kind === "failed") span.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome.error });
@@ -200,11 +204,16 @@ async function commitAttempt(deps: KernelDeps, claim: Claim, result: AttemptResu
     return { ...res, attempt, ...(transitioned ? { transitioned } : {}) };
   });
   await deliverFastPath(deps, batch);
-  if (out.outcome === "suspended") {
-    if (deps.earlyWakes.take(claim.run.id, claim.stageDef.id)) wakeNow(deps, claim.run.id, claim.stageDef.id);
-    if (out.nextPollAt) await hintPoll(deps, out.nextPollAt);
-  }
   return out;
+}
+
+/**
+ * After a suspension committed: a wake that came before it (a fast remote worker) checks the
+ * stage now, and a scheduling host learns when to poll.
+ */
+async function afterSuspension(deps: KernelDeps, claim: Claim, nextPollAt: Date | undefined): Promise<void> {
+  if (deps.earlyWakes.take(claim.run.id, claim.stageDef.id)) wakeNow(deps, claim.run.id, claim.stageDef.id);
+  if (nextPollAt) await hintPoll(deps, nextPollAt);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * job.execute's common cases as one atomic write each, so a one-stage run costs one statement to
- * start its attempt and one to commit it (a transaction spent four to six: BEGIN, locking reads,
+ * start its attempt and one to commit (or suspend) it (a transaction spent four to six: BEGIN, locking reads,
  * updates, the outbox insert, COMMIT). Each returns null when its case does not apply or its
  * guard fails; the caller then takes the transactional path, which handles everything else
  * (ghosts, exhausted attempts, retries, failures, logs, parallel groups, outputs in the
@@ -82,4 +82,41 @@ export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: A
   if (!committed) return null;
   await deliverFastPath(deps, batch);
   return { outcome: "completed", attempt, transitioned: true };
+}
+
+/**
+ * Phase 3 for a suspended attempt with nothing logged, annotated or AI-called (a remote stage
+ * that just submitted its task): the suspension, the run's activity and the `stage:suspended`
+ * event in one write, fenced like the transactional path (run RUNNING at this group, stage
+ * RUNNING under this attempt's token).
+ */
+export async function suspendInOneWrite(deps: KernelDeps, claim: Claim, result: AttemptResult): Promise<JobExecuteResult | null> {
+  const o = result.outcome;
+  if (o.kind !== "suspended") return null;
+  if (result.logs.logs.length > 0 || result.logs.aiCalls.length > 0 || result.annotations.rows.length > 0) return null;
+  const { run, stageDef, stage, attempt, token } = claim;
+  if (stage.groupIndex !== run.currentGroupIndex) return null;
+  const now = deps.clock.now();
+  const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
+  const batch = new OutboxBatch(deps, now);
+  batch.event(run, "stage:suspended", { attempt, nextPollAt: nextPollAt.toISOString() }, stageDef.id);
+  const committed = await deps.persistence.commitStageAndRun({
+    runId: run.id,
+    groupIndex: run.currentGroupIndex,
+    stageId: stageDef.id,
+    executionToken: token,
+    stagePatch: {
+      status: "SUSPENDED",
+      suspendedState: o.state ?? null,
+      pollIntervalMs: o.pollConfig.pollInterval,
+      nextPollAt,
+      maxWaitUntil: new Date(now.getTime() + o.pollConfig.maxWaitTime),
+    },
+    runPatch: { lastActivityAt: now },
+    now,
+    outbox: batch.rows,
+  });
+  if (!committed) return null;
+  await deliverFastPath(deps, batch);
+  return { outcome: "suspended", attempt, nextPollAt };
 }
