@@ -56,8 +56,10 @@ async function startService(id: string, labels?: string): Promise<Service> {
   child.stderr!.on("data", (c: Buffer) => (log += c));
   const s = { id, child, log: () => log };
   running.push(s);
-  await eventually(async () => log.includes('"placement: placing projects"') || child.exitCode !== null, 60_000, `service ${id} to start`);
-  assert.ok(log.includes('"worker service ready"'), log);
+  // "placing projects" is logged while the service starts, "ready" once it has: wait for both.
+  const started = () => log.includes('"placement: placing projects"') && log.includes('"worker service ready"');
+  await eventually(async () => started() || child.exitCode !== null, 60_000, `service ${id} to start`);
+  assert.ok(started(), log);
   return s;
 }
 
