@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
-import { makeEnv, stage, workflow } from "./support/harness.js";
+import { countTransactions, makeEnv, stage, workflow } from "./support/harness.js";
 
 const Out = z.object({ text: z.string() });
 
@@ -30,15 +30,13 @@ test("stage.wake of a suspended last stage completes the run before it returns; 
   const env = makeEnv([lastStageSuspends({ text: "done" })]);
   const id = await suspendedRun(env);
   // Counted from here: the wake's check should commit the resume and the transition together.
-  let transactions = 0;
-  const transaction = env.persistence.transaction.bind(env.persistence);
-  env.persistence.transaction = ((fn) => (transactions++, transaction(fn))) as typeof env.persistence.transaction;
+  const transactions = countTransactions(env.persistence);
   // The hour-long poll never comes due: the wake alone must finish the run.
   assert.equal(await env.kernel.dispatch({ type: "stage.wake", workflowRunId: id, stageId: "remote" }), { woken: true, resumed: true });
   const { run, stages } = (await env.kernel.runs.get(id))!;
   assert.is(run.status, "COMPLETED");
   assert.equal(run.output, { text: "done" });
-  assert.is(transactions, 1, "resume and transition in one transaction");
+  assert.is(transactions(), 1, "resume and transition in one transaction");
   assert.is(stages[0]!.status, "COMPLETED");
   assert.is(stages[0]!.nextPollAt, null, "no check left scheduled");
   const types = env.sink.types(id);

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { z } from "zod";
 import type { CommitStageAndRun } from "../../src/ports/persistence.js";
-import { makeEnv, stage, workflow } from "./support/harness.js";
+import { countTransactions, makeEnv, stage, workflow } from "./support/harness.js";
 
 function suspending(logged: boolean) {
   return workflow("suspends", [
@@ -24,13 +24,10 @@ function suspending(logged: boolean) {
 function counted(logged: boolean) {
   const env = makeEnv([suspending(logged)]);
   const writes: CommitStageAndRun[] = [];
-  let transactions = 0;
   const p = env.persistence;
   const commit = p.commitStageAndRun.bind(p);
   p.commitStageAndRun = (o) => (writes.push(o), commit(o));
-  const transaction = p.transaction.bind(p);
-  p.transaction = ((fn) => (transactions++, transaction(fn))) as typeof p.transaction;
-  return { env, writes, transactions: () => transactions };
+  return { env, writes, transactions: countTransactions(p) };
 }
 
 test("a suspension with nothing logged is one write: stage SUSPENDED with its state and poll, event, no transaction", async () => {

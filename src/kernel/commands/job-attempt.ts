@@ -1,4 +1,5 @@
 import type { AnyWorkflow } from "../../builder/types.js";
+import type { StagePatch } from "../../ports/persistence.js";
 import type { RunRecord, StageRecord } from "../../ports/records.js";
 import type { AnyStage, PollConfig } from "../../contract/stage-types.js";
 import type { JobExecuteCommand } from "../commands.js";
@@ -30,6 +31,26 @@ export interface AttemptResult {
   outcome: AttemptOutcome;
   logs: LogBuffer;
   annotations: AnnotationBuffer;
+}
+
+/** True when the attempt logged, annotated and AI-called nothing: no rows to write beside its outcome. */
+export function recordedNothing(result: AttemptResult): boolean {
+  return result.logs.logs.length === 0 && result.logs.aiCalls.length === 0 && result.annotations.rows.length === 0;
+}
+
+/** The stage row of a suspension committed at `now`, and when the stage is first checked. */
+export function suspensionPatch(o: Extract<AttemptOutcome, { kind: "suspended" }>, now: Date): { patch: StagePatch; nextPollAt: Date } {
+  const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
+  return {
+    nextPollAt,
+    patch: {
+      status: "SUSPENDED",
+      suspendedState: o.state ?? null,
+      pollIntervalMs: o.pollConfig.pollInterval,
+      nextPollAt,
+      maxWaitUntil: new Date(now.getTime() + o.pollConfig.maxWaitTime),
+    },
+  };
 }
 
 /** Tracks this process's execution of a run so run.cancel can abort it at once. */

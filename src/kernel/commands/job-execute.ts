@@ -9,7 +9,7 @@ import { withIdempotency } from "../idempotency.js";
 import { withSpan } from "../tracing.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { failRun, failStageAndRun, maxAttemptsOf, queueStageJob } from "../run-helpers.js";
-import { type AttemptResult, type Claim, runAttempt } from "./job-attempt.js";
+import { type AttemptResult, type Claim, runAttempt, suspensionPatch } from "./job-attempt.js";
 import { transitionAfterCompletion } from "./run-transition.js";
 import { commitInOneWrite, startInOneWrite, suspendInOneWrite } from "./job-fast-path.js";
 import { admitOrPark, checksOf, kickGrants } from "./stage-admit-waiting.js";
@@ -274,20 +274,8 @@ async function applyOutcome(
     return { res: { outcome: "completed" }, stage: s };
   }
   if (o.kind === "suspended") {
-    const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
-    const s = await tx.updateStage(
-      run.id,
-      stageDef.id,
-      {
-        status: "SUSPENDED",
-        suspendedState: o.state ?? null,
-        pollIntervalMs: o.pollConfig.pollInterval,
-        nextPollAt,
-        maxWaitUntil: new Date(now.getTime() + o.pollConfig.maxWaitTime),
-      },
-      now,
-      guard,
-    );
+    const { patch, nextPollAt } = suspensionPatch(o, now);
+    const s = await tx.updateStage(run.id, stageDef.id, patch, now, guard);
     if (!s) return null;
     batch.event(run, "stage:suspended", { attempt, nextPollAt: nextPollAt.toISOString() }, stageDef.id);
     return { res: { outcome: "suspended", nextPollAt }, stage: s };

@@ -1,7 +1,7 @@
 /**
  * job.execute's common cases as one atomic write each, so a one-stage run costs one statement to
- * start its attempt and one to commit (or suspend) it (a transaction spent four to six: BEGIN, locking reads,
- * updates, the outbox insert, COMMIT). Each returns null when its case does not apply or its
+ * start its attempt and one to commit (or suspend) it (a transaction spent four to six: BEGIN,
+ * locking reads, updates, the outbox insert, COMMIT). Each returns null when its case does not apply or its
  * guard fails; the caller then takes the transactional path, which handles everything else
  * (ghosts, exhausted attempts, retries, failures, logs, parallel groups, outputs in the
  * BlobStore), so these paths decide nothing the full path would decide differently.
@@ -10,7 +10,7 @@ import type { JobExecuteCommand, JobExecuteResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
 import { groupOutput } from "../run-helpers.js";
-import type { AttemptResult, Claim } from "./job-attempt.js";
+import { type AttemptResult, type Claim, recordedNothing, suspensionPatch } from "./job-attempt.js";
 
 /**
  * Phase 1 for a delivery naming its attempt, with the stage PENDING one attempt behind (the
@@ -48,7 +48,7 @@ export async function startInOneWrite(deps: KernelDeps, cmd: JobExecuteCommand):
 export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: AttemptResult): Promise<JobExecuteResult | null> {
   const o = result.outcome;
   if (o.kind !== "completed" || o.outputRef !== null) return null;
-  if (result.logs.logs.length > 0 || result.logs.aiCalls.length > 0 || result.annotations.rows.length > 0) return null;
+  if (!recordedNothing(result)) return null;
   const { run, workflow, stageDef, stage, attempt, token } = claim;
   const idx = run.currentGroupIndex;
   const group = workflow.groups[idx];
@@ -93,11 +93,11 @@ export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: A
 export async function suspendInOneWrite(deps: KernelDeps, claim: Claim, result: AttemptResult): Promise<JobExecuteResult | null> {
   const o = result.outcome;
   if (o.kind !== "suspended") return null;
-  if (result.logs.logs.length > 0 || result.logs.aiCalls.length > 0 || result.annotations.rows.length > 0) return null;
+  if (!recordedNothing(result)) return null;
   const { run, stageDef, stage, attempt, token } = claim;
   if (stage.groupIndex !== run.currentGroupIndex) return null;
   const now = deps.clock.now();
-  const nextPollAt = o.pollConfig.nextPollAt ?? new Date(now.getTime() + o.pollConfig.pollInterval);
+  const { patch, nextPollAt } = suspensionPatch(o, now);
   const batch = new OutboxBatch(deps, now);
   batch.event(run, "stage:suspended", { attempt, nextPollAt: nextPollAt.toISOString() }, stageDef.id);
   const committed = await deps.persistence.commitStageAndRun({
@@ -105,13 +105,7 @@ export async function suspendInOneWrite(deps: KernelDeps, claim: Claim, result: 
     groupIndex: run.currentGroupIndex,
     stageId: stageDef.id,
     executionToken: token,
-    stagePatch: {
-      status: "SUSPENDED",
-      suspendedState: o.state ?? null,
-      pollIntervalMs: o.pollConfig.pollInterval,
-      nextPollAt,
-      maxWaitUntil: new Date(now.getTime() + o.pollConfig.maxWaitTime),
-    },
+    stagePatch: patch,
     runPatch: { lastActivityAt: now },
     now,
     outbox: batch.rows,

@@ -39,7 +39,7 @@ export async function stagePollSuspended(deps: KernelDeps, cmd: StagePollSuspend
  * carries out what follows: a freed limit slot, the run's transition. Never throws: a failing
  * check is logged and its claim lease expires, so a later poll tries again.
  */
-export async function checkClaimedStage(deps: KernelDeps, stage: StageRecord): Promise<"resumed" | "failed" | "waiting" | "skipped"> {
+export async function checkClaimedStage(deps: KernelDeps, stage: StageRecord): Promise<Exclude<CheckResult, "transitioned">> {
   let r: CheckResult;
   try {
     r = await checkOne(deps, stage);

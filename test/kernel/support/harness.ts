@@ -136,3 +136,11 @@ export function driver(kernel: Kernel, queue: JobTransport): Pick<TestEnv, "crea
   };
   return d;
 }
+
+/** Counts the transactions `persistence` opens from now on (the kernel holds the same object). */
+export function countTransactions(persistence: MemoryPersistence): () => number {
+  let n = 0;
+  const transaction = persistence.transaction.bind(persistence);
+  persistence.transaction = ((fn) => (n++, transaction(fn))) as typeof persistence.transaction;
+  return () => n;
+}
