@@ -7,7 +7,13 @@ export type { StageContext, StageArtifacts, AnyStage } from "../src/contract/sta
 export { runWorkerCli, type CliHooks, type WorkerCommand } from "./cli/main.js";
 export { createActivityWorker } from "./worker.js";
 export type { ActivityWorker, ActivityWorkerOptions, Isolation, WorkerStats, WorkerStatus } from "./worker.js";
-export { WORKER_DEFAULTS, DEFAULT_THREAD_HEAP_MB, DEFAULT_CANCEL_GRACE_MS, DEFAULT_POLL_WAIT_MS } from "./worker-options.js";
+export {
+  WORKER_DEFAULTS,
+  DEFAULT_THREAD_HEAP_MB,
+  DEFAULT_CANCEL_GRACE_MS,
+  DEFAULT_POLL_WAIT_MS,
+  DEFAULT_THREAD_MAX_ATTEMPTS,
+} from "./worker-options.js";
 export type { LeasedTask, NextOptions, PresignCall, WorkerTransport } from "./transport.js";
 export type { WorkerLogger } from "./logger.js";
 export { silentWorkerLogger } from "./logger.js";

@@ -32,12 +32,14 @@ export interface ProjectWorkerOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
-  /** Where stage code runs. Default "thread": each attempt's thread imports the module file afresh. */
+  /** Where stage code runs. Default "thread": activity threads import the module file (each generation its own threads). */
   isolation?: Isolation;
   /** Heap limit of an activity thread (MiB). */
   threadHeapMb?: number;
   /** How long a cancelled activity may ignore its signal before its thread is terminated. */
   cancelGraceMs?: number;
+  /** Attempts an activity thread serves before it is replaced. */
+  threadMaxAttempts?: number;
   /** A fresh fleet membership per worker generation (registry entry + control), if the fleet is used. */
   makeFleetMember?: () => FleetMember;
   /** Called with the resolved code version before anything is pulled; throw to refuse the start. */
@@ -128,6 +130,7 @@ export class ProjectWorker {
       isolation: this.o.isolation ?? "thread",
       ...(this.o.threadHeapMb ? { threadHeapMb: this.o.threadHeapMb } : {}),
       ...(this.o.cancelGraceMs !== undefined ? { cancelGraceMs: this.o.cancelGraceMs } : {}),
+      ...(this.o.threadMaxAttempts !== undefined ? { threadMaxAttempts: this.o.threadMaxAttempts } : {}),
       workerId: `${serviceId}-${r.project}-g${n}`,
       maxConcurrentTasks: r.concurrency ?? 1,
       ...(r.labels ? { labels: r.labels } : {}),

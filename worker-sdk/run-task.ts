@@ -15,7 +15,7 @@ import { isRetryable, retryDelayMs } from "../src/contract/failure-policy.js";
 import { issuesFromZod } from "../src/contract/validation.js";
 import { Heartbeater } from "./heartbeater.js";
 import { workflowContextAccess } from "./workflow-context.js";
-import { runInThread, type ThreadLimits } from "./thread-runner.js";
+import type { ActivityThreadPool } from "./thread-pool.js";
 import type { ThreadTask } from "./thread-messages.js";
 import type { WorkerLogger } from "./logger.js";
 import { contextFromCarrier } from "../src/contract/trace-headers.js";
@@ -33,10 +33,10 @@ export interface RunTaskDeps {
   /** Outputs whose JSON is larger are stored by reference. */
   inlineOutputLimitBytes: number;
   /**
-   * Thread isolation: stage code runs in a fresh worker thread importing `file`; null runs it
-   * inline on this event loop. Validation, heartbeats, artifacts and reports stay here either way.
+   * Thread isolation: stage code runs in one of the pool's activity threads; null runs it inline
+   * on this event loop. Validation, heartbeats, artifacts and reports stay here either way.
    */
-  thread: { file: string; limits: ThreadLimits } | null;
+  thread: ActivityThreadPool | null;
   /** Aborted by stop({ drain: false }). */
   hardStop: AbortSignal;
   logger: WorkerLogger;
@@ -186,9 +186,11 @@ async function execute(
   const config = validate(stage.schemas.config, task.config ?? {}, "invalid task config");
   const ctx = buildContext(deps, lease, stage, input, config, signal, hb, records);
   deps.logger.debug({ taskId: task.taskId, attempt: lease.attempt, thread: deps.thread !== null }, "running the stage body");
-  const result = (
-    deps.thread ? await runInThread(threadTask(deps.thread.file, lease), ctx, deps.thread.limits, deps.logger) : await stage.execute(ctx)
-  ) as { output?: unknown; suspended?: unknown; customMetrics?: Record<string, number> };
+  const result = (deps.thread ? await deps.thread.run(threadTask(lease), ctx) : await stage.execute(ctx)) as {
+    output?: unknown;
+    suspended?: unknown;
+    customMetrics?: Record<string, number>;
+  };
   if (result && result.suspended === true)
     throw new WorkerError("CONFIG", `stage "${stage.id}" suspended; remote activities must return { output }`, false);
   if (!result || !("output" in result))
@@ -225,10 +227,9 @@ function failureEnd(
   return { result: "failed", report: { ...base(), outcome: "failed", error: message, retryable } };
 }
 
-function threadTask(file: string, lease: LeasedTask): ThreadTask {
+function threadTask(lease: LeasedTask): Omit<ThreadTask, "file"> {
   const { task } = lease;
   return {
-    file,
     stageId: task.stageId,
     workflowRunId: task.workflowRunId,
     workflowId: task.workflowId,

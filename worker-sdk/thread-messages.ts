@@ -61,30 +61,35 @@ export const ArtifactCall = z.discriminatedUnion("op", [
 ]);
 export type ArtifactCall = z.infer<typeof ArtifactCall>;
 
-/** Thread → main. */
+/** Which attempt a message belongs to: a thread serves several in turn, and a stage's leftovers may still post. */
+const Seq = z.number().int();
+
+/** Thread → main. Every message names its attempt (`seq`); one from a finished attempt is dropped. */
 export const FromThread = z.discriminatedUnion("t", [
   z.object({
+    seq: Seq,
     t: z.literal("log"),
     level: z.enum(["DEBUG", "INFO", "WARN", "ERROR"]),
     message: z.string(),
     meta: z.record(z.string(), z.unknown()).optional(),
   }),
-  z.object({ t: z.literal("annotate"), args: z.array(z.unknown()).min(1).max(2) }),
-  z.object({ t: z.literal("heartbeat"), details: z.unknown() }),
-  z.object({ t: z.literal("ai"), call: ReportAICall }),
-  z.object({ t: z.literal("call"), id: z.number().int(), call: ArtifactCall }),
+  z.object({ seq: Seq, t: z.literal("annotate"), args: z.array(z.unknown()).min(1).max(2) }),
+  z.object({ seq: Seq, t: z.literal("heartbeat"), details: z.unknown() }),
+  z.object({ seq: Seq, t: z.literal("ai"), call: ReportAICall }),
+  z.object({ seq: Seq, t: z.literal("call"), id: z.number().int(), call: ArtifactCall }),
   /** The module is loaded and `stage.execute` is about to be called: the start watchdog stops. */
-  z.object({ t: z.literal("started") }),
-  z.object({ t: z.literal("done"), result: z.unknown() }),
-  z.object({ t: z.literal("error"), error: SerializedError }),
+  z.object({ seq: Seq, t: z.literal("started") }),
+  z.object({ seq: Seq, t: z.literal("done"), result: z.unknown() }),
+  z.object({ seq: Seq, t: z.literal("error"), error: SerializedError }),
 ]);
 export type FromThread = z.infer<typeof FromThread>;
 
 /** Main → thread. */
 export type ToThread =
+  | { t: "run"; seq: number; task: ThreadTask }
   | { t: "reply"; id: number; ok: true; value: unknown }
   | { t: "reply"; id: number; ok: false; error: SerializedError }
-  | { t: "abort"; reason: SerializedError };
+  | { t: "abort"; seq: number; reason: SerializedError };
 
 /** What the thread needs to rebuild the stage context (all structured-cloneable). */
 export interface ThreadTask {

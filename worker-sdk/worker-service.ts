@@ -45,12 +45,14 @@ export interface WorkerServiceOptions {
   watchIntervalMs?: number;
   heartbeatIntervalMs?: number;
   pollWaitMs?: number;
-  /** Where the projects' stage code runs. Default "thread" (a worker thread per attempt). */
+  /** Where the projects' stage code runs. Default "thread" (activity threads, reused across attempts). */
   isolation?: Isolation;
   /** Heap limit of an activity thread (MiB). */
   threadHeapMb?: number;
   /** How long a cancelled activity may ignore its signal before its thread is terminated. */
   cancelGraceMs?: number;
+  /** Attempts an activity thread serves before it is replaced (default 100; 1: a fresh thread per attempt). */
+  threadMaxAttempts?: number;
   /** Register every project worker in the fleet registry (`jetflow workers list`). Default on; `false` turns it off. */
   fleet?: false | NatsFleetMemberOptions;
   /** Backoff and crash-loop limit of crashed projects. Default {@link DEFAULT_RESTART_POLICY}. */
@@ -193,6 +195,7 @@ export async function startWorkerService(o: WorkerServiceOptions): Promise<Worke
           isolation: o.isolation,
           threadHeapMb: o.threadHeapMb,
           cancelGraceMs: o.cancelGraceMs,
+          threadMaxAttempts: o.threadMaxAttempts,
           makeFleetMember,
           firstGeneration,
           onCrash,

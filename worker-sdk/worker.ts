@@ -2,14 +2,15 @@
  * The activity worker loop: long-polls its queue (bounded, stoppable), runs at most
  * `maxConcurrentTasks` tasks at once with the REAL stage code, and ends every delivery with a
  * durable report or a release. `stop()` drains by default: nothing new is pulled, in-flight
- * tasks finish, then it resolves. Given the activity module's path, each attempt's stage code
- * runs in its own worker thread (see thread-runner.ts); options: worker-options.ts.
+ * tasks finish, then it resolves. Given the activity module's path, stage code runs in
+ * activity threads, reused across attempts (see thread-pool.ts); options: worker-options.ts.
  */
 import { setMaxListeners } from "node:events";
 import { WorkerConfigError } from "./errors.js";
 import type { FleetMember, FleetWorkerView } from "./fleet-member.js";
 import { type WorkerLogger, silentWorkerLogger } from "./logger.js";
 import { type TaskResult, runTask } from "./run-task.js";
+import { ActivityThreadPool } from "./thread-pool.js";
 import type { LeasedTask } from "./transport.js";
 import { resolveWorkerOptions, type ActivityWorkerOptions } from "./worker-options.js";
 import { abortableDelay } from "../src/contract/abortable-delay.js";
@@ -48,12 +49,20 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
   const o = resolveWorkerOptions(opts);
   const { registry, heartbeatIntervalMs, pollWaitMs } = o;
   const max = o.maxConcurrentTasks;
+  const logger = opts.logger ?? silentWorkerLogger;
   const thread =
     o.isolation === "thread"
-      ? { file: o.modulePath!, limits: { heapMb: o.threadHeapMb, cancelGraceMs: o.cancelGraceMs, startTimeoutMs: o.threadStartTimeoutMs } }
+      ? new ActivityThreadPool(
+          o.modulePath!,
+          {
+            heapMb: o.threadHeapMb,
+            cancelGraceMs: o.cancelGraceMs,
+            startTimeoutMs: o.threadStartTimeoutMs,
+            maxAttemptsPerThread: o.threadMaxAttempts,
+          },
+          logger,
+        )
       : null;
-
-  const logger = opts.logger ?? silentWorkerLogger;
   const labels = o.labels;
   const stats: WorkerStats = { status: "idle", inFlight: 0, completed: 0, failed: 0, cancelled: 0, released: 0, lastPullAt: null };
   const inFlight = new Map<string, Promise<void>>();
@@ -157,6 +166,7 @@ export function createActivityWorker(opts: ActivityWorkerOptions): ActivityWorke
     if (!drain) hardStop.abort();
     if (loop) await loop;
     while (inFlight.size > 0) await Promise.all(inFlight.values());
+    await thread?.close();
     stats.status = failed ? "failed" : "stopped";
     if (fleet && loop) {
       // Only a started worker joined the fleet.

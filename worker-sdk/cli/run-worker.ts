@@ -64,12 +64,13 @@ export async function runWorker(opts: WorkerOptions, from: { bundleLoadMs?: numb
     queue: opts.queue,
     stageCodeVersion: opts.codeVersion,
     registry,
-    // Each attempt's thread re-imports the module from this file (thread isolation).
+    // Activity threads import the module from this file (thread isolation).
     modulePath: mod.file,
     isolation: opts.isolation,
     threadHeapMb: opts.threadHeapMb,
     cancelGraceMs: opts.cancelGraceMs,
     threadStartTimeoutMs: opts.threadStartTimeoutMs,
+    threadMaxAttempts: opts.threadMaxAttempts,
     workerId: opts.workerId,
     maxConcurrentTasks: opts.concurrency,
     labels: opts.labels,

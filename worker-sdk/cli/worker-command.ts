@@ -5,7 +5,12 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { DEFAULT_TASK_HEARTBEAT_INTERVAL_MS } from "../../src/contract/defaults.js";
-import { DEFAULT_CANCEL_GRACE_MS, DEFAULT_THREAD_HEAP_MB, DEFAULT_THREAD_START_TIMEOUT_MS } from "../worker-options.js";
+import {
+  DEFAULT_CANCEL_GRACE_MS,
+  DEFAULT_THREAD_HEAP_MB,
+  DEFAULT_THREAD_MAX_ATTEMPTS,
+  DEFAULT_THREAD_START_TIMEOUT_MS,
+} from "../worker-options.js";
 import { type FlagSpec, helpText, parseFlags } from "./flags.js";
 import { LabelsFlagOrFile, withConfigFile } from "./worker-config.js";
 
@@ -68,7 +73,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   {
     name: "isolation",
     type: "string",
-    help: "where stage code runs: thread (a worker thread per attempt; default) or inline (on the worker's event loop)",
+    help: "where stage code runs: thread (activity threads, reused across attempts; default) or inline (on the worker's event loop)",
   },
   { name: "thread-heap-mb", type: "string", help: `heap limit of an activity thread in MiB (default ${DEFAULT_THREAD_HEAP_MB})` },
   {
@@ -80,6 +85,11 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
     name: "thread-start-timeout-ms",
     type: "string",
     help: `how long an activity thread may take to load its module and start the stage body before the attempt fails retryably (default ${DEFAULT_THREAD_START_TIMEOUT_MS})`,
+  },
+  {
+    name: "thread-max-attempts",
+    type: "string",
+    help: `attempts an activity thread serves before it is replaced; 1 gives every attempt a fresh thread (default ${DEFAULT_THREAD_MAX_ATTEMPTS})`,
   },
   { name: "log-level", type: "string", help: "debug, info, warn, error or silent (default info)" },
   {
@@ -126,6 +136,7 @@ export const WorkerOptions = z
     threadHeapMb: z.coerce.number().int().min(16).default(DEFAULT_THREAD_HEAP_MB),
     cancelGraceMs: z.coerce.number().int().min(0).default(DEFAULT_CANCEL_GRACE_MS),
     threadStartTimeoutMs: z.coerce.number().int().min(1).default(DEFAULT_THREAD_START_TIMEOUT_MS),
+    threadMaxAttempts: z.coerce.number().int().min(1).default(DEFAULT_THREAD_MAX_ATTEMPTS),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
     fleet: z.boolean().default(true),
     fleetHeartbeatMs: z.coerce.number().int().min(100).optional(),
