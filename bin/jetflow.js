@@ -20,7 +20,7 @@ if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   const sources = sourceExports();
   const hooksUrl = new URL("./source-hooks.js", import.meta.url).href;
   registerHooks(hooksUrl, { data: { sources } });
-  // Activity threads do not inherit module hooks (Node 20): worker-sdk/thread-runner.ts re-registers these.
+  // Activity threads do not inherit module hooks (Node 20): worker-sdk/thread-pool.ts re-registers these.
   process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, sources });
   // Tells the workflow loader that TypeScript modules already load in this process.
   globalThis[Symbol.for("jetflow.typescript-loader")] = true;
