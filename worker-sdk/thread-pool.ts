@@ -11,7 +11,7 @@ import { Worker } from "node:worker_threads";
 import type { StageContext } from "../src/contract/stage-types.js";
 import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
-import { FromThread, type ThreadTask } from "./thread-messages.js";
+import { FromThread, serializeError, type ThreadTask, type ToThread } from "./thread-messages.js";
 import { runOnThread, type AttemptListener, type ThreadLimits } from "./thread-runner.js";
 
 export type { ThreadLimits } from "./thread-runner.js";
@@ -127,8 +127,17 @@ export class ActivityThreadPool {
         this.logger.warn({ threadId: worker.threadId, err: parsed.error.message }, "ignored a malformed message from an activity thread");
         return;
       }
-      if (th.current?.seq === parsed.data.seq) th.current.message(parsed.data);
-      // Otherwise a finished attempt's leftovers (a timer logging late): not this attempt's business.
+      const m = parsed.data;
+      if (th.current?.seq === m.seq) th.current.message(m);
+      // Otherwise a finished attempt's leftovers (a timer logging late): not this attempt's
+      // business. A leftover artifact call is refused rather than left waiting forever.
+      else if (m.t === "call")
+        worker.postMessage({
+          t: "reply",
+          id: m.id,
+          ok: false,
+          error: serializeError(new Error(`attempt ${m.seq} has ended; its artifact call was refused`)),
+        } satisfies ToThread);
     });
     const died = (err: Error) => {
       th.dead = true;

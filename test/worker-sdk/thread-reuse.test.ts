@@ -94,6 +94,18 @@ test("a finished attempt's leftovers never reach the next attempt on its thread"
   await f.close();
 });
 
+test("an artifact call a finished attempt's leftover makes is refused, not left waiting", async () => {
+  const f = await makeFixture();
+  const w = make(f);
+  w.start();
+  const [early, next] = await runInTurn(f, ["late-artifact", "tells-late"]);
+  await w.stop();
+  assert.is((next!.output as Seen).thread, (early!.output as Seen).thread, "the same thread ran both");
+  assert.equal(next!.logs.length, 1);
+  assert.match(next!.logs[0]!.message, /^late artifact: refused: attempt \d+ has ended; its artifact call was refused$/);
+  await f.close();
+});
+
 test("a thread whose attempt was cancelled is not reused", async () => {
   const f = await makeFixture();
   const w = make(f);
