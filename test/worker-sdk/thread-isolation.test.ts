@@ -3,24 +3,15 @@
 // lease; a stage that crashes its thread or exhausts its heap fails only that attempt.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createActivityWorker, loadStageModule, type ActivityWorker, type WorkerTransport } from "../../worker-sdk/index.js";
+import { loadStageModule, type ActivityWorker, type WorkerTransport } from "../../worker-sdk/index.js";
+import { threadWorker } from "./support/thread-worker.js";
 import { makeFixture, spec, until, type Fixture } from "../remote/helpers/fixture.js";
 
 const MODULE = new URL("./fixtures/thread-activities.ts", import.meta.url).pathname;
 const mod = await loadStageModule(MODULE);
 
-const make = (f: Fixture, over: Record<string, unknown> = {}, transport: WorkerTransport = f.transport.worker): ActivityWorker =>
-  createActivityWorker({
-    transport,
-    queue: "q",
-    stageCodeVersion: "v1",
-    registry: mod.stages,
-    modulePath: mod.file,
-    workerId: "w1",
-    pollWaitMs: 50,
-    heartbeatIntervalMs: 50,
-    ...over,
-  });
+const make = (f: Fixture, over: Record<string, unknown> = {}, transport?: WorkerTransport): ActivityWorker =>
+  threadWorker(f, mod, over, transport);
 const outcome = async (f: Fixture, id: string) => (await f.broker.getOutcome(id))!;
 const terminal = (f: Fixture, id: string, ms = 20_000) =>
   until(async () => (await outcome(f, id)).status !== "pending", ms, `task ${id} to end`);

@@ -4,25 +4,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { StageContext } from "../../src/contract/stage-types.js";
-import { createActivityWorker, loadStageModule, silentWorkerLogger, type ActivityWorker } from "../../worker-sdk/index.js";
+import { loadStageModule, silentWorkerLogger, type ActivityWorker } from "../../worker-sdk/index.js";
+import { threadWorker } from "./support/thread-worker.js";
 import { ActivityThreadPool } from "../../worker-sdk/thread-pool.js";
 import { makeFixture, spec, until, type Fixture } from "../remote/helpers/fixture.js";
 
 const MODULE = new URL("./fixtures/reuse-activities.ts", import.meta.url).pathname;
 const mod = await loadStageModule(MODULE);
 
-const make = (f: Fixture, over: Record<string, unknown> = {}): ActivityWorker =>
-  createActivityWorker({
-    transport: f.transport.worker,
-    queue: "q",
-    stageCodeVersion: "v1",
-    registry: mod.stages,
-    modulePath: mod.file,
-    workerId: "w1",
-    pollWaitMs: 50,
-    heartbeatIntervalMs: 50,
-    ...over,
-  });
+const make = (f: Fixture, over: Record<string, unknown> = {}): ActivityWorker => threadWorker(f, mod, over);
 
 type Seen = { thread: number; runs: number };
 

@@ -3,24 +3,15 @@
 // reaper would ever take the task back (docs/scaling.md, "What losing a node costs", item 2).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createActivityWorker, loadStageModule } from "../../worker-sdk/index.js";
+import { loadStageModule } from "../../worker-sdk/index.js";
+import { threadWorker } from "./support/thread-worker.js";
 import { makeFixture, spec, until } from "../remote/helpers/fixture.js";
 
 const mod = await loadStageModule(new URL("./fixtures/stalled-import-activities.ts", import.meta.url).pathname);
 
 test("a thread stuck before its body is terminated after threadStartTimeoutMs; the task fails retryably instead of staying leased", async () => {
   const f = await makeFixture({ leaseMs: 400 });
-  const w = createActivityWorker({
-    transport: f.transport.worker,
-    queue: "q",
-    stageCodeVersion: "v1",
-    registry: mod.stages,
-    modulePath: mod.file,
-    workerId: "w1",
-    pollWaitMs: 50,
-    heartbeatIntervalMs: 50,
-    threadStartTimeoutMs: 1_500,
-  });
+  const w = threadWorker(f, mod, { threadStartTimeoutMs: 1_500 });
   const id = await f.broker.submit(spec({ stageId: "stalled", maxAttempts: 2 }));
   w.start();
   // Generous: each attempt costs the 1.5 s bound plus a thread start on a loaded machine.
