@@ -16,7 +16,11 @@ import { runOnThread, type AttemptListener, type ThreadLimits } from "./thread-r
 
 export type { ThreadLimits } from "./thread-runner.js";
 
-/** An idle thread is ended after this long without an attempt (its memory goes back). */
+/**
+ * An idle thread is ended after this long without an attempt (its ~40 MiB go back), except the
+ * pool's last thread, which stays warm so that a worker seeing a task every few minutes does not
+ * pay a boot for each.
+ */
 export const THREAD_IDLE_MS = 60_000;
 /** Bound on `worker.terminate()`: a thread that will not die must not hold the attempt's report. */
 const TERMINATE_BOUND_MS = 5_000;
@@ -72,6 +76,7 @@ export class ActivityThreadPool {
     private readonly file: string,
     private readonly limits: ThreadLimits & { maxAttemptsPerThread: number },
     private readonly logger: WorkerLogger,
+    private readonly idleMs = THREAD_IDLE_MS,
   ) {}
 
   /** Threads alive now: running an attempt, or idle and ready for the next. */
@@ -166,9 +171,11 @@ export class ActivityThreadPool {
     th.worker.unref();
     th.idleTimer = setTimeout(() => {
       const at = this.idle.indexOf(th);
-      if (at >= 0) this.idle.splice(at, 1);
+      // The last thread stays; it is replaced only by reuse limits or close().
+      if (at < 0 || this.live.size <= 1) return;
+      this.idle.splice(at, 1);
       void this.retire(th);
-    }, THREAD_IDLE_MS);
+    }, this.idleMs);
     th.idleTimer.unref();
     this.idle.push(th);
   }

@@ -138,4 +138,30 @@ test("the pool keeps a thread idle between attempts and close() ends it", async 
   assert.equal(pool.size(), { busy: 0, idle: 0 });
 });
 
+test("idle threads beyond the last one are ended; the last stays warm for the next attempt", async () => {
+  const pool = new ActivityThreadPool(
+    mod.file,
+    { heapMb: 64, cancelGraceMs: 1_000, startTimeoutMs: 60_000, maxAttemptsPerThread: 10 },
+    silentWorkerLogger,
+    100,
+  );
+  const ctx = { signal: new AbortController().signal } as StageContext<unknown, unknown>;
+  const task = (i: number) => ({
+    stageId: "whoami",
+    workflowRunId: `r${i}`,
+    workflowId: "wf",
+    attempt: 1,
+    input: { n: 1 },
+    config: {},
+    workflowContext: null,
+    heartbeatDetails: null,
+  });
+  const threads = ((await Promise.all([0, 1, 2].map((i) => pool.run(task(i), ctx)))) as { output: Seen }[]).map((r) => r.output.thread);
+  assert.is(new Set(threads).size, 3, "three attempts at once ran on three threads");
+  await until(() => pool.size().idle === 1, 20_000, "two of the three idle threads to end");
+  const next = (await pool.run(task(3), ctx)) as { output: Seen };
+  assert.ok(threads.includes(next.output.thread), "the next attempt ran on the warm thread");
+  await pool.close();
+});
+
 test.run();
