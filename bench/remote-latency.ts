@@ -12,6 +12,10 @@
  *
  *   npx tsx bench/remote-latency.ts [runs=100] [warmup=10]
  *
+ * With JETFLOW_BENCH_TIMELINE=1 it also prints the timeline of the middle run: every statement
+ * sent to Postgres and every NATS publish/request of the kernel, the broker and the worker
+ * (bench/support/timeline.ts); the hooks add a little to that run's times.
+ *
  * Servers come from the integration harness (Postgres with fsync and synchronous_commit on, see
  * bench/support/servers.ts); JetStream streams on file storage; everything stopped at the end.
  */
@@ -34,10 +38,13 @@ import { createActivityWorker } from "../worker-sdk/index.js";
 import { createNatsWorkerTransport } from "../worker-sdk/nats-transport.js";
 import { assertFileStorage, benchPostgres, natsSettings, NATS_CLIENT } from "./support/servers.js";
 import { load } from "./support/stats.js";
+import { Timeline } from "./support/timeline.js";
 
 const RUNS = Number(process.argv[2] ?? 100);
 const WARMUP = Number(process.argv[3] ?? 10);
 const QUEUE = "bench";
+const TIMELINE = process.env.JETFLOW_BENCH_TIMELINE === "1";
+const timeline = new Timeline();
 const VERSION = "v1";
 
 /** Nearest-rank percentile of an ascending array. */
@@ -56,6 +63,7 @@ class Signals {
   private readonly waiting = new Map<string, (t: number) => void>();
   private readonly seen = new Map<string, number>();
   fire(key: string, t = performance.now()): void {
+    timeline.mark("bench", key);
     const w = this.waiting.get(key);
     if (w) {
       this.waiting.delete(key);
@@ -142,6 +150,11 @@ async function main(): Promise<void> {
     });
     stops.push(() => orch.close());
 
+    if (TIMELINE) {
+      // postgres.js reads `debug` from its options on every query.
+      (tasks.sql.options as { debug: unknown }).debug = timeline.pgDebug("broker-pg");
+      timeline.wrapNats(orch.nc, "broker-nats");
+    }
     const signals = new Signals();
     // What the orchestrator's side of the stage looks like; the worker runs the real body.
     const onOrchestrator = stage("heavy", async () => {
@@ -160,11 +173,12 @@ async function main(): Promise<void> {
       .pipe(defineRemoteStage(onOrchestrator, client, { queue: QUEUE, stageCodeVersion: VERSION }))
       .build();
 
-    const sql = postgres(pg.url, { max: 10, onnotice: () => {} });
+    const sql = postgres(pg.url, { max: 10, onnotice: () => {}, ...(TIMELINE ? { debug: timeline.pgDebug("kernel-pg") } : {}) });
     stops.push(async () => void (await sql.end({ timeout: 5 })));
     await migrate(sql, { schema: "jetflow" });
     const kernelNc = await connect({ servers: nats.url, ...NATS_CLIENT });
     stops.push(() => kernelNc.close());
+    if (TIMELINE) timeline.wrapNats(kernelNc, "kernel-nats");
     const jobTransport = await createJetStreamJobTransport(kernelNc, { topology, leaseMs: 30_000, maxDeliveries: 5, ensure: false });
     stops.push(() => jobTransport.close());
     const sink = {
@@ -207,6 +221,7 @@ async function main(): Promise<void> {
 
     const workerNc = await connect({ servers: nats.url, ...NATS_CLIENT });
     stops.push(() => workerNc.close());
+    if (TIMELINE) timeline.wrapNats(workerNc, "worker-nats");
     const transport = createNatsWorkerTransport(workerNc, { topology, queue: QUEUE, codeVersion: VERSION });
     const worker = createActivityWorker({
       transport,
@@ -230,7 +245,9 @@ async function main(): Promise<void> {
     const legs = { claimToSubmit: [] as number[], dispatch: [] as number[], bodyToOutcome: [] as number[], outcomeToDone: [] as number[] };
     const total: number[] = [];
     const dispatch: number[] = [];
+    const traced = WARMUP + Math.floor(RUNS / 2);
     for (let i = 0; i < WARMUP + RUNS; i++) {
+      if (TIMELINE && i === traced) timeline.start();
       const t0 = performance.now();
       const { workflowRunId: id } = await kernel.dispatch({
         type: "run.create",
@@ -241,6 +258,7 @@ async function main(): Promise<void> {
       const [submit, body, outcome, done] = await Promise.all(
         ["submit", "body", "outcome", "completed"].map((k) => signals.wait(`${k}:${id}`, 30_000)),
       );
+      if (i === traced) timeline.stop();
       if (i < WARMUP) continue;
       total.push(done! - t0);
       dispatch.push(body! - t0);
@@ -270,6 +288,7 @@ async function main(): Promise<void> {
     console.log(`    outcome → run COMPLETED        : ${fmt(legs.outcomeToDone)}`);
     console.log(`  baseline: one durable commit     : ${fmt(commits)}`);
     console.log(`  baseline: one JetStream hop      : ${fmt(hops)}`);
+    if (TIMELINE) timeline.print(`run ${traced - WARMUP + 1} of ${RUNS}`);
     console.log(
       `  ratio submit→COMPLETED p50 / commit p50: ${(p50(total) / p50(commits)).toFixed(1)}; / JetStream hop p50: ${(p50(total) / p50(hops)).toFixed(1)}`,
     );

@@ -19,7 +19,7 @@ import type {
   StageStatus,
   TraceCarrier,
 } from "../../src/ports/records.js";
-import type { NewOutboxRow } from "../../src/ports/persistence.js";
+import type { NewLog, NewOutboxRow } from "../../src/ports/persistence.js";
 
 /** The root client or a transaction's: every query helper accepts either. */
 export type Db = postgres.ISql;
@@ -53,6 +53,23 @@ export function outboxRecordset(db: Db, outbox: NewOutboxRow[]): postgres.Pendin
     select x.id, x.kind, x.run_id, x.type, x.payload, x.created_at, x.claimed_until
     from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
       as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)`;
+}
+
+/** `logs` as a recordset in the logs table's column order, for an `insert ... select` inside a larger statement. */
+export function logRecordset(db: Db, logs: NewLog[]): postgres.PendingQuery<postgres.Row[]> {
+  const rows = logs.map((l) => ({
+    id: l.id,
+    run_id: l.workflowRunId,
+    stage_id: l.stageId,
+    level: l.level,
+    message: l.message,
+    meta: l.meta,
+    created_at: l.createdAt.toISOString(),
+  }));
+  return db`
+    select x.id, x.run_id, x.stage_id, x.level, x.message, x.meta, x.created_at
+    from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
+      as x(id text, run_id text, stage_id text, level text, message text, meta jsonb, created_at timestamptz)`;
 }
 
 /**

@@ -9,7 +9,7 @@
 import type postgres from "postgres";
 import type { CommitStageAndRun, NewStage, StartStageAttempt } from "../../src/ports/persistence.js";
 import type { RunRecord, StageRecord } from "../../src/ports/records.js";
-import { fromJsonRow, outboxRecordset, toRun, toStage } from "./rows.js";
+import { fromJsonRow, logRecordset, outboxRecordset, toRun, toStage } from "./rows.js";
 import { type Ctx, runSet, stageSet } from "./runs-stages.js";
 
 const RUN_TIMESTAMPS = ["created_at", "updated_at", "started_at", "completed_at", "last_activity_at"] as const;
@@ -88,8 +88,9 @@ export async function commitStageAndRun({ db, t }: Ctx, o: CommitStageAndRun): P
       for update),
     s as (
       update ${t.stages} set ${db(stageSet(db, o.stagePatch, o.now))}
-      where run_id = ${o.runId} and stage_id = ${o.stageId} and status = 'RUNNING'
-        and execution_token = ${o.executionToken} and exists (select 1 from r)
+      where run_id = ${o.runId} and stage_id = ${o.stageId}
+        and ${o.stageStatus === "SUSPENDED" ? db`status = 'SUSPENDED'` : db`status = 'RUNNING' and execution_token = ${o.executionToken}`}
+        and exists (select 1 from r)
       returning 1),
     u as (
       update ${t.runs} set ${db(runSet(db, o.runPatch, o.now))}
@@ -100,6 +101,7 @@ export async function commitStageAndRun({ db, t }: Ctx, o: CommitStageAndRun): P
       ${outboxRecordset(db, o.outbox)}
       where exists (select 1 from u)
       returning 1)
+    ${o.logs && o.logs.length > 0 ? db`, lg as (insert into ${t.logs} (id, run_id, stage_id, level, message, meta, created_at) ${logRecordset(db, o.logs)} where exists (select 1 from u) on conflict (id) do nothing returning 1)` : db``}
     select (select count(*) from u)::int as runs, (select count(*) from ob)::int as outbox`;
   return rows[0]!.runs === 1;
 }

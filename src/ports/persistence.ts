@@ -159,11 +159,19 @@ export interface CommitStageAndRun {
   runId: string;
   groupIndex: number;
   stageId: string;
+  /** The stage's attempt token the write requires (ignored when `stageStatus` is SUSPENDED). */
   executionToken: string;
+  /**
+   * The stage status the write requires: RUNNING under `executionToken` (the default: an
+   * attempt's outcome), or SUSPENDED (a resume after its external work finished).
+   */
+  stageStatus?: "RUNNING" | "SUSPENDED";
   stagePatch: StagePatch;
   runPatch: RunPatch;
   now: Date;
   outbox: NewOutboxRow[];
+  /** Log rows of the stage, written only with the outcome (a row whose id exists is skipped). */
+  logs?: NewLog[];
 }
 
 /** What `summarizeAICalls` groups AI calls by. */
@@ -221,10 +229,10 @@ export interface PersistenceTx extends LimitsTx {
   startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null>;
   /**
    * A stage's outcome and its run's resulting transition as one atomic write: when run `runId`
-   * is RUNNING at group `groupIndex` and stage `stageId` is RUNNING under `executionToken`,
-   * applies `stagePatch` to the stage and `runPatch` to the run (locking the run row first, as
-   * every run write does), appends `outbox`, and returns true. Otherwise writes nothing and
-   * returns false.
+   * is RUNNING at group `groupIndex` and stage `stageId` is RUNNING under `executionToken` (or
+   * SUSPENDED, with `stageStatus: "SUSPENDED"`), applies `stagePatch` to the stage and
+   * `runPatch` to the run (locking the run row first, as every run write does), appends `outbox`
+   * and `logs`, and returns true. Otherwise writes nothing and returns false.
    */
   commitStageAndRun(o: CommitStageAndRun): Promise<boolean>;
   /** `forUpdate` locks the row until the transaction ends (no-op outside one). */

@@ -9,6 +9,7 @@ import { failStageAndRun, storeOutput } from "../run-helpers.js";
 import { issuesFromZod } from "../../contract/validation.js";
 import { kickGrants } from "./stage-admit-waiting.js";
 import { transitionAfterCompletion } from "./run-transition.js";
+import { resumeInOneWrite } from "./resume-one-write.js";
 
 /** "transitioned": resumed, and its run transitioned in the same commit. */
 type CheckResult = "resumed" | "transitioned" | "failed" | "waiting" | "skipped";
@@ -132,6 +133,9 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
   }
   const stored = await storeOutput(deps, run.id, stage.stageId, stage.attempt, parsedOut.data);
   const doneAt = deps.clock.now();
+  const metrics = check.customMetrics ?? null;
+  const oneWrite = await resumeInOneWrite(deps, { run, workflow, def, stage, stored, metrics, logs, annotations, doneAt });
+  if (oneWrite) return oneWrite;
   const batch = new OutboxBatch(deps, doneAt);
   const resumed = await deps.persistence.transaction(async (tx): Promise<CheckResult | false> => {
     const locked = await tx.getRun(run.id, { forUpdate: true });
@@ -143,7 +147,7 @@ async function checkOne(deps: KernelDeps, stage: StageRecord): Promise<CheckResu
       {
         status: "COMPLETED",
         ...stored,
-        metrics: check.ready ? (check.customMetrics ?? null) : null,
+        metrics,
         suspendedState: null,
         nextPollAt: null,
         completedAt: doneAt,

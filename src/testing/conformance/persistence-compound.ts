@@ -132,5 +132,47 @@ export function persistenceCompoundCases(factory: () => Promise<PersistenceUnder
       equal(await hasOutbox(p, row.id), true);
       equal(await commit().result, false, "a committed stage is not committed twice");
     },
+
+    "commitStageAndRun with stageStatus SUSPENDED resumes a suspended stage, whatever its token, with its logs; never a running one":
+      async ({ persistence: p }) => {
+        const runId = await runningRun(p);
+        const log = (id: string, message: string) => ({
+          id,
+          workflowRunId: runId,
+          stageId: "s",
+          level: "INFO" as const,
+          message,
+          meta: id === "l1" ? { rich: RICH_JSON } : null,
+          createdAt: at(6),
+        });
+        const resume = () =>
+          p.commitStageAndRun({
+            runId,
+            groupIndex: 0,
+            stageId: "s",
+            executionToken: "not-the-token",
+            stageStatus: "SUSPENDED",
+            stagePatch: { status: "COMPLETED", output: { ok: 1 }, suspendedState: null, nextPollAt: null, completedAt: at(7) },
+            runPatch: { status: "COMPLETED", output: { out: 1 }, completedAt: at(7), lastActivityAt: at(7) },
+            now: at(7),
+            outbox: [],
+            logs: [log("l1", "first"), log("l2", "second")],
+          });
+        await p.updateStage(runId, "s", { status: "RUNNING", attempt: 1, executionToken: "t1" }, at(2));
+        equal(await resume(), false, "a RUNNING stage is not resumed");
+        eq(await p.listLogs(runId), [], "nor its logs written");
+        await p.updateStage(runId, "s", { status: "SUSPENDED", suspendedState: { taskId: "x" } }, at(3));
+        equal(await resume(), true);
+        const [stage, run] = [await p.getStage(runId, "s"), await p.getRun(runId)];
+        eq([stage?.status, stage?.output, stage?.suspendedState, run?.status], ["COMPLETED", { ok: 1 }, null, "COMPLETED"]);
+        eq(
+          (await p.listLogs(runId)).map((l) => [l.message, l.meta, l.createdAt]),
+          [
+            ["first", { rich: RICH_JSON }, at(6)],
+            ["second", null, at(6)],
+          ],
+        );
+        equal(await resume(), false, "a completed stage is not resumed twice");
+      },
   });
 }

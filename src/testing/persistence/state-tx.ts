@@ -81,10 +81,15 @@ export class StateTx implements PersistenceTx {
     const run = rs.getRun(s, o.runId);
     const stage = rs.getStage(s, o.runId, o.stageId);
     if (!run || run.status !== "RUNNING" || run.currentGroupIndex !== o.groupIndex) return false;
-    if (!stage || stage.status !== "RUNNING" || stage.executionToken !== o.executionToken) return false;
+    if (!stage) return false;
+    if (
+      o.stageStatus === "SUSPENDED" ? stage.status !== "SUSPENDED" : stage.status !== "RUNNING" || stage.executionToken !== o.executionToken
+    )
+      return false;
     rs.updateStage(s, o.runId, o.stageId, o.stagePatch, o.now);
     rs.updateRun(s, o.runId, o.runPatch, o.now);
     side.appendOutbox(s, o.outbox);
+    if (o.logs) side.appendLogs(s, o.logs);
     return true;
   }
   async getRun(id: string, _opts?: { forUpdate?: boolean }): Promise<RunRecord | null> {
