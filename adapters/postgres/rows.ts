@@ -55,17 +55,22 @@ export function outboxRecordset(db: Db, outbox: NewOutboxRow[]): postgres.Pendin
       as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)`;
 }
 
-/** `logs` as a recordset in the logs table's column order, for an `insert ... select` inside a larger statement. */
-export function logRecordset(db: Db, logs: NewLog[]): postgres.PendingQuery<postgres.Row[]> {
-  const rows = logs.map((l) => ({
+/** A log as a row of the logs table (meta as given, for the caller to encode). */
+export function logRow(l: NewLog) {
+  return {
     id: l.id,
     run_id: l.workflowRunId,
     stage_id: l.stageId,
     level: l.level,
     message: l.message,
     meta: l.meta,
-    created_at: l.createdAt.toISOString(),
-  }));
+    created_at: l.createdAt,
+  };
+}
+
+/** `logs` as a recordset in the logs table's column order, for an `insert ... select` inside a larger statement. */
+export function logRecordset(db: Db, logs: NewLog[]): postgres.PendingQuery<postgres.Row[]> {
+  const rows = logs.map((l) => ({ ...logRow(l), created_at: l.createdAt.toISOString() }));
   return db`
     select x.id, x.run_id, x.stage_id, x.level, x.message, x.meta, x.created_at
     from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)

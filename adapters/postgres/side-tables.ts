@@ -5,21 +5,13 @@
 import type { AnnotationFilter, IdempotencyAcquire, NewAnnotation, NewLog, NewOutboxRow } from "../../src/ports/persistence.js";
 import type { AnnotationRecord, ArtifactRecord, LogRecord, OutboxRecord } from "../../src/ports/records.js";
 import type { Ctx } from "./runs-stages.js";
-import { json, likePrefix, toAnnotation, toArtifact, toLog, toOutbox } from "./rows.js";
+import { json, likePrefix, logRow, toAnnotation, toArtifact, toLog, toOutbox } from "./rows.js";
 
 const DEFAULT_LOG_LIMIT = 1_000;
 
 export async function appendLogs({ db, t }: Ctx, logs: NewLog[]): Promise<void> {
   if (logs.length === 0) return;
-  const rows = logs.map((l) => ({
-    id: l.id,
-    run_id: l.workflowRunId,
-    stage_id: l.stageId,
-    level: l.level,
-    message: l.message,
-    meta: json(db, l.meta),
-    created_at: l.createdAt,
-  }));
+  const rows = logs.map((l) => ({ ...logRow(l), meta: json(db, l.meta) }));
   await db`insert into ${t.logs} ${db(rows)} on conflict (id) do nothing`;
 }
 

@@ -113,55 +113,48 @@ test("a thread whose attempt was cancelled is not reused", async () => {
   await f.close();
 });
 
-test("the pool keeps a thread idle between attempts and close() ends it", async () => {
-  const pool = new ActivityThreadPool(
+/** A pool on the fixture module (idle threads end after `idleMs`), an attempt context and a task of run `r<i>`. */
+const pool = (idleMs?: number) =>
+  new ActivityThreadPool(
     mod.file,
     { heapMb: 64, cancelGraceMs: 1_000, startTimeoutMs: 60_000, maxAttemptsPerThread: 10 },
     silentWorkerLogger,
+    idleMs,
   );
-  const ctx = { signal: new AbortController().signal } as StageContext<unknown, unknown>;
-  const task = {
-    stageId: "whoami",
-    workflowRunId: "r",
-    workflowId: "wf",
-    attempt: 1,
-    input: { n: 1 },
-    config: {},
-    workflowContext: null,
-    heartbeatDetails: null,
-  };
-  const first = (await pool.run(task, ctx)) as { output: Seen };
-  assert.equal(pool.size(), { busy: 0, idle: 1 });
-  const second = (await pool.run(task, ctx)) as { output: Seen };
+const attemptCtx = () => ({ signal: new AbortController().signal }) as StageContext<unknown, unknown>;
+const whoamiTask = (i: number) => ({
+  stageId: "whoami",
+  workflowRunId: `r${i}`,
+  workflowId: "wf",
+  attempt: 1,
+  input: { n: 1 },
+  config: {},
+  workflowContext: null,
+  heartbeatDetails: null,
+});
+
+test("the pool keeps a thread idle between attempts and close() ends it", async () => {
+  const p = pool();
+  const ctx = attemptCtx();
+  const task = whoamiTask(0);
+  const first = (await p.run(task, ctx)) as { output: Seen };
+  assert.equal(p.size(), { busy: 0, idle: 1 });
+  const second = (await p.run(task, ctx)) as { output: Seen };
   assert.is(second.output.thread, first.output.thread);
-  await pool.close();
-  assert.equal(pool.size(), { busy: 0, idle: 0 });
+  await p.close();
+  assert.equal(p.size(), { busy: 0, idle: 0 });
 });
 
 test("idle threads beyond the last one are ended; the last stays warm for the next attempt", async () => {
-  const pool = new ActivityThreadPool(
-    mod.file,
-    { heapMb: 64, cancelGraceMs: 1_000, startTimeoutMs: 60_000, maxAttemptsPerThread: 10 },
-    silentWorkerLogger,
-    100,
-  );
-  const ctx = { signal: new AbortController().signal } as StageContext<unknown, unknown>;
-  const task = (i: number) => ({
-    stageId: "whoami",
-    workflowRunId: `r${i}`,
-    workflowId: "wf",
-    attempt: 1,
-    input: { n: 1 },
-    config: {},
-    workflowContext: null,
-    heartbeatDetails: null,
-  });
-  const threads = ((await Promise.all([0, 1, 2].map((i) => pool.run(task(i), ctx)))) as { output: Seen }[]).map((r) => r.output.thread);
+  const p = pool(100);
+  const ctx = attemptCtx();
+  const task = whoamiTask;
+  const threads = ((await Promise.all([0, 1, 2].map((i) => p.run(task(i), ctx)))) as { output: Seen }[]).map((r) => r.output.thread);
   assert.is(new Set(threads).size, 3, "three attempts at once ran on three threads");
-  await until(() => pool.size().idle === 1, 20_000, "two of the three idle threads to end");
-  const next = (await pool.run(task(3), ctx)) as { output: Seen };
+  await until(() => p.size().idle === 1, 20_000, "two of the three idle threads to end");
+  const next = (await p.run(task(3), ctx)) as { output: Seen };
   assert.ok(threads.includes(next.output.thread), "the next attempt ran on the warm thread");
-  await pool.close();
+  await p.close();
 });
 
 test.run();
