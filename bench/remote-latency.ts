@@ -29,7 +29,7 @@ import { createPostgresPersistence, migrate } from "../adapters/postgres/index.j
 import { useNats } from "../integration/harness/index.js";
 import { freshTopology } from "../integration/jetstream/helpers.js";
 import { postgresTaskStore, startOrchestrator } from "../integration/remote/helpers.js";
-import { createKernel, createNodeHost, defineRemoteStage, systemClock, WorkflowBuilder } from "../src/index.js";
+import { createKernel, createNodeHost, defineRemoteStage, systemClock, WorkflowBuilder, type RunStarter } from "../src/index.js";
 import type { WorkflowEvent } from "../src/ports/event-sink.js";
 import { wakeSuspendedStages } from "../src/remote/wake-on-outcome.js";
 import { InMemoryBlobStore, NoopScheduler } from "../src/testing/index.js";
@@ -188,10 +188,12 @@ async function main(): Promise<void> {
       },
     };
     let claimSoon = (): void => {};
+    let starter = (): RunStarter | null => null;
     const kernel = createKernel({
       persistence: createPostgresPersistence(sql, { schema: "jetflow" }),
       // As orchestrator/start.ts wires it (JETFLOW_BENCH_NO_NUDGE=1 measures without).
       onRunCreated: () => claimSoon(),
+      startOnCreate: () => starter(),
       blobStore: new InMemoryBlobStore(),
       jobTransport,
       eventSink: sink,
@@ -216,7 +218,10 @@ async function main(): Promise<void> {
       heartbeatIntervalMs: 10_000,
     });
     await host.start();
-    if (!process.env.JETFLOW_BENCH_NO_NUDGE) claimSoon = () => host.claimSoon();
+    if (!process.env.JETFLOW_BENCH_NO_NUDGE) {
+      claimSoon = () => host.claimSoon();
+      starter = () => host.starter();
+    }
     stops.push(() => host.stop());
 
     const workerNc = await connect({ servers: nats.url, ...NATS_CLIENT });

@@ -15,7 +15,7 @@ import { ensureTopology } from "../adapters/jetstream/topology.js";
 import { ensureWorkerRegistry, observeFleetMetrics } from "../adapters/jetstream/fleet/index.js";
 import { createTopology } from "../src/contract/topology.js";
 import { createKernel, createNodeHost, systemClock } from "../src/index.js";
-import type { BlobStore, Kernel, Logger, Scheduler } from "../src/index.js";
+import type { BlobStore, Kernel, Logger, RunStarter, Scheduler } from "../src/index.js";
 import { createS3BlobStore } from "../adapters/s3/index.js";
 import { JetflowError } from "../src/contract/errors.js";
 import type { OrchestratorConfig } from "./config.js";
@@ -157,6 +157,7 @@ export async function startOrchestrator(
     if (unserved) closers.push(() => unserved.stop());
     // The host is made after the kernel; until then a new run waits for the first tick.
     let claimSoon = (): void => {};
+    let starter = (): RunStarter | null => null;
     const kernel = createKernel({
       persistence,
       blobStore,
@@ -170,6 +171,8 @@ export async function startOrchestrator(
       onRunCancelled: (workflowRunId) => remote.cancelRun(workflowRunId),
       // A run submitted through the API is claimed at once, not at the next tick (1 s by default).
       onRunCreated: () => claimSoon(),
+      // With no backlog, it is even started in its creating write, claimed by this host.
+      startOnCreate: () => starter(),
       options: {
         inlineOutputLimitBytes:
           config.inlineOutputLimitBytes ??
@@ -193,6 +196,7 @@ export async function startOrchestrator(
     });
     await host.start();
     claimSoon = () => host.claimSoon();
+    starter = () => host.starter();
     closers.push(() => host.stop());
 
     let api: ApiService | undefined;

@@ -89,7 +89,7 @@ export type { AnyWorkflow, ConfigIssue, ConfigValidation, ExecutionGroup, Execut
 export type { TypedWorkflow, WorkflowContextOf, StageOutputOf, WithStageOutputs } from "./builder/workflow-builder.js";
 
 // Kernel types: the kernel, its options, and the commands it executes
-export type { Kernel, KernelConfig, KernelOptions, RunView } from "./kernel/types.js";
+export type { Kernel, KernelConfig, KernelOptions, RunStarter, RunView } from "./kernel/types.js";
 export type { KernelPlugin } from "./kernel/plugins.js";
 export type {
   CommandResult,

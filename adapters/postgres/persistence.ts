@@ -6,6 +6,7 @@ import postgres from "postgres";
 import type {
   AnnotationFilter,
   CommitStageAndRun,
+  CreateRunStarted,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -88,6 +89,9 @@ class PgTx implements PersistenceTx {
   }
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
     return this.op((c) => rs.createRunWithKey(c, run, key, outbox));
+  }
+  createRunStarted(o: CreateRunStarted): Promise<"started" | "pending" | "exists"> {
+    return this.op((c) => rs.createRunStarted(c, o));
   }
   startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
     return this.op((c) => sw.startStageAttempt(c, o));

@@ -19,7 +19,8 @@ import type {
   StageStatus,
   TraceCarrier,
 } from "../../src/ports/records.js";
-import type { NewLog, NewOutboxRow } from "../../src/ports/persistence.js";
+import type { NewLog, NewOutboxRow, NewStage } from "../../src/ports/persistence.js";
+import type { Tables } from "./tables.js";
 
 /** The root client or a transaction's: every query helper accepts either. */
 export type Db = postgres.ISql;
@@ -53,6 +54,29 @@ export function outboxRecordset(db: Db, outbox: NewOutboxRow[]): postgres.Pendin
     select x.id, x.kind, x.run_id, x.type, x.payload, x.created_at, x.claimed_until
     from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
       as x(id text, kind text, run_id text, type text, payload jsonb, created_at timestamptz, claimed_until timestamptz)`;
+}
+
+/**
+ * `insert into <stages> ... select ...` of new stage rows (PENDING, attempt 0), open for a
+ * `where` or an `on conflict` clause.
+ */
+export function insertNewStages(db: Db, table: Tables["stages"], stages: NewStage[]): postgres.PendingQuery<postgres.Row[]> {
+  const rows = stages.map((n) => ({
+    id: n.id,
+    run_id: n.workflowRunId,
+    stage_id: n.stageId,
+    stage_name: n.stageName,
+    group_index: n.groupIndex,
+    max_attempts: n.maxAttempts,
+    trace_context: n.traceContext,
+    now: n.now.toISOString(),
+  }));
+  return db`
+    insert into ${table} (id, run_id, stage_id, stage_name, group_index, status, attempt, max_attempts, trace_context, created_at, updated_at)
+    select x.id, x.run_id, x.stage_id, x.stage_name, x.group_index, 'PENDING', 0, x.max_attempts,
+           nullif(x.trace_context, 'null'::jsonb), x.now, x.now
+    from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
+      as x(id text, run_id text, stage_id text, stage_name text, group_index int, max_attempts int, trace_context jsonb, now timestamptz)`;
 }
 
 /** A log as a row of the logs table (meta as given, for the caller to encode). */

@@ -4,9 +4,19 @@
  * `FOR UPDATE SKIP LOCKED` sub-select, so concurrent claimers never take the same row.
  */
 import type postgres from "postgres";
-import type { NewOutboxRow, NewRun, NewStage, RunFilter, RunGuard, RunPatch, StageGuard, StagePatch } from "../../src/ports/persistence.js";
+import type {
+  CreateRunStarted,
+  NewOutboxRow,
+  NewRun,
+  NewStage,
+  RunFilter,
+  RunGuard,
+  RunPatch,
+  StageGuard,
+  StagePatch,
+} from "../../src/ports/persistence.js";
 import type { RunRecord, RunStatus, StageRecord } from "../../src/ports/records.js";
-import { type Db, json, outboxRecordset, toRun, toStage } from "./rows.js";
+import { type Db, insertNewStages, json, outboxRecordset, toRun, toStage } from "./rows.js";
 import type { Tables } from "./tables.js";
 
 const DEFAULT_LIST_LIMIT = 100;
@@ -108,6 +118,42 @@ export async function createRunWithKey(
       returning 1)
     select (select count(*) from r)::int as runs`;
   return res[0]!.runs === 1;
+}
+
+export async function createRunStarted({ db, t }: Ctx, o: CreateRunStarted): Promise<"started" | "pending" | "exists"> {
+  const r = o.run;
+  // One statement, as createRunWithKey: the run starts here only when no run is PENDING (a
+  // backlog is claimed by the hosts in priority order), and its stages and jobs are written only
+  // if it did.
+  const res = await db`
+    with k as (
+      insert into ${t.idempotency} (command, key, status, result, created_at, updated_at)
+      values (${o.key.command}, ${o.key.key}, 'COMPLETED', ${json(db, o.key.result)}, ${r.now}, ${r.now})
+      on conflict (command, key) do nothing returning 1),
+    q as (select not exists (select 1 from ${t.runs} where status = 'PENDING') as go),
+    r as (
+      insert into ${t.runs} (id, workflow_id, status, input, config, priority, trace_context, created_at, updated_at, last_activity_at,
+                             claimed_by, started_at, current_group_index)
+      select ${r.id}::text, ${r.workflowId}::text, case when q.go then 'RUNNING' else 'PENDING' end, ${json(db, r.input)}::jsonb,
+             ${json(db, r.config ?? {})}::jsonb, ${r.priority}::int, ${json(db, r.traceContext)}::jsonb, ${r.now}::timestamptz,
+             ${r.now}::timestamptz, ${r.now}::timestamptz, case when q.go then ${o.claimedBy}::text end,
+             case when q.go then ${r.now}::timestamptz end, case when q.go then 0 else -1 end
+      from q where exists (select 1 from k)
+      returning status),
+    s as (${insertNewStages(db, t.stages, o.stages)} where exists (select 1 from r where status = 'RUNNING') returning 1),
+    oc as (
+      insert into ${t.outbox} (id, kind, run_id, type, payload, created_at, claimed_until)
+      ${outboxRecordset(db, o.created)}
+      where exists (select 1 from r)
+      returning 1),
+    os as (
+      insert into ${t.outbox} (id, kind, run_id, type, payload, created_at, claimed_until)
+      ${outboxRecordset(db, o.started)}
+      where exists (select 1 from r where status = 'RUNNING')
+      returning 1)
+    select (select status from r) as status`;
+  const status = res[0]!.status as string | null;
+  return status === "RUNNING" ? "started" : status === "PENDING" ? "pending" : "exists";
 }
 
 export async function getRun({ db, t, inTx }: Ctx, id: string, forUpdate: boolean): Promise<RunRecord | null> {

@@ -9,7 +9,7 @@
 import type postgres from "postgres";
 import type { CommitStageAndRun, NewStage, StartStageAttempt } from "../../src/ports/persistence.js";
 import type { RunRecord, StageRecord } from "../../src/ports/records.js";
-import { fromJsonRow, logRecordset, outboxRecordset, toRun, toStage } from "./rows.js";
+import { fromJsonRow, insertNewStages, logRecordset, outboxRecordset, toRun, toStage } from "./rows.js";
 import { type Ctx, runSet, stageSet } from "./runs-stages.js";
 
 const RUN_TIMESTAMPS = ["created_at", "updated_at", "started_at", "completed_at", "last_activity_at"] as const;
@@ -48,24 +48,7 @@ export async function startStageAttempt({ db, t }: Ctx, o: StartStageAttempt): P
 
 export async function upsertStages({ db, t }: Ctx, stages: NewStage[]): Promise<StageRecord[]> {
   if (stages.length === 0) return [];
-  const rows = stages.map((n) => ({
-    id: n.id,
-    run_id: n.workflowRunId,
-    stage_id: n.stageId,
-    stage_name: n.stageName,
-    group_index: n.groupIndex,
-    max_attempts: n.maxAttempts,
-    trace_context: n.traceContext,
-    now: n.now.toISOString(),
-  }));
-  const inserted = await db`
-    insert into ${t.stages} (id, run_id, stage_id, stage_name, group_index, status, attempt, max_attempts, trace_context, created_at, updated_at)
-    select x.id, x.run_id, x.stage_id, x.stage_name, x.group_index, 'PENDING', 0, x.max_attempts,
-           nullif(x.trace_context, 'null'::jsonb), x.now, x.now
-    from jsonb_to_recordset(${db.json(rows as unknown as postgres.JSONValue)}::jsonb)
-      as x(id text, run_id text, stage_id text, stage_name text, group_index int, max_attempts int, trace_context jsonb, now timestamptz)
-    on conflict (run_id, stage_id) do nothing
-    returning *`;
+  const inserted = await db`${insertNewStages(db, t.stages, stages)} on conflict (run_id, stage_id) do nothing returning *`;
   const out = inserted.map(toStage);
   if (out.length === stages.length) return out;
   // ON CONFLICT waited for the competing inserts to commit, so the rows are visible to a new statement.

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { LeasedJob } from "../ports/job-transport.js";
+import type { RunStarter } from "../kernel/types.js";
 import { type HostBase, errorMessage, resolveOptions } from "./host-options.js";
 import { backoffDelay } from "../contract/failure-policy.js";
 import { runLeasedJob } from "./job-runner.js";
@@ -65,6 +66,12 @@ export interface NodeHost {
    * and left to the tick. Never throws; does nothing while the host is stopped.
    */
   claimSoon(): void;
+  /**
+   * For the kernel's `startOnCreate`: while the host runs, a run created in this process when no
+   * run is PENDING is started in its creating write, claimed by this host, and its jobs wake the
+   * job lanes at once. Null while the host is stopped (new runs stay PENDING for any host's claim).
+   */
+  starter(): RunStarter | null;
 }
 
 const nodeShape = {
@@ -172,6 +179,10 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     })().finally(() => {
       claiming = null;
     });
+  }
+
+  function starter(): RunStarter | null {
+    return running ? { claimedBy: o.workerId, started: () => jobSleeper.wake() } : null;
   }
 
   async function jobLane(lane: number): Promise<void> {
@@ -296,6 +307,7 @@ export function createNodeHost(config: NodeHostConfig): NodeHost {
     start,
     stop,
     claimSoon,
+    starter,
     getStats: () => ({
       workerId: o.workerId,
       ...stats,

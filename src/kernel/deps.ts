@@ -16,7 +16,7 @@ import type { Scheduler } from "../ports/scheduler.js";
 import { createLocalExecutor } from "../executors/local.js";
 import type { CommandResult, KernelCommand } from "./commands.js";
 import { createPluginRunner } from "./plugins-runtime.js";
-import type { KernelConfig } from "./types.js";
+import type { KernelConfig, RunStarter } from "./types.js";
 import { OutboxMarks } from "./outbox-marks.js";
 import { EarlyWakes } from "./early-wakes.js";
 
@@ -64,6 +64,7 @@ export interface KernelDeps {
   logger: Logger;
   onRunCancelled?: (workflowRunId: string) => Promise<void>;
   onRunCreated?: (workflowRunId: string) => void;
+  startOnCreate?: () => RunStarter | null;
   options: ResolvedOptions;
   /** AbortControllers of stage executions running in this process, by run id. */
   inflight: Map<string, Set<AbortController>>;
@@ -137,6 +138,7 @@ export function createDeps(config: KernelConfig, dispatch: KernelDeps["dispatch"
   };
   if (config.onRunCancelled) deps.onRunCancelled = config.onRunCancelled;
   if (config.onRunCreated) deps.onRunCreated = config.onRunCreated;
+  if (config.startOnCreate) deps.startOnCreate = config.startOnCreate;
   return deps;
 }
 

@@ -12,7 +12,13 @@ export function maxAttemptsOf(deps: KernelDeps, stage: AnyStage): number {
 }
 
 /** Queues the job of the stage's next attempt (or of `attempt` when given). */
-export function queueStageJob(batch: OutboxBatch, run: RunRecord, stage: StageRecord, attempt: number, availableAt?: Date): string {
+export function queueStageJob(
+  batch: OutboxBatch,
+  run: Pick<RunRecord, "id" | "workflowId" | "priority" | "traceContext">,
+  stage: Pick<StageRecord, "stageId" | "maxAttempts">,
+  attempt: number,
+  availableAt?: Date,
+): string {
   const jobId = jobIdOf(run.id, stage.stageId, attempt);
   batch.job({
     jobId,

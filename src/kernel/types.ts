@@ -50,6 +50,14 @@ export interface KernelOptions {
   limitGrantTtlMs?: number;
 }
 
+/** Who starts a run `run.create` starts itself (see KernelConfig `startOnCreate`). */
+export interface RunStarter {
+  /** The run's claimedBy: the host whose lanes run its jobs and whose reaper watches it. */
+  claimedBy: string;
+  /** The run started in its creating write; its first jobs are queued. Must not throw. */
+  started(workflowRunId: string): void;
+}
+
 /** What {@link createKernel} needs: the ports, the workflow registry, and optional executor, plugins, logger and options. */
 export interface KernelConfig {
   persistence: Persistence;
@@ -69,6 +77,13 @@ export interface KernelConfig {
    * throw; it is not awaited.
    */
   onRunCreated?: (workflowRunId: string) => void;
+  /**
+   * Lets `run.create` start a new run in its own write when no run is PENDING: the run is
+   * RUNNING, claimed by `claimedBy`, with its first group's stages and jobs queued, saving the
+   * claim's transaction. `started` is then called instead of `onRunCreated`. Return null (a
+   * stopped host) to leave new runs PENDING for a claim. Wire it to NodeHost `starter`.
+   */
+  startOnCreate?: () => RunStarter | null;
   plugins?: KernelPlugin[];
   /** Where the kernel reports failures it must not throw (fast-path outbox delivery, cancel hooks). Default silent. */
   logger?: Logger;

@@ -154,6 +154,20 @@ export interface StartStageAttempt {
   outbox: NewOutboxRow[];
 }
 
+/** Arguments of {@link PersistenceTx.createRunStarted}. */
+export interface CreateRunStarted {
+  run: NewRun;
+  key: { command: string; key: string; result: unknown };
+  /** The host that starts the run (the run's claimedBy). */
+  claimedBy: string;
+  /** Group 0's stage rows. */
+  stages: NewStage[];
+  /** Outbox rows written with the run either way (its creation event). */
+  created: NewOutboxRow[];
+  /** Outbox rows written only when the run starts in this write (its start event, its stages' jobs). */
+  started: NewOutboxRow[];
+}
+
 /** Arguments of {@link PersistenceTx.commitStageAndRun}. */
 export interface CommitStageAndRun {
   runId: string;
@@ -218,6 +232,14 @@ export interface PersistenceTx extends LimitsTx {
    * exists (or a concurrent writer of it commits first) nothing is written and it returns false.
    */
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean>;
+  /**
+   * {@link createRunWithKey} that also starts the run when no run is PENDING (so starting it jumps
+   * no queue): the run RUNNING at group 0, claimed by `claimedBy` (startedAt `now`), with
+   * `stages` inserted and `created` + `started` appended, all in one atomic write; "started".
+   * With a PENDING run present, the run is created PENDING with `created` only, for the hosts to
+   * claim in priority order; "pending". A key that exists writes nothing; "exists".
+   */
+  createRunStarted(o: CreateRunStarted): Promise<"started" | "pending" | "exists">;
   /**
    * The usual start of a stage attempt as one atomic write (no transaction round trips): when
    * run `runId` of `workflowId` is RUNNING and its stage `stageId` is PENDING at `attempt - 1`

@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type {
   AnnotationFilter,
   CommitStageAndRun,
+  CreateRunStarted,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -116,6 +117,9 @@ export class InMemoryPersistence implements Persistence {
   }
   createRunWithKey(run: NewRun, key: { command: string; key: string; result: unknown }, outbox: NewOutboxRow[]): Promise<boolean> {
     return this.locked("createRunWithKey", () => this.direct.createRunWithKey(run, key, outbox));
+  }
+  createRunStarted(o: CreateRunStarted): Promise<"started" | "pending" | "exists"> {
+    return this.locked("createRunStarted", () => this.direct.createRunStarted(o));
   }
   startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
     return this.locked("startStageAttempt", () => this.direct.startStageAttempt(o));

@@ -1,8 +1,10 @@
 import type { RunCreateCommand, RunCreateResult } from "../commands.js";
 import { annotationRows } from "../buffers.js";
 import type { KernelDeps } from "../deps.js";
+import type { NewRun } from "../../ports/persistence.js";
 import { IdempotencyInProgressError, ValidationError, WorkflowNotFoundError } from "../../contract/errors.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
+import { createAndStart } from "./run-create-start.js";
 import { issuesFromZod } from "../../contract/validation.js";
 import { SpanKind, inSpan } from "../../contract/spans.js";
 import { carrierFromContext, contextFromCarrier } from "../../contract/trace-headers.js";
@@ -62,17 +64,7 @@ async function create(
   const rows = (cmd.annotations ?? []).flatMap((a) => annotationRows(deps, id, null, a, { kind: "system", id: "jetflow" }, now));
   const priority = cmd.priority ?? 0;
   const newRun = { id, workflowId, input, config, priority, traceContext, now };
-  if (rows.length === 0) {
-    // The common case in one atomic write (no transaction round trips); a key seen before takes
-    // the transactional path below, which replays it (or takes over an abandoned one).
-    const fast = new OutboxBatch(deps, now);
-    fast.event({ id, workflowId }, "workflow:created", { input, priority });
-    if (await deps.persistence.createRunWithKey(newRun, { command: "run.create", key: cmd.idempotencyKey, result }, fast.rows)) {
-      await deliverFastPath(deps, fast);
-      deps.onRunCreated?.(id);
-      return result;
-    }
-  }
+  if (rows.length === 0 && (await createInOneWrite(deps, newRun, cmd.idempotencyKey, result))) return result;
   const batch = new OutboxBatch(deps, now);
   const replay = await deps.persistence.transaction(async (tx): Promise<RunCreateResult | null> => {
     const key = await tx.storeIdempotencyResult("run.create", cmd.idempotencyKey, result, now, {
@@ -90,4 +82,25 @@ async function create(
   await deliverFastPath(deps, batch);
   deps.onRunCreated?.(id);
   return result;
+}
+
+/**
+ * The common case in one atomic write (no transaction round trips), started at once when a host
+ * of this process takes it (run-create-start.ts). False when the key was seen before: the
+ * transactional path replays it (or takes over an abandoned one).
+ */
+async function createInOneWrite(deps: KernelDeps, newRun: NewRun, idempotencyKey: string, result: RunCreateResult): Promise<boolean> {
+  const key = { command: "run.create", key: idempotencyKey, result };
+  const starter = deps.startOnCreate?.() ?? null;
+  const workflow = starter ? deps.registry.getWorkflow(newRun.workflowId) : undefined;
+  if (starter && workflow) {
+    const r = await createAndStart(deps, workflow, newRun, key, starter);
+    if (r !== null) return r !== "exists";
+  }
+  const fast = new OutboxBatch(deps, newRun.now);
+  fast.event({ id: newRun.id, workflowId: newRun.workflowId }, "workflow:created", { input: newRun.input, priority: newRun.priority });
+  if (!(await deps.persistence.createRunWithKey(newRun, key, fast.rows))) return false;
+  await deliverFastPath(deps, fast);
+  deps.onRunCreated?.(newRun.id);
+  return true;
 }

@@ -99,6 +99,48 @@ export function persistenceCompoundCases(factory: () => Promise<PersistenceUnder
       equal((await p.getStage(pending.id, "s"))?.status, "PENDING");
     },
 
+    "createRunStarted starts a run with its stages and every outbox row when no run is PENDING; else creates it PENDING with the created rows only; a known key writes nothing":
+      async ({ persistence: p }) => {
+        const attempt = (key: string) => {
+          const run = newRun();
+          const created = event(run.id, "workflow:created");
+          const started = event(run.id, "workflow:started");
+          const o = {
+            run,
+            key: { command: "run.create", key, result: { workflowRunId: run.id } },
+            claimedBy: "host-1",
+            stages: [newStage(run.id, "a", { maxAttempts: 3 }), newStage(run.id, "b")],
+            created: [created],
+            started: [started],
+          };
+          return { run, created, started, result: p.createRunStarted(o) };
+        };
+        const first = attempt("k1");
+        equal(await first.result, "started");
+        const run = await p.getRun(first.run.id);
+        eq([run?.status, run?.claimedBy, run?.startedAt, run?.currentGroupIndex], ["RUNNING", "host-1", first.run.now, 0]);
+        eq((await p.listStages(first.run.id)).map((s) => [s.stageId, s.status, s.attempt, s.maxAttempts]).sort(), [
+          ["a", "PENDING", 0, 3],
+          ["b", "PENDING", 0, 3],
+        ]);
+        eq([await hasOutbox(p, first.created.id), await hasOutbox(p, first.started.id)], [true, true]);
+
+        const again = attempt("k1");
+        equal(await again.result, "exists");
+        equal(await p.getRun(again.run.id), null, "a known key writes no run");
+        equal(await hasOutbox(p, again.created.id), false);
+
+        // A PENDING run waits (a backlog): the new run joins it, to be claimed in priority order.
+        const waiting = newRun();
+        await p.createRun(waiting);
+        const queued = attempt("k2");
+        equal(await queued.result, "pending");
+        const q = await p.getRun(queued.run.id);
+        eq([q?.status, q?.claimedBy, q?.startedAt, q?.currentGroupIndex], ["PENDING", null, null, -1]);
+        eq(await p.listStages(queued.run.id), [], "no stage before its claim");
+        eq([await hasOutbox(p, queued.created.id), await hasOutbox(p, queued.started.id)], [true, false]);
+      },
+
     "commitStageAndRun writes stage, run and outbox together when group and token match; else nothing": async ({ persistence: p }) => {
       const runId = await runningRun(p);
       await p.updateStage(runId, "s", { status: "RUNNING", attempt: 1, executionToken: "t1" }, at(2));

@@ -2,6 +2,7 @@ import type { LimitKeyState, LimitSlot, LiveSlotQuery, StageWaiter, WaiterQuery 
 import type {
   AnnotationFilter,
   CommitStageAndRun,
+  CreateRunStarted,
   IdempotencyAcquire,
   NewAnnotation,
   NewLog,
@@ -59,6 +60,19 @@ export class StateTx implements PersistenceTx {
     side.appendOutbox(s, outbox);
     side.completeIdempotencyKey(s, key.command, key.key, key.result, run.now);
     return true;
+  }
+  async createRunStarted(o: CreateRunStarted): Promise<"started" | "pending" | "exists"> {
+    const s = this.s();
+    if (s.idempotency.has(pairKey(o.key.command, o.key.key))) return "exists";
+    const start = ![...s.runs.values()].some((r) => r.status === "PENDING");
+    rs.createRun(s, o.run);
+    if (start) {
+      rs.updateRun(s, o.run.id, { status: "RUNNING", claimedBy: o.claimedBy, startedAt: o.run.now, currentGroupIndex: 0 }, o.run.now);
+      for (const st of o.stages) rs.upsertStage(s, st);
+    }
+    side.appendOutbox(s, start ? [...o.created, ...o.started] : o.created);
+    side.completeIdempotencyKey(s, o.key.command, o.key.key, o.key.result, o.run.now);
+    return start ? "started" : "pending";
   }
   async startStageAttempt(o: StartStageAttempt): Promise<{ run: RunRecord; stage: StageRecord } | null> {
     const s = this.s();
