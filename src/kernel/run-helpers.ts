@@ -1,5 +1,5 @@
 import type { AnyWorkflow } from "../builder/types.js";
-import type { PersistenceTx } from "../ports/persistence.js";
+import type { NewStage, PersistenceTx } from "../ports/persistence.js";
 import type { RunRecord, StageRecord } from "../ports/records.js";
 import type { AnyStage } from "../contract/stage-types.js";
 import type { KernelDeps } from "./deps.js";
@@ -33,6 +33,26 @@ export function queueStageJob(
     ...(run.traceContext ? { traceContext: run.traceContext } : {}),
   });
   return jobId;
+}
+
+/** New rows (PENDING, attempt 0) of the stages of `workflow`'s group `groupIndex` for `run`. */
+export function newGroupStages(
+  deps: KernelDeps,
+  run: Pick<RunRecord, "id" | "traceContext">,
+  workflow: AnyWorkflow,
+  groupIndex: number,
+  now: Date,
+): NewStage[] {
+  return (workflow.groups[groupIndex]?.stages ?? []).map((def) => ({
+    id: deps.newId(),
+    workflowRunId: run.id,
+    stageId: def.id,
+    stageName: def.name,
+    groupIndex,
+    maxAttempts: maxAttemptsOf(deps, def),
+    traceContext: run.traceContext,
+    now,
+  }));
 }
 
 /**

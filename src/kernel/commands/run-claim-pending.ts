@@ -3,7 +3,7 @@ import type { RunRecord } from "../../ports/records.js";
 import type { RunClaimPendingCommand, RunClaimPendingResult } from "../commands.js";
 import { type KernelDeps, errorMessage } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { failRun, maxAttemptsOf, startGroup } from "../run-helpers.js";
+import { failRun, newGroupStages, startGroup } from "../run-helpers.js";
 import { preLockLimits, queueOrPark } from "./stage-admit-waiting.js";
 import type { AnyWorkflow } from "../../builder/types.js";
 
@@ -81,20 +81,7 @@ async function startAllLocked(deps: KernelDeps, tx: PersistenceTx, runs: RunReco
     if (workflow && workflow.groups.length > 0) startable.push({ run, workflow });
     else await startLocked(deps, tx, run, now, batch);
   }
-  const rows = await tx.upsertStages(
-    startable.flatMap(({ run, workflow }) =>
-      workflow.groups[0]!.stages.map((def) => ({
-        id: deps.newId(),
-        workflowRunId: run.id,
-        stageId: def.id,
-        stageName: def.name,
-        groupIndex: 0,
-        maxAttempts: maxAttemptsOf(deps, def),
-        traceContext: run.traceContext,
-        now,
-      })),
-    ),
-  );
+  const rows = await tx.upsertStages(startable.flatMap(({ run, workflow }) => newGroupStages(deps, run, workflow, 0, now)));
   await tx.updateRuns(
     startable.map(({ run }) => run.id),
     { currentGroupIndex: 0, lastActivityAt: now },

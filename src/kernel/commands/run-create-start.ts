@@ -11,7 +11,7 @@ import type { NewRun } from "../../ports/persistence.js";
 import type { RunCreateResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { maxAttemptsOf, queueStageJob } from "../run-helpers.js";
+import { newGroupStages, queueStageJob } from "../run-helpers.js";
 import type { RunStarter } from "../types.js";
 
 /**
@@ -33,16 +33,7 @@ export async function createAndStart(
   batch.event(ref, "workflow:created", { input: run.input, priority: run.priority });
   const createdRows = batch.rows.length;
   // The same rows, jobs and events, in the same order, as run.claimPending writes for a claimed run.
-  const stages = group.stages.map((def) => ({
-    id: deps.newId(),
-    workflowRunId: run.id,
-    stageId: def.id,
-    stageName: def.name,
-    groupIndex: 0,
-    maxAttempts: maxAttemptsOf(deps, def),
-    traceContext: run.traceContext,
-    now: run.now,
-  }));
+  const stages = newGroupStages(deps, run, workflow, 0, run.now);
   for (const s of stages) queueStageJob(batch, ref, s, 1);
   batch.event(ref, "workflow:started", { groupIndex: 0 });
   const r = await deps.persistence.createRunStarted({
