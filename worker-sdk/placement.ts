@@ -114,9 +114,11 @@ export async function openPlacementBuckets(nc: NatsConnection, prefix: string): 
 
 /** Every live entry of a bucket (deleted keys left out), each read once. */
 export async function readBucket(kv: KV): Promise<KvEntry[]> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
-  const entries = await Promise.all(keys.map((k) => kv.get(k)));
+  // A key rewritten while the listing runs (a service renewing its claim) comes back a second
+  // time; listed twice, one running replica showed as two (`0:pb(running) 0:pb(running)`, 3/2).
+  const keys = new Set<string>();
+  for await (const k of await kv.keys()) keys.add(k);
+  const entries = await Promise.all([...keys].map((k) => kv.get(k)));
   return entries.filter((e): e is KvEntry => e !== null && e.operation === "PUT");
 }
 

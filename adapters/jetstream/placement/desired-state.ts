@@ -3,11 +3,11 @@
  * state to `<p>_projects` and reads it back next to the leases in `<p>_placement`, so `jetflow
  * projects list` shows the replicas asked for against the ones running, and where.
  */
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { openPlacementBuckets, readBucket } from "../../../worker-sdk/placement.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ValidationError } from "../../../src/contract/errors.js";
 import { issuesFromZod } from "../../../src/contract/validation.js";
-import { PlacementClaim, PlacementService, ProjectPlacement, placementBucket, projectsBucket } from "../../../src/contract/placement.js";
+import { PlacementClaim, PlacementService, ProjectPlacement } from "../../../src/contract/placement.js";
 
 /** One replica of a project as the leases show it. */
 export interface PlacedReplica {
@@ -34,21 +34,6 @@ export interface PlacementListing {
   services: { serviceId: string; labels: Record<string, string>; lapsed: boolean }[];
 }
 
-async function buckets(nc: NatsConnection, prefix: string): Promise<{ projects: KV; placement: KV }> {
-  const kvm = new Kvm(nc);
-  return {
-    projects: await kvm.create(projectsBucket(prefix), { history: 1 }),
-    placement: await kvm.create(placementBucket(prefix), { history: 1 }),
-  };
-}
-
-async function entries(kv: KV): Promise<KvEntry[]> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
-  const all = await Promise.all(keys.map((k) => kv.get(k)));
-  return all.filter((e): e is KvEntry => e !== null && e.operation === "PUT");
-}
-
 /**
  * Validates a project's desired state.
  * @throws ValidationError naming each bad field.
@@ -65,7 +50,7 @@ export function parseProjectPlacement(input: unknown): ProjectPlacement {
  */
 export async function setProjectPlacement(nc: NatsConnection, prefix: string, input: unknown): Promise<ProjectPlacement> {
   const spec = parseProjectPlacement(input);
-  const { projects } = await buckets(nc, prefix);
+  const { projects } = await openPlacementBuckets(nc, prefix);
   await projects.put(spec.project, JSON.stringify(spec));
   return spec;
 }
@@ -75,7 +60,7 @@ export async function setProjectPlacement(nc: NatsConnection, prefix: string, in
  * @throws ValidationError when no such project is in the desired state.
  */
 export async function removeProjectPlacement(nc: NatsConnection, prefix: string, project: string): Promise<void> {
-  const { projects } = await buckets(nc, prefix);
+  const { projects } = await openPlacementBuckets(nc, prefix);
   const e = await projects.get(project);
   if (!e || e.operation !== "PUT")
     throw new ValidationError("project removal", [{ path: "project", message: `no project "${project}" in the desired state` }]);
@@ -84,10 +69,10 @@ export async function removeProjectPlacement(nc: NatsConnection, prefix: string,
 
 /** The desired state and the leases, read once. */
 export async function listPlacement(nc: NatsConnection, prefix: string, now = Date.now()): Promise<PlacementListing> {
-  const { projects, placement } = await buckets(nc, prefix);
+  const { projects, placement } = await openPlacementBuckets(nc, prefix);
   const claims = new Map<string, PlacedReplica[]>();
   const services: PlacementListing["services"] = [];
-  for (const e of await entries(placement)) {
+  for (const e of await readBucket(placement)) {
     const age = now - e.created.getTime();
     if (e.key.startsWith("claim.")) {
       const c = PlacementClaim.safeParse(e.json());
@@ -107,7 +92,7 @@ export async function listPlacement(nc: NatsConnection, prefix: string, now = Da
     }
   }
   const out: ProjectPlacementStatus[] = [];
-  for (const e of await entries(projects)) {
+  for (const e of await readBucket(projects)) {
     const r = ProjectPlacement.safeParse(e.json());
     if (!r.success) continue;
     const replicas = (claims.get(e.key) ?? []).sort((a, b) => a.replica - b.replica);
