@@ -203,3 +203,24 @@ export function groupOutput(workflow: AnyWorkflow, groupIndex: number, outputs: 
   for (const s of group.stages) keyed[s.id] = outputs[s.id];
   return keyed;
 }
+
+/**
+ * The run's output when `stageId`, of group `stageGroupIndex`, is the only stage of the workflow's
+ * last group and the run is at that group: the one-write commits complete the stage and the run
+ * together only then. Null when that is not the case, or when the workflow's output schema refuses
+ * the output (the transactional path words and records that failure).
+ */
+export function soleFinalStageOutput(
+  workflow: AnyWorkflow,
+  run: RunRecord,
+  stageGroupIndex: number,
+  stageId: string,
+  output: unknown,
+): { groupIndex: number; output: unknown } | null {
+  const idx = run.currentGroupIndex;
+  const group = workflow.groups[idx];
+  if (stageGroupIndex !== idx || idx !== workflow.groups.length - 1) return null;
+  if (!group || group.stages.length !== 1 || group.stages[0]!.id !== stageId) return null;
+  const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, { [stageId]: output }));
+  return parsed.success ? { groupIndex: idx, output: parsed.data as unknown } : null;
+}

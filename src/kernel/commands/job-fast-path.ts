@@ -9,7 +9,7 @@
 import type { JobExecuteCommand, JobExecuteResult } from "../commands.js";
 import type { KernelDeps } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { groupOutput } from "../run-helpers.js";
+import { soleFinalStageOutput } from "../run-helpers.js";
 import { type AttemptResult, type Claim, recordedNothing, suspensionPatch } from "./job-attempt.js";
 
 /**
@@ -50,20 +50,15 @@ export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: A
   if (o.kind !== "completed" || o.outputRef !== null) return null;
   if (!recordedNothing(result)) return null;
   const { run, workflow, stageDef, stage, attempt, token } = claim;
-  const idx = run.currentGroupIndex;
-  const group = workflow.groups[idx];
-  if (idx !== workflow.groups.length - 1 || stage.groupIndex !== idx) return null;
-  if (!group || group.stages.length !== 1 || group.stages[0]!.id !== stageDef.id) return null;
-  // An output the workflow schema refuses fails the run: the full path words and records that.
-  const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, { [stageDef.id]: o.output }));
-  if (!parsed.success) return null;
+  const final = soleFinalStageOutput(workflow, run, stage.groupIndex, stageDef.id, o.output);
+  if (!final) return null;
   const now = deps.clock.now();
   const batch = new OutboxBatch(deps, now);
   batch.event(run, "stage:completed", { attempt }, stageDef.id);
-  batch.event(run, "workflow:completed", { output: parsed.data as unknown });
+  batch.event(run, "workflow:completed", { output: final.output });
   const committed = await deps.persistence.commitStageAndRun({
     runId: run.id,
-    groupIndex: idx,
+    groupIndex: final.groupIndex,
     stageId: stageDef.id,
     executionToken: token,
     stagePatch: {
@@ -75,7 +70,7 @@ export async function commitInOneWrite(deps: KernelDeps, claim: Claim, result: A
       completedAt: now,
       suspendedState: null,
     },
-    runPatch: { status: "COMPLETED", output: parsed.data, error: null, completedAt: now, lastActivityAt: now },
+    runPatch: { status: "COMPLETED", output: final.output, error: null, completedAt: now, lastActivityAt: now },
     now,
     outbox: batch.rows,
   });

@@ -13,7 +13,7 @@ import type { RunRecord, StageRecord } from "../../ports/records.js";
 import type { AnnotationBuffer, LogBuffer } from "../buffers.js";
 import type { KernelDeps } from "../deps.js";
 import { OutboxBatch, deliverFastPath } from "../outbox.js";
-import { groupOutput } from "../run-helpers.js";
+import { soleFinalStageOutput } from "../run-helpers.js";
 
 export interface ReadyResume {
   run: RunRecord;
@@ -33,20 +33,15 @@ export async function resumeInOneWrite(deps: KernelDeps, r: ReadyResume): Promis
   const { run, workflow, def, stage, stored, logs, doneAt } = r;
   logs.endAttempt();
   if (stored.outputRef !== null || logs.aiCalls.length > 0 || r.annotations.rows.length > 0) return null;
-  const idx = run.currentGroupIndex;
-  const group = workflow.groups[idx];
-  if (stage.groupIndex !== idx || idx !== workflow.groups.length - 1) return null;
-  if (!group || group.stages.length !== 1 || group.stages[0]!.id !== def.id) return null;
-  // An output the workflow schema refuses fails the run: the transactional path words and records that.
-  const parsed = workflow.outputSchema.safeParse(groupOutput(workflow, idx, { [def.id]: stored.output }));
-  if (!parsed.success) return null;
+  const final = soleFinalStageOutput(workflow, run, stage.groupIndex, def.id, stored.output);
+  if (!final) return null;
   const batch = new OutboxBatch(deps, doneAt);
   batch.event(run, "stage:resumed", { attempt: stage.attempt }, def.id);
   batch.event(run, "stage:completed", { attempt: stage.attempt }, def.id);
-  batch.event(run, "workflow:completed", { output: parsed.data as unknown });
+  batch.event(run, "workflow:completed", { output: final.output });
   const committed = await deps.persistence.commitStageAndRun({
     runId: run.id,
-    groupIndex: idx,
+    groupIndex: final.groupIndex,
     stageId: def.id,
     executionToken: stage.executionToken ?? "",
     stageStatus: "SUSPENDED",
@@ -59,7 +54,7 @@ export async function resumeInOneWrite(deps: KernelDeps, r: ReadyResume): Promis
       completedAt: doneAt,
       error: null,
     },
-    runPatch: { status: "COMPLETED", output: parsed.data, error: null, completedAt: doneAt, lastActivityAt: doneAt },
+    runPatch: { status: "COMPLETED", output: final.output, error: null, completedAt: doneAt, lastActivityAt: doneAt },
     now: doneAt,
     outbox: batch.rows,
     logs: logs.logs,
