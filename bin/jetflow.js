@@ -8,8 +8,26 @@
 import { existsSync, readFileSync } from "node:fs";
 
 const built = new URL("../dist/cli/main.js", import.meta.url);
+// The test runner's compiled copy of this checkout's sources (scripts/test-build.mjs): an installed
+// package has none, so a package a test installs runs its own dist/ even with the variable set.
+const testBuild = new URL("../.jetflow-build/", import.meta.url);
 let cli;
-if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
+if (process.env.JETFLOW_TEST_BUILD === "1" && !process.env.JETFLOW_CLI_FROM_SOURCE && existsSync(new URL("cli/main.js", testBuild))) {
+  const { register: registerHooks } = await import("node:module");
+  const buildRoot = testBuild.href;
+  const data = {
+    specifiers: exportsMap((file) => new URL(file.replace(/^\.\/dist\//, ""), buildRoot).href),
+    sourceRoot: new URL("../", import.meta.url).href,
+    buildRoot,
+    dirs: ["src", "adapters", "worker-sdk", "otel", "orchestrator", "console", "cli"],
+  };
+  const hooksUrl = new URL("./build-hooks.js", import.meta.url).href;
+  // Registered only before the first user module is imported (worker-sdk/user-module-loader.ts):
+  // at start-up they would slow every module the CLI itself loads.
+  globalThis[Symbol.for("jetflow.user-module-hooks")] = () => registerHooks(hooksUrl, { data });
+  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, data });
+  cli = await import(new URL("cli/main.js", buildRoot).href);
+} else if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   cli = await import(built.href);
 } else {
   const { register } = await import("tsx/esm/api");
@@ -17,11 +35,11 @@ if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   // Registered after tsx, so these run first: "jetflow" in a user's workflow module means the
   // sources this process runs (see source-hooks.js), not a missing or stale dist/.
   const { register: registerHooks } = await import("node:module");
-  const sources = sourceExports();
+  const data = { sources: exportsMap((file) => new URL(file.replace(/^\.\/dist\//, "../").replace(/\.js$/, ".ts"), import.meta.url).href) };
   const hooksUrl = new URL("./source-hooks.js", import.meta.url).href;
-  registerHooks(hooksUrl, { data: { sources } });
+  registerHooks(hooksUrl, { data });
   // Activity threads do not inherit module hooks (Node 20): worker-sdk/thread-pool.ts re-registers these.
-  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, sources });
+  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, data });
   // Tells the workflow loader that TypeScript modules already load in this process.
   globalThis[Symbol.for("jetflow.typescript-loader")] = true;
   cli = await import(new URL("../cli/main.ts", import.meta.url).href);
@@ -34,15 +52,13 @@ const exitSoon = () => ++flushed === 2 && setTimeout(() => process.exit(), 200).
 process.stdout.write("", exitSoon);
 process.stderr.write("", exitSoon);
 
-/** The package's exports map with each dist/…/x.js target replaced by its …/x.ts source. */
-function sourceExports() {
-  const pkgUrl = new URL("../package.json", import.meta.url);
-  const pkg = JSON.parse(readFileSync(pkgUrl, "utf8"));
-  const sources = {};
+/** The package's exports map: each specifier ("jetflow", "jetflow/worker") to `locate(its ./dist/… target)`. */
+function exportsMap(locate) {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  const map = {};
   for (const [key, target] of Object.entries(pkg.exports)) {
     const file = typeof target === "string" ? target : target.default;
-    const source = file.replace(/^\.\/dist\//, "./").replace(/\.js$/, ".ts");
-    sources[key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`] = new URL(source, pkgUrl).href;
+    map[key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`] = locate(file);
   }
-  return sources;
+  return map;
 }

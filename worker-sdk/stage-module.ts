@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { AnyStage } from "../src/contract/stage-types.js";
 import { ModuleLoadError, WorkerConfigError } from "./errors.js";
+import { prepareUserModuleImport } from "./user-module-loader.js";
 
 /** A loaded activity module. */
 export interface StageModule {
@@ -55,6 +56,7 @@ export async function loadStageModule(spec: string, opts: { cwd?: string; fresh?
   if (opts.fresh) url.search = `?jetflow-reload=${++reloads}-${Math.round(mtimeMs)}`;
   let mod: Record<string, unknown>;
   try {
+    await prepareUserModuleImport(file);
     mod = (await import(url.href)) as Record<string, unknown>;
   } catch (err) {
     throw new ModuleLoadError(file, err);

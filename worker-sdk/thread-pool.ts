@@ -13,6 +13,7 @@ import { ActivityCrashedError, ActivityHeapExhaustedError } from "./errors.js";
 import type { WorkerLogger } from "./logger.js";
 import { FromThread, serializeError, type ThreadTask, type ToThread } from "./thread-messages.js";
 import { runOnThread, type AttemptListener, type ThreadLimits } from "./thread-runner.js";
+import { TYPESCRIPT_FILE } from "./user-module-loader.js";
 
 export type { ThreadLimits } from "./thread-runner.js";
 
@@ -40,27 +41,28 @@ export interface PooledThread {
 }
 
 /**
- * A thread does not inherit the parent's module-loader hooks (Node 20), so a parent running TS
- * under tsx (`--import tsx`) registers tsx in the thread before importing the entry and the
- * activity module. Plain JS deployments import the entry directly.
+ * A thread does not inherit the parent's module-loader hooks (Node 20), so the thread registers
+ * tsx before importing the entry and the activity module when either is TypeScript or the parent
+ * runs under tsx (`--import tsx`). Plain JS deployments import the entry directly.
  */
-function bootstrap(): URL {
-  const underTsx = process.execArgv.some((a) => /(^|[=/])tsx([/=]|$)/.test(a)) || ENTRY.pathname.endsWith(".ts");
+function bootstrap(file: string): URL {
+  const underTsx =
+    process.execArgv.some((a) => /(^|[=/])tsx([/=]|$)/.test(a)) || ENTRY.pathname.endsWith(".ts") || TYPESCRIPT_FILE.test(file);
   let register = "";
   if (underTsx) {
     try {
-      register = `(await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))})).register();`;
+      register = `(await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))})).register(); globalThis[Symbol.for("jetflow.typescript-loader")] = true;`;
     } catch {
       // Not resolvable: the import below fails with Node's own "unknown file extension" error, which the attempt reports.
     }
   }
-  // bin/jetflow.js running from sources maps "jetflow/*" imports to them (its source-hooks.js);
-  // the thread needs the same mapping, or an activity module importing "jetflow/worker" would
-  // look for a dist/ that a fresh clone does not have.
+  // bin/jetflow.js maps "jetflow/*" imports to the code it runs (its source-hooks.js or, under the
+  // test runner, build-hooks.js); the thread needs the same mapping, or an activity module
+  // importing "jetflow/worker" would look for a dist/ that a fresh clone does not have.
   const hooks = process.env.JETFLOW_SOURCE_HOOKS;
   if (hooks) {
-    const { url, sources } = JSON.parse(hooks) as { url: string; sources: Record<string, string> };
-    register += `(await import("node:module")).register(${JSON.stringify(url)}, { data: { sources: ${JSON.stringify(sources)} } });`;
+    const { url, data } = JSON.parse(hooks) as { url: string; data: unknown };
+    register += `(await import("node:module")).register(${JSON.stringify(url)}, { data: ${JSON.stringify(data)} });`;
   }
   return new URL(`data:text/javascript,${encodeURIComponent(`${register}await import(${JSON.stringify(ENTRY.href)});`)}`);
 }
@@ -123,7 +125,7 @@ export class ActivityThreadPool {
   }
 
   private spawn(): PooledThread {
-    const worker = new Worker(bootstrap(), { resourceLimits: { maxOldGenerationSizeMb: this.limits.heapMb } });
+    const worker = new Worker(bootstrap(this.file), { resourceLimits: { maxOldGenerationSizeMb: this.limits.heapMb } });
     const th: PooledThread = { worker, attempts: 0, dead: false, current: null };
     this.live.add(th);
     worker.on("message", (raw: unknown) => {

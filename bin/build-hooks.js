@@ -1,0 +1,41 @@
+// Module resolve hooks for running jetflow from the test runner's compiled copy of the sources
+// (JETFLOW_TEST_BUILD=1, see scripts/test-build.mjs). A workflow or activity module under test
+// imports jetflow as a user would ("jetflow", "jetflow/worker") or by relative path into the
+// repository ("../../../src/index.js"); both must reach the copy the CLI itself runs, or the
+// module would get a second copy of the library next to the CLI's. So both resolve into the build.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+let specifiers = {};
+let sourceRoots = [];
+let sourceRoot = "";
+let buildRoot = "";
+
+/**
+ * `data.specifiers` maps each export specifier to a file URL in the build; `data.sourceRoot` and
+ * `data.buildRoot` are directory URLs (with a trailing slash); `data.dirs` the compiled directories.
+ */
+export function initialize(data) {
+  specifiers = data.specifiers;
+  sourceRoot = data.sourceRoot;
+  buildRoot = data.buildRoot;
+  sourceRoots = data.dirs.map((d) => `${sourceRoot}${d}/`);
+}
+
+/** The build's file for a source file URL (`.ts` or `.js` under a compiled directory), if it has one. */
+function inBuild(url) {
+  if (!url.startsWith(sourceRoot) || url.startsWith(buildRoot)) return null;
+  if (!sourceRoots.some((r) => url.startsWith(r))) return null;
+  const target = `${buildRoot}${url.slice(sourceRoot.length)}`.replace(/\.ts$/, ".js");
+  return target.endsWith(".js") && existsSync(fileURLToPath(target)) ? target : null;
+}
+
+export async function resolve(specifier, context, nextResolve) {
+  const mapped = specifiers[specifier];
+  if (mapped) return nextResolve(mapped, context);
+  if (context.parentURL && (specifier.startsWith(".") || specifier.startsWith("file:"))) {
+    const target = inBuild(new URL(specifier, context.parentURL).href);
+    if (target) return nextResolve(target, context);
+  }
+  return nextResolve(specifier, context);
+}
