@@ -1,8 +1,9 @@
-// Module resolve hooks for running jetflow from the test runner's compiled copy of the sources
-// (JETFLOW_TEST_BUILD=1, see scripts/test-build.mjs). A workflow or activity module under test
-// imports jetflow as a user would ("jetflow", "jetflow/worker") or by relative path into the
-// repository ("../../../src/index.js"); both must reach the copy the CLI itself runs, or the
-// module would get a second copy of the library next to the CLI's. So both resolve into the build.
+// Module resolve hooks for the test runner's compiled copy of the checkout (JETFLOW_TEST_BUILD=1,
+// scripts/test-build.mjs; registered by package-paths.js). A workflow or activity module under
+// test imports jetflow as a user would ("jetflow", "jetflow/worker") or by path into the checkout
+// ("../../../src/index.js", a fixture's own .ts file); each must reach the build the process itself
+// runs, or it would get a second copy of the library next to the process's own. So every such
+// import resolves into the build.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 

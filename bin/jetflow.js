@@ -5,28 +5,16 @@
 // the source path (useful when dist/ may be stale). Either way the process exits at most
 // 1 s after the command's work is done (cli/main.ts bounds the telemetry flush): an exporter
 // still retrying an unreachable collector must not hold it open.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { TEST_BUILD, exportsMap, testBuildWanted, useTestBuild } from "./package-paths.js";
 
 const built = new URL("../dist/cli/main.js", import.meta.url);
-// The test runner's compiled copy of this checkout's sources (scripts/test-build.mjs): an installed
-// package has none, so a package a test installs runs its own dist/ even with the variable set.
-const testBuild = new URL("../.jetflow-build/", import.meta.url);
 let cli;
-if (process.env.JETFLOW_TEST_BUILD === "1" && !process.env.JETFLOW_CLI_FROM_SOURCE && existsSync(new URL("cli/main.js", testBuild))) {
-  const { register: registerHooks } = await import("node:module");
-  const buildRoot = testBuild.href;
-  const data = {
-    specifiers: exportsMap((file) => new URL(file.replace(/^\.\/dist\//, ""), buildRoot).href),
-    sourceRoot: new URL("../", import.meta.url).href,
-    buildRoot,
-    dirs: ["src", "adapters", "worker-sdk", "otel", "orchestrator", "console", "cli"],
-  };
-  const hooksUrl = new URL("./build-hooks.js", import.meta.url).href;
-  // Registered only before the first user module is imported (worker-sdk/user-module-loader.ts):
-  // at start-up they would slow every module the CLI itself loads.
-  globalThis[Symbol.for("jetflow.user-module-hooks")] = () => registerHooks(hooksUrl, { data });
-  process.env.JETFLOW_SOURCE_HOOKS = JSON.stringify({ url: hooksUrl, data });
-  cli = await import(new URL("cli/main.js", buildRoot).href);
+if (testBuildWanted()) {
+  // The test runner's compiled copy of this checkout (scripts/test-build.mjs); an installed
+  // package has none, so a package a test installs runs its own dist/ even with the variable set.
+  useTestBuild();
+  cli = await import(new URL("cli/main.js", TEST_BUILD).href);
 } else if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   cli = await import(built.href);
 } else {
@@ -51,14 +39,3 @@ let flushed = 0;
 const exitSoon = () => ++flushed === 2 && setTimeout(() => process.exit(), 200).unref();
 process.stdout.write("", exitSoon);
 process.stderr.write("", exitSoon);
-
-/** The package's exports map: each specifier ("jetflow", "jetflow/worker") to `locate(its ./dist/… target)`. */
-function exportsMap(locate) {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-  const map = {};
-  for (const [key, target] of Object.entries(pkg.exports)) {
-    const file = typeof target === "string" ? target : target.default;
-    map[key === "." ? pkg.name : `${pkg.name}/${key.slice(2)}`] = locate(file);
-  }
-  return map;
-}

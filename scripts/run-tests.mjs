@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { cpus } from "node:os";
-import { buildForTests } from "./test-build.mjs";
+import { buildForTests, builtPath } from "./test-build.mjs";
 
 const root = resolve(new URL("..", import.meta.url).pathname);
 const TEST_DIRS = ["test", "integration"];
@@ -50,9 +50,12 @@ const files = TEST_DIRS.flatMap((d) => walk(join(root, d)))
   .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
   .sort((a, b) => expected(b) - expected(a));
 const measured = {};
-// The jetflow processes the tests spawn run a compiled copy of the sources (bin/jetflow.js, when
-// JETFLOW_TEST_BUILD=1): half the start-up CPU of compiling them under tsx in every process.
-if (files.length > 0) await buildForTests(root);
+// Test files, and the jetflow processes they spawn, run a compiled copy of the checkout
+// (scripts/test-build.mjs): about half the start-up CPU of compiling the sources under tsx in
+// every process. JETFLOW_TEST_FROM_SOURCE=1 runs them under tsx instead.
+const fromSource = process.env.JETFLOW_TEST_FROM_SOURCE === "1";
+if (files.length > 0 && !fromSource) await buildForTests(root);
+const BOOT = join(root, "scripts", "test-boot.mjs");
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
@@ -80,9 +83,10 @@ function runFile(file) {
   const timeoutMs = fileTimeoutMs(file);
   return new Promise((resolveRun) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ["--import", "tsx", file], {
+    const args = fromSource ? ["--import", "tsx", file] : ["--import", BOOT, builtPath(root, file)];
+    const child = spawn(process.execPath, args, {
       cwd: root,
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", JETFLOW_TEST_BUILD: "1" },
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", ...(fromSource ? {} : { JETFLOW_TEST_BUILD: "1" }) },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });

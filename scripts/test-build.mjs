@@ -1,28 +1,49 @@
-// Compiles the library's TypeScript (the directories tsconfig.build.json includes) to plain ES
-// modules under .jetflow-build/, one output file per source file, for the test runner: every
-// `jetflow` child process a test spawns (orchestrators, workers, CLI commands) then starts from
-// JavaScript instead of compiling the sources under tsx. Measured on a 2-core machine: an
-// orchestrator's start-up cost about 1.5 s of CPU under tsx against 0.8 s compiled, and a suite
-// run spawns hundreds of them. esbuild is the compiler tsx itself uses, so the output behaves as
-// the sources do under tsx; it takes well under a second and runs before every suite, so it is
-// never stale. bin/jetflow.js uses it only when JETFLOW_TEST_BUILD=1 (see build-hooks.js).
-import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+// Compiles the checkout's TypeScript to plain ES modules under .jetflow-build/ (one output file
+// per source file) for the test runner, so that neither the test files nor the jetflow processes
+// they spawn compile sources under tsx: its loader hooks cost each process about 0.3 s of CPU to
+// start and a round trip per module (an orchestrator started in 1.3 CPU-s under tsx, 0.6 s
+// compiled), and a suite run starts hundreds of processes. esbuild is the compiler tsx itself
+// uses, so the output behaves as the sources do under tsx; it takes about a second and runs before
+// every suite, so it is never stale. Processes use it when JETFLOW_TEST_BUILD=1 (bin/package-paths.js).
+//
+// Library modules keep their own location (they find the package root, their migrations and their
+// thread entry from it). Test, harness and fixture modules see their source location as
+// import.meta.url: the paths they compute (fixtures handed to a spawned CLI, files they read, the
+// repository root) are the checkout's, as under tsx.
+import { build, transform } from "esbuild";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 
-/** What tsconfig.build.json compiles: the library, the CLI and the worker package. */
-export const LIBRARY_DIRS = ["src", "adapters", "worker-sdk", "otel", "orchestrator", "console", "cli"];
-/** Files the modules read or import next to themselves (src/ai/model-prices.json). */
-const ASSET = /\.json$/;
+/** Compiled as they are: what the package ships. */
+const LIBRARY_DIRS = ["src", "adapters", "worker-sdk", "otel", "orchestrator", "console", "cli"];
+/** Compiled with import.meta.url set to the source file's: tests, their harness and fixtures. */
+const TEST_DIRS = ["test", "integration", "bench", "demo"];
+/** Files a module imports next to itself that are not TypeScript (src/ai/model-prices.json, .mjs fixtures). */
+const ASSET = /\.(json|mjs|cjs|js)$/;
+const TS = /\.(ts|mts)$/;
 
 function walk(dir, out) {
-  for (const name of readdirSync(dir)) {
+  let names;
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
     if (name === "node_modules" || name === "dist") continue;
     const full = join(dir, name);
     if (statSync(full).isDirectory()) walk(full, out);
     else out.push(full);
   }
   return out;
+}
+
+/** The compiled file of a source file: `x.ts` -> `.jetflow-build/x.js`. */
+export function builtPath(root, file) {
+  return join(root, ".jetflow-build", relative(root, file))
+    .replace(/\.ts$/, ".js")
+    .replace(/\.mts$/, ".mjs");
 }
 
 /**
@@ -32,19 +53,42 @@ function walk(dir, out) {
 export async function buildForTests(root) {
   const outdir = join(root, ".jetflow-build");
   rmSync(outdir, { recursive: true, force: true });
-  const files = LIBRARY_DIRS.flatMap((d) => walk(join(root, d), []));
-  const sources = files.filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.endsWith(".d.ts"));
+  const isSource = (f) => TS.test(f) && !f.endsWith(".d.ts");
+  const library = LIBRARY_DIRS.flatMap((d) => walk(join(root, d), []));
+  const tests = TEST_DIRS.flatMap((d) => walk(join(root, d), []));
   await build({
-    entryPoints: sources,
+    entryPoints: library.filter(isSource),
     outdir,
     outbase: root,
     format: "esm",
     platform: "node",
-    target: "node20",
+    target: "node20.19",
     sourcemap: "linked",
     logLevel: "warning",
   });
-  for (const f of files.filter((f) => ASSET.test(f) && !f.endsWith("package.json") && !/tsconfig/.test(f))) {
+  const tsconfigRaw = { compilerOptions: { target: "ES2022", verbatimModuleSyntax: true, useDefineForClassFields: true } };
+  await Promise.all(
+    tests.filter(isSource).map(async (file) => {
+      const url = pathToFileURL(file).href;
+      const { code } = await transform(readFileSync(file, "utf8"), {
+        loader: "ts",
+        format: "esm",
+        target: "node20.19",
+        sourcefile: file,
+        sourcemap: "inline",
+        tsconfigRaw,
+        define: {
+          "import.meta.url": JSON.stringify(url),
+          "import.meta.filename": JSON.stringify(file),
+          "import.meta.dirname": JSON.stringify(dirname(file)),
+        },
+      });
+      const to = builtPath(root, file);
+      mkdirSync(dirname(to), { recursive: true });
+      writeFileSync(to, code);
+    }),
+  );
+  for (const f of [...library, ...tests].filter((f) => ASSET.test(f) && !/(^|\/)(package|tsconfig[^/]*)\.json$/.test(f))) {
     const to = join(outdir, relative(root, f));
     mkdirSync(dirname(to), { recursive: true });
     copyFileSync(f, to);
