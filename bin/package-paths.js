@@ -7,20 +7,10 @@ import { register } from "node:module";
 const ROOT = new URL("../", import.meta.url);
 /** The test runner's compiled copy of this checkout. An installed package has none. */
 export const TEST_BUILD = new URL(".jetflow-build/", ROOT);
-/** Every directory the test build compiles (the TypeScript tsconfig.json includes). */
-export const TEST_BUILD_DIRS = [
-  "src",
-  "adapters",
-  "worker-sdk",
-  "otel",
-  "orchestrator",
-  "console",
-  "cli",
-  "test",
-  "integration",
-  "bench",
-  "demo",
-];
+/** Every directory the test build compiles: the ones tsconfig.json includes (read in a checkout only). */
+export function testBuildDirs() {
+  return JSON.parse(readFileSync(new URL("tsconfig.json", ROOT), "utf8")).include;
+}
 
 /** The package's exports map: each specifier ("jetflow", "jetflow/worker") to `locate(its ./dist/… target)`. */
 export function exportsMap(locate) {
@@ -51,7 +41,7 @@ export function useTestBuild() {
     specifiers: exportsMap((file) => new URL(file.replace(/^\.\/dist\//, ""), buildRoot).href),
     sourceRoot: ROOT.href,
     buildRoot,
-    dirs: TEST_BUILD_DIRS,
+    dirs: testBuildDirs(),
   };
   const url = new URL("build-hooks.js", import.meta.url).href;
   globalThis[Symbol.for("jetflow.user-module-hooks")] = () => register(url, { data });

@@ -6,10 +6,10 @@
 // Every failing file is reported with its reason (failed tests, exit code or signal, timeout,
 // crash before uvu's summary) and the tail of its stderr and stdout.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { cpus } from "node:os";
-import { buildForTests, builtPath } from "./test-build.mjs";
+import { buildForTests, builtPath, walk } from "./test-build.mjs";
 
 const root = resolve(new URL("..", import.meta.url).pathname);
 const TEST_DIRS = ["test", "integration"];
@@ -18,23 +18,6 @@ const FILE_TIMEOUT_MS = Number(process.env.JETFLOW_TEST_FILE_TIMEOUT_MS ?? 300_0
 // their time, so a third lane on 2 cores took the suite from about 700 s to 650 s (same machine,
 // same hour), and the suite stays green at four (two concurrent `npm test` runs).
 const CONCURRENCY = Math.max(1, Number(process.env.JETFLOW_TEST_CONCURRENCY ?? Math.max(2, cpus().length + 1)));
-
-function walk(dir) {
-  let out = [];
-  let entries;
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const name of entries) {
-    if (name === "node_modules" || name === "fixtures") continue;
-    const full = join(dir, name);
-    if (statSync(full).isDirectory()) out = out.concat(walk(full));
-    else if (name.endsWith(".test.ts")) out.push(full);
-  }
-  return out;
-}
 
 const filters = process.argv.slice(2);
 // Files run longest first (durations measured by an earlier run, scripts/test-durations.json):
@@ -45,7 +28,7 @@ const known = existsSync(DURATIONS_FILE) ? JSON.parse(readFileSync(DURATIONS_FIL
 const knownValues = Object.values(known).sort((a, b) => a - b);
 const typical = knownValues.length ? knownValues[Math.floor(knownValues.length / 2)] : 0;
 const expected = (f) => known[relative(root, f)] ?? typical;
-const files = TEST_DIRS.flatMap((d) => walk(join(root, d)))
+const files = TEST_DIRS.flatMap((d) => walk(join(root, d), (f) => f.endsWith(".test.ts"), ["fixtures"]))
   .sort()
   .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
   .sort((a, b) => expected(b) - expected(a));

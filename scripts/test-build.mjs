@@ -15,28 +15,29 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, w
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 
-/** Compiled as they are: what the package ships. */
-const LIBRARY_DIRS = ["src", "adapters", "worker-sdk", "otel", "orchestrator", "console", "cli"];
-/** Compiled with import.meta.url set to the source file's: tests, their harness and fixtures. */
-const TEST_DIRS = ["test", "integration", "bench", "demo"];
 /** Files a module imports next to itself that are not TypeScript (src/ai/model-prices.json, .mjs fixtures). */
 const ASSET = /\.(json|mjs|cjs|js)$/;
 const TS = /\.(ts|mts)$/;
 
-function walk(dir, out) {
+/** Files under `dir`, recursively, that `keep` accepts (node_modules and dist/ left out, and any directory in `skip`). */
+export function walk(dir, keep = () => true, skip = []) {
   let names;
   try {
     names = readdirSync(dir);
   } catch {
-    return out;
+    return [];
   }
-  for (const name of names) {
-    if (name === "node_modules" || name === "dist") continue;
+  return names.flatMap((name) => {
+    if (name === "node_modules" || name === "dist" || skip.includes(name)) return [];
     const full = join(dir, name);
-    if (statSync(full).isDirectory()) walk(full, out);
-    else out.push(full);
-  }
-  return out;
+    if (statSync(full).isDirectory()) return walk(full, keep, skip);
+    return keep(full) ? [full] : [];
+  });
+}
+
+/** The `include` list of a tsconfig file of the checkout. */
+function included(root, tsconfig) {
+  return JSON.parse(readFileSync(join(root, tsconfig), "utf8")).include;
 }
 
 /** The compiled file of a source file: `x.ts` -> `.jetflow-build/x.js`. */
@@ -54,8 +55,13 @@ export async function buildForTests(root) {
   const outdir = join(root, ".jetflow-build");
   rmSync(outdir, { recursive: true, force: true });
   const isSource = (f) => TS.test(f) && !f.endsWith(".d.ts");
-  const library = LIBRARY_DIRS.flatMap((d) => walk(join(root, d), []));
-  const tests = TEST_DIRS.flatMap((d) => walk(join(root, d), []));
+  // What the package ships is compiled as it is; the rest of what tsconfig.json includes (tests,
+  // their harness and fixtures, benches, the demo) sees its source location as import.meta.url.
+  const libraryDirs = included(root, "tsconfig.build.json");
+  const library = libraryDirs.flatMap((d) => walk(join(root, d)));
+  const tests = included(root, "tsconfig.json")
+    .filter((d) => !libraryDirs.includes(d))
+    .flatMap((d) => walk(join(root, d)));
   await build({
     entryPoints: library.filter(isSource),
     outdir,
