@@ -1,4 +1,4 @@
-// Module resolve hooks for the test runner's compiled copy of the checkout (JETFLOW_TEST_BUILD=1,
+// Module resolve hooks for the test runner's compiled copy of the checkout (JETFLOW_TEST_BUILD,
 // scripts/test-build.mjs; registered by package-paths.js). A workflow or activity module under
 // test imports jetflow as a user would ("jetflow", "jetflow/worker") or by path into the checkout
 // ("../../../src/index.js", a fixture's own .ts file); each must reach the build the process itself

@@ -6,15 +6,16 @@
 // 1 s after the command's work is done (cli/main.ts bounds the telemetry flush): an exporter
 // still retrying an unreachable collector must not hold it open.
 import { existsSync } from "node:fs";
-import { TEST_BUILD, exportsMap, testBuildWanted, useTestBuild } from "./package-paths.js";
+import { exportsMap, testBuild, useTestBuild } from "./package-paths.js";
 
 const built = new URL("../dist/cli/main.js", import.meta.url);
+const build = process.env.JETFLOW_CLI_FROM_SOURCE ? null : testBuild();
 let cli;
-if (testBuildWanted()) {
+if (build) {
   // The test runner's compiled copy of this checkout (scripts/test-build.mjs); an installed
   // package has none, so a package a test installs runs its own dist/ even with the variable set.
-  useTestBuild();
-  cli = await import(new URL("cli/main.js", TEST_BUILD).href);
+  useTestBuild(build);
+  cli = await import(new URL("cli/main.js", build).href);
 } else if (existsSync(built) && !process.env.JETFLOW_CLI_FROM_SOURCE) {
   cli = await import(built.href);
 } else {

@@ -5,8 +5,16 @@ import { existsSync, readFileSync } from "node:fs";
 import { register } from "node:module";
 
 const ROOT = new URL("../", import.meta.url);
-/** The test runner's compiled copy of this checkout. An installed package has none. */
-export const TEST_BUILD = new URL(".jetflow-build/", ROOT);
+/**
+ * The test runner's compiled copy of this checkout that JETFLOW_TEST_BUILD names (a build id),
+ * or null. An installed package has none.
+ */
+export function testBuild() {
+  const id = process.env.JETFLOW_TEST_BUILD;
+  if (!id || !/^[0-9a-f]{16}$/.test(id)) return null;
+  const dir = new URL(`.jetflow-build/${id}/`, ROOT);
+  return existsSync(new URL("cli/main.js", dir)) ? dir : null;
+}
 /** Every directory the test build compiles: the ones tsconfig.json includes (read in a checkout only). */
 export function testBuildDirs() {
   return JSON.parse(readFileSync(new URL("tsconfig.json", ROOT), "utf8")).include;
@@ -23,11 +31,6 @@ export function exportsMap(locate) {
   return map;
 }
 
-/** Whether this checkout has a test build (JETFLOW_TEST_BUILD=1 asks for it; JETFLOW_CLI_FROM_SOURCE=1 overrides). */
-export function testBuildWanted() {
-  return process.env.JETFLOW_TEST_BUILD === "1" && !process.env.JETFLOW_CLI_FROM_SOURCE && existsSync(new URL("cli/main.js", TEST_BUILD));
-}
-
 /**
  * Prepares this process to resolve the checkout's modules into the test build: "jetflow" specifiers
  * and any path into a compiled directory. The hooks are registered only before the first user
@@ -35,8 +38,8 @@ export function testBuildWanted() {
  * the process loads a round trip to the hooks thread. Activity threads register them at their
  * start (worker-sdk/thread-pool.ts reads JETFLOW_SOURCE_HOOKS).
  */
-export function useTestBuild() {
-  const buildRoot = TEST_BUILD.href;
+export function useTestBuild(build) {
+  const buildRoot = build.href;
   const data = {
     specifiers: exportsMap((file) => new URL(file.replace(/^\.\/dist\//, ""), buildRoot).href),
     sourceRoot: ROOT.href,

@@ -37,7 +37,7 @@ const measured = {};
 // (scripts/test-build.mjs): about half the start-up CPU of compiling the sources under tsx in
 // every process. JETFLOW_TEST_FROM_SOURCE=1 runs them under tsx instead.
 const fromSource = process.env.JETFLOW_TEST_FROM_SOURCE === "1";
-if (files.length > 0 && !fromSource) await buildForTests(root);
+const buildId = files.length > 0 && !fromSource ? await buildForTests(root) : undefined;
 const BOOT = join(root, "scripts", "test-boot.mjs");
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -66,10 +66,10 @@ function runFile(file) {
   const timeoutMs = fileTimeoutMs(file);
   return new Promise((resolveRun) => {
     const started = Date.now();
-    const args = fromSource ? ["--import", "tsx", file] : ["--import", BOOT, builtPath(root, file)];
+    const args = !buildId ? ["--import", "tsx", file] : ["--import", BOOT, builtPath(root, buildId, file)];
     const child = spawn(process.execPath, args, {
       cwd: root,
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", ...(fromSource ? {} : { JETFLOW_TEST_BUILD: "1" }) },
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", ...(buildId ? { JETFLOW_TEST_BUILD: buildId } : {}) },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });

@@ -4,14 +4,28 @@
 // start and a round trip per module (an orchestrator started in 1.3 CPU-s under tsx, 0.6 s
 // compiled), and a suite run starts hundreds of processes. esbuild is the compiler tsx itself
 // uses, so the output behaves as the sources do under tsx; it takes about a second and runs before
-// every suite, so it is never stale. Processes use it when JETFLOW_TEST_BUILD=1 (bin/package-paths.js).
+// every suite, so it is never stale. Processes use it when JETFLOW_TEST_BUILD names it (bin/package-paths.js).
 //
 // Library modules keep their own location (they find the package root, their migrations and their
 // thread entry from it). Test, harness and fixture modules see their source location as
 // import.meta.url: the paths they compute (fixtures handed to a spawned CLI, files they read, the
 // repository root) are the checkout's, as under tsx.
 import { build, transform } from "esbuild";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -40,20 +54,24 @@ function included(root, tsconfig) {
   return JSON.parse(readFileSync(join(root, tsconfig), "utf8")).include;
 }
 
-/** The compiled file of a source file: `x.ts` -> `.jetflow-build/x.js`. */
-export function builtPath(root, file) {
-  return join(root, ".jetflow-build", relative(root, file))
+/** The compiled file of a source file in build `id`: `x.ts` -> `.jetflow-build/<id>/x.js`. */
+export function builtPath(root, id, file) {
+  return join(root, ".jetflow-build", id, relative(root, file))
     .replace(/\.ts$/, ".js")
     .replace(/\.mts$/, ".mjs");
 }
 
+/** Builds older than this are removed by the next run (a run in progress uses its own). */
+const STALE_BUILD_MS = 6 * 3600_000;
+
 /**
- * Builds into `<root>/.jetflow-build` (next to package.json, so the modules that walk up to the
- * package root from their own location find it, as they do from dist/) and returns that path.
+ * Builds the checkout into `<root>/.jetflow-build/<id>` and returns `id`, a hash of the compiled
+ * files' paths and contents. The same sources reuse their build, and a build appears whole (it is
+ * written aside and renamed): two suites run at once from one checkout, even with an edit in
+ * between, each keep theirs. The directory is two levels under package.json, within the walk up
+ * that modules do from their own location to find the package root, as they do from dist/.
  */
 export async function buildForTests(root) {
-  const outdir = join(root, ".jetflow-build");
-  rmSync(outdir, { recursive: true, force: true });
   const isSource = (f) => TS.test(f) && !f.endsWith(".d.ts");
   // What the package ships is compiled as it is; the rest of what tsconfig.json includes (tests,
   // their harness and fixtures, benches, the demo) sees its source location as import.meta.url.
@@ -62,8 +80,38 @@ export async function buildForTests(root) {
   const tests = included(root, "tsconfig.json")
     .filter((d) => !libraryDirs.includes(d))
     .flatMap((d) => walk(join(root, d)));
+  const assets = [...library, ...tests].filter((f) => ASSET.test(f) && !/(^|\/)(package|tsconfig[^/]*)\.json$/.test(f));
+  const hash = createHash("sha256").update(readFileSync(new URL("./test-build.mjs", import.meta.url)));
+  for (const f of [...library, ...tests, ...assets]) hash.update(`\0${relative(root, f)}\0`).update(readFileSync(f));
+  const id = hash.digest("hex").slice(0, 16);
+  const builds = join(root, ".jetflow-build");
+  const final = join(builds, id);
+  mkdirSync(builds, { recursive: true });
+  for (const name of readdirSync(builds)) {
+    const dir = join(builds, name);
+    if (name !== id && Date.now() - statSync(dir).mtimeMs > STALE_BUILD_MS) rmSync(dir, { recursive: true, force: true });
+  }
+  if (existsSync(final)) {
+    const now = new Date();
+    utimesSync(final, now, now); // in use again: not stale for another run's clean-up
+    return id;
+  }
+  const outdir = mkdtempSync(join(builds, `.${id}-`));
+  try {
+    chmodSync(outdir, 0o755); // mkdtemp's 0700 would shut out a test's process running as another user
+    await compile(root, outdir, library.filter(isSource), tests.filter(isSource), assets);
+    renameSync(outdir, final);
+  } catch (err) {
+    rmSync(outdir, { recursive: true, force: true });
+    // Another run built the same sources first: use theirs.
+    if (!existsSync(final)) throw err;
+  }
+  return id;
+}
+
+async function compile(root, outdir, library, tests, assets) {
   await build({
-    entryPoints: library.filter(isSource),
+    entryPoints: library,
     outdir,
     outbase: root,
     format: "esm",
@@ -74,8 +122,7 @@ export async function buildForTests(root) {
   });
   const tsconfigRaw = { compilerOptions: { target: "ES2022", verbatimModuleSyntax: true, useDefineForClassFields: true } };
   await Promise.all(
-    tests.filter(isSource).map(async (file) => {
-      const url = pathToFileURL(file).href;
+    tests.map(async (file) => {
       const { code } = await transform(readFileSync(file, "utf8"), {
         loader: "ts",
         format: "esm",
@@ -84,20 +131,21 @@ export async function buildForTests(root) {
         sourcemap: "inline",
         tsconfigRaw,
         define: {
-          "import.meta.url": JSON.stringify(url),
+          "import.meta.url": JSON.stringify(pathToFileURL(file).href),
           "import.meta.filename": JSON.stringify(file),
           "import.meta.dirname": JSON.stringify(dirname(file)),
         },
       });
-      const to = builtPath(root, file);
+      const to = join(outdir, relative(root, file))
+        .replace(/\.ts$/, ".js")
+        .replace(/\.mts$/, ".mjs");
       mkdirSync(dirname(to), { recursive: true });
       writeFileSync(to, code);
     }),
   );
-  for (const f of [...library, ...tests].filter((f) => ASSET.test(f) && !/(^|\/)(package|tsconfig[^/]*)\.json$/.test(f))) {
+  for (const f of assets) {
     const to = join(outdir, relative(root, f));
     mkdirSync(dirname(to), { recursive: true });
     copyFileSync(f, to);
   }
-  return outdir;
 }

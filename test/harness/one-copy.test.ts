@@ -16,7 +16,7 @@ test("a workflow module importing the library by path into the checkout gets thi
 });
 
 // From sources (JETFLOW_TEST_FROM_SOURCE=1, under tsx) "jetflow" is the package's dist/: only the CLI maps it.
-if (process.env.JETFLOW_TEST_BUILD === "1") {
+if (process.env.JETFLOW_TEST_BUILD) {
   test('a workflow module importing "jetflow" gets this process\'s copy', async () => {
     const mod = await importUserModule(fixture("by-name.ts"));
     assert.is(mod.byName, defineStage);
